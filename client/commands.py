@@ -1,0 +1,16 @@
+"""Subcommands that ``client`` contributes to the ``petition`` program."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register_demo(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subcommands.add_parser("demo", help="run the whole story on this machine")
+    parser.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from client.demo import run
+
+    return run()

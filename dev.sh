@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The project's two entry points on a fresh machine (see README.md):
+#   ./dev.sh demo   set up the virtual environment and run `petition demo`
+#   ./dev.sh test   set up the virtual environment and run ruff, mypy and the whole test suite
+# Both are idempotent: a second run reuses .venv and only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+
+setup() {
+    local extras=$1
+    if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "dev.sh: Python 3.11 or newer is required (found: $("$PYTHON" --version 2>&1))" >&2
+        exit 1
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --editable ".$extras"
+}
+
+case "${1:-}" in
+    demo)
+        setup ""
+        shift
+        exec "$VENV/bin/petition" demo "$@"
+        ;;
+    test)
+        setup "[test]"
+        shift
+        echo "== ruff"
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/ruff" format --check .
+        echo "== mypy"
+        "$VENV/bin/mypy"
+        echo "== pytest"
+        exec "$VENV/bin/pytest" "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo | ./dev.sh test [pytest arguments]" >&2
+        exit 2
+        ;;
+esac

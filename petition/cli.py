@@ -1,0 +1,99 @@
+"""Entry point of the ``petition`` program.
+
+This module is the edge where project exceptions become one line for a person: it never lets a
+traceback reach the terminal. Set ``PETITION_DEBUG=1`` to get the traceback when developing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from importlib import metadata
+
+from crypto.errors import SealedPetitionError
+
+COMMAND_GROUP = "sealed_petition.commands"
+DISTRIBUTION = "sealed-petition"
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+Handler = Callable[[argparse.Namespace], int]
+Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+
+
+class CommandLoadError(SealedPetitionError):
+    """A subcommand's entry point could not be loaded (a broken or partial installation)."""
+
+    code = "command_load_failed"
+
+
+def version() -> str:
+    """The installed distribution's version, the single source being setup.cfg."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="petition",
+        description=(
+            "Sealed Petition: end-to-end encrypted, pseudonymous petitions with a public, "
+            "append-only log. Subcommands are grouped by role: petitioner, bureau, admin, audit."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    subcommands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
+    for entry_point in sorted(metadata.entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
+        try:
+            register: Registrar = entry_point.load()
+        except Exception as exc:  # an installation problem, reported as one line below
+            raise CommandLoadError(
+                f"subcommand {entry_point.name!r} could not be loaded ({exc}); "
+                "reinstall the package"
+            ) from exc
+        register(subcommands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``petition`` and return its exit status (also used as the console-script target)."""
+    debug = os.environ.get("PETITION_DEBUG") == "1"
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        handler: Handler | None = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return EXIT_USAGE
+        return handler(args)
+    except SealedPetitionError as exc:
+        _report(exc.message, debug)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        _report("interrupted", debug)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # last line of defence: one line, never a traceback
+        _report(
+            f"internal error ({type(exc).__name__}); please report it. "
+            "Set PETITION_DEBUG=1 to see the details",
+            debug,
+        )
+        return EXIT_FAILURE
+
+
+def _report(message: str, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    print(f"petition: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
