@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from crypto.errors import MalformedInput
+from crypto.errors import MalformedInput, SchemaViolation
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -73,6 +73,19 @@ def decode_object(data: bytes) -> dict[str, JsonValue]:
     value = decode(data)
     if not isinstance(value, dict):
         raise MalformedInput("expected a JSON object at the top level")
+    return value
+
+
+def require_members(what: str, value: object, expected: set[str]) -> dict[str, JsonValue]:
+    """Check that ``value`` is an object with exactly the ``expected`` members, and return it."""
+    if not isinstance(value, dict):
+        raise SchemaViolation(f"{what}: expected a JSON object")
+    missing = expected - value.keys()
+    unknown = value.keys() - expected
+    if missing:
+        raise SchemaViolation(f"{what}: missing field(s) {', '.join(sorted(missing))}")
+    if unknown:
+        raise SchemaViolation(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
     return value
 
 

@@ -34,6 +34,12 @@ class SchemaViolation(MalformedInput):
     code = "schema_violation"
 
 
+class TooLarge(MalformedInput):
+    """Content larger than the protocol allows (a petition beyond the largest bucket)."""
+
+    code = "too_large"
+
+
 class InvalidIdNumber(SealedPetitionError):
     """An identity number that fails one named validation rule.
 

@@ -1,0 +1,326 @@
+"""The bodies of the protocol's signed and logged objects, with strict parsers.
+
+Each class maps one canonical-JSON body (``docs/protocol.md`` §Signed objects, §Log) to typed
+fields and back. Parsing checks every member, so a body that verifies is also a body the rest of
+the system can trust structurally. Dates are days, never times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from crypto import cjson
+from crypto.errors import MalformedInput, SchemaViolation
+from crypto.fields import (
+    Status,
+    format_day,
+    parse_day,
+    validate_bureau_id,
+    validate_petition_id,
+)
+from crypto.keys import (
+    ED25519_LENGTH,
+    ENCRYPTION_PUBLIC_KEY_LENGTH,
+    EncryptionPublicKey,
+    VerifyKey,
+)
+from crypto.labels import SignedKind
+from crypto.merkle import HASH_SIZE
+from crypto.signing import SignedObject
+from crypto.token import ELEMENT_LENGTH, SALT_LENGTH, TokenParams
+
+OBJECT_VERSION = 1
+
+
+def _version(body: dict[str, Any], what: str) -> None:
+    if body["version"] != OBJECT_VERSION:
+        raise MalformedInput(f"{what}: unsupported version {str(body['version'])[:20]}")
+
+
+def _int(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise SchemaViolation(f"{what}: expected a non-negative integer")
+    return value
+
+
+def _text(value: Any, what: str, maximum: int) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= maximum:
+        raise SchemaViolation(f"{what}: expected 1-{maximum} characters of text")
+    return value
+
+
+@dataclass(frozen=True)
+class BureauBundle:
+    """A bureau's public keys and token parameters, as the directory authority publishes them."""
+
+    bureau_id: str
+    name: str
+    encryption_key: EncryptionPublicKey
+    signing_key: VerifyKey
+    token_key: bytes
+    token_salt: bytes
+    token_params: TokenParams
+
+    _MEMBERS = frozenset(
+        {
+            "version",
+            "bureau_id",
+            "name",
+            "encryption_key",
+            "signing_key",
+            "token_key",
+            "token_salt",
+            "token_params",
+        }
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "bureau_id": self.bureau_id,
+            "name": self.name,
+            "encryption_key": cjson.b64encode(self.encryption_key.to_bytes()),
+            "signing_key": cjson.b64encode(self.signing_key.to_bytes()),
+            "token_key": cjson.b64encode(self.token_key),
+            "token_salt": cjson.b64encode(self.token_salt),
+            "token_params": self.token_params.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> BureauBundle:
+        body = cjson.require_members("bureau bundle", value, set(cls._MEMBERS))
+        _version(body, "bureau bundle")
+        return cls(
+            bureau_id=validate_bureau_id(body["bureau_id"]),
+            name=_text(body["name"], "bureau name", 200),
+            encryption_key=EncryptionPublicKey(
+                cjson.b64decode(
+                    body["encryption_key"],
+                    field="encryption_key",
+                    length=ENCRYPTION_PUBLIC_KEY_LENGTH,
+                )
+            ),
+            signing_key=VerifyKey(
+                cjson.b64decode(body["signing_key"], field="signing_key", length=ED25519_LENGTH)
+            ),
+            token_key=cjson.b64decode(body["token_key"], field="token_key", length=ELEMENT_LENGTH),
+            token_salt=cjson.b64decode(body["token_salt"], field="token_salt", length=SALT_LENGTH),
+            token_params=TokenParams.from_json(body["token_params"]),
+        )
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The signed list of bureaus; clients pin the authority key that signs it."""
+
+    serial: int
+    day: date
+    bureaus: tuple[BureauBundle, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "serial": self.serial,
+            "day": format_day(self.day),
+            "bureaus": [bundle.to_json() for bundle in self.bureaus],
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Directory:
+        body = cjson.require_members("directory", value, {"version", "serial", "day", "bureaus"})
+        _version(body, "directory")
+        if not isinstance(body["bureaus"], list):
+            raise SchemaViolation("directory: bureaus must be a list")
+        bureaus = tuple(BureauBundle.from_json(item) for item in body["bureaus"])
+        if len({bundle.bureau_id for bundle in bureaus}) != len(bureaus):
+            raise SchemaViolation("directory: a bureau id appears twice")
+        return cls(
+            serial=_int(body["serial"], "directory serial"),
+            day=parse_day(body["day"]),
+            bureaus=bureaus,
+        )
+
+    def bureau(self, bureau_id: str) -> BureauBundle:
+        for bundle in self.bureaus:
+            if bundle.bureau_id == bureau_id:
+                return bundle
+        raise SchemaViolation(f"the directory has no bureau {bureau_id!r}")
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """A Merkle tree head: the log's size and root on a given day."""
+
+    tree_size: int
+    root_hash: bytes
+    day: date
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "tree_size": self.tree_size,
+            "root_hash": cjson.b64encode(self.root_hash),
+            "day": format_day(self.day),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> TreeHead:
+        body = cjson.require_members(
+            "tree head", value, {"version", "tree_size", "root_hash", "day"}
+        )
+        _version(body, "tree head")
+        return cls(
+            tree_size=_int(body["tree_size"], "tree size"),
+            root_hash=cjson.b64decode(body["root_hash"], field="root_hash", length=HASH_SIZE),
+            day=parse_day(body["day"]),
+        )
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One leaf of the transparency log: a submission or a status change. Never the token.
+
+    ``status`` is ``received`` for a submission; ``reply_hash`` is the SHA-256 of the signed
+    reply that came with a status change (absent for submissions and bare status changes).
+    """
+
+    petition_id: str
+    bureau_id: str
+    envelope_hash: bytes
+    status: Status
+    day: date
+    reply_hash: bytes | None = None
+
+    _MEMBERS = frozenset(
+        {"version", "petition_id", "bureau_id", "envelope_hash", "status", "day", "reply_hash"}
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "petition_id": self.petition_id,
+            "bureau_id": self.bureau_id,
+            "envelope_hash": cjson.b64encode(self.envelope_hash),
+            "status": self.status.value,
+            "day": format_day(self.day),
+            "reply_hash": None if self.reply_hash is None else cjson.b64encode(self.reply_hash),
+        }
+
+    def leaf(self) -> bytes:
+        """The bytes that are hashed into the Merkle tree (RFC 6962 leaf input)."""
+        return cjson.encode(self.to_json())
+
+    @classmethod
+    def from_leaf(cls, leaf: bytes) -> LogEntry:
+        body = cjson.require_members("log entry", cjson.decode_object(leaf), set(cls._MEMBERS))
+        _version(body, "log entry")
+        reply_hash = body["reply_hash"]
+        return cls(
+            petition_id=validate_petition_id(body["petition_id"]),
+            bureau_id=validate_bureau_id(body["bureau_id"]),
+            envelope_hash=cjson.b64decode(
+                body["envelope_hash"], field="envelope_hash", length=HASH_SIZE
+            ),
+            status=Status.parse(body["status"]),
+            day=parse_day(body["day"]),
+            reply_hash=None
+            if reply_hash is None
+            else cjson.b64decode(reply_hash, field="reply_hash", length=HASH_SIZE),
+        )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the petitioner gets back: where their petition sits in the log, signed by the log."""
+
+    petition_id: str
+    bureau_id: str
+    envelope_hash: bytes
+    leaf_index: int
+    tree_head: SignedObject
+    inclusion_proof: tuple[bytes, ...]
+
+    _MEMBERS = frozenset(
+        {
+            "version",
+            "petition_id",
+            "bureau_id",
+            "envelope_hash",
+            "leaf_index",
+            "tree_head",
+            "inclusion_proof",
+        }
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "petition_id": self.petition_id,
+            "bureau_id": self.bureau_id,
+            "envelope_hash": cjson.b64encode(self.envelope_hash),
+            "leaf_index": self.leaf_index,
+            "tree_head": self.tree_head.to_json(),
+            "inclusion_proof": [cjson.b64encode(node) for node in self.inclusion_proof],
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Receipt:
+        body = cjson.require_members("receipt", value, set(cls._MEMBERS))
+        _version(body, "receipt")
+        proof = body["inclusion_proof"]
+        if not isinstance(proof, list) or len(proof) > 64:
+            raise SchemaViolation("receipt: inclusion_proof must be a list of at most 64 hashes")
+        return cls(
+            petition_id=validate_petition_id(body["petition_id"]),
+            bureau_id=validate_bureau_id(body["bureau_id"]),
+            envelope_hash=cjson.b64decode(
+                body["envelope_hash"], field="envelope_hash", length=HASH_SIZE
+            ),
+            leaf_index=_int(body["leaf_index"], "leaf index"),
+            tree_head=SignedObject.from_json(body["tree_head"], SignedKind.TREE_HEAD),
+            inclusion_proof=tuple(
+                cjson.b64decode(node, field="inclusion_proof", length=HASH_SIZE) for node in proof
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A bureau's answer: the new public status and a message only the petitioner can read."""
+
+    petition_id: str
+    bureau_id: str
+    status: Status
+    sequence: int
+    ciphertext: bytes
+    day: date
+
+    _MEMBERS = frozenset(
+        {"version", "petition_id", "bureau_id", "status", "sequence", "ciphertext", "day"}
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "petition_id": self.petition_id,
+            "bureau_id": self.bureau_id,
+            "status": self.status.value,
+            "sequence": self.sequence,
+            "ciphertext": cjson.b64encode(self.ciphertext),
+            "day": format_day(self.day),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Reply:
+        body = cjson.require_members("reply", value, set(cls._MEMBERS))
+        _version(body, "reply")
+        return cls(
+            petition_id=validate_petition_id(body["petition_id"]),
+            bureau_id=validate_bureau_id(body["bureau_id"]),
+            status=Status.parse(body["status"]),
+            sequence=_int(body["sequence"], "reply sequence"),
+            ciphertext=cjson.b64decode(body["ciphertext"], field="ciphertext"),
+            day=parse_day(body["day"]),
+        )
