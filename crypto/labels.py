@@ -73,7 +73,7 @@ def all_labels() -> dict[str, bytes]:
         {
             name: value
             for name, value in globals().items()
-            if name.isupper() and isinstance(value, bytes) and value.startswith(_PREFIX)
+            if not name.startswith("_") and name.isupper() and isinstance(value, bytes)
         }
     )
     return labels

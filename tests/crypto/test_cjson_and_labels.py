@@ -1,0 +1,85 @@
+"""Canonical JSON strictness and the uniqueness of domain-separation labels."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crypto import cjson, labels
+from crypto.errors import MalformedInput
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-cjson.MAX_SAFE_INTEGER, cjson.MAX_SAFE_INTEGER)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(max_codepoint=127), max_size=8), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values)
+def test_round_trip_and_single_encoding(value: object) -> None:
+    encoded = cjson.encode(value)
+    assert cjson.decode(encoded) == value
+    assert cjson.encode(cjson.decode(encoded)) == encoded
+
+
+def test_known_canonical_form() -> None:
+    # RFC 8785 ordering and escaping on a hand-written example.
+    value = {"b": [1, "\n\u0001"], "a": "信访", "A": True}
+    assert cjson.encode(value) == '{"A":true,"a":"信访","b":[1,"\\n\\u0001"]}'.encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1,"a":2}',  # duplicate key
+        b'{"a":1.5}',  # float
+        b'{"a":NaN}',
+        b'{ "a":1}',  # white space
+        b'{"b":1,"a":2}',  # unsorted
+        b'{"a":"\\u4fe1"}',  # needless escape
+        b'{"a":9007199254740992}',  # beyond 2**53 - 1
+        b"\xff",  # not UTF-8
+        b"[" * 100 + b"]" * 100,  # too deep
+        b"",
+    ],
+)
+def test_non_canonical_or_invalid_input_is_refused(data: bytes) -> None:
+    with pytest.raises(MalformedInput):
+        cjson.decode(data)
+
+
+def test_unencodable_values_are_refused() -> None:
+    for value in [{1: "x"}, {"é": 1}, b"bytes", 1.0, "\ud800"]:
+        with pytest.raises(MalformedInput):
+            cjson.encode(value)
+
+
+@pytest.mark.parametrize("text", ["AA=", "A", "AB", "+/", "AAF"])
+def test_base64url_is_strict(text: str) -> None:
+    with pytest.raises(MalformedInput):
+        cjson.b64decode(text)
+
+
+def test_base64url_length_check() -> None:
+    assert cjson.b64decode(cjson.b64encode(b"\x00\xff"), length=2) == b"\x00\xff"
+    with pytest.raises(MalformedInput, match="expected 3 bytes"):
+        cjson.b64decode(cjson.b64encode(b"\x00\xff"), length=3)
+
+
+def test_labels_are_distinct_prefix_free_and_terminated() -> None:
+    values = list(labels.all_labels().values())
+    assert len(values) >= 15
+    assert len(set(values)) == len(values)
+    for value in values:
+        assert value.startswith(b"sealed-petition/v1/")
+        assert value.endswith(b"\x00") and value.count(b"\x00") == 1
+        assert all(not other.startswith(value) for other in values if other is not value)

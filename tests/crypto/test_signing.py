@@ -1,0 +1,119 @@
+"""Signed objects: domain separation, strict parsing, and the bodies' own parsers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from crypto import cjson
+from crypto.errors import InvalidSignature, MalformedInput, SchemaViolation
+from crypto.fields import Status, petition_id_for
+from crypto.keys import EncryptionPrivateKey, SigningKey
+from crypto.labels import SignedKind
+from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.signing import SignedObject, sign
+from crypto.token import TokenKey, TokenParams, generate_token_salt
+
+KEY = SigningKey.generate()
+BODY = {"version": 1, "tree_size": 3, "root_hash": cjson.b64encode(bytes(32)), "day": "2026-11-21"}
+
+
+def test_sign_and_verify_round_trip_through_the_wire_form() -> None:
+    signed = sign(SignedKind.TREE_HEAD, BODY, KEY)
+    parsed = SignedObject.decode(signed.encode(), SignedKind.TREE_HEAD)
+    assert parsed.verify(KEY.public_key()) == BODY
+
+
+def test_signature_for_one_kind_is_refused_as_another() -> None:
+    signed = sign(SignedKind.TREE_HEAD, BODY, KEY)
+    with pytest.raises(InvalidSignature):
+        SignedObject.decode(signed.encode(), SignedKind.DIRECTORY)
+    relabelled = SignedObject(SignedKind.DIRECTORY, signed.body, signed.signer, signed.signature)
+    with pytest.raises(InvalidSignature):
+        relabelled.verify(KEY.public_key())
+
+
+def test_other_key_and_altered_body_are_refused() -> None:
+    signed = sign(SignedKind.RECEIPT, BODY, KEY)
+    with pytest.raises(InvalidSignature, match="different key"):
+        signed.verify(SigningKey.generate().public_key())
+    altered = SignedObject(signed.kind, {**BODY, "tree_size": 4}, signed.signer, signed.signature)
+    with pytest.raises(InvalidSignature):
+        altered.verify(KEY.public_key())
+
+
+def test_every_bit_of_the_signature_matters() -> None:
+    signed = sign(SignedKind.REPLY, BODY, KEY)
+    for bit in range(0, 512, 7):
+        flipped = bytearray(signed.signature)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        forged = SignedObject(signed.kind, signed.body, signed.signer, bytes(flipped))
+        with pytest.raises(InvalidSignature):
+            forged.verify(KEY.public_key())
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda o: {k: v for k, v in o.items() if k != "signer"},
+        lambda o: {**o, "extra": 1},
+        lambda o: {**o, "signature": o["signature"] + "A"},
+        lambda o: {**o, "body": []},
+    ],
+)
+def test_malformed_wire_forms_are_refused(mutate: object) -> None:
+    wire = sign(SignedKind.TREE_HEAD, BODY, KEY).to_json()
+    with pytest.raises(MalformedInput):
+        SignedObject.from_json(mutate(wire), SignedKind.TREE_HEAD)  # type: ignore[operator]
+
+
+def _bundle(bureau_id: str) -> BureauBundle:
+    token_key = TokenKey.generate(bureau_id)
+    return BureauBundle(
+        bureau_id=bureau_id,
+        name="国家信访局",
+        encryption_key=EncryptionPrivateKey.generate().public_key(),
+        signing_key=SigningKey.generate().public_key(),
+        token_key=token_key.public_key(),
+        token_salt=generate_token_salt(),
+        token_params=TokenParams(),
+    )
+
+
+def test_directory_round_trip_and_duplicate_bureaus() -> None:
+    directory = Directory(serial=1, day=date(2026, 11, 21), bureaus=(_bundle("national"),))
+    body = cjson.decode(cjson.encode(directory.to_json()))
+    assert Directory.from_json(body) == directory
+    assert directory.bureau("national").name == "国家信访局"
+    with pytest.raises(SchemaViolation):
+        directory.bureau("nowhere")
+    doubled = {**body, "bureaus": body["bureaus"] * 2}
+    with pytest.raises(SchemaViolation, match="twice"):
+        Directory.from_json(doubled)
+
+
+def test_tree_head_log_entry_receipt_and_reply_round_trip() -> None:
+    head = TreeHead(tree_size=5, root_hash=bytes(range(32)), day=date(2026, 11, 21))
+    assert TreeHead.from_json(head.to_json()) == head
+    pid = petition_id_for(b"envelope")
+    entry = LogEntry(pid, "national", bytes(32), Status.RECEIVED, date(2026, 11, 21))
+    assert LogEntry.from_leaf(entry.leaf()) == entry
+    assert b"token" not in entry.leaf()
+    signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), KEY)
+    receipt = Receipt(pid, "national", bytes(32), 4, signed_head, (bytes(32), bytes(range(32))))
+    assert Receipt.from_json(cjson.decode(cjson.encode(receipt.to_json()))) == receipt
+    reply = Reply(pid, "national", Status.ANSWERED, 0, b"ciphertext", date(2026, 11, 22))
+    assert Reply.from_json(reply.to_json()) == reply
+
+
+def test_bodies_refuse_unknown_versions_and_fields() -> None:
+    head = TreeHead(tree_size=5, root_hash=bytes(32), day=date(2026, 11, 21)).to_json()
+    with pytest.raises(MalformedInput, match="version"):
+        TreeHead.from_json({**head, "version": 2})
+    with pytest.raises(SchemaViolation, match="unknown"):
+        TreeHead.from_json({**head, "time": "12:00"})
+    with pytest.raises(SchemaViolation):
+        TreeHead.from_json({**head, "tree_size": -1})
+    with pytest.raises(MalformedInput):
+        TreeHead.from_json({**head, "day": "2026-02-30"})

@@ -1,0 +1,73 @@
+"""The layering the project promises, checked on the source itself.
+
+crypto/ is pure library code: it imports nothing from the other packages, nothing about HTTP or
+storage, and never prints. server/ and client/ depend on crypto/ and never on each other.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN_IN_CRYPTO = {
+    "server",
+    "client",
+    "petition",
+    "flask",
+    "sqlite3",
+    "sqlcipher3",
+    "http",
+    "urllib",
+    "socket",
+    "requests",
+    "logging",
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _sources("crypto"), ids=lambda p: p.name)
+def test_crypto_imports_no_other_layer_and_no_io_library(path: Path) -> None:
+    assert not _imports(path) & FORBIDDEN_IN_CRYPTO
+
+
+@pytest.mark.parametrize("path", _sources("crypto"), ids=lambda p: p.name)
+def test_crypto_never_prints(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in {"print", "input"}
+    ]
+    assert not calls
+
+
+@pytest.mark.parametrize(("package", "other"), [("server", "client"), ("client", "server")])
+def test_server_and_client_do_not_import_each_other(package: str, other: str) -> None:
+    for path in _sources(package):
+        assert other not in _imports(path), path
+
+
+def test_the_layout_the_design_card_names_exists() -> None:
+    for name in ["server", "client", "crypto", "tests", "docs/threat-model.md", "docs/protocol.md"]:
+        assert (ROOT / name).exists(), name
+    for name in ["setup.cfg", "pyproject.toml"]:
+        assert (ROOT / name).stat().st_size > 200, name
