@@ -16,7 +16,17 @@ setup() {
         exit 1
     fi
     if [ ! -x "$VENV/bin/python" ]; then
-        "$PYTHON" -m venv "$VENV"
+        if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+            # Debian and Ubuntu ship venv support separately.
+            rm -rf "$VENV"
+            if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+                apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+                "$PYTHON" -m venv "$VENV"
+            else
+                echo "dev.sh: cannot create a virtual environment; install python3-venv" >&2
+                exit 1
+            fi
+        fi
     fi
     "$VENV/bin/python" -m pip install --quiet --upgrade pip
     "$VENV/bin/python" -m pip install --quiet --editable ".$extras"
