@@ -26,6 +26,7 @@ from crypto import envelope
 from crypto.document import Attachment, PetitionDocument
 from crypto.idnumber import normalize_id
 from crypto.keys import EncryptionPrivateKey
+from crypto.petition import open_petition
 from crypto.receipt import ReceiptSecret
 from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
@@ -89,8 +90,7 @@ def main() -> int:
     sealed_attached = envelope.seal(attached_petition, bureau_key.public_key(), "national", token)
 
     def bureau_reads(sealed: bytes) -> None:
-        _, plaintext = envelope.open_envelope(sealed, bureau_key, "national")
-        received = PetitionDocument.decode(plaintext)
+        _, received = open_petition(sealed, bureau_key, "national")
         check_token_binding(
             received.token,
             normalize_id(received.id_scheme, received.id_number),

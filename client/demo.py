@@ -11,7 +11,6 @@ code alone; an auditor checks the log. Finally it shows what a server would have
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from datetime import date
@@ -19,7 +18,7 @@ from typing import TypeVar
 
 from crypto import envelope, merkle
 from crypto.document import Attachment, PetitionDocument
-from crypto.fields import Status, petition_id_for
+from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import normalize_id
 from crypto.keys import (
     EncryptionPrivateKey,
@@ -29,6 +28,7 @@ from crypto.keys import (
 )
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.petition import open_petition, seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign
@@ -119,7 +119,7 @@ def run() -> int:
     )
     sealed = _timed(
         "seal (HPKE ML-KEM-768+X25519)",
-        lambda: envelope.seal(document.encode(), target.encryption_key, "national", token),
+        lambda: seal_petition(document, target.encryption_key, "national"),
     )
     print(f"   envelope: {len(sealed)} bytes (every petition under 4 KiB has this length)")
     print(f"   receipt code — the only thing the petitioner keeps: {receipt_secret.code}")
@@ -130,7 +130,7 @@ def run() -> int:
     log_key = SigningKey.generate()
     leaves = [
         LogEntry(
-            petition_id, header.bureau_id, hashlib.sha256(sealed).digest(), Status.RECEIVED, today
+            petition_id, header.bureau_id, envelope_hash(sealed), Status.RECEIVED, today
         ).leaf()
     ]
     leaf_hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
@@ -140,8 +140,9 @@ def run() -> int:
     receipt = Receipt(
         petition_id=petition_id,
         bureau_id=header.bureau_id,
-        envelope_hash=hashlib.sha256(sealed).digest(),
+        envelope_hash=envelope_hash(sealed),
         leaf_index=0,
+        day=today,
         tree_head=signed_head,
         inclusion_proof=tuple(merkle.inclusion_proof(tree, 0, 1)),
     )
@@ -149,7 +150,7 @@ def run() -> int:
     receipt = Receipt.from_json(receipt.to_json())  # as the petitioner's client receives it
     verified_head = TreeHead.from_json(receipt.tree_head.verify(log_key.public_key()))
     merkle.verify_inclusion(
-        leaf_hashes[0],
+        merkle.leaf_hash(receipt.submission_entry().leaf()),
         receipt.leaf_index,
         verified_head.tree_size,
         receipt.inclusion_proof,
@@ -158,8 +159,7 @@ def run() -> int:
     print("   petitioner verified the receipt's signature and inclusion proof")
 
     _step("Bureau: open, check the token binding, answer")
-    _, opened = envelope.open_envelope(sealed, bureau_encryption, "national")
-    received = PetitionDocument.decode(opened)
+    _, received = open_petition(sealed, bureau_encryption, "national")
     check_token_binding(
         received.token,
         normalize_id(received.id_scheme, received.id_number),
@@ -182,10 +182,14 @@ def run() -> int:
         day=today,
     )
     signed_reply = sign(SignedKind.REPLY, reply.to_json(), bureau_signing).encode()
-    reply_hash = hashlib.sha256(signed_reply).digest()
     leaves.append(
         LogEntry(
-            petition_id, "national", receipt.envelope_hash, Status.ACCEPTED, today, reply_hash
+            petition_id,
+            "national",
+            receipt.envelope_hash,
+            Status.ACCEPTED,
+            today,
+            signed_reply_hash(signed_reply),
         ).leaf()
     )
 

@@ -23,7 +23,7 @@ from datetime import date
 
 from crypto import cjson
 from crypto.errors import MalformedInput, SchemaViolation
-from crypto.fields import format_day, parse_day
+from crypto.fields import NAME_FORBIDDEN, format_day, parse_day, text_field
 from crypto.keys import ENCRYPTION_PUBLIC_KEY_LENGTH, EncryptionPublicKey
 from crypto.token import TOKEN_LENGTH
 
@@ -45,9 +45,7 @@ _TEXT_FIELDS: dict[str, tuple[int, int, bool]] = {
 _FIELDS = {*_TEXT_FIELDS, "attachments", "reply_key", "token", "created_day"}
 _ATTACHMENT_FIELDS = {"name", "media_type", "size"}
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
-_SINGLE_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-_MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\]")
+_SCHEME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,9 @@ class Attachment:
     data: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.name) <= 255 or _NAME_FORBIDDEN.search(self.name):
+        if not 1 <= len(self.name) <= 255 or NAME_FORBIDDEN.search(self.name):
             raise SchemaViolation(
-                "attachment name: 1-255 characters, no slashes or control characters"
+                "attachment name: 1-255 characters, no slashes, control characters or surrogates"
             )
         if self.name in {".", ".."}:
             raise SchemaViolation("attachment name: '.' and '..' are not file names")
@@ -93,7 +91,9 @@ class PetitionDocument:
 
     def __post_init__(self) -> None:
         for name, (minimum, maximum, multi_line) in _TEXT_FIELDS.items():
-            _check_text(name, getattr(self, name), minimum, maximum, multi_line)
+            text_field(getattr(self, name), name, minimum, maximum, multi_line=multi_line)
+        if _SCHEME.fullmatch(self.id_scheme) is None:
+            raise SchemaViolation("id_scheme: expected a scheme identifier such as 'cn-resident'")
         if len(self.token) != TOKEN_LENGTH:
             raise SchemaViolation(f"token: expected {TOKEN_LENGTH} bytes")
         if len(self.attachments) > MAX_ATTACHMENTS:
@@ -162,17 +162,3 @@ class PetitionDocument:
             created_day=parse_day(metadata["created_day"], field="created_day"),
             attachments=tuple(attachments),
         )
-
-
-def _check_text(name: str, value: object, minimum: int, maximum: int, multi_line: bool) -> None:
-    if not isinstance(value, str):
-        raise SchemaViolation(f"{name}: expected text")
-    if not minimum <= len(value) <= maximum:
-        if minimum and not value:
-            raise SchemaViolation(f"{name}: must not be empty")
-        raise SchemaViolation(f"{name}: {len(value)} characters; the limit is {maximum}")
-    forbidden = _MULTI_LINE_FORBIDDEN if multi_line else _SINGLE_LINE_FORBIDDEN
-    if forbidden.search(value):
-        raise SchemaViolation(f"{name}: contains control characters")
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise SchemaViolation(f"{name}: contains unpaired surrogate code points")

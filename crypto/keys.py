@@ -84,6 +84,12 @@ class EncryptionPublicKey:
             x25519_key = x25519.X25519PublicKey.from_public_bytes(raw[MLKEM_PUBLIC_LENGTH:])
         except ValueError:
             raise MalformedInput("not a valid ML-KEM-768 + X25519 public key") from None
+        try:
+            # A low-order X25519 point gives an all-zero shared secret, which the library
+            # refuses; find out now rather than when someone tries to encrypt to it.
+            x25519.X25519PrivateKey.generate().exchange(x25519_key)
+        except ValueError:
+            raise MalformedInput("the X25519 part of the public key is a low-order point") from None
         self._raw = bytes(raw)
         self._hpke_key = hpke.MLKEM768X25519PublicKey(mlkem_key, x25519_key)
 

@@ -17,6 +17,7 @@ from crypto.fields import (
     Status,
     format_day,
     parse_day,
+    text_field,
     validate_bureau_id,
     validate_petition_id,
 )
@@ -28,6 +29,7 @@ from crypto.keys import (
 )
 from crypto.labels import SignedKind
 from crypto.merkle import HASH_SIZE
+from crypto.reply import MAX_REPLY_CIPHERTEXT_LENGTH
 from crypto.signing import SignedObject
 from crypto.token import ELEMENT_LENGTH, SALT_LENGTH, TokenParams
 
@@ -35,19 +37,13 @@ OBJECT_VERSION = 1
 
 
 def _version(body: dict[str, Any], what: str) -> None:
-    if body["version"] != OBJECT_VERSION:
+    if type(body["version"]) is not int or body["version"] != OBJECT_VERSION:
         raise MalformedInput(f"{what}: unsupported version {str(body['version'])[:20]}")
 
 
 def _int(value: Any, what: str) -> int:
     if type(value) is not int or value < 0:
         raise SchemaViolation(f"{what}: expected a non-negative integer")
-    return value
-
-
-def _text(value: Any, what: str, maximum: int) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= maximum:
-        raise SchemaViolation(f"{what}: expected 1-{maximum} characters of text")
     return value
 
 
@@ -94,7 +90,7 @@ class BureauBundle:
         _version(body, "bureau bundle")
         return cls(
             bureau_id=validate_bureau_id(body["bureau_id"]),
-            name=_text(body["name"], "bureau name", 200),
+            name=text_field(body["name"], "bureau name", 1, 200),
             encryption_key=EncryptionPublicKey(
                 cjson.b64decode(
                     body["encryption_key"],
@@ -233,12 +229,23 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What the petitioner gets back: where their petition sits in the log, signed by the log."""
+    """What the petitioner gets back: where their petition sits in the log, signed by the log.
+
+    It carries everything needed to rebuild the submission's log leaf (petition id, bureau id,
+    envelope hash, day; the status is ``received``), so a petitioner or auditor can check the
+    inclusion proof from the receipt alone.
+    """
+
+    def submission_entry(self) -> LogEntry:
+        return LogEntry(
+            self.petition_id, self.bureau_id, self.envelope_hash, Status.RECEIVED, self.day
+        )
 
     petition_id: str
     bureau_id: str
     envelope_hash: bytes
     leaf_index: int
+    day: date
     tree_head: SignedObject
     inclusion_proof: tuple[bytes, ...]
 
@@ -249,6 +256,7 @@ class Receipt:
             "bureau_id",
             "envelope_hash",
             "leaf_index",
+            "day",
             "tree_head",
             "inclusion_proof",
         }
@@ -261,6 +269,7 @@ class Receipt:
             "bureau_id": self.bureau_id,
             "envelope_hash": cjson.b64encode(self.envelope_hash),
             "leaf_index": self.leaf_index,
+            "day": format_day(self.day),
             "tree_head": self.tree_head.to_json(),
             "inclusion_proof": [cjson.b64encode(node) for node in self.inclusion_proof],
         }
@@ -279,6 +288,7 @@ class Receipt:
                 body["envelope_hash"], field="envelope_hash", length=HASH_SIZE
             ),
             leaf_index=_int(body["leaf_index"], "leaf index"),
+            day=parse_day(body["day"]),
             tree_head=SignedObject.from_json(body["tree_head"], SignedKind.TREE_HEAD),
             inclusion_proof=tuple(
                 cjson.b64decode(node, field="inclusion_proof", length=HASH_SIZE) for node in proof
@@ -321,6 +331,13 @@ class Reply:
             bureau_id=validate_bureau_id(body["bureau_id"]),
             status=Status.parse(body["status"]),
             sequence=_int(body["sequence"], "reply sequence"),
-            ciphertext=cjson.b64decode(body["ciphertext"], field="ciphertext"),
+            ciphertext=_reply_ciphertext(body["ciphertext"]),
             day=parse_day(body["day"]),
         )
+
+
+def _reply_ciphertext(value: Any) -> bytes:
+    ciphertext = cjson.b64decode(value, field="ciphertext")
+    if len(ciphertext) > MAX_REPLY_CIPHERTEXT_LENGTH:
+        raise SchemaViolation("reply: the ciphertext is longer than any reply can be")
+    return ciphertext

@@ -81,7 +81,10 @@ class ReceiptSecret:
 
     @classmethod
     def from_code(cls, code: str) -> ReceiptSecret:
-        compact = unicodedata.normalize("NFKC", code).strip().upper().translate(_CONFUSABLE)
+        compact = unicodedata.normalize("NFKC", code).strip()
+        if not compact.isascii():
+            raise InvalidReceiptCode("a receipt code uses only digits and the letters A-Z (no U)")
+        compact = compact.upper().translate(_CONFUSABLE)
         if len(compact) != CODE_CHARACTERS:
             raise InvalidReceiptCode(
                 f"a receipt code has {CODE_CHARACTERS} characters; this one has {len(compact)}"

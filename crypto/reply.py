@@ -18,12 +18,14 @@ from cryptography.exceptions import InvalidTag
 from crypto import cjson, labels, padding
 from crypto.envelope import AEAD_TAG_LENGTH, ENC_LENGTH, SUITE
 from crypto.errors import DecryptionError, MalformedInput, SchemaViolation
-from crypto.fields import validate_bureau_id, validate_petition_id
+from crypto.fields import text_field, validate_bureau_id, validate_petition_id
 from crypto.keys import EncryptionPrivateKey, EncryptionPublicKey
 
 MAGIC = b"SPR"
 VERSION = 1
 MAX_MESSAGE_CHARACTERS = 50_000
+# 50,000 characters of at most 4 UTF-8 bytes each fit the 256 KiB bucket.
+MAX_REPLY_CIPHERTEXT_LENGTH = 4 + ENC_LENGTH + 256 * 1024 + AEAD_TAG_LENGTH
 
 
 def _info(petition_id: str, bureau_id: str) -> bytes:
@@ -38,8 +40,7 @@ def _info(petition_id: str, bureau_id: str) -> bytes:
 def seal_reply(
     message: str, recipient: EncryptionPublicKey, petition_id: str, bureau_id: str
 ) -> bytes:
-    if not isinstance(message, str) or not 1 <= len(message) <= MAX_MESSAGE_CHARACTERS:
-        raise SchemaViolation(f"a reply message is 1-{MAX_MESSAGE_CHARACTERS} characters")
+    text_field(message, "reply message", 1, MAX_MESSAGE_CHARACTERS, multi_line=True)
     plaintext = padding.pad(cjson.encode({"message": message}))
     sealed = SUITE.encrypt(plaintext, recipient.hpke_key(), info=_info(petition_id, bureau_id))
     return MAGIC + bytes([VERSION]) + sealed
@@ -52,6 +53,8 @@ def open_reply(
     info = _info(petition_id, bureau_id)
     if ciphertext[:3] != MAGIC or ciphertext[3:4] != bytes([VERSION]):
         raise DecryptionError
+    if len(ciphertext) > MAX_REPLY_CIPHERTEXT_LENGTH:
+        raise DecryptionError
     if len(ciphertext) - 4 - ENC_LENGTH - AEAD_TAG_LENGTH not in padding.BUCKETS:
         raise DecryptionError
     try:
@@ -59,7 +62,9 @@ def open_reply(
         body = cjson.require_members("reply", cjson.decode_object(plaintext), {"message"})
     except (InvalidTag, ValueError, MalformedInput):
         raise DecryptionError from None
-    message = body["message"]
-    if not isinstance(message, str):
-        raise DecryptionError
-    return message
+    try:
+        return text_field(
+            body["message"], "reply message", 1, MAX_MESSAGE_CHARACTERS, multi_line=True
+        )
+    except SchemaViolation:
+        raise DecryptionError from None

@@ -101,8 +101,13 @@ def test_tree_head_log_entry_receipt_and_reply_round_trip() -> None:
     assert LogEntry.from_leaf(entry.leaf()) == entry
     assert b"token" not in entry.leaf()
     signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), KEY)
-    receipt = Receipt(pid, "national", bytes(32), 4, signed_head, (bytes(32), bytes(range(32))))
+    receipt = Receipt(
+        pid, "national", bytes(32), 4, date(2026, 11, 21), signed_head, (bytes(32), bytes(32))
+    )
     assert Receipt.from_json(cjson.decode(cjson.encode(receipt.to_json()))) == receipt
+    assert receipt.submission_entry() == LogEntry(
+        pid, "national", bytes(32), Status.RECEIVED, date(2026, 11, 21)
+    )
     reply = Reply(pid, "national", Status.ANSWERED, 0, b"ciphertext", date(2026, 11, 22))
     assert Reply.from_json(reply.to_json()) == reply
 
@@ -111,6 +116,8 @@ def test_bodies_refuse_unknown_versions_and_fields() -> None:
     head = TreeHead(tree_size=5, root_hash=bytes(32), day=date(2026, 11, 21)).to_json()
     with pytest.raises(MalformedInput, match="version"):
         TreeHead.from_json({**head, "version": 2})
+    with pytest.raises(MalformedInput, match="version"):
+        TreeHead.from_json({**head, "version": True})
     with pytest.raises(SchemaViolation, match="unknown"):
         TreeHead.from_json({**head, "time": "12:00"})
     with pytest.raises(SchemaViolation):
