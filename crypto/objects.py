@@ -236,11 +236,6 @@ class Receipt:
     inclusion proof from the receipt alone.
     """
 
-    def submission_entry(self) -> LogEntry:
-        return LogEntry(
-            self.petition_id, self.bureau_id, self.envelope_hash, Status.RECEIVED, self.day
-        )
-
     petition_id: str
     bureau_id: str
     envelope_hash: bytes
@@ -293,6 +288,12 @@ class Receipt:
             inclusion_proof=tuple(
                 cjson.b64decode(node, field="inclusion_proof", length=HASH_SIZE) for node in proof
             ),
+        )
+
+    def submission_entry(self) -> LogEntry:
+        """The log entry this receipt's inclusion proof is about."""
+        return LogEntry(
+            self.petition_id, self.bureau_id, self.envelope_hash, Status.RECEIVED, self.day
         )
 
 

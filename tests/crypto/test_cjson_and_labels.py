@@ -81,5 +81,6 @@ def test_labels_are_distinct_prefix_free_and_terminated() -> None:
     assert len(set(values)) == len(values)
     for value in values:
         assert value.startswith(b"sealed-petition/v1/")
-        assert value.endswith(b"\x00") and value.count(b"\x00") == 1
+        assert value.endswith(b"\x00")
+        assert value.count(b"\x00") == 1
         assert all(not other.startswith(value) for other in values if other is not value)
