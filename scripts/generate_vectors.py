@@ -1,0 +1,647 @@
+"""Generate Sealed Petition's own frozen test vectors (run once, by a person).
+
+The RFCs' published vectors (``tests/vectors/rfc*.json`` and the HPKE-PQ draft's) cover the
+primitives. This script covers what only this project defines: ID-number normalisation, the
+token derivation, the envelope and petition document, receipt codes and their derived keys,
+replies, signed objects, log leaves, keystore files, labels, padding and fingerprints.
+
+It writes ``tests/vectors/sealed-petition-v1.json``. That file is then *frozen*:
+``tests/crypto/test_own_vectors.py`` checks the implementation against it and never calls this
+script, so a change to any wire format makes the tests fail instead of silently moving the
+expected values. The script therefore refuses to overwrite an existing file unless given
+``--force``; regenerating is a deliberate act that belongs in its own reviewed change.
+
+Inputs are fixed wherever the format is deterministic: every key, seed, salt and secret is
+SHAKE-256 of a descriptive string (see :func:`fixed`), so the deterministic parts can be
+recomputed by an independent implementation from the inputs listed in the file. Two things are
+random by nature and are frozen as generated: HPKE encryptions (the envelope and the reply) and
+the keystore's salt and nonce. One receipt secret is drawn at random on purpose.
+
+Usage::
+
+    .venv/bin/python scripts/generate_vectors.py            # refuses if the file exists
+    .venv/bin/python scripts/generate_vectors.py --force    # deliberately replace it
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import secrets
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from crypto import PROTOCOL_VERSION, cjson, envelope, keystore, labels, merkle, padding
+from crypto.document import Attachment, PetitionDocument
+from crypto.errors import DecryptionError, InvalidIdNumber, InvalidReceiptCode, WrongPassphrase
+from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
+from crypto.idnumber import NormalizedId, normalize_id
+from crypto.keys import (
+    ENCRYPTION_ALGORITHM,
+    ENCRYPTION_PRIVATE_KEY_LENGTH,
+    SIGNING_ALGORITHM,
+    EncryptionPrivateKey,
+    SigningKey,
+    fingerprint,
+    format_fingerprint,
+)
+from crypto.labels import SignedKind
+from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.petition import open_petition, seal_petition
+from crypto.receipt import ReceiptSecret
+from crypto.reply import open_reply, seal_reply
+from crypto.signing import SignedObject, sign, signing_message
+from crypto.token import (
+    DEFAULT_TOKEN_PARAMS,
+    TokenKey,
+    TokenParams,
+    TokenRequest,
+    key_info,
+    prehash,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "tests" / "vectors" / "sealed-petition-v1.json"
+
+FAST_TOKEN_PARAMS = TokenParams(memory_kib=8192, time_cost=1, parallelism=1)
+FAST_KDF_PARAMS = keystore.KdfParams(memory_kib=8192, time_cost=1, parallelism=1)
+ID_SCHEME = "cn-resident"
+TODAY = date(2026, 1, 1)
+"""The ``today`` passed to ID-number normalisation, so the ``birth_date`` rule is reproducible."""
+
+BUREAU_ID = "national"
+CREATED_DAY = date(2026, 3, 2)
+SUBMITTED_DAY = date(2026, 3, 2)
+ANSWERED_DAY = date(2026, 3, 9)
+DIRECTORY_DAY = date(2026, 2, 1)
+KEYSTORE_PASSPHRASE = "正确的马电池订书钉"  # noqa: S105 - a published test value, not a secret
+REPLY_MESSAGE = "您的信访事项已受理，将于30日内书面答复。\n如有疑问，请凭回执码查询。"
+
+
+FIXED_INPUT_PREFIX = b"sealed-petition/v1/test-vector/"
+
+
+def fixed(name: str, length: int) -> bytes:
+    """A fixed test input: the first ``length`` bytes of SHAKE-256(FIXED_INPUT_PREFIX || name)."""
+    return hashlib.shake_256(FIXED_INPUT_PREFIX + name.encode("ascii")).digest(length)
+
+
+def _expect(condition: bool, what: str) -> None:
+    """Sanity checks before anything is written; a failure means a bug, so stop loudly."""
+    if not condition:
+        raise SystemExit(f"generate_vectors: self-check failed: {what}")
+
+
+def _fullwidth(text: str) -> str:
+    """ASCII letters, digits and hyphens as their full-width forms (what a Chinese IME types)."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isalnum() or c == "-" else c for c in text)
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+def labels_section() -> dict[str, str]:
+    return {name: value.hex() for name, value in labels.all_labels().items()}
+
+
+def padding_section() -> dict[str, Any]:
+    cases = []
+    for length in (0, 1, 4092, 4093):
+        padded = padding.pad(bytes(length))
+        _expect(padding.unpad(padded) == bytes(length), "padding round trip")
+        cases.append({"content_length": length, "padded_length": len(padded)})
+    return {
+        "length_prefix": padding.LENGTH_PREFIX,
+        "buckets": list(padding.BUCKETS),
+        "cases": cases,
+    }
+
+
+def id_numbers_section() -> dict[str, Any]:
+    valid_raw = [
+        "11010519491231002X",
+        "11010519491231002x",  # lower-case x
+        "１１０１０５１９４９１２３１００２Ｘ",  # full-width digits and X
+        "１１０１０５１９４９１２３１００２ｘ",  # full-width lower-case x
+        " 110105 19491231 002x ",  # grouping spaces, leading and trailing spaces
+        "110105\u300019491231\u3000002X",  # ideographic spaces
+        "110101199003074477",
+        "4403 0419 8511 1112 3X",
+    ]
+    invalid = [
+        ("", "empty"),
+        ("\u3000 ", "empty"),
+        ("11010519491231002", "length"),
+        ("110105491231002", "length"),  # a 15-digit first-generation number
+        ("110105-19491231-002X", "length"),
+        ("1101051949123100X2", "characters"),
+        ("11010519491231002Y", "characters"),
+        ("١١٠١٠٥١٩٤٩١٢٣١٠٠٢X", "characters"),  # Arabic-Indic digits, which NFKC keeps
+        ("110105194913310028", "birth_date"),  # month 13
+        ("110105190002290011", "birth_date"),  # 1900 was not a leap year
+        ("110105189912310011", "birth_date"),  # before 1900-01-01
+        ("110105202601020011", "birth_date"),  # after "today" (2026-01-01)
+        ("110105194912310021", "check_digit"),
+        ("11010519491231020X", "check_digit"),  # adjacent transposition ("002X" → "020X")
+    ]
+    valid = []
+    for raw in valid_raw:
+        normalized = normalize_id(ID_SCHEME, raw, today=TODAY)
+        valid.append({"raw": raw, "normalized": normalized.value})
+    invalid_cases = []
+    for raw, rule in invalid:
+        try:
+            normalize_id(ID_SCHEME, raw, today=TODAY)
+        except InvalidIdNumber as exc:
+            _expect(exc.rule == rule, f"rule of {raw!r} is {exc.rule}, expected {rule}")
+        else:
+            _expect(False, f"{raw!r} should be invalid")
+        invalid_cases.append({"raw": raw, "rule": rule})
+    return {
+        "scheme": ID_SCHEME,
+        "today": TODAY.isoformat(),
+        "valid": valid,
+        "invalid": invalid_cases,
+    }
+
+
+def token_case(
+    bureau_id: str, seed: bytes, salt: bytes, params: TokenParams, identity: NormalizedId
+) -> dict[str, Any]:
+    key = TokenKey(seed, bureau_id)
+    secret_input = (
+        labels.TOKEN_PREHASH_INPUT
+        + identity.scheme.encode("ascii")
+        + b"\x00"
+        + identity.value.encode("utf-8")
+    )
+    pre = prehash(identity, salt, params)
+    _expect(
+        pre
+        == hash_secret_raw(
+            secret=secret_input,
+            salt=salt,
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+            hash_len=params.output_length,
+            type=Type.ID,
+            version=19,
+        ),
+        "prehash is Argon2id over the documented secret input",
+    )
+    token = key.token_for(pre)
+    request, blinded = TokenRequest.blind(pre)
+    _expect(
+        request.finalize(key.evaluate(blinded), key.public_key()) == token,
+        "the blind VOPRF round trip gives the same token as Evaluate",
+    )
+    return {
+        "bureau_id": bureau_id,
+        "voprf_seed": seed.hex(),
+        "key_info": key_info(bureau_id).hex(),
+        "token_public_key": key.public_key().hex(),
+        "token_salt": salt.hex(),
+        "token_params": params.to_json(),
+        "id_scheme": identity.scheme,
+        "id_number": identity.value,
+        "prehash_input": secret_input.hex(),
+        "prehash": pre.hex(),
+        "token": token.hex(),
+    }
+
+
+def receipt_case(secret: ReceiptSecret) -> dict[str, Any]:
+    code = secret.code
+    spellings = [
+        code.lower(),
+        code.replace("-", ""),
+        code.replace("-", " "),
+        code.replace("0", "O").replace("1", "l"),
+        _fullwidth(code),
+    ]
+    for spelling in spellings:
+        _expect(ReceiptSecret.from_code(spelling).to_bytes() == secret.to_bytes(), "code spelling")
+    reply_key = secret.reply_private_key()
+    return {
+        "secret": secret.to_bytes().hex(),
+        "code": code,
+        "accepted_spellings": spellings,
+        "reply_private_key": reply_key.to_bytes().hex(),
+        "reply_public_key": reply_key.public_key().to_bytes().hex(),
+        "lookup_key": secret.lookup_key().hex(),
+        "lookup_key_hash": secret.lookup_key_hash().hex(),
+    }
+
+
+def invalid_codes(code: str) -> list[dict[str, str]]:
+    compact = code.replace("-", "")
+    typo = compact[:5] + ("1" if compact[5] != "1" else "2") + compact[6:]
+    swapped = compact[:9] + compact[10] + compact[9] + compact[11:]
+    cases = [
+        {"code": typo, "reason": "one character changed (check character mismatch)"},
+        {"code": compact[:-1], "reason": "truncated"},
+        {"code": compact + "0", "reason": "too long"},
+        {"code": "2" + compact[1:], "reason": "unknown code version"},
+        {"code": compact[:-2] + "U" + compact[-1], "reason": "U is not a Crockford character"},
+    ]
+    if swapped != compact:
+        cases.append({"code": swapped, "reason": "two neighbouring characters swapped"})
+    for case in cases:
+        try:
+            ReceiptSecret.from_code(case["code"])
+        except InvalidReceiptCode:
+            continue
+        _expect(False, f"receipt code {case['code']!r} should be invalid")
+    return cases
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing file (changes frozen vectors)"
+    )
+    args = parser.parse_args()
+    output: Path = args.output
+    if output.exists() and not args.force:
+        print(
+            f"generate_vectors: {output} exists; the vectors are frozen. "
+            "Pass --force only if a wire format changed on purpose.",
+            file=sys.stderr,
+        )
+        return 1
+
+    vectors = build()
+    text = json.dumps(vectors, ensure_ascii=False, indent=2) + "\n"
+    # "x" refuses a file that appeared since the check above; --force truncates on purpose.
+    with output.open("w" if args.force else "x", encoding="utf-8") as stream:
+        stream.write(text)
+    print(f"wrote {output} ({len(text.encode('utf-8'))} bytes)")
+    for name, value in vectors.items():
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        print(f"  {name}: {size} bytes")
+    return 0
+
+
+def build() -> dict[str, Any]:
+    version = importlib.metadata.version("sealed-petition")
+
+    # Token: a fast case (the one the envelope uses) and one with the default parameters.
+    alice = normalize_id(ID_SCHEME, "11010519491231002x", today=TODAY)
+    bob = normalize_id(ID_SCHEME, "110101199003074477", today=TODAY)
+    token_cases = [
+        token_case(
+            BUREAU_ID,
+            fixed("national/voprf-seed", 32),
+            fixed("national/token-salt", 32),
+            FAST_TOKEN_PARAMS,
+            alice,
+        ),
+        token_case(
+            "guangdong",
+            fixed("guangdong/voprf-seed", 32),
+            fixed("guangdong/token-salt", 32),
+            DEFAULT_TOKEN_PARAMS,
+            bob,
+        ),
+    ]
+    token = bytes.fromhex(token_cases[0]["token"])
+
+    # Receipts: the second one is the petitioner's in the envelope and reply below.
+    receipts = [
+        ReceiptSecret(bytes(16)),
+        ReceiptSecret(bytes(range(16))),
+        ReceiptSecret(secrets.token_bytes(16)),
+    ]
+    petitioner = receipts[1]
+
+    # Envelope.
+    bureau_key = EncryptionPrivateKey(
+        fixed("national/encryption-key", ENCRYPTION_PRIVATE_KEY_LENGTH)
+    )
+    document = PetitionDocument(
+        real_name="张三",
+        id_scheme=alice.scheme,
+        id_number=alice.value,
+        contact="手机 138-0000-0000",
+        subject="关于拖欠农民工工资的投诉",
+        body=(
+            "本人于2025年在某建筑工地务工，工程结束后至今未领到工资，共计人民币8000元。\n"
+            "多次与施工单位交涉未果。\n\n恳请上级部门督促处理。"
+        ),
+        category="劳动与社会保障",
+        region="河北省",
+        reply_key=petitioner.reply_private_key().public_key(),
+        token=token,
+        created_day=CREATED_DAY,
+        attachments=(Attachment("工资条.txt", "text/plain", "应发工资 8000 元\n".encode()),),
+    )
+    document_bytes = document.encode()
+    _expect(PetitionDocument.decode(document_bytes) == document, "document round trip")
+    metadata_length = int.from_bytes(document_bytes[4:8], "big")
+    sealed = seal_petition(document, bureau_key.public_key(), BUREAU_ID)
+    header, offset = envelope.parse_header(sealed)
+    _, opened = envelope.open_envelope(sealed, bureau_key, BUREAU_ID)
+    _expect(opened == document_bytes, "envelope round trip")
+    _expect(open_petition(sealed, bureau_key, BUREAU_ID)[1] == document, "petition round trip")
+    bucket = padding.bucket_for(len(document_bytes))
+    _expect(len(sealed) == envelope.envelope_length(bucket, BUREAU_ID), "envelope length")
+    petition_id = petition_id_for(sealed)
+    sealed_hash = envelope_hash(sealed)
+    _expect(sealed_hash == hashlib.sha256(sealed).digest(), "envelope hash is plain SHA-256")
+    envelope_section = {
+        "bureau_id": BUREAU_ID,
+        "bureau_encryption_private_key": bureau_key.to_bytes().hex(),
+        "bureau_encryption_public_key": bureau_key.public_key().to_bytes().hex(),
+        "key_id": bureau_key.public_key().key_id.hex(),
+        "token": token.hex(),
+        "document": document_bytes.hex(),
+        "document_metadata": document_bytes[8 : 8 + metadata_length].decode("utf-8"),
+        "document_fields": {
+            "real_name": document.real_name,
+            "id_scheme": document.id_scheme,
+            "id_number": document.id_number,
+            "contact": document.contact,
+            "subject": document.subject,
+            "body": document.body,
+            "category": document.category,
+            "region": document.region,
+            "reply_key": document.reply_key.to_bytes().hex(),
+            "token": document.token.hex(),
+            "created_day": document.created_day.isoformat(),
+            "attachments": [
+                {"name": a.name, "media_type": a.media_type, "data": a.data.hex()}
+                for a in document.attachments
+            ],
+        },
+        "header": sealed[:offset].hex(),
+        "hpke_info": (labels.ENVELOPE_INFO + header.encode()).hex(),
+        "envelope": sealed.hex(),
+        "bucket_size": bucket,
+        "envelope_length": len(sealed),
+        "envelope_hash": sealed_hash.hex(),
+        "petition_id": petition_id,
+    }
+
+    # Reply, sealed to the petitioner's receipt.
+    reply_ciphertext = seal_reply(
+        REPLY_MESSAGE, petitioner.reply_private_key().public_key(), petition_id, BUREAU_ID
+    )
+    _expect(
+        open_reply(reply_ciphertext, petitioner.reply_private_key(), petition_id, BUREAU_ID)
+        == REPLY_MESSAGE,
+        "reply round trip",
+    )
+    reply_plaintext = cjson.encode({"message": REPLY_MESSAGE})
+    reply_section = {
+        "petition_id": petition_id,
+        "bureau_id": BUREAU_ID,
+        "receipt_code": petitioner.code,
+        "message": REPLY_MESSAGE,
+        "plaintext": reply_plaintext.decode("utf-8"),
+        "bucket_size": padding.bucket_for(len(reply_plaintext)),
+        "hpke_info": (
+            labels.REPLY_INFO + petition_id.encode("ascii") + b"\x00" + BUREAU_ID.encode("ascii")
+        ).hex(),
+        "ciphertext": reply_ciphertext.hex(),
+    }
+
+    # Signed objects: one Ed25519 key signs every kind (a format vector, not a trust setup).
+    signing_key = SigningKey(fixed("signing-key", 32))
+    bundle = BureauBundle(
+        bureau_id=BUREAU_ID,
+        name="国家信访局",
+        encryption_key=bureau_key.public_key(),
+        signing_key=signing_key.public_key(),
+        token_key=bytes.fromhex(token_cases[0]["token_public_key"]),
+        token_salt=bytes.fromhex(token_cases[0]["token_salt"]),
+        token_params=FAST_TOKEN_PARAMS,
+    )
+    directory = Directory(serial=1, day=DIRECTORY_DAY, bureaus=(bundle,))
+    reply_body = Reply(
+        petition_id=petition_id,
+        bureau_id=BUREAU_ID,
+        status=Status.ACCEPTED,
+        sequence=0,
+        ciphertext=reply_ciphertext,
+        day=ANSWERED_DAY,
+    ).to_json()
+    signed_reply = sign(SignedKind.REPLY, reply_body, signing_key)
+    reply_hash = signed_reply_hash(signed_reply.encode())
+    _expect(reply_hash == hashlib.sha256(signed_reply.encode()).digest(), "plain SHA-256")
+
+    entries = [
+        (
+            "submission",
+            LogEntry(petition_id, BUREAU_ID, sealed_hash, Status.RECEIVED, SUBMITTED_DAY),
+        ),
+        (
+            "status-change",
+            LogEntry(
+                petition_id, BUREAU_ID, sealed_hash, Status.ACCEPTED, ANSWERED_DAY, reply_hash
+            ),
+        ),
+    ]
+    leaf_hashes = [merkle.leaf_hash(entry.leaf()) for _, entry in entries]
+    root = merkle.root_from_leaf_hashes(leaf_hashes)
+    tree = merkle.LeafHashList(leaf_hashes)
+    tree_head = TreeHead(tree_size=len(leaf_hashes), root_hash=root, day=ANSWERED_DAY)
+    signed_head = sign(SignedKind.TREE_HEAD, tree_head.to_json(), signing_key)
+    receipt = Receipt(
+        petition_id=petition_id,
+        bureau_id=BUREAU_ID,
+        envelope_hash=sealed_hash,
+        leaf_index=0,
+        day=SUBMITTED_DAY,
+        tree_head=signed_head,
+        inclusion_proof=tuple(merkle.inclusion_proof(tree, 0, len(leaf_hashes))),
+    )
+    _expect(receipt.submission_entry() == entries[0][1], "the receipt rebuilds its leaf")
+    merkle.verify_inclusion(leaf_hashes[0], 0, len(leaf_hashes), receipt.inclusion_proof, root)
+    receipt_body = receipt.to_json()
+
+    bodies: list[tuple[SignedKind, dict[str, Any], str | None]] = [
+        (SignedKind.DIRECTORY, directory.to_json(), "crypto.objects.Directory"),
+        (SignedKind.BUREAU_BUNDLE, bundle.to_json(), "crypto.objects.BureauBundle"),
+        (SignedKind.TREE_HEAD, tree_head.to_json(), "crypto.objects.TreeHead"),
+        (SignedKind.RECEIPT, receipt_body, "crypto.objects.Receipt"),
+        (SignedKind.REPLY, reply_body, "crypto.objects.Reply"),
+        (
+            SignedKind.BUREAU_REQUEST,
+            {"version": 1, "bureau_id": BUREAU_ID, "note": "illustrative body"},
+            None,
+        ),
+    ]
+    _expect({kind for kind, _, _ in bodies} == set(SignedKind), "every signed kind is covered")
+    signed_cases = []
+    for kind, body, schema in bodies:
+        signed = sign(kind, body, signing_key)
+        _expect(
+            SignedObject.decode(signed.encode(), kind).verify(signing_key.public_key()) == body,
+            f"{kind.value} verifies",
+        )
+        signed_cases.append(
+            {
+                "kind": kind.value,
+                "label": kind.label.hex(),
+                "body_schema": schema,
+                "body": body,
+                "signing_message": signing_message(kind, body).hex(),
+                "signature": signed.signature.hex(),
+                "wire": signed.encode().decode("utf-8"),
+            }
+        )
+    _expect(signed_cases[4]["wire"] == signed_reply.encode().decode("utf-8"), "reply wire form")
+    _expect(signed_cases[2]["wire"] == signed_head.encode().decode("utf-8"), "tree head wire form")
+    signed_section = {
+        "signing_seed": signing_key.to_bytes().hex(),
+        "verify_key": signing_key.public_key().to_bytes().hex(),
+        "fingerprint": signing_key.public_key().fingerprint.hex(),
+        "cases": signed_cases,
+    }
+
+    short_envelope = b"not really an envelope"
+    log_section = {
+        "entries": [
+            {
+                "event": event,
+                "petition_id": entry.petition_id,
+                "bureau_id": entry.bureau_id,
+                "envelope_hash": entry.envelope_hash.hex(),
+                "status": entry.status.value,
+                "day": entry.day.isoformat(),
+                "reply_hash": None if entry.reply_hash is None else entry.reply_hash.hex(),
+                "leaf": entry.leaf().decode("utf-8"),
+                "leaf_hash": merkle.leaf_hash(entry.leaf()).hex(),
+            }
+            for event, entry in entries
+        ],
+        "tree_size": len(leaf_hashes),
+        "root_hash": root.hex(),
+        "petition_id_derivations": [
+            {"envelope": short_envelope.hex(), "petition_id": petition_id_for(short_envelope)},
+            {"envelope": "", "petition_id": petition_id_for(b"")},
+        ],
+    }
+
+    # Keystore.
+    keystore_secrets = {
+        "bureau-encryption-key": bureau_key.to_bytes(),
+        "signing-key": signing_key.to_bytes(),
+        "token-seed": fixed("national/voprf-seed", 32),
+        "receipt_secret": petitioner.to_bytes(),
+    }
+    keystore_bytes = keystore.seal_keystore(
+        keystore_secrets, KEYSTORE_PASSPHRASE, kdf_params=FAST_KDF_PARAMS
+    )
+    _expect(
+        keystore.open_keystore(keystore_bytes, KEYSTORE_PASSPHRASE) == keystore_secrets,
+        "keystore round trip",
+    )
+    try:
+        keystore.open_keystore(keystore_bytes, KEYSTORE_PASSPHRASE + "!")
+    except WrongPassphrase:
+        pass
+    else:
+        _expect(False, "a wrong passphrase is refused")
+    document_json = cjson.decode_object(keystore_bytes)
+    kdf_salt = cjson.b64decode(document_json["kdf"]["salt"])
+    nonce = cjson.b64decode(document_json["nonce"])
+    derived_key = hash_secret_raw(
+        secret=KEYSTORE_PASSPHRASE.encode("utf-8"),
+        salt=kdf_salt,
+        time_cost=FAST_KDF_PARAMS.time_cost,
+        memory_cost=FAST_KDF_PARAMS.memory_kib,
+        parallelism=FAST_KDF_PARAMS.parallelism,
+        hash_len=32,
+        type=Type.ID,
+        version=19,
+    )
+    aad = labels.KEYSTORE_AAD + cjson.encode(
+        {name: value for name, value in document_json.items() if name != "ciphertext"}
+    )
+    plaintext = ChaCha20Poly1305(derived_key).decrypt(
+        nonce, cjson.b64decode(document_json["ciphertext"]), aad
+    )
+    keystore_section = {
+        "passphrase": KEYSTORE_PASSPHRASE,
+        "kdf_params": {
+            "memory_kib": FAST_KDF_PARAMS.memory_kib,
+            "time_cost": FAST_KDF_PARAMS.time_cost,
+            "parallelism": FAST_KDF_PARAMS.parallelism,
+        },
+        "secrets": {name: value.hex() for name, value in keystore_secrets.items()},
+        "keystore": keystore_bytes.decode("utf-8"),
+        "kdf_salt": kdf_salt.hex(),
+        "nonce": nonce.hex(),
+        "derived_key": derived_key.hex(),
+        "aad": aad.hex(),
+        "plaintext": plaintext.decode("utf-8"),
+    }
+
+    fingerprint_cases = []
+    for algorithm, public_key in (
+        (SIGNING_ALGORITHM, signing_key.public_key().to_bytes()),
+        (ENCRYPTION_ALGORITHM, bureau_key.public_key().to_bytes()),
+    ):
+        value = fingerprint(algorithm, public_key)
+        fingerprint_cases.append(
+            {
+                "algorithm": algorithm,
+                "public_key": public_key.hex(),
+                "fingerprint": value.hex(),
+                "formatted": format_fingerprint(value),
+            }
+        )
+
+    _expect(header.token == token, "the envelope header carries the token")
+    try:
+        envelope.open_envelope(sealed, bureau_key, "guangdong")
+    except DecryptionError:
+        pass
+    else:
+        _expect(False, "an envelope does not open for another bureau")
+    return {
+        "description": (
+            "Sealed Petition's own test vectors for the formats no RFC covers (protocol "
+            "version 1). Binary values are lower-case hex; text is UTF-8. Fixed inputs "
+            "(keys, seeds, salts) are SHAKE-256('sealed-petition/v1/test-vector/' || name); "
+            "HPKE encryptions, the keystore salt and nonce and the third receipt secret are "
+            "random and frozen as generated. The sections are chained: the token of "
+            "token[0] is the envelope's token, receipt[1] is the petitioner whose reply key "
+            "the document carries and to whom the reply is sealed, the log entries describe "
+            "the envelope, and one Ed25519 key signs every kind of object."
+        ),
+        "source": (
+            f"generated once by scripts/generate_vectors.py with sealed-petition {version}; "
+            "frozen: the tests check the implementation against these values, never "
+            "regenerate them"
+        ),
+        "protocol_version": PROTOCOL_VERSION,
+        "labels": labels_section(),
+        "padding": padding_section(),
+        "fingerprints": fingerprint_cases,
+        "id_numbers": id_numbers_section(),
+        "token": token_cases,
+        "receipt": {
+            "cases": [receipt_case(secret) for secret in receipts],
+            "invalid_codes": invalid_codes(receipts[1].code),
+        },
+        "envelope": envelope_section,
+        "reply": reply_section,
+        "signed_objects": signed_section,
+        "log_entries": log_section,
+        "keystore": keystore_section,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
