@@ -63,6 +63,7 @@ def run() -> int:
 
     _step("Directory authority and bureau set up their keys")
     authority = SigningKey.generate()
+    log_key = SigningKey.generate()
     bureau_encryption = EncryptionPrivateKey.generate()
     bureau_signing = SigningKey.generate()
     bureau_token = TokenKey.generate("national")
@@ -77,7 +78,7 @@ def run() -> int:
     )
     directory = sign(
         SignedKind.DIRECTORY,
-        Directory(serial=1, day=today, bureaus=(bundle,)).to_json(),
+        Directory(serial=1, day=today, bureaus=(bundle,), log_key=log_key.public_key()).to_json(),
         authority,
     ).encode()
     pinned = authority.public_key().fingerprint
@@ -127,7 +128,6 @@ def run() -> int:
     _step("Server (stand-in): sees the header only, logs the submission, signs a receipt")
     header, _ = envelope.parse_header(sealed)
     petition_id = petition_id_for(sealed)
-    log_key = SigningKey.generate()
     leaves = [
         LogEntry(
             petition_id, header.bureau_id, envelope_hash(sealed), Status.RECEIVED, today

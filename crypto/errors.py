@@ -122,3 +122,9 @@ class InvalidProof(SealedPetitionError):
     """A Merkle inclusion or consistency proof that does not verify."""
 
     code = "invalid_proof"
+
+
+class KeyFileError(SealedPetitionError):
+    """An unencrypted service key file (log key, token evaluator key) that cannot be used."""
+
+    code = "key_file_invalid"

@@ -38,12 +38,8 @@ and the derived key stay in memory until garbage-collected; that is a known limi
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import re
-import secrets as _random
-import stat
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +53,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from crypto import cjson
 from crypto.errors import KeystoreError, MalformedInput, WrongPassphrase
 from crypto.labels import KEYSTORE_AAD
+from crypto.privatefile import read_private_file, write_private_file
 
 __all__ = [
     "DEFAULT_KDF_PARAMS",
@@ -241,44 +238,12 @@ def write_keystore_file(
     ``__cause__``, so that callers handle one family of exceptions.
     """
     path = Path(path)
-    if not overwrite:
-        _refuse_existing(path)
-    data = seal_keystore(secrets, passphrase, kdf_params=kdf_params)
-    directory = path.parent
-    temporary = directory / f".{path.name}.{_random.token_hex(8)}.tmp"
-    flags = (
-        os.O_WRONLY
-        | os.O_CREAT
-        | os.O_EXCL
-        | getattr(os, "O_NOFOLLOW", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-        | getattr(os, "O_BINARY", 0)
-    )
-    try:
-        fd = os.open(temporary, flags, 0o600)
-    except OSError as exc:
+    if not overwrite and os.path.lexists(path):  # before the slow Argon2id, not only after it
         raise KeystoreError(
-            f"cannot create a temporary file in {directory}: {_describe(exc)}"
-        ) from exc
-    try:
-        try:
-            with os.fdopen(fd, "wb") as stream:
-                if hasattr(os, "fchmod"):
-                    # The umask can only remove bits from 0o600; make the mode exact anyway.
-                    os.fchmod(stream.fileno(), 0o600)
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            if not overwrite:
-                _refuse_existing(path)
-            os.replace(temporary, path)
-        except OSError as exc:
-            raise KeystoreError(f"cannot write keystore file {path}: {_describe(exc)}") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(directory, path)
+            f"keystore file {path} already exists; refusing to replace it without overwrite"
+        )
+    data = seal_keystore(secrets, passphrase, kdf_params=kdf_params)
+    write_private_file(path, data, overwrite=overwrite, error=KeystoreError, what="keystore")
 
 
 def read_keystore_file(path: Path, passphrase: str) -> dict[str, bytes]:
@@ -293,44 +258,9 @@ def read_keystore_file(path: Path, passphrase: str) -> dict[str, bytes]:
 
     Files larger than :data:`MAX_KEYSTORE_BYTES` are refused before they are read into memory.
     """
-    path = Path(path)
-    # O_NONBLOCK: opening a FIFO planted at the path must fail the regular-file check below
-    # instead of blocking forever waiting for a writer.
-    flags = (
-        os.O_RDONLY
-        | getattr(os, "O_NONBLOCK", 0)
-        | getattr(os, "O_CLOEXEC", 0)
-        | getattr(os, "O_BINARY", 0)
+    data = read_private_file(
+        Path(path), limit=MAX_KEYSTORE_BYTES, error=KeystoreError, what="keystore"
     )
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise KeystoreError(f"keystore file not found: {path}") from None
-    except OSError as exc:
-        raise KeystoreError(f"cannot open keystore file {path}: {_describe(exc)}") from exc
-    try:
-        try:
-            # Checked on the descriptor, so the file cannot be swapped between check and read.
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise KeystoreError(f"keystore path {path} is not a regular file")
-            mode = stat.S_IMODE(info.st_mode)
-            if os.name == "posix" and mode & 0o077:
-                raise KeystoreError(
-                    f"keystore file {path} is accessible by other users (mode {mode:04o}); "
-                    f"run `chmod 600 {path}`"
-                )
-            if info.st_size > MAX_KEYSTORE_BYTES:
-                raise KeystoreError(
-                    f"keystore file {path} is larger than {MAX_KEYSTORE_BYTES} bytes"
-                )
-            data = _read_at_most(fd, MAX_KEYSTORE_BYTES + 1)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise KeystoreError(f"cannot read keystore file {path}: {_describe(exc)}") from exc
-    if len(data) > MAX_KEYSTORE_BYTES:  # the file grew after fstat
-        raise KeystoreError(f"keystore file {path} is larger than {MAX_KEYSTORE_BYTES} bytes")
     return open_keystore(data, passphrase)
 
 
@@ -352,18 +282,6 @@ def _passphrase_bytes(passphrase: object, *, creating: bool) -> bytes:
         return normalised.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates, e.g. from a mis-decoded terminal
         raise KeystoreError("the passphrase contains characters that are not valid text") from None
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    remaining = limit
-    while remaining > 0:
-        chunk = os.read(fd, min(remaining, 65536))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
 
 
 def _as_bytes(data: object) -> bytes:
@@ -495,37 +413,3 @@ def _decode_secrets(plaintext: bytes) -> dict[str, bytes]:
     except MalformedInput as exc:
         raise KeystoreError(f"malformed keystore contents: {exc.message}") from None
     return result
-
-
-def _refuse_existing(path: Path) -> None:
-    if os.path.lexists(path):
-        raise KeystoreError(
-            f"keystore file {path} already exists; refusing to replace it without overwrite"
-        )
-
-
-def _fsync_directory(directory: Path, path: Path) -> None:
-    """Make the rename durable. POSIX only: Windows cannot open a directory this way."""
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as exc:
-        raise KeystoreError(
-            f"keystore written to {path}, but its directory could not be synced: {_describe(exc)}"
-        ) from exc
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some file systems cannot fsync a directory at all; the rename is still done.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise KeystoreError(
-                f"keystore written to {path}, but its directory could not be synced: "
-                f"{_describe(exc)}"
-            ) from exc
-    finally:
-        os.close(fd)
-
-
-def _describe(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__

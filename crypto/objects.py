@@ -109,11 +109,16 @@ class BureauBundle:
 
 @dataclass(frozen=True)
 class Directory:
-    """The signed list of bureaus; clients pin the authority key that signs it."""
+    """The signed list of bureaus and the log's key; clients pin the authority key that signs it.
+
+    The log key is here so that a receipt's signature is checked against a key the pinned
+    authority vouched for, not against whatever key the server presents.
+    """
 
     serial: int
     day: date
     bureaus: tuple[BureauBundle, ...]
+    log_key: VerifyKey
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,11 +126,14 @@ class Directory:
             "serial": self.serial,
             "day": format_day(self.day),
             "bureaus": [bundle.to_json() for bundle in self.bureaus],
+            "log_key": cjson.b64encode(self.log_key.to_bytes()),
         }
 
     @classmethod
     def from_json(cls, value: Any) -> Directory:
-        body = cjson.require_members("directory", value, {"version", "serial", "day", "bureaus"})
+        body = cjson.require_members(
+            "directory", value, {"version", "serial", "day", "bureaus", "log_key"}
+        )
         _version(body, "directory")
         if not isinstance(body["bureaus"], list):
             raise SchemaViolation("directory: bureaus must be a list")
@@ -136,6 +144,9 @@ class Directory:
             serial=_int(body["serial"], "directory serial"),
             day=parse_day(body["day"]),
             bureaus=bureaus,
+            log_key=VerifyKey(
+                cjson.b64decode(body["log_key"], field="log_key", length=ED25519_LENGTH)
+            ),
         )
 
     def bureau(self, bureau_id: str) -> BureauBundle:

@@ -425,7 +425,9 @@ def build() -> dict[str, Any]:
         token_salt=bytes.fromhex(token_cases[0]["token_salt"]),
         token_params=FAST_TOKEN_PARAMS,
     )
-    directory = Directory(serial=1, day=DIRECTORY_DAY, bureaus=(bundle,))
+    directory = Directory(
+        serial=1, day=DIRECTORY_DAY, bureaus=(bundle,), log_key=signing_key.public_key()
+    )
     reply_body = Reply(
         petition_id=petition_id,
         bureau_id=BUREAU_ID,

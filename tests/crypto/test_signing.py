@@ -82,7 +82,12 @@ def _bundle(bureau_id: str) -> BureauBundle:
 
 
 def test_directory_round_trip_and_duplicate_bureaus() -> None:
-    directory = Directory(serial=1, day=date(2026, 11, 21), bureaus=(_bundle("national"),))
+    directory = Directory(
+        serial=1,
+        day=date(2026, 11, 21),
+        bureaus=(_bundle("national"),),
+        log_key=SigningKey.generate().public_key(),
+    )
     body = cjson.decode(cjson.encode(directory.to_json()))
     assert Directory.from_json(body) == directory
     assert directory.bureau("national").name == "国家信访局"
@@ -91,6 +96,9 @@ def test_directory_round_trip_and_duplicate_bureaus() -> None:
     doubled = {**body, "bureaus": body["bureaus"] * 2}
     with pytest.raises(SchemaViolation, match="twice"):
         Directory.from_json(doubled)
+    without_log_key = {name: value for name, value in body.items() if name != "log_key"}
+    with pytest.raises(SchemaViolation):
+        Directory.from_json(without_log_key)
 
 
 def test_tree_head_log_entry_receipt_and_reply_round_trip() -> None:
