@@ -353,3 +353,65 @@ def _reply_ciphertext(value: Any) -> bytes:
     if len(ciphertext) > MAX_REPLY_CIPHERTEXT_LENGTH:
         raise SchemaViolation("reply: the ciphertext is longer than any reply can be")
     return ciphertext
+
+
+#: A bureau request's nonce: 128 random bits, enough that two honest requests never collide.
+REQUEST_NONCE_LENGTH = 16
+_REQUEST_METHODS = frozenset({"GET", "POST"})
+_MAX_TARGET_LENGTH = 2048
+
+
+@dataclass(frozen=True)
+class BureauRequest:
+    """What a bureau signs to authenticate one API request (kind ``bureau-request``).
+
+    It binds the request line and the body, so a signature cannot be moved to another request;
+    the timestamp and nonce let the server refuse stale and replayed requests. ``target`` is the
+    path and query exactly as sent, starting with ``/v1/``.
+    """
+
+    bureau_id: str
+    method: str
+    target: str
+    body_sha256: bytes
+    timestamp: int
+    nonce: bytes
+
+    _MEMBERS = frozenset(
+        {"version", "bureau_id", "method", "target", "body_sha256", "timestamp", "nonce"}
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": OBJECT_VERSION,
+            "bureau_id": self.bureau_id,
+            "method": self.method,
+            "target": self.target,
+            "body_sha256": cjson.b64encode(self.body_sha256),
+            "timestamp": self.timestamp,
+            "nonce": cjson.b64encode(self.nonce),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> BureauRequest:
+        body = cjson.require_members("bureau request", value, set(cls._MEMBERS))
+        _version(body, "bureau request")
+        method, target = body["method"], body["target"]
+        if method not in _REQUEST_METHODS:
+            raise SchemaViolation("bureau request: method must be GET or POST")
+        if (
+            not isinstance(target, str)
+            or not target.startswith("/v1/")
+            or len(target) > _MAX_TARGET_LENGTH
+            or not target.isascii()
+            or not target.isprintable()
+        ):
+            raise SchemaViolation("bureau request: target must be an ASCII path under /v1/")
+        return cls(
+            bureau_id=validate_bureau_id(body["bureau_id"]),
+            method=method,
+            target=target,
+            body_sha256=cjson.b64decode(body["body_sha256"], field="body_sha256", length=32),
+            timestamp=_int(body["timestamp"], "bureau request timestamp"),
+            nonce=cjson.b64decode(body["nonce"], field="nonce", length=REQUEST_NONCE_LENGTH),
+        )

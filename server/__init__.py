@@ -1,5 +1,18 @@
-"""The submission server (Flask application factory, SQLCipher storage, transparency log).
+"""The submission server: Flask application factory, SQLCipher storage, transparency log.
 
-It depends on ``crypto`` for every format and never imports ``client``. It arrives with the
-server issue; until then this package is intentionally empty.
+Layout (one job per module):
+
+* :mod:`server.config` parses settings once into an immutable :class:`ServerConfig`;
+* :mod:`server.datadir` creates and opens the data directory (database key, log key);
+* :mod:`server.database` owns the SQLCipher schema and the read queries workers run;
+* :mod:`server.merkle_store` keeps the log's Merkle nodes in the database;
+* :mod:`server.writer` is the single writer process: a bounded queue and group commits;
+* :mod:`server.ipc` is the framing between HTTP workers and the writer;
+* :mod:`server.app` is the Flask application factory; :mod:`server.blueprints` one blueprint per
+  audience (public, bureau, log, admin);
+* :mod:`server.evaluator` is the token evaluator, which holds the bureaus' VOPRF keys outside the
+  data directory and can run on another host;
+* :mod:`server.serve` runs it all under gunicorn, with logging that names no client.
+
+It depends on ``crypto`` for every format and never imports ``client``.
 """

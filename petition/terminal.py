@@ -1,0 +1,48 @@
+"""Terminal interaction shared by every role's subcommands: passphrases and QR codes.
+
+It lives with the dispatcher, the one layer both ``server`` and ``client`` commands may use,
+so that the two never import each other and a passphrase is asked for the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import qrcode
+
+from crypto.errors import SealedPetitionError
+
+
+class TerminalError(SealedPetitionError):
+    """A passphrase or other input could not be obtained."""
+
+    code = "input_unavailable"
+
+
+def read_passphrase(passphrase_file: Path | None, *, prompt: str, confirm: bool) -> str:
+    """From ``passphrase_file`` (first line), else asked on the terminal without echo."""
+    if passphrase_file is not None:
+        try:
+            text = Path(passphrase_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TerminalError(f"cannot read the passphrase file {passphrase_file}") from exc
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            raise TerminalError(f"the passphrase file {passphrase_file} is empty")
+        return lines[0]
+    if not sys.stdin.isatty():
+        raise TerminalError("no terminal to ask for a passphrase; use --passphrase-file")
+    first = getpass.getpass(f"{prompt}: ")
+    if confirm and getpass.getpass("Repeat it: ") != first:
+        raise TerminalError("the two passphrases differ; nothing was written")
+    return first
+
+
+def print_qr(text: str) -> None:
+    """A QR code drawn with block characters, readable by a phone camera from the screen."""
+    code = qrcode.QRCode(border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    code.add_data(text)
+    code.make(fit=True)
+    code.print_ascii(out=sys.stdout, invert=True)

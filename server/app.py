@@ -1,0 +1,73 @@
+"""The Flask application factory.
+
+``create_app(config)`` builds one independent application: its services are constructed here
+and stored on the app, never in module globals. gunicorn calls it in each worker process after
+forking, so every worker opens its own database connections and writer sockets.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from flask import Flask, Response
+
+from server.blueprints import admin, bureau, log, public
+from server.config import ServerConfig
+from server.database import Database
+from server.datadir import DataDirectory
+from server.evaluator import KeyDirectoryEvaluator, RemoteEvaluator, TokenEvaluator
+from server.http_edge import register_error_handlers
+from server.ipc import WriterClient
+from server.published import DirectoryFile
+from server.ratelimit import TokenRateLimiter
+from server.services import EXTENSION_NAME, Services
+
+# Headers on every response: nothing may be cached or sniffed, and no response may set a cookie.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def load_openapi() -> bytes:
+    return resources.files("server").joinpath("openapi.json").read_bytes()
+
+
+def build_evaluator(config: ServerConfig) -> TokenEvaluator | None:
+    if config.token_evaluator_url is not None:
+        return RemoteEvaluator(config.token_evaluator_url)
+    if config.token_keys_dir is not None:
+        return KeyDirectoryEvaluator(config.token_keys_dir)
+    return None
+
+
+def create_app(config: ServerConfig) -> Flask:
+    data = DataDirectory.open_existing(config.data_dir)
+    app = Flask("sealed_petition")
+    app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_NAME] = Services(
+        config=config,
+        data=data,
+        database=Database(data.database_path, data.database_key()),
+        writer=WriterClient(data.socket_path, config.writer_timeout_seconds),
+        directory_file=DirectoryFile(data.directory_path),
+        evaluator=build_evaluator(config),
+        token_limiter=TokenRateLimiter(
+            config.token_limit_per_source, config.token_limit_per_bureau
+        ),
+        openapi=load_openapi(),
+    )
+    for blueprint in (public.blueprint, bureau.blueprint, log.blueprint, admin.blueprint):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+
+    @app.after_request
+    def _harden(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        response.headers.pop("Set-Cookie", None)
+        return response
+
+    return app

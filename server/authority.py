@@ -1,0 +1,104 @@
+"""The directory authority's operations: create its key, sign and publish the directory.
+
+The authority key is what every petitioner pins, so it deserves more care than the server: it
+is kept in a passphrase-protected keystore and, in production, on a machine that is not the
+server at all (docs/operations.md). These functions only need the data directory's public
+parts (``log.pub``, ``directory.json``), so they run the same on an offline machine holding a
+copy of those two files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from crypto.errors import MalformedInput, SealedPetitionError
+from crypto.keys import SigningKey, VerifyKey
+from crypto.keystore import read_keystore_file, write_keystore_file
+from crypto.labels import SignedKind
+from crypto.objects import BureauBundle, Directory
+from crypto.privatefile import write_private_file
+from crypto.signing import SignedObject, sign
+from server.clock import utc_today
+from server.datadir import DataDirectory
+from server.errors import DataDirectoryError
+
+AUTHORITY_SECRET = "authority-signing-key"  # noqa: S105  (a keystore entry name)
+
+
+class AuthorityError(SealedPetitionError):
+    code = "authority_error"
+
+
+def init_authority(data: DataDirectory, keystore: Path, passphrase: str) -> VerifyKey:
+    """Create the authority key and publish an empty directory naming the log key."""
+    if data.directory_path.exists():
+        raise AuthorityError(
+            f"{data.directory_path} already exists: this data directory has an authority"
+        )
+    key = SigningKey.generate()
+    write_keystore_file(keystore, {AUTHORITY_SECRET: key.to_bytes()}, passphrase)
+    publish(data, key, Directory(1, utc_today(), (), data.log_public_key()))
+    return key.public_key()
+
+
+def load_authority(keystore: Path, passphrase: str) -> SigningKey:
+    secrets = read_keystore_file(keystore, passphrase)
+    if AUTHORITY_SECRET not in secrets:
+        raise AuthorityError(f"{keystore} does not hold a directory authority key")
+    return SigningKey(secrets[AUTHORITY_SECRET])
+
+
+def current_directory(data: DataDirectory, authority: SigningKey) -> Directory:
+    """The published directory, checked against the authority key before it is changed."""
+    try:
+        signed = SignedObject.decode(data.directory_path.read_bytes(), SignedKind.DIRECTORY)
+    except FileNotFoundError:
+        raise AuthorityError(
+            f"no directory in {data.path}; run `petition admin init` first"
+        ) from None
+    except OSError as exc:
+        raise DataDirectoryError(f"cannot read {data.directory_path}: {exc.strerror}") from exc
+    return Directory.from_json(signed.verify(authority.public_key()))
+
+
+def read_bundle(path: Path) -> BureauBundle:
+    try:
+        raw = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise AuthorityError(f"cannot read the bureau bundle {path}: {exc.strerror}") from exc
+    except ValueError:
+        raise AuthorityError(f"the bureau bundle {path} is not JSON") from None
+    try:
+        return BureauBundle.from_json(raw)
+    except MalformedInput as exc:
+        raise AuthorityError(f"the bureau bundle {path} is not valid: {exc.message}") from exc
+
+
+def add_bureau(
+    data: DataDirectory, authority: SigningKey, bundle: BureauBundle, *, replace_existing: bool
+) -> Directory:
+    directory = current_directory(data, authority)
+    others = tuple(b for b in directory.bureaus if b.bureau_id != bundle.bureau_id)
+    if len(others) != len(directory.bureaus) and not replace_existing:
+        raise AuthorityError(
+            f"bureau {bundle.bureau_id!r} is already in the directory; use --replace to "
+            "publish its new keys"
+        )
+    updated = replace(
+        directory,
+        serial=directory.serial + 1,
+        day=utc_today(),
+        bureaus=(*others, bundle),
+        log_key=data.log_public_key(),
+    )
+    publish(data, authority, updated)
+    return updated
+
+
+def publish(data: DataDirectory, authority: SigningKey, directory: Directory) -> None:
+    wire = sign(SignedKind.DIRECTORY, directory.to_json(), authority).encode()
+    write_private_file(
+        data.directory_path, wire, overwrite=True, error=DataDirectoryError, what="directory"
+    )

@@ -1,0 +1,1 @@
+"""One blueprint per audience: petitioners (public), bureaus, auditors (log), operators (admin)."""

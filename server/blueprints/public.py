@@ -1,0 +1,147 @@
+"""What petitioners use: the directory, token evaluation, submission and status."""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from flask import Blueprint, Response, request
+
+from crypto import cjson
+from crypto.envelope import MAX_ENVELOPE_LENGTH, parse_header
+from crypto.errors import MalformedInput
+from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
+from crypto.objects import BureauBundle
+from crypto.receipt import lookup_key_hash
+from crypto.token import ELEMENT_LENGTH, TOKEN_LENGTH
+from server.errors import ApiError
+from server.http_edge import bytes_member, fail, json_body, json_response, string_member
+from server.services import Services, services
+
+blueprint = Blueprint("public", __name__, url_prefix="/v1")
+
+LOOKUP_KEY_HEADER = "Petition-Lookup-Key"
+HASH_LENGTH = 32
+
+
+def bureau_or_404(state: Services, bureau_id: str) -> BureauBundle:
+    try:
+        validate_bureau_id(bureau_id)
+    except MalformedInput:
+        fail(404, "unknown_bureau", "there is no such bureau in the directory")
+    bundle = state.directory().bureau(bureau_id)
+    if bundle is None:
+        fail(404, "unknown_bureau", "there is no such bureau in the directory")
+    return bundle
+
+
+@blueprint.get("/directory")
+def directory() -> Response:
+    return Response(services().directory().wire, mimetype="application/json")
+
+
+@blueprint.post("/bureaus/<bureau_id>/token")
+def token(bureau_id: str) -> Response:
+    state = services()
+    bundle = bureau_or_404(state, bureau_id)
+    body = json_body({"blinded_element"})
+    blinded = bytes_member(body, "blinded_element", length=ELEMENT_LENGTH)
+    if state.evaluator is None:
+        fail(503, "evaluator_unavailable", "this server has no token evaluator", retry_after=60)
+    wait = state.token_limiter.check(bureau_id, request.remote_addr)
+    if wait is not None:
+        fail(429, "rate_limited", "too many token requests; try again later", int(wait) + 1)
+    response = state.evaluator.evaluate(bureau_id, bundle.token_key, blinded)
+    return json_response(
+        {
+            "evaluated_element": cjson.b64encode(response.evaluated_element),
+            "proof": cjson.b64encode(response.proof),
+        }
+    )
+
+
+@blueprint.post("/petitions")
+def submit() -> Response:
+    state = services()
+    body = json_body({"bureau_id", "token", "envelope", "lookup_key_hash"})
+    bureau_id = string_member(body, "bureau_id")
+    bundle = bureau_or_404(state, bureau_id)
+    token_value = bytes_member(body, "token", length=TOKEN_LENGTH)
+    lookup_hash = bytes_member(body, "lookup_key_hash", length=HASH_LENGTH)
+    envelope = bytes_member(body, "envelope", max_length=MAX_ENVELOPE_LENGTH)
+    header, _ = parse_header(envelope)
+    if header.bureau_id != bureau_id or not hmac.compare_digest(header.token, token_value):
+        fail(400, "envelope_mismatch", "the envelope is sealed for another bureau or token")
+    if header.key_id != bundle.encryption_key.key_id:
+        fail(
+            409,
+            "stale_bureau_key",
+            "the envelope is sealed to a key that is not the bureau's current key; "
+            "fetch the directory again and reseal",
+        )
+    petition_id = petition_id_for(envelope)
+    existing = state.database.petition(petition_id)
+    if existing is not None:
+        if not hmac.compare_digest(existing.lookup_key_hash, lookup_hash):
+            fail(409, "conflict", "this envelope was already submitted with another receipt")
+        return _receipt_response(petition_id, existing.receipt, 200)
+    outcome, receipt = state.writer.call(
+        {
+            "op": "submit",
+            "petition_id": petition_id,
+            "bureau_id": bureau_id,
+            "token": token_value.hex(),
+            "envelope_hash": envelope_hash(envelope).hex(),
+            "lookup_key_hash": lookup_hash.hex(),
+        },
+        envelope,
+    )
+    result = outcome.get("result")
+    if result == "created":
+        return _receipt_response(petition_id, receipt, 201)
+    if result == "existing":
+        return _receipt_response(petition_id, receipt, 200)
+    if result == "conflict":
+        fail(409, "conflict", "this envelope was already submitted with another receipt")
+    raise overloaded(state, result)
+
+
+def overloaded(state: Services, result: object) -> ApiError:
+    """The 503 for a job the writer did not take (``busy``) or could not store."""
+    if result == "busy":
+        return ApiError(
+            503,
+            "busy",
+            "the server is taking in more than it can store right now; nothing was stored, "
+            "please send the same request again shortly",
+            retry_after=state.config.retry_after_seconds,
+        )
+    return ApiError(
+        503, "unavailable", "the petition store is unavailable; nothing was stored", retry_after=5
+    )
+
+
+def _receipt_response(petition_id: str, receipt: bytes, status: int) -> Response:
+    return json_response({"petition_id": petition_id, "receipt": json.loads(receipt)}, status)
+
+
+@blueprint.get("/petitions/<petition_id>/status")
+def status(petition_id: str) -> Response:
+    state = services()
+    header = request.headers.get(LOOKUP_KEY_HEADER)
+    if header is None:
+        fail(400, "missing_lookup_key", f"send the lookup key in the {LOOKUP_KEY_HEADER} header")
+    lookup_key = cjson.b64decode(header.strip(), field=LOOKUP_KEY_HEADER, length=HASH_LENGTH)
+    row = state.database.petition(petition_id) if len(petition_id) == 32 else None
+    # Unknown petition and wrong key look the same, so ids cannot be probed for existence.
+    if row is None or not hmac.compare_digest(row.lookup_key_hash, lookup_key_hash(lookup_key)):
+        fail(404, "not_found", "no petition with this id and lookup key")
+    replies = state.database.replies(petition_id)
+    return json_response(
+        {
+            "petition_id": row.petition_id,
+            "bureau_id": row.bureau_id,
+            "status": row.status,
+            "replies": [json.loads(reply) for reply in replies],
+        }
+    )

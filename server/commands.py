@@ -1,0 +1,224 @@
+"""Subcommands that ``server`` contributes to ``petition``: serve, admin, evaluator.
+
+Every flag can also come from a ``PETITION_*`` environment variable (named next to the flag in
+``--help``); a flag on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from crypto.keys import format_fingerprint
+
+Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"PETITION_{name}", default)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"petition: error: PETITION_{name} must be an integer") from None
+
+
+def _data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=_env("DATA"),
+        required=_env("DATA") is None,
+        help="the server's data directory (PETITION_DATA)",
+    )
+
+
+def register_serve(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "serve",
+        help="run the submission server under gunicorn",
+        description="Run the submission server. The first run creates the data directory, its "
+        "database key and the log key.",
+    )
+    _data_argument(parser)
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
+    parser.add_argument("--port", type=int, default=_env_int("PORT", 8470), help="(PETITION_PORT)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=_env_int("WORKERS", os.cpu_count() or 2),
+        help="HTTP worker processes (PETITION_WORKERS; default: one per core)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=_env_int("THREADS", 8), help="threads per worker"
+    )
+    parser.add_argument(
+        "--token-keys",
+        type=Path,
+        default=_env("TOKEN_KEYS"),
+        help="directory of token evaluator key files, outside the data directory "
+        "(PETITION_TOKEN_KEYS; default: DATA.token-keys next to it)",
+    )
+    parser.add_argument(
+        "--token-evaluator",
+        default=_env("TOKEN_EVALUATOR"),
+        help="URL of a remote token evaluator instead of local key files "
+        "(PETITION_TOKEN_EVALUATOR)",
+    )
+    parser.add_argument(
+        "--queue-capacity",
+        type=int,
+        default=_env_int("QUEUE_CAPACITY", 2048),
+        help="submissions waiting for the writer before new ones get 503 (PETITION_QUEUE_CAPACITY)",
+    )
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.config import ServerConfig
+    from server.datadir import DataDirectory
+    from server.serve import serve
+
+    if args.workers < 1 or args.threads < 1 or not 0 < args.port < 65536:
+        raise SystemExit("petition: error: workers and threads must be positive, port 1-65535")
+    data = DataDirectory.create_or_open(args.data)
+    keys = None
+    if args.token_evaluator is None:
+        keys = args.token_keys or ServerConfig.default_token_keys_dir(data.path)
+    config = ServerConfig(
+        data_dir=data.path,
+        token_keys_dir=keys,
+        token_evaluator_url=args.token_evaluator,
+        queue_capacity=args.queue_capacity,
+    )
+    if keys is not None:
+        keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+
+
+def register_admin(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "admin", help="directory authority: create its key, publish bureaus"
+    )
+    actions = parser.add_subparsers(title="admin commands", metavar="ACTION")
+
+    init = actions.add_parser(
+        "init", help="create the directory authority key and publish an empty directory"
+    )
+    _authority_arguments(init)
+    init.set_defaults(handler=_admin_init)
+
+    add = actions.add_parser("add-bureau", help="sign and publish a bureau's public bundle")
+    _authority_arguments(add)
+    add.add_argument("bundle", type=Path, help="the bundle file from `petition bureau init`")
+    add.add_argument(
+        "--replace", action="store_true", help="replace the keys of a bureau already listed"
+    )
+    add.set_defaults(handler=_admin_add_bureau)
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _authority_arguments(parser: argparse.ArgumentParser) -> None:
+    _data_argument(parser)
+    parser.add_argument(
+        "--authority-keystore",
+        type=Path,
+        default=_env("AUTHORITY_KEYSTORE"),
+        help="the authority keystore (PETITION_AUTHORITY_KEYSTORE; default DATA/authority.keystore;"
+        " keep it off the server in production, see docs/operations.md)",
+    )
+    parser.add_argument(
+        "--passphrase-file",
+        type=Path,
+        default=_env("PASSPHRASE_FILE"),
+        help="read the keystore passphrase from this file's first line (PETITION_PASSPHRASE_FILE)",
+    )
+
+
+def _admin_init(args: argparse.Namespace) -> int:
+    from petition.terminal import print_qr, read_passphrase
+    from server.authority import init_authority
+    from server.datadir import DataDirectory
+
+    data = DataDirectory.create_or_open(args.data)
+    keystore = args.authority_keystore or data.authority_keystore_path
+    passphrase = read_passphrase(
+        args.passphrase_file, prompt="New passphrase for the authority keystore", confirm=True
+    )
+    public = init_authority(data, keystore, passphrase)
+    text = format_fingerprint(public.fingerprint)
+    print(f"Directory authority key created in {keystore}")
+    print("Petitioners pin this fingerprint with `petition init --trust`:")
+    print(f"  {text}")
+    print_qr(text)
+    return 0
+
+
+def _admin_add_bureau(args: argparse.Namespace) -> int:
+    from petition.terminal import read_passphrase
+    from server.authority import add_bureau, load_authority, read_bundle
+    from server.datadir import DataDirectory
+
+    data = DataDirectory.open_existing(args.data)
+    bundle = read_bundle(args.bundle)
+    keystore = args.authority_keystore or data.authority_keystore_path
+    passphrase = read_passphrase(
+        args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
+    )
+    directory = add_bureau(
+        data, load_authority(keystore, passphrase), bundle, replace_existing=args.replace
+    )
+    names = ", ".join(b.bureau_id for b in directory.bureaus)
+    print(f"Published directory serial {directory.serial} with bureaus: {names}")
+    return 0
+
+
+def register_evaluator(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "evaluator", help="run a stand-alone token evaluator (on a bureau's own host)"
+    )
+    actions = parser.add_subparsers(title="evaluator commands", metavar="ACTION")
+    run = actions.add_parser("serve", help="serve token evaluations from a key directory")
+    run.add_argument(
+        "--keys",
+        type=Path,
+        default=_env("TOKEN_KEYS"),
+        required=_env("TOKEN_KEYS") is None,
+        help="directory of <bureau_id>.key files (PETITION_TOKEN_KEYS)",
+    )
+    run.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
+    run.add_argument("--port", type=int, default=_env_int("PORT", 8471), help="(PETITION_PORT)")
+    run.add_argument(
+        "--workers", type=int, default=_env_int("WORKERS", 2), help="(PETITION_WORKERS)"
+    )
+    run.set_defaults(handler=_evaluator_serve)
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+
+def _evaluator_serve(args: argparse.Namespace) -> int:
+    from server.config import DEFAULT_TOKEN_LIMIT_PER_BUREAU, DEFAULT_TOKEN_LIMIT_PER_SOURCE
+    from server.evaluator_app import create_evaluator_app
+    from server.privatelog import configure_logging
+    from server.serve import run_gunicorn
+
+    configure_logging()
+    return run_gunicorn(
+        lambda: create_evaluator_app(
+            Path(args.keys), DEFAULT_TOKEN_LIMIT_PER_SOURCE, DEFAULT_TOKEN_LIMIT_PER_BUREAU
+        ),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=4,
+    )

@@ -1,0 +1,225 @@
+"""SQLCipher storage: the schema, opening a connection with the raw key, and the read queries.
+
+What is stored is exactly what the design allows: envelopes (ciphertext), tokens, bureau ids,
+hashes, day-granularity dates, statuses, and the log (leaves, node hashes, signed heads, signed
+receipts and replies, which hold nothing else). No column holds an address, a user agent or a
+time of day, and SQLite keeps no timestamps of its own.
+
+Only the writer process writes (:mod:`server.writer`). HTTP workers hold one read-only
+connection per thread; WAL mode lets them read a consistent snapshot while the writer commits.
+Connections are opened with a raw 256-bit key (``x'…'``), which skips SQLCipher's passphrase
+KDF: opening costs microseconds instead of ~100 ms, so no request ever waits on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+
+from server.errors import StorageError
+
+Connection = Any  # sqlcipher3 ships no type information
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE petitions (
+    cursor          INTEGER PRIMARY KEY,   -- submission order; the bureau inbox cursor
+    petition_id     TEXT NOT NULL UNIQUE,  -- hex of a hash of the envelope
+    bureau_id       TEXT NOT NULL,
+    token           BLOB NOT NULL,
+    envelope        BLOB NOT NULL,         -- ciphertext, as submitted
+    envelope_hash   BLOB NOT NULL,
+    lookup_key_hash BLOB NOT NULL,
+    day             TEXT NOT NULL,         -- YYYY-MM-DD, never a time
+    status          TEXT NOT NULL,
+    leaf_index      INTEGER NOT NULL,
+    receipt         BLOB NOT NULL          -- the signed receipt, returned again on resubmission
+);
+CREATE INDEX petitions_by_bureau ON petitions (bureau_id, cursor);
+
+CREATE TABLE replies (
+    petition_id  TEXT NOT NULL REFERENCES petitions (petition_id),
+    sequence     INTEGER NOT NULL,
+    status       TEXT NOT NULL,
+    signed_reply BLOB NOT NULL,            -- the bureau-signed reply; its message is encrypted
+    reply_hash   BLOB NOT NULL UNIQUE,
+    day          TEXT NOT NULL,
+    leaf_index   INTEGER NOT NULL,
+    tree_size    INTEGER NOT NULL,         -- the signed head that acknowledged it
+    PRIMARY KEY (petition_id, sequence)
+) WITHOUT ROWID;
+
+CREATE TABLE log_leaves (
+    leaf_index INTEGER PRIMARY KEY,
+    leaf       BLOB NOT NULL               -- canonical JSON of a log entry (protocol §9.3.4)
+);
+
+CREATE TABLE log_nodes (                   -- every complete subtree hash; level 0 = leaf hashes
+    level    INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    hash     BLOB NOT NULL,
+    PRIMARY KEY (level, position)
+) WITHOUT ROWID;
+
+CREATE TABLE tree_heads (
+    tree_size   INTEGER PRIMARY KEY,
+    signed_head BLOB NOT NULL
+);
+"""
+
+
+def connect(path: Path, key: bytes, *, writer: bool) -> Connection:
+    """Open the database with its raw key and check that the key is right.
+
+    ``isolation_level=None`` leaves transactions to the caller (explicit BEGIN/COMMIT), which
+    is what group commit needs.
+    """
+    try:
+        conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher3.DatabaseError as exc:
+        raise StorageError(
+            f"cannot open {path}: the database key is wrong or the file is damaged"
+        ) from exc
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if writer:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk (the WAL is fsynced) before anyone is told it happened.
+        conn.execute("PRAGMA synchronous = FULL")
+    else:
+        conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def ensure_schema(conn: Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    if version != 0:
+        raise StorageError(f"the database has schema version {version}; expected {SCHEMA_VERSION}")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Statement by statement: executescript() would commit on its own.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass(frozen=True)
+class PetitionRow:
+    cursor: int
+    petition_id: str
+    bureau_id: str
+    token: bytes
+    envelope: bytes
+    envelope_hash: bytes
+    lookup_key_hash: bytes
+    day: str
+    status: str
+    leaf_index: int
+    receipt: bytes
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    cursor: int
+    petition_id: str
+    status: str
+    day: str
+
+
+class Database:
+    """Read access for HTTP workers: one connection per thread, opened on first use."""
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        self._path = path
+        self._key = key
+        self._local = threading.local()
+
+    def _connection(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self._path, self._key, writer=False)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction: every query inside sees the same committed state."""
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def petition(self, petition_id: str) -> PetitionRow | None:
+        with self.snapshot() as conn:
+            return petition_row(conn, petition_id)
+
+    def replies(self, petition_id: str) -> list[bytes]:
+        with self.snapshot() as conn:
+            return signed_replies(conn, petition_id)
+
+    def inbox(self, bureau_id: str, after: int, limit: int) -> list[InboxItem]:
+        with self.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT cursor, petition_id, status, day FROM petitions "
+                "WHERE bureau_id = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+                (bureau_id, after, limit),
+            ).fetchall()
+        return [InboxItem(*row) for row in rows]
+
+    def latest_head(self) -> bytes | None:
+        with self.snapshot() as conn:
+            return latest_head(conn)
+
+    def head_for_reply(self, tree_size: int) -> bytes | None:
+        with self.snapshot() as conn:
+            row = conn.execute(
+                "SELECT signed_head FROM tree_heads WHERE tree_size = ?", (tree_size,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+
+def petition_row(conn: Connection, petition_id: str) -> PetitionRow | None:
+    row = conn.execute(
+        "SELECT cursor, petition_id, bureau_id, token, envelope, envelope_hash, lookup_key_hash, "
+        "day, status, leaf_index, receipt FROM petitions WHERE petition_id = ?",
+        (petition_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for position in (3, 4, 5, 6, 10):
+        values[position] = bytes(values[position])
+    return PetitionRow(*values)
+
+
+def signed_replies(conn: Connection, petition_id: str) -> list[bytes]:
+    rows = conn.execute(
+        "SELECT signed_reply FROM replies WHERE petition_id = ? ORDER BY sequence",
+        (petition_id,),
+    ).fetchall()
+    return [bytes(row[0]) for row in rows]
+
+
+def latest_head(conn: Connection) -> bytes | None:
+    row = conn.execute(
+        "SELECT signed_head FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else bytes(row[0])

@@ -1,0 +1,186 @@
+"""The HTTP edge: strict request parsing, and every failure turned into a JSON error body.
+
+Every refusal is ``{"error": {"code": ..., "message": ...}}`` with a 4xx status (503 for
+overload), a stable code from ``server/openapi.json`` and a one-line message that never quotes
+a secret. Project exceptions from ``crypto`` are mapped here; a bug becomes a generic 500 body
+with no traceback (the scrubbed traceback goes to the error log), and the tests treat any 500 as
+a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, NoReturn
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from crypto import cjson
+from crypto.errors import (
+    InvalidSignature,
+    MalformedInput,
+    SchemaViolation,
+    SealedPetitionError,
+    TooLarge,
+    UntrustedKey,
+)
+from server.errors import ApiError, WriterUnavailable
+
+log = logging.getLogger("sealed_petition.http")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    414: "uri_too_long",
+    415: "unsupported_media_type",
+    431: "headers_too_large",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, retry_after: int | None = None
+) -> Response:
+    response = Response(
+        json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False),
+        status=status,
+        mimetype="application/json",
+    )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+    )
+
+
+def api_error_for(exc: SealedPetitionError) -> ApiError:
+    """Map a project exception raised while handling a request to its HTTP form."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, WriterUnavailable):
+        return ApiError(503, "unavailable", exc.message, retry_after=5)
+    if isinstance(exc, TooLarge):
+        return ApiError(413, "too_large", exc.message)
+    if isinstance(exc, SchemaViolation):
+        return ApiError(400, "schema_violation", exc.message)
+    if isinstance(exc, MalformedInput):
+        return ApiError(400, "malformed", exc.message)
+    if isinstance(exc, (InvalidSignature, UntrustedKey)):
+        return ApiError(401, exc.code, exc.message)
+    return ApiError(400, exc.code, exc.message)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(SealedPetitionError)
+    def _project_error(exc: SealedPetitionError) -> Response:
+        error = api_error_for(exc)
+        return error_response(error.status, error.code, error.message, error.retry_after)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def _too_large(exc: RequestEntityTooLarge) -> Response:
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        return error_response(413, "too_large", f"the request body is larger than {limit} bytes")
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 400
+        if status >= 500:  # never expected from werkzeug itself; keep it generic
+            log.error("werkzeug raised HTTP %s", status)
+            return error_response(500, "internal_error", "internal error")
+        code = _HTTP_CODES.get(status, "bad_request")
+        messages = {
+            "not_found": "no such resource",
+            "method_not_allowed": f"{request.method} is not allowed here",
+        }
+        return error_response(status, code, messages.get(code, exc.description or code))
+
+    @app.errorhandler(Exception)
+    def _bug(exc: Exception) -> Response:
+        log.exception("unhandled error while serving a request")
+        return error_response(500, "internal_error", "internal error")
+
+
+# --- request parsing ----------------------------------------------------------------------
+
+
+def fail(status: int, code: str, message: str, retry_after: int | None = None) -> NoReturn:
+    raise ApiError(status, code, message, retry_after=retry_after)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate member {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(required: set[str]) -> dict[str, Any]:
+    """The request's JSON object, with exactly the ``required`` members."""
+    if request.mimetype != "application/json":
+        fail(415, "unsupported_media_type", "send the body as application/json")
+    data = request.get_data(cache=False)  # the body limit is enforced while reading
+    try:
+        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        fail(400, "malformed_json", f"the body is not valid JSON: {str(exc)[:120]}")
+    if not isinstance(value, dict):
+        fail(400, "malformed_json", "the body must be a JSON object")
+    missing = required - value.keys()
+    unknown = value.keys() - required
+    if missing:
+        fail(400, "schema_violation", f"missing member(s): {', '.join(sorted(missing))}")
+    if unknown:
+        names = ", ".join(sorted(name[:40] for name in unknown)[:5])
+        fail(400, "schema_violation", f"unknown member(s): {names}")
+    return value
+
+
+def string_member(body: dict[str, Any], name: str) -> str:
+    value = body[name]
+    if not isinstance(value, str):
+        fail(400, "schema_violation", f"{name} must be a string")
+    return value
+
+
+def bytes_member(
+    body: dict[str, Any], name: str, *, length: int | None = None, max_length: int | None = None
+) -> bytes:
+    text = string_member(body, name)
+    if max_length is not None and len(text) > (max_length * 4 + 2) // 3:
+        fail(413, "too_large", f"{name} is longer than {max_length} bytes")
+    return cjson.b64decode(text, field=name, length=length)
+
+
+def object_member(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body[name]
+    if not isinstance(value, dict):
+        fail(400, "schema_violation", f"{name} must be a JSON object")
+    return value
+
+
+def query_int(name: str, default: int | None, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        if default is None:
+            fail(400, "invalid_range", f"the query parameter {name} is required")
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 16:
+        fail(400, "invalid_range", f"{name} must be a non-negative integer")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        fail(400, "invalid_range", f"{name} must be between {minimum} and {maximum}")
+    return value

@@ -1,0 +1,102 @@
+"""The log's Merkle tree, kept as stored node hashes so proofs never rehash the whole log.
+
+Every complete (power-of-two, aligned) subtree hash is stored once, when its last leaf arrives:
+level 0 holds the leaf hashes, level ``k`` the hash of leaves ``[p·2^k, (p+1)·2^k)``. That is
+fewer than two rows per leaf. Any subtree RFC 9162 asks for is either one of those rows or
+splits into O(log n) of them, so a root, an inclusion proof or a consistency proof costs a few
+dozen indexed lookups at any log size. The proof algorithms themselves are ``crypto.merkle``'s.
+"""
+
+from __future__ import annotations
+
+from crypto.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from server.database import Connection
+from server.errors import StorageError
+
+
+def _split(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+class StoredTree:
+    """A :class:`crypto.merkle.SubtreeHasher` over the first ``size`` leaves in the database.
+
+    Use it inside one transaction (:meth:`server.database.Database.snapshot` or the writer's
+    transaction) so that every lookup sees the same tree.
+    """
+
+    def __init__(self, conn: Connection, size: int) -> None:
+        self._conn = conn
+        self._size = size
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def subtree_root(self, start: int, end: int) -> bytes:
+        if not 0 <= start <= end <= self._size:
+            raise StorageError(f"subtree [{start}, {end}) is outside a log of {self._size}")
+        if start == end:
+            return EMPTY_ROOT
+        return self._mth(start, end)
+
+    def _mth(self, start: int, end: int) -> bytes:
+        n = end - start
+        if n & (n - 1) == 0 and start % n == 0:
+            return self._node(n.bit_length() - 1, start // n)
+        mid = start + _split(n)
+        return node_hash(self._mth(start, mid), self._mth(mid, end))
+
+    def _node(self, level: int, position: int) -> bytes:
+        key = (level, position)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        row = self._conn.execute(
+            "SELECT hash FROM log_nodes WHERE level = ? AND position = ?", key
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"the log is missing node {level}/{position}; it is damaged")
+        value = bytes(row[0])
+        self._cache[key] = value
+        return value
+
+
+def append_leaf(conn: Connection, index: int, leaf: bytes) -> bytes:
+    """Store leaf ``index`` and every subtree it completes; return its leaf hash.
+
+    Leaf ``index`` completes the subtree at level ``k`` exactly when the low ``k`` bits of
+    ``index`` are all ones; the left sibling at each level was completed earlier.
+    """
+    hashed = leaf_hash(leaf)
+    current = hashed
+    conn.execute("INSERT INTO log_leaves (leaf_index, leaf) VALUES (?, ?)", (index, leaf))
+    conn.execute("INSERT INTO log_nodes (level, position, hash) VALUES (0, ?, ?)", (index, current))
+    level, position = 0, index
+    while position % 2 == 1:
+        row = conn.execute(
+            "SELECT hash FROM log_nodes WHERE level = ? AND position = ?", (level, position - 1)
+        ).fetchone()
+        if row is None:
+            raise StorageError(f"the log is missing node {level}/{position - 1}; it is damaged")
+        current = node_hash(bytes(row[0]), current)
+        level, position = level + 1, position // 2
+        conn.execute(
+            "INSERT INTO log_nodes (level, position, hash) VALUES (?, ?, ?)",
+            (level, position, current),
+        )
+    return hashed
+
+
+def log_size(conn: Connection) -> int:
+    row = conn.execute("SELECT max(leaf_index) FROM log_leaves").fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1
+
+
+def read_leaves(conn: Connection, start: int, end: int) -> list[bytes]:
+    rows = conn.execute(
+        "SELECT leaf FROM log_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
+        (start, end),
+    ).fetchall()
+    return [bytes(row[0]) for row in rows]
