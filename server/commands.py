@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crypto.keys import format_fingerprint
 
-Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -151,7 +153,7 @@ def _admin_init(args: argparse.Namespace) -> int:
     from server.authority import init_authority
     from server.datadir import DataDirectory
 
-    data = DataDirectory.create_or_open(args.data)
+    data = DataDirectory.for_authority(args.data)
     keystore = args.authority_keystore or data.authority_keystore_path
     passphrase = read_passphrase(
         args.passphrase_file, prompt="New passphrase for the authority keystore", confirm=True
@@ -170,7 +172,7 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
     from server.authority import add_bureau, load_authority, read_bundle
     from server.datadir import DataDirectory
 
-    data = DataDirectory.open_existing(args.data)
+    data = DataDirectory.for_authority(args.data)
     bundle = read_bundle(args.bundle)
     keystore = args.authority_keystore or data.authority_keystore_path
     passphrase = read_passphrase(
@@ -207,16 +209,14 @@ def register_evaluator(subcommands: Subcommands) -> None:
 
 
 def _evaluator_serve(args: argparse.Namespace) -> int:
-    from server.config import DEFAULT_TOKEN_LIMIT_PER_BUREAU, DEFAULT_TOKEN_LIMIT_PER_SOURCE
+    from server.config import DEFAULT_TOKEN_LIMIT_PER_BUREAU
     from server.evaluator_app import create_evaluator_app
     from server.privatelog import configure_logging
     from server.serve import run_gunicorn
 
     configure_logging()
     return run_gunicorn(
-        lambda: create_evaluator_app(
-            Path(args.keys), DEFAULT_TOKEN_LIMIT_PER_SOURCE, DEFAULT_TOKEN_LIMIT_PER_BUREAU
-        ),
+        lambda: create_evaluator_app(Path(args.keys), DEFAULT_TOKEN_LIMIT_PER_BUREAU),
         host=args.host,
         port=args.port,
         workers=args.workers,

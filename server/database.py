@@ -30,7 +30,7 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE petitions (
-    cursor          INTEGER PRIMARY KEY,   -- submission order; the bureau inbox cursor
+    cursor          INTEGER PRIMARY KEY,   -- submission order: the bureau inbox cursor
     petition_id     TEXT NOT NULL UNIQUE,  -- hex of a hash of the envelope
     bureau_id       TEXT NOT NULL,
     token           BLOB NOT NULL,
@@ -48,7 +48,7 @@ CREATE TABLE replies (
     petition_id  TEXT NOT NULL REFERENCES petitions (petition_id),
     sequence     INTEGER NOT NULL,
     status       TEXT NOT NULL,
-    signed_reply BLOB NOT NULL,            -- the bureau-signed reply; its message is encrypted
+    signed_reply BLOB NOT NULL,            -- the bureau-signed reply (its message is encrypted)
     reply_hash   BLOB NOT NULL UNIQUE,
     day          TEXT NOT NULL,
     leaf_index   INTEGER NOT NULL,
@@ -61,7 +61,7 @@ CREATE TABLE log_leaves (
     leaf       BLOB NOT NULL               -- canonical JSON of a log entry (protocol §9.3.4)
 );
 
-CREATE TABLE log_nodes (                   -- every complete subtree hash; level 0 = leaf hashes
+CREATE TABLE log_nodes (                   -- every complete subtree hash (level 0: leaf hashes)
     level    INTEGER NOT NULL,
     position INTEGER NOT NULL,
     hash     BLOB NOT NULL,

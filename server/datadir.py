@@ -117,6 +117,22 @@ class DataDirectory:
         return data
 
     @classmethod
+    def for_authority(cls, path: Path) -> DataDirectory:
+        """What ``petition admin`` needs: a data directory, or just a copy of its ``log.pub``.
+
+        The authority's machine should not be the server (docs/operations.md): there, a
+        directory holding only ``log.pub`` (and later ``directory.json``) is enough. A path that
+        does not exist yet becomes a complete data directory, for the embedded default.
+        """
+        data = cls(path)
+        if data.marker_path.is_file():
+            data.check()
+            return data
+        if data.log_public_key_path.is_file():
+            return data
+        return cls.create_or_open(path)
+
+    @classmethod
     def open_existing(cls, path: Path) -> DataDirectory:
         data = cls(path)
         if not data.marker_path.is_file():

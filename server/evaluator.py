@@ -101,6 +101,14 @@ class RemoteEvaluator:
         except urllib.error.HTTPError as exc:
             if exc.code == 400:
                 raise MalformedInput("the evaluator refused the blinded element") from None
+            if exc.code == 429:
+                retry = exc.headers.get("Retry-After", "")
+                raise ApiError(
+                    429,
+                    "rate_limited",
+                    "too many token requests; try again later",
+                    retry_after=int(retry) if retry.isdigit() else 30,
+                ) from None
             raise unavailable(f"the token evaluator answered {exc.code}") from None
         except (OSError, ValueError, KeyError, TypeError, SealedPetitionError) as exc:
             raise unavailable("the token evaluator is not reachable") from exc

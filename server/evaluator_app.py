@@ -1,15 +1,17 @@
 """A stand-alone token evaluator, for running on the bureau's own host.
 
 It serves exactly one route, the same ``POST /v1/bureaus/<id>/token`` the server exposes, from
-a key directory, with the same rate limits. The server forwards to it
-(``petition serve --token-evaluator URL``). It has no database and no other state.
+a key directory. The server forwards to it (``petition serve --token-evaluator URL``) after
+applying its per-source limit, so every request here comes from the server's address: only the
+per-bureau ceiling is applied here, as a second brake should the server be compromised. It has
+no database and no other state.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 
 from crypto import cjson
 from crypto.errors import MalformedInput
@@ -18,13 +20,13 @@ from crypto.token import ELEMENT_LENGTH
 from server.config import RateLimit
 from server.evaluator import KeyDirectoryEvaluator
 from server.http_edge import bytes_member, fail, json_body, json_response, register_error_handlers
-from server.ratelimit import TokenRateLimiter
+from server.ratelimit import TokenBuckets
 
 
-def create_evaluator_app(keys_dir: Path, per_source: RateLimit, per_bureau: RateLimit) -> Flask:
+def create_evaluator_app(keys_dir: Path, per_bureau: RateLimit) -> Flask:
     app = Flask("sealed_petition_evaluator")
     evaluator = KeyDirectoryEvaluator(keys_dir)
-    limiter = TokenRateLimiter(per_source, per_bureau)
+    limiter = TokenBuckets(per_bureau, max_keys=10_000)
 
     @app.post("/v1/bureaus/<bureau_id>/token")
     def token(bureau_id: str) -> Response:
@@ -35,7 +37,7 @@ def create_evaluator_app(keys_dir: Path, per_source: RateLimit, per_bureau: Rate
         blinded = bytes_member(
             json_body({"blinded_element"}), "blinded_element", length=ELEMENT_LENGTH
         )
-        wait = limiter.check(bureau_id, request.remote_addr)
+        wait = limiter.take(bureau_id.encode())
         if wait is not None:
             fail(429, "rate_limited", "too many token requests; try again later", int(wait) + 1)
         response = evaluator.evaluate(bureau_id, None, blinded)

@@ -100,7 +100,11 @@ def register_error_handlers(app: Flask) -> None:
             "not_found": "no such resource",
             "method_not_allowed": f"{request.method} is not allowed here",
         }
-        return error_response(status, code, messages.get(code, exc.description or code))
+        response = error_response(status, code, messages.get(code, exc.description or code))
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(sorted(valid_methods))
+        return response
 
     @app.errorhandler(Exception)
     def _bug(exc: Exception) -> Response:

@@ -123,10 +123,15 @@ def run_gunicorn(
     options["when_ready"] = lambda server: _announce(host, port)
     if on_exit is not None:
         options["on_exit"] = lambda server: on_exit()
+    master = os.getpid()
     try:
         _Gunicorn(factory, options).run()
-    except SystemExit as exc:  # gunicorn exits this way when it cannot bind or boot
-        return exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:
+        if os.getpid() != master:
+            # A forked worker leaving through sys.exit(): it must exit now, not return into
+            # the code that started the server (which would stop the writer).
+            raise
+        return exc.code if isinstance(exc.code, int) else 1  # cannot bind or boot
     return 0
 
 
@@ -134,9 +139,11 @@ def serve(config: ServerConfig, *, host: str, port: int, workers: int, threads: 
     from server.app import create_app  # imported here so `petition --help` stays fast
 
     configure_logging()
+    os.umask(0o077)  # the database, its WAL and everything else: owner only
     writer = WriterProcess(config)
     writer.start()
-    writer.watch(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    master = os.getpid()
+    writer.watch(lambda: os.kill(master, signal.SIGTERM))
     try:
         status = run_gunicorn(
             lambda: create_app(config),
@@ -147,7 +154,8 @@ def serve(config: ServerConfig, *, host: str, port: int, workers: int, threads: 
             on_exit=writer.stop,
         )
     finally:
-        writer.stop()
+        if os.getpid() == master:
+            writer.stop()
     return 1 if writer.died else status
 
 

@@ -413,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config_json")
     args = parser.parse_args(argv)
     configure_logging()
+    os.umask(0o077)
     try:
         config = ServerConfig.from_json(args.config_json)
         writer = Writer(config, DataDirectory.open_existing(config.data_dir))

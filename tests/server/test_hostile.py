@@ -1,0 +1,691 @@
+"""Hostile requests against the real server, one table row each.
+
+Every row is a request a careless or malicious client could send. Each must be refused with the
+status and stable error code that ``server/openapi.json`` documents, as the documented error body
+``{"error": {"code": ..., "message": ...}}`` (exactly those members, a one-line message), never
+as a 500, a traceback or a file path, and none of them may hurt the server: it still answers and
+still stores a normal petition afterwards.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from harness import Answer, Bureau, RunningServer, Submission
+
+from crypto import cjson
+from crypto.fields import Status
+from crypto.keys import SigningKey
+from crypto.labels import SignedKind
+from crypto.objects import BureauRequest, Reply
+from crypto.signing import sign
+
+SUBMIT = "/v1/petitions"
+INBOX = "/v1/bureaus/national/inbox"
+TOKEN = "/v1/bureaus/national/token"  # noqa: S105  (a path, not a password)
+B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# What an error body must never contain: a traceback, or anything that looks like a file path.
+LEAKS = re.compile(
+    r"Traceback|File \"|site-packages|\.py\b|/(?:tmp|home|usr|work|etc|var|root|proc)/"
+)
+ABSENT = object()  # a member value meaning "leave this member out"
+
+
+@dataclass
+class Hostile:
+    """What the rows need: the server, a sealed but unsent petition, and two stored ones."""
+
+    server: RunningServer
+    fresh: Submission  # sealed for national, never stored
+    foreign: Submission  # sealed for guangdong, never stored
+    stored_id: str  # a petition stored for national
+    guangdong_id: str  # a petition stored for guangdong
+
+    @property
+    def national(self) -> Bureau:
+        return self.server.bureaus["national"]
+
+    @property
+    def guangdong(self) -> Bureau:
+        return self.server.bureaus["guangdong"]
+
+    def get(self, target: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.server.client.get(target, headers=headers)
+
+    def post_raw(
+        self, target: str, data: bytes | None, content_type: str | None = "application/json"
+    ) -> Answer:
+        return self.server.client.request("POST", target, raw=data, content_type=content_type)
+
+    def submit(self, **members: Any) -> Answer:
+        """The fresh submission with some members replaced (or left out with ``ABSENT``)."""
+        body = self.fresh.body()
+        for name, value in members.items():
+            if value is ABSENT:
+                body.pop(name)
+            else:
+                body[name] = value
+        return self.server.client.post(SUBMIT, body)
+
+    def submit_envelope(self, envelope: bytes) -> Answer:
+        return self.submit(envelope=cjson.b64encode(envelope))
+
+    def token(self, body: Any) -> Answer:
+        return self.server.client.post(TOKEN, body)
+
+    def status(self, petition_id: str, lookup_key: str | None) -> Answer:
+        headers = {} if lookup_key is None else {"Petition-Lookup-Key": lookup_key}
+        return self.get(f"/v1/petitions/{petition_id}/status", headers)
+
+    def signed(self, method: str, target: str, body: Any = None) -> Answer:
+        """A correctly signed request from national."""
+        answer, _ = self.server.client.signed(self.national, method, target, body)
+        return answer
+
+    def with_authorization(
+        self, method: str, target: str, authorization: str, data: bytes | None = None
+    ) -> Answer:
+        return self.server.client.request(
+            method, target, raw=data, headers={"Authorization": authorization}
+        )
+
+    def reply(
+        self,
+        *,
+        petition_id: str | None = None,
+        bureau_id: str = "national",
+        sequence: int = 0,
+        day: date | None = None,
+        signer: SigningKey | None = None,
+        kind: SignedKind = SignedKind.REPLY,
+    ) -> dict[str, Any]:
+        """A reply request body; by default a valid first reply by national to its petition."""
+        reply = Reply(
+            petition_id=petition_id or self.stored_id,
+            bureau_id=bureau_id,
+            status=Status.ACCEPTED,
+            sequence=sequence,
+            ciphertext=secrets.token_bytes(64),
+            day=day or datetime.now(UTC).date(),
+        )
+        return {"reply": sign(kind, reply.to_json(), signer or self.national.signing).to_json()}
+
+    def send_reply(self, body: Any, petition_id: str | None = None) -> Answer:
+        target = f"/v1/bureaus/national/petitions/{petition_id or self.stored_id}/replies"
+        return self.signed("POST", target, body)
+
+
+def authorization(
+    signer: SigningKey,
+    *,
+    bureau_id: str = "national",
+    method: str = "GET",
+    target: str = INBOX,
+    data: bytes = b"",
+    timestamp: int | None = None,
+) -> str:
+    """An ``Authorization`` header built by hand, for the rows that bend one of its fields."""
+    claim = BureauRequest(
+        bureau_id=bureau_id,
+        method=method,
+        target=target,
+        body_sha256=hashlib.sha256(data).digest(),
+        timestamp=int(time.time()) if timestamp is None else timestamp,
+        nonce=secrets.token_bytes(16),
+    )
+    wire = sign(SignedKind.BUREAU_REQUEST, claim.to_json(), signer).encode()
+    return f"SealedPetition {cjson.b64encode(wire)}"
+
+
+# --- base64url and envelope damage --------------------------------------------------------
+
+
+def padded(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode()
+
+
+def standard_alphabet(length: int) -> str:
+    """Standard base64 ('+' and '/') of ``length`` bytes chosen so that both characters occur."""
+    text = base64.b64encode((b"\xfb\xff\xbf" * length)[:length]).decode().rstrip("=")
+    assert "+" in text
+    assert "/" in text
+    return text
+
+
+def noncanonical(data: bytes) -> str:
+    """Base64url of ``data`` with a non-zero unused trailing bit: it decodes, but not uniquely."""
+    text = cjson.b64encode(data)
+    assert len(data) % 3, "only a length with unused bits has a non-canonical spelling"
+    return text[:-1] + B64_ALPHABET[B64_ALPHABET.index(text[-1]) ^ 1]
+
+
+def percent(text: str) -> str:
+    return quote(text, safe="")
+
+
+def with_byte(data: bytes, offset: int, value: int) -> bytes:
+    return data[:offset] + bytes([value]) + data[offset + 1 :]
+
+
+def other_key_id(envelope: bytes, bureau_id: str) -> bytes:
+    """The envelope with its key id (the 32 bytes after the bureau id) changed."""
+    start = 5 + len(bureau_id)
+    flipped = bytes(b ^ 0xFF for b in envelope[start : start + 32])
+    return envelope[:start] + flipped + envelope[start + 32 :]
+
+
+def deep_nesting(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+# --- requests below the framework ---------------------------------------------------------
+
+
+def raw_exchange(server: RunningServer, head: bytes, timeout: float = 5.0) -> Answer:
+    """Send bytes on a socket and read one HTTP response, failing if it takes ``timeout`` s.
+
+    Used to announce a huge ``Content-Length`` and send almost nothing: the server must answer
+    413 from the header alone instead of waiting for a body that never comes.
+    """
+    address = urlsplit(server.client.base)
+    assert address.hostname is not None
+    assert address.port is not None
+    started = time.monotonic()
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as conn:
+        conn.sendall(head)
+        received = b""
+        try:
+            while b"\r\n\r\n" not in received:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+            header_block, _, body = received.partition(b"\r\n\r\n")
+            lines = header_block.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            length = int(headers.get("Content-Length", "0"))
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+        except TimeoutError:
+            raise AssertionError(f"no complete answer within {timeout} s") from None
+    assert time.monotonic() - started < timeout
+    return Answer(int(lines[0].split(" ")[1]), headers, body)
+
+
+def announce_huge_body(server: RunningServer, target: str) -> Answer:
+    head = (
+        f"POST {target} HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: 100000000\r\n"
+        "\r\n"
+        '{"bureau_id": "nat'
+    ).encode()
+    return raw_exchange(server, head)
+
+
+# --- stateful rows ------------------------------------------------------------------------
+
+
+def replayed(h: Hostile) -> Answer:
+    first, header = h.server.client.signed(h.national, "GET", INBOX)
+    assert first.status == 200, first.raw
+    return h.with_authorization("GET", INBOX, header)
+
+
+def signed_for_other_body(h: Hostile) -> Answer:
+    target = f"/v1/bureaus/national/petitions/{h.stored_id}/replies"
+    signed_body = json.dumps(h.reply()).encode()
+    sent_body = json.dumps(h.reply(sequence=1)).encode()
+    header = authorization(h.national.signing, method="POST", target=target, data=signed_body)
+    return h.with_authorization("POST", target, header, sent_body)
+
+
+# --- the table ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    send: Callable[[Hostile], Answer]
+    status: int
+    code: str
+
+
+MEMBERS = ("bureau_id", "token", "envelope", "lookup_key_hash")
+WRONG_TYPES: dict[str, Any] = {
+    "number": 12345,
+    "null": None,
+    "list": ["national"],
+    "object": {"value": "national"},
+    "bool": True,
+}
+
+
+def _wrong_type(member: str, value: Any) -> Callable[[Hostile], Answer]:
+    return lambda h: h.submit(**{member: value})
+
+
+BAD_JSON: list[Case] = [
+    Case("json-truncated", lambda h: h.post_raw(SUBMIT, b'{"bureau_id": "national", "tok'), 400,
+         "malformed_json"),
+    Case("json-string-not-object", lambda h: h.post_raw(SUBMIT, b'"national"'), 400,
+         "malformed_json"),
+    Case("json-array", lambda h: h.post_raw(SUBMIT, json.dumps([h.fresh.body()]).encode()), 400,
+         "malformed_json"),
+    Case("json-null", lambda h: h.post_raw(SUBMIT, b"null"), 400, "malformed_json"),
+    Case("json-nan", lambda h: h.post_raw(SUBMIT, b'{"bureau_id": NaN}'), 400, "malformed_json"),
+    Case("json-infinity", lambda h: h.post_raw(SUBMIT, b'{"bureau_id": -Infinity}'), 400,
+         "malformed_json"),
+    Case("json-duplicate-member",
+         lambda h: h.post_raw(SUBMIT, b'{"bureau_id": "national", "bureau_id": "guangdong"}'),
+         400, "malformed_json"),
+    Case("json-100000-brackets", lambda h: h.post_raw(SUBMIT, b"[" * 100_000), 400,
+         "malformed_json"),
+    Case("json-100000-nested-arrays", lambda h: h.post_raw(TOKEN, deep_nesting(100_000)), 400,
+         "malformed_json"),
+    Case("json-10e5000-integer",
+         lambda h: h.post_raw(SUBMIT, b'{"bureau_id": 1' + b"0" * 5000 + b"}"), 400,
+         "malformed_json"),
+    Case("json-invalid-utf8", lambda h: h.post_raw(SUBMIT, b'{"bureau_id": "\xff\xfe"}'), 400,
+         "malformed_json"),
+    Case("json-utf16-encoded", lambda h: h.post_raw(SUBMIT, "{}".encode("utf-16")), 400,
+         "malformed_json"),
+    Case("json-empty-body", lambda h: h.post_raw(SUBMIT, b""), 400, "malformed_json"),
+    Case("json-trailing-garbage", lambda h: h.post_raw(SUBMIT, b"{} {}"), 400,
+         "malformed_json"),
+]  # fmt: skip
+
+WRONG_TYPE_CASES: list[Case] = [
+    Case(f"type-{member}-{kind}", _wrong_type(member, value), 400, "schema_violation")
+    for member in MEMBERS
+    for kind, value in WRONG_TYPES.items()
+]
+
+MEMBER_CASES: list[Case] = [
+    Case("members-empty-object", lambda h: h.server.client.post(SUBMIT, {}), 400,
+         "schema_violation"),
+    Case("members-missing-envelope", lambda h: h.submit(envelope=ABSENT), 400,
+         "schema_violation"),
+    Case("members-missing-lookup-key-hash", lambda h: h.submit(lookup_key_hash=ABSENT), 400,
+         "schema_violation"),
+    Case("members-unknown-extra", lambda h: h.submit(priority="urgent"), 400,
+         "schema_violation"),
+    Case("members-4000-digit-integer", lambda h: h.submit(token=10**3999), 400,
+         "schema_violation"),
+    Case("members-float", lambda h: h.submit(lookup_key_hash=1.5), 400, "schema_violation"),
+    Case("members-lone-surrogate-name",
+         lambda h: h.post_raw(SUBMIT, b'{"\\ud800": 1}'), 400, "schema_violation"),
+    Case("members-newline-in-unknown-name", lambda h: h.submit(**{"a\nb": 1}), 400,
+         "schema_violation"),
+    Case("token-unknown-member", lambda h: h.token({"blinded_element": "AA", "x": 1}), 400,
+         "schema_violation"),
+    Case("token-element-not-string", lambda h: h.token({"blinded_element": 7}), 400,
+         "schema_violation"),
+]  # fmt: skip
+
+BASE64_CASES: list[Case] = [
+    Case("b64-token-padded", lambda h: h.submit(token=padded(h.fresh.token)), 400, "malformed"),
+    Case("b64-token-standard-alphabet", lambda h: h.submit(token=standard_alphabet(64)), 400,
+         "malformed"),
+    Case("b64-token-non-ascii", lambda h: h.submit(token="é" * 86), 400, "malformed"),
+    Case("b64-token-lone-surrogate", lambda h: h.submit(token="A" * 85 + "\ud800"), 400,
+         "malformed"),
+    Case("b64-token-whitespace", lambda h: h.submit(token=" " + cjson.b64encode(h.fresh.token)),
+         400, "malformed"),
+    Case("b64-token-noncanonical-bits", lambda h: h.submit(token=noncanonical(h.fresh.token)),
+         400, "malformed"),
+    Case("b64-token-63-bytes", lambda h: h.submit(token=cjson.b64encode(h.fresh.token[:63])),
+         400, "malformed"),
+    Case("b64-token-empty", lambda h: h.submit(token=""), 400, "malformed"),
+    Case("b64-lookup-hash-31-bytes",
+         lambda h: h.submit(lookup_key_hash=cjson.b64encode(bytes(31))), 400, "malformed"),
+    Case("b64-lookup-hash-noncanonical-bits",
+         lambda h: h.submit(lookup_key_hash=noncanonical(bytes(range(32)))), 400, "malformed"),
+    Case("b64-lookup-hash-padded", lambda h: h.submit(lookup_key_hash=padded(bytes(32))), 400,
+         "malformed"),
+    Case("b64-envelope-standard-alphabet",
+         lambda h: h.submit(envelope=standard_alphabet(len(h.fresh.envelope))), 400,
+         "malformed"),
+    Case("b64-blinded-element-33-bytes",
+         lambda h: h.token({"blinded_element": cjson.b64encode(bytes(33))}), 400, "malformed"),
+    Case("b64-blinded-element-padded",
+         lambda h: h.token({"blinded_element": padded(bytes(32))}), 400, "malformed"),
+    Case("b64-blinded-element-not-a-point",
+         lambda h: h.token({"blinded_element": cjson.b64encode(b"\xff" * 32)}), 400,
+         "malformed"),
+]  # fmt: skip
+
+ENVELOPE_CASES: list[Case] = [
+    Case("envelope-wrong-magic", lambda h: h.submit_envelope(b"SPX" + h.fresh.envelope[3:]),
+         400, "malformed"),
+    Case("envelope-wrong-version", lambda h: h.submit_envelope(with_byte(h.fresh.envelope, 3, 2)),
+         400, "malformed"),
+    Case("envelope-bureau-length-zero",
+         lambda h: h.submit_envelope(with_byte(h.fresh.envelope, 4, 0)), 400, "malformed"),
+    Case("envelope-truncated-header", lambda h: h.submit_envelope(h.fresh.envelope[:40]), 400,
+         "malformed"),
+    Case("envelope-empty", lambda h: h.submit_envelope(b""), 400, "malformed"),
+    Case("envelope-one-byte-too-long", lambda h: h.submit_envelope(h.fresh.envelope + b"\0"),
+         400, "malformed"),
+    Case("envelope-one-byte-too-short", lambda h: h.submit_envelope(h.fresh.envelope[:-1]), 400,
+         "malformed"),
+    Case("envelope-sealed-to-guangdong",
+         lambda h: h.submit(token=cjson.b64encode(h.foreign.token),
+                            envelope=cjson.b64encode(h.foreign.envelope)),
+         400, "envelope_mismatch"),
+    Case("envelope-national-sent-as-guangdong", lambda h: h.submit(bureau_id="guangdong"), 400,
+         "envelope_mismatch"),
+    Case("envelope-token-differs-from-body",
+         lambda h: h.submit(token=cjson.b64encode(secrets.token_bytes(64))), 400,
+         "envelope_mismatch"),
+    Case("envelope-stale-key-id",
+         lambda h: h.submit_envelope(other_key_id(h.fresh.envelope, "national")), 409,
+         "stale_bureau_key"),
+]  # fmt: skip
+
+ZERO_WIDTH_ID = percent("nati\u200bonal")
+RTL_ID = percent("\u202enational")
+FULLWIDTH_ZERO = percent("\uff10")
+
+BUREAU_ID_CASES: list[Case] = [
+    Case("bureau-unknown-in-body", lambda h: h.submit(bureau_id="atlantis"), 404,
+         "unknown_bureau"),
+    Case("bureau-upper-case-in-body", lambda h: h.submit(bureau_id="NATIONAL"), 404,
+         "unknown_bureau"),
+    Case("bureau-65-chars-in-body", lambda h: h.submit(bureau_id="a" * 65), 404,
+         "unknown_bureau"),
+    Case("bureau-zero-width-in-body", lambda h: h.submit(bureau_id="national\u200b"), 404,
+         "unknown_bureau"),
+    Case("bureau-rtl-override-in-body", lambda h: h.submit(bureau_id="\u202elanoitan"), 404,
+         "unknown_bureau"),
+    Case("bureau-lone-surrogate-in-body", lambda h: h.submit(bureau_id="nation\ud800al"), 404,
+         "unknown_bureau"),
+    Case("bureau-unknown-in-path",
+         lambda h: h.server.client.post("/v1/bureaus/atlantis/token", {"blinded_element": "AA"}),
+         404, "unknown_bureau"),
+    Case("bureau-traversal-encoded-slash",
+         lambda h: h.post_raw("/v1/bureaus/..%2F..%2Fetc/token", b"{}"), 404, "not_found"),
+    Case("bureau-traversal-encoded-dots", lambda h: h.post_raw("/v1/bureaus/%2e%2e/token", b"{}"),
+         404, "unknown_bureau"),
+    Case("bureau-traversal-inbox", lambda h: h.get("/v1/bureaus/%2e%2e/inbox"), 404,
+         "unknown_bureau"),
+    Case("bureau-upper-case-in-path", lambda h: h.post_raw("/v1/bureaus/NATIONAL/token", b"{}"),
+         404, "unknown_bureau"),
+    Case("bureau-65-chars-in-path", lambda h: h.post_raw(f"/v1/bureaus/{'a' * 65}/token", b"{}"),
+         404, "unknown_bureau"),
+    Case("bureau-zero-width-in-path",
+         lambda h: h.post_raw(f"/v1/bureaus/{ZERO_WIDTH_ID}/token", b"{}"), 404,
+         "unknown_bureau"),
+    Case("bureau-rtl-in-path",
+         lambda h: h.post_raw(f"/v1/bureaus/{RTL_ID}/token", b"{}"), 404,
+         "unknown_bureau"),
+    Case("bureau-nul-in-path", lambda h: h.post_raw("/v1/bureaus/nat%00ional/token", b"{}"), 404,
+         "unknown_bureau"),
+]  # fmt: skip
+
+TRANSPORT_CASES: list[Case] = [
+    Case("content-type-text-plain",
+         lambda h: h.post_raw(SUBMIT, json.dumps(h.fresh.body()).encode(), "text/plain"), 415,
+         "unsupported_media_type"),
+    Case("content-type-form",
+         lambda h: h.post_raw(SUBMIT, b"bureau_id=national", "application/x-www-form-urlencoded"),
+         415, "unsupported_media_type"),
+    Case("content-type-missing-on-token", lambda h: h.post_raw(TOKEN, b"{}", None), 415,
+         "unsupported_media_type"),
+    Case("no-body-no-content-type", lambda h: h.post_raw(SUBMIT, None, None), 415,
+         "unsupported_media_type"),
+    Case("body-100MB-announced-submit", lambda h: announce_huge_body(h.server, SUBMIT), 413,
+         "too_large"),
+    Case("body-100MB-announced-token", lambda h: announce_huge_body(h.server, TOKEN), 413,
+         "too_large"),
+    Case("method-put-petitions", lambda h: h.server.client.request("PUT", SUBMIT, raw=b"{}"), 405,
+         "method_not_allowed"),
+    Case("method-delete-status",
+         lambda h: h.server.client.request("DELETE", f"/v1/petitions/{h.stored_id}/status"),
+         405, "method_not_allowed"),
+    Case("method-get-petitions", lambda h: h.get(SUBMIT), 405, "method_not_allowed"),
+    Case("method-post-inbox", lambda h: h.post_raw(INBOX, b"{}"), 405, "method_not_allowed"),
+    Case("route-unknown-v1", lambda h: h.get("/v1/petition"), 404, "not_found"),
+    Case("route-unknown-root", lambda h: h.get("/etc/passwd"), 404, "not_found"),
+    Case("route-v2", lambda h: h.get("/v2/directory"), 404, "not_found"),
+    Case("route-bureau-without-action", lambda h: h.get("/v1/bureaus/national"), 404,
+         "not_found"),
+]  # fmt: skip
+
+STATUS_CASES: list[Case] = [
+    Case("status-no-lookup-key", lambda h: h.status(h.stored_id, None), 400,
+         "missing_lookup_key"),
+    Case("status-lookup-key-31-bytes",
+         lambda h: h.status(h.stored_id, cjson.b64encode(bytes(31))), 400, "malformed"),
+    Case("status-lookup-key-padded", lambda h: h.status(h.stored_id, padded(bytes(32))), 400,
+         "malformed"),
+    Case("status-lookup-key-latin1", lambda h: h.status(h.stored_id, "é" * 43), 400,
+         "malformed"),
+    Case("status-wrong-lookup-key",
+         lambda h: h.status(h.stored_id, cjson.b64encode(secrets.token_bytes(32))), 404,
+         "not_found"),
+    Case("status-petition-id-short",
+         lambda h: h.status("abc", cjson.b64encode(bytes(32))), 404, "not_found"),
+    Case("status-petition-id-upper-hex",
+         lambda h: h.status(h.stored_id.upper(), cjson.b64encode(bytes(32))), 404, "not_found"),
+    Case("status-petition-id-sql",
+         lambda h: h.status(percent("' OR 1=1 --"), cjson.b64encode(bytes(32))), 404,
+         "not_found"),
+]  # fmt: skip
+
+LOG_CASES: list[Case] = [
+    Case("log-inclusion-index-equals-size",
+         lambda h: h.get("/v1/log/proof/inclusion?index=1&tree_size=1"), 400, "invalid_range"),
+    Case("log-inclusion-beyond-tree",
+         lambda h: h.get("/v1/log/proof/inclusion?index=0&tree_size=9007199254740991"), 400,
+         "invalid_range"),
+    Case("log-inclusion-size-zero", lambda h: h.get("/v1/log/proof/inclusion?index=0&tree_size=0"),
+         400, "invalid_range"),
+    Case("log-consistency-first-above-second",
+         lambda h: h.get("/v1/log/proof/consistency?first=2&second=1"), 400, "invalid_range"),
+    Case("log-entries-more-than-1000", lambda h: h.get("/v1/log/entries?start=0&end=1001"), 400,
+         "invalid_range"),
+    Case("log-entries-empty-range", lambda h: h.get("/v1/log/entries?start=1&end=1"), 400,
+         "invalid_range"),
+    Case("log-entries-negative", lambda h: h.get("/v1/log/entries?start=-1&end=1"), 400,
+         "invalid_range"),
+    Case("log-entries-non-numeric", lambda h: h.get("/v1/log/entries?start=zero&end=1"), 400,
+         "invalid_range"),
+    Case("log-entries-fullwidth-digit",
+         lambda h: h.get(f"/v1/log/entries?start={FULLWIDTH_ZERO}&end=1"), 400, "invalid_range"),
+    Case("log-entries-30-digits", lambda h: h.get("/v1/log/entries?start=0&end=" + "9" * 30),
+         400, "invalid_range"),
+    Case("log-entries-missing-end", lambda h: h.get("/v1/log/entries?start=0"), 400,
+         "invalid_range"),
+    Case("log-entries-empty-value", lambda h: h.get("/v1/log/entries?start=&end=1"), 400,
+         "invalid_range"),
+    Case("log-consistency-missing-both", lambda h: h.get("/v1/log/proof/consistency"), 400,
+         "invalid_range"),
+]  # fmt: skip
+
+AUTH_CASES: list[Case] = [
+    Case("auth-missing", lambda h: h.get(INBOX), 401, "unauthenticated"),
+    Case("auth-garbage", lambda h: h.get(INBOX, {"Authorization": "SealedPetition !!!"}), 401,
+         "unauthenticated"),
+    Case("auth-bearer-scheme", lambda h: h.get(INBOX, {"Authorization": "Bearer abc"}), 401,
+         "unauthenticated"),
+    Case("auth-not-a-signed-object",
+         lambda h: h.get(INBOX, {"Authorization": "SealedPetition "
+                                 + cjson.b64encode(b'{"hello":"world"}')}),
+         401, "unauthenticated"),
+    Case("auth-5000-chars",
+         lambda h: h.get(INBOX, {"Authorization": "SealedPetition " + "A" * 5000}), 401,
+         "unauthenticated"),
+    Case("auth-signed-by-guangdong-claiming-national",
+         lambda h: h.get(INBOX, {"Authorization": authorization(h.guangdong.signing)}), 401,
+         "invalid_signature"),
+    Case("auth-signed-by-stranger",
+         lambda h: h.get(INBOX, {"Authorization": authorization(SigningKey.generate())}), 401,
+         "invalid_signature"),
+    Case("auth-claims-unknown-bureau",
+         lambda h: h.get(INBOX, {"Authorization": authorization(h.national.signing,
+                                                                bureau_id="atlantis")}),
+         401, "invalid_signature"),
+    Case("auth-guangdong-on-national-path",
+         lambda h: h.get(INBOX, {"Authorization": authorization(h.guangdong.signing,
+                                                                bureau_id="guangdong")}),
+         403, "wrong_bureau"),
+    Case("auth-replayed", replayed, 401, "replayed_request"),
+    Case("auth-timestamp-hour-old",
+         lambda h: h.get(INBOX, {"Authorization": authorization(
+             h.national.signing, timestamp=int(time.time()) - 3600)}),
+         401, "stale_request"),
+    Case("auth-timestamp-hour-ahead",
+         lambda h: h.get(INBOX, {"Authorization": authorization(
+             h.national.signing, timestamp=int(time.time()) + 3600)}),
+         401, "stale_request"),
+    Case("auth-signed-other-target",
+         lambda h: h.get(INBOX, {"Authorization": authorization(
+             h.national.signing, target=INBOX + "?limit=5")}),
+         401, "request_mismatch"),
+    Case("auth-signed-other-query",
+         lambda h: h.get(INBOX + "?after=0", {"Authorization": authorization(h.national.signing)}),
+         401, "request_mismatch"),
+    Case("auth-signed-other-body", signed_for_other_body, 401, "request_mismatch"),
+    Case("auth-unknown-bureau-path", lambda h: h.signed("GET", "/v1/bureaus/atlantis/inbox"),
+         404, "unknown_bureau"),
+    Case("bureau-inbox-30-digit-cursor",
+         lambda h: h.signed("GET", INBOX + "?after=" + "1" * 30), 400, "invalid_range"),
+    Case("bureau-inbox-limit-zero", lambda h: h.signed("GET", INBOX + "?limit=0"), 400,
+         "invalid_range"),
+    Case("bureau-petition-id-invalid",
+         lambda h: h.signed("GET", "/v1/bureaus/national/petitions/not-a-petition"), 404,
+         "not_found"),
+    Case("bureau-petition-of-other-bureau",
+         lambda h: h.signed("GET", f"/v1/bureaus/national/petitions/{h.guangdong_id}"), 404,
+         "not_found"),
+]  # fmt: skip
+
+REPLY_CASES: list[Case] = [
+    Case("reply-signed-by-guangdong",
+         lambda h: h.send_reply(h.reply(signer=h.guangdong.signing)), 401, "invalid_signature"),
+    Case("reply-signed-as-other-kind",
+         lambda h: h.send_reply(h.reply(kind=SignedKind.RECEIPT)), 401, "invalid_signature"),
+    Case("reply-names-other-petition",
+         lambda h: h.send_reply(h.reply(petition_id=h.guangdong_id)), 400, "reply_mismatch"),
+    Case("reply-names-other-bureau",
+         lambda h: h.send_reply(h.reply(bureau_id="guangdong")), 400, "reply_mismatch"),
+    Case("reply-day-far-future",
+         lambda h: h.send_reply(h.reply(day=datetime.now(UTC).date() + timedelta(days=30))),
+         400, "invalid_day"),
+    Case("reply-day-far-past", lambda h: h.send_reply(h.reply(day=date(2001, 1, 1))), 400,
+         "invalid_day"),
+    Case("reply-sequence-out-of-order", lambda h: h.send_reply(h.reply(sequence=3)), 409,
+         "reply_out_of_order"),
+    Case("reply-to-other-bureaus-petition",
+         lambda h: h.send_reply(h.reply(petition_id=h.guangdong_id), h.guangdong_id), 404,
+         "not_found"),
+    Case("reply-not-an-object", lambda h: h.send_reply({"reply": "accepted"}), 400,
+         "schema_violation"),
+    Case("reply-missing", lambda h: h.send_reply({}), 400, "schema_violation"),
+]  # fmt: skip
+
+CASES: list[Case] = [
+    *BAD_JSON,
+    *WRONG_TYPE_CASES,
+    *MEMBER_CASES,
+    *BASE64_CASES,
+    *ENVELOPE_CASES,
+    *BUREAU_ID_CASES,
+    *TRANSPORT_CASES,
+    *STATUS_CASES,
+    *LOG_CASES,
+    *AUTH_CASES,
+    *REPLY_CASES,
+]
+
+
+def stored_petition(server: RunningServer, bureau_id: str) -> str:
+    answer = server.client.post(SUBMIT, server.seal(bureau_id).body())
+    assert answer.status == 201, answer.raw
+    petition_id: str = answer.json["petition_id"]
+    return petition_id
+
+
+@pytest.fixture(scope="module")
+def hostile(server: RunningServer) -> Hostile:
+    return Hostile(
+        server=server,
+        fresh=server.seal("national"),
+        foreign=server.seal("guangdong"),
+        stored_id=stored_petition(server, "national"),
+        guangdong_id=stored_petition(server, "guangdong"),
+    )
+
+
+def check_error(answer: Answer, status: int, code: str, hostile: Hostile) -> None:
+    text = answer.raw.decode("utf-8", errors="replace")
+    assert answer.status != 500, text
+    assert not LEAKS.search(text), text
+    assert str(hostile.server.data_dir) not in text
+    assert (answer.status, _code(answer)) == (status, code), text
+    content_type = {k.lower(): v for k, v in answer.headers.items()}.get("content-type", "")
+    assert content_type.split(";")[0].strip() == "application/json", content_type
+    body = json.loads(answer.raw)
+    assert isinstance(body, dict)
+    assert set(body) == {"error"}, body
+    assert isinstance(body["error"], dict)
+    assert set(body["error"]) == {"code", "message"}, body
+    message = body["error"]["message"]
+    assert isinstance(message, str)
+    assert message.strip(), body
+    assert "\n" not in message, body
+    assert "\r" not in message, body
+
+
+def _code(answer: Answer) -> str | None:
+    try:
+        return answer.error_code
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def test_there_are_enough_distinct_cases() -> None:
+    names = [case.name for case in CASES]
+    assert len(names) == len(set(names))
+    assert len(names) >= 45
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_request_is_refused_with_its_documented_error(hostile: Hostile, case: Case) -> None:
+    answer = case.send(hostile)
+    check_error(answer, case.status, case.code, hostile)
+    if case.status == 405:
+        assert "Allow" in answer.headers, answer.headers
+
+
+def test_the_server_still_serves_after_the_hostile_requests(
+    hostile: Hostile, server: RunningServer
+) -> None:
+    assert server.client.get("/healthz").status == 200
+    assert server.client.get("/v1/log/head").status == 200
+    answer = server.client.post(SUBMIT, server.seal("national").body())
+    assert answer.status == 201, answer.raw
+    # The fresh submission the rows mangled was never stored by any of them.
+    untouched = server.client.post(SUBMIT, hostile.fresh.body())
+    assert untouched.status == 201, untouched.raw
+
+
+def test_the_server_log_has_no_traceback(hostile: Hostile, server: RunningServer) -> None:
+    assert "Traceback" not in server.log_text()

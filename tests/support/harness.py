@@ -1,0 +1,292 @@
+"""Test harness: a real server (``petition serve`` under gunicorn on a free local port).
+
+The server gets a fresh data directory, an authority created by ``petition admin init`` and two
+bureaus published by ``petition admin add-bureau``, exactly as an operator would do it. Tests
+talk to it over HTTP only. Importable from every test (``pythonpath`` in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from crypto import cjson
+from crypto.document import PetitionDocument
+from crypto.idnumber import normalize_id
+from crypto.keyfile import write_token_key_file
+from crypto.keys import EncryptionPrivateKey, SigningKey
+from crypto.labels import SignedKind
+from crypto.objects import BureauBundle, BureauRequest
+from crypto.petition import seal_petition
+from crypto.receipt import ReceiptSecret
+from crypto.signing import sign
+from crypto.token import TokenKey, TokenParams, generate_token_salt, prehash
+
+PETITION = [sys.executable, "-m", "petition.cli"]
+# The cheapest parameters the protocol allows: these tests are about the server, not Argon2.
+FAST_TOKEN_PARAMS = TokenParams(memory_kib=8192, time_cost=1, parallelism=1)
+PASSPHRASE = "correct horse battery staple"  # noqa: S105  (a test keystore)
+ID_NUMBERS = ["11010519491231002X", "440524198001010013", "110101199003071751"]
+
+
+@dataclass
+class Bureau:
+    bureau_id: str
+    name: str
+    encryption: EncryptionPrivateKey = field(default_factory=EncryptionPrivateKey.generate)
+    signing: SigningKey = field(default_factory=SigningKey.generate)
+    salt: bytes = field(default_factory=generate_token_salt)
+    token_key: TokenKey | None = None
+
+    def __post_init__(self) -> None:
+        self.token_key = TokenKey.generate(self.bureau_id)
+
+    @property
+    def token(self) -> TokenKey:
+        assert self.token_key is not None
+        return self.token_key
+
+    def bundle(self) -> BureauBundle:
+        return BureauBundle(
+            bureau_id=self.bureau_id,
+            name=self.name,
+            encryption_key=self.encryption.public_key(),
+            signing_key=self.signing.public_key(),
+            token_key=self.token.public_key(),
+            token_salt=self.salt,
+            token_params=FAST_TOKEN_PARAMS,
+        )
+
+    def token_for(self, id_number: str) -> bytes:
+        identity = normalize_id("cn-resident", id_number)
+        return self.token.token_for(prehash(identity, self.salt, FAST_TOKEN_PARAMS))
+
+
+@dataclass
+class Submission:
+    """A sealed petition ready to send, with the secrets a petitioner would keep."""
+
+    bureau: Bureau
+    envelope: bytes
+    token: bytes
+    secret: ReceiptSecret
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "bureau_id": self.bureau.bureau_id,
+            "token": cjson.b64encode(self.token),
+            "envelope": cjson.b64encode(self.envelope),
+            "lookup_key_hash": cjson.b64encode(self.secret.lookup_key_hash()),
+        }
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw)
+
+    @property
+    def error_code(self) -> str:
+        value: str = self.json["error"]["code"]
+        return value
+
+
+class Client:
+    """Plain HTTP over urllib: no session, no cookies, nothing the server could lean on."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        content_type: str | None = "application/json",
+    ) -> Answer:
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        all_headers = dict(headers or {})
+        if data is not None and content_type is not None:
+            all_headers.setdefault("Content-Type", content_type)
+        request = urllib.request.Request(  # noqa: S310  (a local test server)
+            self.base + target, data=data, method=method, headers=all_headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                return Answer(response.status, dict(response.headers), response.read())
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, dict(error.headers), error.read())
+
+    def get(self, target: str, **kwargs: Any) -> Answer:
+        return self.request("GET", target, **kwargs)
+
+    def post(self, target: str, body: Any = None, **kwargs: Any) -> Answer:
+        return self.request("POST", target, body=body, **kwargs)
+
+    def signed(
+        self,
+        bureau: Bureau,
+        method: str,
+        target: str,
+        body: Any = None,
+        *,
+        signer: SigningKey | None = None,
+        claimed_bureau: str | None = None,
+        timestamp: int | None = None,
+        nonce: bytes | None = None,
+    ) -> tuple[Answer, str]:
+        """A bureau request; returns the answer and the Authorization header (for replays)."""
+        data = b"" if body is None else json.dumps(body).encode()
+        claim = BureauRequest(
+            bureau_id=claimed_bureau or bureau.bureau_id,
+            method=method,
+            target=target,
+            body_sha256=hashlib.sha256(data).digest(),
+            timestamp=int(time.time()) if timestamp is None else timestamp,
+            nonce=nonce or secrets.token_bytes(16),
+        )
+        wire = sign(SignedKind.BUREAU_REQUEST, claim.to_json(), signer or bureau.signing).encode()
+        authorization = f"SealedPetition {cjson.b64encode(wire)}"
+        answer = self.request(
+            method,
+            target,
+            raw=data if body is not None else None,
+            headers={"Authorization": authorization},
+        )
+        return answer, authorization
+
+
+@dataclass
+class RunningServer:
+    client: Client
+    data_dir: Path
+    token_keys: Path
+    bureaus: dict[str, Bureau]
+    authority_fingerprint: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def seal(self, bureau_id: str, *, id_number: str = ID_NUMBERS[0], body: str = "") -> Submission:
+        bureau = self.bureaus[bureau_id]
+        token = bureau.token_for(id_number)
+        secret = ReceiptSecret.generate()
+        document = PetitionDocument(
+            real_name="张三",
+            id_scheme="cn-resident",
+            id_number=id_number,
+            contact="13800000000",
+            subject="道路维修",
+            body=body or f"请修路。{secrets.token_hex(8)}",
+            category="infrastructure",
+            region="440300",
+            reply_key=secret.reply_private_key().public_key(),
+            token=token,
+            created_day=date.today(),
+        )
+        envelope = seal_petition(document, bureau.encryption.public_key(), bureau_id)
+        return Submission(bureau, envelope, token, secret)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_petition(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [*PETITION, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def start_server(
+    tmp: Path, *, extra: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> RunningServer:
+    data = tmp / "data"
+    passphrase = tmp / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    init = run_petition("admin", "init", "--data", str(data), "--passphrase-file", str(passphrase))
+    assert init.returncode == 0, init.stderr
+    fingerprint = init.stdout.splitlines()[2].strip()
+    bureaus = {
+        "national": Bureau("national", "国家信访局"),
+        "guangdong": Bureau("guangdong", "广东省信访局"),
+    }
+    token_keys = tmp / "data.token-keys"
+    token_keys.mkdir(mode=0o700)
+    for bureau in bureaus.values():
+        bundle_path = tmp / f"{bureau.bureau_id}.bundle.json"
+        bundle_path.write_bytes(cjson.encode(bureau.bundle().to_json()))
+        added = run_petition(
+            "admin", "add-bureau", "--data", str(data), "--passphrase-file", str(passphrase),
+            str(bundle_path),
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        write_token_key_file(token_keys / f"{bureau.bureau_id}.key", bureau.token)
+    port = free_port()
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(  # noqa: S603
+            [*PETITION, "serve", "--data", str(data), "--port", str(port), "--workers", "2",
+             *extra],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
+    client = Client(f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {log_path.read_text()}")
+        try:
+            if client.get("/healthz").status == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("the server did not start within 60 s")
+        time.sleep(0.1)
+    return RunningServer(client, data, token_keys, bureaus, fingerprint, process, log_path)
+
+
+def stop_server(server: RunningServer) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+        try:
+            server.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
