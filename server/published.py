@@ -43,9 +43,12 @@ class DirectoryFile:
 
     def current(self) -> PublishedDirectory | None:
         now = time.monotonic()
-        if now - self._checked < CHECK_INTERVAL_SECONDS:
-            return self._current
+        current = self._current
+        if current is not None and now - self._checked < CHECK_INTERVAL_SECONDS:
+            return current
         with self._lock:
+            if self._current is not None and now - self._checked < CHECK_INTERVAL_SECONDS:
+                return self._current  # another thread refreshed it while we waited
             self._checked = now
             try:
                 info = os.stat(self._path)

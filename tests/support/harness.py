@@ -237,7 +237,9 @@ def start_server(
     data = tmp / "data"
     passphrase = tmp / "passphrase"
     passphrase.write_text(PASSPHRASE + "\n")
-    init = run_petition("admin", "init", "--data", str(data), "--passphrase-file", str(passphrase))
+    init = run_petition(
+        "admin", "init", "--data", str(data), "--passphrase-file", str(passphrase), env=env
+    )
     assert init.returncode == 0, init.stderr
     fingerprint = init.stdout.splitlines()[2].strip()
     bureaus = {
