@@ -53,7 +53,15 @@ from crypto.keys import (
     format_fingerprint,
 )
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.objects import (
+    BureauBundle,
+    BureauRequest,
+    Directory,
+    LogEntry,
+    Receipt,
+    Reply,
+    TreeHead,
+)
 from crypto.petition import open_petition, seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
@@ -478,8 +486,15 @@ def build() -> dict[str, Any]:
         (SignedKind.REPLY, reply_body, "crypto.objects.Reply"),
         (
             SignedKind.BUREAU_REQUEST,
-            {"version": 1, "bureau_id": BUREAU_ID, "note": "illustrative body"},
-            None,
+            BureauRequest(
+                bureau_id=BUREAU_ID,
+                method="GET",
+                target="/v1/bureaus/national/inbox?after=0&limit=100",
+                body_sha256=hashlib.sha256(b"").digest(),
+                timestamp=1772409600,  # 2026-03-02T00:00:00Z
+                nonce=fixed("bureau-request/nonce", 16),
+            ).to_json(),
+            "crypto.objects.BureauRequest",
         ),
     ]
     _expect({kind for kind, _, _ in bodies} == set(SignedKind), "every signed kind is covered")

@@ -19,7 +19,7 @@ from crypto.errors import InvalidSignature, MalformedInput
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, BureauRequest
 from crypto.signing import SignedObject
-from server.http_edge import fail
+from server.http_edge import fail, request_body
 from server.ipc import WriterClient
 from server.published import PublishedDirectory
 
@@ -43,7 +43,7 @@ def authenticate_bureau(
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.partition(" ")
     if scheme != AUTH_SCHEME or not credentials or len(header) > MAX_AUTHORIZATION_LENGTH:
-        fail(401, "unauthenticated", f"this endpoint needs an {AUTH_SCHEME} signed request")
+        fail(401, "unauthenticated", f"this endpoint needs a signed request ({AUTH_SCHEME} scheme)")
     try:
         signed = SignedObject.decode(
             cjson.b64decode(credentials.strip(), field="authorization"),
@@ -62,7 +62,7 @@ def authenticate_bureau(
         fail(401, "unauthenticated", f"the signed request is malformed: {exc.message}")
     if claim.bureau_id != bundle.bureau_id:
         fail(403, "wrong_bureau", "a bureau can only act on its own petitions")
-    body_hash = hashlib.sha256(request.get_data(cache=True)).digest()
+    body_hash = hashlib.sha256(request_body()).digest()
     if (
         claim.method != request.method
         or claim.target != request_target()

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any, NoReturn
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from crypto import cjson
@@ -43,8 +43,9 @@ _HTTP_CODES = {
 def error_response(
     status: int, code: str, message: str, retry_after: int | None = None
 ) -> Response:
+    one_line = " ".join(message.split())  # messages are one line, whatever they quote
     response = Response(
-        json.dumps({"error": {"code": code, "message": message}}, ensure_ascii=False),
+        json.dumps({"error": {"code": code, "message": one_line}}),
         status=status,
         mimetype="application/json",
     )
@@ -136,11 +137,14 @@ def json_body(required: set[str]) -> dict[str, Any]:
     """The request's JSON object, with exactly the ``required`` members."""
     if request.mimetype != "application/json":
         fail(415, "unsupported_media_type", "send the body as application/json")
-    data = request.get_data(cache=False)  # the body limit is enforced while reading
+    data = request_body()
     try:
-        value = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        text = data.decode("utf-8")  # RFC 8259: JSON between systems is UTF-8, nothing else
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except UnicodeDecodeError:
+        fail(400, "malformed_json", "the body is not UTF-8")
     except (ValueError, RecursionError) as exc:
-        fail(400, "malformed_json", f"the body is not valid JSON: {str(exc)[:120]}")
+        fail(400, "malformed_json", f"the body is not valid JSON: {quoted(str(exc), 120)}")
     if not isinstance(value, dict):
         fail(400, "malformed_json", "the body must be a JSON object")
     missing = required - value.keys()
@@ -148,9 +152,29 @@ def json_body(required: set[str]) -> dict[str, Any]:
     if missing:
         fail(400, "schema_violation", f"missing member(s): {', '.join(sorted(missing))}")
     if unknown:
-        names = ", ".join(sorted(name[:40] for name in unknown)[:5])
+        names = ", ".join(quoted(name, 40) for name in sorted(unknown)[:5])
         fail(400, "schema_violation", f"unknown member(s): {names}")
     return value
+
+
+def request_body() -> bytes:
+    """The whole body, or 413 if it is longer than the limit.
+
+    Werkzeug refuses a declared Content-Length above the limit before reading anything, but a
+    chunked body has no declared length and is silently cut off at the limit. A chunked body
+    that reaches the limit is therefore refused rather than parsed in part (a body of exactly
+    the limit is refused too; the limit has room to spare above the largest envelope).
+    """
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    data = request.get_data(cache=True)  # cached: the bureau body hash reads it too
+    if request.content_length is None and len(data) >= limit:
+        fail(413, "too_large", f"the request body is larger than {limit} bytes")
+    return data
+
+
+def quoted(text: str, limit: int) -> str:
+    """Client-supplied text made safe for a one-line message: escaped, ASCII, bounded."""
+    return ascii(text[:limit])
 
 
 def string_member(body: dict[str, Any], name: str) -> str:

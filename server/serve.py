@@ -50,7 +50,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
     return {
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": "server.gunicorn_worker.PrivateThreadWorker",
         "threads": threads,
         "accesslog": None,  # never: an access log is a list of who came when
         "errorlog": "-",

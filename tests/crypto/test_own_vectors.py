@@ -49,7 +49,15 @@ from crypto.keys import (
     parse_fingerprint,
 )
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.objects import (
+    BureauBundle,
+    BureauRequest,
+    Directory,
+    LogEntry,
+    Receipt,
+    Reply,
+    TreeHead,
+)
 from crypto.petition import open_petition
 from crypto.receipt import ReceiptSecret, lookup_key_hash
 from crypto.reply import open_reply
@@ -76,6 +84,7 @@ SCHEMAS: dict[str, Callable[[Any], Any]] = {
     "crypto.objects.TreeHead": TreeHead.from_json,
     "crypto.objects.Receipt": Receipt.from_json,
     "crypto.objects.Reply": Reply.from_json,
+    "crypto.objects.BureauRequest": BureauRequest.from_json,
 }
 
 

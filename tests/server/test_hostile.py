@@ -16,7 +16,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -193,18 +193,26 @@ def deep_nesting(depth: int) -> bytes:
 # --- requests below the framework ---------------------------------------------------------
 
 
-def raw_exchange(server: RunningServer, head: bytes, timeout: float = 5.0) -> Answer:
+def raw_exchange(
+    server: RunningServer, head: bytes, body: Iterable[bytes] = (), timeout: float = 5.0
+) -> Answer:
     """Send bytes on a socket and read one HTTP response, failing if it takes ``timeout`` s.
 
-    Used to announce a huge ``Content-Length`` and send almost nothing: the server must answer
-    413 from the header alone instead of waiting for a body that never comes.
+    For what ``urllib`` cannot send: a huge ``Content-Length`` with almost nothing behind it
+    (the server must answer 413 from the header alone instead of waiting for a body that never
+    comes), a chunked body, a request line or header beyond the server's limits.
     """
     address = urlsplit(server.client.base)
     assert address.hostname is not None
     assert address.port is not None
     started = time.monotonic()
     with socket.create_connection((address.hostname, address.port), timeout=timeout) as conn:
-        conn.sendall(head)
+        try:
+            conn.sendall(head)
+            for part in body:
+                conn.sendall(part)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before taking everything; read its answer
         received = b""
         try:
             while b"\r\n\r\n" not in received:
@@ -212,31 +220,59 @@ def raw_exchange(server: RunningServer, head: bytes, timeout: float = 5.0) -> An
                 if not chunk:
                     break
                 received += chunk
-            header_block, _, body = received.partition(b"\r\n\r\n")
+            header_block, _, content = received.partition(b"\r\n\r\n")
             lines = header_block.decode("latin-1").split("\r\n")
             headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
             length = int(headers.get("Content-Length", "0"))
-            while len(body) < length:
+            while len(content) < length:
                 chunk = conn.recv(65536)
                 if not chunk:
                     break
-                body += chunk
+                content += chunk
         except TimeoutError:
             raise AssertionError(f"no complete answer within {timeout} s") from None
     assert time.monotonic() - started < timeout
-    return Answer(int(lines[0].split(" ")[1]), headers, body)
+    assert lines[0].startswith("HTTP/1."), f"no HTTP answer: {received[:200]!r}"
+    return Answer(int(lines[0].split(" ")[1]), headers, content)
+
+
+def request_head(method: str, target: str, *headers: str) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1", *headers, "", ""]
+    return "\r\n".join(lines).encode("latin-1")
 
 
 def announce_huge_body(server: RunningServer, target: str) -> Answer:
-    head = (
-        f"POST {target} HTTP/1.1\r\n"
-        "Host: 127.0.0.1\r\n"
-        "Content-Type: application/json\r\n"
-        "Content-Length: 100000000\r\n"
-        "\r\n"
-        '{"bureau_id": "nat'
-    ).encode()
-    return raw_exchange(server, head)
+    head = request_head(
+        "POST", target, "Content-Type: application/json", "Content-Length: 100000000"
+    )
+    return raw_exchange(server, head + b'{"bureau_id": "nat')
+
+
+def chunked_26_mib(server: RunningServer) -> Answer:
+    """26 MiB in 1 MiB chunks: no Content-Length to refuse early, so the limit must hold while
+    streaming (24 MiB), and the answer must still be 413 rather than a parse of a prefix."""
+    head = request_head(
+        "POST", SUBMIT, "Content-Type: application/json", "Transfer-Encoding: chunked"
+    )
+    megabyte = b"a" * (1 << 20)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'%x\r\n{"bureau_id": "\r\n' % len(b'{"bureau_id": "')
+        for _ in range(26):
+            yield b"%x\r\n%s\r\n" % (len(megabyte), megabyte)
+        yield b'2\r\n"}\r\n0\r\n\r\n'
+
+    return raw_exchange(server, head, chunks(), timeout=20.0)
+
+
+def long_request_line(server: RunningServer) -> Answer:
+    target = "/v1/log/entries?start=0&end=1&padding=" + "a" * 5000
+    return raw_exchange(server, request_head("GET", target))
+
+
+def long_header(server: RunningServer) -> Answer:
+    target = f"/v1/petitions/{'0' * 32}/status"
+    return raw_exchange(server, request_head("GET", target, "Petition-Lookup-Key: " + "A" * 9000))
 
 
 # --- stateful rows ------------------------------------------------------------------------
@@ -329,8 +365,8 @@ MEMBER_CASES: list[Case] = [
     Case("members-4000-digit-integer", lambda h: h.submit(token=10**3999), 400,
          "schema_violation"),
     Case("members-float", lambda h: h.submit(lookup_key_hash=1.5), 400, "schema_violation"),
-    Case("members-lone-surrogate-name",
-         lambda h: h.post_raw(SUBMIT, b'{"\\ud800": 1}'), 400, "schema_violation"),
+    Case("members-lone-surrogate-name", lambda h: h.submit(**{"\ud800": 1}), 400,
+         "schema_violation"),
     Case("members-newline-in-unknown-name", lambda h: h.submit(**{"a\nb": 1}), 400,
          "schema_violation"),
     Case("token-unknown-member", lambda h: h.token({"blinded_element": "AA", "x": 1}), 400,
@@ -414,6 +450,8 @@ BUREAU_ID_CASES: list[Case] = [
          "unknown_bureau"),
     Case("bureau-rtl-override-in-body", lambda h: h.submit(bureau_id="\u202elanoitan"), 404,
          "unknown_bureau"),
+    Case("bureau-trailing-newline-in-body", lambda h: h.submit(bureau_id="national\n"), 404,
+         "unknown_bureau"),
     Case("bureau-lone-surrogate-in-body", lambda h: h.submit(bureau_id="nation\ud800al"), 404,
          "unknown_bureau"),
     Case("bureau-unknown-in-path",
@@ -435,6 +473,8 @@ BUREAU_ID_CASES: list[Case] = [
     Case("bureau-rtl-in-path",
          lambda h: h.post_raw(f"/v1/bureaus/{RTL_ID}/token", b"{}"), 404,
          "unknown_bureau"),
+    Case("bureau-trailing-newline-in-path",
+         lambda h: h.post_raw("/v1/bureaus/national%0A/token", b"{}"), 404, "unknown_bureau"),
     Case("bureau-nul-in-path", lambda h: h.post_raw("/v1/bureaus/nat%00ional/token", b"{}"), 404,
          "unknown_bureau"),
 ]  # fmt: skip
@@ -454,6 +494,10 @@ TRANSPORT_CASES: list[Case] = [
          "too_large"),
     Case("body-100MB-announced-token", lambda h: announce_huge_body(h.server, TOKEN), 413,
          "too_large"),
+    Case("body-26MiB-chunked", lambda h: chunked_26_mib(h.server), 413, "too_large"),
+    Case("request-line-5000-bytes", lambda h: long_request_line(h.server), 414,
+         "uri_too_long"),
+    Case("header-9000-bytes", lambda h: long_header(h.server), 431, "headers_too_large"),
     Case("method-put-petitions", lambda h: h.server.client.request("PUT", SUBMIT, raw=b"{}"), 405,
          "method_not_allowed"),
     Case("method-delete-status",
