@@ -7,6 +7,7 @@ talk to it over HTTP only. Importable from every test (``pythonpath`` in pyproje
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -257,15 +258,27 @@ def start_server(
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
         write_token_key_file(token_keys / f"{bureau.bureau_id}.key", bureau.token)
+    process, client, log_path = launch(data, tmp / "server.log", extra=extra, env=env)
+    return RunningServer(client, data, token_keys, bureaus, fingerprint, process, log_path)
+
+
+def launch(
+    data: Path,
+    log_path: Path,
+    *,
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], Client, Path]:
+    """Run ``petition serve`` on ``data`` (in its own session, so it can be killed whole)."""
     port = free_port()
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log_file:
+    with log_path.open("ab") as log_file:
         process = subprocess.Popen(  # noqa: S603
             [*PETITION, "serve", "--data", str(data), "--port", str(port), "--workers", "2",
              *extra],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
+            start_new_session=True,
         )  # fmt: skip
     client = Client(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 60
@@ -281,7 +294,7 @@ def start_server(
             process.kill()
             raise AssertionError("the server did not start within 60 s")
         time.sleep(0.1)
-    return RunningServer(client, data, token_keys, bureaus, fingerprint, process, log_path)
+    return process, client, log_path
 
 
 def stop_server(server: RunningServer) -> None:
@@ -290,5 +303,11 @@ def stop_server(server: RunningServer) -> None:
         try:
             server.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+            kill_server(server)
+
+
+def kill_server(server: RunningServer) -> None:
+    """SIGKILL to every process of the server at once: master, workers and writer."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait()
