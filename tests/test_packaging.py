@@ -1,0 +1,28 @@
+"""The installed distribution declares what it imports (a misplaced setup.cfg section once
+silently dropped every runtime dependency) and ships the API description."""
+
+from __future__ import annotations
+
+import re
+from importlib import metadata, resources
+
+
+def test_every_runtime_dependency_is_declared() -> None:
+    declared = {
+        re.split(r"[<>=!~ \[;]", requirement, maxsplit=1)[0].lower()
+        for requirement in metadata.requires("sealed-petition") or []
+        if "extra ==" not in requirement
+    }
+    assert {
+        "cryptography",
+        "voprf",
+        "argon2-cffi",
+        "flask",
+        "gunicorn",
+        "sqlcipher3",
+        "qrcode",
+    } <= (declared)
+
+
+def test_the_openapi_document_is_package_data() -> None:
+    assert resources.files("server").joinpath("openapi.json").is_file()
