@@ -1,225 +1,250 @@
-"""``petition demo``: the whole story on one machine.
+"""``petition demo``: the whole story on this machine, with the real programs.
 
-Until the server and client issues land, the demo runs the cryptographic part of the story in
-one process, with each role using only what that role holds: the directory authority signs the
-directory; the petitioner verifies it, derives a token through a blind VOPRF round trip, seals a
-petition in Chinese and keeps only a receipt code; a stand-in for the server sees only the
-envelope's clear header and appends a log entry; the bureau opens the petition, checks that its
-token belongs to the ID inside, and answers; the petitioner reads the answer with the receipt
-code alone; an auditor checks the log. Finally it shows what a server would have stored.
+Every step runs the real ``petition`` command a person in that role would type, in a temporary
+folder, against a real server started on a free local port as a separate process (``client``
+never imports ``server``; it only runs it). Each role has its own state directory, as it would
+on its own device. The demo prints each command with its output, checks that it succeeded, and
+removes everything when it ends, whatever happens.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
-from datetime import date
-from typing import TypeVar
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from crypto import envelope, merkle
-from crypto.document import Attachment, PetitionDocument
-from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
-from crypto.idnumber import normalize_id
-from crypto.keys import (
-    EncryptionPrivateKey,
-    SigningKey,
-    format_fingerprint,
-    require_fingerprint,
+import httpx
+
+PETITION = [sys.executable, "-m", "petition.cli"]
+PASSPHRASE = "demo passphrase, not for real use"  # noqa: S105
+BUREAU_ID = "national"
+BUREAU_NAME = "国家信访局"
+DEMO_ID_NUMBER = "11010519491231002X"  # the published GB 11643 example number
+PETITION_TEXT = (
+    "本人于2026年3月至10月在某建筑工地务工，工程结束后至今未领到工资共计八千元。\n"
+    "多次向施工方讨要无果，恳请上级部门督促处理。\n"
 )
-from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
-from crypto.petition import open_petition, seal_petition
-from crypto.receipt import ReceiptSecret
-from crypto.reply import open_reply, seal_reply
-from crypto.signing import SignedObject, sign
-from crypto.token import (
-    TokenKey,
-    TokenParams,
-    TokenRequest,
-    check_token_binding,
-    generate_token_salt,
-    prehash,
-)
-
-T = TypeVar("T")
-
-DEMO_ID_NUMBER = "11010519491231002x"  # the published GB 11643 example, typed in lower case
+ATTACHMENT_NAME = "工资条.txt"
+ATTACHMENT_TEXT = "2026年10月 应发工资 8000 元 实发 0 元\n"
+REPLY_TEXT = "您的信访事项已受理，已转交市人力资源和社会保障局督办，将于30日内书面答复。"
 
 
-def _step(title: str) -> None:
-    print(f"\n== {title}")
+class DemoFailed(Exception):
+    pass
 
 
-def _timed(label: str, action: Callable[[], T]) -> T:
-    started = time.perf_counter()
-    result = action()
-    print(f"   {label}: {(time.perf_counter() - started) * 1000:.0f} ms")
-    return result
+@dataclass
+class Demo:
+    root: Path
+    step_number: int = 0
+    env_base: dict[str, str] = field(default_factory=dict)
+    server: subprocess.Popen[bytes] | None = None
+
+    def step(self, title: str, *narration: str) -> None:
+        self.step_number += 1
+        print(f"\n== {self.step_number}. {title}")
+        for line in narration:
+            print(f"   {line}")
+
+    def run(self, role: str, *args: str, show: bool = True) -> str:
+        """Run ``petition ARGS`` as ``role`` (its own PETITION_HOME); return its stdout."""
+        env = {**os.environ, **self.env_base, "PETITION_HOME": str(self.root / role / "home")}
+        env.pop("PETITION_DEBUG", None)
+        printable = " ".join(shlex.quote(arg) for arg in args)
+        print(f"   [{role}] $ petition {printable}")
+        result = subprocess.run(  # noqa: S603  (our own program, fixed arguments)
+            [*PETITION, *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if show:
+            for line in result.stdout.rstrip("\n").splitlines():
+                print(f"     {line}")
+        if result.returncode != 0:
+            raise DemoFailed(f"`petition {printable}` failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def start_server(self) -> str:
+        port = _free_port()
+        log = (self.root / "server.log").open("wb")
+        print(f"   [operator] $ petition serve --data server --port {port} --workers 1")
+        self.server = subprocess.Popen(  # noqa: S603
+            [*PETITION, "serve", "--data", "server", "--port", str(port), "--workers", "1"],
+            cwd=self.root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env_base},
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise DemoFailed("the server exited: " + (self.root / "server.log").read_text())
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    print(f"     listening on {url} (gunicorn workers + one writer process)")
+                    return url
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise DemoFailed("the server did not start within 60 s")
+
+    def stop_server(self) -> None:
+        if self.server is None or self.server.poll() is not None:
+            return
+        self.server.send_signal(signal.SIGTERM)
+        try:
+            self.server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _private_file(path: Path, text: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def run() -> int:
-    today = date.today()
-    params = TokenParams()
+    with tempfile.TemporaryDirectory(prefix="petition-demo-") as folder:
+        demo = Demo(Path(folder))
+        try:
+            _story(demo)
+        except DemoFailed as exc:
+            print(f"\npetition demo: failed at step {demo.step_number}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            demo.stop_server()
+    print("\nDemo complete; its temporary folder has been removed.")
+    return 0
 
-    _step("Directory authority and bureau set up their keys")
-    authority = SigningKey.generate()
-    log_key = SigningKey.generate()
-    bureau_encryption = EncryptionPrivateKey.generate()
-    bureau_signing = SigningKey.generate()
-    bureau_token = TokenKey.generate("national")
-    bundle = BureauBundle(
-        bureau_id="national",
-        name="国家信访局 (National Public Complaints and Proposals Administration)",
-        encryption_key=bureau_encryption.public_key(),
-        signing_key=bureau_signing.public_key(),
-        token_key=bureau_token.public_key(),
-        token_salt=generate_token_salt(),
-        token_params=params,
-    )
-    directory = sign(
-        SignedKind.DIRECTORY,
-        Directory(serial=1, day=today, bureaus=(bundle,), log_key=log_key.public_key()).to_json(),
-        authority,
-    ).encode()
-    pinned = authority.public_key().fingerprint
-    print(f"   authority fingerprint (pinned by petitioners): {format_fingerprint(pinned)}")
 
-    _step("Petitioner: verify the directory, validate the ID, derive the token")
-    signed_directory = SignedObject.decode(directory, SignedKind.DIRECTORY)
-    require_fingerprint(authority.public_key().fingerprint, pinned, what="the directory key")
-    verified = Directory.from_json(signed_directory.verify(authority.public_key()))
-    target = verified.bureau("national")
-    identity = normalize_id("cn-resident", DEMO_ID_NUMBER)
-    print(f"   ID number valid; normalised ({identity.scheme})")
-    pre = _timed(
-        "Argon2id pre-hash (64 MiB, t=3)", lambda: prehash(identity, target.token_salt, params)
-    )
-    request, blinded = TokenRequest.blind(pre)
-    response = bureau_token.evaluate(blinded)  # over the network in the real flow
-    token = _timed(
-        "VOPRF finalize with proof check",
-        lambda: request.finalize(response, target.token_key),
-    )
-    print(f"   token: {token.hex()[:32]}… (the evaluator saw only a blinded point)")
+def _story(demo: Demo) -> None:
+    root = demo.root
+    for role in ("authority", "bureau", "petitioner", "auditor"):
+        (root / role).mkdir(mode=0o700)
+    _private_file(root / "authority" / "passphrase", PASSPHRASE + "\n")
+    _private_file(root / "bureau" / "passphrase", PASSPHRASE + "\n")
+    print(f"Everything happens in {root}, removed at the end.")
 
-    _step("Petitioner: write and seal the petition")
-    receipt_secret = ReceiptSecret.generate()
-    document = PetitionDocument(
-        real_name="张三",
-        id_scheme=identity.scheme,
-        id_number=identity.value,
-        contact="手机 138-0000-0000",
-        subject="关于拖欠农民工工资的投诉",
-        body="本人于2026年在某建筑工地务工，工程结束后至今未领到工资。\n恳请上级部门督促处理。",
-        category="劳动与社会保障",
-        region="河北省",
-        reply_key=receipt_secret.reply_private_key().public_key(),
-        token=token,
-        created_day=today,
-        attachments=(Attachment("工资条.txt", "text/plain", "应发工资 8000 元".encode()),),
+    demo.step(
+        "Directory authority: create the key petitioners will pin",
+        "Its fingerprint is what a petitioner checks against a trusted source (poster, QR code).",
     )
-    sealed = _timed(
-        "seal (HPKE ML-KEM-768+X25519)",
-        lambda: seal_petition(document, target.encryption_key, "national"),
-    )
-    print(f"   envelope: {len(sealed)} bytes (every petition under 4 KiB has this length)")
-    print(f"   receipt code — the only thing the petitioner keeps: {receipt_secret.code}")
+    out = demo.run("authority", "admin", "init", "--data", "server",
+                   "--passphrase-file", "authority/passphrase")  # fmt: skip
+    fingerprint = _match(r"^\s*([0-9a-f]{4}(?: [0-9a-f]{4}){15})\s*$", out, "fingerprint")
 
-    _step("Server (stand-in): sees the header only, logs the submission, signs a receipt")
-    header, _ = envelope.parse_header(sealed)
-    petition_id = petition_id_for(sealed)
-    leaves = [
-        LogEntry(
-            petition_id, header.bureau_id, envelope_hash(sealed), Status.RECEIVED, today
-        ).leaf()
-    ]
-    leaf_hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
-    tree = merkle.LeafHashList(leaf_hashes)
-    head = TreeHead(tree_size=1, root_hash=merkle.root_from_leaf_hashes(leaf_hashes), day=today)
-    signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), log_key)
-    receipt = Receipt(
-        petition_id=petition_id,
-        bureau_id=header.bureau_id,
-        envelope_hash=envelope_hash(sealed),
-        leaf_index=0,
-        day=today,
-        tree_head=signed_head,
-        inclusion_proof=tuple(merkle.inclusion_proof(tree, 0, 1)),
+    demo.step(
+        "Bureau: create its keys and token salt in a passphrase-protected keystore",
+        "Encryption (ML-KEM-768 + X25519), signing (Ed25519) and token (VOPRF) keys.",
     )
-    print(f"   petition id {petition_id}, log size {head.tree_size}")
-    receipt = Receipt.from_json(receipt.to_json())  # as the petitioner's client receives it
-    verified_head = TreeHead.from_json(receipt.tree_head.verify(log_key.public_key()))
-    merkle.verify_inclusion(
-        merkle.leaf_hash(receipt.submission_entry().leaf()),
-        receipt.leaf_index,
-        verified_head.tree_size,
-        receipt.inclusion_proof,
-        verified_head.root_hash,
-    )
-    print("   petitioner verified the receipt's signature and inclusion proof")
+    demo.run("bureau", "bureau", "init", "--id", BUREAU_ID, "--name", BUREAU_NAME,
+             "--keystore", "bureau/national.keystore", "--passphrase-file", "bureau/passphrase")  # fmt: skip
 
-    _step("Bureau: open, check the token binding, answer")
-    _, received = open_petition(sealed, bureau_encryption, "national")
-    check_token_binding(
-        received.token,
-        normalize_id(received.id_scheme, received.id_number),
-        bundle.token_salt,
-        bureau_token,
-        params,
-    )
-    print(f"   subject: {received.subject}")
-    print(f"   body: {received.body.splitlines()[0]}")
-    print(f"   attachment: {received.attachments[0].name} ({len(received.attachments[0].data)} B)")
-    print("   token binding: the token is the token of the ID number inside ✓")
-    reply = Reply(
-        petition_id=petition_id,
-        bureau_id="national",
-        status=Status.ACCEPTED,
-        sequence=0,
-        ciphertext=seal_reply(
-            "您的信访事项已受理，将于30日内答复。", received.reply_key, petition_id, "national"
-        ),
-        day=today,
-    )
-    signed_reply = sign(SignedKind.REPLY, reply.to_json(), bureau_signing).encode()
-    leaves.append(
-        LogEntry(
-            petition_id,
-            "national",
-            receipt.envelope_hash,
-            Status.ACCEPTED,
-            today,
-            signed_reply_hash(signed_reply),
-        ).leaf()
-    )
+    demo.step("Directory authority: publish the bureau's public bundle in the signed directory")
+    demo.run("authority", "admin", "add-bureau", "--data", "server",
+             "--passphrase-file", "authority/passphrase", "bureau/national.bundle.json")  # fmt: skip
 
-    _step("Petitioner: come back with the receipt code only")
-    code_again = ReceiptSecret.from_code(receipt_secret.code.lower())
-    got = Reply.from_json(
-        SignedObject.decode(signed_reply, SignedKind.REPLY).verify(target.signing_key)
+    demo.step(
+        "Bureau: hand its token key to the token evaluator",
+        "Here the evaluator runs inside the server; `petition evaluator serve` runs it apart.",
     )
-    message = open_reply(got.ciphertext, code_again.reply_private_key(), petition_id, "national")
-    print(f"   status: {got.status.value}; reply (signature verified): {message}")
+    (root / "server.token-keys").mkdir(mode=0o700)
+    demo.run("bureau", "bureau", "export-token-key", "--keystore", "bureau/national.keystore",
+             "--passphrase-file", "bureau/passphrase",
+             "--out", "server.token-keys/national.key")  # fmt: skip
 
-    _step("Auditor: the log only grew, and the receipt is still in it")
-    new_hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
-    new_root = merkle.root_from_leaf_hashes(new_hashes)
-    merkle.verify_consistency(
-        1,
-        2,
-        head.root_hash,
-        new_root,
-        merkle.consistency_proof(merkle.LeafHashList(new_hashes), 1, 2),
-    )
-    merkle.verify_inclusion(
-        new_hashes[0], 0, 2, merkle.inclusion_proof(merkle.LeafHashList(new_hashes), 0, 2), new_root
-    )
-    print("   consistency 1 → 2 verified; receipt's leaf included in the new head")
+    demo.step("Operator: start the submission server on a free local port")
+    url = demo.start_server()
 
-    _step("What a server stores")
-    print(f"   bureau id: {header.bureau_id}; token: {header.token.hex()[:16]}…")
-    print(f"   envelope bytes (first 48 after the header): {sealed[200:248].hex()}")
-    leaks = [text for text in ("张三", identity.value, "拖欠") if text.encode() in sealed]
-    print(f"   plaintext found in the envelope: {leaks or 'none'}")
-    print("   log entries carry the petition id, bureau id, envelope hash, status and day only")
-    return 0 if not leaks else 1
+    demo.step(
+        "Petitioner: pin the server and the authority's fingerprint, then list the bureaus",
+        "Every later command checks the directory's signature against this pin.",
+    )
+    demo.run("petitioner", "init", "--server", url, "--trust", fingerprint)
+    demo.run("petitioner", "bureaus")
+
+    demo.step(
+        "Petitioner: submit a petition in Chinese with an attachment",
+        "ID checked on the device, token via Argon2id + blind VOPRF (proof verified), sealed, "
+        "sent; the receipt's signature and log inclusion proof are verified.",
+    )
+    (root / "petitioner" / "petition.txt").write_text(PETITION_TEXT, encoding="utf-8")
+    (root / "petitioner" / ATTACHMENT_NAME).write_text(ATTACHMENT_TEXT, encoding="utf-8")
+    out = demo.run("petitioner", "submit", "--bureau", BUREAU_ID, "--name", "张三",
+                   "--id-number", DEMO_ID_NUMBER, "--contact", "手机 138 0000 0000",
+                   "--subject", "关于拖欠农民工工资的投诉", "--category", "劳动与社会保障",
+                   "--region", "北京市西城区", "--body-file", "petitioner/petition.txt",
+                   "--attach", f"petitioner/{ATTACHMENT_NAME}")  # fmt: skip
+    code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
+    petition_id = _match(r"petition id ([0-9a-f]{32})", out, "petition id")
+    leftovers = [p for p in (root / "petitioner" / "home").rglob("*") if p.is_file()]
+    print(f"   the petitioner's state directory holds only: {[p.name for p in leftovers]}")
+
+    demo.step(
+        "Bureau: list the inbox, open the petition, check its token, save the attachment",
+        "Requests are signed with the bureau's key; decryption happens on the bureau's machine.",
+    )
+    demo.run("bureau", "init", "--server", url, "--trust", fingerprint, show=False)
+    bureau_flags = ("--keystore", "bureau/national.keystore", "--passphrase-file",
+                    "bureau/passphrase")  # fmt: skip
+    demo.run("bureau", "bureau", "inbox", *bureau_flags)
+    demo.run("bureau", "bureau", "show", petition_id, *bureau_flags,
+             "--save-attachments", "bureau/attachments")  # fmt: skip
+
+    demo.step("Bureau: answer; the new status becomes a public log entry")
+    demo.run("bureau", "bureau", "reply", petition_id, *bureau_flags,
+             "--status", "accepted", "--message", REPLY_TEXT)  # fmt: skip
+
+    demo.step(
+        "Petitioner: come back with the receipt code alone",
+        "(Given here through PETITION_CODE; typed at the prompt it is not echoed.)",
+    )
+    demo.env_base["PETITION_CODE"] = code
+    demo.run("petitioner", "status")
+    del demo.env_base["PETITION_CODE"]
+
+    demo.step(
+        "Auditor: verify the log, the receipt and the server's stored data",
+        "The auditor pins the same authority; heads it sees are kept to detect rewrites later.",
+    )
+    demo.run("auditor", "init", "--server", url, "--trust", fingerprint, show=False)
+    demo.run("auditor", "audit", "log")
+    demo.run("auditor", "audit", "receipt", code)
+    demo.run("auditor", "audit", "store", "--data", "server")
+
+    demo.step(
+        "What the server holds for this petition",
+        "Ciphertext, a pseudonymous token, a day and a status: no name, ID, text or time.",
+    )
+    demo.run("operator", "admin", "inspect", "--data", "server", petition_id)
+
+
+def _match(pattern: str, text: str, what: str) -> str:
+    found = re.search(pattern, text, re.MULTILINE)
+    if found is None:
+        raise DemoFailed(f"no {what} in the output")
+    return found.group(1)

@@ -23,6 +23,11 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+GROUP_HELP = {
+    "audit": "auditor: verify the public log, a receipt or a server's data directory",
+    "bureau": "bureau reviewer: keys, inbox, reading and answering petitions",
+}
+
 Handler = Callable[[argparse.Namespace], int]
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
@@ -51,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subcommands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     for entry_point in sorted(metadata.entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
         try:
             register: Registrar = entry_point.load()
@@ -59,8 +65,34 @@ def build_parser() -> argparse.ArgumentParser:
                 f"subcommand {entry_point.name!r} could not be loaded ({exc}); "
                 "reinstall the package"
             ) from exc
-        register(subcommands)
+        group, _, _ = entry_point.name.rpartition(".")
+        if group:
+            if group not in groups:
+                groups[group] = _add_group(subcommands, group)
+            register(groups[group])
+        else:
+            register(subcommands)
     return parser
+
+
+def _add_group(
+    subcommands: argparse._SubParsersAction[argparse.ArgumentParser], name: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A role's command group (``petition audit …``) that several packages contribute to.
+
+    An entry point named ``group.command`` registers into the group: the auditor's network
+    checks come from ``client`` and the data-directory check from ``server``, which must not
+    import each other.
+    """
+    summary = GROUP_HELP.get(name, f"{name} commands")
+    parser = subcommands.add_parser(name, help=summary, description=summary)
+    parser.set_defaults(handler=lambda _args: _usage(parser))
+    return parser.add_subparsers(title="commands", metavar="COMMAND")
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from crypto.objects import BureauBundle, Directory
 from crypto.privatefile import write_private_file
 from crypto.signing import SignedObject, sign
 from server.clock import utc_today
-from server.datadir import DataDirectory
+from server.datadir import DataDirectory, write_public_key
 from server.errors import DataDirectoryError
 
 AUTHORITY_SECRET = "authority-signing-key"  # noqa: S105  (a keystore entry name)
@@ -98,6 +98,13 @@ def add_bureau(
 
 
 def publish(data: DataDirectory, authority: SigningKey, directory: Directory) -> None:
+    """Write the signed directory, and the authority's public key next to it.
+
+    Petitioners pin only the key's fingerprint (short enough to read aloud or scan); the server
+    serves the key itself (``GET /v1/authority``) so that ``petition init`` can check it against
+    the fingerprint once and keep it.
+    """
+    write_public_key(data.authority_public_key_path, authority.public_key())
     wire = sign(SignedKind.DIRECTORY, directory.to_json(), authority).encode()
     write_private_file(
         data.directory_path, wire, overwrite=True, error=DataDirectoryError, what="directory"

@@ -43,6 +43,8 @@ CREATE TABLE petitions (
     receipt         BLOB NOT NULL          -- the signed receipt, returned again on resubmission
 );
 CREATE INDEX petitions_by_bureau ON petitions (bureau_id, cursor);
+-- The receipt code alone finds its petition (GET /v1/lookup): the hash of a 256-bit key.
+CREATE INDEX petitions_by_lookup_key ON petitions (lookup_key_hash);
 
 CREATE TABLE replies (
     petition_id  TEXT NOT NULL REFERENCES petitions (petition_id),
@@ -170,6 +172,13 @@ class Database:
     def petition(self, petition_id: str) -> PetitionRow | None:
         with self.snapshot() as conn:
             return petition_row(conn, petition_id)
+
+    def petition_by_lookup_key_hash(self, key_hash: bytes) -> PetitionRow | None:
+        with self.snapshot() as conn:
+            row = conn.execute(
+                "SELECT petition_id FROM petitions WHERE lookup_key_hash = ? LIMIT 1", (key_hash,)
+            ).fetchone()
+            return None if row is None else petition_row(conn, row[0])
 
     def replies(self, petition_id: str) -> list[bytes]:
         with self.snapshot() as conn:

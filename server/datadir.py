@@ -66,6 +66,10 @@ class DataDirectory:
         return self.path / "directory.json"
 
     @property
+    def authority_public_key_path(self) -> Path:
+        return self.path / "authority.pub"
+
+    @property
     def authority_keystore_path(self) -> Path:
         return self.path / "authority.keystore"
 
@@ -185,11 +189,20 @@ class DataDirectory:
             raise DataDirectoryError(f"the log key cannot be used: {exc.message}") from exc
 
     def log_public_key(self) -> VerifyKey:
-        try:
-            text = self.log_public_key_path.read_text(encoding="ascii").strip()
-            return VerifyKey(cjson.b64decode(text, field="log.pub", length=ED25519_LENGTH))
-        except (OSError, UnicodeDecodeError, MalformedInput) as exc:
-            raise DataDirectoryError(f"cannot read the log's public key from {self.path}") from exc
+        return read_public_key(self.log_public_key_path, "log public key")
+
+
+def write_public_key(path: Path, key: VerifyKey) -> None:
+    """A public key as one line of base64url, like ``log.pub`` (readable by anyone)."""
+    _write_public(path, cjson.b64encode(key.to_bytes()))
+
+
+def read_public_key(path: Path, what: str) -> VerifyKey:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+        return VerifyKey(cjson.b64decode(text, field=what, length=ED25519_LENGTH))
+    except (OSError, UnicodeDecodeError, MalformedInput) as exc:
+        raise DataDirectoryError(f"cannot read the {what} from {path}") from exc
 
 
 def _write_public(path: Path, text: str) -> None:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crypto.errors import SealedPetitionError
+from crypto.keys import VerifyKey
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, Directory
 from crypto.signing import SignedObject
+from server.datadir import read_public_key
 
 CHECK_INTERVAL_SECONDS = 1.0
 
@@ -25,6 +27,7 @@ CHECK_INTERVAL_SECONDS = 1.0
 class PublishedDirectory:
     wire: bytes  # exactly the bytes served at GET /v1/directory
     directory: Directory
+    authority_key: VerifyKey | None  # served at GET /v1/authority; None if authority.pub is absent
 
     def bureau(self, bureau_id: str) -> BureauBundle | None:
         for bundle in self.directory.bureaus:
@@ -71,6 +74,17 @@ def _load(path: Path) -> PublishedDirectory | None:
     try:
         wire = path.read_bytes()
         signed = SignedObject.decode(wire, SignedKind.DIRECTORY)
-        return PublishedDirectory(wire, Directory.from_json(signed.body))
+        directory = Directory.from_json(signed.body)
     except (OSError, SealedPetitionError):
         return None
+    return PublishedDirectory(wire, directory, _authority_key(path.parent, signed))
+
+
+def _authority_key(data: Path, signed: SignedObject) -> VerifyKey | None:
+    """The authority key from ``authority.pub``, if it is the key that signed the directory."""
+    try:
+        key = read_public_key(data / "authority.pub", "authority public key")
+        signed.verify(key)
+    except SealedPetitionError:
+        return None
+    return key

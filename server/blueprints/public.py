@@ -14,6 +14,7 @@ from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
 from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
 from crypto.token import ELEMENT_LENGTH, TOKEN_LENGTH
+from server.database import PetitionRow
 from server.errors import ApiError
 from server.http_edge import bytes_member, fail, json_body, json_response, string_member
 from server.services import Services, services
@@ -38,6 +39,15 @@ def bureau_or_404(state: Services, bureau_id: str) -> BureauBundle:
 @blueprint.get("/directory")
 def directory() -> Response:
     return Response(services().directory().wire, mimetype="application/json")
+
+
+@blueprint.get("/authority")
+def authority() -> Response:
+    """The directory authority's public key, which ``petition init`` checks against the pin."""
+    key = services().directory().authority_key
+    if key is None:
+        fail(503, "directory_unavailable", "the authority's public key is not published", 30)
+    return json_response({"algorithm": "ed25519", "public_key": cjson.b64encode(key.to_bytes())})
 
 
 @blueprint.post("/bureaus/<bureau_id>/token")
@@ -128,20 +138,39 @@ def _receipt_response(petition_id: str, receipt: bytes, status: int) -> Response
 @blueprint.get("/petitions/<petition_id>/status")
 def status(petition_id: str) -> Response:
     state = services()
+    key_hash = lookup_key_hash(_lookup_key())
+    row = state.database.petition(petition_id) if len(petition_id) == 32 else None
+    # Unknown petition and wrong key look the same, so ids cannot be probed for existence.
+    if row is None or not hmac.compare_digest(row.lookup_key_hash, key_hash):
+        fail(404, "not_found", "no petition with this id and lookup key")
+    return json_response(_status_body(state, row))
+
+
+@blueprint.get("/lookup")
+def lookup() -> Response:
+    """The petition of a receipt code, found by the lookup key alone (protocol §15).
+
+    A petitioner who kept only the code has no petition id; the stored receipt comes back too,
+    so the code alone is enough to read replies and to audit the receipt.
+    """
+    state = services()
+    row = state.database.petition_by_lookup_key_hash(lookup_key_hash(_lookup_key()))
+    if row is None:
+        fail(404, "not_found", "no petition with this lookup key")
+    return json_response({**_status_body(state, row), "receipt": json.loads(row.receipt)})
+
+
+def _lookup_key() -> bytes:
     header = request.headers.get(LOOKUP_KEY_HEADER)
     if header is None:
         fail(400, "missing_lookup_key", f"send the lookup key in the {LOOKUP_KEY_HEADER} header")
-    lookup_key = cjson.b64decode(header.strip(), field=LOOKUP_KEY_HEADER, length=HASH_LENGTH)
-    row = state.database.petition(petition_id) if len(petition_id) == 32 else None
-    # Unknown petition and wrong key look the same, so ids cannot be probed for existence.
-    if row is None or not hmac.compare_digest(row.lookup_key_hash, lookup_key_hash(lookup_key)):
-        fail(404, "not_found", "no petition with this id and lookup key")
-    replies = state.database.replies(petition_id)
-    return json_response(
-        {
-            "petition_id": row.petition_id,
-            "bureau_id": row.bureau_id,
-            "status": row.status,
-            "replies": [json.loads(reply) for reply in replies],
-        }
-    )
+    return cjson.b64decode(header.strip(), field=LOOKUP_KEY_HEADER, length=HASH_LENGTH)
+
+
+def _status_body(state: Services, row: PetitionRow) -> dict[str, object]:
+    return {
+        "petition_id": row.petition_id,
+        "bureau_id": row.bureau_id,
+        "status": row.status,
+        "replies": [json.loads(reply) for reply in state.database.replies(row.petition_id)],
+    }

@@ -78,6 +78,16 @@ def test_the_directory_is_signed_by_the_pinned_authority_and_names_the_log_key(
     assert directory.bureau("national").token_key == server.bureaus["national"].token.public_key()
 
 
+def test_the_authority_key_is_served_and_verifies_the_directory(server: RunningServer) -> None:
+    answer = server.client.get("/v1/authority")
+    assert answer.status == 200
+    assert answer.json["algorithm"] == "ed25519"
+    key = VerifyKey(cjson.b64decode(answer.json["public_key"], length=32))
+    assert format_fingerprint(key.fingerprint) == server.authority_fingerprint
+    signed = SignedObject.decode(server.client.get("/v1/directory").raw, SignedKind.DIRECTORY)
+    Directory.from_json(signed.verify(key))
+
+
 def test_token_evaluation_gives_the_bureau_token_with_a_proof(server: RunningServer) -> None:
     from crypto.token import prehash
 
@@ -160,6 +170,31 @@ def test_status_needs_the_lookup_key_in_a_header(server: RunningServer) -> None:
     )
     assert (wrong.status, wrong.error_code) == (404, "not_found")
     assert wrong.raw == unknown.raw  # an id cannot be probed for existence
+
+
+def test_the_lookup_key_alone_finds_the_petition_and_its_receipt(server: RunningServer) -> None:
+    submission = server.seal("national")
+    accepted = server.client.post("/v1/petitions", submission.body()).json
+    lookup = cjson.b64encode(submission.secret.lookup_key())
+    answer = server.client.get("/v1/lookup", headers={"Petition-Lookup-Key": lookup})
+    assert answer.status == 200
+    assert answer.json == {
+        "petition_id": accepted["petition_id"],
+        "bureau_id": "national",
+        "status": "received",
+        "replies": [],
+        "receipt": accepted["receipt"],
+    }
+    receipt = Receipt.from_json(
+        SignedObject.from_json(answer.json["receipt"], SignedKind.RECEIPT).verify(log_key(server))
+    )
+    assert receipt.petition_id == accepted["petition_id"]
+    wrong = server.client.get(
+        "/v1/lookup", headers={"Petition-Lookup-Key": cjson.b64encode(b"\x01" * 32)}
+    )
+    missing = server.client.get(f"/v1/lookup?lookup_key={lookup}")
+    assert (wrong.status, wrong.error_code) == (404, "not_found")
+    assert (missing.status, missing.error_code) == (400, "missing_lookup_key")
 
 
 def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningServer) -> None:

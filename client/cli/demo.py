@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register_demo(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subcommands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subcommands.add_parser("demo", help="run the whole story on this machine")
     parser.set_defaults(handler=_run_demo)
 

@@ -1,0 +1,253 @@
+"""The server's HTTP API (docs/protocol.md §15) as typed calls returning protocol objects.
+
+Everything the server sends is untrusted: each answer is decoded with the strict parsers of
+``crypto`` and a malformed one becomes :class:`ServerMisbehaved`, never a crash. Signatures and
+proofs are checked by the role modules, which know which key to expect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from client.errors import ServerMisbehaved
+from client.transport import HttpAnswer, Progress, Transport
+from crypto import cjson
+from crypto.errors import MalformedInput
+from crypto.fields import validate_bureau_id, validate_petition_id
+from crypto.keys import SigningKey
+from crypto.labels import SignedKind
+from crypto.merkle import HASH_SIZE
+from crypto.objects import REQUEST_NONCE_LENGTH, BureauRequest
+from crypto.signing import SignedObject, sign
+from crypto.token import TokenResponse
+
+LOOKUP_KEY_HEADER = "Petition-Lookup-Key"
+MAX_LOG_ENTRIES_PER_REQUEST = 1000
+
+
+@dataclass(frozen=True)
+class Submitted:
+    petition_id: str
+    receipt: SignedObject
+    first_time: bool
+
+
+@dataclass(frozen=True)
+class PetitionStatusAnswer:
+    petition_id: str
+    bureau_id: str
+    status: str
+    replies: tuple[SignedObject, ...]
+    receipt: SignedObject | None
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: tuple[dict[str, Any], ...]
+    next_cursor: int
+
+
+@dataclass(frozen=True)
+class StoredPetition:
+    petition_id: str
+    bureau_id: str
+    token: bytes
+    envelope: bytes
+    status: str
+    day: str
+    leaf_index: int
+    replies: tuple[SignedObject, ...]
+
+
+def _decoding(what: str) -> Callable[[Callable[[], Any]], Any]:
+    """Run a decoder, turning any malformation into one ServerMisbehaved naming ``what``."""
+
+    def run(decode: Callable[[], Any]) -> Any:
+        try:
+            return decode()
+        except (MalformedInput, KeyError, TypeError, ValueError) as exc:
+            detail = exc.message if isinstance(exc, MalformedInput) else "unexpected shape"
+            raise ServerMisbehaved(f"the server sent a malformed {what}: {detail}") from exc
+
+    return run
+
+
+class ServerApi:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    # -- public ---------------------------------------------------------------------------
+
+    def directory(self) -> bytes:
+        return self.transport.call("GET", "/v1/directory").body
+
+    def evaluate_token(self, bureau_id: str, blinded_element: bytes) -> TokenResponse:
+        body = json.dumps({"blinded_element": cjson.b64encode(blinded_element)}).encode()
+        answer = self.transport.call("POST", f"/v1/bureaus/{bureau_id}/token", body=body)
+        value = answer.json()
+        result: TokenResponse = _decoding("token response")(
+            lambda: TokenResponse(
+                cjson.b64decode(value["evaluated_element"], field="evaluated_element"),
+                cjson.b64decode(value["proof"], field="proof"),
+            )
+        )
+        return result
+
+    def submit(
+        self,
+        bureau_id: str,
+        token: bytes,
+        envelope: bytes,
+        lookup_key_hash: bytes,
+        progress: Progress | None = None,
+    ) -> Submitted:
+        body = json.dumps(
+            {
+                "bureau_id": bureau_id,
+                "token": cjson.b64encode(token),
+                "envelope": cjson.b64encode(envelope),
+                "lookup_key_hash": cjson.b64encode(lookup_key_hash),
+            }
+        ).encode()
+        answer = self.transport.call(
+            "POST", "/v1/petitions", body=body, progress=progress, accept=frozenset({200, 201})
+        )
+        value = answer.json()
+        result: Submitted = _decoding("receipt")(
+            lambda: Submitted(
+                validate_petition_id(value["petition_id"]),
+                SignedObject.from_json(value["receipt"], SignedKind.RECEIPT),
+                answer.status == 201,
+            )
+        )
+        return result
+
+    def lookup(self, lookup_key: bytes) -> PetitionStatusAnswer:
+        answer = self.transport.call(
+            "GET", "/v1/lookup", headers={LOOKUP_KEY_HEADER: cjson.b64encode(lookup_key)}
+        )
+        value = answer.json()
+        result: PetitionStatusAnswer = _decoding("status")(
+            lambda: PetitionStatusAnswer(
+                validate_petition_id(value["petition_id"]),
+                validate_bureau_id(value["bureau_id"]),
+                str(value["status"]),
+                tuple(SignedObject.from_json(r, SignedKind.REPLY) for r in value["replies"]),
+                SignedObject.from_json(value["receipt"], SignedKind.RECEIPT),
+            )
+        )
+        return result
+
+    # -- log ------------------------------------------------------------------------------
+
+    def log_head(self) -> SignedObject:
+        answer = self.transport.call("GET", "/v1/log/head")
+        head: SignedObject = _decoding("tree head")(
+            lambda: SignedObject.decode(answer.body, SignedKind.TREE_HEAD)
+        )
+        return head
+
+    def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
+        answer = self.transport.call(
+            "GET", f"/v1/log/proof/inclusion?index={index}&tree_size={tree_size}"
+        )
+        return self._proof(answer, "inclusion proof")
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        answer = self.transport.call(
+            "GET", f"/v1/log/proof/consistency?first={first}&second={second}"
+        )
+        return self._proof(answer, "consistency proof")
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        answer = self.transport.call("GET", f"/v1/log/entries?start={start}&end={end}")
+        value = answer.json()
+        leaves: list[bytes] = _decoding("log entries")(
+            lambda: [cjson.b64decode(item, field="entry") for item in value["entries"]]
+        )
+        if len(leaves) != end - start or value.get("start") != start:
+            raise ServerMisbehaved(f"the server sent the wrong log entries for {start}..{end}")
+        return leaves
+
+    def _proof(self, answer: HttpAnswer, what: str) -> list[bytes]:
+        value = answer.json()
+        proof: list[bytes] = _decoding(what)(
+            lambda: [
+                cjson.b64decode(item, field="proof", length=HASH_SIZE) for item in value["proof"]
+            ]
+        )
+        return proof
+
+    # -- bureau (signed requests, protocol §9.3.7) ---------------------------------------
+
+    def bureau_inbox(self, signer: BureauSigner, after: int, limit: int) -> InboxPage:
+        target = f"/v1/bureaus/{signer.bureau_id}/inbox?after={after}&limit={limit}"
+        value = self.transport.call("GET", target, headers=signer.headers("GET", target)).json()
+
+        def decode() -> InboxPage:
+            items = []
+            for item in value["petitions"]:
+                validate_petition_id(item["petition_id"])
+                items.append(dict(item))
+            return InboxPage(tuple(items), int(value["next_cursor"]))
+
+        page: InboxPage = _decoding("inbox")(decode)
+        return page
+
+    def bureau_petition(self, signer: BureauSigner, petition_id: str) -> StoredPetition:
+        target = f"/v1/bureaus/{signer.bureau_id}/petitions/{petition_id}"
+        value = self.transport.call("GET", target, headers=signer.headers("GET", target)).json()
+        stored: StoredPetition = _decoding("petition")(
+            lambda: StoredPetition(
+                validate_petition_id(value["petition_id"]),
+                validate_bureau_id(value["bureau_id"]),
+                cjson.b64decode(value["token"], field="token"),
+                cjson.b64decode(value["envelope"], field="envelope"),
+                str(value["status"]),
+                str(value["day"]),
+                int(value["leaf_index"]),
+                tuple(SignedObject.from_json(r, SignedKind.REPLY) for r in value["replies"]),
+            )
+        )
+        return stored
+
+    def bureau_reply(self, signer: BureauSigner, petition_id: str, signed_reply: bytes) -> Any:
+        target = f"/v1/bureaus/{signer.bureau_id}/petitions/{petition_id}/replies"
+        body = json.dumps({"reply": json.loads(signed_reply)}).encode()
+        answer = self.transport.call(
+            "POST",
+            target,
+            body=body,
+            headers=signer.headers("POST", target, body),
+            accept=frozenset({200, 201}),
+        )
+        return answer.json()
+
+
+class BureauSigner:
+    """Signs each bureau request: method, exact target, body hash, time and a fresh nonce."""
+
+    def __init__(self, bureau_id: str, key: SigningKey) -> None:
+        self.bureau_id = bureau_id
+        self._key = key
+
+    def headers(self, method: str, target: str, body: bytes = b"") -> Callable[[], dict[str, str]]:
+        def build() -> dict[str, str]:
+            claim = BureauRequest(
+                bureau_id=self.bureau_id,
+                method=method,
+                target=target,
+                body_sha256=hashlib.sha256(body).digest(),
+                timestamp=int(time.time()),
+                nonce=secrets.token_bytes(REQUEST_NONCE_LENGTH),
+            )
+            wire = sign(SignedKind.BUREAU_REQUEST, claim.to_json(), self._key).encode()
+            return {"Authorization": f"SealedPetition {cjson.b64encode(wire)}"}
+
+        return build

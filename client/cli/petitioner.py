@@ -1,0 +1,306 @@
+"""``petition init``, ``bureaus``, ``submit`` and ``status``: the petitioner's commands."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import qrcode
+from qrcode.image.pure import PyPNGImage
+
+from client.cli.options import (
+    add_network,
+    add_passphrase_file,
+    flag,
+    home_from,
+    network_from,
+)
+from client.cli.progress import StepReporter
+from client.errors import InvalidInput
+from client.files import read_attachment_file, read_text_file
+from client.petitioner import (
+    PetitionForm,
+    Progress,
+    StatusReport,
+    SubmissionResult,
+    load_receipt,
+    petition_status,
+    save_receipt,
+    submit_petition,
+    validate_identity,
+)
+from client.session import Session, pin_server
+from crypto.keys import VerifyKey, format_fingerprint
+from crypto.receipt import ReceiptSecret
+from petition.terminal import print_qr, read_passphrase
+
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+# Flag, prompt, and whether the answer may be empty.
+_FIELDS = (
+    ("name", "Your real name", False),
+    ("contact", "How the bureau can reach you (phone, address)", False),
+    ("subject", "Subject (one line)", False),
+    ("category", "Category", False),
+    ("region", "Region", False),
+)
+
+
+def register_init(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "init",
+        help="petitioner: pin the server and its directory authority",
+        description="Pin a server and the fingerprint of its directory authority. Every later "
+        "command verifies the directory against this authority and stops if it does not match.",
+    )
+    flag(parser, "--server", required=True, metavar="URL", help="the submission server")
+    flag(
+        parser,
+        "--trust",
+        required=True,
+        metavar="FINGERPRINT",
+        help="the authority fingerprint, from a source you trust (64 hex digits)",
+    )
+    add_network(parser)
+    parser.set_defaults(handler=_init)
+
+
+def _init(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    config, directory = pin_server(home, args.server, args.trust, network_from(args))
+    fingerprint = format_fingerprint(VerifyKey(config.authority_key).fingerprint)
+    print(f"Pinned {config.server}")
+    print(f"  directory authority {fingerprint}")
+    print(f"  directory serial {directory.serial}, {len(directory.bureaus)} bureau(s)")
+    if config.proxy:
+        print(f"  every connection goes through {config.proxy}")
+    print(f"Settings saved in {home.path} (no petition data is ever kept there).")
+    return 0
+
+
+def register_bureaus(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "bureaus", help="petitioner: list the bureaus of the verified directory"
+    )
+    add_network(parser)
+    parser.set_defaults(handler=_bureaus)
+
+
+def _bureaus(args: argparse.Namespace) -> int:
+    with Session.open(home_from(args), network_from(args)) as session:
+        directory = session.directory()
+        print(f"Directory serial {directory.serial} of {directory.day}, signature verified.")
+        for bundle in directory.bureaus:
+            key = format_fingerprint(bundle.encryption_key.key_id)[:19]
+            print(f"  {bundle.bureau_id:<20} {bundle.name}  (encryption key {key}…)")
+        if not directory.bureaus:
+            print("  (no bureau is published yet)")
+    return 0
+
+
+def register_submit(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "submit",
+        help="petitioner: write, encrypt and submit a petition",
+        description="Encrypt a petition on this device for one bureau and submit it. Fields "
+        "not given as flags are asked for (the ID number without echo). Nothing about the "
+        "petition is kept on this device unless you ask (--save-receipt, --qr-png).",
+    )
+    flag(parser, "--bureau", required=True, metavar="ID", help="the bureau (see `bureaus`)")
+    flag(parser, "--name", help="your real name")
+    flag(parser, "--id-number", help="your resident ID number (asked without echo if missing)")
+    flag(parser, "--contact", help="how the bureau can reach you")
+    flag(parser, "--subject", help="one-line subject")
+    flag(parser, "--body-file", type=Path, help="UTF-8 file with the petition's text")
+    flag(parser, "--category", help="category of the matter")
+    flag(parser, "--region", help="region the matter concerns")
+    flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
+         help="attach a file (repeatable)")  # fmt: skip
+    flag(parser, "--qr-png", type=Path, metavar="FILE", help="also write the receipt QR as PNG")
+    flag(parser, "--no-qr", action="store_true", help="do not draw the QR code on the terminal")
+    flag(
+        parser,
+        "--save-receipt",
+        type=Path,
+        metavar="FILE",
+        help="keep the receipt in a passphrase-protected file",
+    )
+    add_passphrase_file(parser, "receipt file")
+    add_network(parser)
+    parser.set_defaults(handler=_submit)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    home = home_from(args)
+    for path in (args.qr_png, args.save_receipt):
+        if path is not None and Path(path).exists():
+            raise InvalidInput(f"{path} already exists; nothing was submitted")
+    with Session.open(home, network_from(args)) as session:
+        bundle = session.bureau(args.bureau)  # fail before asking anything
+        print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
+        form = _collect_form(args, bundle.bureau_id)
+        passphrase = None
+        if args.save_receipt is not None:
+            passphrase = read_passphrase(
+                args.passphrase_file, prompt="New passphrase for the receipt file", confirm=True
+            )
+        with StepReporter() as reporter:
+            result = submit_petition(
+                session, form, Progress(step=reporter.step, upload=reporter.upload)
+            )
+    _show_receipt(result, bundle.name, qr=not args.no_qr)
+    if args.qr_png is not None:
+        _write_qr_png(Path(args.qr_png), result.code)
+        print(f"QR code written to {args.qr_png} (it holds the receipt code: keep it private)")
+    if args.save_receipt is not None and passphrase is not None:
+        save_receipt(Path(args.save_receipt), result, passphrase)
+        print(f"Receipt saved, encrypted with your passphrase, in {args.save_receipt}")
+    if args.qr_png is None and args.save_receipt is None:
+        print("Nothing about this petition was saved on this device.")
+    return 0
+
+
+def _collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
+    values = {name: getattr(args, name) for name, _, _ in _FIELDS}
+    for name, prompt, _ in _FIELDS:
+        if values[name] is None:
+            values[name] = _ask(prompt, f"--{name}")
+    id_number = args.id_number
+    if id_number is None:
+        id_number = _ask_secret("Resident ID number (not shown)", "--id-number")
+    validate_identity(id_number)  # a typo is reported now, before the text is typed
+    if args.body_file is not None:
+        body = read_text_file(Path(args.body_file), "petition text")
+    else:
+        body = _ask_text("--body-file")
+    attachments = tuple(read_attachment_file(Path(path)) for path in args.attach)
+    return PetitionForm(
+        bureau_id=bureau_id,
+        real_name=values["name"],
+        id_number=id_number,
+        contact=values["contact"],
+        subject=values["subject"],
+        body=body,
+        category=values["category"],
+        region=values["region"],
+        attachments=attachments,
+    )
+
+
+def _require_terminal(flag_name: str) -> None:
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"{flag_name} is missing and there is no terminal to ask for it")
+
+
+def _ask(prompt: str, flag_name: str) -> str:
+    _require_terminal(flag_name)
+    return input(f"{prompt}: ").strip()
+
+
+def _ask_secret(prompt: str, flag_name: str) -> str:
+    _require_terminal(flag_name)
+    return getpass.getpass(f"{prompt}: ")
+
+
+def _ask_text(flag_name: str) -> str:
+    _require_terminal(flag_name)
+    print("Petition text; finish with a line holding only a full stop (.):", file=sys.stderr)
+    lines: list[str] = []
+    while True:
+        try:
+            line = input()
+        except EOFError:
+            break
+        if line.strip() in {".", "。"}:
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _show_receipt(result: SubmissionResult, bureau_name: str, *, qr: bool) -> None:
+    again = "" if result.first_time else " (the server already had it: not stored twice)"
+    print(f"Submitted to {bureau_name} ({result.bureau_id}){again}.")
+    print(f"  petition id {result.petition_id}, {result.envelope_length} bytes sealed")
+    print(
+        f"  receipt verified: signed by the log, entry {result.receipt.leaf_index} "
+        f"of a log of {result.tree_size}"
+    )
+    print()
+    print("Your receipt code. It is the only way to read the bureau's reply; write it down")
+    print("and keep it where nobody else can see it:")
+    print()
+    print(f"    {result.code}")
+    print()
+    if qr:
+        print_qr(result.code)
+
+
+def _write_qr_png(path: Path, code: str) -> None:
+    image = qrcode.make(code, image_factory=PyPNGImage, border=4)
+    try:
+        with path.open("xb") as handle:
+            image.save(handle)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def register_status(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "status",
+        help="petitioner: status and replies for a receipt code",
+        description="Show a petition's status and every reply, decrypted with the receipt code "
+        "and checked against the bureau's signature. Without CODE it is asked for without echo "
+        "(a code typed on the command line stays in the shell's history).",
+    )
+    parser.add_argument(
+        "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
+    )
+    add_passphrase_file(parser, "receipt file")
+    add_network(parser)
+    parser.set_defaults(handler=_status)
+
+
+def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | None]:
+    """The receipt secret from CODE, a saved receipt file, PETITION_CODE, or a prompt."""
+    text = args.code or os.environ.get("PETITION_CODE")
+    if text is None:
+        text = _ask_secret("Receipt code (not shown)", "CODE")
+    candidate = Path(text)
+    if candidate.is_file():
+        passphrase = read_passphrase(
+            args.passphrase_file, prompt="Passphrase of the receipt file", confirm=False
+        )
+        return load_receipt(candidate, passphrase)
+    return ReceiptSecret.from_code(text), None
+
+
+def _status(args: argparse.Namespace) -> int:
+    secret, _ = read_code_or_file(args)
+    with Session.open(home_from(args), network_from(args)) as session:
+        report = petition_status(session, secret)
+    _show_status(report)
+    return 0
+
+
+def _show_status(report: StatusReport) -> None:
+    submitted = f", submitted {report.submitted_day}" if report.submitted_day else ""
+    print(f"Petition {report.petition_id} to {report.bureau_name} ({report.bureau_id}){submitted}")
+    print(f"Status: {report.status}")
+    if not report.replies:
+        print("No reply yet.")
+    for reply in report.replies:
+        print()
+        if reply.problem is not None:
+            print(f"Reply {reply.sequence + 1} ({reply.status}): NOT SHOWN: {reply.problem}")
+            continue
+        print(
+            f"Reply {reply.sequence + 1} ({reply.status}, {reply.day}), "
+            "signed by the bureau (signature verified):"
+        )
+        for line in (reply.message or "").splitlines() or [""]:
+            print(f"  {line}")

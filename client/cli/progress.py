@@ -1,0 +1,85 @@
+"""Progress on stderr for the slow steps (Argon2id, large uploads).
+
+On a terminal a step shows a live elapsed-time counter and uploads a percentage; in a pipe or a
+log each step is one plain line, so scripted use stays readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+
+STEP_TEXT = {
+    "argon2": "Deriving your pseudonymous token (Argon2id; this takes a few seconds)",
+    "token": "Asking the bureau's evaluator to sign it blindly, and checking its proof",
+    "seal": "Encrypting the petition for the bureau",
+    "upload": "Sending the sealed petition",
+    "verify": "Checking the server's signed receipt and its log inclusion proof",
+}
+_SHOW_UPLOAD_FROM = 256 * 1024
+
+
+class StepReporter:
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = sys.stderr.isatty() and not quiet
+        self._current: str | None = None
+        self._started = 0.0
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __enter__(self) -> StepReporter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        _value: BaseException | None,
+        _trace: TracebackType | None,
+    ) -> None:
+        self._finish(ok=kind is None)
+
+    def step(self, name: str) -> None:
+        self._finish(ok=True)
+        if self.quiet:
+            return
+        self._current = STEP_TEXT.get(name, name)
+        self._started = time.monotonic()
+        if self.live:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
+        else:
+            print(f"{self._current}…", file=sys.stderr, flush=True)
+
+    def upload(self, sent: int, total: int) -> None:
+        if not self.live or total < _SHOW_UPLOAD_FROM:
+            return
+        self._stop.set()
+        percent = 100 * sent // max(total, 1)
+        print(
+            f"\r{self._current}… {percent:3d}% of {total / 1048576:.1f} MiB",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.2):
+            elapsed = time.monotonic() - self._started
+            print(f"\r{self._current}… {elapsed:4.1f} s", end="", file=sys.stderr, flush=True)
+
+    def _finish(self, *, ok: bool) -> None:
+        if self._current is None:
+            return
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            self._ticker = None
+        if self.live:
+            elapsed = time.monotonic() - self._started
+            outcome = "done" if ok else "failed"
+            print(f"\r{self._current}… {outcome} ({elapsed:.1f} s)\x1b[K", file=sys.stderr)
+        self._current = None

@@ -1,0 +1,85 @@
+"""What can go wrong on the client side, as project exceptions.
+
+The CLI (and later the local web UI) turns each into one sentence; nothing here formats for a
+terminal. Every class carries a stable ``code`` like the server's error codes, so the UI can
+choose a translated message by code.
+"""
+
+from __future__ import annotations
+
+from crypto.errors import SealedPetitionError
+
+
+class ClientError(SealedPetitionError):
+    """Base class of the client's own failures."""
+
+    code = "client_error"
+
+
+class NotInitialised(ClientError):
+    """No server and authority have been pinned yet (``petition init``)."""
+
+    code = "not_initialised"
+
+
+class ClientStateError(ClientError):
+    """A file under PETITION_HOME is unreadable or not what this version wrote."""
+
+    code = "client_state_invalid"
+
+
+class ServerUnreachable(ClientError):
+    """No answer from the server (or the proxy) after every retry."""
+
+    code = "server_unreachable"
+
+
+class ServerBusy(ClientError):
+    """The server kept answering 503 (or 429) until the retries ran out."""
+
+    code = "server_busy"
+
+
+class ServerRefused(ClientError):
+    """The server answered with an error: its stable code and message are kept."""
+
+    code = "server_refused"
+
+    def __init__(self, status: int, server_code: str, message: str) -> None:
+        super().__init__(f"the server refused the request: {message} ({server_code})")
+        self.status = status
+        self.server_code = server_code
+
+
+class ServerMisbehaved(ClientError):
+    """The server answered something the protocol does not allow (bad JSON, wrong proof…)."""
+
+    code = "server_misbehaved"
+
+
+class DirectoryUntrusted(ClientError):
+    """The directory is not signed by the pinned authority, or is older than one already seen."""
+
+    code = "directory_untrusted"
+
+
+class UnknownBureau(ClientError):
+    code = "unknown_bureau"
+
+
+class InvalidInput(ClientError):
+    """A value a person typed or a file they named cannot be used."""
+
+    code = "invalid_input"
+
+
+class PetitionNotFound(ClientError):
+    """The server has no petition for this receipt code."""
+
+    code = "petition_not_found"
+
+
+class AuditFailure(ClientError):
+    """An auditor's check failed: the log or a receipt is not what it must be."""
+
+    code = "audit_failed"

@@ -1,0 +1,153 @@
+"""The client's state directory (``PETITION_HOME``) and what it may hold.
+
+By design it holds only public or non-identifying state: the pinned server and authority
+fingerprint, the proxy to use, the highest directory serial seen (so an old directory cannot be
+replayed), and the signed tree heads an auditor has seen. Nothing about a petition is ever
+written here unless the petitioner asks for it (``--save-receipt`` writes a passphrase-protected
+file at a path they choose). A test scans this directory after a submission to hold us to it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import platformdirs
+
+from client.errors import ClientStateError, InvalidInput, NotInitialised
+from crypto import cjson
+from crypto.errors import MalformedInput
+from crypto.keys import ED25519_LENGTH
+from crypto.privatefile import read_private_file, write_private_file
+
+APP_NAME = "sealed-petition"
+CONFIG_FORMAT = "sealed-petition-client"
+CONFIG_VERSION = 1
+HEADS_FORMAT = "sealed-petition-audit-heads"
+MAX_STATE_BYTES = 64 * 1024 * 1024
+_CONFIG_MEMBERS = {"authority_key", "directory_serial", "format", "proxy", "server", "version"}
+_HEADS_MEMBERS = {"format", "heads", "version"}
+
+
+def default_home() -> Path:
+    """The platform's per-user data directory (XDG on Linux, Application Support on macOS…)."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def resolve_home(explicit: Path | None = None) -> Path:
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("PETITION_HOME")
+    return Path(from_env) if from_env else default_home()
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What ``petition init`` pins; every later command starts from it."""
+
+    server: str
+    authority_key: bytes  # the authority's Ed25519 public key, checked against the pin at init
+    proxy: str | None = None
+    directory_serial: int = 0
+
+    def to_json(self) -> dict[str, cjson.JsonValue]:
+        return {
+            "authority_key": cjson.b64encode(self.authority_key),
+            "directory_serial": self.directory_serial,
+            "format": CONFIG_FORMAT,
+            "proxy": self.proxy,
+            "server": self.server,
+            "version": CONFIG_VERSION,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> ClientConfig:
+        body = cjson.require_members("client configuration", value, _CONFIG_MEMBERS)
+        if body["format"] != CONFIG_FORMAT or body["version"] != CONFIG_VERSION:
+            raise MalformedInput("not a Sealed Petition client configuration of version 1")
+        server, proxy, serial = body["server"], body["proxy"], body["directory_serial"]
+        if not isinstance(server, str) or not (proxy is None or isinstance(proxy, str)):
+            raise MalformedInput("server and proxy must be strings")
+        if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+            raise MalformedInput("directory_serial must be a non-negative integer")
+        key = cjson.b64decode(body["authority_key"], field="authority_key", length=ED25519_LENGTH)
+        return cls(server=server, authority_key=key, proxy=proxy, directory_serial=serial)
+
+
+class ClientHome:
+    """One state directory; created owner-only on first write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    def heads_path(self, log_key_fingerprint: bytes) -> Path:
+        return self.path / "audit" / f"heads-{log_key_fingerprint.hex()[:32]}.json"
+
+    def load_config(self) -> ClientConfig:
+        if not self.config_path.exists():
+            raise NotInitialised(
+                f"no server is pinned in {self.path}; run `petition init --server URL "
+                "--trust FINGERPRINT` first"
+            )
+        data = self._read(self.config_path, "client configuration")
+        try:
+            return ClientConfig.from_json(cjson.decode(data))
+        except MalformedInput as exc:
+            raise ClientStateError(f"{self.config_path} is damaged: {exc.message}") from exc
+
+    def save_config(self, config: ClientConfig) -> None:
+        self._write(self.config_path, cjson.encode(config.to_json()), "client configuration")
+
+    def record_directory_serial(self, config: ClientConfig, serial: int) -> ClientConfig:
+        """Remember the newest directory serial, so an older one is refused later.
+
+        Only the serial is updated in the stored file: a per-command ``--server`` or
+        ``--proxy`` must not be saved as a side effect.
+        """
+        if serial <= config.directory_serial:
+            return config
+        stored = self.load_config()
+        if stored.authority_key == config.authority_key and serial > stored.directory_serial:
+            self.save_config(replace(stored, directory_serial=serial))
+        return replace(config, directory_serial=serial)
+
+    def load_heads(self, log_key_fingerprint: bytes) -> list[bytes]:
+        """Every signed tree head this auditor accepted, oldest first (wire bytes)."""
+        path = self.heads_path(log_key_fingerprint)
+        if not path.exists():
+            return []
+        data = self._read(path, "audit head list")
+        try:
+            body = cjson.require_members("audit head list", cjson.decode(data), _HEADS_MEMBERS)
+            heads = body["heads"]
+            if body["format"] != HEADS_FORMAT or body["version"] != 1:
+                raise MalformedInput("not an audit head list of version 1")
+            if not isinstance(heads, list):
+                raise MalformedInput("heads must be a list")
+            return [cjson.b64decode(item, field="head") for item in heads]
+        except MalformedInput as exc:
+            raise ClientStateError(f"{path} is damaged: {exc.message}") from exc
+
+    def save_heads(self, log_key_fingerprint: bytes, heads: list[bytes]) -> None:
+        body: dict[str, cjson.JsonValue] = {
+            "format": HEADS_FORMAT,
+            "heads": [cjson.b64encode(head) for head in heads],
+            "version": 1,
+        }
+        path = self.heads_path(log_key_fingerprint)
+        self._write(path, cjson.encode(body), "audit head list")
+
+    def _read(self, path: Path, what: str) -> bytes:
+        return read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what=what)
+
+    def _write(self, path: Path, data: bytes, what: str) -> None:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidInput(f"cannot create the state directory {path.parent}: {exc}") from exc
+        write_private_file(path, data, overwrite=True, error=ClientStateError, what=what)

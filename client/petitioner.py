@@ -1,0 +1,255 @@
+"""The petitioner's side: derive the token, seal, submit, verify the receipt, read replies.
+
+Everything secret (name, ID number, text, attachments, the receipt code) lives in memory only;
+this module writes no file. The CLI and the local web UI both drive it, reporting progress
+through :class:`Progress` callbacks rather than printing.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
+from client.session import Session
+from crypto import merkle
+from crypto.document import Attachment, PetitionDocument
+from crypto.errors import (
+    DecryptionError,
+    InvalidProof,
+    InvalidSignature,
+    MalformedInput,
+)
+from crypto.fields import envelope_hash, petition_id_for
+from crypto.idnumber import NormalizedId, normalize_id
+from crypto.keys import VerifyKey
+from crypto.keystore import read_keystore_file, write_keystore_file
+from crypto.objects import Receipt, Reply, TreeHead
+from crypto.petition import seal_petition
+from crypto.receipt import ReceiptSecret
+from crypto.reply import open_reply
+from crypto.signing import SignedObject
+from crypto.token import TokenRequest, prehash
+
+ID_SCHEME = "cn-resident"
+RECEIPT_SECRET_NAME = "receipt-secret"  # noqa: S105  (a keystore entry name)
+RECEIPT_NAME = "receipt"
+
+
+@dataclass(frozen=True)
+class PetitionForm:
+    """What the petitioner typed; validated on the device before anything is sent."""
+
+    bureau_id: str
+    real_name: str
+    id_number: str
+    contact: str
+    subject: str
+    body: str
+    category: str
+    region: str
+    attachments: tuple[Attachment, ...] = ()
+
+
+@dataclass
+class Progress:
+    """Callbacks for the slow steps; the defaults do nothing."""
+
+    step: Callable[[str], None] = lambda _name: None
+    upload: Callable[[int, int], None] = lambda _sent, _total: None
+    retry: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    petition_id: str
+    bureau_id: str
+    code: str
+    receipt: Receipt
+    receipt_wire: bytes
+    tree_size: int
+    envelope_length: int
+    first_time: bool
+
+
+@dataclass(frozen=True)
+class ReadReply:
+    sequence: int
+    status: str
+    day: str
+    message: str | None
+    problem: str | None  # why the message is not shown (a signature that does not verify…)
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    petition_id: str
+    bureau_id: str
+    bureau_name: str
+    status: str
+    submitted_day: str
+    replies: tuple[ReadReply, ...]
+
+
+def validate_identity(id_number: str) -> NormalizedId:
+    """Check the ID on the device (length, characters, birth date, check digit)."""
+    return normalize_id(ID_SCHEME, id_number)
+
+
+def submit_petition(session: Session, form: PetitionForm, progress: Progress) -> SubmissionResult:
+    bundle = session.bureau(form.bureau_id)
+    identity = validate_identity(form.id_number)
+    secret = ReceiptSecret.generate()
+    today = datetime.now(UTC).date()
+
+    def document(token: bytes) -> PetitionDocument:
+        return PetitionDocument(
+            real_name=form.real_name,
+            id_scheme=identity.scheme,
+            id_number=identity.value,
+            contact=form.contact,
+            subject=form.subject,
+            body=form.body,
+            category=form.category,
+            region=form.region,
+            reply_key=secret.reply_private_key().public_key(),
+            token=token,
+            created_day=today,
+            attachments=form.attachments,
+        )
+
+    document(bytes(64))  # every field is checked before the slow steps start
+
+    progress.step("argon2")
+    pre = prehash(identity, bundle.token_salt, bundle.token_params)
+    progress.step("token")
+    request, blinded = TokenRequest.blind(pre)
+    token = request.finalize(
+        session.api.evaluate_token(bundle.bureau_id, blinded), bundle.token_key
+    )
+    progress.step("seal")
+    envelope = seal_petition(document(token), bundle.encryption_key, bundle.bureau_id)
+    progress.step("upload")
+    submitted = session.api.submit(
+        bundle.bureau_id, token, envelope, secret.lookup_key_hash(), progress.upload
+    )
+    progress.step("verify")
+    receipt, head = verify_receipt(session, submitted.receipt, envelope)
+    return SubmissionResult(
+        petition_id=receipt.petition_id,
+        bureau_id=bundle.bureau_id,
+        code=secret.code,
+        receipt=receipt,
+        receipt_wire=submitted.receipt.encode(),
+        tree_size=head.tree_size,
+        envelope_length=len(envelope),
+        first_time=submitted.first_time,
+    )
+
+
+def verify_receipt(
+    session: Session, signed: SignedObject, envelope: bytes | None = None
+) -> tuple[Receipt, TreeHead]:
+    """The receipt is signed by the log key and its inclusion proof holds in its own head."""
+    log_key = session.directory().log_key
+    try:
+        receipt = Receipt.from_json(signed.verify(log_key))
+        head = TreeHead.from_json(receipt.tree_head.verify(log_key))
+        merkle.verify_inclusion(
+            merkle.leaf_hash(receipt.submission_entry().leaf()),
+            receipt.leaf_index,
+            head.tree_size,
+            receipt.inclusion_proof,
+            head.root_hash,
+        )
+    except (InvalidSignature, InvalidProof, MalformedInput) as exc:
+        raise ServerMisbehaved(f"the server's receipt does not verify: {exc.message}") from exc
+    if envelope is not None and not (
+        receipt.petition_id == petition_id_for(envelope)
+        and hmac.compare_digest(receipt.envelope_hash, envelope_hash(envelope))
+    ):
+        raise ServerMisbehaved("the server's receipt is for another envelope than the one sent")
+    return receipt, head
+
+
+def petition_status(session: Session, secret: ReceiptSecret) -> StatusReport:
+    """Status and every reply, each checked against the bureau's signing key, then decrypted."""
+    try:
+        answer = session.api.lookup(secret.lookup_key())
+    except ServerRefused as exc:
+        if exc.server_code == "not_found":
+            raise PetitionNotFound(
+                f"{session.config.server} has no petition for this receipt code; check the code"
+            ) from exc
+        raise
+    bundle = session.bureau(answer.bureau_id)
+    submitted_day = ""
+    if answer.receipt is not None:
+        receipt, _ = verify_receipt(session, answer.receipt)
+        if receipt.petition_id != answer.petition_id:
+            raise ServerMisbehaved("the server's receipt names another petition")
+        submitted_day = receipt.day.isoformat()
+    replies = []
+    for expected_sequence, signed in enumerate(answer.replies):
+        replies.append(
+            _read_reply(signed, bundle.signing_key, secret, answer.petition_id, expected_sequence)
+        )
+    return StatusReport(
+        petition_id=answer.petition_id,
+        bureau_id=answer.bureau_id,
+        bureau_name=bundle.name,
+        status=answer.status,
+        submitted_day=submitted_day,
+        replies=tuple(replies),
+    )
+
+
+def _read_reply(
+    signed: SignedObject,
+    signing_key: VerifyKey,
+    secret: ReceiptSecret,
+    petition_id: str,
+    expected_sequence: int,
+) -> ReadReply:
+    try:
+        reply = Reply.from_json(signed.verify(signing_key))
+    except (InvalidSignature, MalformedInput):
+        status = str(signed.body.get("status", "?"))[:20]
+        return ReadReply(
+            expected_sequence, status, "", None, "the bureau's signature does not verify"
+        )
+    if reply.petition_id != petition_id or reply.sequence != expected_sequence:
+        return ReadReply(
+            reply.sequence, reply.status.value, reply.day.isoformat(), None,
+            "this reply was signed for another petition or position",
+        )  # fmt: skip
+    try:
+        message = open_reply(
+            reply.ciphertext, secret.reply_private_key(), petition_id, reply.bureau_id
+        )
+    except (DecryptionError, MalformedInput):
+        return ReadReply(
+            reply.sequence, reply.status.value, reply.day.isoformat(), None,
+            "the message cannot be decrypted with this receipt code",
+        )  # fmt: skip
+    return ReadReply(reply.sequence, reply.status.value, reply.day.isoformat(), message, None)
+
+
+def save_receipt(path: Path, result: SubmissionResult, passphrase: str) -> None:
+    """Keep the receipt code and the signed receipt in a passphrase-protected file."""
+    secret = ReceiptSecret.from_code(result.code)
+    write_keystore_file(
+        path,
+        {RECEIPT_SECRET_NAME: secret.to_bytes(), RECEIPT_NAME: result.receipt_wire},
+        passphrase,
+    )
+
+
+def load_receipt(path: Path, passphrase: str) -> tuple[ReceiptSecret, bytes]:
+    secrets = read_keystore_file(path, passphrase)
+    if RECEIPT_SECRET_NAME not in secrets or RECEIPT_NAME not in secrets:
+        raise InvalidInput(f"{path} is a keystore, but it holds no petition receipt")
+    return ReceiptSecret(secrets[RECEIPT_SECRET_NAME]), secrets[RECEIPT_NAME]

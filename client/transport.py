@@ -1,0 +1,259 @@
+"""HTTP to the submission server: one place for proxies, retries, limits and error decoding.
+
+Why it looks the way it does:
+
+* **Surges.** On a 503 (the server shed load), a 429 (rate limit) or a dropped connection, the
+  same request is sent again after a pause: the server's ``Retry-After`` when it gives one,
+  otherwise exponential backoff with jitter, so that thousands of clients retrying at once do
+  not arrive in lock-step. The number of tries is bounded. Submissions are idempotent on the
+  server, so resending the same envelope can never create a second petition.
+* **Tor.** ``--proxy socks5h://HOST:PORT`` sends every connection through a SOCKS5 proxy, and
+  the host name is resolved by the proxy, not locally (no DNS leak). Proxy settings from the
+  environment (``HTTP_PROXY``…) are deliberately ignored: the petitioner decides explicitly.
+* **Sameness.** Every client sends the same fixed ``User-Agent`` and no cookies, so requests do
+  not distinguish one installation from another.
+* **Limits.** A response larger than the biggest legitimate one is refused while it streams in.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from client.errors import (
+    InvalidInput,
+    ServerBusy,
+    ServerMisbehaved,
+    ServerRefused,
+    ServerUnreachable,
+)
+
+USER_AGENT = "sealed-petition"
+# The largest legitimate answer is a bureau's view of one petition: a 16 MiB-bucket envelope in
+# base64url plus small JSON. Anything beyond this is refused while it streams in.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+UPLOAD_CHUNK = 64 * 1024
+PROXY_SCHEMES = ("socks5h", "socks5")
+_RETRY_STATUSES = frozenset({429, 503})
+
+Progress = Callable[[int, int], None]
+RetryNotice = Callable[[int, float, str], None]
+Headers = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try before telling the person to come back later."""
+
+    attempts: int = 6
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with "equal jitter" for the ``attempt``-th retry (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        jitter: float = secrets.SystemRandom().random()
+        return ceiling * (0.5 + jitter / 2)
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ServerMisbehaved("the server's answer is not valid JSON") from exc
+
+
+def validate_server_url(url: str) -> str:
+    """An ``http(s)://host[:port][/prefix]`` base URL without a trailing slash."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"the server URL must look like https://host[:port], not {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidInput("the server URL must not carry a query, fragment or credentials")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise InvalidInput(f"the server URL has an invalid port: {url!r}") from exc
+    return url.strip().rstrip("/")
+
+
+def validate_proxy_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname or port is None:
+        raise InvalidInput(
+            f"--proxy must look like socks5h://HOST:PORT (for Tor: socks5h://127.0.0.1:9050), "
+            f"not {url!r}"
+        )
+    return url.strip()
+
+
+class Transport:
+    """One server, reached directly or through a SOCKS proxy."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        proxy: str | None = None,
+        retry: RetryPolicy | None = None,
+        on_retry: RetryNotice | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        self.base_url = validate_server_url(base_url)
+        self.proxy = validate_proxy_url(proxy) if proxy else None
+        self.retry = retry or RetryPolicy()
+        self.on_retry = on_retry
+        self._client = httpx.Client(
+            proxy=self.proxy,
+            trust_env=False,
+            timeout=httpx.Timeout(timeout, connect=30.0),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Headers | Callable[[], Headers] | None = None,
+        progress: Progress | None = None,
+        accept: frozenset[int] = frozenset({200}),
+    ) -> HttpAnswer:
+        """Send one request, retrying on overload and lost connections.
+
+        ``headers`` may be a function: it is called again for every attempt, so that a signed
+        bureau request gets a fresh nonce each time instead of being refused as a replay.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            extra = dict(headers() if callable(headers) else headers or {})
+            try:
+                answer = self._send(method, path, body, extra, progress)
+            except httpx.TransportError as exc:
+                reason = _describe_transport_error(exc, self.proxy)
+                if attempt >= self.retry.attempts:
+                    raise ServerUnreachable(
+                        f"cannot reach {self.base_url} ({reason}) after {attempt} tries; "
+                        "nothing was lost, try again later"
+                    ) from exc
+                self._pause(attempt, self.retry.backoff(attempt), reason)
+                continue
+            if answer.status in accept:
+                return answer
+            if answer.status in _RETRY_STATUSES:
+                if attempt >= self.retry.attempts:
+                    raise ServerBusy(
+                        f"the server is overloaded ({answer.status}) and {attempt} tries did "
+                        "not get through; nothing was lost, try again later"
+                    )
+                self._pause(attempt, self._retry_delay(answer, attempt), f"HTTP {answer.status}")
+                continue
+            raise _refusal(answer)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        progress: Progress | None,
+    ) -> HttpAnswer:
+        content: bytes | Iterator[bytes] | None = body
+        if body is not None:
+            headers = {
+                **headers,
+                "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
+            }
+            if progress is not None:
+                content = _chunks(body, progress)
+        request = self._client.build_request(
+            method, self.base_url + path, content=content, headers=headers
+        )
+        response = self._client.send(request, stream=True)
+        try:
+            received = bytearray()
+            for chunk in response.iter_bytes():
+                received += chunk
+                if len(received) > MAX_RESPONSE_BYTES:
+                    raise ServerMisbehaved(
+                        f"the server's answer is larger than {MAX_RESPONSE_BYTES} bytes"
+                    )
+        finally:
+            response.close()
+        return HttpAnswer(response.status_code, dict(response.headers), bytes(received))
+
+    def _retry_delay(self, answer: HttpAnswer, attempt: int) -> float:
+        value = answer.headers.get("retry-after", "")
+        if value.isascii() and value.isdigit():
+            # Honour the server, plus a little jitter so retries do not arrive together.
+            base = min(float(value), self.retry.max_retry_after)
+            return base + secrets.SystemRandom().random() * min(1.0, base / 2 + 0.1)
+        return self.retry.backoff(attempt)
+
+    def _pause(self, attempt: int, delay: float, reason: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(attempt, delay, reason)
+        time.sleep(delay)
+
+
+def _chunks(body: bytes, progress: Progress) -> Iterator[bytes]:
+    total = len(body)
+    progress(0, total)
+    for start in range(0, total, UPLOAD_CHUNK):
+        chunk = body[start : start + UPLOAD_CHUNK]
+        yield chunk
+        progress(start + len(chunk), total)
+
+
+def _refusal(answer: HttpAnswer) -> ServerRefused | ServerMisbehaved:
+    try:
+        error = json.loads(answer.body)["error"]
+        code, message = error["code"], error["message"]
+        if not isinstance(code, str) or not isinstance(message, str):
+            raise TypeError(code)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return ServerMisbehaved(f"the server answered HTTP {answer.status} without an error code")
+    # The server's message is shown to a person: keep it to one printable line.
+    cleaned = "".join(c if c.isprintable() else " " for c in message)[:300]
+    return ServerRefused(answer.status, code, cleaned)
+
+
+def _describe_transport_error(exc: httpx.TransportError, proxy: str | None) -> str:
+    if isinstance(exc, httpx.ProxyError) or (proxy and isinstance(exc, httpx.ConnectError)):
+        return f"connection through the proxy {proxy} failed"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused or host unknown"
+    return "the connection was dropped"
