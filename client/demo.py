@@ -23,7 +23,8 @@ from pathlib import Path
 
 import httpx
 
-PETITION = [sys.executable, "-m", "petition.cli"]
+# -P: the temporary folder (the working directory) must never shadow an installed package.
+PETITION = [sys.executable, "-P", "-m", "petition.cli"]
 PASSPHRASE = "demo passphrase, not for real use"  # noqa: S105
 BUREAU_ID = "national"
 BUREAU_NAME = "国家信访局"
@@ -79,9 +80,9 @@ class Demo:
     def start_server(self) -> str:
         port = _free_port()
         log = (self.root / "server.log").open("wb")
-        print(f"   [operator] $ petition serve --data server --port {port} --workers 1")
+        print(f"   [operator] $ petition serve --data server-data --port {port} --workers 1")
         self.server = subprocess.Popen(  # noqa: S603
-            [*PETITION, "serve", "--data", "server", "--port", str(port), "--workers", "1"],
+            [*PETITION, "serve", "--data", "server-data", "--port", str(port), "--workers", "1"],
             cwd=self.root,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -153,7 +154,7 @@ def _story(demo: Demo) -> None:
         "Directory authority: create the key petitioners will pin",
         "Its fingerprint is what a petitioner checks against a trusted source (poster, QR code).",
     )
-    out = demo.run("authority", "admin", "init", "--data", "server",
+    out = demo.run("authority", "admin", "init", "--data", "server-data",
                    "--passphrase-file", "authority/passphrase")  # fmt: skip
     fingerprint = _match(r"^\s*([0-9a-f]{4}(?: [0-9a-f]{4}){15})\s*$", out, "fingerprint")
 
@@ -165,17 +166,17 @@ def _story(demo: Demo) -> None:
              "--keystore", "bureau/national.keystore", "--passphrase-file", "bureau/passphrase")  # fmt: skip
 
     demo.step("Directory authority: publish the bureau's public bundle in the signed directory")
-    demo.run("authority", "admin", "add-bureau", "--data", "server",
+    demo.run("authority", "admin", "add-bureau", "--data", "server-data",
              "--passphrase-file", "authority/passphrase", "bureau/national.bundle.json")  # fmt: skip
 
     demo.step(
         "Bureau: hand its token key to the token evaluator",
         "Here the evaluator runs inside the server; `petition evaluator serve` runs it apart.",
     )
-    (root / "server.token-keys").mkdir(mode=0o700)
+    (root / "server-data.token-keys").mkdir(mode=0o700)
     demo.run("bureau", "bureau", "export-token-key", "--keystore", "bureau/national.keystore",
              "--passphrase-file", "bureau/passphrase",
-             "--out", "server.token-keys/national.key")  # fmt: skip
+             "--out", "server-data.token-keys/national.key")  # fmt: skip
 
     demo.step("Operator: start the submission server on a free local port")
     url = demo.start_server()
@@ -234,13 +235,13 @@ def _story(demo: Demo) -> None:
     demo.run("auditor", "init", "--server", url, "--trust", fingerprint, show=False)
     demo.run("auditor", "audit", "log")
     demo.run("auditor", "audit", "receipt", code)
-    demo.run("auditor", "audit", "store", "--data", "server")
+    demo.run("auditor", "audit", "store", "--data", "server-data")
 
     demo.step(
         "What the server holds for this petition",
         "Ciphertext, a pseudonymous token, a day and a status: no name, ID, text or time.",
     )
-    demo.run("operator", "admin", "inspect", "--data", "server", petition_id)
+    demo.run("operator", "admin", "inspect", "--data", "server-data", petition_id)
 
 
 def _match(pattern: str, text: str, what: str) -> str:
