@@ -163,11 +163,13 @@ def _story(demo: Demo) -> None:
         "Encryption (ML-KEM-768 + X25519), signing (Ed25519) and token (VOPRF) keys.",
     )
     demo.run("bureau", "bureau", "init", "--id", BUREAU_ID, "--name", BUREAU_NAME,
-             "--keystore", "bureau/national.keystore", "--passphrase-file", "bureau/passphrase")  # fmt: skip
+             "--keystore", "bureau/national.keystore",
+             "--passphrase-file", "bureau/passphrase")  # fmt: skip
 
     demo.step("Directory authority: publish the bureau's public bundle in the signed directory")
     demo.run("authority", "admin", "add-bureau", "--data", "server-data",
-             "--passphrase-file", "authority/passphrase", "bureau/national.bundle.json")  # fmt: skip
+             "--passphrase-file", "authority/passphrase",
+             "bureau/national.bundle.json")  # fmt: skip
 
     demo.step(
         "Bureau: hand its token key to the token evaluator",
