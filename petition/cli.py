@@ -1,7 +1,7 @@
 """Entry point of the ``petition`` program.
 
 This module is the edge where project exceptions become one line for a person: it never lets a
-traceback reach the terminal. Set ``PETITION_DEBUG=1`` to get the traceback when developing.
+traceback reach the terminal. ``--verbose`` (or ``PETITION_DEBUG=1``) adds the traceback.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="on an error, also print the traceback (as PETITION_DEBUG=1 does)",
+    )
     subcommands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     for entry_point in sorted(metadata.entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
@@ -97,10 +102,12 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``petition`` and return its exit status (also used as the console-script target)."""
-    debug = os.environ.get("PETITION_DEBUG") == "1"
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # Read before parsing, so that even a failure while loading commands can be debugged.
+    debug = os.environ.get("PETITION_DEBUG") == "1" or "--verbose" in arguments
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(arguments)
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             parser.print_help()
@@ -112,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _report("interrupted", debug)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and the like: not an error worth a line
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
     except Exception as exc:  # last line of defence: one line, never a traceback
         _report(
             f"internal error ({type(exc).__name__}); please report it. "

@@ -17,7 +17,7 @@ from client.bureau import (
     write_bundle,
 )
 from client.cli.options import add_network, add_passphrase_file, flag, home_from, network_from
-from client.errors import InvalidInput
+from client.errors import InvalidInput, ServerMisbehaved
 from client.files import read_text_file, save_attachment
 from client.session import Session
 from crypto.errors import MalformedInput
@@ -173,14 +173,20 @@ def _inbox(args: argparse.Namespace) -> int:
             if args.no_open:
                 print(line)
                 continue
-            opened = desk.open(str(item["petition_id"]))
+            try:
+                opened = desk.open(str(item["petition_id"]))
+            except ServerMisbehaved as exc:  # one altered record must not hide the others
+                flagged += 1
+                print(f"{line}  ✗ ALTERED  {exc.message}")
+                continue
             flagged += not opened.binding_ok
             subject = opened.document.subject if opened.document else "(cannot be opened)"
             print(f"{line}  {_binding_mark(opened)}  {subject}")
     if items:
         print(f"Next page: --after {next_cursor}")
     if flagged:
-        print(f"{flagged} petition(s) FAILED the token-binding check (marked ✗)")
+        print(f"{flagged} petition(s) FAILED a check (marked ✗): see `petition bureau show`")
+        return 1
     return 0
 
 

@@ -140,9 +140,12 @@ def _submit(args: argparse.Namespace) -> int:
     for path in (args.qr_png, args.save_receipt):
         if path is not None and Path(path).exists():
             raise InvalidInput(f"{path} already exists; nothing was submitted")
+    if args.id_number is not None:
+        validate_identity(args.id_number)  # a typo is reported before anything goes out
     with Session.open(home, network_from(args)) as session:
         bundle = session.bureau(args.bureau)  # fail before asking anything
-        print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
+        if sys.stdin.isatty():
+            print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
         form = _collect_form(args, bundle.bureau_id)
         passphrase = None
         if args.save_receipt is not None:
