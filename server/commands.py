@@ -1,4 +1,4 @@
-"""Subcommands that ``server`` contributes to ``petition``: serve, admin, evaluator.
+"""Subcommands that ``server`` contributes to ``petition``: serve, admin, evaluator, audit store.
 
 Every flag can also come from a ``PETITION_*`` environment variable (named next to the flag in
 ``--help``); a flag on the command line wins.
@@ -38,6 +38,16 @@ def _data_argument(parser: argparse.ArgumentParser) -> None:
         default=_env("DATA"),
         required=_env("DATA") is None,
         help="the server's data directory (PETITION_DATA)",
+    )
+
+
+def _db_key_file_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db-key-file",
+        type=Path,
+        default=_env("DB_KEY_FILE"),
+        help="read the database key (64 hex digits, an owner-only file) from here instead of "
+        "PETITION_DB_KEY or DATA/db.key (PETITION_DB_KEY_FILE)",
     )
 
 
@@ -123,6 +133,17 @@ def register_admin(subcommands: Subcommands) -> None:
         "--replace", action="store_true", help="replace the keys of a bureau already listed"
     )
     add.set_defaults(handler=_admin_add_bureau)
+
+    inspect = actions.add_parser(
+        "inspect",
+        help="show every column the server stores for one petition (read-only)",
+        description="Show what the server stores for one petition, column by column: "
+        "ciphertext, token, hashes, day, status and log positions. Nothing is changed.",
+    )
+    _data_argument(inspect)
+    _db_key_file_argument(inspect)
+    inspect.add_argument("petition_id", metavar="PETITION_ID", help="32 lower-case hex digits")
+    inspect.set_defaults(handler=_admin_inspect)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
 
@@ -184,6 +205,96 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
     names = ", ".join(b.bureau_id for b in directory.bureaus)
     print(f"Published directory serial {directory.serial} with bureaus: {names}")
     return 0
+
+
+EXCERPT_BYTES = 48
+
+
+def _admin_inspect(args: argparse.Namespace) -> int:
+    from server.store_audit import stored_petition
+
+    stored = stored_petition(args.data, args.petition_id, key_file=args.db_key_file)
+    row = stored.row
+    header = stored.header_length
+    envelope = row.envelope
+    if header is None:
+        layout = "no well-formed clear header"
+        sealed = envelope
+    else:
+        sealed = envelope[header:]
+        layout = f"a {header:,}-byte clear header (bureau id, key id, token), then ciphertext"
+    excerpt = sealed[:EXCERPT_BYTES].hex()
+    lines = [
+        ("petition id", row.petition_id),
+        ("bureau id", row.bureau_id),
+        ("day", row.day),
+        ("status", row.status),
+        ("cursor", str(row.cursor)),
+        ("token", row.token.hex()),
+        ("lookup_key_hash", row.lookup_key_hash.hex()),
+        ("envelope_hash", row.envelope_hash.hex()),
+        ("envelope", f"{len(envelope):,} bytes: {layout}"),
+        ("ciphertext", f"{excerpt}… (first {EXCERPT_BYTES} of {len(sealed):,} bytes)"),
+        ("receipt", f"{len(row.receipt):,} bytes (signed by the log key)"),
+        ("leaf index", str(row.leaf_index)),
+        ("replies", str(len(stored.replies))),
+    ]
+    print(f"What the server stores for petition {row.petition_id}")
+    print("(every column of its rows in the tables petitions and replies):")
+    for name, value in lines:
+        print(f"  {name:<16} {value}")
+    for reply in stored.replies:
+        print(
+            f"  reply {reply.sequence:<10} status {reply.status}, day {reply.day}, "
+            f"leaf {reply.leaf_index}, acknowledged by the head of size {reply.tree_size}, "
+            f"signed reply {reply.signed_reply_size:,} bytes"
+        )
+    return 0
+
+
+def register_audit_store(subcommands: Subcommands) -> None:
+    """``petition audit store``: registered into the ``audit`` group (petition/cli.py)."""
+    parser = subcommands.add_parser(
+        "store",
+        help="check a server's data directory: encrypted, no personal data, log matches store",
+        description="Check a server's data directory, read-only (also while the server runs): "
+        "the database is encrypted at rest and has the expected schema; no table or file holds "
+        "a valid ID number, a name, an IP address or a time of day; every log leaf matches "
+        "exactly one stored petition or reply, and the log matches its signed tree heads. "
+        "Exit status 0 if every check passes, 1 otherwise.",
+    )
+    _data_argument(parser)
+    _db_key_file_argument(parser)
+    parser.set_defaults(handler=_audit_store)
+
+
+# A damaged store can produce thousands of findings of one kind; the first few say what it is.
+MAX_FINDINGS_SHOWN = 20
+
+
+def _audit_store(args: argparse.Namespace) -> int:
+    from server.store_audit import audit_store
+
+    audit = audit_store(args.data, key_file=args.db_key_file)
+    for check in audit.checks:
+        if check.passed:
+            print(f"ok   {check.check}: {check.summary}")
+            continue
+        for finding in check.findings[:MAX_FINDINGS_SHOWN]:
+            print(f"FAIL {check.check}: {finding.message}")
+        hidden = len(check.findings) - MAX_FINDINGS_SHOWN
+        if hidden > 0:
+            print(f"FAIL {check.check}: … and {hidden} more findings")
+    failed = [check for check in audit.checks if not check.passed]
+    if not failed:
+        print(f"store audit of {audit.data_dir}: all {len(audit.checks)} checks passed")
+        return 0
+    count = len(audit.findings)
+    print(
+        f"store audit of {audit.data_dir}: {len(failed)} of {len(audit.checks)} checks failed "
+        f"({count} finding{'' if count == 1 else 's'})"
+    )
+    return 1
 
 
 def register_evaluator(subcommands: Subcommands) -> None:

@@ -85,6 +85,8 @@ def connect(path: Path, key: bytes, *, writer: bool) -> Connection:
     """
     try:
         conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+        # SQLCipher's own log lines carry a time of day; our one-line error says it all.
+        conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlcipher3.DatabaseError as exc:

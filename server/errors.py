@@ -26,6 +26,12 @@ class StorageError(ServerError):
     code = "storage_unavailable"
 
 
+class UnknownPetition(ServerError):
+    """An operator asked about a petition id that the store does not hold."""
+
+    code = "unknown_petition"
+
+
 class WriterUnavailable(ServerError):
     """The writer process cannot be reached; nothing was acknowledged."""
 

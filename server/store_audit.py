@@ -1,0 +1,1374 @@
+"""Auditing a server's data directory: what ``petition audit store`` and ``admin inspect`` read.
+
+The design promises that the server holds ciphertext, pseudonymous tokens, hashes, days and the
+public log, and nothing else (README, docs/threat-model.md). The tests show it for the code as
+written; this module lets an operator or an auditor check it for one real data directory, as it
+is today, including whatever a careless patch, a debugging session or an intruder left in it:
+
+* ``encrypted-at-rest``: the database is SQLCipher ciphertext that opens only with its key;
+* ``schema``: exactly the tables and columns of :mod:`server.database` (any other could hold
+  anything);
+* ``envelopes``: every stored envelope has a well-formed clear header, so it is ciphertext as
+  submitted and not, say, a decrypted document;
+* ``no-id-numbers``, ``no-names``, ``no-addresses``, ``no-times``: no value in any table and no
+  file in the directory looks like a resident ID number, a personal name, an IP address or a
+  time of day / Unix timestamp;
+* ``log-matches-store``: every log leaf is one stored petition or reply and the other way round,
+  with hashes recomputed from the stored bytes, and every stored receipt verifies;
+* ``log-intact``: the stored leaves hash to the roots of the signed tree heads, whose signatures
+  verify with ``log.pub``.
+
+Everything here is read-only: the database is opened with ``mode=ro`` (and ``immutable=1`` when
+no ``-wal`` file shows a running server, because a read-only WAL connection would otherwise
+leave ``-wal`` and ``-shm`` files behind) inside one read transaction, so the audit sees one
+consistent snapshot even while the writer commits. Nothing is printed here: the command in
+:mod:`server.commands` prints the :class:`StoreAudit`. A finding names the table, column and row
+(petition id, leaf index) but never repeats the offending value: the report is meant to be
+pasted into tickets, and a leaked ID number must not leak a second time through it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+
+from crypto import merkle
+from crypto.envelope import parse_header
+from crypto.errors import MalformedInput, SealedPetitionError
+from crypto.fields import (
+    Status,
+    envelope_hash,
+    petition_id_for,
+    signed_reply_hash,
+    validate_petition_id,
+)
+from crypto.idnumber import mod11_2_check_character
+from crypto.keys import VerifyKey
+from crypto.labels import SignedKind
+from crypto.objects import Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.privatefile import read_private_file
+from crypto.signing import SignedObject
+from server import database
+from server.database import Connection, PetitionRow
+from server.datadir import DB_KEY_BYTES, FORMAT_MARKER, DataDirectory
+from server.errors import DataDirectoryError, StorageError, UnknownPetition
+
+ENCRYPTED_AT_REST = "encrypted-at-rest"
+SCHEMA = "schema"
+ENVELOPES = "envelopes"
+NO_ID_NUMBERS = "no-id-numbers"
+NO_NAMES = "no-names"
+NO_ADDRESSES = "no-addresses"
+NO_TIMES = "no-times"
+LOG_MATCHES_STORE = "log-matches-store"
+LOG_INTACT = "log-intact"
+CHECK_IDS = (
+    ENCRYPTED_AT_REST,
+    SCHEMA,
+    ENVELOPES,
+    NO_ID_NUMBERS,
+    NO_NAMES,
+    NO_ADDRESSES,
+    NO_TIMES,
+    LOG_MATCHES_STORE,
+    LOG_INTACT,
+)
+"""The stable check ids, in the order they are reported."""
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+_DATABASE_FILES = frozenset({"petitions.db", "petitions.db-wal", "petitions.db-shm"})
+_DATABASE_FILES |= {"petitions.db-journal"}
+_DB_ERRORS = (sqlite3.Error, sqlcipher3.Error)
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: the check it fails and a message that names where, never what."""
+
+    check: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check: what was looked at (with counts), and what it found."""
+
+    check: str
+    summary: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+
+@dataclass(frozen=True)
+class StoreAudit:
+    """The result of :func:`audit_store`: one :class:`CheckResult` per id in :data:`CHECK_IDS`."""
+
+    data_dir: Path
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [finding for check in self.checks for finding in check.findings]
+
+    @property
+    def passed(self) -> bool:
+        return not self.findings
+
+
+class _Findings:
+    """Findings per check, in the order found.
+
+    A finding about a place (``key``: one cell, one file) is kept once per check, so that a
+    value that trips a detector several ways makes one line, not three; otherwise a repeated
+    message is kept once.
+    """
+
+    def __init__(self) -> None:
+        self._by_check: dict[str, dict[str, str]] = {check: {} for check in CHECK_IDS}
+
+    def add(self, check: str, message: str, *, key: str | None = None) -> None:
+        self._by_check[check].setdefault(message if key is None else key, message)
+
+    def of(self, check: str) -> tuple[Finding, ...]:
+        return tuple(Finding(check, message) for message in self._by_check[check].values())
+
+
+# --- detectors -------------------------------------------------------------------------------
+#
+# Each detector is tuned so that what the store legitimately holds (hex petition ids, base64url,
+# random hashes and tokens, canonical JSON) essentially never matches, while what a leak would
+# look like does. The comments give the false-positive reasoning, because a check that cries
+# wolf on honest data is a check operators learn to ignore.
+
+# Every 18-character window of 17 digits and a digit or X, overlapping, so that a number glued
+# to other digits (a phone number, say) is still found.
+_ID_WINDOW = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
+_EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def contains_id_number(text: str) -> bool:
+    """Whether ``text`` contains a valid 18-character resident ID number (GB 11643-1999).
+
+    Valid means the MOD 11-2 check character matches *and* characters 7-14 are a birth date
+    between 1900 and today. Every real number passes both; the date test matters because the
+    store is full of hex (petition ids), where an 18-digit run with a matching check character
+    turns up about once per 50,000 positions, while one that also holds a plausible birth date
+    is some 2,000 times rarer. Fifteen-digit first-generation numbers are not looked for: they
+    have no check character, so any 15 digits would match.
+    """
+    for match in _ID_WINDOW.finditer(text):
+        candidate = match.group(1)
+        if mod11_2_check_character(candidate[:17]) != candidate[17].upper():
+            continue
+        try:
+            born = date(int(candidate[6:10]), int(candidate[10:12]), int(candidate[12:14]))
+        except ValueError:
+            continue
+        if _EARLIEST_BIRTH <= born <= date.today():
+            return True
+    return False
+
+
+# CJK Unified Ideographs and Extension A: where Chinese personal names are written.
+_CJK_RUN = re.compile("[\u4e00-\u9fff\u3400-\u4dbf]{2,}")
+
+
+def contains_name(text: str) -> bool:
+    """Whether ``text`` has a run of two or more CJK ideographs: what a Chinese name looks like.
+
+    Only ever applied to text (valid UTF-8), never to random bytes: decoded leniently, random
+    bytes yield two adjacent ideographs about once per 500,000 positions, which over a large
+    store's ciphertext and hashes would be a steady stream of false alarms.
+    """
+    return _CJK_RUN.search(text) is not None
+
+
+_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?!\.?[0-9])")
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f:]{2,39}(?![0-9A-Fa-f:])")
+
+
+def contains_address(text: str, *, short_ipv6: bool = True) -> bool:
+    """Whether ``text`` contains an IPv4 dotted quad or an IPv6 address.
+
+    IPv6 counts in its full form (eight groups) and, if ``short_ipv6``, compressed with ``::``.
+    Binary values are scanned without the compressed form: ``::`` next to one hex digit is three
+    bytes that random data produces about once per 10^6 positions.
+    """
+    for match in _IPV4.finditer(text):
+        try:
+            ipaddress.IPv4Address(match.group(0))
+        except ValueError:
+            continue
+        return True
+    for match in _IPV6.finditer(text):
+        candidate = match.group(0)
+        compressed = "::" in candidate
+        if compressed and not short_ipv6:
+            continue
+        if not compressed and candidate.count(":") != 7:
+            continue
+        if not any(c not in ":" for c in candidate):
+            continue  # "::" alone (the unspecified address) is punctuation far more often
+        try:
+            ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+_TIME_OF_DAY = re.compile(
+    r"(?<![0-9])(?:[01][0-9]|2[0-3]):[0-5][0-9](?![0-9])|T(?:[01][0-9]|2[0-3]):"
+)
+# A standalone run of 10 or 13 digits: Unix time in seconds or milliseconds written as text.
+# Letters count as part of the run so that hex (petition ids, hashes) never matches.
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])([0-9]{10}|[0-9]{13})(?![0-9A-Za-z])")
+_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 and 2100-01-01, UTC
+_EPOCH_MILLISECONDS = (_EPOCH_SECONDS[0] * 1000, _EPOCH_SECONDS[1] * 1000)
+
+
+def is_timestamp(number: float) -> bool:
+    """Whether a number lies where Unix time in seconds or milliseconds does for 2000-2100.
+
+    The store's own integers (cursors, leaf indexes, tree sizes, sequences, levels) count things
+    and stay far below 946,684,800 in any real deployment.
+    """
+    low, high = _EPOCH_SECONDS
+    low_ms, high_ms = _EPOCH_MILLISECONDS
+    return low <= number <= high or low_ms <= number <= high_ms
+
+
+def contains_time(text: str) -> bool:
+    """Whether ``text`` has a time of day (``HH:MM``, ``HH:MM:SS``, ISO ``THH:``) or a
+    standalone number that reads as a Unix timestamp from 2000-2100."""
+    if _TIME_OF_DAY.search(text):
+        return True
+    return any(is_timestamp(int(match.group(1))) for match in _DIGIT_RUN.finditer(text))
+
+
+def _presentable(text: str) -> bool:
+    """Whether a name or key may appear in a finding: it trips none of the detectors."""
+    return not (
+        contains_id_number(text)
+        or contains_name(text)
+        or contains_address(text)
+        or contains_time(text)
+    )
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_FILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}")
+_PETITION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _show_identifier(name: str, what: str) -> str:
+    if _IDENTIFIER.fullmatch(name) and _presentable(name):
+        return name
+    return f"<{what} whose name is withheld>"
+
+
+def _show_file(relative: str) -> str:
+    if _FILE_NAME.fullmatch(relative) and _presentable(relative):
+        return relative
+    return "<a file whose name is withheld>"
+
+
+def _show_petition(petition_id: object) -> str | None:
+    text = petition_id if isinstance(petition_id, str) else ""
+    if _PETITION_ID.fullmatch(text) and _presentable(text):
+        return text
+    return None
+
+
+def _show_count(value: object) -> int | None:
+    """A small integer (a cursor, an index) that may be shown; never one in timestamp range."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**8:
+        return value
+    return None
+
+
+# --- opening the directory and the database, read-only ----------------------------------------
+
+
+def open_data_directory(path: Path) -> DataDirectory:
+    """The data directory at ``path``, checked without creating anything in it.
+
+    :meth:`DataDirectory.open_existing` would create ``run/``; an audit must not.
+    """
+    data = DataDirectory(path)
+    if not data.path.is_dir():
+        raise DataDirectoryError(f"{data.path} does not exist or is not a directory")
+    try:
+        marker = data.marker_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataDirectoryError(
+            f"{data.path} is not a Sealed Petition data directory (it has no FORMAT file)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataDirectoryError(f"cannot read {data.marker_path}") from exc
+    if marker != FORMAT_MARKER:
+        raise DataDirectoryError(f"{data.path} was made by an incompatible version")
+    return data
+
+
+def database_key(data: DataDirectory, key_file: Path | None = None) -> bytes:
+    """The database key as the server reads it, or from ``key_file`` (same format, owner-only).
+
+    ``key_file`` lets an auditor who was handed the key audit a copy of the directory without
+    putting the key into it or into the environment.
+    """
+    if key_file is None:
+        return data.database_key()
+    raw = read_private_file(key_file, limit=256, error=DataDirectoryError, what="database key")
+    text = raw.decode("ascii", errors="replace").strip()
+    if len(text) != 2 * DB_KEY_BYTES or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise DataDirectoryError(
+            f"the database key in {key_file} must be {2 * DB_KEY_BYTES} hexadecimal digits"
+        )
+    return bytes.fromhex(text)
+
+
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that cannot change the directory.
+
+    With a ``-wal`` file present the server is running (or was killed): the WAL holds committed
+    transactions, so it must be read, and ``mode=ro`` reads it through the existing ``-shm``.
+    Without one, ``mode=ro`` alone would create ``-wal`` and ``-shm`` and leave them behind;
+    ``immutable=1`` reads the file as it is. (A server started during those few seconds writes
+    to a fresh WAL that this snapshot simply does not see.)
+    """
+    live = path.with_name(path.name + "-wal").exists()
+    return f"{path.as_uri()}?mode=ro" + ("" if live else "&immutable=1")
+
+
+def _open_with_key(path: Path, key: bytes) -> Connection | None:
+    """A read-only SQLCipher connection, or None if the key does not open the file.
+
+    Only "not a database" means a wrong key (or no database); a file that cannot be opened at
+    all (permissions, a lock) is reported as what it is, not as a wrong key.
+    """
+    try:
+        conn = sqlcipher3.connect(
+            _read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA busy_timeout = 10000")
+    except sqlcipher3.Error as exc:
+        raise StorageError(f"cannot open {path} read-only ({exc})") from exc
+    try:
+        # SQLCipher would otherwise print timestamped "hmac check failed" lines on a wrong key.
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlcipher3.OperationalError as exc:
+        conn.close()
+        raise StorageError(f"cannot read {path} ({exc})") from exc
+    except sqlcipher3.DatabaseError:
+        conn.close()
+        return None
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def _open_plain(path: Path) -> Connection | None:
+    """A read-only stdlib :mod:`sqlite3` connection, or None if it cannot read the file."""
+    try:
+        conn = sqlite3.connect(_read_only_uri(path), uri=True, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 10000")
+    except sqlite3.Error as exc:
+        raise StorageError(f"cannot open {path} read-only ({exc})") from exc
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        raise StorageError(f"cannot read {path} ({exc})") from exc
+    except sqlite3.DatabaseError:
+        conn.close()
+        return None
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+def _database_path(data: DataDirectory) -> Path:
+    path = data.database_path
+    if not path.is_file():
+        raise StorageError(f"{data.path} holds no database ({path.name} is missing)")
+    if path.stat().st_size == 0:
+        raise StorageError(f"{path} is empty: it is not a database this server wrote")
+    return path
+
+
+def open_store(data: DataDirectory, key: bytes) -> Connection:
+    """Open the database read-only with its key, or raise :class:`StorageError`."""
+    path = _database_path(data)
+    conn = _open_with_key(path, key)
+    if conn is None:
+        raise StorageError(
+            f"cannot open {path}: the database key is wrong or the file is not a database"
+        )
+    return conn
+
+
+# --- the audit -------------------------------------------------------------------------------
+
+
+def audit_store(path: Path, *, key_file: Path | None = None) -> StoreAudit:
+    """Run every check on the data directory at ``path``; read-only.
+
+    Raises a :class:`~crypto.errors.SealedPetitionError` (not a finding) when there is nothing
+    to audit: no such directory, no key, a key that does not open the database, a database file
+    that is not a database.
+    """
+    data = open_data_directory(path)
+    key = database_key(data, key_file)
+    db_path = _database_path(data)
+    findings = _Findings()
+    conn, at_rest = _open_for_audit(db_path, key, findings)
+    try:
+        conn.execute("BEGIN")  # one snapshot for every query below
+        try:
+            summaries = _Auditor(conn, data, findings).run()
+        finally:
+            conn.execute("ROLLBACK")
+    except _DB_ERRORS as exc:
+        # A damaged page met halfway through: there is no report to give, only this.
+        raise StorageError(f"cannot read {db_path}: the database is damaged ({exc})") from exc
+    finally:
+        conn.close()
+    summaries[ENCRYPTED_AT_REST] = at_rest
+    checks = tuple(CheckResult(check, summaries[check], findings.of(check)) for check in CHECK_IDS)
+    return StoreAudit(data.path, checks)
+
+
+def _open_for_audit(path: Path, key: bytes, findings: _Findings) -> tuple[Connection, str]:
+    """Check encryption at rest and return a connection for the other checks.
+
+    A database in the clear is a finding, not an error: the audit goes on with the stdlib
+    reader, because what such a file holds is exactly what the auditor then needs to know.
+    """
+    with path.open("rb") as file:
+        header = file.read(len(SQLITE_HEADER))
+    plain = _open_plain(path)
+    if plain is None:
+        if header == SQLITE_HEADER:
+            raise StorageError(f"{path} has an SQLite header but cannot be read; it is damaged")
+        conn = _open_with_key(path, key)
+        if conn is None:
+            raise StorageError(
+                f"cannot open {path}: the database key is wrong or the file is not a database"
+            )
+        size = path.stat().st_size
+        return conn, (
+            f"{path.name} ({size:,} bytes) has no plain SQLite header, Python's sqlite3 cannot "
+            "read it, and it opens with the database key"
+        )
+    if header == SQLITE_HEADER:
+        findings.add(ENCRYPTED_AT_REST, f"{path.name} starts with the plain SQLite header")
+    findings.add(
+        ENCRYPTED_AT_REST, f"{path.name} can be read without any key (Python's sqlite3 reads it)"
+    )
+    keyed = _open_with_key(path, key)
+    if keyed is None:
+        findings.add(ENCRYPTED_AT_REST, f"{path.name} does not open with the database key")
+    else:
+        keyed.close()
+    return plain, ""
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _expected_schema() -> sqlite3.Connection:
+    """The schema of :mod:`server.database`, built in memory: the one source of truth."""
+    reference = sqlite3.connect(":memory:")
+    for statement in database._SCHEMA.split(";"):
+        if statement.strip():
+            reference.execute(statement)
+    return reference
+
+
+def _objects(conn: Connection) -> set[tuple[str, str, str]]:
+    rows = conn.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall()
+    return {(str(kind), str(name), str(table)) for kind, name, table in rows}
+
+
+def _columns(conn: Connection, table: str) -> list[tuple[str, str, int, int]]:
+    rows = conn.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
+    return [(str(row[1]), str(row[2]).upper(), int(row[3]), int(row[5])) for row in rows]
+
+
+def _as_bytes(value: object) -> bytes | None:
+    if isinstance(value, bytes | memoryview):
+        return bytes(value)
+    return None
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
+
+
+def _loose_json(text: str) -> Any:
+    """Parse ``text`` as JSON if it looks like an object or array; None otherwise."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+JsonPath = tuple[str | int, ...]
+
+
+def _walk(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, Any]]:
+    """Every key, string and number inside a JSON value, with where it sits."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*path, "<key>"), str(key)
+            yield from _walk(item, (*path, str(key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, index))
+    else:
+        yield path, value
+
+
+def _is_bureau_name(path: JsonPath) -> bool:
+    """``body.bureaus[i].name`` of the signed directory."""
+    return len(path) == 4 and path[:2] == ("body", "bureaus") and path[3] == "name"
+
+
+@dataclass
+class _PetitionFacts:
+    label: str
+    petition_id: str
+    bureau_id: object
+    day: object
+    status: object
+    leaf_index: int | None
+    envelope_hash: bytes | None
+
+
+@dataclass
+class _ReplyFacts:
+    label: str
+    petition_id: str
+    sequence: object
+    status: object
+    day: object
+    leaf_index: int | None
+    tree_size: int | None
+    reply_hash: bytes | None
+
+
+@dataclass
+class _Counts:
+    values: int = 0
+    numbers: int = 0
+    days: int = 0
+    tables: set[str] = field(default_factory=set)
+    files: int = 0
+
+
+class _Auditor:
+    """Runs the checks that read the database and the files, inside the caller's snapshot."""
+
+    def __init__(self, conn: Connection, data: DataDirectory, findings: _Findings) -> None:
+        self._conn = conn
+        self._data = data
+        self._findings = findings
+        self._counts = _Counts()
+        self._log_key: VerifyKey | None = None
+
+    def run(self) -> dict[str, str]:
+        summaries = {SCHEMA: self._schema()}
+        summaries[ENVELOPES] = self._scan_database()
+        self._scan_files()
+        counts = self._counts
+        where = f"{counts.values:,} values in {len(counts.tables)} tables and {counts.files} files"
+        summaries[NO_ID_NUMBERS] = (
+            f"{where} hold no valid resident ID number (check character and birth date)"
+        )
+        summaries[NO_NAMES] = (
+            f"{where} hold no run of Chinese characters (envelope ciphertext and binary values "
+            "are not scanned for them; bureau names in directory.json are public)"
+        )
+        summaries[NO_ADDRESSES] = f"{where} hold no IPv4 or IPv6 address"
+        summaries[NO_TIMES] = (
+            f"{where} hold no time of day and no Unix timestamp ({counts.numbers:,} numbers "
+            f"among them); all {counts.days:,} day columns hold plain days"
+        )
+        self._log_key = self._read_log_key()
+        summaries[LOG_MATCHES_STORE], summaries[LOG_INTACT] = self._log()
+        return summaries
+
+    def _add(self, check: str, message: str, *, key: str | None = None) -> None:
+        self._findings.add(check, message, key=key)
+
+    # --- schema --------------------------------------------------------------------------
+
+    def _schema(self) -> str:
+        reference = _expected_schema()
+        try:
+            expected = _objects(reference)
+            actual = _objects(self._conn)
+            kinds = {"table": "table", "index": "index", "view": "view", "trigger": "trigger"}
+            for kind, name, _table in sorted(actual - expected):
+                what = kinds.get(kind, "object")
+                self._patterns(name, f"the name of an unexpected {what}", names=True)
+                self._add(
+                    SCHEMA,
+                    f"unexpected {what} {_show_identifier(name, 'a ' + what)}: "
+                    "server/database.py defines no such thing, and it could hold anything",
+                )
+            for kind, name, _table in sorted(expected - actual):
+                self._add(SCHEMA, f"the {kinds.get(kind, 'object')} {name} is missing")
+            tables = sorted(name for kind, name, _ in expected if kind == "table")
+            column_count = 0
+            for table in tables:
+                wanted = _columns(reference, table)
+                column_count += len(wanted)
+                if ("table", table, table) not in actual:
+                    continue
+                have = _columns(self._conn, table)
+                wanted_names = {column[0] for column in wanted}
+                have_names = {column[0] for column in have}
+                for name in sorted(have_names - wanted_names):
+                    self._patterns(name, "the name of an unexpected column", names=True)
+                    shown = _show_identifier(name, "a column")
+                    self._add(SCHEMA, f"unexpected column {table}.{shown}: it could hold anything")
+                for name in sorted(wanted_names - have_names):
+                    self._add(SCHEMA, f"the column {table}.{name} is missing")
+                definitions = {column[0]: column for column in have}
+                for column in wanted:
+                    if column[0] in definitions and definitions[column[0]] != column:
+                        self._add(
+                            SCHEMA,
+                            f"the column {table}.{column[0]} is defined differently "
+                            "(type, NOT NULL or key)",
+                        )
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != database.SCHEMA_VERSION:
+                self._add(
+                    SCHEMA,
+                    f"the schema version is {_show_count(version)}, "
+                    f"expected {database.SCHEMA_VERSION}",
+                )
+            indexes = sum(
+                1 for kind, name, _ in expected if kind == "index" and "autoindex" not in name
+            )
+        finally:
+            reference.close()
+        plural = "" if indexes == 1 else "es"
+        return (
+            f"{len(tables)} tables with {column_count} columns and {indexes} index{plural}, as "
+            f"server/database.py defines them (schema version {database.SCHEMA_VERSION})"
+        )
+
+    # --- scanning --------------------------------------------------------------------------
+
+    def _scan_database(self) -> str:
+        tables = [
+            str(row[0])
+            for row in self._conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        envelopes = 0
+        for table in tables:
+            self._counts.tables.add(table)
+            try:
+                cursor = self._conn.execute(f"SELECT * FROM {_quote(table)}")  # noqa: S608
+            except _DB_ERRORS:
+                self._add(SCHEMA, f"the table {_show_identifier(table, 'a table')} cannot be read")
+                continue
+            columns = [str(description[0]) for description in cursor.description]
+            shown_table = _show_identifier(table, "a table")
+            for ordinal, row in enumerate(cursor, start=1):
+                values = dict(zip(columns, row, strict=True))
+                for column, value in values.items():
+                    if value is None:
+                        continue
+                    label = _row_label(table, values, ordinal, exclude=column)
+                    where = f"{shown_table}.{_show_identifier(column, 'a column')} of {label}"
+                    self._counts.values += 1
+                    if table == "petitions" and column == "envelope":
+                        envelopes += 1
+                        self._scan_envelope(value, values, where, label)
+                        continue
+                    self._scan_value(value, where)
+                    if column == "day" and table in ("petitions", "replies"):
+                        self._check_day(value, where)
+        return (
+            f"{envelopes:,} envelopes have a well-formed clear header and a padding-bucket "
+            "length, and name their row's bureau and token"
+        )
+
+    def _check_day(self, value: object, where: str) -> None:
+        self._counts.days += 1
+        try:
+            if not isinstance(value, str):
+                raise MalformedInput("not text")
+            date.fromisoformat(value)
+            if len(value) != 10:
+                raise MalformedInput("not YYYY-MM-DD")
+        except (ValueError, MalformedInput):
+            self._add(NO_TIMES, f"{where} is not a plain day (YYYY-MM-DD)", key=where)
+
+    def _scan_envelope(self, value: object, row: dict[str, object], where: str, label: str) -> None:
+        """Scan only the clear header: the rest is HPKE ciphertext, indistinguishable from
+        random bytes, in which every pattern would only ever match by chance.
+
+        An envelope that does not parse may not be ciphertext at all, so it is scanned whole.
+        """
+        blob = _as_bytes(value)
+        if blob is None:
+            self._add(ENVELOPES, f"the envelope of {label} is not a blob")
+            self._scan_value(value, where)
+            return
+        try:
+            header, offset = parse_header(blob)
+        except MalformedInput:
+            self._add(
+                ENVELOPES,
+                f"the envelope of {label} is not a well-formed envelope (it may not be ciphertext)",
+            )
+            self._scan_value(blob, where)
+            return
+        if header.bureau_id != row.get("bureau_id"):
+            self._add(ENVELOPES, f"the envelope of {label} is addressed to another bureau")
+        if _as_bytes(row.get("token")) != header.token:
+            self._add(ENVELOPES, f"the envelope of {label} carries another token than its row")
+        self._scan_binary(blob[:offset], where)
+
+    def _scan_value(self, value: object, where: str, *, public_names: bool = False) -> None:
+        if isinstance(value, bool):
+            return
+        if isinstance(value, int | float):
+            self._number(value, where)
+            self._patterns(str(value), where, names=False, times=False)  # an ID stored as a number
+        elif isinstance(value, str):
+            self._scan_text(value, where, public_names=public_names)
+        else:
+            blob = _as_bytes(value)
+            if blob is None:
+                return
+            try:
+                text = blob.decode("utf-8")
+            except UnicodeDecodeError:
+                self._scan_binary(blob, where)
+            else:
+                self._scan_text(text, where, public_names=public_names)
+
+    def _number(self, number: float, where: str) -> None:
+        self._counts.numbers += 1
+        if is_timestamp(number):
+            self._add(
+                NO_TIMES, f"{where} holds a number in the range of Unix timestamps", key=where
+            )
+
+    def _scan_text(self, text: str, where: str, *, public_names: bool = False) -> None:
+        """All detectors on text; inside JSON, also on every decoded string and number.
+
+        Decoded strings matter because JSON may escape what the raw text would show (``\\u5f20``
+        for 张). Outside strings JSON is ASCII, so names are looked for in strings only, which is
+        also how bureau names in ``directory.json`` (public by design: the authority signs and
+        publishes them) can be exempted without exempting anything else in that file.
+        """
+        parsed = _loose_json(text)
+        self._patterns(text, where, names=parsed is None)
+        if parsed is None:
+            return
+        for path, item in _walk(parsed):
+            if isinstance(item, str):
+                exempt = public_names and _is_bureau_name(path)
+                self._patterns(item, where, names=not exempt)
+            elif isinstance(item, int | float) and not isinstance(item, bool):
+                self._number(item, where)
+
+    def _scan_binary(self, blob: bytes, where: str) -> None:
+        """ASCII patterns inside binary data: what a packed string would look like.
+
+        Names and compressed IPv6 are not looked for (see the detectors): random bytes match
+        them too often to make a finding mean anything.
+        """
+        self._patterns(blob.decode("latin-1"), where, names=False, short_ipv6=False)
+
+    def _patterns(
+        self, text: str, where: str, *, names: bool, short_ipv6: bool = True, times: bool = True
+    ) -> None:
+        if contains_id_number(text):
+            self._add(NO_ID_NUMBERS, f"{where} holds a valid ID number", key=where)
+        if names and contains_name(text):
+            self._add(NO_NAMES, f"{where} holds Chinese characters (a name?)", key=where)
+        if contains_address(text, short_ipv6=short_ipv6):
+            self._add(NO_ADDRESSES, f"{where} holds an IP address", key=where)
+        if times and contains_time(text):
+            self._add(NO_TIMES, f"{where} holds a time of day or a timestamp", key=where)
+
+    def _scan_files(self) -> None:
+        root = self._data.path
+        for path in _data_files(root):
+            relative = path.relative_to(root).as_posix()
+            shown = _show_file(relative)
+            self._counts.files += 1
+            self._patterns(relative, "the name of a file in the data directory", names=True)
+            try:
+                content = path.read_bytes()
+            except OSError:
+                self._add(NO_ID_NUMBERS, f"the file {shown} cannot be read, so it was not checked")
+                continue
+            public_names = relative == self._data.directory_path.name
+            self._scan_value(content, f"the file {shown}", public_names=public_names)
+
+    # --- the log -----------------------------------------------------------------------------
+
+    def _read_log_key(self) -> VerifyKey | None:
+        """``log.pub``, checked against ``log.key`` and the published directory where present."""
+        try:
+            key = self._data.log_public_key()
+        except DataDirectoryError:
+            self._add(LOG_INTACT, "log.pub is missing or unreadable: no signature could be checked")
+            return None
+        if self._data.log_key_path.exists():
+            try:
+                private = self._data.log_signing_key()
+            except DataDirectoryError:
+                self._add(LOG_INTACT, "log.key cannot be read, so it was not compared to log.pub")
+            else:
+                if private.public_key().to_bytes() != key.to_bytes():
+                    self._add(LOG_INTACT, "log.key is not the private half of log.pub")
+        if self._data.directory_path.exists():
+            try:
+                signed = SignedObject.decode(
+                    self._data.directory_path.read_bytes(), SignedKind.DIRECTORY
+                )
+                published = Directory.from_json(signed.body)
+            except (OSError, SealedPetitionError):
+                self._add(LOG_INTACT, "directory.json is not a signed directory")
+            else:
+                if published.log_key.to_bytes() != key.to_bytes():
+                    self._add(LOG_INTACT, "directory.json publishes another log key than log.pub")
+        return key
+
+    def _rows(self, query: str, table: str) -> list[tuple[Any, ...]]:
+        try:
+            return [tuple(row) for row in self._conn.execute(query).fetchall()]
+        except _DB_ERRORS:
+            self._add(
+                LOG_MATCHES_STORE,
+                f"the table {table} cannot be read as server/database.py defines it",
+            )
+            return []
+
+    def _log(self) -> tuple[str, str]:
+        leaves: list[tuple[int, bytes]] = []
+        for index, leaf in self._rows(
+            "SELECT leaf_index, leaf FROM log_leaves ORDER BY leaf_index", "log_leaves"
+        ):
+            blob = _as_bytes(leaf)
+            if blob is None and isinstance(leaf, str):
+                blob = leaf.encode("utf-8")
+            position = _int(index)
+            if position is None or blob is None:
+                self._add(LOG_MATCHES_STORE, "log_leaves holds a row that is not a leaf")
+                continue
+            leaves.append((position, blob))
+        size = len(leaves)
+        if [index for index, _ in leaves] != list(range(size)):
+            self._add(
+                LOG_MATCHES_STORE,
+                f"the leaf indexes are not contiguous from 0 ({size:,} leaves stored)",
+            )
+        entries: dict[int, LogEntry] = {}
+        for index, leaf in leaves:
+            try:
+                entry = LogEntry.from_leaf(leaf)
+            except SealedPetitionError:
+                self._add(LOG_MATCHES_STORE, f"leaf {index} is not a valid log entry")
+                continue
+            entries[index] = entry
+        heads = self._heads()
+        submissions, replies, receipts = self._match(entries, heads)
+        matches = (
+            f"{size:,} leaves: {submissions:,} submissions and {replies:,} replies, each "
+            f"exactly one stored petition or reply and the other way round; {receipts:,} "
+            "receipts verify"
+        )
+        return matches, self._intact([leaf for _, leaf in leaves], heads)
+
+    def _heads(self) -> dict[int, tuple[TreeHead | None, bytes]]:
+        """Every stored head by size: parsed and verified (None if it does not verify)."""
+        heads: dict[int, tuple[TreeHead | None, bytes]] = {}
+        for size, signed_head in self._rows(
+            "SELECT tree_size, signed_head FROM tree_heads ORDER BY tree_size", "tree_heads"
+        ):
+            count, blob = _int(size), _as_bytes(signed_head)
+            if count is None or blob is None:
+                self._add(LOG_INTACT, "tree_heads holds a row that is not a signed head")
+                continue
+            try:
+                signed = SignedObject.decode(blob, SignedKind.TREE_HEAD)
+                body = signed.body if self._log_key is None else signed.verify(self._log_key)
+                head: TreeHead | None = TreeHead.from_json(body)
+            except SealedPetitionError as exc:
+                self._add(
+                    LOG_INTACT,
+                    f"the head of size {_show_count(count)} does not verify ({exc.code})",
+                )
+                head = None
+            if head is not None and head.tree_size != count:
+                self._add(
+                    LOG_INTACT,
+                    f"the head stored for size {_show_count(count)} signs another size",
+                )
+                head = None
+            heads[count] = (head, blob)
+        return heads
+
+    def _petitions(self) -> list[_PetitionFacts]:
+        facts: list[_PetitionFacts] = []
+        rows = self._rows(
+            "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, day, status, "
+            "leaf_index, receipt FROM petitions ORDER BY cursor",
+            "petitions",
+        )
+        for cursor, pid, bureau, envelope, stored_hash, day, status, leaf_index, receipt in rows:
+            shown = _show_petition(pid)
+            label = f"petition {shown}" if shown else f"petition row {_show_count(cursor)}"
+            envelope_bytes = _as_bytes(envelope)
+            computed = None if envelope_bytes is None else envelope_hash(envelope_bytes)
+            if envelope_bytes is None or petition_id_for(envelope_bytes) != pid:
+                self._add(LOG_MATCHES_STORE, f"the id of {label} is not derived from its envelope")
+            if computed is None or _as_bytes(stored_hash) != computed:
+                self._add(LOG_MATCHES_STORE, f"the stored envelope hash of {label} is wrong")
+            facts.append(
+                _PetitionFacts(
+                    label=label,
+                    petition_id=str(pid),
+                    bureau_id=bureau,
+                    day=day,
+                    status=status,
+                    leaf_index=_int(leaf_index),
+                    envelope_hash=computed,
+                )
+            )
+            self._receipt(facts[-1], receipt)
+        return facts
+
+    def _receipt(self, petition: _PetitionFacts, value: object) -> None:
+        """The receipt the server hands out again on resubmission must still be true."""
+        blob = _as_bytes(value)
+        label = petition.label
+        try:
+            if blob is None:
+                raise MalformedInput("not a blob")
+            signed = SignedObject.decode(blob, SignedKind.RECEIPT)
+            body = signed.body if self._log_key is None else signed.verify(self._log_key)
+            receipt = Receipt.from_json(body)
+            head_body = (
+                receipt.tree_head.body
+                if self._log_key is None
+                else receipt.tree_head.verify(self._log_key)
+            )
+            head = TreeHead.from_json(head_body)
+            merkle.verify_inclusion(
+                merkle.leaf_hash(receipt.submission_entry().leaf()),
+                receipt.leaf_index,
+                head.tree_size,
+                receipt.inclusion_proof,
+                head.root_hash,
+            )
+        except SealedPetitionError as exc:
+            self._add(LOG_MATCHES_STORE, f"the receipt of {label} does not verify ({exc.code})")
+            return
+        mismatched = [
+            name
+            for name, same in (
+                ("petition id", receipt.petition_id == petition.petition_id),
+                ("bureau", receipt.bureau_id == petition.bureau_id),
+                ("envelope hash", receipt.envelope_hash == petition.envelope_hash),
+                ("leaf index", receipt.leaf_index == petition.leaf_index),
+                ("day", receipt.day.isoformat() == petition.day),
+            )
+            if not same
+        ]
+        if mismatched:
+            self._add(
+                LOG_MATCHES_STORE,
+                f"the receipt of {label} names another {', '.join(mismatched)} than its row",
+            )
+
+    def _match(
+        self, entries: dict[int, LogEntry], heads: dict[int, tuple[TreeHead | None, bytes]]
+    ) -> tuple[int, int, int]:
+        """Leaves against rows, both ways; returns (submissions, replies, receipts) matched."""
+        petitions = self._petitions()
+        by_id = {petition.petition_id: petition for petition in petitions}
+        claimed: Counter[int] = Counter()
+        for petition in petitions:
+            self._match_petition(petition, entries, claimed)
+        replies = self._replies(by_id)
+        for reply in replies:
+            self._match_reply(reply, by_id.get(reply.petition_id), entries, heads, claimed)
+        self._check_sequences(petitions, replies)
+        submissions, logged_replies = self._match_leaves(entries, claimed)
+        return submissions, logged_replies, len(petitions)
+
+    def _match_petition(
+        self, petition: _PetitionFacts, entries: dict[int, LogEntry], claimed: Counter[int]
+    ) -> None:
+        index = petition.leaf_index
+        if index is None:
+            self._add(LOG_MATCHES_STORE, f"{petition.label} names no leaf")
+            return
+        claimed[index] += 1
+        entry = entries.get(index)
+        shown = _show_count(index)
+        if entry is None:
+            self._add(
+                LOG_MATCHES_STORE,
+                f"{petition.label} names leaf {shown}, which is missing or invalid",
+            )
+            return
+        if entry.reply_hash is not None or entry.status is not Status.RECEIVED:
+            self._add(LOG_MATCHES_STORE, f"{petition.label} names leaf {shown}, not a submission")
+            return
+        differ = _differences(
+            ("petition id", entry.petition_id, petition.petition_id),
+            ("bureau", entry.bureau_id, petition.bureau_id),
+            ("envelope hash", entry.envelope_hash, petition.envelope_hash),
+            ("day", entry.day.isoformat(), petition.day),
+        )
+        if differ:
+            self._add(
+                LOG_MATCHES_STORE, f"{petition.label} does not match its leaf {shown} ({differ})"
+            )
+
+    def _replies(self, petitions: dict[str, _PetitionFacts]) -> list[_ReplyFacts]:
+        facts: list[_ReplyFacts] = []
+        rows = self._rows(
+            "SELECT petition_id, sequence, status, signed_reply, reply_hash, day, leaf_index, "
+            "tree_size FROM replies ORDER BY petition_id, sequence",
+            "replies",
+        )
+        for pid, sequence, status, signed_reply, stored_hash, day, leaf_index, tree_size in rows:
+            shown = _show_petition(pid) or "<withheld>"
+            label = f"reply {_show_count(sequence)} to petition {shown}"
+            petition = petitions.get(str(pid))
+            if petition is None:
+                self._add(LOG_MATCHES_STORE, f"{label} answers no stored petition")
+            blob = _as_bytes(signed_reply)
+            computed = None if blob is None else signed_reply_hash(blob)
+            if computed is None or _as_bytes(stored_hash) != computed:
+                self._add(LOG_MATCHES_STORE, f"the stored hash of {label} is wrong")
+            reply = _ReplyFacts(
+                label=label,
+                petition_id=str(pid),
+                sequence=sequence,
+                status=status,
+                day=day,
+                leaf_index=_int(leaf_index),
+                tree_size=_int(tree_size),
+                reply_hash=computed,
+            )
+            self._reply_body(blob, reply, petition)
+            facts.append(reply)
+        return facts
+
+    def _match_reply(
+        self,
+        reply: _ReplyFacts,
+        petition: _PetitionFacts | None,
+        entries: dict[int, LogEntry],
+        heads: dict[int, tuple[TreeHead | None, bytes]],
+        claimed: Counter[int],
+    ) -> None:
+        label, index = reply.label, reply.leaf_index
+        if index is None:
+            self._add(LOG_MATCHES_STORE, f"{label} names no leaf")
+            return
+        claimed[index] += 1
+        size = reply.tree_size
+        if size is None or size <= index or size not in heads:
+            self._add(LOG_MATCHES_STORE, f"{label} names no stored head that includes it")
+        first = None if petition is None else petition.leaf_index
+        if first is not None and index <= first:
+            self._add(LOG_MATCHES_STORE, f"{label} is logged before its petition")
+        entry = entries.get(index)
+        shown = _show_count(index)
+        if entry is None:
+            self._add(LOG_MATCHES_STORE, f"{label} names leaf {shown}, which is missing or invalid")
+            return
+        differ = _differences(
+            ("reply hash", entry.reply_hash, reply.reply_hash),
+            ("petition id", entry.petition_id, reply.petition_id),
+            ("status", entry.status.value, reply.status),
+            ("day", entry.day.isoformat(), reply.day),
+            ("bureau", entry.bureau_id, None if petition is None else petition.bureau_id),
+            (
+                "envelope hash",
+                entry.envelope_hash,
+                None if petition is None else petition.envelope_hash,
+            ),
+        )
+        if differ:
+            self._add(LOG_MATCHES_STORE, f"{label} does not match its leaf {shown} ({differ})")
+
+    def _check_sequences(self, petitions: list[_PetitionFacts], replies: list[_ReplyFacts]) -> None:
+        """Replies to a petition are numbered 0, 1, 2, … and the last one sets its status."""
+        sequences: dict[str, list[object]] = {}
+        latest: dict[str, object] = {}
+        for reply in replies:
+            sequences.setdefault(reply.petition_id, []).append(reply.sequence)
+            latest[reply.petition_id] = reply.status
+        for pid, seen in sequences.items():
+            if seen != list(range(len(seen))):
+                shown = _show_petition(pid) or "<withheld>"
+                self._add(
+                    LOG_MATCHES_STORE, f"the replies to petition {shown} are not numbered 0, 1, …"
+                )
+        for petition in petitions:
+            if petition.status != latest.get(petition.petition_id, Status.RECEIVED.value):
+                self._add(
+                    LOG_MATCHES_STORE, f"the status of {petition.label} is not its latest reply's"
+                )
+
+    def _match_leaves(self, entries: dict[int, LogEntry], claimed: Counter[int]) -> tuple[int, int]:
+        """Every leaf is claimed by exactly one row; returns (submissions, replies)."""
+        submissions = replies = 0
+        for index, entry in sorted(entries.items()):
+            is_submission = entry.reply_hash is None
+            if claimed[index] == 0:
+                kind = "a submission" if is_submission else "a reply"
+                stored = "petition" if is_submission else "reply"
+                self._add(
+                    LOG_MATCHES_STORE, f"leaf {index} records {kind} that has no stored {stored}"
+                )
+            elif claimed[index] > 1:
+                self._add(LOG_MATCHES_STORE, f"leaf {index} is claimed by {claimed[index]} rows")
+            elif is_submission:
+                submissions += 1
+            else:
+                replies += 1
+        return submissions, replies
+
+    def _reply_body(
+        self, blob: bytes | None, reply: _ReplyFacts, petition: _PetitionFacts | None
+    ) -> None:
+        """The signed reply must say what its row says.
+
+        The bureau's signature is not checked: a bureau's keys may have been replaced since it
+        answered (``admin add-bureau --replace``), and the directory keeps only the new ones.
+        """
+        try:
+            if blob is None:
+                raise MalformedInput("not a blob")
+            body = Reply.from_json(SignedObject.decode(blob, SignedKind.REPLY).body)
+        except SealedPetitionError as exc:
+            self._add(LOG_MATCHES_STORE, f"the signed {reply.label} is not a reply ({exc.code})")
+            return
+        differ = _differences(
+            ("petition id", body.petition_id, reply.petition_id),
+            ("sequence", body.sequence, reply.sequence),
+            ("status", body.status.value, reply.status),
+            ("day", body.day.isoformat(), reply.day),
+            ("bureau", body.bureau_id, None if petition is None else petition.bureau_id),
+        )
+        if differ:
+            self._add(
+                LOG_MATCHES_STORE, f"the signed {reply.label} does not match its row ({differ})"
+            )
+
+    def _intact(self, leaves: list[bytes], heads: dict[int, tuple[TreeHead | None, bytes]]) -> str:
+        size = len(leaves)
+        tree = merkle.LeafHashList([merkle.leaf_hash(leaf) for leaf in leaves])
+        nodes = self._rows("SELECT level, position, hash FROM log_nodes", "log_nodes")
+        present: set[tuple[int, int]] = set()
+        interior_wrong = 0
+        for level, position, stored in nodes:
+            k, p, value = _int(level), _int(position), _as_bytes(stored)
+            if k is None or p is None or value is None or not 0 <= k < 64 or p < 0:
+                self._add(LOG_INTACT, "log_nodes holds a row that is not a node")
+                continue
+            present.add((k, p))
+            if p >= size >> k:
+                self._add(
+                    LOG_INTACT,
+                    f"log_nodes holds node {k}/{_show_count(p)}, beyond the {size:,} leaves",
+                )
+            elif value != tree.subtree_root(p << k, (p + 1) << k):
+                if k == 0:
+                    self._add(LOG_INTACT, f"log_nodes holds a wrong hash for leaf {p}")
+                else:
+                    interior_wrong += 1
+        if interior_wrong:
+            self._add(LOG_INTACT, f"{interior_wrong} stored interior nodes do not match the leaves")
+        expected_nodes = {(k, p) for k in range(size.bit_length()) for p in range(size >> k)}
+        missing = expected_nodes - present
+        if missing:
+            self._add(LOG_INTACT, f"log_nodes lacks {len(missing)} of {len(expected_nodes)} nodes")
+        wrong_roots: list[int] = []
+        for count, (head, _blob) in sorted(heads.items()):
+            if head is None:
+                continue
+            if count > size:
+                self._add(
+                    LOG_INTACT,
+                    f"the head of size {_show_count(count)} covers more than the {size:,} leaves",
+                )
+            elif head.root_hash != tree.subtree_root(0, count):
+                wrong_roots.append(count)
+        if wrong_roots:
+            self._add(
+                LOG_INTACT,
+                f"{len(wrong_roots)} of {len(heads)} signed heads (sizes {wrong_roots[0]} to "
+                f"{wrong_roots[-1]}) do not match the Merkle root of the stored leaves",
+            )
+        latest = max(heads, default=None)
+        if latest is None:
+            self._add(LOG_INTACT, "there is no signed tree head")
+        elif latest < size:
+            self._add(
+                LOG_INTACT, f"the latest signed head covers {latest:,} of the {size:,} leaves"
+            )
+        signatures = "" if self._log_key is None else " whose signatures verify with log.pub"
+        return (
+            f"{size:,} leaves hash to their {len(present):,} stored nodes and to the roots of all "
+            f"{len(heads):,} signed tree heads{signatures}; the latest covers every leaf"
+        )
+
+
+def _differences(*pairs: tuple[str, object, object]) -> str:
+    return ", ".join(name for name, left, right in pairs if left != right)
+
+
+def _row_label(table: str, row: dict[str, object], ordinal: int, *, exclude: str) -> str:
+    """How a finding names a row: by its key, unless the key is the offending column.
+
+    A key column that is itself the problem (a timestamp planted in ``cursor``, say) would repeat
+    the secret, so the row is then named by its position in the scan instead.
+    """
+
+    def count(name: str) -> int | None:
+        return None if name == exclude else _show_count(row.get(name))
+
+    def petition(name: str) -> str | None:
+        return None if name == exclude else _show_petition(row.get(name))
+
+    if table == "petitions":
+        pid, cursor = petition("petition_id"), count("cursor")
+        if pid is not None:
+            return f"petition {pid}"
+        if cursor is not None:
+            return f"petition row {cursor}"
+    elif table == "replies":
+        pid, sequence = petition("petition_id"), count("sequence")
+        if pid is not None and sequence is not None:
+            return f"reply {sequence} to petition {pid}"
+    elif table == "log_leaves":
+        index = count("leaf_index")
+        if index is not None:
+            return f"leaf {index}"
+    elif table == "log_nodes":
+        level, position = count("level"), count("position")
+        if level is not None and position is not None:
+            return f"node {level}/{position}"
+    elif table == "tree_heads":
+        size = count("tree_size")
+        if size is not None:
+            return f"the head of size {size}"
+    return f"row {ordinal}"
+
+
+def _data_files(root: Path) -> Iterator[Path]:
+    """Every regular file in the data directory but the database and ``run/`` (sockets)."""
+    for directory, subdirectories, files in os.walk(root):
+        here = Path(directory)
+        if here == root:
+            subdirectories[:] = [name for name in subdirectories if name != "run"]
+        subdirectories.sort()
+        for name in sorted(files):
+            path = here / name
+            if here == root and name in _DATABASE_FILES:
+                continue
+            if path.is_symlink() or not path.is_file():
+                continue
+            yield path
+
+
+# --- one petition, for `petition admin inspect` ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    sequence: int
+    status: str
+    day: str
+    leaf_index: int
+    tree_size: int
+    signed_reply_size: int
+
+
+@dataclass(frozen=True)
+class StoredPetition:
+    """Everything the server stores about one petition: its row and its replies' rows."""
+
+    row: PetitionRow
+    header_length: int | None  # None: the envelope has no well-formed clear header
+    replies: tuple[StoredReply, ...]
+
+
+def stored_petition(
+    path: Path, petition_id: str, *, key_file: Path | None = None
+) -> StoredPetition:
+    """Read one petition's rows, read-only; raise :class:`UnknownPetition` if there is none."""
+    validate_petition_id(petition_id)
+    data = open_data_directory(path)
+    conn = open_store(data, database_key(data, key_file))
+    try:
+        conn.execute("BEGIN")
+        try:
+            row = database.petition_row(conn, petition_id)
+            replies = conn.execute(
+                "SELECT sequence, status, day, leaf_index, tree_size, length(signed_reply) "
+                "FROM replies WHERE petition_id = ? ORDER BY sequence",
+                (petition_id,),
+            ).fetchall()
+        finally:
+            conn.execute("ROLLBACK")
+    except _DB_ERRORS as exc:
+        raise StorageError(f"cannot read {data.database_path} ({exc})") from exc
+    finally:
+        conn.close()
+    if row is None:
+        raise UnknownPetition(f"the store holds no petition {petition_id}")
+    return StoredPetition(
+        row, _header_length(row.envelope), tuple(StoredReply(*reply) for reply in replies)
+    )
+
+
+def _header_length(envelope: bytes) -> int | None:
+    try:
+        return parse_header(envelope)[1]
+    except MalformedInput:
+        return None

@@ -1,0 +1,431 @@
+"""`petition audit store` and `petition admin inspect` on a real server's data directory.
+
+One server gets a few petitions and bureau replies. The audit must pass on it, while it runs and
+after it stops, without changing a byte. Then copies of the stopped directory are damaged the
+ways a careless patch or an intruder would (an altered envelope, a deleted row, a rewritten
+leaf, an ID number, an address, a time or a name put into a table, a database in the clear):
+each must fail the check made for it, and the report must never repeat what was planted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlcipher3
+from harness import ID_NUMBERS, RunningServer, run_petition, start_server, stop_server
+
+from crypto import cjson
+from crypto.fields import Status
+from crypto.labels import SignedKind
+from crypto.objects import LogEntry, Reply
+from crypto.reply import seal_reply
+from crypto.signing import sign
+from server.store_audit import (
+    CHECK_IDS,
+    contains_address,
+    contains_id_number,
+    contains_name,
+    contains_time,
+    is_timestamp,
+)
+
+PLANTED_ID = "11010519491231002X"  # a valid number (check character X), as in the brief
+PLANTED_IPV4 = "203.0.113.7"
+PLANTED_IPV6 = "2001:db8::7"
+PLANTED_TIME = "2026-11-21 14:03:07"
+PLANTED_TIMESTAMP = 1_763_733_787
+PLANTED_NAME = "李小龙"
+SECRETS = [
+    PLANTED_ID, PLANTED_IPV4, PLANTED_IPV6, "14:03", str(PLANTED_TIMESTAMP), PLANTED_NAME,
+    "张三", *ID_NUMBERS,
+]  # fmt: skip
+
+Connection = Any  # sqlcipher3 ships no type information
+
+
+@dataclass
+class Store:
+    server: RunningServer
+    answered: str  # a petition with a bureau reply
+    unanswered: str  # a petition without one
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A server after a few submissions to both bureaus and two replies."""
+    server = start_server(tmp_path_factory.mktemp("audit"))
+    try:
+        answered = unanswered = ""
+        for number in range(4):
+            bureau_id = "national" if number % 2 else "guangdong"
+            submission = server.seal(bureau_id, id_number=ID_NUMBERS[number % len(ID_NUMBERS)])
+            posted = server.client.post("/v1/petitions", submission.body())
+            assert posted.status == 201, posted.raw
+            petition_id: str = posted.json["petition_id"]
+            if bureau_id == "guangdong":
+                unanswered = petition_id
+                continue
+            bureau = submission.bureau
+            ciphertext = seal_reply(
+                "已受理", submission.secret.reply_private_key().public_key(), petition_id,
+                bureau_id,
+            )  # fmt: skip
+            reply = Reply(petition_id, bureau_id, Status.ANSWERED, 0, ciphertext, date.today())
+            wire = sign(SignedKind.REPLY, reply.to_json(), bureau.signing).to_json()
+            answer, _ = server.client.signed(
+                bureau, "POST", f"/v1/bureaus/{bureau_id}/petitions/{petition_id}/replies",
+                {"reply": wire},
+            )  # fmt: skip
+            assert answer.status == 201, answer.raw
+            answered = petition_id
+        yield Store(server, answered, unanswered)
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def stopped(store: Store) -> Path:
+    """The same data directory once the server has stopped (the tests below run last)."""
+    stop_server(store.server)
+    assert not (store.server.data_dir / "petitions.db-wal").exists()
+    return store.server.data_dir
+
+
+def _audit(data: Path, *extra: str, env: dict[str, str] | None = None) -> list[str]:
+    result = run_petition("audit", "store", "--data", str(data), *extra, env=env)
+    assert "Traceback" not in result.stderr
+    output = result.stdout + result.stderr
+    for secret in SECRETS:
+        assert secret not in output, secret
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("store audit of "), result.stdout
+    assert result.returncode == (0 if lines[-1].endswith("checks passed") else 1), output
+    return lines
+
+
+def _failed(lines: list[str]) -> set[str]:
+    return {line[len("FAIL ") :].split(":")[0] for line in lines if line.startswith("FAIL ")}
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("petition: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def _files(data: Path) -> dict[str, tuple[str, int]]:
+    """Every file's content hash and modification time: what "read-only" must leave alone."""
+    found: dict[str, tuple[str, int]] = {}
+    for path in sorted(data.rglob("*")):
+        if path.is_file():
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            found[str(path.relative_to(data))] = (digest, path.stat().st_mtime_ns)
+    return found
+
+
+# --- the detectors on their own --------------------------------------------------------------
+
+
+DETECTED: list[tuple[Callable[[str], bool], str]] = [
+    (contains_id_number, f"citizen {PLANTED_ID}."),
+    (contains_id_number, f"13800000000{ID_NUMBERS[1]}"),  # glued to a phone number
+    (contains_name, f"real_name: {PLANTED_NAME}"),
+    (contains_address, PLANTED_IPV4),
+    (contains_address, f"[{PLANTED_IPV6}]:80"),
+    (contains_address, "::1"),
+    (contains_address, "fe80:0:0:0:0:0:0:1"),
+    (contains_time, PLANTED_TIME),
+    (contains_time, "2026-11-21T14:03Z"),
+    (contains_time, f"at {PLANTED_TIMESTAMP}"),
+]
+IGNORED: list[tuple[Callable[[str], bool], str]] = [
+    (contains_id_number, PLANTED_ID[:-1] + "3"),  # wrong check character
+    (contains_id_number, "110105194913310023"),  # month 13: no birth date
+    (contains_id_number, "110105490101001"),  # 15-digit legacy numbers are not looked for
+    (contains_name, "信"),
+    (contains_address, "1.2.3"),
+    (contains_address, "999.1.1.1"),
+    (contains_address, '{"a":1,"b"::"c"}'),
+    (lambda text: contains_address(text, short_ipv6=False), "::1"),  # as in binary values
+    (contains_time, "2026-11-21"),
+    (contains_time, "2026-11-21T14"),
+    (contains_time, '{"tree_size":12,"x":3}'),
+]
+
+
+@pytest.mark.parametrize(("detector", "text"), DETECTED)
+def test_a_detector_finds_what_a_leak_looks_like(
+    detector: Callable[[str], bool], text: str
+) -> None:
+    assert detector(text)
+
+
+@pytest.mark.parametrize(("detector", "text"), IGNORED)
+def test_a_detector_ignores_near_misses(detector: Callable[[str], bool], text: str) -> None:
+    assert not detector(text)
+
+
+def test_timestamps_are_seconds_or_milliseconds_from_2000_to_2100() -> None:
+    assert is_timestamp(PLANTED_TIMESTAMP)
+    assert is_timestamp(PLANTED_TIMESTAMP * 1000)
+    assert not is_timestamp(123_456)
+    assert not is_timestamp(PLANTED_TIMESTAMP * 1000 * 1000)
+
+
+def test_what_the_store_is_made_of_trips_no_detector() -> None:
+    """Hex ids, base64url hashes and canonical JSON with days: thousands of samples, no alarm."""
+    detectors = [contains_id_number, contains_name, contains_address, contains_time]
+    for number in range(2000):
+        sample = hashlib.sha256(str(number).encode()).hexdigest()
+        wire = cjson.b64encode(bytes.fromhex(sample))
+        text = f'{{"day":"2026-11-21","id":"{sample[:32]}","hash":"{wire}","size":{number}}}'
+        assert not any(detector(text) for detector in detectors), text
+
+
+# --- a healthy store -------------------------------------------------------------------------
+
+
+def _assert_all_ok(lines: list[str]) -> None:
+    assert [line.split(":")[0] for line in lines[:-1]] == [f"ok   {c}" for c in CHECK_IDS]
+    assert lines[-1].endswith(f"all {len(CHECK_IDS)} checks passed")
+
+
+def test_the_audit_passes_while_the_server_runs(store: Store) -> None:
+    assert (store.server.data_dir / "petitions.db-wal").exists()  # WAL mode, live
+    lines = _audit(store.server.data_dir)
+    _assert_all_ok(lines)
+    text = "\n".join(lines)
+    assert "4 submissions and 2 replies" in text
+    assert "4 receipts verify" in text
+
+
+def test_the_audit_sees_one_consistent_snapshot_while_petitions_arrive(store: Store) -> None:
+    """Leaves, rows and heads are read in one transaction, so a commit never splits them."""
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def submit() -> None:
+        while not stop.is_set():
+            submission = store.server.seal("guangdong")
+            statuses.append(store.server.client.post("/v1/petitions", submission.body()).status)
+
+    thread = threading.Thread(target=submit)
+    thread.start()
+    try:
+        for _ in range(3):
+            _assert_all_ok(_audit(store.server.data_dir))
+    finally:
+        stop.set()
+        thread.join()
+    assert statuses
+    assert set(statuses) == {201}
+
+
+def test_inspect_shows_the_stored_columns_and_nothing_personal(store: Store) -> None:
+    result = run_petition("admin", "inspect", "--data", str(store.server.data_dir), store.answered)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for column in ("petition id", "bureau id", "day", "status", "token", "lookup_key_hash",
+                   "envelope", "ciphertext", "receipt", "leaf index", "reply 0"):  # fmt: skip
+        assert f"  {column}" in out, column
+    assert store.answered in out
+    assert "status           answered" in out
+    assert f"day              {date.today().isoformat()}" in out
+    assert "first 48 of " in out
+    for secret in ("张三", "道路维修", "13800000000", "440300", *ID_NUMBERS):
+        assert secret not in out
+
+
+def test_inspect_refuses_unknown_and_malformed_ids_in_one_line(store: Store) -> None:
+    data = str(store.server.data_dir)
+    unknown = _one_line_error(run_petition("admin", "inspect", "--data", data, "0" * 32))
+    assert "no petition" in unknown
+    assert run_petition("admin", "inspect", "--data", data, "0" * 32).returncode == 1
+    malformed = _one_line_error(run_petition("admin", "inspect", "--data", data, PLANTED_ID))
+    assert "32 lower-case hexadecimal" in malformed
+    assert PLANTED_ID not in malformed
+
+
+def test_the_audit_passes_after_a_stop_and_changes_nothing(stopped: Path) -> None:
+    before = _files(stopped)
+    _assert_all_ok(_audit(stopped))
+    assert _files(stopped) == before  # no -wal/-shm left behind, nothing touched
+
+
+def test_errors_are_one_line_without_a_traceback(stopped: Path, tmp_path: Path) -> None:
+    wrong = _one_line_error(
+        run_petition("audit", "store", "--data", str(stopped), env={"PETITION_DB_KEY": "00" * 32})
+    )
+    assert "database key is wrong" in wrong
+    key_file = tmp_path / "db.key"
+    key_file.write_text("11" * 32 + "\n")
+    key_file.chmod(0o600)
+    wrong = _one_line_error(
+        run_petition("audit", "store", "--data", str(stopped), "--db-key-file", str(key_file))
+    )
+    assert "database key is wrong" in wrong
+    missing = _one_line_error(run_petition("audit", "store", "--data", str(tmp_path / "none")))
+    assert "does not exist" in missing
+    garbage = tmp_path / "garbage"
+    shutil.copytree(stopped, garbage)
+    (garbage / "petitions.db").write_bytes(b"\x07" * 8192)
+    assert "not a database" in _one_line_error(
+        run_petition("audit", "store", "--data", str(garbage))
+    )
+
+
+# --- damaged copies ----------------------------------------------------------------------------
+
+
+def _open(data: Path) -> Connection:
+    key = (data / "db.key").read_text().strip()
+    conn = sqlcipher3.connect(str(data / "petitions.db"), isolation_level=None)
+    conn.execute(f"PRAGMA key = \"x'{key}'\"")
+    return conn
+
+
+def _alter_envelope(conn: Connection, store: Store) -> None:
+    (envelope,) = conn.execute(
+        "SELECT envelope FROM petitions WHERE petition_id = ?", (store.unanswered,)
+    ).fetchone()
+    changed = bytes(envelope[:-1]) + bytes([envelope[-1] ^ 0x01])
+    conn.execute(
+        "UPDATE petitions SET envelope = ? WHERE petition_id = ?", (changed, store.unanswered)
+    )
+
+
+def _delete_petition(conn: Connection, store: Store) -> None:
+    conn.execute("DELETE FROM petitions WHERE petition_id = ?", (store.unanswered,))
+
+
+def _rewrite_leaf(conn: Connection, store: Store) -> None:
+    (leaf,) = conn.execute("SELECT leaf FROM log_leaves WHERE leaf_index = 0").fetchone()
+    entry = LogEntry.from_leaf(bytes(leaf))
+    forged = LogEntry(
+        entry.petition_id, entry.bureau_id, entry.envelope_hash, entry.status, date(2000, 1, 1)
+    )
+    conn.execute("UPDATE log_leaves SET leaf = ? WHERE leaf_index = 0", (forged.leaf(),))
+
+
+def _id_in_new_table(conn: Connection, store: Store) -> None:
+    conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.execute("INSERT INTO notes VALUES (?)", (f"citizen {PLANTED_ID}",))
+
+
+def _id_in_new_column(conn: Connection, store: Store) -> None:
+    conn.execute("ALTER TABLE petitions ADD COLUMN region TEXT")
+    conn.execute("UPDATE petitions SET region = ? WHERE cursor = 3", (PLANTED_ID,))
+
+
+def _id_in_existing_column(conn: Connection, store: Store) -> None:
+    conn.execute("UPDATE replies SET status = ?", (f"answered for {PLANTED_ID}",))
+
+
+def _ipv4_in_a_column(conn: Connection, store: Store) -> None:
+    conn.execute("UPDATE petitions SET status = ? WHERE cursor = 2", (PLANTED_IPV4,))
+
+
+def _ipv6_in_a_leaf(conn: Connection, store: Store) -> None:
+    conn.execute(
+        "UPDATE log_leaves SET leaf = ? WHERE leaf_index = 1", (f'{{"from":"{PLANTED_IPV6}"}}',)
+    )
+
+
+def _time_in_a_column(conn: Connection, store: Store) -> None:
+    conn.execute("UPDATE petitions SET day = ? WHERE cursor = 1", (PLANTED_TIME,))
+
+
+def _timestamp_in_a_column(conn: Connection, store: Store) -> None:
+    conn.execute("UPDATE replies SET tree_size = ?", (PLANTED_TIMESTAMP,))
+
+
+def _name_in_a_column(conn: Connection, store: Store) -> None:
+    conn.execute("UPDATE petitions SET status = ? WHERE cursor = 4", (PLANTED_NAME,))
+
+
+Tamper = Callable[[Connection, Store], None]
+
+CASES: dict[str, tuple[Tamper, set[str]]] = {
+    "an altered envelope byte": (_alter_envelope, {"log-matches-store"}),
+    "a deleted petition": (_delete_petition, {"log-matches-store"}),
+    "a rewritten leaf": (_rewrite_leaf, {"log-intact", "log-matches-store"}),
+    "an ID number in a new table": (_id_in_new_table, {"schema", "no-id-numbers"}),
+    "an ID number in a new column": (_id_in_new_column, {"schema", "no-id-numbers"}),
+    "an ID number in a reply status": (_id_in_existing_column, {"no-id-numbers"}),
+    "an IPv4 address": (_ipv4_in_a_column, {"no-addresses"}),
+    "an IPv6 address": (_ipv6_in_a_leaf, {"no-addresses", "log-intact"}),
+    "a time of day": (_time_in_a_column, {"no-times"}),
+    "a Unix timestamp": (_timestamp_in_a_column, {"no-times"}),
+    "a name": (_name_in_a_column, {"no-names"}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_damaged_store_fails_its_check(
+    case: str, store: Store, stopped: Path, tmp_path: Path
+) -> None:
+    tamper, expected = CASES[case]
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    conn = _open(copy)
+    tamper(conn, store)
+    conn.close()
+    lines = _audit(copy)
+    assert expected <= _failed(lines), "\n".join(lines)
+
+
+def test_an_id_number_is_reported_by_place_not_by_value(
+    store: Store, stopped: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    conn = _open(copy)
+    _id_in_new_column(conn, store)
+    (petition_id,) = conn.execute("SELECT petition_id FROM petitions WHERE cursor = 3").fetchone()
+    conn.close()
+    lines = _audit(copy)
+    assert (
+        f"FAIL no-id-numbers: petitions.region of petition {petition_id} holds a valid ID number"
+        in lines
+    )
+    assert "FAIL schema: unexpected column petitions.region: it could hold anything" in lines
+
+
+def test_a_database_in_the_clear_fails_encryption_at_rest(stopped: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    plain = tmp_path / "plain.db"
+    conn = _open(copy)
+    conn.execute(f"ATTACH DATABASE '{plain}' AS plaintext KEY ''")
+    conn.execute("SELECT sqlcipher_export('plaintext')")
+    conn.execute("DETACH DATABASE plaintext")
+    conn.close()
+    plain.replace(copy / "petitions.db")
+    reader = sqlite3.connect(copy / "petitions.db")
+    assert reader.execute("SELECT count(*) FROM petitions").fetchone()[0] >= 4
+    reader.close()
+    lines = _audit(copy)
+    assert _failed(lines) == {"encrypted-at-rest"} | (_failed(lines) & {"schema"})
+    assert "FAIL encrypted-at-rest: petitions.db starts with the plain SQLite header" in lines
+
+
+def test_a_file_dropped_into_the_data_directory_is_scanned(stopped: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    (copy / "debug.log").write_text(f"{PLANTED_TIME} request from {PLANTED_IPV4}\n")
+    lines = _audit(copy)
+    assert _failed(lines) == {"no-addresses", "no-times"}
+    assert "FAIL no-addresses: the file debug.log holds an IP address" in lines
