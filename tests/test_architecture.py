@@ -71,3 +71,14 @@ def test_the_layout_the_design_card_names_exists() -> None:
         assert (ROOT / name).exists(), name
     for name in ["setup.cfg", "pyproject.toml"]:
         assert (ROOT / name).stat().st_size > 200, name
+
+
+@pytest.mark.parametrize("path", _sources("client"), ids=lambda p: p.name)
+def test_client_reaches_the_server_only_over_http(path: Path) -> None:
+    """No storage library and no web framework: everything goes through client/transport.py."""
+    assert not _imports(path) & {"server", "flask", "sqlite3", "sqlcipher3", "gunicorn"}
+
+
+def test_only_the_transport_module_speaks_http() -> None:
+    speakers = {path.name for path in _sources("client") if "httpx" in _imports(path)}
+    assert speakers <= {"transport.py", "demo.py"}
