@@ -69,9 +69,10 @@ def _decoding(what: str) -> Callable[[Callable[[], Any]], Any]:
     """Run a decoder, turning any malformation into one ServerMisbehaved naming ``what``."""
 
     def run(decode: Callable[[], Any]) -> Any:
+        # OverflowError: int() of an infinite number, which json.loads reads from "1e400".
         try:
             return decode()
-        except (MalformedInput, KeyError, TypeError, ValueError) as exc:
+        except (MalformedInput, KeyError, TypeError, ValueError, OverflowError) as exc:
             detail = exc.message if isinstance(exc, MalformedInput) else "unexpected shape"
             raise ServerMisbehaved(f"the server sent a malformed {what}: {detail}") from exc
 

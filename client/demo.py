@@ -240,6 +240,14 @@ def _story(demo: Demo) -> None:
     demo.run("auditor", "audit", "store", "--data", "server-data")
 
     demo.step(
+        "Auditor: check every threat of docs/threat-model.md this deployment can show",
+        "One row per threat id, in the document's order: PASS or FAIL from checks against the "
+        "live server and its data directory, NOT CHECKABLE HERE where a row is a property of "
+        "the code, shown by its adversarial tests instead.",
+    )
+    demo.run("auditor", "audit", "threat-model", "--server", url, "--data", "server-data")
+
+    demo.step(
         "What the server holds for this petition",
         "Ciphertext, a pseudonymous token, a day and a status: no name, ID, text or time.",
     )

@@ -60,7 +60,28 @@ def safe_file_name(name: str) -> str:
         "_" if c in '<>:"/\\|?*' or unicodedata.category(c).startswith("C") else c
         for c in unicodedata.normalize("NFC", name)
     ).strip(" .")
-    return cleaned[:200] or "attachment"
+    return _fit_in_bytes(cleaned, MAX_NAME_BYTES) or "attachment"
+
+
+#: File systems limit a name to 255 *bytes*; this leaves room for " (999)" after the stem.
+MAX_NAME_BYTES = 240
+_MAX_SUFFIX_CHARS = 16
+
+
+def _fit_in_bytes(name: str, limit: int) -> str:
+    """Shorten ``name`` to ``limit`` UTF-8 bytes at a character boundary, keeping a short suffix.
+
+    A Chinese name of 100 characters is 300 bytes: cutting by characters is not enough.
+    """
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix) > _MAX_SUFFIX_CHARS:
+        stem, suffix = name, ""
+    tail = "." + suffix if suffix else ""
+    budget = limit - len(tail.encode("utf-8"))
+    shortened = stem.encode("utf-8")[:budget].decode("utf-8", errors="ignore").rstrip(" .")
+    return shortened + tail
 
 
 def save_attachment(folder: Path, attachment: Attachment) -> Path:

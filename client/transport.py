@@ -71,9 +71,11 @@ class HttpAnswer:
     body: bytes
 
     def json(self) -> Any:
+        # ValueError: not UTF-8, not JSON, or a number too long to convert; RecursionError: nested
+        # deeper than Python's stack. A hostile server can send any of them.
         try:
             return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise ServerMisbehaved("the server's answer is not valid JSON") from exc
 
 
@@ -242,7 +244,7 @@ def _refusal(answer: HttpAnswer) -> ServerRefused | ServerMisbehaved:
         code, message = error["code"], error["message"]
         if not isinstance(code, str) or not isinstance(message, str):
             raise TypeError(code)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # a hostile body: see HttpAnswer.json
         return ServerMisbehaved(f"the server answered HTTP {answer.status} without an error code")
     # The server's message is shown to a person: keep it to one printable line.
     cleaned = "".join(c if c.isprintable() else " " for c in message)[:300]

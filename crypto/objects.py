@@ -397,7 +397,7 @@ class BureauRequest:
         body = cjson.require_members("bureau request", value, set(cls._MEMBERS))
         _version(body, "bureau request")
         method, target = body["method"], body["target"]
-        if method not in _REQUEST_METHODS:
+        if not isinstance(method, str) or method not in _REQUEST_METHODS:
             raise SchemaViolation("bureau request: method must be GET or POST")
         if (
             not isinstance(target, str)

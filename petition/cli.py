@@ -24,7 +24,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 GROUP_HELP = {
-    "audit": "auditor: verify the public log, a receipt or a server's data directory",
+    "audit": "auditor: verify the public log, a receipt, a server's data directory, or each "
+    "threat of docs/threat-model.md a deployment can show",
     "bureau": "bureau reviewer: keys, inbox, reading and answering petitions",
 }
 

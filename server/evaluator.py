@@ -107,8 +107,15 @@ class RemoteEvaluator:
                     429,
                     "rate_limited",
                     "too many token requests; try again later",
-                    retry_after=int(retry) if retry.isdigit() else 30,
+                    retry_after=int(retry) if retry.isascii() and retry.isdigit() else 30,
                 ) from None
             raise unavailable(f"the token evaluator answered {exc.code}") from None
-        except (OSError, ValueError, KeyError, TypeError, SealedPetitionError) as exc:
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            RecursionError,
+            SealedPetitionError,
+        ) as exc:
             raise unavailable("the token evaluator is not reachable") from exc

@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from petition.threats import THREAT_IDS
+
 
 def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     petition = shutil.which("petition", path=os.path.dirname(sys.executable))
@@ -48,6 +50,13 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     ]:
         assert expected in out, expected
     assert re.search(r"ciphertext\s+[0-9a-f]{96}…", out)
+    # The threat-model audit: a row for every threat id, in the document's order, none failing.
+    audit = out[out.index("$ petition audit threat-model") : out.index("What the server holds")]
+    rows = re.findall(r"^\s+(T-[A-Z]+-[0-9]+)\s+(PASS|FAIL|NOT CHECKABLE HERE)\s", audit, re.M)
+    assert [threat for threat, _ in rows] == list(THREAT_IDS)
+    assert "FAIL" not in {verdict for _, verdict in rows}
+    assert {threat for threat, verdict in rows if verdict == "PASS"} >= {"T-SPOOF-1", "T-TAMP-2"}
+    assert re.search(rf"threat model: {len(THREAT_IDS)} threats, [0-9]+ PASS, 0 FAIL", audit)
     stored = out[out.index("What the server stores") :]
     assert "张三" not in stored
     assert "11010519491231002X" not in stored

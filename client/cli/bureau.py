@@ -191,6 +191,9 @@ def _inbox(args: argparse.Namespace) -> int:
 
 
 def _binding_mark(opened: OpenedPetition) -> str:
+    """An envelope that cannot be opened is not a token problem: say which check failed."""
+    if opened.document is None:
+        return "✗ UNOPENABLE"
     return "✓ token" if opened.binding_ok else "✗ TOKEN"
 
 

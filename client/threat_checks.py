@@ -1,0 +1,690 @@
+"""The threat-model checks ``client`` contributes: what a live server and this device show.
+
+``petition audit threat-model --server URL`` (:mod:`petition.threat_audit`) runs these. They use
+the same layers as every other client command: :class:`~client.session.Session` with the
+authority pinned in PETITION_HOME for anything that depends on trusted keys, the typed calls of
+:mod:`client.api`, ``audit_log`` of :mod:`client.auditor`, and :mod:`client.transport` for the
+raw answers whose headers and error bodies are the point of a check. Each check asks the server
+what any client could ask; none needs a secret.
+
+Checks that need the pinned authority (the directory, the log, the bureaus' keys) cannot run
+without ``petition init``: their rows then say so. Checks of the server's behaviour at its edge
+(headers, refusals, probing) do not depend on trust and run regardless. A check depending on the
+directory's signature is not run when that signature fails: ``server:directory-signed`` reports
+the failure, and nothing else is claimed about keys that cannot be trusted.
+
+The device check looks at PETITION_HOME itself: it must hold the pinned configuration and an
+auditor's saved tree heads, and nothing about a petition (T-DD-4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from client.api import LOOKUP_KEY_HEADER, BureauSigner, ServerApi
+from client.auditor import audit_log
+from client.cli.options import add_network, home_from, network_from
+from client.errors import (
+    AuditFailure,
+    ClientStateError,
+    DirectoryUntrusted,
+    NotInitialised,
+    ServerBusy,
+    ServerMisbehaved,
+    ServerRefused,
+    ServerUnreachable,
+)
+from client.home import CONFIG_FORMAT, HEADS_FORMAT, MAX_STATE_BYTES, ClientHome
+from client.session import Session
+from client.transport import HttpAnswer, Transport, validate_server_url
+from crypto import cjson
+from crypto.errors import MalformedInput, SealedPetitionError
+from crypto.keys import ENCRYPTION_PUBLIC_KEY_LENGTH, SigningKey
+from crypto.labels import SignedKind
+from crypto.objects import Directory, LogEntry, TreeHead
+from crypto.privatefile import read_private_file
+from crypto.signing import SignedObject
+from crypto.token import TokenRequest
+from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, ThreatCheck
+
+_CONNECTION = "client.connection"
+_TRUST = "client.trusted-directory"
+_LEAVES = "client.log-leaves"
+_PAGE = 1000
+# Enough bureaus to show the refusal is not a fluke of one; a large directory need not be walked.
+_BUREAUS_PROBED = 3
+# Accept every final answer, so that its status, headers and body can be judged; 429 and 503
+# are still retried by the transport as for any client.
+_EVERY_ANSWER = frozenset(range(200, 600))
+_ANY_ANSWER = _EVERY_ANSWER - {429, 503}
+
+
+def provider() -> CheckProvider:
+    """The entry point of ``sealed_petition.threat_checks`` (setup.cfg)."""
+    return CheckProvider(CHECKS, add_arguments=add_network)
+
+
+# --- the connection and the trusted directory, once per run -------------------------------------
+
+
+@dataclass
+class _Connection:
+    """The server as this device reaches it, through the pinned session if there is one."""
+
+    url: str
+    transport: Transport
+    session: Session | None
+    unpinned: str  # why there is no session; empty if there is one
+
+    @property
+    def api(self) -> ServerApi:
+        return ServerApi(self.transport) if self.session is None else self.session.api
+
+
+def _connection(context: CheckContext) -> _Connection:
+    def connect() -> _Connection:
+        if context.server is None:  # run_checks only calls a "server" check with a server
+            raise ValueError("a server check needs context.server")
+        url = validate_server_url(context.server)
+        home = home_from(context.options)
+        network = network_from(context.options)
+        try:
+            config = home.load_config()
+        except NotInitialised:
+            transport = Transport(
+                url, proxy=network.proxy, retry=network.retry, on_retry=network.on_retry
+            )
+            context.on_close(transport.close)
+            reason = (
+                f"no authority is pinned in {home.path}; run `petition init --server URL "
+                "--trust FINGERPRINT` first"
+            )
+            return _Connection(url, transport, None, reason)
+        session = Session(home, replace(config, server=url), network)
+        context.on_close(session.close)
+        return _Connection(url, session.transport, session, "")
+
+    return context.memo(_CONNECTION, connect)
+
+
+@dataclass(frozen=True)
+class _Trust:
+    """The directory verified under the pinned authority, or why there is none."""
+
+    session: Session | None
+    directory: Directory | None
+    failure: str  # the directory was refused (a finding)
+    unavailable: str  # it could not be checked at all (no pin)
+    serial_seen: int = 0
+
+
+def _trust(context: CheckContext) -> _Trust:
+    def verify() -> _Trust:
+        connection = _connection(context)
+        session = connection.session
+        if session is None:
+            return _Trust(None, None, "", connection.unpinned)
+        seen = session.config.directory_serial
+        try:
+            return _Trust(session, session.directory(), "", "", seen)
+        except (DirectoryUntrusted, ServerMisbehaved) as exc:
+            return _Trust(session, None, exc.message, "", seen)
+
+    return context.memo(_TRUST, verify)
+
+
+def _trusted(context: CheckContext) -> tuple[Session, Directory] | CheckOutcome:
+    """The session and verified directory, or the outcome of a check that needs them."""
+    trust = _trust(context)
+    if trust.unavailable:
+        return CheckOutcome.cannot_run(trust.unavailable)
+    if trust.session is None or trust.directory is None:
+        return CheckOutcome.cannot_run(
+            "the directory does not verify under the pinned authority (server:directory-signed)"
+        )
+    return trust.session, trust.directory
+
+
+# --- T-SPOOF-1, T-SPOOF-5, T-TAMP-2, T-LINK-2: directory and log ---------------------------------
+
+
+def directory_signed(context: CheckContext) -> CheckOutcome:
+    trust = _trust(context)
+    if trust.unavailable:
+        return CheckOutcome.cannot_run(trust.unavailable)
+    if trust.directory is None:
+        return CheckOutcome.failing(trust.failure)
+    return CheckOutcome.passing(
+        f"directory serial {trust.directory.serial} verifies under the pinned authority and is "
+        f"not older than the highest serial seen before ({trust.serial_seen})"
+    )
+
+
+def tree_head_signed(context: CheckContext) -> CheckOutcome:
+    trusted = _trusted(context)
+    if isinstance(trusted, CheckOutcome):
+        return trusted
+    session, _directory = trusted
+    try:
+        head = session.verified_head(session.api.log_head())
+    except ServerMisbehaved as exc:
+        return CheckOutcome.failing(exc.message)
+    return CheckOutcome.passing(
+        f"the signed head of size {head.tree_size} verifies with the log key the directory names"
+    )
+
+
+def log_consistent(context: CheckContext) -> CheckOutcome:
+    trusted = _trusted(context)
+    if isinstance(trusted, CheckOutcome):
+        return trusted
+    session, _directory = trusted
+    try:
+        result = audit_log(session)
+    except (AuditFailure, ServerMisbehaved) as exc:
+        return CheckOutcome.failing(exc.message)
+    before = (
+        "no head saved before on this device (it is saved now)"
+        if result.heads_checked == 0
+        else f"consistent with the {result.heads_checked} head(s) this auditor saved"
+    )
+    return CheckOutcome.passing(
+        f"{result.tree_size} entries; {before}; root recomputed from all {result.entries_checked} "
+        "entries"
+    )
+
+
+def _served_leaves(context: CheckContext) -> list[bytes]:
+    """Every entry the server serves, up to the size its current head claims.
+
+    The head's signature is not needed for this (``server:tree-head-signed`` checks it): what
+    is judged is what anyone who downloads the log receives.
+    """
+
+    def fetch() -> list[bytes]:
+        api = _connection(context).api
+        try:
+            size = TreeHead.from_json(api.log_head().body).tree_size
+        except MalformedInput as exc:
+            raise ServerMisbehaved(f"the server sent a malformed tree head: {exc.message}") from exc
+        leaves: list[bytes] = []
+        for start in range(0, size, _PAGE):
+            leaves += api.entries(start, min(size, start + _PAGE))
+        return leaves
+
+    return context.memo(_LEAVES, fetch)
+
+
+def log_entries_without_token(context: CheckContext) -> CheckOutcome:
+    """Every served entry parses as exactly the documented members (protocol §9.3.4).
+
+    The strict parser refuses any member beyond the seven, so a token (or anything else) added
+    to an entry is a failure; the documented members have no room for a 64-byte token.
+    """
+    try:
+        leaves = _served_leaves(context)
+    except ServerMisbehaved as exc:
+        return CheckOutcome.failing(exc.message)
+    findings = []
+    for index, leaf in enumerate(leaves):
+        try:
+            LogEntry.from_leaf(leaf)
+        except MalformedInput as exc:
+            findings.append(f"entry {index} is not a documented log entry ({exc.message})")
+    return CheckOutcome.from_findings(
+        findings,
+        f"all {len(leaves)} served entries hold only the documented members, so no token",
+    )
+
+
+# --- T-LINK-1, T-DD-3, T-ID-2: the bureaus' keys ----------------------------------------------
+
+
+def per_bureau_token_keys(context: CheckContext) -> CheckOutcome:
+    trusted = _trusted(context)
+    if isinstance(trusted, CheckOutcome):
+        return trusted
+    _session, directory = trusted
+    findings = []
+    salts: dict[bytes, str] = {}
+    keys: dict[bytes, str] = {}
+    for bundle in directory.bureaus:
+        for what, seen, value in (
+            ("token salt", salts, bundle.token_salt),
+            ("token key", keys, bundle.token_key),
+        ):
+            if value in seen:
+                findings.append(f"bureaus {seen[value]} and {bundle.bureau_id} share a {what}")
+            seen.setdefault(value, bundle.bureau_id)
+    count = len(directory.bureaus)
+    return CheckOutcome.from_findings(
+        findings,
+        f"{count} bureau(s) in the directory, each with its own token salt and token key",
+    )
+
+
+def hybrid_encryption_keys(context: CheckContext) -> CheckOutcome:
+    trusted = _trusted(context)
+    if isinstance(trusted, CheckOutcome):
+        return trusted
+    _session, directory = trusted
+    # The directory's strict parser already refused any key that is not a valid hybrid public
+    # key (EncryptionPublicKey checks the ML-KEM-768 encapsulation key and the X25519 point);
+    # the length is checked again so that a relaxed parser could not quietly let one through.
+    findings = [
+        f"the encryption key of {bundle.bureau_id} is not an ML-KEM-768 + X25519 key"
+        for bundle in directory.bureaus
+        if len(bundle.encryption_key.to_bytes()) != ENCRYPTION_PUBLIC_KEY_LENGTH
+    ]
+    return CheckOutcome.from_findings(
+        findings,
+        f"all {len(directory.bureaus)} bureau encryption keys are hybrid ML-KEM-768 + X25519 "
+        f"({ENCRYPTION_PUBLIC_KEY_LENGTH}-byte) keys",
+    )
+
+
+def token_proof_verifies(context: CheckContext) -> CheckOutcome:
+    """A blind evaluation of a random input at each bureau, its proof checked (RFC 9497).
+
+    The input is random, so nothing about any person is sent; a response made under another key
+    than the published one fails, which is the tagging attack of T-ID-2.
+    """
+    trusted = _trusted(context)
+    if isinstance(trusted, CheckOutcome):
+        return trusted
+    session, directory = trusted
+    if not directory.bureaus:
+        return CheckOutcome.cannot_run("the directory lists no bureau")
+    findings = []
+    for bundle in directory.bureaus:
+        request, blinded = TokenRequest.blind(secrets.token_bytes(32))
+        try:
+            request.finalize(
+                session.api.evaluate_token(bundle.bureau_id, blinded), bundle.token_key
+            )
+        except ServerUnreachable:
+            raise  # an error of the input (the URL, the proxy), not a finding
+        except ServerBusy as exc:
+            return CheckOutcome.cannot_run(
+                f"the token service of {bundle.bureau_id}: {exc.message}"
+            )
+        except (SealedPetitionError, ValueError) as exc:
+            detail = exc.message if isinstance(exc, SealedPetitionError) else "a malformed answer"
+            findings.append(f"{bundle.bureau_id}: {detail}")
+    return CheckOutcome.from_findings(
+        findings,
+        f"a token evaluation at each of the {len(directory.bureaus)} bureau(s) carries a proof "
+        "that verifies against the bureau's published token key",
+    )
+
+
+# --- T-DET-2, T-DET-3: what the server's answers reveal ---------------------------------------
+
+
+def _call(
+    context: CheckContext,
+    method: str,
+    path: str,
+    *,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    accept: frozenset[int] = _ANY_ANSWER,
+) -> HttpAnswer:
+    """One request whose final answer, whatever its status, is returned to be judged."""
+    transport = _connection(context).transport
+    return transport.call(method, path, body=body, headers=headers, accept=accept)
+
+
+def no_cookies_no_store(context: CheckContext) -> CheckOutcome:
+    paths = [
+        "/v1/directory",
+        "/v1/authority",
+        "/v1/log/head",
+        "/healthz",
+        f"/v1/petitions/{secrets.token_hex(16)}/status",  # an error answer: 400 without a key
+        "/v1/no-such-route",
+    ]
+    findings = []
+    for path in paths:
+        # Even a 503 (no directory published yet, say) must not set a cookie or be cached.
+        answer = _call(context, "GET", path, accept=_EVERY_ANSWER)
+        headers = {name.lower(): value for name, value in answer.headers.items()}
+        shown = path if not path.startswith("/v1/petitions/") else "/v1/petitions/<id>/status"
+        if "set-cookie" in headers:
+            findings.append(f"GET {shown} ({answer.status}) sets a cookie")
+        directives = {part.strip().lower() for part in headers.get("cache-control", "").split(",")}
+        if "no-store" not in directives:
+            findings.append(f"GET {shown} ({answer.status}) is not Cache-Control: no-store")
+    return CheckOutcome.from_findings(
+        findings,
+        f"{len(paths)} answers (documents and errors): none sets a cookie, all are "
+        "Cache-Control: no-store",
+    )
+
+
+def _first_petition_id(context: CheckContext) -> str | None:
+    try:
+        leaves = _connection(context).api.entries(0, 1)
+    except ServerRefused as exc:
+        if exc.server_code == "invalid_range":  # an empty log
+            return None
+        raise
+    try:
+        return LogEntry.from_leaf(leaves[0]).petition_id
+    except MalformedInput:
+        return None
+
+
+def status_probe_indistinguishable(context: CheckContext) -> CheckOutcome:
+    """An existing id with a wrong key answers exactly like an id that does not exist."""
+    try:
+        existing = _first_petition_id(context)
+    except (ServerRefused, ServerMisbehaved) as exc:
+        return CheckOutcome.failing(f"the log's first entry cannot be read: {exc.message}")
+    if existing is None:
+        return CheckOutcome.cannot_run("the log holds no petition whose id could be probed")
+    unknown = secrets.token_hex(16)
+    answers = {}
+    for name, petition_id in (("an existing id", existing), ("an unknown id", unknown)):
+        header = {LOOKUP_KEY_HEADER: cjson.b64encode(secrets.token_bytes(32))}
+        answers[name] = _call(context, "GET", f"/v1/petitions/{petition_id}/status", headers=header)
+    findings = []
+    for name, answer in answers.items():
+        if answer.status != 404:
+            findings.append(f"{name} with a random lookup key answered {answer.status}, not 404")
+    first, second = answers.values()
+    if first.body != second.body or first.status != second.status:
+        findings.append("an existing id and an unknown id give different answers")
+    key = cjson.b64encode(secrets.token_bytes(32))
+    in_url = _call(context, "GET", f"/v1/petitions/{existing}/status?lookup_key={key}")
+    if (in_url.status, _error_code(in_url)) != (400, "missing_lookup_key"):
+        findings.append(
+            f"a lookup key in the URL instead of the {LOOKUP_KEY_HEADER} header was not "
+            f"ignored (answered {in_url.status}, not 400 missing_lookup_key)"
+        )
+    return CheckOutcome.from_findings(
+        findings,
+        "an id from the log and a random id, each with a random lookup key, give the same 404; "
+        "a lookup key in the URL is ignored (400 missing_lookup_key)",
+    )
+
+
+# --- T-SPOOF-4, T-DD-7, T-DOS-3: refusals -----------------------------------------------------
+
+
+def _error_code(answer: HttpAnswer) -> str | None:
+    """The code of a documented error body (exactly ``{"error": {"code", "message"}}``)."""
+    try:
+        body = json.loads(answer.body)
+        error = body["error"]
+        if set(body) != {"error"} or set(error) != {"code", "message"}:
+            return None
+        code, message = error["code"], error["message"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    if not isinstance(code, str) or not isinstance(message, str) or "\n" in message:
+        return None
+    return code
+
+
+def _bureau_ids(context: CheckContext) -> list[str]:
+    """The bureaus the served directory names (its signature is another check's business)."""
+    try:
+        signed = SignedObject.decode(_connection(context).api.directory(), SignedKind.DIRECTORY)
+        return [bundle.bureau_id for bundle in Directory.from_json(signed.body).bureaus]
+    except MalformedInput:
+        return []
+
+
+def bureau_auth_required(context: CheckContext) -> CheckOutcome:
+    """Bureau routes refuse a request without a signature, or signed by a key not the bureau's."""
+    bureaus = _bureau_ids(context)[:_BUREAUS_PROBED]
+    if not bureaus:
+        return CheckOutcome.cannot_run("the served directory names no bureau to pose as")
+    try:
+        petition_id = _first_petition_id(context) or secrets.token_hex(16)
+    except (ServerRefused, ServerMisbehaved):
+        petition_id = secrets.token_hex(16)
+    findings = []
+    tried = 0
+    for bureau_id in bureaus:
+        stranger = BureauSigner(bureau_id, SigningKey.generate())
+        for target in (
+            f"/v1/bureaus/{bureau_id}/inbox?after=0&limit=10",
+            f"/v1/bureaus/{bureau_id}/petitions/{petition_id}",
+        ):
+            for how, headers, expected in (
+                ("unsigned", {}, "unauthenticated"),
+                ("signed by a random key", stranger.headers("GET", target)(), "invalid_signature"),
+            ):
+                tried += 1
+                answer = _call(context, "GET", target, headers=headers)
+                code = _error_code(answer)
+                if answer.status not in (401, 403) or code != expected:
+                    where = target.split("?")[0].replace(petition_id, "<id>")
+                    findings.append(
+                        f"GET {where} {how} answered {answer.status} {code or 'without an error'}"
+                        f", not 401 {expected}"
+                    )
+    return CheckOutcome.from_findings(
+        findings,
+        f"{tried} bureau requests, unsigned or signed by a random key, were refused with 401 "
+        "and the documented code; none returned petition data",
+    )
+
+
+def malformed_requests_refused(context: CheckContext) -> CheckOutcome:
+    bureau = next(iter(_bureau_ids(context)), "national")
+    submission = {"bureau_id": bureau, "token": "!", "envelope": "!", "lookup_key_hash": "!"}
+    cases: list[tuple[str, str, bytes | None, int, str]] = [
+        ("POST", "/v1/petitions", b"{not json", 400, "malformed_json"),
+        ("POST", "/v1/petitions", b"[]", 400, "malformed_json"),
+        ("POST", "/v1/petitions", b'{"bureau_id": "x"}', 400, "schema_violation"),
+        ("POST", "/v1/petitions", json.dumps(submission).encode(), 400, "malformed"),
+        ("GET", "/v1/log/entries?start=x&end=1", None, 400, "invalid_range"),
+        ("GET", "/v1/log/proof/inclusion?index=-1&tree_size=1", None, 400, "invalid_range"),
+        ("GET", "/v1/no-such-route", None, 404, "not_found"),
+        ("GET", "/v1/petitions", None, 405, "method_not_allowed"),
+    ]
+    findings = []
+    for method, path, body, status, expected in cases:
+        answer = _call(context, method, path, body=body)
+        code = _error_code(answer)
+        text = answer.body.decode("utf-8", errors="replace")
+        if answer.status != status or code != expected:
+            findings.append(
+                f"{method} {path} (malformed) answered {answer.status} "
+                f"{code or 'without a documented error body'}, not {status} {expected}"
+            )
+        if "Traceback" in text or 'File "' in text:
+            findings.append(f"{method} {path} answered with a traceback")
+    return CheckOutcome.from_findings(
+        findings,
+        f"{len(cases)} malformed requests each got a 4xx JSON error with its documented code and "
+        "no traceback",
+    )
+
+
+# --- T-DD-4: this device ----------------------------------------------------------------------
+
+_HEADS_NAME = re.compile(r"heads-[0-9a-f]{32}\.json")
+_TEMPORARY = re.compile(r"\.(?P<name>[A-Za-z0-9._-]+)\.[0-9a-f]{16}\.tmp")
+_SHOWN = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64})?")
+
+
+def _shown(relative: str) -> str:
+    return relative if _SHOWN.fullmatch(relative) else "<a file whose name is withheld>"
+
+
+def _heads_file_problem(path: Path) -> str | None:
+    """Why a saved heads file is not just signed tree heads, or None."""
+    try:
+        data = read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what="heads")
+        body = cjson.require_members(
+            "audit head list", cjson.decode(data), {"format", "heads", "version"}
+        )
+        heads = body["heads"]
+        if body["format"] != HEADS_FORMAT or body["version"] != 1 or not isinstance(heads, list):
+            return "is not an audit head list of version 1"
+        for item in heads:
+            TreeHead.from_json(
+                SignedObject.decode(cjson.b64decode(item), SignedKind.TREE_HEAD).body
+            )
+    except (SealedPetitionError, ValueError) as exc:
+        detail = exc.message if isinstance(exc, SealedPetitionError) else "unreadable"
+        return f"is not a list of signed tree heads ({detail})"
+    return None
+
+
+def _config_problem(home: ClientHome, path: Path) -> str | None:
+    try:
+        data = read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what="config")
+        if json.loads(data).get("format") != CONFIG_FORMAT:
+            return "is not a client configuration"
+        if path == home.config_path:
+            home.load_config()  # exactly the documented members
+    except (SealedPetitionError, ValueError, AttributeError) as exc:
+        detail = exc.message if isinstance(exc, SealedPetitionError) else "unreadable"
+        return f"is not just the pinned configuration ({detail})"
+    return None
+
+
+def _home_entries(root: Path) -> list[tuple[Path, str]]:
+    """Every entry under ``root``, symlinks listed but never followed."""
+    found = []
+    for directory, subdirectories, files in os.walk(root):
+        here = Path(directory)
+        for name in sorted([*subdirectories, *files]):
+            path = here / name
+            found.append((path, path.relative_to(root).as_posix()))
+    return sorted(found, key=lambda entry: entry[1])
+
+
+def _home_entry_problem(home: ClientHome, path: Path, relative: str) -> str | None:
+    parent, _, name = relative.rpartition("/")
+    if path.is_dir() and not path.is_symlink():
+        return None if relative == "audit" else "is a folder that is not client state"
+    temporary = _TEMPORARY.fullmatch(name)  # left by an interrupted atomic write
+    target = temporary.group("name") if temporary else name
+    if path.is_symlink() or not path.is_file():
+        return "is not a regular file"
+    if parent == "" and target == "config.json":
+        return _config_problem(home, path)
+    if parent == "audit" and _HEADS_NAME.fullmatch(target):
+        return _heads_file_problem(path)
+    return "is not client state (only config.json and audit/heads-*.json are)"
+
+
+def petition_home_clean(context: CheckContext) -> CheckOutcome:
+    """PETITION_HOME holds the pinned configuration and saved tree heads, and nothing else."""
+    home = home_from(context.options)
+    root = home.path
+    if not root.exists():
+        return CheckOutcome.passing(f"{root} does not exist: nothing is stored on this device")
+    if not root.is_dir():
+        return CheckOutcome.failing(f"{root} is not a folder")
+    findings = []
+    files = 0
+    for path, relative in _home_entries(root):
+        files += 0 if path.is_dir() and not path.is_symlink() else 1
+        problem = _home_entry_problem(home, path, relative)
+        if problem is not None:
+            findings.append(f"{_shown(relative)} {problem}")
+    return CheckOutcome.from_findings(
+        findings,
+        f"{root} holds {files} file(s): the pinned configuration and saved tree heads only, "
+        "nothing about a petition",
+    )
+
+
+CHECKS: tuple[ThreatCheck, ...] = (
+    ThreatCheck(
+        "server:directory-signed",
+        ("T-SPOOF-1",),
+        "the directory verifies under the pinned authority; its serial is not lower than seen",
+        "server",
+        directory_signed,
+    ),
+    ThreatCheck(
+        "server:tree-head-signed",
+        ("T-SPOOF-5",),
+        "the current signed tree head verifies with the log key the directory names",
+        "server",
+        tree_head_signed,
+    ),
+    ThreatCheck(
+        "server:log-consistent",
+        ("T-TAMP-2",),
+        "the log is consistent with every head this auditor saved; root recomputed from entries",
+        "server",
+        log_consistent,
+    ),
+    ThreatCheck(
+        "server:log-entries-without-token",
+        ("T-LINK-2",),
+        "every served log entry has only the documented members: no token",
+        "server",
+        log_entries_without_token,
+    ),
+    ThreatCheck(
+        "server:per-bureau-token-keys",
+        ("T-LINK-1",),
+        "every bureau in the directory has its own token salt and token key",
+        "server",
+        per_bureau_token_keys,
+    ),
+    ThreatCheck(
+        "server:hybrid-encryption-keys",
+        ("T-DD-3",),
+        "every bureau encryption key is a hybrid ML-KEM-768 + X25519 key",
+        "server",
+        hybrid_encryption_keys,
+    ),
+    ThreatCheck(
+        "server:token-proof-verifies",
+        ("T-ID-2",),
+        "a token evaluation at each bureau carries a proof valid for its published token key",
+        "server",
+        token_proof_verifies,
+    ),
+    ThreatCheck(
+        "server:no-cookies-no-store",
+        ("T-DET-2",),
+        "no response sets a cookie; every response is Cache-Control: no-store",
+        "server",
+        no_cookies_no_store,
+    ),
+    ThreatCheck(
+        "server:status-probe-indistinguishable",
+        ("T-DET-3",),
+        "an existing and an unknown petition id give the same 404; URL lookup keys are ignored",
+        "server",
+        status_probe_indistinguishable,
+    ),
+    ThreatCheck(
+        "server:bureau-auth-required",
+        ("T-SPOOF-4", "T-DD-7"),
+        "unsigned bureau requests and ones signed by a random key are refused (401)",
+        "server",
+        bureau_auth_required,
+    ),
+    ThreatCheck(
+        "server:malformed-requests-refused",
+        ("T-DOS-3",),
+        "malformed requests get a 4xx JSON error with a stable code and no traceback",
+        "server",
+        malformed_requests_refused,
+    ),
+    ThreatCheck(
+        "device:petition-home-clean",
+        ("T-DD-4",),
+        "this device's PETITION_HOME holds only the pinned configuration and saved tree heads",
+        "device",
+        petition_home_clean,
+    ),
+)

@@ -1,0 +1,451 @@
+"""``petition audit threat-model``: each row of docs/threat-model.md, checked where it can be.
+
+The threat model's evidence is tests of the code. An operator or an auditor also wants to know
+whether *this* deployment, as it runs today, still holds what the code promises: a directory
+signed by the pinned authority, a log that only grows, a data directory with no personal data
+and no token key in it. This command runs every check that can be made against a live server
+(``--server``), a data directory (``--data``) or this device's own client state, and prints one
+row per threat id of :data:`petition.threats.THREATS`, in the document's order:
+
+* ``PASS``: at least one check for the row ran, and every one that ran passed;
+* ``FAIL``: a check for the row failed (each failing check is listed under the row);
+* ``NOT CHECKABLE HERE``: nothing could be run, with the reason: the input it needs, a reason
+  found at run time (no authority pinned in PETITION_HOME, say), or that the row is a property
+  of the code with no deployment check, shown by the adversarial tests instead.
+
+The exit status is 1 if any row fails, so the command can guard a deployment pipeline.
+
+This module knows nothing about HTTP or SQLCipher. ``client`` (the live-server and device
+checks) and ``server`` (the data-directory checks) contribute :class:`CheckProvider` objects
+through the entry-point group :data:`THREAT_CHECK_GROUP`, exactly as they contribute
+subcommands to ``petition``: the two packages must not import each other, and neither may be
+imported from here. A provider also adds the flags its checks need (the client's network
+options, the server's ``--db-key-file``), so that those flags are defined once, where the other
+commands of the same package define them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
+
+from crypto.errors import SealedPetitionError
+from petition.threats import THREAT_IDS, THREATS, Threat
+
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+THREAT_CHECK_GROUP = "sealed_petition.threat_checks"
+
+Need = Literal["server", "data", "device"]
+NEEDS: tuple[Need, ...] = ("server", "data", "device")
+
+NEEDS_SERVER = "needs a server (--server URL)"
+NEEDS_DATA = "needs the data directory (--data DIR)"
+NEEDS_EITHER = "needs a server (--server URL) or the data directory (--data DIR)"
+CODE_PROPERTY = (
+    "no deployment check: a property of the code, shown by the adversarial tests "
+    "(docs/threat-model.md)"
+)
+_MISSING_INPUT: dict[Need, str] = {"server": NEEDS_SERVER, "data": NEEDS_DATA}
+
+# A detail is one line on a terminal and in a ticket; a longer one is cut, never wrapped.
+MAX_DETAIL = 300
+# A check with many findings shows the first few; the rest are counted.
+MAX_FINDINGS = 3
+
+_T = TypeVar("_T")
+
+
+class ThreatCheckError(SealedPetitionError):
+    """A check provider could not be loaded, or contributes checks that break the protocol."""
+
+    code = "threat_check_invalid"
+
+
+# --- the protocol ------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckContext:
+    """What the checks may look at, and a memory shared by them for one run.
+
+    ``server`` and ``data`` decide which checks can run; ``options`` is the parsed command
+    line, where each provider finds the flags it added (the client's ``--home``, ``--proxy`` and
+    ``--retries``, the server's ``--db-key-file``). Checks that share expensive work (the store
+    audit reads the whole database, the client opens one connection) compute it once with
+    :meth:`memo`; resources registered with :meth:`on_close` are released when the run ends.
+    """
+
+    server: str | None = None
+    data: Path | None = None
+    options: argparse.Namespace = field(default_factory=argparse.Namespace)
+    _memo: dict[str, object] = field(default_factory=dict, repr=False)
+    _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def db_key_file(self) -> Path | None:
+        value = getattr(self.options, "db_key_file", None)
+        return None if value is None else Path(value)
+
+    @property
+    def proxy(self) -> str | None:
+        value = getattr(self.options, "proxy", None)
+        return str(value) if value else None
+
+    @property
+    def home(self) -> Path | None:
+        value = getattr(self.options, "home", None)
+        return Path(value) if value else None
+
+    def available(self, need: Need) -> bool:
+        """Whether a check that needs ``need`` can be tried; this device is always here."""
+        if need == "server":
+            return self.server is not None
+        if need == "data":
+            return self.data is not None
+        return True
+
+    def memo(self, key: str, compute: Callable[[], _T]) -> _T:
+        """``compute()`` once per context under ``key``; a raised error is not remembered."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return cast(_T, self._memo[key])
+
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        self._cleanups.append(cleanup)
+
+    def close(self) -> None:
+        while self._cleanups:
+            self._cleanups.pop()()
+
+    def __enter__(self) -> CheckContext:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What one check found: passed or failed with a one-line detail, or why it could not run.
+
+    The detail names places and counts, never a secret or a stored personal value: it is meant
+    to be pasted into tickets.
+    """
+
+    passed: bool
+    detail: str
+    ran: bool = True
+
+    @classmethod
+    def passing(cls, detail: str) -> CheckOutcome:
+        return cls(True, detail)
+
+    @classmethod
+    def failing(cls, detail: str) -> CheckOutcome:
+        return cls(False, detail)
+
+    @classmethod
+    def cannot_run(cls, reason: str) -> CheckOutcome:
+        return cls(False, reason, ran=False)
+
+    @classmethod
+    def from_findings(cls, findings: Sequence[str], summary: str) -> CheckOutcome:
+        """Pass with ``summary`` if there are no findings, else fail with the first few."""
+        if not findings:
+            return cls.passing(summary)
+        shown = "; ".join(findings[:MAX_FINDINGS])
+        hidden = len(findings) - MAX_FINDINGS
+        return cls.failing(shown + (f" (and {hidden} more)" if hidden > 0 else ""))
+
+    @property
+    def failed(self) -> bool:
+        return self.ran and not self.passed
+
+
+Run = Callable[[CheckContext], CheckOutcome]
+
+
+@dataclass(frozen=True)
+class ThreatCheck:
+    """One check of a deployment, serving one or more threat rows.
+
+    ``check_id`` is stable (``server:directory-signed``, ``data:encrypted-at-rest``): scripts
+    and tickets refer to it. ``needs`` says what it looks at. ``run`` returns an outcome for
+    whatever it finds about the deployment; it raises a
+    :class:`~crypto.errors.SealedPetitionError` only when the inputs themselves are unusable (no
+    such data directory, a malformed URL, an unreachable server), which stops the whole run with
+    one line.
+    """
+
+    check_id: str
+    threat_ids: tuple[str, ...]
+    description: str
+    needs: Need
+    run: Run
+
+
+@dataclass(frozen=True)
+class CheckProvider:
+    """What one package contributes: its checks, and the flags they need on the command line."""
+
+    checks: tuple[ThreatCheck, ...]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def load_providers() -> list[CheckProvider]:
+    """Every installed provider, in entry-point name order (``client``, then ``server``)."""
+    providers: list[CheckProvider] = []
+    for entry_point in sorted(
+        metadata.entry_points(group=THREAT_CHECK_GROUP), key=lambda ep: ep.name
+    ):
+        try:
+            provide: Callable[[], CheckProvider] = entry_point.load()
+            provider = provide()
+        except Exception as exc:  # an installation problem, reported as one line
+            raise ThreatCheckError(
+                f"the threat checks of {entry_point.name!r} could not be loaded ({exc}); "
+                "reinstall the package"
+            ) from exc
+        if not isinstance(provider, CheckProvider):
+            raise ThreatCheckError(
+                f"the entry point {entry_point.name!r} of {THREAT_CHECK_GROUP} did not return "
+                "a CheckProvider"
+            )
+        providers.append(provider)
+    return providers
+
+
+def load_checks() -> tuple[ThreatCheck, ...]:
+    """Every installed check, validated (see :func:`all_checks`)."""
+    return all_checks(load_providers())
+
+
+def all_checks(providers: Iterable[CheckProvider]) -> tuple[ThreatCheck, ...]:
+    """The checks of every provider, refused if an id repeats or a threat id is unknown.
+
+    A check naming a threat that is not in the catalogue would print under no row, so its
+    failure could go unseen: that is an error of the installation, not a finding.
+    """
+    checks = tuple(check for provider in providers for check in provider.checks)
+    seen: set[str] = set()
+    for check in checks:
+        if check.check_id in seen:
+            raise ThreatCheckError(f"two threat checks have the id {check.check_id!r}")
+        seen.add(check.check_id)
+        if not check.threat_ids:
+            raise ThreatCheckError(f"the threat check {check.check_id!r} serves no threat")
+        unknown = [threat for threat in check.threat_ids if threat not in THREAT_IDS]
+        if unknown:
+            raise ThreatCheckError(
+                f"the threat check {check.check_id!r} names {', '.join(unknown)}, "
+                "which is not in the threat catalogue"
+            )
+        if check.needs not in NEEDS:
+            raise ThreatCheckError(f"the threat check {check.check_id!r} needs {check.needs!r}")
+    return checks
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+class Verdict(Enum):
+    PASS = "PASS"  # noqa: S105  (a verdict, not a password)
+    FAIL = "FAIL"
+    NOT_CHECKABLE = "NOT CHECKABLE HERE"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: ThreatCheck
+    outcome: CheckOutcome
+
+
+@dataclass(frozen=True)
+class ThreatRow:
+    threat: Threat
+    verdict: Verdict
+    results: tuple[CheckResult, ...]
+    reason: str = ""  # why the row is NOT CHECKABLE HERE
+
+    @property
+    def failures(self) -> tuple[CheckResult, ...]:
+        return tuple(result for result in self.results if result.outcome.failed)
+
+
+@dataclass(frozen=True)
+class ThreatAudit:
+    rows: tuple[ThreatRow, ...]
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for row in self.rows if row.verdict is verdict)
+
+    @property
+    def failed(self) -> bool:
+        return self.count(Verdict.FAIL) > 0
+
+
+# Cheap, local checks first: a data directory that does not exist stops the run before any
+# request is sent.
+_RUN_ORDER: dict[Need, int] = {"data": 0, "device": 1, "server": 2}
+
+
+def run_checks(checks: Sequence[ThreatCheck], context: CheckContext) -> dict[str, CheckOutcome]:
+    """Each check's outcome by id; each check runs at most once, whatever it serves."""
+    outcomes: dict[str, CheckOutcome] = {}
+    for check in sorted(checks, key=lambda c: _RUN_ORDER[c.needs]):  # stable within a need
+        if not context.available(check.needs):
+            outcomes[check.check_id] = CheckOutcome.cannot_run(_MISSING_INPUT[check.needs])
+            continue
+        outcome = check.run(context)
+        if not isinstance(outcome, CheckOutcome):
+            raise ThreatCheckError(f"the threat check {check.check_id!r} returned no outcome")
+        outcomes[check.check_id] = outcome
+    return outcomes
+
+
+def evaluate(
+    checks: Sequence[ThreatCheck],
+    context: CheckContext,
+    threats: Sequence[Threat] = THREATS,
+) -> ThreatAudit:
+    """Run ``checks`` once and give every threat its row, in catalogue order."""
+    outcomes = run_checks(checks, context)
+    rows = []
+    for threat in threats:
+        results = tuple(
+            CheckResult(check, outcomes[check.check_id])
+            for check in checks
+            if threat.id in check.threat_ids
+        )
+        rows.append(_row(threat, results))
+    return ThreatAudit(tuple(rows))
+
+
+def _row(threat: Threat, results: tuple[CheckResult, ...]) -> ThreatRow:
+    if not results:
+        return ThreatRow(threat, Verdict.NOT_CHECKABLE, results, CODE_PROPERTY)
+    ran = [result for result in results if result.outcome.ran]
+    if any(result.outcome.failed for result in ran):
+        return ThreatRow(threat, Verdict.FAIL, results)
+    if ran:
+        return ThreatRow(threat, Verdict.PASS, results)
+    reasons = list(dict.fromkeys(result.outcome.detail for result in results))
+    if set(reasons) == {NEEDS_SERVER, NEEDS_DATA}:  # either input would make the row checkable
+        return ThreatRow(threat, Verdict.NOT_CHECKABLE, results, NEEDS_EITHER)
+    return ThreatRow(threat, Verdict.NOT_CHECKABLE, results, "; ".join(reasons))
+
+
+# --- the command -------------------------------------------------------------------------------
+
+
+def one_line(text: str, limit: int = MAX_DETAIL) -> str:
+    """``text`` as one printable line of at most ``limit`` characters."""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+def format_audit(audit: ThreatAudit, *, every_check: bool = False) -> list[str]:
+    """The report: one row per threat, what failed under it, and a summary line.
+
+    With ``every_check``, every check is listed under its row with what it found.
+    """
+    width = max((len(row.threat.id) for row in audit.rows), default=0)
+    verdict_width = max(len(verdict.value) for verdict in Verdict)
+    indent = " " * (width + 2)
+    lines = []
+    for row in audit.rows:
+        lines.append(f"{row.threat.id:<{width}}  {row.verdict.value:<{verdict_width}}  "
+                     f"{row.threat.title}")  # fmt: skip
+        if row.verdict is Verdict.NOT_CHECKABLE:
+            lines.append(f"{indent}{one_line(row.reason)}")
+        shown = row.results if every_check else row.failures
+        for result in shown:
+            outcome = result.outcome
+            mark = "FAIL" if outcome.failed else ("ok" if outcome.ran else "not run")
+            lines.append(f"{indent}{mark} {result.check.check_id}: {one_line(outcome.detail)}")
+    lines.append(
+        f"threat model: {len(audit.rows)} threats, {audit.count(Verdict.PASS)} PASS, "
+        f"{audit.count(Verdict.FAIL)} FAIL, {audit.count(Verdict.NOT_CHECKABLE)} "
+        f"{Verdict.NOT_CHECKABLE.value}"
+    )
+    return lines
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(f"PETITION_{name}") or None
+
+
+def register(subcommands: Subcommands) -> None:
+    """``petition audit threat-model``: registered into the ``audit`` group (petition/cli.py).
+
+    The providers are loaded here because they add flags. A broken provider must not take every
+    other ``petition`` command down with it, so its error is reported when this command runs.
+    """
+    try:
+        providers = load_providers()
+        checks: tuple[ThreatCheck, ...] | ThreatCheckError = all_checks(providers)
+    except ThreatCheckError as exc:
+        providers, checks = [], exc
+    parser = subcommands.add_parser(
+        "threat-model",
+        help="check every threat of docs/threat-model.md that a server or data directory shows",
+        description="Run every check that can be made against a live server (--server), a "
+        "server's data directory (--data) and this device's own client state, and print one "
+        "row per threat id of docs/threat-model.md: PASS, FAIL, or NOT CHECKABLE HERE with the "
+        "reason. Server checks trust the authority pinned in PETITION_HOME (`petition init`) "
+        "and, like `petition audit log`, save the verified tree head there. Read-only on the "
+        "data directory. Exit status 1 if any row fails, 0 otherwise.",
+    )
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        default=_env("SERVER"),
+        help="check this live server; its directory must be signed by the pinned authority "
+        "(PETITION_SERVER)",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        type=Path,
+        default=_env("DATA"),
+        help="check this server data directory, read-only (PETITION_DATA)",
+    )
+    parser.add_argument(
+        "--all-checks",
+        action="store_true",
+        help="list every check under its row with what it found, not only the failing ones",
+    )
+    for provider in providers:
+        if provider.add_arguments is not None:
+            provider.add_arguments(parser)
+    parser.set_defaults(handler=lambda args: _threat_model(args, checks))
+
+
+def _threat_model(
+    args: argparse.Namespace, checks: Sequence[ThreatCheck] | ThreatCheckError
+) -> int:
+    if isinstance(checks, ThreatCheckError):
+        raise checks
+    server = args.server.strip() if args.server else None
+    data = Path(args.data) if args.data else None
+    with CheckContext(server=server or None, data=data, options=args) as context:
+        audit = evaluate(checks, context)
+    looked_at = ", ".join(
+        (
+            f"server {server}" if server else "no server",
+            f"data directory {data}" if data else "no data directory",
+            "this device's PETITION_HOME",
+        )
+    )
+    print(f"Threat model audit ({looked_at}); rows as in docs/threat-model.md")
+    for line in format_audit(audit, every_check=args.all_checks):
+        print(line)
+    return 1 if audit.failed else 0
