@@ -166,4 +166,4 @@ def test_every_deployment_check_is_cited_by_each_row_it_serves() -> None:
     served = {(threat_id, check.check_id) for check in checks for threat_id in check.threat_ids}
     for threat_id, check_ids in cited.items():
         for check_id in check_ids:
-            assert (threat_id, check_id) in served, f"{threat_id} cites {check_id}, which does not serve it"
+            assert (threat_id, check_id) in served, f"{threat_id} cites {check_id}, not its check"
