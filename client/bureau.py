@@ -221,7 +221,7 @@ class BureauDesk:
         answer = self.session.api.bureau_reply(self.signer, opened.stored.petition_id, signed)
         try:
             return int(answer["leaf_index"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: 1e400
             raise ServerMisbehaved("the server's answer to a reply has no leaf index") from exc
 
 
