@@ -32,6 +32,24 @@ setup() {
     "$VENV/bin/python" -m pip install --quiet --editable ".$extras"
 }
 
+# tests/ui drives Debian's chromium through Playwright (never a downloaded browser); a Chinese
+# font makes the Chinese pages, and the screenshots the tests write, readable.
+browser() {
+    local missing=""
+    command -v chromium >/dev/null || missing="chromium"
+    fc-list :lang=zh 2>/dev/null | grep -q . || missing="$missing fonts-wqy-microhei"
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        # shellcheck disable=SC2086  # one package name per word
+        apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+    elif ! command -v chromium >/dev/null; then
+        echo "dev.sh: the browser tests need Debian's chromium: apt-get install chromium" >&2
+        exit 1
+    else
+        echo "dev.sh: no Chinese font; screenshots will show boxes (fonts-wqy-microhei)" >&2
+    fi
+}
+
 case "${1:-}" in
     demo)
         setup ""
@@ -40,6 +58,7 @@ case "${1:-}" in
         ;;
     test)
         setup "[test]"
+        browser
         shift
         echo "== ruff"
         "$VENV/bin/ruff" check .

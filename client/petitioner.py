@@ -8,9 +8,10 @@ through :class:`Progress` callbacks rather than printing.
 from __future__ import annotations
 
 import hmac
+import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
@@ -22,21 +23,24 @@ from crypto.errors import (
     InvalidProof,
     InvalidSignature,
     MalformedInput,
+    SchemaViolation,
 )
 from crypto.fields import envelope_hash, petition_id_for
 from crypto.idnumber import NormalizedId, normalize_id
-from crypto.keys import VerifyKey
-from crypto.keystore import read_keystore_file, write_keystore_file
+from crypto.keys import EncryptionPublicKey, VerifyKey
+from crypto.keystore import open_keystore, read_keystore_file, seal_keystore, write_keystore_file
 from crypto.objects import Receipt, Reply, TreeHead
+from crypto.padding import MAX_CONTENT_LENGTH, bucket_for
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply
 from crypto.signing import SignedObject
-from crypto.token import TokenRequest, prehash
+from crypto.token import TOKEN_LENGTH, TokenRequest, prehash
 
 ID_SCHEME = "cn-resident"
 RECEIPT_SECRET_NAME = "receipt-secret"  # noqa: S105  (a keystore entry name)
 RECEIPT_NAME = "receipt"
+DEFAULT_MEDIA_TYPE = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,13 @@ class SubmissionResult:
     first_time: bool
 
 
+#: Stable codes for :attr:`ReadReply.problem_code`, so a translated interface can say it in its
+#: own words (the English ``problem`` sentence is for the command line).
+REPLY_BAD_SIGNATURE = "bad_signature"
+REPLY_MISPLACED = "misplaced"
+REPLY_UNDECRYPTABLE = "undecryptable"
+
+
 @dataclass(frozen=True)
 class ReadReply:
     sequence: int
@@ -82,6 +93,7 @@ class ReadReply:
     day: str
     message: str | None
     problem: str | None  # why the message is not shown (a signature that does not verify…)
+    problem_code: str | None = None  # one of the REPLY_* codes when ``problem`` is set
 
 
 @dataclass(frozen=True)
@@ -99,6 +111,38 @@ def validate_identity(id_number: str) -> NormalizedId:
     return normalize_id(ID_SCHEME, id_number)
 
 
+def check_form(form: PetitionForm) -> None:
+    """Every check sealing would make, without the network or the slow steps.
+
+    A form that passes can be sealed: each field's length and characters (the document's own
+    checks, the ID number's rules) and the total size against the largest padding bucket. The
+    web UI calls it before its review page, so a problem is shown while the text is on screen.
+    Raises :class:`InvalidIdNumber`, :class:`SchemaViolation` (whose message starts with the
+    document member's name) or :class:`TooLarge`.
+    """
+    identity = validate_identity(form.id_number)
+    reply_key = ReceiptSecret.generate().reply_private_key().public_key()
+    document = _document(form, identity, reply_key, bytes(TOKEN_LENGTH), datetime.now(UTC).date())
+    bucket_for(len(document.encode()))
+
+
+def attachment_from_bytes(name: str, data: bytes, media_type: str | None = None) -> Attachment:
+    """An attachment handed over as bytes (a browser upload), with the CLI's limits.
+
+    The media type is guessed from the name when none is given, as for ``--attach``.
+    """
+    if len(data) > MAX_CONTENT_LENGTH:
+        raise InvalidInput(
+            f"attachment {name} is {len(data)} bytes; a whole petition must stay under "
+            f"{MAX_CONTENT_LENGTH // (1024 * 1024)} MiB"
+        )
+    guessed = (media_type or mimetypes.guess_type(name)[0] or DEFAULT_MEDIA_TYPE).lower()
+    try:
+        return Attachment(name=name, media_type=guessed, data=data)
+    except SchemaViolation as exc:
+        raise InvalidInput(f"attachment {name}: {exc.message}") from exc
+
+
 def submit_petition(session: Session, form: PetitionForm, progress: Progress) -> SubmissionResult:
     bundle = session.bureau(form.bureau_id)
     identity = validate_identity(form.id_number)
@@ -106,20 +150,7 @@ def submit_petition(session: Session, form: PetitionForm, progress: Progress) ->
     today = datetime.now(UTC).date()
 
     def document(token: bytes) -> PetitionDocument:
-        return PetitionDocument(
-            real_name=form.real_name,
-            id_scheme=identity.scheme,
-            id_number=identity.value,
-            contact=form.contact,
-            subject=form.subject,
-            body=form.body,
-            category=form.category,
-            region=form.region,
-            reply_key=secret.reply_private_key().public_key(),
-            token=token,
-            created_day=today,
-            attachments=form.attachments,
-        )
+        return _document(form, identity, secret.reply_private_key().public_key(), token, today)
 
     document(bytes(64))  # every field is checked before the slow steps start
 
@@ -147,6 +178,29 @@ def submit_petition(session: Session, form: PetitionForm, progress: Progress) ->
         tree_size=head.tree_size,
         envelope_length=len(envelope),
         first_time=submitted.first_time,
+    )
+
+
+def _document(
+    form: PetitionForm,
+    identity: NormalizedId,
+    reply_key: EncryptionPublicKey,
+    token: bytes,
+    day: date,
+) -> PetitionDocument:
+    return PetitionDocument(
+        real_name=form.real_name,
+        id_scheme=identity.scheme,
+        id_number=identity.value,
+        contact=form.contact,
+        subject=form.subject,
+        body=form.body,
+        category=form.category,
+        region=form.region,
+        reply_key=reply_key,
+        token=token,
+        created_day=day,
+        attachments=form.attachments,
     )
 
 
@@ -219,12 +273,13 @@ def _read_reply(
     except (InvalidSignature, MalformedInput):
         status = str(signed.body.get("status", "?"))[:20]
         return ReadReply(
-            expected_sequence, status, "", None, "the bureau's signature does not verify"
-        )
+            expected_sequence, status, "", None, "the bureau's signature does not verify",
+            REPLY_BAD_SIGNATURE,
+        )  # fmt: skip
     if reply.petition_id != petition_id or reply.sequence != expected_sequence:
         return ReadReply(
             reply.sequence, reply.status.value, reply.day.isoformat(), None,
-            "this reply was signed for another petition or position",
+            "this reply was signed for another petition or position", REPLY_MISPLACED,
         )  # fmt: skip
     try:
         message = open_reply(
@@ -233,23 +288,36 @@ def _read_reply(
     except (DecryptionError, MalformedInput):
         return ReadReply(
             reply.sequence, reply.status.value, reply.day.isoformat(), None,
-            "the message cannot be decrypted with this receipt code",
+            "the message cannot be decrypted with this receipt code", REPLY_UNDECRYPTABLE,
         )  # fmt: skip
     return ReadReply(reply.sequence, reply.status.value, reply.day.isoformat(), message, None)
 
 
 def save_receipt(path: Path, result: SubmissionResult, passphrase: str) -> None:
     """Keep the receipt code and the signed receipt in a passphrase-protected file."""
-    secret = ReceiptSecret.from_code(result.code)
-    write_keystore_file(
-        path,
-        {RECEIPT_SECRET_NAME: secret.to_bytes(), RECEIPT_NAME: result.receipt_wire},
-        passphrase,
-    )
+    write_keystore_file(path, _receipt_secrets(result), passphrase)
+
+
+def seal_receipt(result: SubmissionResult, passphrase: str) -> bytes:
+    """The bytes of the file :func:`save_receipt` writes, for a browser to download."""
+    return seal_keystore(_receipt_secrets(result), passphrase)
 
 
 def load_receipt(path: Path, passphrase: str) -> tuple[ReceiptSecret, bytes]:
-    secrets = read_keystore_file(path, passphrase)
+    return _receipt_from(read_keystore_file(path, passphrase), str(path))
+
+
+def open_receipt(data: bytes, passphrase: str) -> tuple[ReceiptSecret, bytes]:
+    """A saved receipt file handed over as bytes (a browser upload)."""
+    return _receipt_from(open_keystore(data, passphrase), "this file")
+
+
+def _receipt_secrets(result: SubmissionResult) -> dict[str, bytes]:
+    secret = ReceiptSecret.from_code(result.code)
+    return {RECEIPT_SECRET_NAME: secret.to_bytes(), RECEIPT_NAME: result.receipt_wire}
+
+
+def _receipt_from(secrets: dict[str, bytes], where: str) -> tuple[ReceiptSecret, bytes]:
     if RECEIPT_SECRET_NAME not in secrets or RECEIPT_NAME not in secrets:
-        raise InvalidInput(f"{path} is a keystore, but it holds no petition receipt")
+        raise InvalidInput(f"{where} is a keystore, but it holds no petition receipt")
     return ReceiptSecret(secrets[RECEIPT_SECRET_NAME]), secrets[RECEIPT_NAME]

@@ -16,6 +16,7 @@ FORBIDDEN_IN_CRYPTO = {
     "server",
     "client",
     "petition",
+    "webui",
     "flask",
     "sqlite3",
     "sqlcipher3",
@@ -82,3 +83,17 @@ def test_client_reaches_the_server_only_over_http(path: Path) -> None:
 def test_only_the_transport_module_speaks_http() -> None:
     speakers = {path.name for path in _sources("client") if "httpx" in _imports(path)}
     assert speakers <= {"transport.py", "demo.py"}
+
+
+@pytest.mark.parametrize("path", _sources("webui"), ids=lambda p: p.name)
+def test_the_web_ui_never_imports_the_server(path: Path) -> None:
+    """webui/ is a petitioner's edge like client/cli: it reaches the server through client/."""
+    imported = _imports(path)
+    assert "server" not in imported
+    assert not imported & {"httpx", "requests", "sqlite3", "sqlcipher3", "gunicorn"}
+
+
+@pytest.mark.parametrize("package", ["client", "server", "crypto", "petition"])
+def test_no_other_package_imports_the_web_ui(package: str) -> None:
+    for path in _sources(package):
+        assert "webui" not in _imports(path), path

@@ -21,8 +21,17 @@ def test_every_runtime_dependency_is_declared() -> None:
         "gunicorn",
         "sqlcipher3",
         "qrcode",
+        "babel",
     } <= (declared)
 
 
 def test_the_openapi_document_is_package_data() -> None:
     assert resources.files("server").joinpath("openapi.json").is_file()
+
+
+def test_the_web_ui_ships_its_templates_styles_and_catalogs() -> None:
+    webui = resources.files("webui")
+    for name in ["templates/base.html", "static/style.css"]:
+        assert webui.joinpath(name).is_file(), name
+    for language in ["zh_CN", "en"]:
+        assert webui.joinpath("locales", language, "LC_MESSAGES", "messages.po").is_file()

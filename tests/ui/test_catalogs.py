@@ -1,0 +1,143 @@
+"""Every string a petitioner reads comes from the gettext catalogs, in both languages.
+
+Messages are extracted from webui/ with Babel's own extractors (Python and Jinja), as
+``pybabel extract`` would: each must be translated in the Chinese and the English catalog with
+the same placeholders, the Chinese text must actually be Chinese, no catalog entry may be left
+over, and the templates may hold no words outside a gettext call.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import unicodedata
+from fnmatch import fnmatch
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po
+
+from crypto import document
+from webui import i18n
+from webui.forms import FIELDS
+
+ROOT = Path(__file__).resolve().parents[2]
+WEBUI = ROOT / "webui"
+METHODS = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+#: Messages that are the same in every language (units after a number).
+UNTRANSLATED = {"%(kib)s KiB", "%(mib)s MiB"}
+#: Attributes a person reads or hears (a screen reader speaks ``alt`` and ``aria-label``).
+READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label", "aria-description"}
+
+
+def _extracted() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(str(WEBUI), METHODS):
+        messages = message if isinstance(message, tuple) else (message,)
+        for text in messages:
+            if text:
+                found.setdefault(text, []).append(f"{filename}:{lineno}")
+    return found
+
+
+def _catalog(language: str) -> Catalog:
+    with i18n.catalog_path(language).open("rb") as source:
+        return read_po(source, locale=i18n.BABEL_LOCALES[language])
+
+
+def test_the_code_and_templates_use_messages() -> None:
+    extracted = _extracted()
+    assert len(extracted) > 100
+    assert "Encrypt and submit" in extracted  # a template
+    assert "The two passphrases differ." in extracted  # Python code
+    assert "Real name" in extracted  # a table marked with N_
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_every_message_is_translated(language: str) -> None:
+    catalog = _catalog(language)
+    problems = []
+    for message, places in _extracted().items():
+        entry = catalog.get(message)
+        if entry is None or not entry.string or entry.fuzzy:
+            problems.append(f"{message!r} ({places[0]}): missing or untranslated")
+            continue
+        translated = entry.string if isinstance(entry.string, str) else entry.string[0]
+        if set(PLACEHOLDER.findall(translated)) != set(PLACEHOLDER.findall(message)):
+            problems.append(f"{message!r}: placeholders differ in {translated!r}")
+        if language == "zh" and message not in UNTRANSLATED and not CJK.search(translated):
+            problems.append(f"{message!r}: not translated into Chinese ({translated!r})")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_no_catalog_entry_is_left_over(language: str) -> None:
+    used = set(_extracted())
+    stale = [entry.id for entry in _catalog(language) if entry.id and entry.id not in used]
+    assert not stale
+    assert not list(_catalog(language).obsolete)
+
+
+def test_the_catalogs_compile_and_differ() -> None:
+    translations = i18n.load_translations()
+    assert translations["zh"].gettext("Encrypt and submit") == "加密并提交"
+    assert translations["en"].gettext("Encrypt and submit") == "Encrypt and submit"
+
+
+class _Text(HTMLParser):
+    """The words of a template once every Jinja construct is removed."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.words: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.words.append(data)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.words += [value or "" for name, value in attrs if name in READ_ATTRIBUTES]
+
+
+def _has_letters(text: str) -> bool:
+    return any(unicodedata.category(character).startswith("L") for character in text)
+
+
+@pytest.mark.parametrize(
+    "template", sorted((WEBUI / "templates").glob("*.html")), ids=lambda path: path.name
+)
+def test_templates_hold_no_words_outside_gettext(template: Path) -> None:
+    source = template.read_text(encoding="utf-8")
+    bare = re.sub(r"{{.*?}}|{%.*?%}|{#.*?#}", "", source, flags=re.DOTALL)
+    parser = _Text()
+    parser.feed(bare)
+    words = [text.strip() for text in parser.words if _has_letters(text)]
+    assert not words, words
+
+
+def test_form_limits_are_the_documents() -> None:
+    """The inputs' maxlength and the inline messages use the petition document's limits."""
+    limits = document._TEXT_FIELDS
+    for field in FIELDS:
+        minimum, maximum, multi_line = limits[field.name]
+        assert (field.max_chars, field.multi_line) == (maximum, multi_line), field.name
+        assert field.required == (minimum > 0), field.name
+    assert {field.name for field in FIELDS} == set(limits) - {"id_scheme"}
+
+
+def test_templates_static_files_and_catalogs_are_package_data() -> None:
+    """A non-editable install ships everything the UI reads (setup.cfg package_data)."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg", encoding="utf-8")
+    patterns = config["options.package_data"]["webui"].split()
+    files = [
+        path.relative_to(WEBUI).as_posix()
+        for path in WEBUI.rglob("*")
+        if path.is_file() and path.suffix != ".py" and "__pycache__" not in path.parts
+    ]
+    assert files
+    assert all(any(fnmatch(name, pattern) for pattern in patterns) for name in files), files

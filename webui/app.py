@@ -1,0 +1,211 @@
+"""The Flask application: request checks, headers, languages and error pages around the views.
+
+Order of the checks on every request (static files included): the ``Host`` header (DNS
+rebinding), then the launch secret or the session cookie, then, for a POST, the CSRF token and
+``Origin``. Only then does a view run. See webui/security.py and docs/ui.md.
+"""
+
+from __future__ import annotations
+
+import gettext
+import sys
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import IO, Any, cast
+from urllib.parse import urlencode
+
+from flask import Flask, Request, g, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from client.home import ClientHome
+from client.session import NetworkOptions
+from crypto.padding import MAX_CONTENT_LENGTH
+from webui import i18n, security
+from webui.messages import CSRF_REFUSED, HTTP_ERROR_TEXT
+from webui.state import Store, UiSession
+
+#: A whole petition (16 MiB) with the form's text around it; larger posts get a 413 page.
+MAX_REQUEST_BYTES = MAX_CONTENT_LENGTH + 2 * 1024 * 1024
+#: The body field may hold 50,000 characters of up to 4 bytes each.
+MAX_FIELD_BYTES = 512 * 1024
+EXTENSION = "petition_ui"
+
+
+class InMemoryRequest(Request):
+    """A request whose uploads stay in memory.
+
+    Werkzeug spools uploads larger than 500 KB to a temporary file by default; a petition's
+    attachment must never reach the disk, so every upload goes to a :class:`BytesIO`.
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return BytesIO()
+
+
+@dataclass
+class UiRuntime:
+    """Everything one launch holds: where to find the server, the secrets, the memory."""
+
+    home: ClientHome
+    network: NetworkOptions
+    secrets: security.LaunchSecrets = field(default_factory=security.LaunchSecrets)
+    store: Store = field(default_factory=Store)
+    translations: dict[str, gettext.GNUTranslations] = field(default_factory=i18n.load_translations)
+    port: int = 0  # set once the listening socket is bound
+
+    def launch_url(self) -> str:
+        query = urlencode({security.LAUNCH_PARAMETER: self.secrets.launch_key})
+        return f"http://127.0.0.1:{self.port}/?{query}"
+
+
+def runtime() -> UiRuntime:
+    from flask import current_app
+
+    return cast(UiRuntime, current_app.extensions[EXTENSION])
+
+
+def translator() -> i18n.Translator:
+    return cast(i18n.Translator, g.t)
+
+
+def current_session() -> UiSession:
+    return cast(UiSession, g.ui_session)
+
+
+def create_app(ui: UiRuntime) -> Flask:
+    app = Flask(__name__)
+    app.request_class = InMemoryRequest
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        MAX_FORM_MEMORY_SIZE=MAX_FIELD_BYTES,
+        TEMPLATES_AUTO_RELOAD=False,
+    )
+    app.extensions[EXTENSION] = ui
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: translator().gettext(message),
+        ngettext=lambda singular, plural, n: translator().ngettext(singular, plural, n),
+        newstyle=True,
+    )
+    app.before_request(_check_request)
+    app.after_request(_add_headers)
+    app.context_processor(_template_globals)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+
+    from webui.views import pages
+
+    app.register_blueprint(pages)
+    return app
+
+
+def _check_request() -> Response | None:
+    ui = runtime()
+    g.t = i18n.Translator(i18n.negotiate(request.accept_languages), ui.translations)
+    if not security.host_allowed(request.headers.get("Host"), ui.port):
+        return refusal(421, *HTTP_ERROR_TEXT[421])
+    launch_key = request.args.get(security.LAUNCH_PARAMETER)
+    if launch_key is not None:
+        if request.method != "GET" or not ui.secrets.launch_key_matches(launch_key):
+            return refusal(403, *HTTP_ERROR_TEXT[403])
+        # The secret opens a session and leaves the address bar at once.
+        opened = ui.store.open_session()
+        response = redirect("/", code=303)
+        response.set_cookie(
+            security.SESSION_COOKIE,
+            opened.session_id,
+            httponly=True,
+            samesite="Strict",
+            path="/",
+        )
+        return response
+    session_id = request.cookies.get(security.SESSION_COOKIE, "")
+    session = ui.store.session(session_id) if session_id else None
+    if session is None:
+        return refusal(403, *HTTP_ERROR_TEXT[403])
+    g.ui_session = session
+    if session.lang is not None:
+        g.t = i18n.Translator(session.lang, ui.translations)
+    if request.method == "POST":
+        token = request.form.get(security.CSRF_FIELD, "")
+        if not (
+            ui.secrets.csrf_token_matches(session.session_id, token)
+            and security.post_allowed(
+                request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), ui.port
+            )
+        ):
+            return refusal(403, *CSRF_REFUSED)
+    chosen = request.args.get("lang")
+    if request.method == "GET" and chosen is not None:
+        if chosen in i18n.LANGUAGES:
+            session.lang = chosen
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+        return redirect(request.path + ("?" + urlencode(rest) if rest else ""), code=303)
+    return None
+
+
+def _add_headers(response: Response) -> Response:
+    for name, value in security.SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+def refusal(status: int, title: str, text: str, *, bare: bool = True) -> Response:
+    """A page that explains a refusal; ``bare``: with no link into the interface."""
+    t = translator()
+    body = render_template("message.html", title=t.gettext(title), text=t.gettext(text), bare=bare)
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    title, text = HTTP_ERROR_TEXT.get(status, HTTP_ERROR_TEXT[400])
+    if not hasattr(g, "t"):
+        g.t = i18n.Translator(i18n.DEFAULT_LANGUAGE, runtime().translations)
+    response = refusal(status, title, text, bare=g.get("ui_session") is None)
+    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+    return response
+
+
+def _unexpected_error(error: Exception) -> Response:
+    # One line for the terminal of the person who started it, never a traceback with values.
+    print(f"petition ui: internal error ({type(error).__name__})", file=sys.stderr, flush=True)
+    if not hasattr(g, "t"):
+        g.t = i18n.Translator(i18n.DEFAULT_LANGUAGE, runtime().translations)
+    return refusal(500, *HTTP_ERROR_TEXT[500])
+
+
+def _template_globals() -> dict[str, Any]:
+    t = translator()
+    session: UiSession | None = g.get("ui_session")
+    ui = runtime()
+    return {
+        "t": t,
+        "lang": t.language,
+        "html_lang": i18n.HTML_LANG[t.language],
+        "html_langs": i18n.HTML_LANG,
+        "native_names": i18n.NATIVE_NAMES,
+        "languages": i18n.LANGUAGES,
+        "csrf_field": security.CSRF_FIELD,
+        "csrf_token": ui.secrets.csrf_token(session.session_id) if session else "",
+        "switch_url": _switch_url,
+    }
+
+
+def _switch_url(language: str, here: str | None = None) -> str:
+    """This page (or ``here``, for a page that answers a POST) in another language."""
+    if here is None:
+        here = request.path if request.method == "GET" else "/"
+        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+        if request.method == "GET" and rest:
+            here += "?" + urlencode(rest)
+    separator = "&" if "?" in here else "?"
+    return f"{here}{separator}{urlencode({'lang': language})}"

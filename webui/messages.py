@@ -1,0 +1,158 @@
+"""Plain-language text for everything that can go wrong, chosen by stable error code.
+
+The client's exceptions carry English sentences for the command line and a stable ``code``
+(client/errors.py, crypto/errors.py); the UI picks its own translated sentence by that code
+and never shows the English detail, which may name files or mention things a petitioner
+cannot act on.
+"""
+
+from __future__ import annotations
+
+from client.errors import ServerRefused
+from crypto.errors import InvalidIdNumber, SealedPetitionError
+from webui.i18n import N_, Translator
+
+#: By exception code.
+ERROR_TEXT = {
+    "server_unreachable": N_(
+        "The petition server cannot be reached, even after several tries. Check your network "
+        "connection (or proxy) and try again. Nothing was sent, and what you wrote is kept here."
+    ),
+    "server_busy": N_(
+        "The petition server is overloaded and did not accept the request after several "
+        "tries. Nothing was submitted and what you wrote is kept here; please try again in a "
+        "few minutes."
+    ),
+    "directory_untrusted": N_(
+        "The list of bureaus sent by the server is not signed by the directory authority you "
+        "trusted with petition init. It may have been tampered with, so nothing was sent."
+    ),
+    "server_misbehaved": N_(
+        "The petition server answered something that does not verify (for example a receipt "
+        "that is not correctly signed). Nothing was accepted as proof; try again later, and "
+        "if this repeats, do not rely on this server."
+    ),
+    "not_initialised": N_(
+        "No petition server is set up on this device yet. Run petition init in a terminal "
+        "first, then start petition ui again."
+    ),
+    "client_state_invalid": N_(
+        "The settings of this program on this device are damaged. Run petition init again."
+    ),
+    "unknown_bureau": N_("This bureau is not in the verified list of bureaus (any more)."),
+    "petition_not_found": N_(
+        "The server has no petition for this receipt code. Check the code for typing mistakes."
+    ),
+    "invalid_receipt_code": N_(
+        "This receipt code is not valid: it has 28 letters and digits in groups of four, and "
+        "one of them is probably mistyped."
+    ),
+    "wrong_passphrase": N_(
+        "The passphrase does not open this receipt file (or the file was changed)."
+    ),
+    "keystore_invalid": N_("This file is not a saved receipt of this program."),
+    "token_proof_invalid": N_(
+        "The bureau's token service gave an answer whose proof does not verify, which could "
+        "be an attempt to mark you. Nothing was submitted."
+    ),
+    "too_large": N_("The petition with its attachments is larger than the 16 MiB limit."),
+    "invalid_input": N_("An attachment cannot be used (its name or size is not allowed)."),
+    "schema_violation": N_("A field is not filled in correctly."),
+    "invalid_id_number": N_("The ID number is not valid."),
+}
+
+#: By the server's error code, for :class:`ServerRefused`.
+SERVER_REFUSAL_TEXT = {
+    "stale_bureau_key": N_(
+        "The bureau's key changed while you were writing. Submit again: the new key is used."
+    ),
+    "rate_limited": ERROR_TEXT["server_busy"],
+    "too_large": ERROR_TEXT["too_large"],
+    "unknown_bureau": ERROR_TEXT["unknown_bureau"],
+}
+SERVER_REFUSED = N_("The petition server refused the request (%(code)s). Nothing was submitted.")
+UNEXPECTED = N_("Something went wrong (%(code)s). Nothing was submitted.")
+
+#: By the rule of :class:`InvalidIdNumber` (crypto/idnumber.py).
+ID_RULE_TEXT = {
+    "empty": N_("Enter your ID number."),
+    "length": N_("A resident ID number has 18 characters; check that none is missing or extra."),
+    "characters": N_("Only digits are allowed, and X only as the 18th character."),
+    "birth_date": N_("Characters 7 to 14 must be a real birth date (YYYYMMDD) in the past."),
+    "check_digit": N_(
+        "The last character does not match the first 17: one character is probably mistyped."
+    ),
+}
+
+#: By :attr:`ReadReply.problem_code`.
+REPLY_PROBLEM_TEXT = {
+    "bad_signature": N_("Not shown: the bureau's signature on this reply does not verify."),
+    "misplaced": N_("Not shown: this reply was signed for another petition or position."),
+    "undecryptable": N_("Not shown: this reply cannot be decrypted with this receipt code."),
+}
+
+#: The public status of a petition (crypto.fields.Status).
+STATUS_TEXT = {
+    "received": N_("Received"),
+    "accepted": N_("Accepted"),
+    "in_progress": N_("In progress"),
+    "answered": N_("Answered"),
+    "rejected": N_("Rejected"),
+}
+
+#: Pages for HTTP errors and refusals: (title, explanation).
+HTTP_ERROR_TEXT = {
+    400: (N_("Bad request"), N_("The browser sent a request this page cannot use.")),
+    403: (
+        N_("Not allowed"),
+        N_(
+            "Open the address that petition ui printed in its terminal: it contains a secret "
+            "for this launch. Other programs and web pages cannot use this interface."
+        ),
+    ),
+    404: (
+        N_("Not found"),
+        N_(
+            "This page does not exist, or it belonged to an earlier launch of petition ui "
+            "(drafts and receipts are kept only while the program runs)."
+        ),
+    ),
+    405: (N_("Not allowed"), N_("This page cannot be used this way.")),
+    413: (
+        N_("Too large"),
+        N_("What was sent is too large. A petition with its attachments is limited to 16 MiB."),
+    ),
+    421: (
+        N_("Wrong address"),
+        N_(
+            "This interface answers only at the address 127.0.0.1 or localhost with its own "
+            "port. Another web site tried to reach it under its own name; it was refused."
+        ),
+    ),
+    500: (
+        N_("Internal error"),
+        N_("Something went wrong inside this program. Nothing was submitted."),
+    ),
+}
+CSRF_REFUSED = (
+    N_("Form not accepted"),
+    N_(
+        "This form did not come from this page of petition ui, or it is from an earlier "
+        "launch. Nothing was done. Go back, reload the page and send it again."
+    ),
+)
+
+
+def describe(error: SealedPetitionError, t: Translator) -> str:
+    """One sentence in the reader's language for a failure of the petition logic."""
+    if isinstance(error, InvalidIdNumber):
+        return t.gettext(ID_RULE_TEXT.get(error.rule, ERROR_TEXT["invalid_id_number"]))
+    if isinstance(error, ServerRefused):
+        known = SERVER_REFUSAL_TEXT.get(error.server_code)
+        if known is not None:
+            return t.gettext(known)
+        return t.gettext(SERVER_REFUSED, code=error.server_code)
+    known = ERROR_TEXT.get(error.code)
+    if known is not None:
+        return t.gettext(known)
+    return t.gettext(UNEXPECTED, code=error.code)

@@ -1,0 +1,146 @@
+"""What the UI remembers while it runs: browser sessions, drafts and fresh receipts, in memory.
+
+Nothing here is ever written to disk. A draft keeps what the petitioner typed and the files
+they attached, so that an error (a mistyped ID, an unreachable server) never costs them their
+text; a kept receipt lets the receipt page be reloaded without submitting twice. Everything
+is gone when ``petition ui`` stops. The sizes are bounded so that a forgotten tab cannot grow
+the process without limit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from client.petitioner import SubmissionResult
+from crypto.document import Attachment
+
+MAX_SESSIONS = 8
+MAX_DRAFTS = 5
+MAX_RECEIPTS = 10
+ID_BYTES = 24
+
+
+def new_id() -> str:
+    """An unguessable identifier for a session, draft or receipt (URL-safe)."""
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+@dataclass
+class Draft:
+    """A petition being written: the typed values and the attachments, bytes in memory."""
+
+    draft_id: str
+    bureau_id: str
+    bureau_name: str
+    bureau_fingerprint: str
+    values: dict[str, str] = field(default_factory=dict)
+    attachments: list[Attachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeptReceipt:
+    """A submission's result, kept so the receipt page survives a reload (never on disk)."""
+
+    receipt_id: str
+    result: SubmissionResult
+    bureau_name: str
+
+
+@dataclass
+class UiSession:
+    """One browser's state, found by the id in its cookie."""
+
+    session_id: str
+    lang: str | None = None  # None: follow the browser's Accept-Language
+    drafts: OrderedDict[str, Draft] = field(default_factory=OrderedDict)
+    receipts: OrderedDict[str, KeptReceipt] = field(default_factory=OrderedDict)
+    submitted: dict[str, str] = field(default_factory=dict)  # draft id -> receipt id
+    in_flight: dict[str, threading.Event] = field(default_factory=dict)  # draft id -> done
+
+
+class Store:
+    """Every session of this launch; one lock, held only for short bookkeeping.
+
+    The slow submission runs outside the lock; a draft being submitted is marked in flight so
+    that a second click waits for the first submission instead of sealing the petition again.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._sessions: OrderedDict[str, UiSession] = OrderedDict()
+
+    def open_session(self) -> UiSession:
+        with self.lock:
+            session = UiSession(new_id())
+            self._sessions[session.session_id] = session
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+            return session
+
+    def session(self, session_id: str) -> UiSession | None:
+        with self.lock:
+            return self._sessions.get(session_id)
+
+    # -- drafts ---------------------------------------------------------------------------
+
+    def new_draft(self, session: UiSession, bureau_id: str, name: str, fingerprint: str) -> Draft:
+        with self.lock:
+            draft = Draft(new_id(), bureau_id, name, fingerprint)
+            session.drafts[draft.draft_id] = draft
+            while len(session.drafts) > MAX_DRAFTS:
+                session.drafts.popitem(last=False)
+            return draft
+
+    def draft(self, session: UiSession, draft_id: str) -> Draft | None:
+        with self.lock:
+            return session.drafts.get(draft_id)
+
+    def take_for_submission(self, session: UiSession, draft_id: str) -> Draft | None:
+        """Remove the draft while it is being submitted (a second click finds it in flight)."""
+        with self.lock:
+            draft = session.drafts.pop(draft_id, None)
+            if draft is not None:
+                session.in_flight[draft_id] = threading.Event()
+            return draft
+
+    def in_flight(self, session: UiSession, draft_id: str) -> threading.Event | None:
+        with self.lock:
+            return session.in_flight.get(draft_id)
+
+    def submission_failed(self, session: UiSession, draft: Draft) -> None:
+        """Put the draft back, untouched: the petitioner may try again."""
+        with self.lock:
+            session.drafts[draft.draft_id] = draft
+            session.in_flight.pop(draft.draft_id).set()
+
+    def submission_done(
+        self, session: UiSession, draft: Draft, result: SubmissionResult
+    ) -> KeptReceipt:
+        with self.lock:
+            kept = KeptReceipt(new_id(), result, draft.bureau_name)
+            session.receipts[kept.receipt_id] = kept
+            while len(session.receipts) > MAX_RECEIPTS:
+                session.receipts.popitem(last=False)
+            session.submitted[draft.draft_id] = kept.receipt_id
+            session.in_flight.pop(draft.draft_id).set()
+            return kept
+
+    def submitted_as(self, session: UiSession, draft_id: str) -> str | None:
+        with self.lock:
+            return session.submitted.get(draft_id)
+
+    # -- receipts -------------------------------------------------------------------------
+
+    def receipt(self, session: UiSession, receipt_id: str) -> KeptReceipt | None:
+        with self.lock:
+            return session.receipts.get(receipt_id)
+
+    def forget_receipt(self, session: UiSession, receipt_id: str) -> None:
+        with self.lock:
+            session.receipts.pop(receipt_id, None)
+            for draft_id, kept in list(session.submitted.items()):
+                if kept == receipt_id:
+                    del session.submitted[draft_id]
