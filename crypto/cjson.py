@@ -133,9 +133,37 @@ def _reject_float(_text: str) -> float:
 
 
 def _check_value(value: JsonValue, depth: int = 0) -> None:
+    # Exact-type tests first: the server encodes a receipt (dozens of strings) per petition,
+    # and these cover every value it builds; subclasses take the general path below.
+    kind = type(value)
     if depth > 32:
         raise MalformedInput("JSON nesting is deeper than 32 levels")
-    if value is None or isinstance(value, (bool, str)):
+    if kind is str or kind is bool or value is None:
+        return
+    if kind is int:
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise MalformedInput("integer outside the interoperable range ±(2**53 - 1)")
+        return
+    if (kind is dict or kind is list or kind is tuple) and depth == 32 and value:
+        # Members are skipped below when they are strings; they would be at depth 33.
+        raise MalformedInput("JSON nesting is deeper than 32 levels")
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii():
+                raise MalformedInput("JSON object keys must be ASCII strings")
+            if type(item) is not str:
+                _check_value(item, depth + 1)
+        return
+    if kind is list or kind is tuple:
+        for item in value:
+            if type(item) is not str:
+                _check_value(item, depth + 1)
+        return
+    _check_other(value, depth)
+
+
+def _check_other(value: JsonValue, depth: int) -> None:
+    if isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:

@@ -153,7 +153,7 @@ class EncryptionPrivateKey:
 class VerifyKey:
     """An Ed25519 public key."""
 
-    __slots__ = ("_key", "_raw")
+    __slots__ = ("_fingerprint", "_key", "_raw")
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != ED25519_LENGTH:
@@ -163,13 +163,15 @@ class VerifyKey:
         except ValueError:
             raise MalformedInput("not a valid Ed25519 public key") from None
         self._raw = bytes(raw)
+        # Every signature names its signer by fingerprint: hash it once, not per signature.
+        self._fingerprint = fingerprint(SIGNING_ALGORITHM, self._raw)
 
     def to_bytes(self) -> bytes:
         return self._raw
 
     @property
     def fingerprint(self) -> bytes:
-        return fingerprint(SIGNING_ALGORITHM, self._raw)
+        return self._fingerprint
 
     def verify(self, signature: bytes, message: bytes) -> None:
         try:

@@ -31,6 +31,27 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"petition: error: PETITION_{name} must be an integer") from None
 
 
+def _env_float(name: str, default: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"petition: error: PETITION_{name} must be a number") from None
+
+
+def _rate_limit(text: str) -> tuple[int, float]:
+    """``BURST/RATE``, e.g. ``20/1`` for a burst of 20 refilled at one per second."""
+    burst, _, rate = text.partition("/")
+    try:
+        return int(burst), float(rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not BURST/RATE (e.g. 20/1: a burst of 20, then 1 per second)"
+        ) from None
+
+
 def _data_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
@@ -89,16 +110,59 @@ def register_serve(subcommands: Subcommands) -> None:
         default=_env_int("QUEUE_CAPACITY", 2048),
         help="submissions waiting for the writer before new ones get 503 (PETITION_QUEUE_CAPACITY)",
     )
+    parser.add_argument(
+        "--max-queue-delay",
+        type=float,
+        default=_env_float("MAX_QUEUE_DELAY", 0.5),
+        help="seconds a request may wait for a free thread before new ones get 503 at once "
+        "(gunicorn only; PETITION_MAX_QUEUE_DELAY, default 0.5)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=_env_int("MAX_BATCH", 256),
+        help="the most submissions and replies in one group commit (PETITION_MAX_BATCH)",
+    )
+    parser.add_argument(
+        "--batch-linger",
+        type=float,
+        default=_env_float("BATCH_LINGER", 0.0),
+        help="seconds the writer waits for more work before a group commit "
+        "(PETITION_BATCH_LINGER, default 0: commit whatever is waiting)",
+    )
+    parser.add_argument(
+        "--token-limit-per-source",
+        type=_rate_limit,
+        default=_env("TOKEN_LIMIT_PER_SOURCE", "20/1"),
+        metavar="BURST/RATE",
+        help="token requests per client address: a burst, then a rate per second per worker "
+        "(PETITION_TOKEN_LIMIT_PER_SOURCE, default 20/1). Behind a reverse proxy every client "
+        "has the proxy's address: raise it there and limit per client at the proxy",
+    )
+    parser.add_argument(
+        "--token-limit-per-bureau",
+        type=_rate_limit,
+        default=_env("TOKEN_LIMIT_PER_BUREAU", "2000/500"),
+        metavar="BURST/RATE",
+        help="token requests per bureau, from everyone together, per worker "
+        "(PETITION_TOKEN_LIMIT_PER_BUREAU, default 2000/500)",
+    )
     parser.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.config import ServerConfig
+    from server.config import RateLimit, ServerConfig
     from server.datadir import DataDirectory
     from server.serve import serve
 
     if args.workers < 1 or args.threads < 1 or not 0 < args.port < 65536:
         raise SystemExit("petition: error: workers and threads must be positive, port 1-65535")
+    if not 0 < args.max_queue_delay <= 600:
+        raise SystemExit("petition: error: --max-queue-delay must be between 0 and 600 seconds")
+    if not 0 <= args.batch_linger <= 1:
+        raise SystemExit("petition: error: --batch-linger must be between 0 and 1 second")
+    # argparse applies `type` to a default given as a string, so these are always parsed.
+    per_source, per_bureau = args.token_limit_per_source, args.token_limit_per_bureau
     data = DataDirectory.create_or_open(args.data)
     keys = None
     if args.token_evaluator is None:
@@ -108,10 +172,21 @@ def _serve(args: argparse.Namespace) -> int:
         token_keys_dir=keys,
         token_evaluator_url=args.token_evaluator,
         queue_capacity=args.queue_capacity,
+        max_batch=args.max_batch,
+        batch_linger_seconds=args.batch_linger,
+        max_queue_delay_seconds=args.max_queue_delay,
+        token_limit_per_source=RateLimit(*per_source),
+        token_limit_per_bureau=RateLimit(*per_bureau),
     )
     if keys is not None:
         keys.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    return serve(
+        config,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+    )
 
 
 def register_admin(subcommands: Subcommands) -> None:

@@ -48,6 +48,8 @@ class ServerConfig:
     #: The most jobs in one group commit, and how long the writer waits to fill one.
     max_batch: int = 256
     batch_linger_seconds: float = 0.0
+    #: How long a request may wait for a free HTTP thread; past that, new ones get 503 at once.
+    max_queue_delay_seconds: float = 0.5
     #: How long an HTTP worker waits for the writer before answering 503.
     writer_timeout_seconds: float = 30.0
     #: The Retry-After advice sent with 503 and 429.

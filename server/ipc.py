@@ -1,6 +1,7 @@
 """Messages between HTTP workers and the writer process, over a Unix socket.
 
-One request and one response per connection. A message is::
+A worker thread keeps one connection to the writer and sends one request at a time on it, each
+answered by one response. A message is::
 
     uint32 header length || header (JSON object, UTF-8) || uint32 blob length || blob
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,44 @@ def receive_message(sock: socket.socket) -> tuple[dict[str, Any], bytes]:
     return header, _read_exactly(sock, blob_length)
 
 
+class MessageBuffer:
+    """Bytes received so far on one connection, cut into messages as they complete.
+
+    The writer's I/O thread reads whatever is available on a readable connection and never
+    blocks on a slow peer, so a message can arrive in pieces.
+    """
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._data += data
+
+    def take(self) -> tuple[dict[str, Any], bytes] | None:
+        """The next complete message, or None until more bytes arrive."""
+        data = self._data
+        if len(data) < _LENGTH.size:
+            return None
+        header_length = _LENGTH.unpack_from(data)[0]
+        if header_length > MAX_HEADER:
+            raise FramingError("header too long")
+        blob_at = _LENGTH.size + header_length
+        if len(data) < blob_at + _LENGTH.size:
+            return None
+        blob_length = _LENGTH.unpack_from(data, blob_at)[0]
+        if blob_length > MAX_BLOB:
+            raise FramingError("blob too long")
+        end = blob_at + _LENGTH.size + blob_length
+        if len(data) < end:
+            return None
+        header = json.loads(bytes(data[_LENGTH.size : blob_at]))
+        if not isinstance(header, dict):
+            raise FramingError("header is not an object")
+        blob = bytes(data[blob_at + _LENGTH.size : end])
+        del data[:end]
+        return header, blob
+
+
 def _read_exactly(sock: socket.socket, length: int) -> bytes:
     chunks: list[bytes] = []
     remaining = length
@@ -62,18 +102,42 @@ def _read_exactly(sock: socket.socket, length: int) -> bytes:
 
 
 class WriterClient:
-    """The HTTP worker's side: one short connection per call."""
+    """The HTTP worker's side: one connection per thread, kept open between calls.
+
+    Opening a Unix socket per request cost more than the request's own work at surge rates.
+    After any failure the connection is dropped, so a late answer to a request that timed out
+    can never be read as the answer to the next one. A call whose send fails on a connection
+    kept from before (the writer closed it meanwhile) is sent once more on a new connection:
+    every operation is idempotent (a submission or reply is stored once, by its hash).
+    """
 
     def __init__(self, socket_path: Path, timeout: float) -> None:
         self._path = str(socket_path)
         self._timeout = timeout
+        self._local = threading.local()
 
     def call(self, header: dict[str, Any], blob: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        sock: socket.socket | None = getattr(self._local, "sock", None)
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            if sock is not None:
+                try:
+                    send_message(sock, header, blob)
+                except OSError:
+                    self._drop()
+                    sock = None
+            if sock is None:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self._local.sock = sock
                 sock.settimeout(self._timeout)
                 sock.connect(self._path)
                 send_message(sock, header, blob)
-                return receive_message(sock)
+            return receive_message(sock)
         except (OSError, FramingError, ValueError) as exc:
+            self._drop()
             raise WriterUnavailable("the writer is not reachable; nothing was stored") from exc
+
+    def _drop(self) -> None:
+        sock = getattr(self._local, "sock", None)
+        self._local.sock = None
+        if sock is not None:
+            sock.close()

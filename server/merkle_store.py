@@ -18,6 +18,34 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class NodeCache:
+    """Node hashes the writer stored or read recently, so appends and proofs skip the database.
+
+    New leaves land at the right edge of the tree, and everything an append or a new leaf's
+    inclusion proof needs is a node near that edge: the ones written in the last batches, or a
+    few large left subtrees that are read once and then stay. A bounded dict in insertion order
+    keeps exactly those; when it grows past ``limit`` the older half is dropped. Only the writer
+    uses one, and it must :meth:`clear` it when a transaction rolls back.
+    """
+
+    def __init__(self, limit: int = 1 << 17) -> None:
+        self._limit = limit
+        self._hashes: dict[tuple[int, int], bytes] = {}
+
+    def get(self, key: tuple[int, int]) -> bytes | None:
+        return self._hashes.get(key)
+
+    def put(self, key: tuple[int, int], value: bytes) -> None:
+        self._hashes.pop(key, None)
+        self._hashes[key] = value
+        if len(self._hashes) > self._limit:
+            for old in list(self._hashes)[: self._limit // 2]:
+                del self._hashes[old]
+
+    def clear(self) -> None:
+        self._hashes.clear()
+
+
 class StoredTree:
     """A :class:`crypto.merkle.SubtreeHasher` over the first ``size`` leaves in the database.
 
@@ -25,10 +53,10 @@ class StoredTree:
     transaction) so that every lookup sees the same tree.
     """
 
-    def __init__(self, conn: Connection, size: int) -> None:
+    def __init__(self, conn: Connection, size: int, cache: NodeCache | None = None) -> None:
         self._conn = conn
         self._size = size
-        self._cache: dict[tuple[int, int], bytes] = {}
+        self._cache = cache or NodeCache()
 
     @property
     def size(self) -> int:
@@ -59,33 +87,38 @@ class StoredTree:
         if row is None:
             raise StorageError(f"the log is missing node {level}/{position}; it is damaged")
         value = bytes(row[0])
-        self._cache[key] = value
+        self._cache.put(key, value)
         return value
 
 
-def append_leaf(conn: Connection, index: int, leaf: bytes) -> bytes:
+def append_leaf(conn: Connection, index: int, leaf: bytes, cache: NodeCache | None = None) -> bytes:
     """Store leaf ``index`` and every subtree it completes; return its leaf hash.
 
     Leaf ``index`` completes the subtree at level ``k`` exactly when the low ``k`` bits of
     ``index`` are all ones; the left sibling at each level was completed earlier.
     """
+    nodes = cache or NodeCache()
     hashed = leaf_hash(leaf)
     current = hashed
-    conn.execute("INSERT INTO log_leaves (leaf_index, leaf) VALUES (?, ?)", (index, leaf))
-    conn.execute("INSERT INTO log_nodes (level, position, hash) VALUES (0, ?, ?)", (index, current))
+    new_nodes = [(0, index, current)]
+    nodes.put((0, index), current)
     level, position = 0, index
     while position % 2 == 1:
-        row = conn.execute(
-            "SELECT hash FROM log_nodes WHERE level = ? AND position = ?", (level, position - 1)
-        ).fetchone()
-        if row is None:
-            raise StorageError(f"the log is missing node {level}/{position - 1}; it is damaged")
-        current = node_hash(bytes(row[0]), current)
+        sibling = nodes.get((level, position - 1))
+        if sibling is None:
+            row = conn.execute(
+                "SELECT hash FROM log_nodes WHERE level = ? AND position = ?",
+                (level, position - 1),
+            ).fetchone()
+            if row is None:
+                raise StorageError(f"the log is missing node {level}/{position - 1}; it is damaged")
+            sibling = bytes(row[0])
+        current = node_hash(sibling, current)
         level, position = level + 1, position // 2
-        conn.execute(
-            "INSERT INTO log_nodes (level, position, hash) VALUES (?, ?, ?)",
-            (level, position, current),
-        )
+        new_nodes.append((level, position, current))
+        nodes.put((level, position), current)
+    conn.execute("INSERT INTO log_leaves (leaf_index, leaf) VALUES (?, ?)", (index, leaf))
+    conn.executemany("INSERT INTO log_nodes (level, position, hash) VALUES (?, ?, ?)", new_nodes)
     return hashed
 
 

@@ -24,6 +24,7 @@ from gunicorn.app.base import BaseApplication
 
 from server.config import ServerConfig
 from server.errors import ServerError
+from server.gunicorn_worker import PrivateThreadWorker
 from server.privatelog import PrivateGunicornLogger, configure_logging
 
 log = logging.getLogger("sealed_petition.serve")
@@ -50,7 +51,7 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
     return {
         "bind": [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"],
         "workers": workers,
-        "worker_class": "server.gunicorn_worker.PrivateThreadWorker",
+        "worker_class": PrivateThreadWorker,
         "threads": threads,
         "accesslog": None,  # never: an access log is a list of who came when
         "errorlog": "-",
@@ -135,7 +136,14 @@ def run_gunicorn(
     return 0
 
 
-def serve(config: ServerConfig, *, host: str, port: int, workers: int, threads: int) -> int:
+def serve(
+    config: ServerConfig,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+) -> int:
     from server.app import create_app  # imported here so `petition --help` stays fast
 
     configure_logging()
@@ -144,6 +152,8 @@ def serve(config: ServerConfig, *, host: str, port: int, workers: int, threads: 
     writer.start()
     master = os.getpid()
     writer.watch(lambda: os.kill(master, signal.SIGTERM))
+    PrivateThreadWorker.max_queue_delay = config.max_queue_delay_seconds
+    PrivateThreadWorker.retry_after = config.retry_after_seconds
     try:
         status = run_gunicorn(
             lambda: create_app(config),

@@ -39,8 +39,9 @@ from crypto.objects import Directory, LogEntry, Receipt, TreeHead
 from crypto.signing import SignedObject
 
 SHEDDING = ("--queue-capacity", "1")
-# Effectively unbounded for this flood: every submission is queued, none is shed.
-UNBOUNDED = ("--queue-capacity", "100000")
+# Effectively unbounded for this flood: every submission is queued (by the writer and at the
+# front door), none is shed.
+UNBOUNDED = ("--queue-capacity", "100000", "--max-queue-delay", "600")
 
 FLOOD = 32  # concurrent submissions: more than the 2 workers x 8 threads can hold
 STALL = 3.0  # seconds the writer cannot commit (below SQLite's 10 s busy timeout)

@@ -25,6 +25,24 @@ def test_sign_and_verify_round_trip_through_the_wire_form() -> None:
     assert parsed.verify(KEY.public_key()) == BODY
 
 
+@pytest.mark.parametrize("kind", list(SignedKind))
+def test_the_wire_form_built_from_the_signed_bytes_is_the_canonical_encoding(
+    kind: SignedKind,
+) -> None:
+    """``encode`` reuses the body bytes that were signed; it must equal encoding from scratch."""
+    body = {
+        **BODY,
+        "nested": {"zz": [1, "二", {"a": None}], "a\u0001": True},
+        "text": 'quote " backslash \\ 诉求',
+    }
+    signed = sign(kind, body, KEY)
+    assert signed.encoded_body is not None
+    parsed = SignedObject.decode(signed.encode(), kind)
+    assert parsed.encoded_body is None
+    assert signed.encode() == parsed.encode() == cjson.encode(signed.to_json())
+    assert parsed.verify(KEY.public_key()) == body
+
+
 def test_signature_for_one_kind_is_refused_as_another() -> None:
     signed = sign(SignedKind.TREE_HEAD, BODY, KEY)
     with pytest.raises(InvalidSignature):

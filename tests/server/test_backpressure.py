@@ -1,12 +1,16 @@
-"""A full writer queue answers 503 with Retry-After at once, and nothing is acknowledged early.
+"""Backpressure: a full writer queue, and a full HTTP worker, answer 503 with Retry-After at once.
 
 The writer is stalled the way a slow disk would stall it: another connection holds the
 database's write lock, so the writer's commit waits. With a queue of one, the first submission
 is being committed, the second waits in the queue, and the rest must be refused immediately.
+With a deep writer queue instead, the worker's threads all end up waiting on the writer, and
+what arrives after the queue delay must be refused by the worker's event loop.
 """
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +21,7 @@ import sqlcipher3
 from harness import Answer, RunningServer, Submission, start_server, stop_server
 
 from crypto import cjson
+from server.gunicorn_worker import is_one_whole_request
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +89,116 @@ def test_a_full_queue_sheds_load_with_503_and_keeps_serving(small_queue: Running
             headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
         )
         assert status.json["status"] == "received"
+
+
+# --- the front door: requests that would wait too long for a thread --------------------------
+
+
+@pytest.fixture(scope="module")
+def one_thread(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One worker with two threads, which sheds what waits more than 0.2 s for a thread."""
+    server = start_server(
+        tmp_path_factory.mktemp("front-door"),
+        extra=("--workers", "1", "--threads", "2", "--max-queue-delay", "0.2",
+               "--queue-capacity", "100000"),
+    )  # fmt: skip
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def _exchange(sock: socket.socket, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One request on a kept-alive connection; the answer's status, headers and body."""
+    sock.sendall(request)
+    reader = sock.makefile("rb")
+    status = int(reader.readline().split()[1])
+    headers: dict[str, str] = {}
+    while (line := reader.readline().rstrip(b"\r\n")) != b"":
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = reader.read(int(headers["content-length"]))
+    reader.close()
+    return status, headers, body
+
+
+def _post(server: RunningServer, submission: Submission) -> bytes:
+    body = json.dumps(submission.body()).encode()
+    host = server.client.base.removeprefix("http://")
+    return (
+        f"POST /v1/petitions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def test_requests_that_would_wait_too_long_for_a_thread_get_a_prompt_503(
+    one_thread: RunningServer,
+) -> None:
+    """The writer stalls, both threads wait on it, one more request waits for a thread.
+
+    Past the queue delay, new requests must be refused at once by the worker's event loop,
+    with Retry-After, on a connection that stays open; liveness must still answer 200; and
+    nothing refused may be stored, while everything that waited is stored once the writer
+    can commit again.
+    """
+    server = one_thread
+    waiting = [server.seal("national") for _ in range(3)]
+    answers: dict[int, Answer] = {}
+
+    def send(position: int) -> None:
+        answers[position] = server.client.post("/v1/petitions", waiting[position].body())
+
+    lock = _lock_database(server.data_dir)
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)  # two take the threads, the third waits for one
+    time.sleep(0.4)  # longer than the queue delay
+    refused = [server.seal("national") for _ in range(2)]
+    port = int(server.client.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for submission in refused:
+            started = time.monotonic()
+            status, headers, body = _exchange(sock, _post(server, submission))
+            assert time.monotonic() - started < 0.5
+            assert status == 503
+            assert json.loads(body)["error"]["code"] == "busy"
+            assert int(headers["retry-after"]) >= 1
+            assert headers["connection"] == "keep-alive"
+            assert headers["content-security-policy"].startswith("default-src 'none'")
+        host = server.client.base.removeprefix("http://")
+        status, _, body = _exchange(sock, f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        assert (status, json.loads(body)) == (200, {"status": "ok"})
+    assert not answers  # the three are still waiting: nothing was acknowledged early
+    lock.execute("ROLLBACK")
+    lock.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [answers[i].status for i in range(3)] == [201, 201, 201]
+    for submission in refused:
+        lookup = server.client.get(
+            "/v1/lookup",
+            headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
+        )
+        assert lookup.status == 404  # refused means not stored
+        assert server.client.post("/v1/petitions", submission.body()).status == 201
+
+
+@pytest.mark.parametrize(
+    ("data", "whole"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", True),
+        (b"POST /v1/petitions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", True),
+        (b"POST /v1/petitions HTTP/1.1\r\ncontent-length: 2\r\n\r\n{", False),  # partial body
+        (b"POST /v1/petitions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET", False),  # pipelined
+        (b"GET / HTTP/1.1\r\nHost: x\r\n", False),  # headers not finished
+        (b"GET / HTTP/1.0\r\n\r\n", False),  # HTTP/1.0 closes anyway
+        (b"POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", False),
+        (b"POST / HTTP/1.1\r\nContent-Length: +2\r\n\r\n{}", False),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", False),
+    ],
+)
+def test_a_shed_connection_is_kept_only_after_exactly_one_whole_request(
+    data: bytes, whole: bool
+) -> None:
+    assert is_one_whole_request(data) is whole

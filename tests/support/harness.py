@@ -268,13 +268,17 @@ def launch(
     *,
     extra: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    command: tuple[str, ...] = (*PETITION, "serve"),
 ) -> tuple[subprocess.Popen[bytes], Client, Path]:
-    """Run ``petition serve`` on ``data`` (in its own session, so it can be killed whole)."""
+    """Run ``petition serve`` on ``data`` (in its own session, so it can be killed whole).
+
+    ``command`` replaces ``petition serve`` with another server taking the same ``--data``,
+    ``--port`` and ``--workers`` (the benchmark's granian variant).
+    """
     port = free_port()
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(  # noqa: S603
-            [*PETITION, "serve", "--data", str(data), "--port", str(port), "--workers", "2",
-             *extra],
+            [*command, "--data", str(data), "--port", str(port), "--workers", "2", *extra],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
