@@ -211,7 +211,7 @@ class Profiler:
                         "--duration",
                         str(int(seconds)),
                         "--rate",
-                        "250",
+                        "100",  # few enough samples not to slow the server much
                         "--format",
                         "raw",
                         "--nonblocking",
@@ -232,20 +232,30 @@ class Profiler:
                 print(f"    {line}")
 
 
+#: Leaf frames where a thread waits rather than computes (py-spy samples them all the same).
+WAITING = ("EpollSelector.select", "_read_exactly", "Condition.wait", "socket.accept", "Event.wait")
+
+
 def summarise_profile(path: Path, top: int = 12) -> list[str]:
-    """The functions with the most samples in their own code, and in total, from raw py-spy."""
+    """The functions with the most busy samples in their own code, from raw py-spy output."""
     own: Counter[str] = Counter()
-    total = 0
+    total = busy = 0
     try:
         lines = path.read_text().splitlines()
     except OSError:
         return ["(no samples)"]
     for line in lines:
         stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
+        leaf = stack.split(";")[-1]
         total += int(count)
-        own[frames[-1]] += int(count)
-    return [f"{n / total:5.1%} {frame}" for frame, n in own.most_common(top)] if total else []
+        if leaf.startswith(WAITING):
+            continue
+        busy += int(count)
+        own[leaf] += int(count)
+    if not busy:
+        return ["(no busy samples)"]
+    summary = [f"busy in {busy / total:.0%} of the samples; of those:"]
+    return summary + [f"{n / busy:5.1%} {frame}" for frame, n in own.most_common(top)]
 
 
 class Surge:
