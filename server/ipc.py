@@ -101,6 +101,18 @@ def _read_exactly(sock: socket.socket, length: int) -> bytes:
     return b"".join(chunks)
 
 
+class _Held:
+    """A thread's writer connection, closed when the thread (or the client) goes away."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def __del__(self) -> None:
+        self.sock.close()
+
+
 class WriterClient:
     """The HTTP worker's side: one connection per thread, kept open between calls.
 
@@ -117,27 +129,27 @@ class WriterClient:
         self._local = threading.local()
 
     def call(self, header: dict[str, Any], blob: bytes = b"") -> tuple[dict[str, Any], bytes]:
-        sock: socket.socket | None = getattr(self._local, "sock", None)
+        held: _Held | None = getattr(self._local, "held", None)
         try:
-            if sock is not None:
+            if held is not None:
                 try:
-                    send_message(sock, header, blob)
+                    send_message(held.sock, header, blob)
                 except OSError:
                     self._drop()
-                    sock = None
-            if sock is None:
-                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self._local.sock = sock
-                sock.settimeout(self._timeout)
-                sock.connect(self._path)
-                send_message(sock, header, blob)
-            return receive_message(sock)
+                    held = None
+            if held is None:
+                held = _Held(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+                self._local.held = held
+                held.sock.settimeout(self._timeout)
+                held.sock.connect(self._path)
+                send_message(held.sock, header, blob)
+            return receive_message(held.sock)
         except (OSError, FramingError, ValueError) as exc:
             self._drop()
             raise WriterUnavailable("the writer is not reachable; nothing was stored") from exc
 
     def _drop(self) -> None:
-        sock = getattr(self._local, "sock", None)
-        self._local.sock = None
-        if sock is not None:
-            sock.close()
+        held = getattr(self._local, "held", None)
+        self._local.held = None
+        if held is not None:
+            held.sock.close()
