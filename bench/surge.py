@@ -24,6 +24,7 @@ It prints the machine, the command that reproduces the run, and one line per ste
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -498,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         finally:
             harness.stop_server(surge.server)
+            # Whatever outlived the master (granian does not always stop our writer on SIGTERM)
+            # is in the same process group: leave nothing running.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(surge.server.process.pid, signal.SIGKILL)
             if args.json is not None:
                 args.json.write_text(json.dumps([asdict(r) for r in surge.reports], indent=1))
 
