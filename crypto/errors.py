@@ -34,6 +34,12 @@ class SchemaViolation(MalformedInput):
     code = "schema_violation"
 
 
+class UnsupportedVersion(MalformedInput):
+    """A well-formed object of a protocol version this software does not accept (v1 since v2)."""
+
+    code = "unsupported_version"
+
+
 class TooLarge(MalformedInput):
     """Content larger than the protocol allows (a petition beyond the largest bucket)."""
 
@@ -85,17 +91,8 @@ class UntrustedKey(SealedPetitionError):
     code = "untrusted_key"
 
 
-class TokenProofError(SealedPetitionError):
-    """The evaluator's VOPRF proof does not verify against the bureau's published token key.
-
-    This is what catches an evaluator that tags one petitioner with a different key.
-    """
-
-    code = "token_proof_invalid"
-
-
 class TokenBindingError(SealedPetitionError):
-    """The token attached to a petition is not the token of the ID number inside it."""
+    """A case section's pseudonym input is not derived from the ID number in its identity."""
 
     code = "token_binding_mismatch"
 
@@ -104,6 +101,12 @@ class InvalidReceiptCode(SealedPetitionError):
     """A receipt code that is mistyped, truncated or of an unknown version."""
 
     code = "invalid_receipt_code"
+
+
+class MissingKey(SealedPetitionError):
+    """The operation needs a bureau key that this keystore does not hold (intake vs handler)."""
+
+    code = "missing_key"
 
 
 class KeystoreError(SealedPetitionError):
@@ -125,6 +128,6 @@ class InvalidProof(SealedPetitionError):
 
 
 class KeyFileError(SealedPetitionError):
-    """An unencrypted service key file (log key, token evaluator key) that cannot be used."""
+    """An unencrypted service key file (the log's signing key) that cannot be used."""
 
     code = "key_file_invalid"

@@ -1,19 +1,18 @@
-"""Key files for services that must start unattended: the log's key and a token evaluator's key.
+"""Key files for services that must start unattended: the log's signing key.
 
 A reviewer's keys sit behind a passphrase (:mod:`crypto.keystore`), but a server that restarts
-at 3 a.m. cannot type one. Its two secrets are therefore kept in plain owner-only files whose
-protection is the file system (mode 0600, refused if looser) and, in production, the host they
-live on. The token key file exists on purpose *outside* the server's data directory: a copy of
-that directory must never be enough to compute a token (docs/threat-model.md).
+at 3 a.m. cannot type one. Its secret is therefore kept in a plain owner-only file whose
+protection is the file system (mode 0600, refused if looser) and, in production, the host it
+lives on. Since protocol v2 no server holds a bureau's token key in any form (docs/threat-model.md,
+T-ID-1), so "log-signing" is the only purpose this format has.
 
 Format, version 1 (canonical JSON, docs/protocol.md §12.5)::
 
     {"bureau_id": "<id>" | null, "format": "sealed-petition-key", "key": b64(32 bytes),
-     "purpose": "log-signing" | "token", "version": 1}
+     "purpose": "log-signing", "version": 1}
 
-``bureau_id`` is required for a token key (the VOPRF key pair is derived from the seed *and*
-the bureau id) and null for the log key. The purpose is checked on reading, so a token seed can
-never be loaded as a signing key or the other way round.
+``bureau_id`` is null. The purpose is checked on reading, so a key file made for anything else
+(v1's "token" key files included) is never loaded as a signing key.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from crypto.errors import KeyFileError, MalformedInput
 from crypto.fields import validate_bureau_id
 from crypto.keys import SigningKey
 from crypto.privatefile import read_private_file, write_private_file
-from crypto.token import TokenKey
 
 __all__ = [
     "FORMAT_NAME",
@@ -34,9 +32,7 @@ __all__ = [
     "decode_key_file",
     "encode_key_file",
     "read_log_key_file",
-    "read_token_key_file",
     "write_log_key_file",
-    "write_token_key_file",
 ]
 
 FORMAT_NAME = "sealed-petition-key"
@@ -48,14 +44,13 @@ _MEMBERS = {"bureau_id", "format", "key", "purpose", "version"}
 
 class KeyPurpose(Enum):
     LOG_SIGNING = "log-signing"
-    TOKEN = "token"  # noqa: S105  (a purpose name, not a secret)
 
 
 def encode_key_file(purpose: KeyPurpose, key: bytes, bureau_id: str | None) -> bytes:
     if len(key) != KEY_LENGTH:
         raise KeyFileError(f"a service key is {KEY_LENGTH} bytes")
-    if (purpose is KeyPurpose.TOKEN) != (bureau_id is not None):
-        raise KeyFileError("a token key names its bureau; a log key names none")
+    if bureau_id is not None:
+        raise KeyFileError("a log key file names no bureau")
     return cjson.encode(
         {
             "bureau_id": bureau_id,
@@ -89,8 +84,8 @@ def decode_key_file(data: bytes, purpose: KeyPurpose) -> tuple[bytes, str | None
         bureau_id = None if body["bureau_id"] is None else validate_bureau_id(body["bureau_id"])
     except MalformedInput as exc:
         raise KeyFileError(f"malformed key file: {exc.message}") from None
-    if (purpose is KeyPurpose.TOKEN) != (bureau_id is not None):
-        raise KeyFileError("a token key file must name its bureau; a log key file must not")
+    if bureau_id is not None:
+        raise KeyFileError("a log key file must not name a bureau")
     return key, bureau_id
 
 
@@ -103,16 +98,3 @@ def read_log_key_file(path: Path) -> SigningKey:
     data = read_private_file(path, limit=MAX_KEY_FILE_BYTES, error=KeyFileError, what="key")
     key, _ = decode_key_file(data, KeyPurpose.LOG_SIGNING)
     return SigningKey(key)
-
-
-def write_token_key_file(path: Path, key: TokenKey, *, overwrite: bool = False) -> None:
-    data = encode_key_file(KeyPurpose.TOKEN, key.seed, key.bureau_id)
-    write_private_file(path, data, overwrite=overwrite, error=KeyFileError, what="key")
-
-
-def read_token_key_file(path: Path) -> TokenKey:
-    data = read_private_file(path, limit=MAX_KEY_FILE_BYTES, error=KeyFileError, what="key")
-    seed, bureau_id = decode_key_file(data, KeyPurpose.TOKEN)
-    if bureau_id is None:  # decode_key_file already refuses this; kept for the type checker
-        raise KeyFileError("a token key file must name its bureau")
-    return TokenKey(seed, bureau_id)

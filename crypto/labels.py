@@ -5,7 +5,7 @@ made for one purpose can never be accepted for another (a tree-head signature re
 directory signature, a reply ciphertext presented as a petition envelope). Keeping them here
 lets a test prove that they are all distinct and that none is a prefix of another.
 
-All labels are ASCII, start with ``sealed-petition/v1/`` and, where they are concatenated with
+All labels are ASCII, start with ``sealed-petition/v2/`` (protocol v2) and, where they are concatenated with
 other data, end with a NUL byte so that the boundary is unambiguous.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-_PREFIX = b"sealed-petition/v1/"
+_PREFIX = b"sealed-petition/v2/"
 
 
 def _label(name: str) -> bytes:
@@ -35,14 +35,18 @@ class SignedKind(Enum):
         return _label("sig/" + self.value)
 
 
-ENVELOPE_INFO = _label("hpke/envelope")
-"""HPKE ``info`` prefix for petition envelopes; the envelope header follows it."""
+ENVELOPE_IDENTITY_INFO = _label("hpke/envelope/identity")
+"""HPKE ``info`` prefix for an envelope's identity section; the envelope header follows it."""
+
+ENVELOPE_CASE_INFO = _label("hpke/envelope/case")
+"""HPKE ``info`` prefix for an envelope's case section; the header and the SHA-256 of the sealed
+identity section follow it, so the two sections cannot be separated and recombined."""
 
 REPLY_INFO = _label("hpke/reply")
 """HPKE ``info`` prefix for replies encrypted to a petitioner's reply key."""
 
-TOKEN_KEY_INFO = _label("voprf/key-info")
-"""RFC 9497 ``info`` for DeriveKeyPair; the bureau id follows it."""
+TOKEN_PRF = _label("hmac/token")
+"""HMAC-SHA256 message prefix of the token PRF; the bureau id, a NUL and the pre-hash follow it."""
 
 TOKEN_PREHASH_INPUT = _label("argon2id/id-number")
 """Prefix of the Argon2id secret input; the ID scheme and normalised number follow it."""

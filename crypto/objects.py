@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 
 from crypto import cjson
-from crypto.errors import MalformedInput, SchemaViolation
+from crypto.errors import MalformedInput, SchemaViolation, UnsupportedVersion
 from crypto.fields import (
     Status,
     format_day,
@@ -29,16 +29,30 @@ from crypto.keys import (
 )
 from crypto.labels import SignedKind
 from crypto.merkle import HASH_SIZE
+from crypto.petition import SealingKeys
 from crypto.reply import MAX_REPLY_CIPHERTEXT_LENGTH
 from crypto.signing import SignedObject
-from crypto.token import ELEMENT_LENGTH, SALT_LENGTH, TokenParams
+from crypto.token import SALT_LENGTH, TokenParams
 
-OBJECT_VERSION = 1
+OBJECT_VERSION = 2
 
 
 def _version(body: dict[str, Any], what: str) -> None:
-    if type(body["version"]) is not int or body["version"] != OBJECT_VERSION:
-        raise MalformedInput(f"{what}: unsupported version {str(body['version'])[:20]}")
+    if type(body["version"]) is not int:
+        raise MalformedInput(f"{what}: the version must be an integer")
+    if body["version"] != OBJECT_VERSION:
+        raise UnsupportedVersion(
+            f"{what}: version {str(body['version'])[:20]} is not supported "
+            f"(protocol version {OBJECT_VERSION})"
+        )
+
+
+def _require(what: str, value: Any, members: set[str]) -> dict[str, Any]:
+    """Exact members, but an object of another version is refused as such first, so that a
+    version 1 object gets ``unsupported_version`` rather than a list of member differences."""
+    if isinstance(value, dict) and "version" in value:
+        _version(value, what)
+    return cjson.require_members(what, value, members)
 
 
 def _int(value: Any, what: str) -> int:
@@ -49,13 +63,18 @@ def _int(value: Any, what: str) -> int:
 
 @dataclass(frozen=True)
 class BureauBundle:
-    """A bureau's public keys and token parameters, as the directory authority publishes them."""
+    """A bureau's public keys and token parameters, as the directory authority publishes them.
+
+    Two encryption keys (protocol v2): the identity key, held by intake, and the case key, held
+    by case handlers. The token salt is public; the token key is not here and never anywhere
+    public: the bureau alone derives pseudonyms.
+    """
 
     bureau_id: str
     name: str
-    encryption_key: EncryptionPublicKey
+    identity_key: EncryptionPublicKey
+    case_key: EncryptionPublicKey
     signing_key: VerifyKey
-    token_key: bytes
     token_salt: bytes
     token_params: TokenParams
 
@@ -64,9 +83,9 @@ class BureauBundle:
             "version",
             "bureau_id",
             "name",
-            "encryption_key",
+            "identity_key",
+            "case_key",
             "signing_key",
-            "token_key",
             "token_salt",
             "token_params",
         }
@@ -77,34 +96,41 @@ class BureauBundle:
             "version": OBJECT_VERSION,
             "bureau_id": self.bureau_id,
             "name": self.name,
-            "encryption_key": cjson.b64encode(self.encryption_key.to_bytes()),
+            "identity_key": cjson.b64encode(self.identity_key.to_bytes()),
+            "case_key": cjson.b64encode(self.case_key.to_bytes()),
             "signing_key": cjson.b64encode(self.signing_key.to_bytes()),
-            "token_key": cjson.b64encode(self.token_key),
             "token_salt": cjson.b64encode(self.token_salt),
             "token_params": self.token_params.to_json(),
         }
 
     @classmethod
     def from_json(cls, value: Any) -> BureauBundle:
-        body = cjson.require_members("bureau bundle", value, set(cls._MEMBERS))
+        body = _require("bureau bundle", value, set(cls._MEMBERS))
         _version(body, "bureau bundle")
+        identity_key = _encryption_key(body, "identity_key")
+        case_key = _encryption_key(body, "case_key")
+        if identity_key == case_key:
+            raise SchemaViolation("bureau bundle: the identity and case keys must differ")
         return cls(
             bureau_id=validate_bureau_id(body["bureau_id"]),
             name=text_field(body["name"], "bureau name", 1, 200),
-            encryption_key=EncryptionPublicKey(
-                cjson.b64decode(
-                    body["encryption_key"],
-                    field="encryption_key",
-                    length=ENCRYPTION_PUBLIC_KEY_LENGTH,
-                )
-            ),
+            identity_key=identity_key,
+            case_key=case_key,
             signing_key=VerifyKey(
                 cjson.b64decode(body["signing_key"], field="signing_key", length=ED25519_LENGTH)
             ),
-            token_key=cjson.b64decode(body["token_key"], field="token_key", length=ELEMENT_LENGTH),
             token_salt=cjson.b64decode(body["token_salt"], field="token_salt", length=SALT_LENGTH),
             token_params=TokenParams.from_json(body["token_params"]),
         )
+
+    def sealing_keys(self) -> SealingKeys:
+        return SealingKeys(self.bureau_id, self.identity_key, self.case_key)
+
+
+def _encryption_key(body: dict[str, Any], name: str) -> EncryptionPublicKey:
+    return EncryptionPublicKey(
+        cjson.b64decode(body[name], field=name, length=ENCRYPTION_PUBLIC_KEY_LENGTH)
+    )
 
 
 @dataclass(frozen=True)
@@ -131,7 +157,7 @@ class Directory:
 
     @classmethod
     def from_json(cls, value: Any) -> Directory:
-        body = cjson.require_members(
+        body = _require(
             "directory", value, {"version", "serial", "day", "bureaus", "log_key"}
         )
         _version(body, "directory")
@@ -174,7 +200,7 @@ class TreeHead:
 
     @classmethod
     def from_json(cls, value: Any) -> TreeHead:
-        body = cjson.require_members(
+        body = _require(
             "tree head", value, {"version", "tree_size", "root_hash", "day"}
         )
         _version(body, "tree head")
@@ -221,7 +247,7 @@ class LogEntry:
 
     @classmethod
     def from_leaf(cls, leaf: bytes) -> LogEntry:
-        body = cjson.require_members("log entry", cjson.decode_object(leaf), set(cls._MEMBERS))
+        body = _require("log entry", cjson.decode_object(leaf), set(cls._MEMBERS))
         _version(body, "log entry")
         reply_hash = body["reply_hash"]
         return cls(
@@ -282,7 +308,7 @@ class Receipt:
 
     @classmethod
     def from_json(cls, value: Any) -> Receipt:
-        body = cjson.require_members("receipt", value, set(cls._MEMBERS))
+        body = _require("receipt", value, set(cls._MEMBERS))
         _version(body, "receipt")
         proof = body["inclusion_proof"]
         if not isinstance(proof, list) or len(proof) > 64:
@@ -336,7 +362,7 @@ class Reply:
 
     @classmethod
     def from_json(cls, value: Any) -> Reply:
-        body = cjson.require_members("reply", value, set(cls._MEMBERS))
+        body = _require("reply", value, set(cls._MEMBERS))
         _version(body, "reply")
         return cls(
             petition_id=validate_petition_id(body["petition_id"]),
@@ -394,7 +420,7 @@ class BureauRequest:
 
     @classmethod
     def from_json(cls, value: Any) -> BureauRequest:
-        body = cjson.require_members("bureau request", value, set(cls._MEMBERS))
+        body = _require("bureau request", value, set(cls._MEMBERS))
         _version(body, "bureau request")
         method, target = body["method"], body["target"]
         if not isinstance(method, str) or method not in _REQUEST_METHODS:

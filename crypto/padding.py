@@ -41,17 +41,37 @@ def bucket_for(content_length: int) -> int:
     )
 
 
+IDENTITY_SECTION_SIZE = 2048
+"""The one size of every padded identity section (protocol v2): a name, an ID number, contact
+details and consent choices fit in it however they are written, so its length tells nothing."""
+
+
 def pad(content: bytes) -> bytes:
-    bucket = bucket_for(len(content))
-    padded = bytearray(bucket)
+    """Pad to the smallest bucket that holds ``content``."""
+    return pad_to(content, bucket_for(len(content)))
+
+
+def pad_to(content: bytes, size: int) -> bytes:
+    """Pad to exactly ``size`` bytes, or raise :class:`TooLarge` if it does not fit."""
+    if len(content) + LENGTH_PREFIX > size:
+        raise TooLarge(f"{len(content)} bytes do not fit in a padded size of {size}")
+    padded = bytearray(size)
     padded[:LENGTH_PREFIX] = len(content).to_bytes(LENGTH_PREFIX, "big")
     padded[LENGTH_PREFIX : LENGTH_PREFIX + len(content)] = content
     return bytes(padded)
 
 
 def unpad(padded: bytes) -> bytes:
+    """Strictly undo :func:`pad`: the size must be a bucket."""
     if len(padded) not in BUCKETS:
         raise MalformedInput("padded plaintext is not one of the bucket sizes")
+    return unpad_from(padded, len(padded))
+
+
+def unpad_from(padded: bytes, size: int) -> bytes:
+    """Strictly undo :func:`pad_to`: exact size, a length that fits, zero padding."""
+    if len(padded) != size:
+        raise MalformedInput(f"padded plaintext is {len(padded)} bytes, expected {size}")
     length = int.from_bytes(padded[:LENGTH_PREFIX], "big")
     end = LENGTH_PREFIX + length
     if end > len(padded):

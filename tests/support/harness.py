@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from crypto import cjson
-from crypto.document import PetitionDocument
+from crypto.document import CaseDocument, IdentityDocument
 from crypto.idnumber import normalize_id
-from crypto.keyfile import write_token_key_file
 from crypto.keys import EncryptionPrivateKey, SigningKey
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, BureauRequest
@@ -47,7 +46,8 @@ ID_NUMBERS = ["11010519491231002X", "440524198001010013", "110101199003071751"]
 class Bureau:
     bureau_id: str
     name: str
-    encryption: EncryptionPrivateKey = field(default_factory=EncryptionPrivateKey.generate)
+    identity: EncryptionPrivateKey = field(default_factory=EncryptionPrivateKey.generate)
+    case: EncryptionPrivateKey = field(default_factory=EncryptionPrivateKey.generate)
     signing: SigningKey = field(default_factory=SigningKey.generate)
     salt: bytes = field(default_factory=generate_token_salt)
     token_key: TokenKey | None = None
@@ -64,21 +64,28 @@ class Bureau:
         return BureauBundle(
             bureau_id=self.bureau_id,
             name=self.name,
-            encryption_key=self.encryption.public_key(),
+            identity_key=self.identity.public_key(),
+            case_key=self.case.public_key(),
             signing_key=self.signing.public_key(),
-            token_key=self.token.public_key(),
             token_salt=self.salt,
             token_params=FAST_TOKEN_PARAMS,
         )
 
+    def prehash_for(self, id_number: str) -> bytes:
+        """What the petitioner's device seals in the case section (public salt: no secret)."""
+        return prehash(normalize_id("cn-resident", id_number), self.salt, FAST_TOKEN_PARAMS)
+
     def token_for(self, id_number: str) -> bytes:
-        identity = normalize_id("cn-resident", id_number)
-        return self.token.token_for(prehash(identity, self.salt, FAST_TOKEN_PARAMS))
+        """The pseudonym the bureau derives at intake (needs the bureau's token key)."""
+        return self.token.token_for(self.prehash_for(id_number))
 
 
 @dataclass
 class Submission:
-    """A sealed petition ready to send, with the secrets a petitioner would keep."""
+    """A sealed petition ready to send, with the secrets a petitioner would keep.
+
+    ``token`` is what the bureau will derive at intake; it is never sent (protocol v2).
+    """
 
     bureau: Bureau
     envelope: bytes
@@ -87,8 +94,6 @@ class Submission:
 
     def body(self) -> dict[str, Any]:
         return {
-            "bureau_id": self.bureau.bureau_id,
-            "token": cjson.b64encode(self.token),
             "envelope": cjson.b64encode(self.envelope),
             "lookup_key_hash": cjson.b64encode(self.secret.lookup_key_hash()),
         }
@@ -184,7 +189,6 @@ class Client:
 class RunningServer:
     client: Client
     data_dir: Path
-    token_keys: Path
     bureaus: dict[str, Bureau]
     authority_fingerprint: str
     process: subprocess.Popen[bytes]
@@ -192,23 +196,22 @@ class RunningServer:
 
     def seal(self, bureau_id: str, *, id_number: str = ID_NUMBERS[0], body: str = "") -> Submission:
         bureau = self.bureaus[bureau_id]
-        token = bureau.token_for(id_number)
         secret = ReceiptSecret.generate()
-        document = PetitionDocument(
-            real_name="张三",
-            id_scheme="cn-resident",
-            id_number=id_number,
-            contact="13800000000",
+        identity = IdentityDocument(
+            real_name="张三", id_scheme="cn-resident", id_number=id_number, contact="13800000000"
+        )
+        case = CaseDocument(
             subject="道路维修",
             body=body or f"请修路。{secrets.token_hex(8)}",
             category="infrastructure",
             region="440300",
+            respondent="",
             reply_key=secret.reply_private_key().public_key(),
-            token=token,
+            id_prehash=bureau.prehash_for(id_number),
             created_day=date.today(),
         )
-        envelope = seal_petition(document, bureau.encryption.public_key(), bureau_id)
-        return Submission(bureau, envelope, token, secret)
+        envelope = seal_petition(identity, case, bureau.bundle().sealing_keys())
+        return Submission(bureau, envelope, bureau.token_for(id_number), secret)
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -247,8 +250,6 @@ def start_server(
         "national": Bureau("national", "国家信访局"),
         "guangdong": Bureau("guangdong", "广东省信访局"),
     }
-    token_keys = tmp / "data.token-keys"
-    token_keys.mkdir(mode=0o700)
     for bureau in bureaus.values():
         bundle_path = tmp / f"{bureau.bureau_id}.bundle.json"
         bundle_path.write_bytes(cjson.encode(bureau.bundle().to_json()))
@@ -257,9 +258,8 @@ def start_server(
             str(bundle_path),
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
-        write_token_key_file(token_keys / f"{bureau.bureau_id}.key", bureau.token)
     process, client, log_path = launch(data, tmp / "server.log", extra=extra, env=env)
-    return RunningServer(client, data, token_keys, bureaus, fingerprint, process, log_path)
+    return RunningServer(client, data, bureaus, fingerprint, process, log_path)
 
 
 def launch(
