@@ -25,7 +25,6 @@ from crypto.labels import SignedKind
 from crypto.merkle import HASH_SIZE
 from crypto.objects import REQUEST_NONCE_LENGTH, BureauRequest
 from crypto.signing import SignedObject, sign
-from crypto.token import TokenResponse
 
 LOOKUP_KEY_HEADER = "Petition-Lookup-Key"
 MAX_LOG_ENTRIES_PER_REQUEST = 1000
@@ -57,7 +56,6 @@ class InboxPage:
 class StoredPetition:
     petition_id: str
     bureau_id: str
-    token: bytes
     envelope: bytes
     status: str
     day: str
@@ -88,30 +86,16 @@ class ServerApi:
     def directory(self) -> bytes:
         return self.transport.call("GET", "/v1/directory").body
 
-    def evaluate_token(self, bureau_id: str, blinded_element: bytes) -> TokenResponse:
-        body = json.dumps({"blinded_element": cjson.b64encode(blinded_element)}).encode()
-        answer = self.transport.call("POST", f"/v1/bureaus/{bureau_id}/token", body=body)
-        value = answer.json()
-        result: TokenResponse = _decoding("token response")(
-            lambda: TokenResponse(
-                cjson.b64decode(value["evaluated_element"], field="evaluated_element"),
-                cjson.b64decode(value["proof"], field="proof"),
-            )
-        )
-        return result
-
     def submit(
-        self,
-        bureau_id: str,
-        token: bytes,
-        envelope: bytes,
-        lookup_key_hash: bytes,
-        progress: Progress | None = None,
+        self, envelope: bytes, lookup_key_hash: bytes, progress: Progress | None = None
     ) -> Submitted:
+        """One request: the sealed envelope and the lookup-key hash, nothing else.
+
+        The bureau is named inside the envelope's fixed-width header, so the request's size
+        depends on the padding bucket alone (not on the bureau id's length).
+        """
         body = json.dumps(
             {
-                "bureau_id": bureau_id,
-                "token": cjson.b64encode(token),
                 "envelope": cjson.b64encode(envelope),
                 "lookup_key_hash": cjson.b64encode(lookup_key_hash),
             }
@@ -208,7 +192,6 @@ class ServerApi:
             lambda: StoredPetition(
                 validate_petition_id(value["petition_id"]),
                 validate_bureau_id(value["bureau_id"]),
-                cjson.b64decode(value["token"], field="token"),
                 cjson.b64decode(value["envelope"], field="envelope"),
                 str(value["status"]),
                 str(value["day"]),

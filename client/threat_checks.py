@@ -34,10 +34,8 @@ from client.errors import (
     ClientStateError,
     DirectoryUntrusted,
     NotInitialised,
-    ServerBusy,
     ServerMisbehaved,
     ServerRefused,
-    ServerUnreachable,
 )
 from client.home import CONFIG_FORMAT, HEADS_FORMAT, MAX_STATE_BYTES, ClientHome
 from client.session import Session
@@ -49,7 +47,6 @@ from crypto.labels import SignedKind
 from crypto.objects import Directory, LogEntry, TreeHead
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
-from crypto.token import TokenRequest
 from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, ThreatCheck
 
 _CONNECTION = "client.connection"
@@ -220,11 +217,11 @@ def _served_leaves(context: CheckContext) -> list[bytes]:
     return context.memo(_LEAVES, fetch)
 
 
-def log_entries_without_token(context: CheckContext) -> CheckOutcome:
+def log_entries_documented(context: CheckContext) -> CheckOutcome:
     """Every served entry parses as exactly the documented members (protocol §9.3.4).
 
-    The strict parser refuses any member beyond the seven, so a token (or anything else) added
-    to an entry is a failure; the documented members have no room for a 64-byte token.
+    The strict parser refuses any member beyond the seven, so a per-person value (or anything
+    else) added to an entry is a failure.
     """
     try:
         leaves = _served_leaves(context)
@@ -238,33 +235,39 @@ def log_entries_without_token(context: CheckContext) -> CheckOutcome:
             findings.append(f"entry {index} is not a documented log entry ({exc.message})")
     return CheckOutcome.from_findings(
         findings,
-        f"all {len(leaves)} served entries hold only the documented members, so no token",
+        f"all {len(leaves)} served entries hold only the documented members, nothing per-person",
     )
 
 
-# --- T-LINK-1, T-DD-3, T-ID-2: the bureaus' keys ----------------------------------------------
+# --- T-LINK-1, T-DD-3: the bureaus' keys -------------------------------------------------------
 
 
-def per_bureau_token_keys(context: CheckContext) -> CheckOutcome:
+def per_bureau_keys(context: CheckContext) -> CheckOutcome:
+    """No two bureaus share a token salt or an encryption key; no bureau uses one key twice.
+
+    The token key itself is not public (it never leaves the bureau), so what can be checked
+    from outside is that the public halves of the pseudonym and the envelope are per bureau.
+    """
     trusted = _trusted(context)
     if isinstance(trusted, CheckOutcome):
         return trusted
     _session, directory = trusted
     findings = []
-    salts: dict[bytes, str] = {}
-    keys: dict[bytes, str] = {}
+    seen: dict[bytes, str] = {}
     for bundle in directory.bureaus:
-        for what, seen, value in (
-            ("token salt", salts, bundle.token_salt),
-            ("token key", keys, bundle.token_key),
+        for what, value in (
+            ("token salt", bundle.token_salt),
+            ("identity key", bundle.identity_key.to_bytes()),
+            ("case key", bundle.case_key.to_bytes()),
         ):
             if value in seen:
-                findings.append(f"bureaus {seen[value]} and {bundle.bureau_id} share a {what}")
-            seen.setdefault(value, bundle.bureau_id)
+                findings.append(f"{bundle.bureau_id}'s {what} is also {seen[value]}")
+            seen.setdefault(value, f"{bundle.bureau_id}'s {what}")
     count = len(directory.bureaus)
     return CheckOutcome.from_findings(
         findings,
-        f"{count} bureau(s) in the directory, each with its own token salt and token key",
+        f"{count} bureau(s) in the directory, each with its own token salt, identity key and "
+        "case key",
     )
 
 
@@ -277,49 +280,52 @@ def hybrid_encryption_keys(context: CheckContext) -> CheckOutcome:
     # key (EncryptionPublicKey checks the ML-KEM-768 encapsulation key and the X25519 point);
     # the length is checked again so that a relaxed parser could not quietly let one through.
     findings = [
-        f"the encryption key of {bundle.bureau_id} is not an ML-KEM-768 + X25519 key"
+        f"the {what} key of {bundle.bureau_id} is not an ML-KEM-768 + X25519 key"
         for bundle in directory.bureaus
-        if len(bundle.encryption_key.to_bytes()) != ENCRYPTION_PUBLIC_KEY_LENGTH
+        for what, key in (("identity", bundle.identity_key), ("case", bundle.case_key))
+        if len(key.to_bytes()) != ENCRYPTION_PUBLIC_KEY_LENGTH
     ]
     return CheckOutcome.from_findings(
         findings,
-        f"all {len(directory.bureaus)} bureau encryption keys are hybrid ML-KEM-768 + X25519 "
+        f"all {2 * len(directory.bureaus)} bureau encryption keys are hybrid ML-KEM-768 + X25519 "
         f"({ENCRYPTION_PUBLIC_KEY_LENGTH}-byte) keys",
     )
 
 
-def token_proof_verifies(context: CheckContext) -> CheckOutcome:
-    """A blind evaluation of a random input at each bureau, its proof checked (RFC 9497).
+# Words that name a per-person value in a route: a public route with one of them in its path
+# would be an oracle that computes something from an ID number for anyone (T-ID-3).
+_ORACLE_WORDS = ("token", "pseudonym", "prehash", "evaluat", "identity", "oprf")
 
-    The input is random, so nothing about any person is sent; a response made under another key
-    than the published one fails, which is the tagging attack of T-ID-2.
+
+def no_token_oracle(context: CheckContext) -> CheckOutcome:
+    """No public route computes a per-person value (protocol v1's token endpoint, T-ID-3).
+
+    Looks at the served OpenAPI document's paths, and asks the v1 token route directly for
+    every bureau: it must be a 404 or 405, never an evaluation.
     """
-    trusted = _trusted(context)
-    if isinstance(trusted, CheckOutcome):
-        return trusted
-    session, directory = trusted
-    if not directory.bureaus:
-        return CheckOutcome.cannot_run("the directory lists no bureau")
     findings = []
-    for bundle in directory.bureaus:
-        request, blinded = TokenRequest.blind(secrets.token_bytes(32))
-        try:
-            request.finalize(
-                session.api.evaluate_token(bundle.bureau_id, blinded), bundle.token_key
-            )
-        except ServerUnreachable:
-            raise  # an error of the input (the URL, the proxy), not a finding
-        except ServerBusy as exc:
-            return CheckOutcome.cannot_run(
-                f"the token service of {bundle.bureau_id}: {exc.message}"
-            )
-        except (SealedPetitionError, ValueError) as exc:
-            detail = exc.message if isinstance(exc, SealedPetitionError) else "a malformed answer"
-            findings.append(f"{bundle.bureau_id}: {detail}")
+    answer = _call(context, "GET", "/v1/openapi.json")
+    try:
+        paths = json.loads(answer.body)["paths"]
+        if not isinstance(paths, dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        return CheckOutcome.failing(
+            f"the server's OpenAPI document is unreadable ({answer.status})"
+        )
+    for path in paths:
+        if any(word in path.lower() for word in _ORACLE_WORDS):
+            findings.append(f"the API describes {path}, which names a per-person value")
+    bureaus = list(_bureau_ids(context)) or ["national"]
+    body = json.dumps({"blinded_element": cjson.b64encode(secrets.token_bytes(32))}).encode()
+    for bureau in bureaus:
+        answer = _call(context, "POST", f"/v1/bureaus/{bureau}/token", body=body)
+        if answer.status not in (404, 405):
+            findings.append(f"POST /v1/bureaus/{bureau}/token answered {answer.status}")
     return CheckOutcome.from_findings(
         findings,
-        f"a token evaluation at each of the {len(directory.bureaus)} bureau(s) carries a proof "
-        "that verifies against the bureau's published token key",
+        f"{len(paths)} described paths, none computing a per-person value; the v1 token route "
+        f"is absent at all {len(bureaus)} bureau(s)",
     )
 
 
@@ -479,8 +485,7 @@ def bureau_auth_required(context: CheckContext) -> CheckOutcome:
 
 
 def malformed_requests_refused(context: CheckContext) -> CheckOutcome:
-    bureau = next(iter(_bureau_ids(context)), "national")
-    submission = {"bureau_id": bureau, "token": "!", "envelope": "!", "lookup_key_hash": "!"}
+    submission = {"envelope": "!", "lookup_key_hash": "!"}
     cases: list[tuple[str, str, bytes | None, int, str]] = [
         ("POST", "/v1/petitions", b"{not json", 400, "malformed_json"),
         ("POST", "/v1/petitions", b"[]", 400, "malformed_json"),
@@ -625,18 +630,18 @@ CHECKS: tuple[ThreatCheck, ...] = (
         log_consistent,
     ),
     ThreatCheck(
-        "server:log-entries-without-token",
+        "server:log-entries-documented",
         ("T-LINK-2",),
-        "every served log entry has only the documented members: no token",
+        "every served log entry has only the documented members: nothing per-person",
         "server",
-        log_entries_without_token,
+        log_entries_documented,
     ),
     ThreatCheck(
-        "server:per-bureau-token-keys",
+        "server:per-bureau-keys",
         ("T-LINK-1",),
-        "every bureau in the directory has its own token salt and token key",
+        "every bureau in the directory has its own token salt, identity key and case key",
         "server",
-        per_bureau_token_keys,
+        per_bureau_keys,
     ),
     ThreatCheck(
         "server:hybrid-encryption-keys",
@@ -646,11 +651,11 @@ CHECKS: tuple[ThreatCheck, ...] = (
         hybrid_encryption_keys,
     ),
     ThreatCheck(
-        "server:token-proof-verifies",
-        ("T-ID-2",),
-        "a token evaluation at each bureau carries a proof valid for its published token key",
+        "server:no-token-oracle",
+        ("T-ID-3", "T-ID-1"),
+        "no public route computes a per-person value; the v1 token route is gone",
         "server",
-        token_proof_verifies,
+        no_token_oracle,
     ),
     ThreatCheck(
         "server:no-cookies-no-store",

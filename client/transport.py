@@ -10,6 +10,12 @@ Why it looks the way it does:
 * **Tor.** ``--proxy socks5h://HOST:PORT`` sends every connection through a SOCKS5 proxy, and
   the host name is resolved by the proxy, not locally (no DNS leak). Proxy settings from the
   environment (``HTTP_PROXY``…) are deliberately ignored: the petitioner decides explicitly.
+* **One circuit per petition.** Each :class:`Transport` presents its own random SOCKS user name
+  and password, and :meth:`Transport.new_circuit` draws new ones. Tor isolates streams by SOCKS
+  credentials (``IsolateSOCKSAuth``, on by default), so two petitions never share a circuit and
+  an exit or a guard cannot tell they came from one device; the directory fetch and the
+  submission of one petition do share one. Credentials the person put in the proxy URL are kept
+  as given (they chose their own isolation).
 * **Sameness.** Every client sends the same fixed ``User-Agent`` and no cookies, so requests do
   not distinguish one installation from another.
 * **Limits.** A response larger than the biggest legitimate one is refused while it streams in.
@@ -41,6 +47,7 @@ USER_AGENT = "sealed-petition"
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 UPLOAD_CHUNK = 64 * 1024
 PROXY_SCHEMES = ("socks5h", "socks5")
+CIRCUIT_CREDENTIAL_BYTES = 16
 _RETRY_STATUSES = frozenset({429, 503})
 
 Progress = Callable[[int, int], None]
@@ -107,6 +114,19 @@ def validate_proxy_url(url: str) -> str:
     return url.strip()
 
 
+def proxy_has_credentials(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.username is not None or parts.password is not None
+
+
+def circuit_credentials() -> tuple[str, str]:
+    """A fresh random SOCKS user name and password: a new Tor circuit (IsolateSOCKSAuth)."""
+    return (
+        secrets.token_hex(CIRCUIT_CREDENTIAL_BYTES),
+        secrets.token_hex(CIRCUIT_CREDENTIAL_BYTES),
+    )
+
+
 class Transport:
     """One server, reached directly or through a SOCKS proxy."""
 
@@ -123,13 +143,32 @@ class Transport:
         self.proxy = validate_proxy_url(proxy) if proxy else None
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
-        self._client = httpx.Client(
-            proxy=self.proxy,
+        self._timeout = timeout
+        #: ``(method, path)`` of every request this transport made, in order, in memory only:
+        #: what ``petition submit`` reports as the requests a petition took.
+        self.requests: list[tuple[str, str]] = []
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.Client:
+        proxy: httpx.Proxy | None = None
+        if self.proxy is not None:
+            keep_users = proxy_has_credentials(self.proxy)
+            proxy = httpx.Proxy(self.proxy, auth=None if keep_users else circuit_credentials())
+        return httpx.Client(
+            proxy=proxy,
             trust_env=False,
-            timeout=httpx.Timeout(timeout, connect=30.0),
+            timeout=httpx.Timeout(self._timeout, connect=30.0),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )
+
+    def new_circuit(self) -> None:
+        """Close every connection and present new SOCKS credentials from the next request on.
+
+        Without a proxy this only closes the kept-alive connections.
+        """
+        self._client.close()
+        self._client = self._new_client()
 
     def close(self) -> None:
         self._client.close()
@@ -155,6 +194,7 @@ class Transport:
         ``headers`` may be a function: it is called again for every attempt, so that a signed
         bureau request gets a fresh nonce each time instead of being refused as a replay.
         """
+        self.requests.append((method, path.split("?", 1)[0]))
         attempt = 0
         while True:
             attempt += 1

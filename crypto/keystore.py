@@ -5,7 +5,10 @@ one. The file has to survive being copied to a USB stick, backed up to a shared 
 a stolen laptop, so everything in it is either public on purpose or encrypted under a key that
 only the passphrase can produce.
 
-Format, version 1: one canonical-JSON object (:mod:`crypto.cjson`), binary values as unpadded
+Format, version 2 (protocol v2; the layout is version 1's, but the AEAD associated data now
+starts with the ``sealed-petition/v2/keystore`` label, so a version 1 file could not be opened
+and is refused as an unsupported version instead of as a wrong passphrase): one canonical-JSON
+object (:mod:`crypto.cjson`), binary values as unpadded
 base64url::
 
     {"aead": "chacha20-poly1305",
@@ -14,7 +17,7 @@ base64url::
      "kdf": {"argon2_version": 19, "memory_kib": M, "name": "argon2id",
              "parallelism": P, "salt": b64(16 random bytes), "time_cost": T},
      "nonce": b64(12 random bytes),
-     "version": 1}
+     "version": 2}
 
 * ``key = Argon2id(passphrase, salt, t=T, m=M KiB, p=P, version 0x13, 32 bytes)``, where the
   passphrase is NFC-normalised and then UTF-8 encoded.
@@ -30,7 +33,7 @@ to derive the key that authenticates them), so they are bounded first: a malicio
 be able to make us allocate 100 GiB or spin for an hour.
 
 Errors: a wrong passphrase and an altered file that still parses are indistinguishable and both
-raise :class:`~crypto.errors.WrongPassphrase`; anything that is not a version-1 keystore at all
+raise :class:`~crypto.errors.WrongPassphrase`; anything that is not a version-2 keystore at all
 raises :class:`~crypto.errors.KeystoreError` (its base class) with a specific message. Messages
 never contain the passphrase or a secret value. Python cannot reliably wipe memory, so secrets
 and the derived key stay in memory until garbage-collected; that is a known limit of this module.
@@ -69,7 +72,7 @@ __all__ = [
 ]
 
 FORMAT_NAME = "sealed-petition-keystore"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 KDF_NAME = "argon2id"
 ARGON2_VERSION = 19  # 0x13, the only version RFC 9106 specifies
 AEAD_NAME = "chacha20-poly1305"
@@ -187,7 +190,7 @@ def open_keystore(data: bytes, passphrase: str) -> dict[str, bytes]:
     an older policy still opens.
 
     Raises :class:`WrongPassphrase` when authentication fails (wrong passphrase, or any header or
-    ciphertext byte changed), and :class:`KeystoreError` when ``data`` is not a version-1
+    ciphertext byte changed), and :class:`KeystoreError` when ``data`` is not a version-2
     keystore or asks for KDF parameters outside the accepted bounds.
     """
     password = _passphrase_bytes(passphrase, creating=False)
@@ -353,7 +356,7 @@ def _parse_document(
 ) -> tuple[dict[str, object], KdfParams, bytes, bytes, bytes]:
     """Check the outer structure; return (header, params, salt, nonce, ciphertext).
 
-    Format and version are checked before the member set, so that a future version-2 file is
+    Format and version are checked before the member set, so that a file of another version is
     reported as "unsupported version" rather than as "unknown member".
     """
     if document.get("format") != FORMAT_NAME:

@@ -1,8 +1,8 @@
 """Reply ciphertexts: a bureau's message, HPKE-sealed to the petitioner's reply key.
 
-Byte layout, version 1:
+Byte layout, version 2 (protocol v2; a version 1 reply is refused like any other bad reply):
 
-    "SPR" || version 0x01 || HPKE encapsulated key (1120 bytes) || ciphertext (B + 16 bytes)
+    "SPR" || version 0x02 || HPKE encapsulated key (1120 bytes) || ciphertext (B + 16 bytes)
 
 The plaintext is the canonical JSON object ``{"message": <text>}`` padded to a bucket
 (crypto.padding), so a reply's length says as little as a petition's. The HPKE ``info`` is
@@ -22,7 +22,7 @@ from crypto.fields import text_field, validate_bureau_id, validate_petition_id
 from crypto.keys import EncryptionPrivateKey, EncryptionPublicKey
 
 MAGIC = b"SPR"
-VERSION = 1
+VERSION = 2
 MAX_MESSAGE_CHARACTERS = 50_000
 # 50,000 characters of at most 4 UTF-8 bytes each fit the 256 KiB bucket.
 MAX_REPLY_CIPHERTEXT_LENGTH = 4 + ENC_LENGTH + 256 * 1024 + AEAD_TAG_LENGTH

@@ -3,7 +3,7 @@
 The threat model's evidence is tests of the code. An operator or an auditor also wants to know
 whether *this* deployment, as it runs today, still holds what the code promises: a directory
 signed by the pinned authority, a log that only grows, a data directory with no personal data
-and no token key in it. This command runs every check that can be made against a live server
+and nothing per-person in it. This command runs every check that can be made against a live server
 (``--server``), a data directory (``--data``) or this device's own client state, and prints one
 row per threat id of :data:`petition.threats.THREATS`, in the document's order:
 

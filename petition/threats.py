@@ -34,20 +34,28 @@ def _stride(id: str, category: str, title: str) -> Threat:
 
 
 THREATS: tuple[Threat, ...] = (
-    _linddun("T-LINK-1", "Linking", "tokens link one person's petitions across bureaus"),
+    _linddun("T-LINK-1", "Linking", "pseudonyms link one person's petitions across bureaus"),
     _linddun("T-LINK-2", "Linking", "the public log links one person's petitions"),
-    _linddun("T-ID-1", "Identifying", "a copy of the server's data tested against known IDs"),
-    _linddun("T-ID-2", "Identifying", "an evaluator tags one petitioner with another key"),
-    _linddun("T-ID-3", "Identifying", "the token endpoint used as an identification oracle"),
+    _linddun("T-LINK-3", "Linking", "the server's stored data links one person's petitions"),
+    _linddun(
+        "T-ID-1", "Identifying", "everything the server holds and serves, tested against known IDs"
+    ),
+    _linddun("T-ID-2", "Identifying", "a case handler or a stolen case key learns who petitioned"),
+    _linddun("T-ID-3", "Identifying", "a public service computes a per-person value"),
     _linddun("T-NR-1", "Non-repudiation", "what the petitioner leaves behind proves authorship"),
-    _linddun("T-DET-1", "Detecting", "ciphertext length reveals what a petition contains"),
+    _linddun("T-DET-1", "Detecting", "lengths reveal what a petition holds or its bureau"),
     _linddun("T-DET-2", "Detecting", "the server records who petitioned, or when"),
     _linddun("T-DET-3", "Detecting", "probing whether a petition exists, or lookup keys in URLs"),
     _linddun("T-DET-4", "Detecting", "the network sees the device talk to the server"),
+    _linddun("T-DET-5", "Detecting", "polling the log times a petition or shows arrival order"),
     _linddun("T-DD-1", "Data disclosure", "the operator or another bureau reads a petition"),
-    _linddun("T-DD-2", "Data disclosure", "a petition moved to another bureau or token"),
+    _linddun(
+        "T-DD-2", "Data disclosure", "a petition moved, relabelled or its sections recombined"
+    ),
     _linddun("T-DD-3", "Data disclosure", "recorded envelopes decrypted by a quantum computer"),
-    _linddun("T-DD-4", "Data disclosure", "a device seized later reveals a petition"),
+    _linddun(
+        "T-DD-4", "Data disclosure", "a device or browser profile seized later reveals a petition"
+    ),
     _linddun("T-DD-5", "Data disclosure", "a stolen keystore reveals bureau keys"),
     _linddun("T-DD-6", "Data disclosure", "a stolen database file is read"),
     _linddun("T-DD-7", "Data disclosure", "a bureau reads another bureau's inbox through the API"),
@@ -55,7 +63,7 @@ THREATS: tuple[Threat, ...] = (
     _linddun("T-NC-1", "Non-compliance", "the server keeps personal data it does not need"),
     _stride("T-SPOOF-1", "Spoofing", "a forged or rolled-back directory"),
     _stride("T-SPOOF-2", "Spoofing", "a signature of one kind replayed as another"),
-    _stride("T-SPOOF-3", "Spoofing", "a petition carries someone else's token"),
+    _stride("T-SPOOF-3", "Spoofing", "a petition sealed under someone else's pseudonym"),
     _stride("T-SPOOF-4", "Spoofing", "a forged, replayed or stale bureau request"),
     _stride("T-SPOOF-5", "Spoofing", "a forged receipt or tree head"),
     _stride("T-SPOOF-6", "Spoofing", "a captured envelope resubmitted under another lookup key"),
@@ -65,7 +73,7 @@ THREATS: tuple[Threat, ...] = (
     _stride("T-REP-1", "Repudiation", "the server denies having accepted a petition"),
     _stride("T-REP-2", "Repudiation", "an acknowledged petition lost in a crash"),
     _stride("T-DOS-1", "Denial of service", "a surge or a flood exhausts the writer"),
-    _stride("T-DOS-2", "Denial of service", "the token evaluator flooded"),
+    _stride("T-DOS-2", "Denial of service", "one person floods a bureau with petitions"),
     _stride("T-DOS-3", "Denial of service", "hostile or malformed input"),
     _stride("T-EOP-1", "Elevation of privilege", "an attachment name writes outside the folder"),
 )

@@ -10,9 +10,9 @@ Layout (one job per module):
 * :mod:`server.ipc` is the framing between HTTP workers and the writer;
 * :mod:`server.app` is the Flask application factory; :mod:`server.blueprints` one blueprint per
   audience (public, bureau, log, admin);
-* :mod:`server.evaluator` is the token evaluator, which holds the bureaus' VOPRF keys outside the
-  data directory and can run on another host;
 * :mod:`server.serve` runs it all under gunicorn, with logging that names no client.
 
-It depends on ``crypto`` for every format and never imports ``client``.
+It holds no bureau key of any kind and computes nothing from an ID number: what it stores is
+ciphertext, hashes, bureau ids, days and statuses (protocol v2). It depends on ``crypto`` for
+every format and never imports ``client``.
 """

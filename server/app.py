@@ -15,11 +15,9 @@ from server.blueprints import admin, bureau, log, public
 from server.config import ServerConfig
 from server.database import Database
 from server.datadir import DataDirectory
-from server.evaluator import KeyDirectoryEvaluator, RemoteEvaluator, TokenEvaluator
 from server.http_edge import register_error_handlers
 from server.ipc import WriterClient
 from server.published import DirectoryFile
-from server.ratelimit import TokenRateLimiter
 from server.services import EXTENSION_NAME, Services
 
 # Headers on every response: nothing may be cached or sniffed, and no response may set a cookie.
@@ -35,14 +33,6 @@ def load_openapi() -> bytes:
     return resources.files("server").joinpath("openapi.json").read_bytes()
 
 
-def build_evaluator(config: ServerConfig) -> TokenEvaluator | None:
-    if config.token_evaluator_url is not None:
-        return RemoteEvaluator(config.token_evaluator_url)
-    if config.token_keys_dir is not None:
-        return KeyDirectoryEvaluator(config.token_keys_dir)
-    return None
-
-
 def create_app(config: ServerConfig) -> Flask:
     data = DataDirectory.open_existing(config.data_dir)
     app = Flask("sealed_petition")
@@ -54,10 +44,6 @@ def create_app(config: ServerConfig) -> Flask:
         database=Database(data.database_path, data.database_key()),
         writer=WriterClient(data.socket_path, config.writer_timeout_seconds),
         directory_file=DirectoryFile(data.directory_path),
-        evaluator=build_evaluator(config),
-        token_limiter=TokenRateLimiter(
-            config.token_limit_per_source, config.token_limit_per_bureau
-        ),
         openapi=load_openapi(),
     )
     for blueprint in (public.blueprint, bureau.blueprint, log.blueprint, admin.blueprint):

@@ -1,4 +1,4 @@
-"""Subcommands that ``server`` contributes to ``petition``: serve, admin, evaluator, audit store.
+"""Subcommands that ``server`` contributes to ``petition``: serve, admin, audit store.
 
 Every flag can also come from a ``PETITION_*`` environment variable (named next to the flag in
 ``--help``); a flag on the command line wins.
@@ -41,17 +41,6 @@ def _env_float(name: str, default: float) -> float:
         raise SystemExit(f"petition: error: PETITION_{name} must be a number") from None
 
 
-def _rate_limit(text: str) -> tuple[int, float]:
-    """``BURST/RATE``, e.g. ``20/1`` for a burst of 20 refilled at one per second."""
-    burst, _, rate = text.partition("/")
-    try:
-        return int(burst), float(rate)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not BURST/RATE (e.g. 20/1: a burst of 20, then 1 per second)"
-        ) from None
-
-
 def _data_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data",
@@ -92,19 +81,6 @@ def register_serve(subcommands: Subcommands) -> None:
         "--threads", type=int, default=_env_int("THREADS", 8), help="threads per worker"
     )
     parser.add_argument(
-        "--token-keys",
-        type=Path,
-        default=_env("TOKEN_KEYS"),
-        help="directory of token evaluator key files, outside the data directory "
-        "(PETITION_TOKEN_KEYS; default: DATA.token-keys next to it)",
-    )
-    parser.add_argument(
-        "--token-evaluator",
-        default=_env("TOKEN_EVALUATOR"),
-        help="URL of a remote token evaluator instead of local key files "
-        "(PETITION_TOKEN_EVALUATOR)",
-    )
-    parser.add_argument(
         "--queue-capacity",
         type=int,
         default=_env_int("QUEUE_CAPACITY", 2048),
@@ -131,27 +107,18 @@ def register_serve(subcommands: Subcommands) -> None:
         "(PETITION_BATCH_LINGER, default 0: commit whatever is waiting)",
     )
     parser.add_argument(
-        "--token-limit-per-source",
-        type=_rate_limit,
-        default=_env("TOKEN_LIMIT_PER_SOURCE", "20/1"),
-        metavar="BURST/RATE",
-        help="token requests per client address: a burst, then a rate per second per worker "
-        "(PETITION_TOKEN_LIMIT_PER_SOURCE, default 20/1). Behind a reverse proxy every client "
-        "has the proxy's address: raise it there and limit per client at the proxy",
-    )
-    parser.add_argument(
-        "--token-limit-per-bureau",
-        type=_rate_limit,
-        default=_env("TOKEN_LIMIT_PER_BUREAU", "2000/500"),
-        metavar="BURST/RATE",
-        help="token requests per bureau, from everyone together, per worker "
-        "(PETITION_TOKEN_LIMIT_PER_BUREAU, default 2000/500)",
+        "--batch-interval",
+        type=float,
+        default=_env_float("BATCH_INTERVAL", 0.0),
+        help="start group commits only on multiples of this many seconds unless a full batch "
+        "is waiting, so that polling the log head dates a petition only to the interval "
+        "(PETITION_BATCH_INTERVAL, default 0: commit at once; see docs/operations.md)",
     )
     parser.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from server.config import RateLimit, ServerConfig
+    from server.config import MAX_BATCH_INTERVAL, ServerConfig
     from server.datadir import DataDirectory
     from server.serve import serve
 
@@ -161,25 +128,20 @@ def _serve(args: argparse.Namespace) -> int:
         raise SystemExit("petition: error: --max-queue-delay must be between 0 and 600 seconds")
     if not 0 <= args.batch_linger <= 1:
         raise SystemExit("petition: error: --batch-linger must be between 0 and 1 second")
-    # argparse applies `type` to a default given as a string, so these are always parsed.
-    per_source, per_bureau = args.token_limit_per_source, args.token_limit_per_bureau
+    if not 0 <= args.batch_interval <= MAX_BATCH_INTERVAL:
+        raise SystemExit(
+            f"petition: error: --batch-interval must be between 0 and {MAX_BATCH_INTERVAL:g} "
+            "seconds"
+        )
     data = DataDirectory.create_or_open(args.data)
-    keys = None
-    if args.token_evaluator is None:
-        keys = args.token_keys or ServerConfig.default_token_keys_dir(data.path)
     config = ServerConfig(
         data_dir=data.path,
-        token_keys_dir=keys,
-        token_evaluator_url=args.token_evaluator,
         queue_capacity=args.queue_capacity,
         max_batch=args.max_batch,
         batch_linger_seconds=args.batch_linger,
+        batch_interval_seconds=args.batch_interval,
         max_queue_delay_seconds=args.max_queue_delay,
-        token_limit_per_source=RateLimit(*per_source),
-        token_limit_per_bureau=RateLimit(*per_bureau),
     )
-    if keys is not None:
-        keys.mkdir(mode=0o700, parents=True, exist_ok=True)
     return serve(
         config,
         host=args.host,
@@ -213,7 +175,7 @@ def register_admin(subcommands: Subcommands) -> None:
         "inspect",
         help="show every column the server stores for one petition (read-only)",
         description="Show what the server stores for one petition, column by column: "
-        "ciphertext, token, hashes, day, status and log positions. Nothing is changed.",
+        "ciphertext, hashes, day, status and log positions. Nothing is changed.",
     )
     _data_argument(inspect)
     _db_key_file_argument(inspect)
@@ -297,7 +259,10 @@ def _admin_inspect(args: argparse.Namespace) -> int:
         sealed = envelope
     else:
         sealed = envelope[header:]
-        layout = f"a {header:,}-byte clear header (bureau id, key id, token), then ciphertext"
+        layout = (
+            f"a {header:,}-byte clear header (bureau id, identity and case key ids), "
+            "then ciphertext"
+        )
     excerpt = sealed[:EXCERPT_BYTES].hex()
     lines = [
         ("petition id", row.petition_id),
@@ -305,7 +270,6 @@ def _admin_inspect(args: argparse.Namespace) -> int:
         ("day", row.day),
         ("status", row.status),
         ("cursor", str(row.cursor)),
-        ("token", row.token.hex()),
         ("lookup_key_hash", row.lookup_key_hash.hex()),
         ("envelope_hash", row.envelope_hash.hex()),
         ("envelope", f"{len(envelope):,} bytes: {layout}"),
@@ -370,41 +334,3 @@ def _audit_store(args: argparse.Namespace) -> int:
         f"({count} finding{'' if count == 1 else 's'})"
     )
     return 1
-
-
-def register_evaluator(subcommands: Subcommands) -> None:
-    parser = subcommands.add_parser(
-        "evaluator", help="run a stand-alone token evaluator (on a bureau's own host)"
-    )
-    actions = parser.add_subparsers(title="evaluator commands", metavar="ACTION")
-    run = actions.add_parser("serve", help="serve token evaluations from a key directory")
-    run.add_argument(
-        "--keys",
-        type=Path,
-        default=_env("TOKEN_KEYS"),
-        required=_env("TOKEN_KEYS") is None,
-        help="directory of <bureau_id>.key files (PETITION_TOKEN_KEYS)",
-    )
-    run.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
-    run.add_argument("--port", type=int, default=_env_int("PORT", 8471), help="(PETITION_PORT)")
-    run.add_argument(
-        "--workers", type=int, default=_env_int("WORKERS", 2), help="(PETITION_WORKERS)"
-    )
-    run.set_defaults(handler=_evaluator_serve)
-    parser.set_defaults(handler=lambda args: _usage(parser))
-
-
-def _evaluator_serve(args: argparse.Namespace) -> int:
-    from server.config import DEFAULT_TOKEN_LIMIT_PER_BUREAU
-    from server.evaluator_app import create_evaluator_app
-    from server.privatelog import configure_logging
-    from server.serve import run_gunicorn
-
-    configure_logging()
-    return run_gunicorn(
-        lambda: create_evaluator_app(Path(args.keys), DEFAULT_TOKEN_LIMIT_PER_BUREAU),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        threads=4,
-    )

@@ -12,7 +12,7 @@ Layout (all created 0700/0600)::
       authority.keystore the directory authority key, if `petition admin init` ran here
       run/writer.sock    the writer's Unix socket, only while running
 
-The token evaluator's keys are deliberately *not* here (see :mod:`server.evaluator`).
+No bureau key is here, or anywhere on the server: bureaus keep every key they hold.
 """
 
 from __future__ import annotations

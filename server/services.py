@@ -13,11 +13,9 @@ from flask import current_app
 from server.config import ServerConfig
 from server.database import Database
 from server.datadir import DataDirectory
-from server.evaluator import TokenEvaluator
 from server.http_edge import fail
 from server.ipc import WriterClient
 from server.published import DirectoryFile, PublishedDirectory
-from server.ratelimit import TokenRateLimiter
 
 EXTENSION_NAME = "sealed_petition"
 
@@ -29,8 +27,6 @@ class Services:
     database: Database
     writer: WriterClient
     directory_file: DirectoryFile
-    evaluator: TokenEvaluator | None
-    token_limiter: TokenRateLimiter
     openapi: bytes
 
     def directory(self) -> PublishedDirectory:

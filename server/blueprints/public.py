@@ -1,4 +1,8 @@
-"""What petitioners use: the directory, token evaluation, submission and status."""
+"""What petitioners use: the directory, submission and status.
+
+Nothing here computes anything from an ID number, and nothing a petitioner sends is per-person:
+a submission is the sealed envelope and the hash of a random lookup key (protocol v2).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from crypto.errors import MalformedInput
 from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
 from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
-from crypto.token import ELEMENT_LENGTH, TOKEN_LENGTH
 from server.database import PetitionRow
 from server.errors import ApiError
 from server.http_edge import bytes_member, fail, json_body, json_response, string_member
@@ -50,45 +53,27 @@ def authority() -> Response:
     return json_response({"algorithm": "ed25519", "public_key": cjson.b64encode(key.to_bytes())})
 
 
-@blueprint.post("/bureaus/<bureau_id>/token")
-def token(bureau_id: str) -> Response:
-    state = services()
-    bundle = bureau_or_404(state, bureau_id)
-    body = json_body({"blinded_element"})
-    blinded = bytes_member(body, "blinded_element", length=ELEMENT_LENGTH)
-    if state.evaluator is None:
-        fail(503, "evaluator_unavailable", "this server has no token evaluator", retry_after=60)
-    wait = state.token_limiter.check(bureau_id, request.remote_addr)
-    if wait is not None:
-        fail(429, "rate_limited", "too many token requests; try again later", int(wait) + 1)
-    response = state.evaluator.evaluate(bureau_id, bundle.token_key, blinded)
-    return json_response(
-        {
-            "evaluated_element": cjson.b64encode(response.evaluated_element),
-            "proof": cjson.b64encode(response.proof),
-        }
-    )
-
-
 @blueprint.post("/petitions")
 def submit() -> Response:
     state = services()
-    body = json_body({"bureau_id", "token", "envelope", "lookup_key_hash"})
-    bureau_id = string_member(body, "bureau_id")
-    bundle = bureau_or_404(state, bureau_id)
-    token_value = bytes_member(body, "token", length=TOKEN_LENGTH)
-    lookup_hash = bytes_member(body, "lookup_key_hash", length=HASH_LENGTH)
+    body = json_body({"envelope", "lookup_key_hash"})
     envelope = bytes_member(body, "envelope", max_length=MAX_ENVELOPE_LENGTH)
-    header, _ = parse_header(envelope)
-    if header.bureau_id != bureau_id or not hmac.compare_digest(header.token, token_value):
-        fail(400, "envelope_mismatch", "the envelope is sealed for another bureau or token")
-    if header.key_id != bundle.encryption_key.key_id:
+    lookup_hash = bytes_member(body, "lookup_key_hash", length=HASH_LENGTH)
+    # The bureau is named only inside the envelope's fixed-width header, so the request's size
+    # depends on the padding bucket alone. A version 1 envelope raises UnsupportedVersion (400).
+    header = parse_header(envelope)
+    bundle = bureau_or_404(state, header.bureau_id)
+    if not (
+        hmac.compare_digest(header.identity_key_id, bundle.identity_key.key_id)
+        and hmac.compare_digest(header.case_key_id, bundle.case_key.key_id)
+    ):
         fail(
             409,
             "stale_bureau_key",
-            "the envelope is sealed to a key that is not the bureau's current key; "
+            "the envelope is sealed to keys that are not the bureau's current keys; "
             "fetch the directory again and reseal",
         )
+    bureau_id = bundle.bureau_id
     petition_id = petition_id_for(envelope)
     # No read here to spot a resubmission: the writer checks every petition id against the
     # database inside its transaction anyway, and a second read per submission was a fifth of
@@ -98,7 +83,6 @@ def submit() -> Response:
             "op": "submit",
             "petition_id": petition_id,
             "bureau_id": bureau_id,
-            "token": token_value.hex(),
             "envelope_hash": envelope_hash(envelope).hex(),
             "lookup_key_hash": lookup_hash.hex(),
         },

@@ -80,7 +80,31 @@ def test_labels_are_distinct_prefix_free_and_terminated() -> None:
     assert len(values) >= 15
     assert len(set(values)) == len(values)
     for value in values:
-        assert value.startswith(b"sealed-petition/v1/")
+        assert value.startswith(b"sealed-petition/v2/")
         assert value.endswith(b"\x00")
         assert value.count(b"\x00") == 1
         assert all(not other.startswith(value) for other in values if other is not value)
+
+
+def test_protocol_v2_labels_are_the_documented_ones() -> None:
+    """docs/protocol.md §2.1, written out: v2 splits the envelope label in two and replaces the
+    VOPRF key-derivation label with the HMAC token label."""
+    names = labels.all_labels()
+    expected = {
+        "ENVELOPE_IDENTITY_INFO": b"sealed-petition/v2/hpke/envelope/identity\x00",
+        "ENVELOPE_CASE_INFO": b"sealed-petition/v2/hpke/envelope/case\x00",
+        "REPLY_INFO": b"sealed-petition/v2/hpke/reply\x00",
+        "TOKEN_PRF": b"sealed-petition/v2/hmac/token\x00",
+        "TOKEN_PREHASH_INPUT": b"sealed-petition/v2/argon2id/id-number\x00",
+        "RECEIPT_REPLY_KEY": b"sealed-petition/v2/hkdf/receipt/reply-key\x00",
+        "RECEIPT_LOOKUP_KEY": b"sealed-petition/v2/hkdf/receipt/lookup-key\x00",
+        "LOOKUP_KEY_HASH": b"sealed-petition/v2/sha256/lookup-key\x00",
+        "KEY_FINGERPRINT": b"sealed-petition/v2/sha256/key-fingerprint\x00",
+        "PETITION_ID": b"sealed-petition/v2/sha256/petition-id\x00",
+        "KEYSTORE_AAD": b"sealed-petition/v2/keystore\x00",
+    }
+    for kind in ("directory", "bureau-bundle", "tree-head", "receipt", "reply", "bureau-request"):
+        expected[f"sig/{kind}"] = b"sealed-petition/v2/sig/" + kind.encode() + b"\x00"
+    assert names == expected
+    for gone in ("ENVELOPE_INFO", "TOKEN_KEY_INFO"):
+        assert not hasattr(labels, gone)

@@ -65,7 +65,7 @@ def reencode(data: bytes, change: Callable[[dict[str, Any]], None]) -> bytes:
 
 
 def seal_by_spec(plaintext: bytes, passphrase: str, **header_changes: Any) -> bytes:
-    """An independent implementation of format v1, straight from the specification.
+    """An independent implementation of format v2, straight from the specification.
 
     Used both to prove that the module writes exactly the documented format and to build files
     that a correct writer would never produce (bad plaintext, unusual header values).
@@ -82,7 +82,7 @@ def seal_by_spec(plaintext: bytes, passphrase: str, **header_changes: Any) -> by
     }
     header: dict[str, Any] = {
         "format": "sealed-petition-keystore",
-        "version": 1,
+        "version": 2,
         "kdf": kdf,
         "aead": "chacha20-poly1305",
         "nonce": cjson.b64encode(nonce),
@@ -194,7 +194,7 @@ def test_file_is_exactly_the_documented_format() -> None:
     document = cjson.decode_object(data)  # canonical JSON, or this raises
     assert set(document) == {"format", "version", "kdf", "aead", "nonce", "ciphertext"}
     assert document["format"] == "sealed-petition-keystore"
-    assert document["version"] == 1
+    assert document["version"] == 2
     assert document["aead"] == "chacha20-poly1305"
     kdf = document["kdf"]
     assert set(kdf) == {"name", "argon2_version", "memory_kib", "time_cost", "parallelism", "salt"}
@@ -347,7 +347,33 @@ def test_aad_starts_with_the_keystore_label() -> None:
 
     assert open_keystore(forge(KEYSTORE_AAD), PHRASE) == {}  # control: the right label opens
     with pytest.raises(WrongPassphrase):
-        open_keystore(forge(b"sealed-petition/v1/other\x00"), PHRASE)
+        open_keystore(forge(b"sealed-petition/v2/other\x00"), PHRASE)
+    with pytest.raises(WrongPassphrase):
+        open_keystore(forge(b"sealed-petition/v1/keystore\x00"), PHRASE)
+
+
+def test_a_protocol_v1_keystore_is_refused_as_an_unsupported_version() -> None:
+    """A version 1 file (AAD under the v1 label) says so, instead of "wrong passphrase"."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    header: dict[str, Any] = {
+        "format": "sealed-petition-keystore",
+        "version": 1,
+        "kdf": {
+            "name": "argon2id",
+            "argon2_version": 19,
+            "memory_kib": 8192,
+            "time_cost": 1,
+            "parallelism": 1,
+            "salt": cjson.b64encode(salt),
+        },
+        "aead": "chacha20-poly1305",
+        "nonce": cjson.b64encode(nonce),
+    }
+    key = hash_secret_raw(PHRASE.encode(), salt, 1, 8192, 1, 32, Type.ID, 19)
+    aad = b"sealed-petition/v1/keystore\x00" + cjson.encode(header)
+    ciphertext = ChaCha20Poly1305(key).encrypt(nonce, cjson.encode({"secrets": {}}), aad)
+    data = cjson.encode({**header, "ciphertext": cjson.b64encode(ciphertext)})
+    _assert_plain_keystore_error(data, "unsupported keystore version 1; this program reads version 2")
 
 
 # --- structure -----------------------------------------------------------------------------
@@ -360,7 +386,7 @@ def _assert_plain_keystore_error(data: bytes, match: str) -> None:
     assert type(caught.value) is KeystoreError
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", True, None, [1]])
+@pytest.mark.parametrize("version", [0, 1, 3, "2", True, None, [2]])
 def test_unknown_version(version: object) -> None:
     def change(document: dict[str, Any]) -> None:
         document["version"] = version

@@ -45,7 +45,7 @@ EXPECTED_MESSAGE = DecryptionError().message
 
 def reply_info(petition_id: str, bureau_id: str) -> bytes:
     return (
-        b"sealed-petition/v1/hpke/reply\x00" + petition_id.encode() + b"\x00" + bureau_id.encode()
+        b"sealed-petition/v2/hpke/reply\x00" + petition_id.encode() + b"\x00" + bureau_id.encode()
     )
 
 
@@ -85,7 +85,7 @@ def expect_open_fails(
 
 
 def test_layout_matches_the_docstring() -> None:
-    assert SEALED[:4] == b"SPR\x01"
+    assert SEALED[:4] == b"SPR\x02"
     assert len(SEALED) == 4 + ENC_LENGTH + 4 * KIB + TAG_LENGTH
     padded = RAW_SUITE.decrypt(SEALED[4:], REPLY_KEY.hpke_key(), info=reply_info(PETITION, BUREAU))
     plaintext = json.dumps({"message": MESSAGE}, ensure_ascii=False, separators=(",", ":")).encode()
@@ -202,9 +202,20 @@ def test_truncation_and_extension_are_detected() -> None:
 
 
 def test_an_envelope_is_not_a_reply() -> None:
-    sealed = envelope.seal(b"x", REPLY_KEY.public_key(), BUREAU, bytes(64))
+    sealed = envelope.seal(b"x", b"y", REPLY_KEY.public_key(), REPLY_KEY.public_key(), BUREAU)
     expect_open_fails(sealed)
-    expect_open_fails(b"SPR\x01" + sealed[4:])
+    expect_open_fails(b"SPR\x02" + sealed[4:])
+    expect_open_fails(b"SPR\x02" + sealed[envelope.CASE_OFFSET :])
+
+
+def test_a_version_1_reply_is_refused() -> None:
+    """Protocol v1's layout and label: refused like any other reply that does not open."""
+    v1_info = b"sealed-petition/v1/hpke/reply\x00" + PETITION.encode() + b"\x00" + BUREAU.encode()
+    plaintext = json.dumps({"message": "您好"}, ensure_ascii=False, separators=(",", ":")).encode()
+    padded = len(plaintext).to_bytes(4, "big") + plaintext + bytes(4 * KIB - 4 - len(plaintext))
+    v1 = b"SPR\x01" + RAW_SUITE.encrypt(padded, REPLY_KEY.public_key().hpke_key(), info=v1_info)
+    expect_open_fails(v1)
+    expect_open_fails(b"SPR\x02" + v1[4:])
 
 
 def test_error_message_is_identical_in_every_failure_case() -> None:
@@ -222,7 +233,7 @@ def test_error_message_is_identical_in_every_failure_case() -> None:
 def hand_sealed(plaintext: bytes, bucket: int = 4 * KIB) -> bytes:
     """A reply whose HPKE part correctly encrypts ``plaintext`` padded by hand to ``bucket``."""
     padded = len(plaintext).to_bytes(4, "big") + plaintext + bytes(bucket - 4 - len(plaintext))
-    return b"SPR\x01" + RAW_SUITE.encrypt(
+    return b"SPR\x02" + RAW_SUITE.encrypt(
         padded, REPLY_KEY.public_key().hpke_key(), info=reply_info(PETITION, BUREAU)
     )
 
@@ -256,7 +267,7 @@ def test_authentic_but_malformed_plaintext_is_a_decryption_error(plaintext: byte
 
 def test_authentic_but_badly_padded_plaintext_is_a_decryption_error() -> None:
     padded = (3).to_bytes(4, "big") + b"abc" + bytes(4 * KIB - 8) + b"\x01"
-    sealed = b"SPR\x01" + RAW_SUITE.encrypt(
+    sealed = b"SPR\x02" + RAW_SUITE.encrypt(
         padded, REPLY_KEY.public_key().hpke_key(), info=reply_info(PETITION, BUREAU)
     )
     expect_open_fails(sealed)

@@ -7,16 +7,26 @@ from datetime import date
 import pytest
 
 from crypto import cjson
-from crypto.errors import InvalidSignature, MalformedInput, SchemaViolation
+from crypto.errors import InvalidSignature, MalformedInput, SchemaViolation, UnsupportedVersion
 from crypto.fields import Status, petition_id_for
 from crypto.keys import EncryptionPrivateKey, SigningKey
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.objects import (
+    OBJECT_VERSION,
+    BureauBundle,
+    BureauRequest,
+    Directory,
+    LogEntry,
+    Receipt,
+    Reply,
+    TreeHead,
+)
+from crypto.petition import SealingKeys
 from crypto.signing import SignedObject, sign
-from crypto.token import TokenKey, TokenParams, generate_token_salt
+from crypto.token import TokenParams, generate_token_salt
 
 KEY = SigningKey.generate()
-BODY = {"version": 1, "tree_size": 3, "root_hash": cjson.b64encode(bytes(32)), "day": "2026-11-21"}
+BODY = {"version": 2, "tree_size": 3, "root_hash": cjson.b64encode(bytes(32)), "day": "2026-11-21"}
 
 
 def test_sign_and_verify_round_trip_through_the_wire_form() -> None:
@@ -87,16 +97,48 @@ def test_malformed_wire_forms_are_refused(mutate: object) -> None:
 
 
 def _bundle(bureau_id: str) -> BureauBundle:
-    token_key = TokenKey.generate(bureau_id)
     return BureauBundle(
         bureau_id=bureau_id,
         name="国家信访局",
-        encryption_key=EncryptionPrivateKey.generate().public_key(),
+        identity_key=EncryptionPrivateKey.generate().public_key(),
+        case_key=EncryptionPrivateKey.generate().public_key(),
         signing_key=SigningKey.generate().public_key(),
-        token_key=token_key.public_key(),
         token_salt=generate_token_salt(),
         token_params=TokenParams(),
     )
+
+
+def test_bureau_bundle_v2_has_two_encryption_keys_and_no_token_key() -> None:
+    bundle = _bundle("national")
+    body = bundle.to_json()
+    assert body["version"] == OBJECT_VERSION == 2
+    assert set(body) == {
+        "version",
+        "bureau_id",
+        "name",
+        "identity_key",
+        "case_key",
+        "signing_key",
+        "token_salt",
+        "token_params",
+    }
+    assert BureauBundle.from_json(cjson.decode(cjson.encode(body))) == bundle
+    assert bundle.sealing_keys() == SealingKeys("national", bundle.identity_key, bundle.case_key)
+    same_key = {**body, "case_key": body["identity_key"]}
+    with pytest.raises(SchemaViolation, match="differ"):
+        BureauBundle.from_json(same_key)
+    for v1_member in ("encryption_key", "token_key"):
+        with pytest.raises(SchemaViolation):
+            BureauBundle.from_json({**body, v1_member: body["case_key"]})
+
+
+def test_a_version_1_bundle_is_unsupported_even_with_v1_members() -> None:
+    body = _bundle("national").to_json()
+    v1 = {name: value for name, value in body.items() if name not in {"identity_key", "case_key"}}
+    v1.update(version=1, encryption_key=body["case_key"], token_key=cjson.b64encode(bytes(32)))
+    with pytest.raises(UnsupportedVersion) as caught:
+        BureauBundle.from_json(v1)
+    assert caught.value.code == "unsupported_version"
 
 
 def test_directory_round_trip_and_duplicate_bureaus() -> None:
@@ -140,8 +182,9 @@ def test_tree_head_log_entry_receipt_and_reply_round_trip() -> None:
 
 def test_bodies_refuse_unknown_versions_and_fields() -> None:
     head = TreeHead(tree_size=5, root_hash=bytes(32), day=date(2026, 11, 21)).to_json()
-    with pytest.raises(MalformedInput, match="version"):
-        TreeHead.from_json({**head, "version": 2})
+    for version in (1, 3):
+        with pytest.raises(UnsupportedVersion, match="version"):
+            TreeHead.from_json({**head, "version": version})
     with pytest.raises(MalformedInput, match="version"):
         TreeHead.from_json({**head, "version": True})
     with pytest.raises(SchemaViolation, match="unknown"):
@@ -150,3 +193,38 @@ def test_bodies_refuse_unknown_versions_and_fields() -> None:
         TreeHead.from_json({**head, "tree_size": -1})
     with pytest.raises(MalformedInput):
         TreeHead.from_json({**head, "day": "2026-02-30"})
+
+
+def _v1(body: dict[str, object]) -> dict[str, object]:
+    return {**body, "version": 1}
+
+
+def test_every_signed_body_of_version_1_is_unsupported() -> None:
+    day = date(2026, 11, 21)
+    pid = petition_id_for(b"envelope")
+    head = TreeHead(tree_size=1, root_hash=bytes(32), day=day)
+    signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), KEY)
+    parsers_and_bodies = [
+        (TreeHead.from_json, head.to_json()),
+        (BureauBundle.from_json, _bundle("national").to_json()),
+        (
+            Directory.from_json,
+            Directory(1, day, (_bundle("national"),), KEY.public_key()).to_json(),
+        ),
+        (
+            Receipt.from_json,
+            Receipt(pid, "national", bytes(32), 0, day, signed_head, ()).to_json(),
+        ),
+        (Reply.from_json, Reply(pid, "national", Status.ANSWERED, 0, b"c", day).to_json()),
+        (
+            BureauRequest.from_json,
+            BureauRequest("national", "GET", "/v1/x", bytes(32), 1, bytes(16)).to_json(),
+        ),
+    ]
+    for parse, body in parsers_and_bodies:
+        assert parse(body).to_json() == body  # control
+        with pytest.raises(UnsupportedVersion):
+            parse(_v1(body))
+    entry = LogEntry(pid, "national", bytes(32), Status.RECEIVED, day).to_json()
+    with pytest.raises(UnsupportedVersion):
+        LogEntry.from_leaf(cjson.encode(_v1(entry)))
