@@ -3,6 +3,10 @@
 Order of the checks on every request (static files included): the ``Host`` header (DNS
 rebinding), then the launch secret or the session cookie, then, for a POST, the CSRF token and
 ``Origin``. Only then does a view run. See webui/security.py and docs/ui.md.
+
+A POST is never answered by a page, not even a refusal or an error: the browser would keep its
+body (the petition, the ID number, the receipt code) in its session files. Refusals of a POST
+redirect (303) to ``/refused/<kind>``, a GET that explains.
 """
 
 from __future__ import annotations
@@ -110,11 +114,11 @@ def _check_request() -> Response | None:
     ui = runtime()
     g.t = i18n.Translator(i18n.negotiate(request.accept_languages), ui.translations)
     if not security.host_allowed(request.headers.get("Host"), ui.port):
-        return refusal(421, *HTTP_ERROR_TEXT[421])
+        return refuse("421")
     launch_key = request.args.get(security.LAUNCH_PARAMETER)
     if launch_key is not None:
         if request.method != "GET" or not ui.secrets.launch_key_matches(launch_key):
-            return refusal(403, *HTTP_ERROR_TEXT[403])
+            return refuse("403")
         # The secret opens a session and leaves the address bar at once.
         opened = ui.store.open_session()
         response = redirect("/", code=303)
@@ -129,7 +133,7 @@ def _check_request() -> Response | None:
     session_id = request.cookies.get(security.SESSION_COOKIE, "")
     session = ui.store.session(session_id) if session_id else None
     if session is None:
-        return refusal(403, *HTTP_ERROR_TEXT[403])
+        return refuse("403")
     g.ui_session = session
     if session.lang is not None:
         g.t = i18n.Translator(session.lang, ui.translations)
@@ -141,7 +145,7 @@ def _check_request() -> Response | None:
                 request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), ui.port
             )
         ):
-            return refusal(403, *CSRF_REFUSED)
+            return refuse(CSRF)
     chosen = request.args.get("lang")
     if request.method == "GET" and chosen is not None:
         if chosen in i18n.LANGUAGES:
@@ -157,20 +161,45 @@ def _add_headers(response: Response) -> Response:
     return response
 
 
-def refusal(status: int, title: str, text: str, *, bare: bool = True) -> Response:
-    """A page that explains a refusal; ``bare``: with no link into the interface."""
+CSRF = "csrf"
+#: Every refusal by its kind (the last part of ``/refused/<kind>``): status, title, text.
+REFUSALS: dict[str, tuple[int, str, str]] = {
+    **{str(status): (status, *text) for status, text in HTTP_ERROR_TEXT.items()},
+    CSRF: (403, *CSRF_REFUSED),
+}
+
+
+def _answers_a_form() -> bool:
+    """A request whose body the browser would keep if it were answered by a page."""
+    return request.method not in {"GET", "HEAD"}
+
+
+def refuse(kind: str) -> Response:
+    """A refusal: a page for a GET; for a POST, a redirect to that page (never a page)."""
+    if kind not in REFUSALS:
+        kind = "400"
+    if _answers_a_form():
+        return redirect(f"/refused/{kind}", code=303)
+    return refusal_page(kind)
+
+
+def refusal_page(kind: str) -> Response:
+    """The page that explains a refusal; with no link into the interface without a session."""
+    if kind not in REFUSALS:
+        kind = "404"
+    status, title, text = REFUSALS[kind]
     t = translator()
+    bare = g.get("ui_session") is None
     body = render_template("message.html", title=t.gettext(title), text=t.gettext(text), bare=bare)
     return Response(body, status=status, mimetype="text/html")
 
 
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
-    title, text = HTTP_ERROR_TEXT.get(status, HTTP_ERROR_TEXT[400])
     if not hasattr(g, "t"):
         g.t = i18n.Translator(i18n.DEFAULT_LANGUAGE, runtime().translations)
-    response = refusal(status, title, text, bare=g.get("ui_session") is None)
-    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+    response = refuse(str(status) if status in HTTP_ERROR_TEXT else "400")
+    if status == 405 and error.valid_methods and not _answers_a_form():  # type: ignore[attr-defined]
         response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
     return response
 
@@ -180,7 +209,7 @@ def _unexpected_error(error: Exception) -> Response:
     print(f"petition ui: internal error ({type(error).__name__})", file=sys.stderr, flush=True)
     if not hasattr(g, "t"):
         g.t = i18n.Translator(i18n.DEFAULT_LANGUAGE, runtime().translations)
-    return refusal(500, *HTTP_ERROR_TEXT[500])
+    return refuse("500")
 
 
 def _template_globals() -> dict[str, Any]:
@@ -200,12 +229,16 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-def _switch_url(language: str, here: str | None = None) -> str:
-    """This page (or ``here``, for a page that answers a POST) in another language."""
-    if here is None:
-        here = request.path if request.method == "GET" else "/"
-        rest = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
-        if request.method == "GET" and rest:
-            here += "?" + urlencode(rest)
+#: Query parameters that name a one-time result (webui/views.py): already used by the page
+#: that shows the switch, so the switch leaves them out.
+ONE_TIME_PARAMETERS = {"lang", "once", "view"}
+
+
+def _switch_url(language: str) -> str:
+    """This page in another language (every page is a GET: POSTs are answered by redirects)."""
+    here = request.path
+    rest = [(k, v) for k, v in request.args.items(multi=True) if k not in ONE_TIME_PARAMETERS]
+    if rest:
+        here += "?" + urlencode(rest)
     separator = "&" if "?" in here else "?"
     return f"{here}{separator}{urlencode({'lang': language})}"

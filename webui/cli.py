@@ -45,7 +45,7 @@ def register(subcommands: Subcommands) -> None:
         help="petitioner: a local web interface in your browser (127.0.0.1 only)",
         description="Serve the petitioner's web interface on 127.0.0.1 and open it in the "
         "default browser. It uses the server pinned by `petition init`; every step (ID check, "
-        "token, encryption, receipt verification) runs in this process. The printed address "
+        "encryption, receipt verification) runs in this process. The printed address "
         "holds a secret for this launch: do not share it. Stop with Ctrl+C.",
     )
     parser.add_argument(

@@ -28,6 +28,9 @@ from webui.i18n import N_, Translator
 from webui.messages import describe
 from webui.state import Draft
 
+IDENTITY = "identity"
+CASE = "case"
+
 
 @dataclass(frozen=True)
 class Field:
@@ -37,15 +40,29 @@ class Field:
     max_chars: int
     required: bool = True
     multi_line: bool = False
+    section: str = CASE  # which sealed section carries it: IDENTITY or CASE
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A yes/no consent, sealed with the identity (crypto.document.Consent)."""
+
+    name: str  # the input's name; the PetitionForm attribute is ``name``
+    question: str  # a catalog message id (the fieldset's legend)
+    yes: str  # the label of "yes"
+    no: str  # the label of "no"
+    default: bool
+    note: str = ""  # a catalog message id ("" for none)
 
 
 FIELDS = (
-    Field("real_name", N_("Real name"), N_("As on your ID card."), 100),
+    Field("real_name", N_("Real name"), N_("As on your ID card."), 100, section=IDENTITY),
     Field(
         "id_number",
         N_("Resident ID number"),
         N_("18 characters. It is checked on this device and sent only inside the sealed petition."),
         64,
+        section=IDENTITY,
     ),
     Field(
         "contact",
@@ -53,13 +70,46 @@ FIELDS = (
         N_("Phone number or postal address; may be left empty."),
         200,
         required=False,
+        section=IDENTITY,
     ),
     Field("subject", N_("Subject"), N_("One line."), 200),
     Field("category", N_("Category"), N_("For example: wages, housing, land."), 64),
     Field("region", N_("Region"), N_("The place the matter concerns."), 64),
+    Field(
+        "respondent",
+        N_("Body complained about"),
+        N_("The authority, company or person your petition is about; may be left empty."),
+        200,
+        required=False,
+    ),
     Field("body", N_("Your petition"), "", 50_000, multi_line=True),
 )
 FIELD_NAMES = tuple(field.name for field in FIELDS)
+IDENTITY_FIELDS = tuple(field for field in FIELDS if field.section == IDENTITY)
+CASE_FIELDS = tuple(field for field in FIELDS if field.section == CASE)
+
+CHOICES = (
+    Choice(
+        "consent_contact",
+        N_("May the bureau contact you?"),
+        N_("Yes, the bureau may contact me"),
+        N_("No, do not contact me"),
+        default=True,
+    ),
+    Choice(
+        "consent_share_identity_on_transfer",
+        N_(
+            "If your case is transferred to another competent bureau, may your identity go with it?"
+        ),
+        N_("Yes, my identity may go with the case"),
+        N_("No, only the case is transferred"),
+        default=False,
+        note=N_("Your identity is never sent to the body complained about, whatever you choose."),
+    ),
+)
+CHOICE_NAMES = tuple(choice.name for choice in CHOICES)
+YES = "yes"
+NO = "no"
 
 REQUIRED = N_("This field is required.")
 TOO_LONG = N_("Too long: at most %(max)s characters.")
@@ -72,9 +122,29 @@ ATTACHMENT_NAME = N_("%(name)s cannot be attached: rename the file and try again
 EMPTY_FILE = N_("%(name)s is empty and was not attached.")
 
 
-def read_post(form: MultiDict[str, str]) -> dict[str, str]:
-    """The typed values, exactly as typed (the document keeps text unchanged)."""
-    return {name: form.get(name, "") for name in FIELD_NAMES}
+def read_post(form: MultiDict[str, str], draft: Draft) -> dict[str, str]:
+    """The typed values, exactly as typed (the document keeps text unchanged), and the choices.
+
+    The ID number is never put back into the form (docs/ui.md): an empty ID field keeps the
+    number the draft already holds.
+    """
+    values = {name: form.get(name, "") for name in FIELD_NAMES}
+    if not values["id_number"]:
+        values["id_number"] = draft.values.get("id_number", "")
+    for choice in CHOICES:
+        answer = form.get(choice.name)
+        values[choice.name] = answer if answer in {YES, NO} else default_answer(choice)
+    return values
+
+
+def default_answer(choice: Choice) -> str:
+    return YES if choice.default else NO
+
+
+def answer(draft: Draft, choice: Choice) -> str:
+    """The draft's answer to a choice: "yes" or "no" (the default before the first save)."""
+    value = draft.values.get(choice.name)
+    return value if value in {YES, NO} else default_answer(choice)
 
 
 def update_attachments(
@@ -125,6 +195,9 @@ def petition_form(draft: Draft) -> PetitionForm:
         category=values.get("category", ""),
         region=values.get("region", ""),
         attachments=tuple(draft.attachments),
+        respondent=values.get("respondent", ""),
+        consent_contact=answer(draft, CHOICES[0]) == YES,
+        consent_share_identity_on_transfer=answer(draft, CHOICES[1]) == YES,
     )
 
 

@@ -51,9 +51,9 @@ ERROR_TEXT = {
         "The passphrase does not open this receipt file (or the file was changed)."
     ),
     "keystore_invalid": N_("This file is not a saved receipt of this program."),
-    "token_proof_invalid": N_(
-        "The bureau's token service gave an answer whose proof does not verify, which could "
-        "be an attempt to mark you. Nothing was submitted."
+    "unsupported_version": N_(
+        "The petition server uses a version of the petition protocol that this program does "
+        "not support. Install the current version of this program. Nothing was submitted."
     ),
     "too_large": N_("The petition with its attachments is larger than the 16 MiB limit."),
     "invalid_input": N_("An attachment cannot be used (its name or size is not allowed)."),
@@ -69,6 +69,7 @@ SERVER_REFUSAL_TEXT = {
     "rate_limited": ERROR_TEXT["server_busy"],
     "too_large": ERROR_TEXT["too_large"],
     "unknown_bureau": ERROR_TEXT["unknown_bureau"],
+    "unsupported_version": ERROR_TEXT["unsupported_version"],
 }
 SERVER_REFUSED = N_("The petition server refused the request (%(code)s). Nothing was submitted.")
 UNEXPECTED = N_("Something went wrong (%(code)s). Nothing was submitted.")

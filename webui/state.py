@@ -5,6 +5,11 @@ they attached, so that an error (a mistyped ID, an unreachable server) never cos
 text; a kept receipt lets the receipt page be reloaded without submitting twice. Everything
 is gone when ``petition ui`` stops. The sizes are bounded so that a forgotten tab cannot grow
 the process without limit.
+
+Every POST is answered by a redirect (docs/ui.md, "POST, then redirect"): what the page after
+the redirect must show (inline errors, a status report, a receipt file, the receipt code) is
+left here under a fresh one-time id that the redirect target names, and is dropped the first
+time it is taken. The data itself never travels in a URL or a cookie.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from client.petitioner import SubmissionResult
+from client.petitioner import StatusReport, SubmissionResult
 from crypto.document import Attachment
+
+T = TypeVar("T")
 
 MAX_SESSIONS = 8
 MAX_DRAFTS = 5
 MAX_RECEIPTS = 10
+MAX_ONCE = 16  # one-time results waiting for the page after a redirect
 ID_BYTES = 24
 
 
@@ -35,7 +44,8 @@ class Draft:
     draft_id: str
     bureau_id: str
     bureau_name: str
-    bureau_fingerprint: str
+    identity_fingerprint: str
+    case_fingerprint: str
     values: dict[str, str] = field(default_factory=dict)
     attachments: list[Attachment] = field(default_factory=list)
 
@@ -49,6 +59,56 @@ class KeptReceipt:
     bureau_name: str
 
 
+@dataclass(frozen=True)
+class WriteNotice:
+    """Inline errors for the write page after a redirect (field name -> sentence)."""
+
+    draft_id: str
+    errors: dict[str, str]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReviewNotice:
+    """Why a submission failed, for the review page after a redirect."""
+
+    draft_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class CodeView:
+    """Leave to show a receipt's code once: on the first view after the submission, or after
+    the petitioner asked for it again."""
+
+    receipt_id: str
+
+
+@dataclass(frozen=True)
+class ReceiptNotice:
+    """Why the receipt file was not made (passphrase too short or different)."""
+
+    receipt_id: str
+    error: str
+
+
+@dataclass(frozen=True)
+class ReceiptFile:
+    """A sealed receipt file waiting for its one download."""
+
+    receipt_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """A status lookup's report, or why it failed, for the status page after a redirect."""
+
+    report: StatusReport | None
+    error: str | None
+    status: int = 200
+
+
 @dataclass
 class UiSession:
     """One browser's state, found by the id in its cookie."""
@@ -59,6 +119,7 @@ class UiSession:
     receipts: OrderedDict[str, KeptReceipt] = field(default_factory=OrderedDict)
     submitted: dict[str, str] = field(default_factory=dict)  # draft id -> receipt id
     in_flight: dict[str, threading.Event] = field(default_factory=dict)  # draft id -> done
+    once: OrderedDict[str, object] = field(default_factory=OrderedDict)  # one-time results
 
 
 class Store:
@@ -86,9 +147,16 @@ class Store:
 
     # -- drafts ---------------------------------------------------------------------------
 
-    def new_draft(self, session: UiSession, bureau_id: str, name: str, fingerprint: str) -> Draft:
+    def new_draft(
+        self,
+        session: UiSession,
+        bureau_id: str,
+        name: str,
+        identity_fingerprint: str,
+        case_fingerprint: str,
+    ) -> Draft:
         with self.lock:
-            draft = Draft(new_id(), bureau_id, name, fingerprint)
+            draft = Draft(new_id(), bureau_id, name, identity_fingerprint, case_fingerprint)
             session.drafts[draft.draft_id] = draft
             while len(session.drafts) > MAX_DRAFTS:
                 session.drafts.popitem(last=False)
@@ -144,3 +212,25 @@ class Store:
             for draft_id, kept in list(session.submitted.items()):
                 if kept == receipt_id:
                     del session.submitted[draft_id]
+
+    # -- one-time results, for the page after a redirect -----------------------------------
+
+    def leave(self, session: UiSession, value: object) -> str:
+        """Keep ``value`` for the next page; return the one-time id its URL names."""
+        with self.lock:
+            once_id = new_id()
+            session.once[once_id] = value
+            while len(session.once) > MAX_ONCE:
+                session.once.popitem(last=False)
+            return once_id
+
+    def take(self, session: UiSession, once_id: str | None, kind: type[T]) -> T | None:
+        """The value left under ``once_id`` if it is a ``kind``, removed: shown once only."""
+        if not once_id:
+            return None
+        with self.lock:
+            value = session.once.get(once_id)
+            if not isinstance(value, kind):
+                return None
+            del session.once[once_id]
+            return value

@@ -1,8 +1,11 @@
 """The pages: choose a bureau, write, review, submit, receipt, status.
 
 Each view calls ``client.petitioner`` for the petition logic and only turns its results and
-failures into pages. Views that answer a POST with a new state redirect (303) to a page that
-can be reloaded safely; a reload never submits a petition twice.
+failures into pages. Every POST is answered by a redirect (303), errors included: a browser
+keeps the body of a POST that was answered with a page in its session files, so that a reload
+can send it again, and that body is the whole petition, the ID number or the receipt code
+(docs/ui.md). What the page after the redirect shows is left in memory under a one-time id
+(:meth:`webui.state.Store.leave`) and dropped once shown. A reload never submits twice.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from io import BytesIO
 from typing import Any
 
 import qrcode
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from qrcode.image.pure import PyPNGImage
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
@@ -34,14 +37,31 @@ from webui import forms
 from webui.app import current_session, runtime, translator
 from webui.i18n import N_
 from webui.messages import REPLY_PROBLEM_TEXT, STATUS_TEXT, describe
-from webui.state import Draft, KeptReceipt
+from webui.state import (
+    CodeView,
+    Draft,
+    KeptReceipt,
+    ReceiptFile,
+    ReceiptNotice,
+    ReviewNotice,
+    StatusAnswer,
+    WriteNotice,
+)
 
 pages = Blueprint("pages", __name__)
 
 PASSPHRASE_TOO_SHORT = N_("The passphrase needs at least %(min)s characters.")
 PASSPHRASES_DIFFER = N_("The two passphrases differ.")
 CODE_OR_FILE = N_("Enter a receipt code, or choose a saved receipt file and its passphrase.")
+ID_NOT_REFILLED = N_("For your safety the ID number is not filled in again: please type it again.")
+CODE_NOT_REFILLED = N_("For your safety the code is not filled in again.")
 RECEIPT_FILE_NAME = "petition-receipt.keystore"
+#: The query parameter that names a one-time result (webui.state.Store.leave).
+ONCE = "once"
+#: Test-only (tests/ui/test_device_traces.py): answer a form with an ID error by a page, as
+#: before protocol v2, to show that the on-disk profile test can fail. Nothing outside the tests
+#: sets it; the command line cannot.
+TEST_ANSWER_ID_ERROR_WITH_PAGE = "PETITION_UI_TEST_ANSWER_ID_ERROR_WITH_PAGE"
 
 
 def _open_session() -> Session:
@@ -60,7 +80,8 @@ def _directory_view(session: Session) -> dict[str, Any]:
             {
                 "id": bundle.bureau_id,
                 "name": bundle.name,
-                "fingerprint": format_fingerprint(bundle.encryption_key.key_id),
+                "identity_fingerprint": format_fingerprint(bundle.identity_key.key_id),
+                "case_fingerprint": format_fingerprint(bundle.case_key.key_id),
             }
             for bundle in directory.bureaus
         ],
@@ -86,7 +107,10 @@ def write() -> Response | tuple[str, int] | str:
         draft = store.draft(ui_session, draft_id)
         if draft is None:
             return _gone_draft(draft_id)
-        return _render_write(draft, {}, [])
+        notice = store.take(ui_session, request.args.get(ONCE), WriteNotice)
+        if notice is None or notice.draft_id != draft_id:
+            return _render_write(draft, {}, [])
+        return _render_write(draft, notice.errors, list(notice.problems)), 400
     bureau_id = request.args.get("bureau", "")
     if not bureau_id:
         return redirect(url_for("pages.index"), code=303)
@@ -97,7 +121,11 @@ def write() -> Response | tuple[str, int] | str:
     except SealedPetitionError as exc:
         return render_template("index.html", error=describe(exc, t), directory=None), 503
     draft = store.new_draft(
-        ui_session, bundle.bureau_id, bundle.name, format_fingerprint(bundle.encryption_key.key_id)
+        ui_session,
+        bundle.bureau_id,
+        bundle.name,
+        format_fingerprint(bundle.identity_key.key_id),
+        format_fingerprint(bundle.case_key.key_id),
     )
     return redirect(url_for("pages.write", draft=draft.draft_id), code=303)
 
@@ -111,37 +139,62 @@ def save_draft() -> Response | tuple[str, int]:
     draft = store.draft(ui_session, draft_id)
     if draft is None:
         return _gone_draft(draft_id)
-    draft.values = forms.read_post(request.form)
+    draft.values = forms.read_post(request.form, draft)
     problems = forms.update_attachments(
         draft, request.form.getlist("remove"), request.files.getlist("attachments"), t
     )
     if request.form.get("action") == "save":  # attach more files, keep writing
-        return _render_write(draft, {}, problems), 400 if problems else 200
+        return _back_to_write(draft, {}, problems)
     errors = forms.field_errors(draft, t)
     if errors or problems:
-        return _render_write(draft, errors, problems), 400
+        if "id_number" in errors and current_app.config.get(TEST_ANSWER_ID_ERROR_WITH_PAGE):
+            return _render_write(draft, _forget_id(draft, errors), problems), 400
+        return _back_to_write(draft, errors, problems)
     return redirect(url_for("pages.review", draft_id=draft.draft_id), code=303)
+
+
+def _forget_id(draft: Draft, errors: dict[str, str]) -> dict[str, str]:
+    """A rejected ID number is not kept and never put back into the form: say so."""
+    if "id_number" not in errors:
+        return errors
+    draft.values["id_number"] = ""
+    sentence = translator().gettext(ID_NOT_REFILLED)
+    return {**errors, "id_number": f"{errors['id_number']} {sentence}"}
+
+
+def _back_to_write(draft: Draft, errors: dict[str, str], problems: list[str]) -> Response:
+    """Redirect to the write page, with its inline errors left for it once."""
+    errors = _forget_id(draft, errors)
+    arguments: dict[str, Any] = {"draft": draft.draft_id}
+    if errors or problems:
+        notice = WriteNotice(draft.draft_id, errors, tuple(problems))
+        arguments[ONCE] = runtime().store.leave(current_session(), notice)
+    return redirect(url_for("pages.write", **arguments), code=303)
 
 
 def _render_write(draft: Draft, errors: dict[str, str], problems: list[str]) -> str:
     return render_template(
         "write.html",
         draft=draft,
-        fields=forms.FIELDS,
+        identity_fields=forms.IDENTITY_FIELDS,
+        case_fields=forms.CASE_FIELDS,
+        choices=forms.CHOICES,
+        answer=forms.answer,
+        id_kept=bool(draft.values.get("id_number")),
         errors=errors,
         problems=problems,
         max_attachments=MAX_ATTACHMENTS,
-        here=url_for("pages.write", draft=draft.draft_id),
     )
 
 
-def _gone_draft(draft_id: str) -> Response:
-    """Where a draft that cannot be used here went: its receipt once submitted, its review page
-    after a submission that failed meanwhile, or nowhere (an earlier launch: 404)."""
+def _gone_draft(draft_id: str, *, show_code: bool = False) -> Response:
+    """Where a draft that cannot be used here went: its receipt once submitted (``show_code``:
+    with its code, for a second click on submit), its review page after a submission that
+    failed meanwhile, or nowhere (an earlier launch: 404)."""
     store, ui_session = runtime().store, current_session()
     receipt_id = store.submitted_as(ui_session, draft_id)
     if receipt_id is not None:
-        return redirect(url_for("pages.receipt", receipt_id=receipt_id), code=303)
+        return _to_receipt(receipt_id, show_code=show_code)
     if store.draft(ui_session, draft_id) is not None:
         return redirect(url_for("pages.review", draft_id=draft_id), code=303)
     raise NotFound
@@ -149,10 +202,14 @@ def _gone_draft(draft_id: str) -> Response:
 
 @pages.get("/review/<draft_id>")
 def review(draft_id: str) -> Response | tuple[str, int] | str:
-    draft = runtime().store.draft(current_session(), draft_id)
+    store, ui_session = runtime().store, current_session()
+    draft = store.draft(ui_session, draft_id)
     if draft is None:
         return _gone_draft(draft_id)
-    return _render_review(draft, None)
+    notice = store.take(ui_session, request.args.get(ONCE), ReviewNotice)
+    if notice is None or notice.draft_id != draft_id:
+        return _render_review(draft, None)
+    return _render_review(draft, notice.error), 503
 
 
 def _render_review(draft: Draft, error: str | None) -> str:
@@ -160,13 +217,14 @@ def _render_review(draft: Draft, error: str | None) -> str:
         "review.html",
         draft=draft,
         fields=forms.FIELDS,
+        choices=forms.CHOICES,
+        answer=forms.answer,
         error=error,
-        here=url_for("pages.review", draft_id=draft.draft_id),
     )
 
 
 @pages.post("/submit")
-def submit() -> Response | tuple[str, int]:
+def submit() -> Response:
     t = translator()
     store, ui_session = runtime().store, current_session()
     draft_id = request.form.get("draft", "")
@@ -175,25 +233,37 @@ def submit() -> Response | tuple[str, int]:
         running = store.in_flight(ui_session, draft_id)
         if running is not None:
             # A second click while the first submission runs: wait for it, never seal twice.
+            # The browser shows the answer to this click, so it shows the code.
             running.wait(timeout=600)
-        return _gone_draft(draft_id)
+        return _gone_draft(draft_id, show_code=True)
     result = None
     try:
         errors = forms.field_errors(draft, t)
         if errors:
-            return _render_write(draft, errors, []), 400
+            return _back_to_write(draft, errors, [])
         with _open_session() as session:
             result = submit_petition(session, forms.petition_form(draft), Progress())
     except (InvalidIdNumber, SchemaViolation, TooLarge) as exc:
         target = "id_number" if isinstance(exc, InvalidIdNumber) else "attachments"
-        return _render_write(draft, {target: describe(exc, t)}, []), 400
+        return _back_to_write(draft, {target: describe(exc, t)}, [])
     except SealedPetitionError as exc:
-        return _render_review(draft, describe(exc, t)), 503
+        once = store.leave(ui_session, ReviewNotice(draft.draft_id, describe(exc, t)))
+        return redirect(url_for("pages.review", draft_id=draft.draft_id, once=once), 303)
     finally:
         if result is None:  # not submitted: the draft goes back, exactly as it was
             store.submission_failed(ui_session, draft)
     kept = store.submission_done(ui_session, draft, result)
-    return redirect(url_for("pages.receipt", receipt_id=kept.receipt_id), code=303)
+    return _to_receipt(kept.receipt_id, show_code=True)
+
+
+def _to_receipt(receipt_id: str, *, show_code: bool = False, notice: object = None) -> Response:
+    arguments: dict[str, Any] = {"receipt_id": receipt_id}
+    store, ui_session = runtime().store, current_session()
+    if show_code:
+        arguments["view"] = store.leave(ui_session, CodeView(receipt_id))
+    if notice is not None:
+        arguments[ONCE] = store.leave(ui_session, notice)
+    return redirect(url_for("pages.receipt", **arguments), code=303)
 
 
 def _kept(receipt_id: str) -> KeptReceipt:
@@ -212,38 +282,63 @@ def _qr_data_uri(code: str) -> str:
 
 
 @pages.get("/receipt/<receipt_id>")
-def receipt(receipt_id: str) -> str:
-    return _render_receipt(_kept(receipt_id), None)
-
-
-def _render_receipt(kept: KeptReceipt, error: str | None) -> str:
-    return render_template(
+def receipt(receipt_id: str) -> tuple[str, int] | str:
+    """The receipt. The code and its QR code are shown once, on the view the submission (or
+    "show the code again") redirected to; a reload, the back button or a language switch show
+    the rest of the page without them."""
+    store, ui_session = runtime().store, current_session()
+    kept = _kept(receipt_id)
+    view = store.take(ui_session, request.args.get("view"), CodeView)
+    notice = store.take(ui_session, request.args.get(ONCE), ReceiptNotice)
+    error = notice.error if notice is not None and notice.receipt_id == receipt_id else None
+    show_code = view is not None and view.receipt_id == receipt_id
+    page = render_template(
         "receipt.html",
         kept=kept,
         result=kept.result,
-        qr=_qr_data_uri(kept.result.code),
+        show_code=show_code,
+        qr=_qr_data_uri(kept.result.code) if show_code else "",
         error=error,
         min_passphrase=MIN_PASSPHRASE_CHARS,
-        here=url_for("pages.receipt", receipt_id=kept.receipt_id),
     )
+    return (page, 400) if error else page
+
+
+@pages.post("/receipt/<receipt_id>/show")
+def show_code(receipt_id: str) -> Response:
+    """The petitioner asks for the code again (a deliberate click, while the receipt is kept)."""
+    return _to_receipt(_kept(receipt_id).receipt_id, show_code=True)
 
 
 @pages.post("/receipt/<receipt_id>/download")
-def download_receipt(receipt_id: str) -> Response | tuple[str, int]:
-    """The receipt as a passphrase-protected file, the same as ``submit --save-receipt``."""
+def download_receipt(receipt_id: str) -> Response:
+    """The receipt as a passphrase-protected file, the same as ``submit --save-receipt``: made
+    now, left for one download by the GET this answer redirects to."""
     t = translator()
     kept = _kept(receipt_id)
     passphrase = request.form.get("passphrase", "")
+    error = None
     if len(passphrase) < MIN_PASSPHRASE_CHARS:
         error = t.gettext(PASSPHRASE_TOO_SHORT, min=MIN_PASSPHRASE_CHARS)
-        return _render_receipt(kept, error), 400
-    if passphrase != request.form.get("passphrase_again", ""):
-        return _render_receipt(kept, t.gettext(PASSPHRASES_DIFFER)), 400
-    try:
-        data = seal_receipt(kept.result, passphrase)
-    except SealedPetitionError as exc:
-        return _render_receipt(kept, describe(exc, t)), 400
-    response = Response(data, mimetype="application/octet-stream")
+    elif passphrase != request.form.get("passphrase_again", ""):
+        error = t.gettext(PASSPHRASES_DIFFER)
+    else:
+        try:
+            data = seal_receipt(kept.result, passphrase)
+        except SealedPetitionError as exc:
+            error = describe(exc, t)
+    if error is not None:
+        return _to_receipt(receipt_id, notice=ReceiptNotice(receipt_id, error))
+    file_id = runtime().store.leave(current_session(), ReceiptFile(receipt_id, data))
+    return redirect(url_for("pages.receipt_file", receipt_id=receipt_id, file_id=file_id), 303)
+
+
+@pages.get("/receipt/<receipt_id>/file/<file_id>")
+def receipt_file(receipt_id: str, file_id: str) -> Response:
+    made = runtime().store.take(current_session(), file_id, ReceiptFile)
+    if made is None or made.receipt_id != receipt_id:
+        raise NotFound
+    response = Response(made.data, mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{RECEIPT_FILE_NAME}"'
     return response
 
@@ -255,30 +350,15 @@ def forget_receipt(receipt_id: str) -> Response:
 
 
 @pages.get("/status")
-def status_form() -> str:
-    return render_template("status.html", error=None, code="", report=None)
-
-
-@pages.post("/status")
-def status() -> tuple[str, int] | str:
-    """Status and replies. A POST, so that the code never appears in a URL or the history."""
+def status_form() -> tuple[str, int] | str:
+    """The lookup form, or the result of the lookup just posted (shown once)."""
     t = translator()
-    code = request.form.get("code", "").strip()
-    upload = request.files.get("receipt_file")
-    try:
-        if code:
-            secret = ReceiptSecret.from_code(code)
-        elif upload is not None and upload.filename:
-            data = upload.stream.read(MAX_KEYSTORE_BYTES + 1)
-            secret, _ = open_receipt(data, request.form.get("passphrase", ""))
-        else:
-            return render_template(
-                "status.html", error=t.gettext(CODE_OR_FILE), code="", report=None
-            ), 400
-        with _open_session() as session:
-            report = petition_status(session, secret)
-    except SealedPetitionError as exc:
-        return render_template("status.html", error=describe(exc, t), code=code, report=None), 400
+    answer = runtime().store.take(current_session(), request.args.get(ONCE), StatusAnswer)
+    if answer is None:
+        return render_template("status.html", error=None, report=None)
+    if answer.report is None:
+        return render_template("status.html", error=answer.error, report=None), answer.status
+    report = answer.report
     replies = [
         {
             "number": reply.sequence + 1,
@@ -294,9 +374,45 @@ def status() -> tuple[str, int] | str:
     return render_template(
         "status.html",
         error=None,
-        code="",
         report=report,
         status_text=t.gettext(STATUS_TEXT.get(report.status, report.status)),
         submitted_day=t.day(report.submitted_day),
         replies=replies,
     )
+
+
+@pages.post("/status")
+def status() -> Response:
+    """Look the status and replies up now; the page after the redirect shows them once. The
+    code travels only in this POST's body, never in a URL, and is not filled in again."""
+    t = translator()
+    code = request.form.get("code", "").strip()
+    upload = request.files.get("receipt_file")
+    answer: StatusAnswer
+    try:
+        if code:
+            secret = ReceiptSecret.from_code(code)
+        elif upload is not None and upload.filename:
+            data = upload.stream.read(MAX_KEYSTORE_BYTES + 1)
+            secret, _ = open_receipt(data, request.form.get("passphrase", ""))
+        else:
+            secret = None
+            answer = StatusAnswer(None, t.gettext(CODE_OR_FILE), 400)
+        if secret is not None:
+            with _open_session() as session:
+                answer = StatusAnswer(petition_status(session, secret), None)
+    except SealedPetitionError as exc:
+        error = describe(exc, t)
+        if code:
+            error = f"{error} {t.gettext(CODE_NOT_REFILLED)}"
+        answer = StatusAnswer(None, error, 400)
+    once = runtime().store.leave(current_session(), answer)
+    return redirect(url_for("pages.status_form", once=once), code=303)
+
+
+@pages.get("/refused/<kind>")
+def refused(kind: str) -> Response:
+    """Where a refused POST is redirected (webui.app.refusal): the explanation, as a GET."""
+    from webui.app import refusal_page
+
+    return refusal_page(kind)

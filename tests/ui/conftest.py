@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from deployment import Deployment, deploy
 from harness import PETITION
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium's own connections fail on a closed network
@@ -160,13 +160,19 @@ def ui_factory(tmp_path: Path) -> Iterator[Callable[..., RunningUi]]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+def playwright() -> Iterator[Playwright]:
+    """One Playwright driver for the folder (the sync API allows one per thread)."""
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 @dataclass

@@ -22,7 +22,7 @@ from babel.messages.pofile import read_po
 
 from crypto import document
 from webui import i18n
-from webui.forms import FIELDS
+from webui.forms import CHOICES, FIELDS
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBUI = ROOT / "webui"
@@ -121,7 +121,7 @@ def test_templates_hold_no_words_outside_gettext(template: Path) -> None:
 
 def test_form_limits_are_the_documents() -> None:
     """The inputs' maxlength and the inline messages use the petition document's limits."""
-    limits = document._TEXT_FIELDS
+    limits = {**document._IDENTITY_TEXT, **document._CASE_TEXT}
     for field in FIELDS:
         minimum, maximum, multi_line = limits[field.name]
         assert (field.max_chars, field.multi_line) == (maximum, multi_line), field.name
@@ -141,3 +141,12 @@ def test_templates_static_files_and_catalogs_are_package_data() -> None:
     ]
     assert files
     assert all(any(fnmatch(name, pattern) for pattern in patterns) for name in files), files
+
+
+def test_the_choices_are_the_documents_consent() -> None:
+    """The form's two choices are the sealed identity's consent, with the same defaults."""
+    consent = document.Consent()
+    assert {choice.name: choice.default for choice in CHOICES} == {
+        "consent_contact": consent.contact,
+        "consent_share_identity_on_transfer": consent.share_identity_on_transfer,
+    }
