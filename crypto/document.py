@@ -124,7 +124,9 @@ class IdentityDocument:
         return "IdentityDocument(<redacted>)"
 
     def encode(self) -> bytes:
-        metadata: dict[str, cjson.JsonValue] = {name: getattr(self, name) for name in _IDENTITY_TEXT}
+        metadata: dict[str, cjson.JsonValue] = {
+            name: getattr(self, name) for name in _IDENTITY_TEXT
+        }
         metadata["consent"] = self.consent.to_json()
         return IDENTITY_MAGIC + bytes([VERSION]) + cjson.encode(metadata)
 

@@ -69,7 +69,7 @@ class UnknownIdScheme(SealedPetitionError):
 class DecryptionError(SealedPetitionError):
     """An envelope or reply could not be opened.
 
-    Deliberately opaque: wrong key, wrong bureau, wrong token and any altered byte all look the
+    Deliberately opaque: wrong key, wrong bureau, a moved section and any altered byte all look the
     same, so that the error itself tells an attacker nothing about which check failed.
     """
 

@@ -5,8 +5,8 @@ made for one purpose can never be accepted for another (a tree-head signature re
 directory signature, a reply ciphertext presented as a petition envelope). Keeping them here
 lets a test prove that they are all distinct and that none is a prefix of another.
 
-All labels are ASCII, start with ``sealed-petition/v2/`` (protocol v2) and, where they are concatenated with
-other data, end with a NUL byte so that the boundary is unambiguous.
+All labels are ASCII, start with ``sealed-petition/v2/`` (protocol v2) and, where they are
+concatenated with other data, end with a NUL byte so that the boundary is unambiguous.
 """
 
 from __future__ import annotations

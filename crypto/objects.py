@@ -157,9 +157,7 @@ class Directory:
 
     @classmethod
     def from_json(cls, value: Any) -> Directory:
-        body = _require(
-            "directory", value, {"version", "serial", "day", "bureaus", "log_key"}
-        )
+        body = _require("directory", value, {"version", "serial", "day", "bureaus", "log_key"})
         _version(body, "directory")
         if not isinstance(body["bureaus"], list):
             raise SchemaViolation("directory: bureaus must be a list")
@@ -200,9 +198,7 @@ class TreeHead:
 
     @classmethod
     def from_json(cls, value: Any) -> TreeHead:
-        body = _require(
-            "tree head", value, {"version", "tree_size", "root_hash", "day"}
-        )
+        body = _require("tree head", value, {"version", "tree_size", "root_hash", "day"})
         _version(body, "tree head")
         return cls(
             tree_size=_int(body["tree_size"], "tree size"),

@@ -1,11 +1,13 @@
 """Generate Sealed Petition's own frozen test vectors (run once, by a person).
 
 The RFCs' published vectors (``tests/vectors/rfc*.json`` and the HPKE-PQ draft's) cover the
-primitives. This script covers what only this project defines: ID-number normalisation, the
-token derivation, the envelope and petition document, receipt codes and their derived keys,
-replies, signed objects, log leaves, keystore files, labels, padding and fingerprints.
+primitives. This script covers what only this project defines (protocol version 2): ID-number
+normalisation, the pseudonymous token (Argon2id pre-hash and HMAC-SHA256 token), the identity
+and case sections, the two-section envelope, receipt codes and their derived keys, replies,
+signed objects (bureau bundle and directory included), log leaves, the bureau keystore, the log
+key file, labels, padding and fingerprints.
 
-It writes ``tests/vectors/sealed-petition-v1.json``. That file is then *frozen*:
+It writes ``tests/vectors/sealed-petition-v2.json``. That file is then *frozen*:
 ``tests/crypto/test_own_vectors.py`` checks the implementation against it and never calls this
 script, so a change to any wire format makes the tests fail instead of silently moving the
 expected values. The script therefore refuses to overwrite an existing file unless given
@@ -13,9 +15,12 @@ expected values. The script therefore refuses to overwrite an existing file unle
 
 Inputs are fixed wherever the format is deterministic: every key, seed, salt and secret is
 SHAKE-256 of a descriptive string (see :func:`fixed`), so the deterministic parts can be
-recomputed by an independent implementation from the inputs listed in the file. Two things are
-random by nature and are frozen as generated: HPKE encryptions (the envelope and the reply) and
-the keystore's salt and nonce. One receipt secret is drawn at random on purpose.
+recomputed by an independent implementation from the inputs listed in the file. Some values are
+random by nature and are frozen as generated: ``cryptography``'s public HPKE API draws the
+ephemeral key itself and offers no way to inject it, so the envelope's two sections and the
+reply are stored with their private keys and plaintexts, and the tests check that they decrypt
+(below the project's API too) to exactly the stored plaintext; the keystore's salt and nonce are
+random and stored; one receipt secret is drawn at random on purpose.
 
 Usage::
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import importlib.metadata
 import json
 import secrets
@@ -38,9 +44,15 @@ from typing import Any
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from crypto import PROTOCOL_VERSION, cjson, envelope, keystore, labels, merkle, padding
-from crypto.document import Attachment, PetitionDocument
-from crypto.errors import DecryptionError, InvalidIdNumber, InvalidReceiptCode, WrongPassphrase
+from crypto import PROTOCOL_VERSION, cjson, envelope, keyfile, keystore, labels, merkle, padding
+from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
+from crypto.errors import (
+    DecryptionError,
+    InvalidIdNumber,
+    InvalidReceiptCode,
+    TokenBindingError,
+    WrongPassphrase,
+)
 from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import (
@@ -62,7 +74,14 @@ from crypto.objects import (
     Reply,
     TreeHead,
 )
-from crypto.petition import open_petition, seal_petition
+from crypto.petition import (
+    check_binding,
+    open_case,
+    open_identity,
+    seal_petition,
+    token_from_case,
+    token_from_identity,
+)
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign, signing_message
@@ -70,13 +89,12 @@ from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
     TokenKey,
     TokenParams,
-    TokenRequest,
-    key_info,
+    format_pseudonym,
     prehash,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = ROOT / "tests" / "vectors" / "sealed-petition-v1.json"
+DEFAULT_OUTPUT = ROOT / "tests" / "vectors" / "sealed-petition-v2.json"
 
 FAST_TOKEN_PARAMS = TokenParams(memory_kib=8192, time_cost=1, parallelism=1)
 FAST_KDF_PARAMS = keystore.KdfParams(memory_kib=8192, time_cost=1, parallelism=1)
@@ -93,7 +111,7 @@ KEYSTORE_PASSPHRASE = "正确的马电池订书钉"  # noqa: S105 - a published 
 REPLY_MESSAGE = "您的信访事项已受理，将于30日内书面答复。\n如有疑问，请凭回执码查询。"
 
 
-FIXED_INPUT_PREFIX = b"sealed-petition/v1/test-vector/"
+FIXED_INPUT_PREFIX = b"sealed-petition/v2/test-vector/"
 
 
 def fixed(name: str, length: int) -> bytes:
@@ -125,10 +143,17 @@ def padding_section() -> dict[str, Any]:
         padded = padding.pad(bytes(length))
         _expect(padding.unpad(padded) == bytes(length), "padding round trip")
         cases.append({"content_length": length, "padded_length": len(padded)})
+    identity_cases = []
+    for length in (0, 1, padding.IDENTITY_SECTION_SIZE - padding.LENGTH_PREFIX):
+        padded = padding.pad_to(bytes(length), padding.IDENTITY_SECTION_SIZE)
+        _expect(len(padded) == padding.IDENTITY_SECTION_SIZE, "identity padding size")
+        identity_cases.append({"content_length": length, "padded_length": len(padded)})
     return {
         "length_prefix": padding.LENGTH_PREFIX,
         "buckets": list(padding.BUCKETS),
         "cases": cases,
+        "identity_section_size": padding.IDENTITY_SECTION_SIZE,
+        "identity_cases": identity_cases,
     }
 
 
@@ -181,9 +206,9 @@ def id_numbers_section() -> dict[str, Any]:
 
 
 def token_case(
-    bureau_id: str, seed: bytes, salt: bytes, params: TokenParams, identity: NormalizedId
+    bureau_id: str, key_bytes: bytes, salt: bytes, params: TokenParams, identity: NormalizedId
 ) -> dict[str, Any]:
-    key = TokenKey(seed, bureau_id)
+    key = TokenKey(key_bytes, bureau_id)
     secret_input = (
         labels.TOKEN_PREHASH_INPUT
         + identity.scheme.encode("ascii")
@@ -205,24 +230,24 @@ def token_case(
         ),
         "prehash is Argon2id over the documented secret input",
     )
+    prf_message = labels.TOKEN_PRF + bureau_id.encode("ascii") + b"\x00" + pre
     token = key.token_for(pre)
-    request, blinded = TokenRequest.blind(pre)
     _expect(
-        request.finalize(key.evaluate(blinded), key.public_key()) == token,
-        "the blind VOPRF round trip gives the same token as Evaluate",
+        token == hmac.new(key_bytes, prf_message, hashlib.sha256).digest(),
+        "the token is HMAC-SHA256 over the documented message",
     )
     return {
         "bureau_id": bureau_id,
-        "voprf_seed": seed.hex(),
-        "key_info": key_info(bureau_id).hex(),
-        "token_public_key": key.public_key().hex(),
+        "token_key": key_bytes.hex(),
         "token_salt": salt.hex(),
         "token_params": params.to_json(),
         "id_scheme": identity.scheme,
         "id_number": identity.value,
         "prehash_input": secret_input.hex(),
         "prehash": pre.hex(),
+        "prf_message": prf_message.hex(),
         "token": token.hex(),
+        "pseudonym": format_pseudonym(token),
     }
 
 
@@ -302,26 +327,29 @@ def main() -> int:
 def build() -> dict[str, Any]:
     version = importlib.metadata.version("sealed-petition")
 
-    # Token: a fast case (the one the envelope uses) and one with the default parameters.
+    # Token: a fast case (the petitioner of the envelope below) and one with the defaults.
     alice = normalize_id(ID_SCHEME, "11010519491231002x", today=TODAY)
     bob = normalize_id(ID_SCHEME, "110101199003074477", today=TODAY)
     token_cases = [
         token_case(
             BUREAU_ID,
-            fixed("national/voprf-seed", 32),
+            fixed("national/token-key", 32),
             fixed("national/token-salt", 32),
             FAST_TOKEN_PARAMS,
             alice,
         ),
         token_case(
             "guangdong",
-            fixed("guangdong/voprf-seed", 32),
+            fixed("guangdong/token-key", 32),
             fixed("guangdong/token-salt", 32),
             DEFAULT_TOKEN_PARAMS,
             bob,
         ),
     ]
-    token = bytes.fromhex(token_cases[0]["token"])
+    token_key = TokenKey(bytes.fromhex(token_cases[0]["token_key"]), BUREAU_ID)
+    token_salt = bytes.fromhex(token_cases[0]["token_salt"])
+    alice_prehash = bytes.fromhex(token_cases[0]["prehash"])
+    alice_token = bytes.fromhex(token_cases[0]["token"])
 
     # Receipts: the second one is the petitioner's in the envelope and reply below.
     receipts = [
@@ -331,15 +359,21 @@ def build() -> dict[str, Any]:
     ]
     petitioner = receipts[1]
 
-    # Envelope.
-    bureau_key = EncryptionPrivateKey(
-        fixed("national/encryption-key", ENCRYPTION_PRIVATE_KEY_LENGTH)
+    # The two sections.
+    identity_key = EncryptionPrivateKey(
+        fixed("national/identity-key", ENCRYPTION_PRIVATE_KEY_LENGTH)
     )
-    document = PetitionDocument(
+    case_key = EncryptionPrivateKey(fixed("national/case-key", ENCRYPTION_PRIVATE_KEY_LENGTH))
+    person = IdentityDocument(
         real_name="张三",
         id_scheme=alice.scheme,
         id_number=alice.value,
-        contact="手机 138-0000-0000",
+        contact='手机 138-0000-0000，"请勿上门"',
+        consent=Consent(contact=True, share_identity_on_transfer=False),
+    )
+    identity_bytes = person.encode()
+    _expect(IdentityDocument.decode(identity_bytes) == person, "identity round trip")
+    case = CaseDocument(
         subject="关于拖欠农民工工资的投诉",
         body=(
             "本人于2025年在某建筑工地务工，工程结束后至今未领到工资，共计人民币8000元。\n"
@@ -347,54 +381,103 @@ def build() -> dict[str, Any]:
         ),
         category="劳动与社会保障",
         region="河北省",
+        respondent="某建筑工程有限公司",
         reply_key=petitioner.reply_private_key().public_key(),
-        token=token,
+        id_prehash=alice_prehash,
         created_day=CREATED_DAY,
         attachments=(Attachment("工资条.txt", "text/plain", "应发工资 8000 元\n".encode()),),
     )
-    document_bytes = document.encode()
-    _expect(PetitionDocument.decode(document_bytes) == document, "document round trip")
-    metadata_length = int.from_bytes(document_bytes[4:8], "big")
-    sealed = seal_petition(document, bureau_key.public_key(), BUREAU_ID)
-    header, offset = envelope.parse_header(sealed)
-    _, opened = envelope.open_envelope(sealed, bureau_key, BUREAU_ID)
-    _expect(opened == document_bytes, "envelope round trip")
-    _expect(open_petition(sealed, bureau_key, BUREAU_ID)[1] == document, "petition round trip")
-    bucket = padding.bucket_for(len(document_bytes))
-    _expect(len(sealed) == envelope.envelope_length(bucket, BUREAU_ID), "envelope length")
+    case_bytes = case.encode()
+    _expect(CaseDocument.decode(case_bytes) == case, "case round trip")
+    metadata_length = int.from_bytes(case_bytes[4:8], "big")
+
+    identity_section = {
+        "fields": {
+            "real_name": person.real_name,
+            "id_scheme": person.id_scheme,
+            "id_number": person.id_number,
+            "contact": person.contact,
+            "consent": person.consent.to_json(),
+        },
+        "json": identity_bytes[4:].decode("utf-8"),
+        "encoded": identity_bytes.hex(),
+        "padded_length": padding.IDENTITY_SECTION_SIZE,
+    }
+    case_section = {
+        "fields": {
+            "subject": case.subject,
+            "body": case.body,
+            "category": case.category,
+            "region": case.region,
+            "respondent": case.respondent,
+            "reply_key": case.reply_key.to_bytes().hex(),
+            "id_prehash": case.id_prehash.hex(),
+            "created_day": case.created_day.isoformat(),
+            "attachments": [
+                {"name": a.name, "media_type": a.media_type, "data": a.data.hex()}
+                for a in case.attachments
+            ],
+        },
+        "metadata": case_bytes[8 : 8 + metadata_length].decode("utf-8"),
+        "encoded": case_bytes.hex(),
+        "bucket_size": padding.bucket_for(len(case_bytes)),
+    }
+
+    # Signing key and the bureau's public bundle (the envelope is sealed to what it lists).
+    signing_key = SigningKey(fixed("signing-key", 32))
+    bundle = BureauBundle(
+        bureau_id=BUREAU_ID,
+        name="国家信访局",
+        identity_key=identity_key.public_key(),
+        case_key=case_key.public_key(),
+        signing_key=signing_key.public_key(),
+        token_salt=token_salt,
+        token_params=FAST_TOKEN_PARAMS,
+    )
+
+    # Envelope.
+    sealed = seal_petition(person, case, bundle.sealing_keys())
+    header = envelope.parse_header(sealed)
+    header_bytes = sealed[: envelope.HEADER_LENGTH]
+    sealed_identity = sealed[envelope.HEADER_LENGTH : envelope.CASE_OFFSET]
+    _expect(header.encode() == header_bytes, "header encoding")
+    _expect(envelope.open_identity(sealed, identity_key, BUREAU_ID) == identity_bytes, "identity")
+    _expect(envelope.open_case(sealed, case_key, BUREAU_ID) == case_bytes, "case")
+    _expect(open_identity(sealed, identity_key, BUREAU_ID) == person, "petition identity")
+    _expect(open_case(sealed, case_key, BUREAU_ID)[1] == case, "petition case")
+    check_binding(person, case, token_salt, FAST_TOKEN_PARAMS)
+    _expect(
+        token_from_case(case, token_key)
+        == token_from_identity(person, token_key, token_salt, FAST_TOKEN_PARAMS)
+        == alice_token,
+        "intake and the case handler derive the same token",
+    )
+    bucket = padding.bucket_for(len(case_bytes))
+    _expect(len(sealed) == envelope.envelope_length(bucket), "envelope length")
     petition_id = petition_id_for(sealed)
     sealed_hash = envelope_hash(sealed)
     _expect(sealed_hash == hashlib.sha256(sealed).digest(), "envelope hash is plain SHA-256")
     envelope_section = {
         "bureau_id": BUREAU_ID,
-        "bureau_encryption_private_key": bureau_key.to_bytes().hex(),
-        "bureau_encryption_public_key": bureau_key.public_key().to_bytes().hex(),
-        "key_id": bureau_key.public_key().key_id.hex(),
-        "token": token.hex(),
-        "document": document_bytes.hex(),
-        "document_metadata": document_bytes[8 : 8 + metadata_length].decode("utf-8"),
-        "document_fields": {
-            "real_name": document.real_name,
-            "id_scheme": document.id_scheme,
-            "id_number": document.id_number,
-            "contact": document.contact,
-            "subject": document.subject,
-            "body": document.body,
-            "category": document.category,
-            "region": document.region,
-            "reply_key": document.reply_key.to_bytes().hex(),
-            "token": document.token.hex(),
-            "created_day": document.created_day.isoformat(),
-            "attachments": [
-                {"name": a.name, "media_type": a.media_type, "data": a.data.hex()}
-                for a in document.attachments
-            ],
-        },
-        "header": sealed[:offset].hex(),
-        "hpke_info": (labels.ENVELOPE_INFO + header.encode()).hex(),
+        "identity_private_key": identity_key.to_bytes().hex(),
+        "identity_public_key": identity_key.public_key().to_bytes().hex(),
+        "identity_key_id": identity_key.public_key().key_id.hex(),
+        "case_private_key": case_key.to_bytes().hex(),
+        "case_public_key": case_key.public_key().to_bytes().hex(),
+        "case_key_id": case_key.public_key().key_id.hex(),
+        "header_length": envelope.HEADER_LENGTH,
+        "case_offset": envelope.CASE_OFFSET,
+        "header": header_bytes.hex(),
+        "identity_hpke_info": (labels.ENVELOPE_IDENTITY_INFO + header_bytes).hex(),
+        "case_hpke_info": (
+            labels.ENVELOPE_CASE_INFO + header_bytes + hashlib.sha256(sealed_identity).digest()
+        ).hex(),
+        "identity_section": identity_bytes.hex(),
+        "case_section": case_bytes.hex(),
         "envelope": sealed.hex(),
         "bucket_size": bucket,
         "envelope_length": len(sealed),
+        "lengths_by_bucket": {str(b): envelope.envelope_length(b) for b in padding.BUCKETS},
         "envelope_hash": sealed_hash.hex(),
         "petition_id": petition_id,
     }
@@ -423,16 +506,6 @@ def build() -> dict[str, Any]:
     }
 
     # Signed objects: one Ed25519 key signs every kind (a format vector, not a trust setup).
-    signing_key = SigningKey(fixed("signing-key", 32))
-    bundle = BureauBundle(
-        bureau_id=BUREAU_ID,
-        name="国家信访局",
-        encryption_key=bureau_key.public_key(),
-        signing_key=signing_key.public_key(),
-        token_key=bytes.fromhex(token_cases[0]["token_public_key"]),
-        token_salt=bytes.fromhex(token_cases[0]["token_salt"]),
-        token_params=FAST_TOKEN_PARAMS,
-    )
     directory = Directory(
         serial=1, day=DIRECTORY_DAY, bureaus=(bundle,), log_key=signing_key.public_key()
     )
@@ -498,6 +571,7 @@ def build() -> dict[str, Any]:
         ),
     ]
     _expect({kind for kind, _, _ in bodies} == set(SignedKind), "every signed kind is covered")
+    _expect(all(body["version"] == PROTOCOL_VERSION for _, body, _ in bodies), "body versions")
     signed_cases = []
     for kind, body, schema in bodies:
         signed = sign(kind, body, signing_key)
@@ -549,12 +623,14 @@ def build() -> dict[str, Any]:
         ],
     }
 
-    # Keystore.
+    # A bureau keystore holding every key (docs/protocol.md §12.6; intake and handler keystores
+    # hold subsets of these entries, always with "bundle").
     keystore_secrets = {
-        "bureau-encryption-key": bureau_key.to_bytes(),
+        "identity-key": identity_key.to_bytes(),
+        "case-key": case_key.to_bytes(),
         "signing-key": signing_key.to_bytes(),
-        "token-seed": fixed("national/voprf-seed", 32),
-        "receipt_secret": petitioner.to_bytes(),
+        "token-key": token_key.secret,
+        "bundle": cjson.encode(bundle.to_json()),
     }
     keystore_bytes = keystore.seal_keystore(
         keystore_secrets, KEYSTORE_PASSPHRASE, kdf_params=FAST_KDF_PARAMS
@@ -590,6 +666,7 @@ def build() -> dict[str, Any]:
     )
     keystore_section = {
         "passphrase": KEYSTORE_PASSPHRASE,
+        "format_version": keystore.FORMAT_VERSION,
         "kdf_params": {
             "memory_kib": FAST_KDF_PARAMS.memory_kib,
             "time_cost": FAST_KDF_PARAMS.time_cost,
@@ -604,10 +681,26 @@ def build() -> dict[str, Any]:
         "plaintext": plaintext.decode("utf-8"),
     }
 
+    # The log's signing key file: the only service key file since protocol v2.
+    log_key = SigningKey(fixed("log-signing-key", 32))
+    log_key_file = keyfile.encode_key_file(keyfile.KeyPurpose.LOG_SIGNING, log_key.to_bytes(), None)
+    _expect(
+        keyfile.decode_key_file(log_key_file, keyfile.KeyPurpose.LOG_SIGNING)
+        == (log_key.to_bytes(), None),
+        "log key file round trip",
+    )
+    key_file_section = {
+        "purpose": keyfile.KeyPurpose.LOG_SIGNING.value,
+        "key": log_key.to_bytes().hex(),
+        "verify_key": log_key.public_key().to_bytes().hex(),
+        "file": log_key_file.decode("utf-8"),
+    }
+
     fingerprint_cases = []
     for algorithm, public_key in (
         (SIGNING_ALGORITHM, signing_key.public_key().to_bytes()),
-        (ENCRYPTION_ALGORITHM, bureau_key.public_key().to_bytes()),
+        (ENCRYPTION_ALGORITHM, identity_key.public_key().to_bytes()),
+        (ENCRYPTION_ALGORITHM, case_key.public_key().to_bytes()),
     ):
         value = fingerprint(algorithm, public_key)
         fingerprint_cases.append(
@@ -619,23 +712,34 @@ def build() -> dict[str, Any]:
             }
         )
 
-    _expect(header.token == token, "the envelope header carries the token")
+    for wrong_key, wrong_bureau in ((identity_key, BUREAU_ID), (case_key, "guangdong")):
+        try:
+            envelope.open_case(sealed, wrong_key, wrong_bureau)
+        except DecryptionError:
+            pass
+        else:
+            _expect(False, "the case opens only with the case key, for its bureau")
     try:
-        envelope.open_envelope(sealed, bureau_key, "guangdong")
-    except DecryptionError:
+        check_binding(
+            IdentityDocument("李四", bob.scheme, bob.value, ""), case, token_salt, FAST_TOKEN_PARAMS
+        )
+    except TokenBindingError:
         pass
     else:
-        _expect(False, "an envelope does not open for another bureau")
+        _expect(False, "the case's pre-hash is bound to its identity")
     return {
         "description": (
             "Sealed Petition's own test vectors for the formats no RFC covers (protocol "
-            "version 1). Binary values are lower-case hex; text is UTF-8. Fixed inputs "
-            "(keys, seeds, salts) are SHAKE-256('sealed-petition/v1/test-vector/' || name); "
-            "HPKE encryptions, the keystore salt and nonce and the third receipt secret are "
-            "random and frozen as generated. The sections are chained: the token of "
-            "token[0] is the envelope's token, receipt[1] is the petitioner whose reply key "
-            "the document carries and to whom the reply is sealed, the log entries describe "
-            "the envelope, and one Ed25519 key signs every kind of object."
+            "version 2). Binary values are lower-case hex; text is UTF-8. Fixed inputs "
+            "(keys, seeds, salts) are SHAKE-256('sealed-petition/v2/test-vector/' || name); "
+            "HPKE encryptions (the envelope's two sections and the reply), the keystore salt "
+            "and nonce and the third receipt secret are random and frozen as generated: the "
+            "private keys are listed so that they can be decrypted. The sections are chained: "
+            "token[0] is the petitioner of the identity section, its prehash is the case "
+            "section's id_prehash and its token what the bureau derives; receipt[1] is the "
+            "petitioner whose reply key the case carries and to whom the reply is sealed; the "
+            "bureau bundle lists the envelope's keys; the log entries describe the envelope; "
+            "one Ed25519 key signs every kind of object; the keystore holds the bureau's keys."
         ),
         "source": (
             f"generated once by scripts/generate_vectors.py with sealed-petition {version}; "
@@ -652,11 +756,14 @@ def build() -> dict[str, Any]:
             "cases": [receipt_case(secret) for secret in receipts],
             "invalid_codes": invalid_codes(receipts[1].code),
         },
+        "identity_section": identity_section,
+        "case_section": case_section,
         "envelope": envelope_section,
         "reply": reply_section,
         "signed_objects": signed_section,
         "log_entries": log_section,
         "keystore": keystore_section,
+        "log_key_file": key_file_section,
     }
 
 

@@ -373,7 +373,9 @@ def test_a_protocol_v1_keystore_is_refused_as_an_unsupported_version() -> None:
     aad = b"sealed-petition/v1/keystore\x00" + cjson.encode(header)
     ciphertext = ChaCha20Poly1305(key).encrypt(nonce, cjson.encode({"secrets": {}}), aad)
     data = cjson.encode({**header, "ciphertext": cjson.b64encode(ciphertext)})
-    _assert_plain_keystore_error(data, "unsupported keystore version 1; this program reads version 2")
+    _assert_plain_keystore_error(
+        data, "unsupported keystore version 1; this program reads version 2"
+    )
 
 
 # --- structure -----------------------------------------------------------------------------

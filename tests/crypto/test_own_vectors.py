@@ -1,11 +1,11 @@
 """The implementation against Sealed Petition's own frozen test vectors.
 
-``tests/vectors/sealed-petition-v1.json`` was generated once by ``scripts/generate_vectors.py``
-and is frozen: every expected value here comes from that file, and the implementation
-recomputes it. A change to any wire format, label, derivation or default parameter makes these
-tests fail; the fix is either to undo the change or, if it is deliberate, to regenerate the file
-in a reviewed change (with ``--force``) and bump the protocol version where the format moved.
-These tests never call the generator.
+``tests/vectors/sealed-petition-v2.json`` (protocol version 2) was generated once by
+``scripts/generate_vectors.py`` and is frozen: every expected value here comes from that file,
+and the implementation recomputes it. A change to any wire format, label, derivation or default
+parameter makes these tests fail; the fix is either to undo the change or, if it is deliberate,
+to regenerate the file in a reviewed change (with ``--force``) and bump the protocol version
+where the format moved. These tests never call the generator.
 
 Where the format allows it, the checks go below the project's own API as well (HPKE decryption
 with an explicitly constructed suite, Argon2id and ChaCha20-Poly1305 for the keystore), so that
@@ -16,6 +16,7 @@ one happens to do.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -28,13 +29,15 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from crypto import PROTOCOL_VERSION, cjson, envelope, keystore, labels, merkle, padding
-from crypto.document import PetitionDocument
+from crypto import PROTOCOL_VERSION, cjson, envelope, keyfile, keystore, labels, merkle, padding
+from crypto.document import CaseDocument, Consent, IdentityDocument
 from crypto.errors import (
     DecryptionError,
     InvalidIdNumber,
     InvalidReceiptCode,
     InvalidSignature,
+    TokenBindingError,
+    UnsupportedVersion,
     WrongPassphrase,
 )
 from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
@@ -58,7 +61,13 @@ from crypto.objects import (
     Reply,
     TreeHead,
 )
-from crypto.petition import open_petition
+from crypto.petition import (
+    check_binding,
+    open_case,
+    open_identity,
+    token_from_case,
+    token_from_identity,
+)
 from crypto.receipt import ReceiptSecret, lookup_key_hash
 from crypto.reply import open_reply
 from crypto.signing import SignedObject, sign, signing_message
@@ -66,13 +75,12 @@ from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
     TokenKey,
     TokenParams,
-    TokenRequest,
-    check_token_binding,
-    key_info,
+    check_prehash_binding,
+    format_pseudonym,
     prehash,
 )
 
-VECTORS_PATH = Path(__file__).resolve().parent.parent / "vectors" / "sealed-petition-v1.json"
+VECTORS_PATH = Path(__file__).resolve().parent.parent / "vectors" / "sealed-petition-v2.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 
 # The suite the protocol specifies, built here rather than taken from crypto.envelope.SUITE.
@@ -108,8 +116,8 @@ def _strings(value: Any) -> Iterator[str]:
 # --- the file itself -----------------------------------------------------------------------
 
 
-def test_file_is_the_frozen_v1_vector_set() -> None:
-    assert VECTORS["protocol_version"] == PROTOCOL_VERSION == 1
+def test_file_is_the_frozen_v2_vector_set() -> None:
+    assert VECTORS["protocol_version"] == PROTOCOL_VERSION == 2
     assert VECTORS["source"].startswith("generated once by scripts/generate_vectors.py with ")
     assert "never regenerate" in VECTORS["source"]
     assert {
@@ -119,12 +127,16 @@ def test_file_is_the_frozen_v1_vector_set() -> None:
         "id_numbers",
         "token",
         "receipt",
+        "identity_section",
+        "case_section",
         "envelope",
         "reply",
         "signed_objects",
         "log_entries",
         "keystore",
+        "log_key_file",
     } <= VECTORS.keys()
+    assert not (VECTORS_PATH.parent / "sealed-petition-v1.json").exists()
     assert VECTORS_PATH.stat().st_size < 200_000
 
 
@@ -159,9 +171,17 @@ def test_padding_buckets_and_lengths() -> None:
             case["padded_length"] - padding.LENGTH_PREFIX - len(content)
         )
         assert padding.unpad(padded) == content
+    size = section["identity_section_size"]
+    assert size == padding.IDENTITY_SECTION_SIZE
+    for case in section["identity_cases"]:
+        content = b"\xab" * case["content_length"]
+        padded = padding.pad_to(content, size)
+        assert len(padded) == case["padded_length"] == size
+        assert padded == len(content).to_bytes(4, "big") + content + bytes(size - 4 - len(content))
+        assert padding.unpad_from(padded, size) == content
 
 
-@pytest.mark.parametrize("case", VECTORS["fingerprints"], ids=lambda c: c["algorithm"])
+@pytest.mark.parametrize("case", VECTORS["fingerprints"], ids=lambda c: c["fingerprint"][:8])
 def test_fingerprints(case: dict[str, Any]) -> None:
     public_key, expected = h(case["public_key"]), h(case["fingerprint"])
     assert fingerprint(case["algorithm"], public_key) == expected
@@ -205,11 +225,8 @@ def test_token_derivation(case: dict[str, Any]) -> None:
     assert params.to_json() == case["token_params"]
     identity = NormalizedId(scheme=case["id_scheme"], value=case["id_number"])
     salt = h(case["token_salt"])
-    key = TokenKey(h(case["voprf_seed"]), case["bureau_id"])
+    key = TokenKey(h(case["token_key"]), case["bureau_id"])
 
-    assert key_info(case["bureau_id"]) == h(case["key_info"])
-    assert labels.TOKEN_KEY_INFO + case["bureau_id"].encode("ascii") == h(case["key_info"])
-    assert key.public_key() == h(case["token_public_key"])
     assert h(case["prehash_input"]) == (
         labels.TOKEN_PREHASH_INPUT
         + case["id_scheme"].encode("ascii")
@@ -232,14 +249,16 @@ def test_token_derivation(case: dict[str, Any]) -> None:
             type=Type.ID,
             version=19,
         )
+        check_prehash_binding(pre, identity, salt, params)
 
+    # The token is plain HMAC-SHA256 (RFC 2104) over the documented message.
+    assert h(case["prf_message"]) == (
+        labels.TOKEN_PRF + case["bureau_id"].encode("ascii") + b"\x00" + h(case["prehash"])
+    )
     token = h(case["token"])
-    assert key.token_for(pre) == token
-    # The blind round trip (fresh random blind) gives the petitioner exactly the same token.
-    request, blinded = TokenRequest.blind(pre)
-    assert request.finalize(key.evaluate(blinded), h(case["token_public_key"])) == token
-    if fast:
-        check_token_binding(token, identity, salt, key, params)
+    assert key.token_for(h(case["prehash"])) == token
+    assert hmac.new(h(case["token_key"]), h(case["prf_message"]), hashlib.sha256).digest() == token
+    assert format_pseudonym(token) == case["pseudonym"]
 
 
 def test_one_token_case_uses_the_default_parameters() -> None:
@@ -281,99 +300,155 @@ def test_invalid_receipt_codes(case: dict[str, Any]) -> None:
         ReceiptSecret.from_code(case["code"])
 
 
-# --- envelope and document -------------------------------------------------------------------
+# --- identity and case sections --------------------------------------------------------------
+
+IDENTITY = VECTORS["identity_section"]
+CASE = VECTORS["case_section"]
+
+
+def test_identity_section() -> None:
+    data = h(IDENTITY["encoded"])
+    fields = IDENTITY["fields"]
+    person = IdentityDocument.decode(data)
+    for name in ("real_name", "id_scheme", "id_number", "contact"):
+        assert getattr(person, name) == fields[name], name
+    assert person.consent == Consent(**fields["consent"])
+    assert person.consent.to_json() == fields["consent"]
+    assert person.encode() == data
+    assert data == b"SPI\x02" + IDENTITY["json"].encode("utf-8")
+    assert cjson.encode(cjson.decode(IDENTITY["json"].encode("utf-8"))) == data[4:]
+    assert IDENTITY["padded_length"] == padding.IDENTITY_SECTION_SIZE
+    with pytest.raises(UnsupportedVersion):
+        IdentityDocument.decode(b"SPI\x01" + data[4:])
+
+
+def test_case_section() -> None:
+    data = h(CASE["encoded"])
+    fields = CASE["fields"]
+    case = CaseDocument.decode(data)
+    for name in ("subject", "body", "category", "region", "respondent"):
+        assert getattr(case, name) == fields[name], name
+    assert case.reply_key.to_bytes() == h(fields["reply_key"])
+    assert case.id_prehash == h(fields["id_prehash"])
+    assert case.created_day == date.fromisoformat(fields["created_day"])
+    assert [(a.name, a.media_type, a.data) for a in case.attachments] == [
+        (a["name"], a["media_type"], h(a["data"])) for a in fields["attachments"]
+    ]
+    assert case.encode() == data
+
+    metadata = CASE["metadata"].encode("utf-8")
+    assert data[:8] == b"SPD\x02" + len(metadata).to_bytes(4, "big")
+    assert data[8 : 8 + len(metadata)] == metadata
+    assert data[8 + len(metadata) :] == b"".join(h(a["data"]) for a in fields["attachments"])
+    assert cjson.encode(cjson.decode(metadata)) == metadata
+    assert CASE["bucket_size"] == padding.bucket_for(len(data))
+    with pytest.raises(UnsupportedVersion):
+        CaseDocument.decode(b"SPD\x01" + data[4:])
+
+
+# --- envelope --------------------------------------------------------------------------------
 
 ENVELOPE = VECTORS["envelope"]
+IDENTITY_KEY = EncryptionPrivateKey(h(ENVELOPE["identity_private_key"]))
+CASE_KEY = EncryptionPrivateKey(h(ENVELOPE["case_private_key"]))
 
 
 def test_envelope_keys() -> None:
-    private_key = EncryptionPrivateKey(h(ENVELOPE["bureau_encryption_private_key"]))
-    public_key = private_key.public_key()
-    assert public_key.to_bytes() == h(ENVELOPE["bureau_encryption_public_key"])
-    assert public_key.key_id == h(ENVELOPE["key_id"])
+    assert IDENTITY_KEY.public_key().to_bytes() == h(ENVELOPE["identity_public_key"])
+    assert IDENTITY_KEY.public_key().key_id == h(ENVELOPE["identity_key_id"])
+    assert CASE_KEY.public_key().to_bytes() == h(ENVELOPE["case_public_key"])
+    assert CASE_KEY.public_key().key_id == h(ENVELOPE["case_key_id"])
 
 
-def test_envelope_header() -> None:
+def test_envelope_header_and_lengths() -> None:
     sealed = h(ENVELOPE["envelope"])
-    header, offset = envelope.parse_header(sealed)
+    header = envelope.parse_header(sealed)
     assert header.bureau_id == ENVELOPE["bureau_id"]
-    assert header.key_id == h(ENVELOPE["key_id"])
-    assert header.token == h(ENVELOPE["token"])
-    assert sealed[:offset] == h(ENVELOPE["header"]) == header.encode()
+    assert header.identity_key_id == h(ENVELOPE["identity_key_id"])
+    assert header.case_key_id == h(ENVELOPE["case_key_id"])
+    assert ENVELOPE["header_length"] == envelope.HEADER_LENGTH == 132
+    assert ENVELOPE["case_offset"] == envelope.CASE_OFFSET == 132 + 1120 + 2048 + 16
+    assert sealed[:132] == h(ENVELOPE["header"]) == header.encode()
     assert h(ENVELOPE["header"]) == (
-        b"SPE\x01"
-        + bytes([len(ENVELOPE["bureau_id"])])
-        + ENVELOPE["bureau_id"].encode("ascii")
-        + h(ENVELOPE["key_id"])
-        + h(ENVELOPE["token"])
+        b"SPE\x02"
+        + ENVELOPE["bureau_id"].encode("ascii").ljust(64, b"\x00")
+        + h(ENVELOPE["identity_key_id"])
+        + h(ENVELOPE["case_key_id"])
     )
-    assert h(ENVELOPE["hpke_info"]) == labels.ENVELOPE_INFO + h(ENVELOPE["header"])
+    sealed_identity = sealed[ENVELOPE["header_length"] : ENVELOPE["case_offset"]]
+    assert h(ENVELOPE["identity_hpke_info"]) == labels.ENVELOPE_IDENTITY_INFO + h(
+        ENVELOPE["header"]
+    )
+    assert h(ENVELOPE["case_hpke_info"]) == (
+        labels.ENVELOPE_CASE_INFO + h(ENVELOPE["header"]) + hashlib.sha256(sealed_identity).digest()
+    )
     assert len(sealed) == ENVELOPE["envelope_length"]
-    assert len(sealed) == envelope.envelope_length(ENVELOPE["bucket_size"], ENVELOPE["bureau_id"])
-    assert ENVELOPE["bucket_size"] == padding.bucket_for(len(h(ENVELOPE["document"])))
+    assert len(sealed) == envelope.envelope_length(ENVELOPE["bucket_size"])
+    for bucket, length in ENVELOPE["lengths_by_bucket"].items():
+        assert envelope.envelope_length(int(bucket)) == length == 4436 + int(bucket) + 16
+    assert ENVELOPE["bucket_size"] == padding.bucket_for(len(h(ENVELOPE["case_section"])))
     assert envelope_hash(sealed) == h(ENVELOPE["envelope_hash"])
     assert hashlib.sha256(sealed).digest() == h(ENVELOPE["envelope_hash"])
     assert petition_id_for(sealed) == ENVELOPE["petition_id"]
 
 
-def test_open_envelope() -> None:
-    private_key = EncryptionPrivateKey(h(ENVELOPE["bureau_encryption_private_key"]))
+def test_open_both_sections() -> None:
     sealed = h(ENVELOPE["envelope"])
-    header, document = envelope.open_envelope(sealed, private_key, ENVELOPE["bureau_id"])
-    assert document == h(ENVELOPE["document"])
-    assert header.token == h(ENVELOPE["token"])
+    bureau = ENVELOPE["bureau_id"]
+    assert envelope.open_identity(sealed, IDENTITY_KEY, bureau) == h(ENVELOPE["identity_section"])
+    assert envelope.open_case(sealed, CASE_KEY, bureau) == h(ENVELOPE["case_section"])
 
-    # Below the API: HPKE base mode over the bytes after the header, info = label || header.
-    header_length = len(h(ENVELOPE["header"]))
+    # Below the API: HPKE base mode over each section, with the documented info strings.
+    offset = ENVELOPE["case_offset"]
     padded = SUITE.decrypt(
-        sealed[header_length:], private_key.hpke_key(), info=h(ENVELOPE["hpke_info"])
+        sealed[ENVELOPE["header_length"] : offset],
+        IDENTITY_KEY.hpke_key(),
+        info=h(ENVELOPE["identity_hpke_info"]),
     )
+    assert len(padded) == padding.IDENTITY_SECTION_SIZE
+    assert padding.unpad_from(padded, len(padded)) == h(ENVELOPE["identity_section"])
+    padded = SUITE.decrypt(sealed[offset:], CASE_KEY.hpke_key(), info=h(ENVELOPE["case_hpke_info"]))
     assert len(padded) == ENVELOPE["bucket_size"]
-    assert padding.unpad(padded) == h(ENVELOPE["document"])
+    assert padding.unpad(padded) == h(ENVELOPE["case_section"])
 
-    _, petition = open_petition(sealed, private_key, ENVELOPE["bureau_id"])
-    assert petition.encode() == h(ENVELOPE["document"])
+    assert open_identity(sealed, IDENTITY_KEY, bureau).encode() == h(IDENTITY["encoded"])
+    assert open_case(sealed, CASE_KEY, bureau)[1].encode() == h(CASE["encoded"])
 
 
-def test_envelope_is_bound_to_its_bureau_and_bytes() -> None:
-    private_key = EncryptionPrivateKey(h(ENVELOPE["bureau_encryption_private_key"]))
+def test_envelope_is_bound_to_its_bureau_keys_and_bytes() -> None:
     sealed = h(ENVELOPE["envelope"])
+    bureau = ENVELOPE["bureau_id"]
     with pytest.raises(DecryptionError):
-        envelope.open_envelope(sealed, private_key, "guangdong")
-    tampered = bytearray(sealed)
-    tampered[-1] ^= 1
+        envelope.open_case(sealed, CASE_KEY, "guangdong")
     with pytest.raises(DecryptionError):
-        envelope.open_envelope(bytes(tampered), private_key, ENVELOPE["bureau_id"])
+        envelope.open_case(sealed, IDENTITY_KEY, bureau)
+    with pytest.raises(DecryptionError):
+        envelope.open_identity(sealed, CASE_KEY, bureau)
+    for index in (10, 1000, ENVELOPE["case_offset"] - 1, len(sealed) - 1):
+        tampered = bytearray(sealed)
+        tampered[index] ^= 1
+        with pytest.raises(DecryptionError):
+            envelope.open_case(bytes(tampered), CASE_KEY, bureau)
+    v1 = bytearray(sealed)
+    v1[3] = 1
+    with pytest.raises(UnsupportedVersion):
+        envelope.parse_header(bytes(v1))
 
 
-def test_petition_document() -> None:
-    data = h(ENVELOPE["document"])
-    fields = ENVELOPE["document_fields"]
-    document = PetitionDocument.decode(data)
-    for name in (
-        "real_name",
-        "id_scheme",
-        "id_number",
-        "contact",
-        "subject",
-        "body",
-        "category",
-        "region",
-    ):
-        assert getattr(document, name) == fields[name], name
-    assert document.reply_key.to_bytes() == h(fields["reply_key"])
-    assert document.token == h(fields["token"])
-    assert document.created_day == date.fromisoformat(fields["created_day"])
-    assert [(a.name, a.media_type, a.data) for a in document.attachments] == [
-        (a["name"], a["media_type"], h(a["data"])) for a in fields["attachments"]
-    ]
-    assert document.encode() == data
-
-    metadata = ENVELOPE["document_metadata"].encode("utf-8")
-    assert data[:8] == b"SPD\x01" + len(metadata).to_bytes(4, "big")
-    assert data[8 : 8 + len(metadata)] == metadata
-    assert data[8 + len(metadata) :] == b"".join(h(a["data"]) for a in fields["attachments"])
-    assert cjson.encode(cjson.decode(metadata)) == metadata
+def test_intake_and_the_case_handler_derive_the_vector_token() -> None:
+    sealed = h(ENVELOPE["envelope"])
+    bureau = ENVELOPE["bureau_id"]
+    token_case = VECTORS["token"][0]
+    key = TokenKey(h(token_case["token_key"]), bureau)
+    salt, params = h(token_case["token_salt"]), TokenParams.from_json(token_case["token_params"])
+    person = open_identity(sealed, IDENTITY_KEY, bureau)
+    _, case = open_case(sealed, CASE_KEY, bureau)
+    check_binding(person, case, salt, params)
+    assert token_from_case(case, key) == h(token_case["token"])
+    assert token_from_identity(person, key, salt, params) == h(token_case["token"])
+    stranger = IdentityDocument("李四", "cn-resident", VECTORS["token"][1]["id_number"], "")
+    with pytest.raises(TokenBindingError):
+        check_binding(stranger, case, salt, params)
 
 
 # --- reply -----------------------------------------------------------------------------------
@@ -393,7 +468,7 @@ def test_open_reply() -> None:
         + b"\x00"
         + REPLY["bureau_id"].encode("ascii")
     )
-    assert ciphertext[:4] == b"SPR\x01"
+    assert ciphertext[:4] == b"SPR\x02"
     padded = SUITE.decrypt(ciphertext[4:], reply_key.hpke_key(), info=h(REPLY["hpke_info"]))
     assert len(padded) == REPLY["bucket_size"]
     assert padding.unpad(padded) == REPLY["plaintext"].encode("utf-8")
@@ -444,6 +519,9 @@ def test_signed_object(case: dict[str, Any]) -> None:
     if case["body_schema"] is not None:
         parsed = SCHEMAS[case["body_schema"]](body)
         assert parsed.to_json() == body
+        assert body["version"] == 2
+        with pytest.raises(UnsupportedVersion):
+            SCHEMAS[case["body_schema"]]({**body, "version": 1})
 
     other = next(k for k in SignedKind if k is not kind)
     with pytest.raises(InvalidSignature):
@@ -490,18 +568,29 @@ def test_petition_id_derivation(case: dict[str, Any]) -> None:
 
 def test_sections_describe_one_story() -> None:
     # The vectors are chained so that a reader can follow one petition through every format.
-    fields = ENVELOPE["document_fields"]
-    assert VECTORS["token"][0]["token"] == ENVELOPE["token"] == fields["token"]
-    assert VECTORS["token"][0]["id_number"] == fields["id_number"]
+    token_case = VECTORS["token"][0]
+    assert token_case["bureau_id"] == ENVELOPE["bureau_id"]
+    assert token_case["id_number"] == IDENTITY["fields"]["id_number"]
+    assert token_case["id_scheme"] == IDENTITY["fields"]["id_scheme"]
+    assert token_case["prehash"] == CASE["fields"]["id_prehash"]
+    assert ENVELOPE["identity_section"] == IDENTITY["encoded"]
+    assert ENVELOPE["case_section"] == CASE["encoded"]
     petitioner = next(
         case for case in VECTORS["receipt"]["cases"] if case["code"] == REPLY["receipt_code"]
     )
-    assert petitioner["reply_public_key"] == fields["reply_key"]
+    assert petitioner["reply_public_key"] == CASE["fields"]["reply_key"]
     assert REPLY["petition_id"] == ENVELOPE["petition_id"]
     for case in LOG["entries"]:
         assert case["petition_id"] == ENVELOPE["petition_id"]
         assert case["envelope_hash"] == ENVELOPE["envelope_hash"]
     wires = {case["kind"]: case for case in SIGNED["cases"]}
+    bundle = BureauBundle.from_json(wires["bureau-bundle"]["body"])
+    assert bundle.identity_key.to_bytes() == h(ENVELOPE["identity_public_key"])
+    assert bundle.case_key.to_bytes() == h(ENVELOPE["case_public_key"])
+    assert bundle.token_salt == h(token_case["token_salt"])
+    assert bundle.token_params.to_json() == token_case["token_params"]
+    assert "token_key" not in wires["bureau-bundle"]["body"]
+    assert Directory.from_json(wires["directory"]["body"]).bureaus == (bundle,)
     signed_reply = wires["reply"]["wire"].encode("utf-8")
     assert LOG["entries"][1]["reply_hash"] == signed_reply_hash(signed_reply).hex()
     assert LOG["entries"][1]["reply_hash"] == hashlib.sha256(signed_reply).hexdigest()
@@ -517,6 +606,12 @@ def test_sections_describe_one_story() -> None:
     assert receipt.tree_head.encode() == wires["tree-head"]["wire"].encode("utf-8")
     assert h(LOG["root_hash"]) == cjson.b64decode(wires["tree-head"]["body"]["root_hash"])
     assert Reply.from_json(wires["reply"]["body"]).ciphertext == h(REPLY["ciphertext"])
+    secrets = KEYSTORE["secrets"]
+    assert secrets["identity-key"] == ENVELOPE["identity_private_key"]
+    assert secrets["case-key"] == ENVELOPE["case_private_key"]
+    assert secrets["token-key"] == token_case["token_key"]
+    assert secrets["signing-key"] == SIGNED["signing_seed"]
+    assert h(secrets["bundle"]) == cjson.encode(wires["bureau-bundle"]["body"])
 
 
 # --- keystore --------------------------------------------------------------------------------
@@ -537,7 +632,7 @@ def test_keystore_layout() -> None:
     kdf = document["kdf"]
     params = KEYSTORE["kdf_params"]
     assert document["format"] == "sealed-petition-keystore"
-    assert document["version"] == 1
+    assert document["version"] == KEYSTORE["format_version"] == keystore.FORMAT_VERSION == 2
     assert document["aead"] == "chacha20-poly1305"
     assert kdf["name"] == "argon2id"
     assert kdf["argon2_version"] == 19
@@ -564,3 +659,50 @@ def test_keystore_layout() -> None:
     assert plaintext == KEYSTORE["plaintext"].encode("utf-8")
     secrets = {name: cjson.b64encode(h(value)) for name, value in KEYSTORE["secrets"].items()}
     assert plaintext == cjson.encode({"secrets": secrets})
+
+
+def test_bureau_keystore_entries() -> None:
+    """A bureau keystore holding every key: the entry names of docs/protocol.md §12.6."""
+    assert set(KEYSTORE["secrets"]) == {
+        "identity-key",
+        "case-key",
+        "signing-key",
+        "token-key",
+        "bundle",
+    }
+    secrets = {name: h(value) for name, value in KEYSTORE["secrets"].items()}
+    assert EncryptionPrivateKey(secrets["identity-key"]).public_key().key_id == h(
+        ENVELOPE["identity_key_id"]
+    )
+    assert EncryptionPrivateKey(secrets["case-key"]).public_key().key_id == h(
+        ENVELOPE["case_key_id"]
+    )
+    assert SigningKey(secrets["signing-key"]).public_key().to_bytes() == h(SIGNED["verify_key"])
+    assert len(secrets["token-key"]) == 32
+    bundle = BureauBundle.from_json(cjson.decode(secrets["bundle"]))
+    assert bundle.bureau_id == ENVELOPE["bureau_id"]
+
+
+# --- log key file --------------------------------------------------------------------------------
+
+KEY_FILE = VECTORS["log_key_file"]
+
+
+def test_log_key_file() -> None:
+    data = KEY_FILE["file"].encode("utf-8")
+    assert KEY_FILE["purpose"] == keyfile.KeyPurpose.LOG_SIGNING.value == "log-signing"
+    assert keyfile.decode_key_file(data, keyfile.KeyPurpose.LOG_SIGNING) == (
+        h(KEY_FILE["key"]),
+        None,
+    )
+    assert keyfile.encode_key_file(keyfile.KeyPurpose.LOG_SIGNING, h(KEY_FILE["key"]), None) == (
+        data
+    )
+    assert cjson.decode_object(data) == {
+        "bureau_id": None,
+        "format": "sealed-petition-key",
+        "key": cjson.b64encode(h(KEY_FILE["key"])),
+        "purpose": "log-signing",
+        "version": 1,
+    }
+    assert SigningKey(h(KEY_FILE["key"])).public_key().to_bytes() == h(KEY_FILE["verify_key"])

@@ -198,3 +198,56 @@ def test_content_may_contain_zero_bytes_and_end_in_them() -> None:
     content = b"\x00abc\x00\x00"
     assert padding.unpad(padding.pad(content)) == content
     assert padding.unpad(padding.pad(b"\x00" * 9)) == b"\x00" * 9
+
+
+# --- pad_to / unpad_from: one fixed size (the identity section, protocol v2) ---------------------
+
+
+def test_the_identity_section_size_is_the_documented_one() -> None:
+    assert padding.IDENTITY_SECTION_SIZE == 2048
+
+
+@pytest.mark.parametrize("size", [4, 5, 2048, 4 * KIB])
+def test_pad_to_is_the_reference_layout_at_any_size(size: int) -> None:
+    for length in sorted({0, min(1, size - 4), size - 4}):
+        content = b"\xc3" * length
+        padded = padding.pad_to(content, size)
+        assert padded == reference_pad(content, size)
+        assert padding.unpad_from(padded, size) == content
+
+
+def test_pad_to_refuses_content_that_does_not_fit() -> None:
+    with pytest.raises(TooLarge) as caught:
+        padding.pad_to(b"x" * 2045, 2048)
+    assert caught.value.code == "too_large"
+    assert len(padding.pad_to(b"x" * 2044, 2048)) == 2048
+
+
+def test_pad_to_does_not_round_up_to_a_bucket() -> None:
+    assert len(padding.pad_to(b"abc", 2048)) == 2048
+    assert 2048 not in padding.BUCKETS
+
+
+@pytest.mark.parametrize("length", [0, 2047, 2049, 4 * KIB])
+def test_unpad_from_insists_on_the_exact_size(length: int) -> None:
+    with pytest.raises(MalformedInput):
+        padding.unpad_from(bytes(length), 2048)
+
+
+def test_unpad_from_is_strict() -> None:
+    too_long = bytearray(reference_pad(b"", 2048))
+    too_long[:4] = (2045).to_bytes(4, "big")
+    with pytest.raises(MalformedInput):
+        padding.unpad_from(bytes(too_long), 2048)
+    dirty = bytearray(reference_pad(b"abc", 2048))
+    dirty[-1] = 1
+    with pytest.raises(MalformedInput):
+        padding.unpad_from(bytes(dirty), 2048)
+    full = reference_pad(b"\x01" * 2044, 2048)
+    assert padding.unpad_from(full, 2048) == b"\x01" * 2044
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.binary(max_size=2044))
+def test_unpad_from_inverts_pad_to(content: bytes) -> None:
+    assert padding.unpad_from(padding.pad_to(content, 2048), 2048) == content

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -204,7 +206,7 @@ def test_every_signed_body_of_version_1_is_unsupported() -> None:
     pid = petition_id_for(b"envelope")
     head = TreeHead(tree_size=1, root_hash=bytes(32), day=day)
     signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), KEY)
-    parsers_and_bodies = [
+    parsers_and_bodies: list[tuple[Callable[[Any], Any], dict[str, Any]]] = [
         (TreeHead.from_json, head.to_json()),
         (BureauBundle.from_json, _bundle("national").to_json()),
         (
