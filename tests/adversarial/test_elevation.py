@@ -9,7 +9,7 @@ the bureau client reduces every name to one plain, fresh file name inside ``DIR`
 (``client.files.save_attachment``).
 
 The hostile petitions are sealed by hand (the petitioner's software would refuse these names),
-with a valid token and the bureau key from the directory, and submitted over HTTP to a
+with a valid pre-hash and the bureau's keys from the directory, and submitted over HTTP to a
 deployment made through the real CLI. ``bureau show`` runs through ``petition.cli.main``, the
 console script's entry point, in this process. Everything the attack could touch is a temporary
 tree standing in for the bureau's machine; no real system path is ever named.
@@ -31,9 +31,8 @@ from deployment import BUREAU_ID, Deployment, deploy
 
 import client.cli.bureau
 from crypto import cjson, envelope
-from crypto.document import Attachment, PetitionDocument
+from crypto.document import Attachment, CaseDocument, IdentityDocument
 from crypto.idnumber import normalize_id
-from crypto.keyfile import read_token_key_file
 from crypto.keys import VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, Directory
@@ -92,18 +91,18 @@ class Machine:
 
 def hostile_petition(
     deployment: Deployment, attachments: list[tuple[str, bytes]]
-) -> tuple[bytes, bytes, ReceiptSecret]:
-    """An envelope whose document names its attachments exactly as given; and its token."""
+) -> tuple[bytes, ReceiptSecret]:
+    """An envelope whose case section names its attachments exactly as given."""
     bundle = verified_bundle(deployment)
-    key = read_token_key_file(deployment.root / "data.token-keys" / f"{BUREAU_ID}.key")
-    token = key.token_for(
-        prehash(normalize_id("cn-resident", ID_NUMBER), bundle.token_salt, bundle.token_params)
-    )
+    pre = prehash(normalize_id("cn-resident", ID_NUMBER), bundle.token_salt, bundle.token_params)
     secret = ReceiptSecret.generate()
-    placeholder = PetitionDocument(
-        real_name="钱七", id_scheme="cn-resident", id_number=ID_NUMBER, contact="13900000000",
-        subject="材料", body="见附件。", category="其他", region="北京",
-        reply_key=secret.reply_private_key().public_key(), token=token, created_day=date.today(),
+    identity = IdentityDocument(
+        real_name="钱七", id_scheme="cn-resident", id_number=ID_NUMBER, contact="13900000000"
+    )
+    placeholder = CaseDocument(
+        subject="材料", body="见附件。", category="其他", region="北京", respondent="",
+        reply_key=secret.reply_private_key().public_key(), id_prehash=pre,
+        created_day=date.today(),
         attachments=tuple(
             Attachment(f"placeholder-{i}.txt", "text/plain", data)
             for i, (_, data) in enumerate(attachments)
@@ -115,9 +114,9 @@ def hostile_petition(
     for descriptor, (name, _) in zip(metadata["attachments"], attachments, strict=True):
         descriptor["name"] = name
     renamed = cjson.encode(metadata)
-    document = raw[:4] + struct.pack(">I", len(renamed)) + renamed + raw[8 + length :]
-    sealed = envelope.seal(document, bundle.encryption_key, BUREAU_ID, token)
-    return sealed, token, secret
+    case = raw[:4] + struct.pack(">I", len(renamed)) + renamed + raw[8 + length :]
+    sealed = envelope.seal(identity.encode(), case, bundle.identity_key, bundle.case_key, BUREAU_ID)
+    return sealed, secret
 
 
 def verified_bundle(deployment: Deployment) -> BureauBundle:
@@ -130,12 +129,10 @@ def verified_bundle(deployment: Deployment) -> BureauBundle:
 
 
 def submit(deployment: Deployment, attachments: list[tuple[str, bytes]]) -> str:
-    sealed, token, secret = hostile_petition(deployment, attachments)
+    sealed, secret = hostile_petition(deployment, attachments)
     answer = deployment.client.post(
         "/v1/petitions",
         {
-            "bureau_id": BUREAU_ID,
-            "token": cjson.b64encode(token),
             "envelope": cjson.b64encode(sealed),
             "lookup_key_hash": cjson.b64encode(secret.lookup_key_hash()),
         },

@@ -1,22 +1,22 @@
-"""Linking attacks: one person's petitions tied together across bureaus (T-LINK-1) or in the
-public log (T-LINK-2).
+"""Linking attacks: one person's petitions tied together across bureaus (T-LINK-1), in the
+public log (T-LINK-2), or in what the server stores (T-LINK-3).
 
 One real server per module with four bureaus. ``national`` and ``guangdong`` are built the way
-the product builds bureaus: each with its own token salt and its own VOPRF key, derived with the
-bureau id in its ``info``. ``twin-east`` and ``twin-west`` are what the design would look like
-without that defence: one salt and one VOPRF key shared by both. The server's evaluator cannot
-even be configured for them (it refuses a key file that names another bureau), so their
-petitioners' tokens are computed in the test with the shared key, exactly as the harness does for
-every bureau, and submitted to the real server, which stores them like any other.
+the product builds bureaus: each with its own token salt and its own token key (whose PRF input
+names the bureau). ``twin-east`` and ``twin-west`` are what the design would look like without
+that defence: one salt and one token key shared by both (a key bound to the made-up id
+``twins``, so that both derive equal tokens).
 
-Person A petitions national twice and guangdong once (through the real client), and each twin
-once; B and C petition once or twice elsewhere, so that there is something to confuse A with.
+Person A petitions national three times, and guangdong and each twin once; B, C and D petition
+national (B twice) and elsewhere, so that there is something to confuse A with. Every petition
+is sealed as the device seals it and sent as the client sends it, on one day.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,25 +25,23 @@ from adversary import Defence
 from harness import Bureau, RunningServer, stop_server
 
 from crypto import cjson
-from crypto.envelope import parse_header
-from crypto.labels import SignedKind
-from crypto.objects import Receipt
-from crypto.signing import SignedObject
+from crypto.petition import open_case, token_from_case
 from crypto.token import TokenKey, generate_token_salt
 from tests.adversarial.local_official import (
     Filed,
     StolenCopy,
     candidate_ids,
-    cell_bytes,
-    petition,
-    pinned_session,
+    file_petition,
+    link_analysis,
+    non_database_files,
+    search,
     start_server_with,
     steal,
     tree_size,
+    with_column,
 )
 
 SEED = 20130701
-CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -51,24 +49,36 @@ class LinkingWorld:
     server: RunningServer
     filed: list[Filed]
     copy: StolenCopy
+    people: tuple[str, ...]
 
     @property
     def person_a(self) -> str:
-        return self.filed[0].id_number
+        return self.people[0]
 
-    def bureau_of(self, petition_id: str) -> str:
-        return next(f.bureau_id for f in self.filed if f.petition_id == petition_id)
-
-    def same_person_pairs(self) -> set[frozenset[str]]:
+    def same_person_pairs(self, bureaus: set[str] | None = None) -> set[frozenset[str]]:
         return {
-            frozenset({a.petition_id, b.petition_id})
-            for a, b in itertools.combinations(self.filed, 2)
-            if a.id_number == b.id_number
+            frozenset({one.petition_id, other.petition_id})
+            for one, other in itertools.combinations(self.filed, 2)
+            if one.id_number == other.id_number
+            and (bureaus is None or {one.bureau_id, other.bureau_id} <= bureaus)
+        }
+
+    def tokens(self) -> dict[str, bytes]:
+        """Each petition's pseudonym at its bureau (what v1 stored, and logged nowhere)."""
+        return {
+            f.petition_id: self.server.bureaus[f.bureau_id].token_for(f.id_number)
+            for f in self.filed
+        }
+
+    def prehashes(self) -> dict[str, bytes]:
+        return {
+            f.petition_id: self.server.bureaus[f.bureau_id].prehash_for(f.id_number)
+            for f in self.filed
         }
 
 
 def twin_bureaus() -> list[Bureau]:
-    """Two bureaus with one salt and one VOPRF key: the defence of T-LINK-1 taken out."""
+    """Two bureaus with one salt and one token key: the defence of T-LINK-1 taken out."""
     salt = generate_token_salt()
     shared = TokenKey.generate("twins")
     twins = [Bureau("twin-east", "东区信访办"), Bureau("twin-west", "西区信访办")]
@@ -88,102 +98,60 @@ def linking_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LinkingW
     ]
     server = start_server_with(tmp, bureaus)
     try:
-        a, b, c = candidate_ids(3, SEED)
-        filed: list[Filed] = []
-        session = pinned_session(
-            tmp / "petitioner", server.client.base, server.authority_fingerprint
-        )
-        with session:
-            plan = [(a, "national"), (a, "guangdong"), (b, "national"), (a, "national")]
-            plan += [(c, "guangdong")]
-            for number, (id_number, bureau_id) in enumerate(plan):
-                body = f"第{number + 1}次反映：拖欠工资至今未付。"
-                result = petition(session, bureau_id, id_number, body)
-                filed.append(Filed(id_number, bureau_id, result.petition_id, result.code))
-        for id_number, bureau_id in [(a, "twin-east"), (a, "twin-west"), (b, "twin-east")]:
-            submission = server.seal(bureau_id, id_number=id_number)
-            answer = server.client.post("/v1/petitions", submission.body())
-            assert answer.status == 201, answer.raw
-            filed.append(Filed(id_number, bureau_id, answer.json["petition_id"], ""))
-        yield LinkingWorld(server, filed, steal(server.data_dir, tmp / "stolen"))
+        a, b, c, d = candidate_ids(4, SEED)
+        plan = [(a, "national")] * 3 + [(b, "national")] * 2 + [(c, "national"), (d, "national")]
+        plan += [(a, "guangdong"), (c, "guangdong"), (d, "guangdong")]
+        plan += [(a, "twin-east"), (a, "twin-west"), (b, "twin-east")]
+        random.Random(SEED).shuffle(plan)  # arrival order says nothing about who
+        filed = [
+            file_petition(server, bureau_id, id_number, f"第{number + 1}次反映：拖欠工资至今未付。")
+            for number, (id_number, bureau_id) in enumerate(plan)
+        ]
+        yield LinkingWorld(server, filed, steal(server.data_dir, tmp / "stolen"), (a, b, c, d))
     finally:
         stop_server(server)
-
-
-# Columns every row of a bureau shares with others by design (the bureau, the day, the status)
-# or that only number rows in order: they say where and when, not who.
-POSITIONAL = {"cursor", "bureau_id", "day", "status", "leaf_index"}
-
-
-def row_values(row: dict[str, object]) -> set[bytes]:
-    """Every value of a stored petition that could be specific to its petitioner.
-
-    All columns but the positional ones; inside the envelope, the clear token and the sealed
-    part in 32-byte pieces (a deterministic encryption would repeat them); inside the signed
-    receipt, everything but the log's own public data (the signed tree head and the inclusion
-    proof, which any two receipts near each other in the log share, and which the log serves
-    to anyone), the log key's fingerprint, and the positional fields.
-    """
-    values: set[bytes] = set()
-    for column, value in row.items():
-        if column in POSITIONAL:
-            continue
-        if column == "envelope":
-            assert isinstance(value, bytes)
-            header, offset = parse_header(value)
-            sealed = value[offset:]
-            values.add(header.token)
-            values.update(
-                sealed[start : start + CHUNK] for start in range(0, len(sealed) - CHUNK, CHUNK)
-            )
-        elif column == "receipt":
-            assert isinstance(value, bytes)
-            signed = SignedObject.decode(value, SignedKind.RECEIPT)
-            receipt = Receipt.from_json(signed.body)
-            values |= {receipt.petition_id.encode(), receipt.envelope_hash, signed.signature}
-        else:
-            values.update(cell_bytes(value))
-    return values
 
 
 @pytest.mark.threat("T-LINK-1")
 def test_tokens_do_not_link_one_persons_petitions_across_bureaus(
     linking_world: LinkingWorld, defence: Defence
 ) -> None:
-    """Holding both bureaus' stored rows, tokens included, link the same person across them.
-
-    The attacker compares every row of the first bureau with every row of the second, on the
-    token and on every other value that is not positional. With per-bureau salts and keys,
-    person A's petitions to national and guangdong share nothing. Defence off: the twins share
-    salt and key, so A's two tokens are equal and the same comparison links them.
+    """Two bureaus' case handlers pool what they see: each petition's pseudonym (token) and the
+    pre-hash in its case, opened with each bureau's own case and token keys, from the stored
+    envelopes. With per-bureau salts and keys, person A's petitions to national and guangdong
+    share nothing. Defence off: the twins share salt and key, so A's two tokens (and pre-hashes)
+    are equal and the same comparison links them.
     """
     first, second = ("national", "guangdong") if defence.on else ("twin-east", "twin-west")
-    rows = linking_world.copy.rows("petitions")
-    left = [row for row in rows if row["bureau_id"] == first]
-    right = [row for row in rows if row["bureau_id"] == second]
-    assert left
-    assert right
+    views: dict[str, dict[str, set[bytes]]] = {first: {}, second: {}}
+    for row in linking_world.copy.rows("petitions"):
+        bureau = linking_world.server.bureaus[row["bureau_id"]]
+        if bureau.bureau_id in views:
+            _, case = open_case(row["envelope"], bureau.case, bureau.bureau_id)
+            views[bureau.bureau_id][row["petition_id"]] = {
+                token_from_case(case, bureau.token),
+                case.id_prehash,
+            }
+    assert views[first]
+    assert views[second]
     links = {
-        frozenset({one["petition_id"], other["petition_id"]})
-        for one in left
-        for other in right
-        if row_values(one) & row_values(other)
+        frozenset({one, other})
+        for (one, left), (other, right) in itertools.product(
+            views[first].items(), views[second].items()
+        )
+        if left & right
     }
-    truth = {
-        pair
-        for pair in linking_world.same_person_pairs()
-        if {linking_world.bureau_of(p) for p in pair} == {first, second}
+    truth = linking_world.same_person_pairs() & {
+        frozenset(pair) for pair in itertools.product(views[first], views[second])
     }
     assert truth  # A petitioned both bureaus: there is something to find
     if defence.off:
         assert links == truth, "linked exactly the person who petitioned both, no one else"
-    defence.judge(
-        bool(links), f"linking one person's petitions to {first} and {second} by stored values"
-    )
+    defence.judge(bool(links), f"linking one person's petitions to {first} and {second}")
 
 
 # Members of a log entry that are the same for many petitions by design (protocol §9.3.4):
-# the kind of entry, the bureau, the day, the format version, and an absent reply hash.
+# the kind of entry, the bureau, the day, the format version.
 PUBLIC_MEMBERS = {"version", "status", "bureau_id", "day"}
 
 
@@ -201,10 +169,10 @@ def test_the_public_log_does_not_link_one_persons_petitions(
 ) -> None:
     """From the public log alone, find two petitions that share anything but kind, bureau, day.
 
-    Person A petitioned national twice. The attacker downloads every entry, groups them by
-    petition and compares every pair of petitions. Defence off: entries as a design that
-    logged the token would publish them (each entry with its petition's stored token added);
-    then A's two national petitions share it.
+    Person A petitioned national three times. The attacker downloads every entry, groups them
+    by petition and compares every pair of petitions. Defence off: entries as a design that
+    logged the token would publish them (each entry with its petitioner's token added); then
+    A's national petitions share it.
     """
     client = linking_world.server.client
     size = tree_size(client)
@@ -212,11 +180,10 @@ def test_the_public_log_does_not_link_one_persons_petitions(
     assert served.status == 200, served.raw
     entries = [json.loads(cjson.b64decode(leaf)) for leaf in served.json["entries"]]
     assert len(entries) == len(linking_world.filed)
-    rows = {row["petition_id"]: row for row in linking_world.copy.rows("petitions")}
     if defence.off:
+        tokens = linking_world.tokens()
         entries = [
-            {**entry, "token": cjson.b64encode(rows[entry["petition_id"]]["token"])}
-            for entry in entries
+            {**entry, "token": cjson.b64encode(tokens[entry["petition_id"]])} for entry in entries
         ]
 
     by_petition: dict[str, set[str]] = {}
@@ -227,20 +194,71 @@ def test_the_public_log_does_not_link_one_persons_petitions(
         for one, other in itertools.combinations(sorted(by_petition), 2)
         if by_petition[one] & by_petition[other]
     }
-    target = frozenset(
-        f.petition_id
-        for f in linking_world.filed
-        if f.bureau_id == "national" and f.id_number == linking_world.person_a
-    )
-    assert len(target) == 2
-
-    # Residual, stated rather than hidden: the operator's database links A's two petitions to
-    # one bureau by their equal token (the bureau needs it for per-person rules).
-    assert len({rows[pid]["token"] for pid in target}) == 1
-
+    target = linking_world.same_person_pairs({"national"}) & {
+        frozenset(pair)
+        for pair in itertools.combinations(
+            [f.petition_id for f in linking_world.filed if f.id_number == linking_world.person_a],
+            2,
+        )
+    }
+    assert len(target) == 3
     if defence.off:
-        assert target in links
+        assert target <= links
         assert links <= linking_world.same_person_pairs(), "no false links"
     else:
         assert links == set()
-    defence.judge(target in links, "linking one person's two petitions through the public log")
+    defence.judge(bool(target & links), "linking one person's petitions through the public log")
+
+
+@pytest.mark.threat("T-LINK-3")
+def test_nothing_the_server_stores_links_one_persons_petitions(
+    linking_world: LinkingWorld, defence: Defence
+) -> None:
+    """Every column of every table of the SQLCipher database (opened with the copied
+    ``db.key``) and every file of the data directory, searched for a value that two petitions of
+    one person share and no two petitions of different people do.
+
+    Each petition's values are everything in every row that belongs to it (its ``petitions``
+    row, its log leaf and leaf hash, its replies, any row of any other table that names it),
+    with JSON taken apart and long blobs cut into pieces (``local_official.petition_values``).
+    What one person's pairs share must be no more than what different people's pairs share:
+    the bureau, its key ids, the day and the status. The files other than the database hold no
+    per-petition value at all. Defence off: a per-person column, as v1 stored it (the token),
+    or as a careless v2 might (the pre-hash), planted in a copy of the tables: then exactly
+    every same-bureau pair of one person's petitions is linked.
+    """
+    copy = linking_world.copy
+    assert "token" not in copy.rows("petitions")[0]
+    files = non_database_files(copy)
+    assert "db.key" in files
+    per_petition = {
+        row["petition_id"]: {
+            "petition id": row["petition_id"].encode(),
+            "envelope hash": row["envelope_hash"],
+            "lookup key hash": row["lookup_key_hash"],
+        }
+        for row in copy.rows("petitions")
+    }
+    in_files = search(per_petition, files)
+    assert in_files == [], in_files
+
+    plants = {"token": linking_world.tokens(), "id_prehash": linking_world.prehashes()}
+    stolen = [copy] if defence.on else [with_column(copy, c, v) for c, v in plants.items()]
+    expected = linking_world.same_person_pairs() - {
+        frozenset({one.petition_id, other.petition_id})
+        for one, other in itertools.combinations(linking_world.filed, 2)
+        if one.bureau_id != other.bureau_id
+        and {one.bureau_id, other.bureau_id} != {"twin-east", "twin-west"}
+    }
+    linked: set[frozenset[str]] = set()
+    for version in stolen:
+        links = link_analysis(version, linking_world.filed)
+        # The comparison sees what every petition to a bureau shares: the envelope header.
+        assert {where for where, _ in links.different_people} >= {"envelope header"}
+        if defence.off:
+            assert links.linked() == expected, links.evidence()
+        linked |= links.linked()
+    defence.judge(
+        bool(linked),
+        f"linking one person's petitions by stored values ({len(linked)} pairs)",
+    )

@@ -502,16 +502,15 @@ class Impostor:
 def impostor(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Impostor]:
     """A real ``petition serve`` that republishes the genuine directory, with its own log key.
 
-    Everything it republishes is public (the signed directory, the authority's public key); it
-    relays token requests to the bureau's evaluator (here: the same token key directory), so it
-    can take petitions and hand out receipts, signed by a key the directory does not name.
+    Everything it republishes is public (the signed directory, the authority's public key); since
+    protocol v2 no server holds any bureau secret, so it can take petitions and hand out
+    receipts like the genuine one, signed by a key the directory does not name.
     """
     root = tmp_path_factory.mktemp("impostor")
     data = DataDirectory.create_or_open(root / "data")
     for name in ("directory.json", "authority.pub"):
         shutil.copy2(world.deployment.data / name, data.path / name)
-    keys = ("--token-keys", str(world.deployment.root / "data.token-keys"))
-    process, client, _ = launch(data.path, root / "server.log", extra=keys)
+    process, client, _ = launch(data.path, root / "server.log")
     try:
         yield Impostor(client.base, read_public_key(data.log_public_key_path, "log key"))
     finally:

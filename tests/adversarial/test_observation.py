@@ -1,9 +1,11 @@
 """Observation: what someone who watches the traffic or probes the API can learn.
 
 One real server (``petition serve`` via ``harness.start_server``) for the module. ADV-NET and
-ADV-OPERATOR measure envelope and request sizes (T-DET-1); anyone probes the status endpoint for
-petitions that exist and tries lookup keys in URLs (T-DET-3); ADV-NET watches the petitioner's
-device for a name lookup or a connection that gives the server away (T-DET-4).
+ADV-OPERATOR measure envelope and request sizes, for petitions of different lengths and for
+bureaus whose ids differ in length (T-DET-1); anyone probes the status endpoint for petitions
+that exist and tries lookup keys in URLs (T-DET-3); ADV-NET watches the petitioner's device for
+a name lookup or a connection that gives the server away (T-DET-4); anyone submits a burst of
+petitions and reads the log for their arrival order (T-DET-5).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +29,7 @@ import sqlcipher3
 from adversary import Defence
 from flaky_front import FlakyFront
 from flask import Response, request
-from harness import ID_NUMBERS, Answer, Client, RunningServer, start_server, stop_server
+from harness import ID_NUMBERS, Answer, Bureau, Client, RunningServer, start_server, stop_server
 from socks_proxy import ConnectRequest, SocksProxy
 from werkzeug.serving import make_server
 
@@ -42,6 +45,7 @@ from server import app as server_app
 from server.config import ServerConfig
 from server.http_edge import fail, json_response
 from server.services import services
+from tests.adversarial.local_official import start_server_with, tree_size
 
 # A name no resolver knows (RFC 6761): only the SOCKS proxy, told what it means, can reach it.
 PROXY_ONLY_NAME = "petition-server.invalid"
@@ -94,7 +98,7 @@ def test_petitions_of_different_lengths_look_the_same_on_the_wire_and_in_the_sto
 ) -> None:
     """ADV-NET (at an HTTP front before the server) and ADV-OPERATOR (the stored blobs) try to
     tell a 100-character petition from a 600-character one, both sent by the real client library
-    (``submit_petition``: token, seal, upload), by the sizes of the submit request bodies, of the
+    (``submit_petition``: seal, upload), by the sizes of the submit request bodies, of the
     envelopes in them and of what the server stored.
 
     The defence is padding to a bucket before encryption. ``defence-off`` turns ``crypto.padding``'s
@@ -129,7 +133,7 @@ def test_petitions_of_different_lengths_look_the_same_on_the_wire_and_in_the_sto
         stored = _stored_lengths(server, petition_ids)
         assert stored == envelopes
         # Both in the smallest bucket: 4 KiB of padded text, whatever its length.
-        assert envelopes == [envelope_length(padding.BUCKETS[0], "national")] * 2
+        assert envelopes == [envelope_length(padding.BUCKETS[0])] * 2
     else:
         assert all(isinstance(outcome, ServerRefused) for outcome in outcomes), outcomes
     told_apart = bodies[0] != bodies[1] or envelopes[0] != envelopes[1]
@@ -159,7 +163,7 @@ def _naive_status(petition_id: str) -> Response:
 def _in_process_server(server: RunningServer, **views: Any) -> Iterator[Client]:
     """The server's real application on the same data directory and writer, in this process,
     served over real HTTP, with the named view functions replaced."""
-    config = ServerConfig(data_dir=server.data_dir, token_keys_dir=server.token_keys)
+    config = ServerConfig(data_dir=server.data_dir)
     app = server_app.create_app(config)
     app.view_functions.update(views)
     http = make_server("127.0.0.1", 0, app, threaded=True)
@@ -349,3 +353,152 @@ def test_the_network_never_sees_the_device_look_up_or_reach_the_server(
         assert "cannot reach" in results[0].stderr
         assert connects == []
     defence.judge(bool(observed), f"seeing the device look up or reach the server ({observed})")
+
+
+# --- T-DET-1: the bureau ------------------------------------------------------------------------
+
+SHORT_ID, LONG_ID = "a", "provincial-petitions-bureau-of-the-xinjiang-uygur-autonomous-regio"[:64]
+
+
+def v1_style(envelope: bytes, bureau_id: str) -> bytes:
+    """What a variable-width bureau field would send: the id's length, the id, then the rest."""
+    name = bureau_id.encode("ascii")
+    return bytes([len(name)]) + name + envelope
+
+
+@pytest.mark.threat("T-DET-1")
+def test_the_request_size_does_not_show_which_bureau_a_petition_is_for(
+    tmp_path: Path, defence: Defence
+) -> None:
+    """ADV-NET, behind TLS, reads the size of each submission request to tell which bureau it
+    is for. Two bureaus, one with a one-character id and one with a 64-character id; the same
+    petition text is sealed to each and sent as the client sends it (``{envelope,
+    lookup_key_hash}`` in one POST), through a real HTTP front that records the bytes that
+    cross the socket.
+
+    The defence is the envelope's fixed-width (64-byte, NUL-padded) bureau field. Defence off:
+    a v1-style variable-width field (the id's length, then the id) in front of the same
+    envelope; the sizes then differ by the ids' difference (the server refuses the request, but
+    only after the bytes have crossed the network).
+    """
+    assert len(SHORT_ID) == 1
+    assert len(LONG_ID) == 64
+    server = start_server_with(tmp_path, [Bureau(SHORT_ID, "甲"), Bureau(LONG_ID, "乙")])
+    try:
+        answers = []
+        with FlakyFront(server.client.base) as front:
+            client = Client(front.url)
+            for bureau_id in (SHORT_ID, LONG_ID):
+                submission = server.seal(bureau_id, body="请求公开本村集体土地征收补偿方案。")
+                body = submission.body()
+                if defence.off:
+                    body["envelope"] = cjson.b64encode(v1_style(submission.envelope, bureau_id))
+                answers.append(client.post("/v1/petitions", body))
+            posts = front.posts
+    finally:
+        stop_server(server)
+    sizes = [len(post.body) for post in posts]
+    assert len(sizes) == 2
+    if defence.on:
+        assert [answer.status for answer in answers] == [201, 201], [a.raw for a in answers]
+    defence.judge(sizes[0] != sizes[1], f"telling the bureaus apart by request size ({sizes})")
+
+
+# --- T-DET-5 ------------------------------------------------------------------------------------
+
+BURST = 40
+STAGGER_SECONDS = 0.025  # the attacker's petitions leave in a known order, 25 ms apart
+BATCH_INTERVAL = "3"  # seconds; the whole burst (1 s) usually falls into one group commit
+TRIALS = 2
+# Fraction of pairs of the burst that the log keeps in arrival order. Shuffled batches give
+# about 0.5 (0.76 if a tick splits the burst in half; 0.9 is five standard deviations beyond);
+# arrival order gives about 1, less a few neighbours that overtook each other.
+RECOVERED = 0.9
+
+# Put into every Python process of the defence-off server (the writer runs as ``python -m
+# server.writer``, so its module cannot be patched by name): shuffling with the system's
+# randomness leaves the list as it is, so the writer's integration order is the arrival order.
+# Everything else is as shipped.
+_NO_SHUFFLE = """
+import random
+random.SystemRandom.shuffle = lambda self, x: None
+"""
+
+
+def concordance(sent: list[str], logged: list[str]) -> float:
+    """The fraction of pairs of ``sent`` that appear in the same order in ``logged``."""
+    position = {petition_id: index for index, petition_id in enumerate(logged)}
+    places = [position[petition_id] for petition_id in sent]
+    pairs = [(a, b) for index, a in enumerate(places) for b in places[index + 1 :]]
+    return sum(a < b for a, b in pairs) / len(pairs)
+
+
+def burst(server: RunningServer) -> list[str]:
+    """Seal ``BURST`` petitions, then send them concurrently, each a few ms after the last;
+    returns the petition ids in the order they were sent."""
+    submissions = [server.seal("national") for _ in range(BURST)]
+    results: list[str] = [""] * BURST
+    start = time.monotonic() + 0.2
+
+    def send(index: int) -> None:
+        time.sleep(max(0.0, start + index * STAGGER_SECONDS - time.monotonic()))
+        answer = server.client.post("/v1/petitions", submissions[index].body())
+        assert answer.status == 201, answer.raw
+        results[index] = answer.json["petition_id"]
+
+    threads = [threading.Thread(target=send, args=(index,)) for index in range(BURST)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(results)
+    return results
+
+
+@pytest.mark.threat("T-DET-5")
+def test_the_log_does_not_show_in_which_order_petitions_arrived(
+    tmp_path: Path, defence: Defence
+) -> None:
+    """An attacker sends a burst of petitions in a known order (as a petitioner who knows when
+    they submitted, or a network observer who saw the requests leave, would know it) and reads
+    the new log entries, to match each leaf to an arrival. Readiness is polled too.
+
+    The defence is the writer's shuffle of each group commit (``server.writer.
+    integration_order``), with ``--batch-interval`` so that a burst shares a batch. Defence off:
+    the same server with the shuffle taken out (the integration order replaced by the arrival
+    order in the server's processes): the log then keeps the order the burst was sent in.
+    """
+    env: dict[str, str] = {}
+    if defence.off:
+        hooks = tmp_path / "hooks"
+        hooks.mkdir()
+        (hooks / "sitecustomize.py").write_text(_NO_SHUFFLE)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join([str(hooks), root, os.environ.get("PYTHONPATH", "")])
+    # Enough threads for every request of the burst to wait for its batch at once.
+    extra = ("--batch-interval", BATCH_INTERVAL, "--threads", str(BURST))
+    server = start_server(tmp_path, extra=extra, env=env)
+    try:
+        readiness = server.client.get("/v1/admin/readiness")
+        scores = []
+        for _ in range(TRIALS):
+            before = tree_size(server.client)
+            sent = burst(server)
+            size = tree_size(server.client)
+            served = server.client.get(f"/v1/log/entries?start={before}&end={size}")
+            assert served.status == 200, served.raw
+            logged = [
+                json.loads(cjson.b64decode(leaf))["petition_id"] for leaf in served.json["entries"]
+            ]
+            assert sorted(logged) == sorted(sent)
+            scores.append(concordance(sent, logged))
+    finally:
+        stop_server(server)
+    assert readiness.status == 200, readiness.raw
+    assert set(readiness.json) == {"status"}, readiness.raw  # no queue depth, no log size
+    recovered = [score >= RECOVERED for score in scores]
+    print(f"arrival-order concordance: {scores}")  # shown with -s
+    defence.judge(
+        any(recovered) if defence.on else all(recovered),
+        f"recovering the arrival order of a burst from the log (concordance {scores})",
+    )

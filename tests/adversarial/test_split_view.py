@@ -102,8 +102,7 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fork]:
         shutil.copytree(deployment.data, copy, ignore=shutil.ignore_patterns("run"))
         first, client1, _ = launch(deployment.data, root / "server1.log")
         processes.append(first)
-        keys = ("--token-keys", str(root / "data.token-keys"))  # the copy's sibling has none
-        second, client2, _ = launch(copy, root / "server2.log", extra=keys)
+        second, client2, _ = launch(copy, root / "server2.log")
         processes.append(second)
         yield Fork(deployment, client1.base, client2.base, processes)
     finally:

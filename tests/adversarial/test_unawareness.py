@@ -1,9 +1,9 @@
 """Unawareness (LINDDUN): a mistyped ID number or receipt code must be caught on the device.
 
-A typo in the ID number gives a token that belongs to nobody: the petition would be filed under
-a pseudonym the petitioner can never use again, and per-person rules would treat them as a
-stranger. A typo in the receipt code loses the way back to the reply. Neither may leave the
-device unnoticed.
+A typo in the ID number gives a pseudonym (the token the bureau derives at intake) that belongs
+to nobody: the petition would be filed under a pseudonym the petitioner can never use again, and
+per-person rules would treat them as a stranger. A typo in the receipt code loses the way back to
+the reply. Neither may leave the device unnoticed.
 
 The petitioner pinned a real server with ``petition init`` and a real petition was submitted;
 then the petitioner's server is switched to a tripwire, an HTTP server that records every
@@ -248,11 +248,11 @@ def test_a_mistyped_id_number_never_leaves_the_device(
 ) -> None:  # fmt: skip
     """Every adjacent swap and every single-character substitution of a valid ID, to ``submit``.
 
-    Each must stop with one line before any request: no directory fetch, no token request, no
+    Each must stop with one line before any request: no directory fetch, no
     submission. The genuine number, as a control, does reach the tripwire (so it is armed).
 
     ``defence-off``: the ID rules without the check character (length, characters and birth
-    date only): most typos pass unnoticed and go on to fetch the directory, derive a token and
+    date only): most typos pass unnoticed and go on to fetch the directory, seal and
     would file the petition under a pseudonym that belongs to nobody.
     """
     if defence.off:
