@@ -1,74 +1,171 @@
-"""The bureau reviewer's side: keys, inbox, opening petitions, and answering them.
+"""The bureau's side: keys by role, inbox, opening petitions, and answering them.
 
-A bureau's keystore holds its four secrets (encryption key, signing key, VOPRF seed and the
-public bundle with its token salt). Every request to the server is signed with the signing key
-(docs/protocol.md §9.3.7). Petitions are decrypted here, never on the server, and each one gets
-the token-binding check: the token the server filed it under must be the token of the ID
-number inside. A mismatch is reported with the petition, never hidden and never fatal, because
-the reviewer still has to read it.
+Protocol v2 seals each petition in two sections, and a bureau gives each of its people only the
+keys their job needs (docs/protocol.md §5, docs/operations.md):
+
+* **intake** holds the identity key and the token key: it reads who petitioned and derives the
+  pseudonym from the ID number (Argon2id with the bureau's public salt, then the token key);
+* a **case handler** holds the case key (and the token key, to see the pseudonym): it reads and
+  answers the case without ever seeing the identity;
+* both hold the signing key, with which every request to the server is signed (§9.3.7).
+
+A keystore holds any subset of ``identity-key``, ``case-key``, ``signing-key`` and ``token-key``,
+plus the public ``bundle``. Whatever an operation needs and the keystore lacks is one
+:class:`~crypto.errors.MissingKey` naming the key. Petitions are decrypted here, never on the
+server. Whoever holds both the identity and the case key also checks the binding: the case's
+pre-hash must be the pre-hash of the identity's ID number, or a petitioner could file cases
+under somebody else's pseudonym. A failed check is reported with the petition, never hidden and
+never fatal, because the petition still has to be read.
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from client.api import BureauSigner, StoredPetition
 from client.errors import InvalidInput, ServerMisbehaved
 from client.session import Session
 from crypto import cjson
-from crypto.document import PetitionDocument
+from crypto.document import CaseDocument, IdentityDocument
 from crypto.errors import (
     DecryptionError,
     MalformedInput,
+    MissingKey,
     SealedPetitionError,
-    TokenBindingError,
 )
 from crypto.fields import Status, petition_id_for, validate_bureau_id, validate_petition_id
-from crypto.idnumber import normalize_id
-from crypto.keyfile import write_token_key_file
 from crypto.keys import EncryptionPrivateKey, SigningKey
 from crypto.keystore import read_keystore_file, write_keystore_file
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, Reply
-from crypto.petition import open_petition
+from crypto.petition import (
+    check_binding,
+    open_case,
+    open_identity,
+    token_from_case,
+    token_from_identity,
+)
 from crypto.reply import seal_reply
 from crypto.signing import sign
 from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
     TokenKey,
     TokenParams,
-    check_token_binding,
+    format_pseudonym,
     generate_token_salt,
 )
 
-ENCRYPTION_SECRET = "encryption-key"  # noqa: S105  (keystore entry names)
+IDENTITY_SECRET = "identity-key"  # noqa: S105  (keystore entry names)
+CASE_SECRET = "case-key"  # noqa: S105
 SIGNING_SECRET = "signing-key"  # noqa: S105
 TOKEN_SECRET = "token-key"  # noqa: S105
 BUNDLE_ENTRY = "bundle"
-_ENTRIES = {ENCRYPTION_SECRET, SIGNING_SECRET, TOKEN_SECRET, BUNDLE_ENTRY}
+_KEY_ENTRIES = (IDENTITY_SECRET, CASE_SECRET, SIGNING_SECRET, TOKEN_SECRET)
+
+Role = Literal["intake", "handler"]
+#: What each role's keystore holds (besides the public bundle).
+ROLE_KEYS: dict[Role, tuple[str, ...]] = {
+    "intake": (IDENTITY_SECRET, TOKEN_SECRET, SIGNING_SECRET),
+    "handler": (CASE_SECRET, SIGNING_SECRET, TOKEN_SECRET),
+}
+_KEY_NAMES = {
+    IDENTITY_SECRET: "identity",
+    CASE_SECRET: "case",
+    SIGNING_SECRET: "signing",
+    TOKEN_SECRET: "token",
+}
+
+
+def missing_key(entry: str) -> MissingKey:
+    """The one line every command gives for a key the keystore lacks."""
+
+    def names(role: Role) -> str:
+        keys = [_KEY_NAMES[key] for key in ROLE_KEYS[role]]
+        return ", ".join(keys[:-1]) + " and " + keys[-1]
+
+    return MissingKey(
+        f"this keystore has no {_KEY_NAMES[entry]} key (intake keystores hold the "
+        f"{names('intake')} keys; handler keystores hold the {names('handler')} keys)"
+    )
 
 
 @dataclass(frozen=True)
 class BureauKeys:
+    """A bureau's keystore: the public bundle and whichever private keys this role was given."""
+
     bundle: BureauBundle
-    encryption: EncryptionPrivateKey
-    signing: SigningKey
-    token: TokenKey
+    identity: EncryptionPrivateKey | None = None
+    case: EncryptionPrivateKey | None = None
+    signing: SigningKey | None = None
+    token: TokenKey | None = None
 
     @property
     def bureau_id(self) -> str:
         return self.bundle.bureau_id
 
+    def held(self) -> tuple[str, ...]:
+        """The entry names of the private keys present, in the canonical order."""
+        present = {
+            IDENTITY_SECRET: self.identity,
+            CASE_SECRET: self.case,
+            SIGNING_SECRET: self.signing,
+            TOKEN_SECRET: self.token,
+        }
+        return tuple(name for name in _KEY_ENTRIES if present[name] is not None)
+
+    def identity_key(self) -> EncryptionPrivateKey:
+        if self.identity is None:
+            raise missing_key(IDENTITY_SECRET)
+        return self.identity
+
+    def case_key(self) -> EncryptionPrivateKey:
+        if self.case is None:
+            raise missing_key(CASE_SECRET)
+        return self.case
+
+    def signing_key(self) -> SigningKey:
+        if self.signing is None:
+            raise missing_key(SIGNING_SECRET)
+        return self.signing
+
+    def token_key(self) -> TokenKey:
+        if self.token is None:
+            raise missing_key(TOKEN_SECRET)
+        return self.token
+
+    def secrets(self, entries: tuple[str, ...]) -> dict[str, bytes]:
+        """The keystore entries ``entries`` (plus the bundle), each required."""
+        encoders = {
+            IDENTITY_SECRET: lambda: self.identity_key().to_bytes(),
+            CASE_SECRET: lambda: self.case_key().to_bytes(),
+            SIGNING_SECRET: lambda: self.signing_key().to_bytes(),
+            TOKEN_SECRET: lambda: self.token_key().secret,
+        }
+        chosen = {name: encoders[name]() for name in entries}
+        return {**chosen, BUNDLE_ENTRY: cjson.encode(self.bundle.to_json())}
+
 
 @dataclass(frozen=True)
-class OpenedPetition:
+class OpenedCase:
+    """One petition as this keystore can see it."""
+
     stored: StoredPetition
-    document: PetitionDocument | None
-    binding_ok: bool
+    case: CaseDocument | None  # None: the case section does not open
+    identity: IdentityDocument | None  # None: no identity key, or it does not open
+    token: bytes | None  # None: no token key (or nothing to derive it from)
+    binding: bool | None  # None: not checked (a key is missing); else the check's result
     problems: tuple[str, ...]  # every check that failed, in words; empty when all is well
+
+    @property
+    def pseudonym(self) -> str | None:
+        return None if self.token is None else format_pseudonym(self.token)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
 
 def create_bureau(
@@ -78,38 +175,38 @@ def create_bureau(
     passphrase: str,
     token_params: TokenParams = DEFAULT_TOKEN_PARAMS,
 ) -> BureauKeys:
-    """New keys and token salt, sealed into ``keystore`` (never overwritten)."""
+    """Every key and the token salt, sealed into one new ``keystore`` (never overwritten)."""
     try:
         bureau_id = validate_bureau_id(bureau_id)
     except MalformedInput as exc:
         raise InvalidInput(f"--id: {exc.message}") from exc
-    encryption = EncryptionPrivateKey.generate()
+    identity = EncryptionPrivateKey.generate()
+    case = EncryptionPrivateKey.generate()
     signing = SigningKey.generate()
     token = TokenKey.generate(bureau_id)
     try:
         bundle = BureauBundle(
             bureau_id=bureau_id,
             name=name,
-            encryption_key=encryption.public_key(),
+            identity_key=identity.public_key(),
+            case_key=case.public_key(),
             signing_key=signing.public_key(),
-            token_key=token.public_key(),
             token_salt=generate_token_salt(),
             token_params=token_params,
         )
         BureauBundle.from_json(bundle.to_json())  # the same checks the directory authority runs
     except MalformedInput as exc:
         raise InvalidInput(f"bureau bundle: {exc.message}") from exc
-    write_keystore_file(
-        keystore,
-        {
-            ENCRYPTION_SECRET: encryption.to_bytes(),
-            SIGNING_SECRET: signing.to_bytes(),
-            TOKEN_SECRET: token.seed,
-            BUNDLE_ENTRY: cjson.encode(bundle.to_json()),
-        },
-        passphrase,
-    )
-    return BureauKeys(bundle, encryption, signing, token)
+    keys = BureauKeys(bundle, identity, case, signing, token)
+    write_keystore_file(keystore, keys.secrets(_KEY_ENTRIES), passphrase)
+    return keys
+
+
+def export_role(keys: BureauKeys, role: Role, keystore: Path, passphrase: str) -> tuple[str, ...]:
+    """Write a new keystore holding only ``role``'s keys; returns the entries written."""
+    entries = ROLE_KEYS[role]
+    write_keystore_file(keystore, keys.secrets(entries), passphrase)
+    return entries
 
 
 def write_bundle(path: Path, keys: BureauKeys) -> None:
@@ -122,40 +219,46 @@ def write_bundle(path: Path, keys: BureauKeys) -> None:
         raise InvalidInput(f"cannot write the bundle {path}: {exc.strerror}") from exc
 
 
-def export_token_key(path: Path, keys: BureauKeys) -> None:
-    """The VOPRF key as a key file for the token evaluator (server, or the bureau's own host)."""
-    write_token_key_file(path, keys.token)
-
-
 def load_bureau(keystore: Path, passphrase: str) -> BureauKeys:
     secrets = read_keystore_file(keystore, passphrase)
-    if not set(secrets) >= _ENTRIES:
+    unknown = set(secrets) - {*_KEY_ENTRIES, BUNDLE_ENTRY}
+    if BUNDLE_ENTRY not in secrets or unknown:
         raise InvalidInput(f"{keystore} is a keystore, but not a bureau's")
     try:
         bundle = BureauBundle.from_json(cjson.decode(secrets[BUNDLE_ENTRY]))
+
+        def encryption(name: str) -> EncryptionPrivateKey | None:
+            return EncryptionPrivateKey(secrets[name]) if name in secrets else None
+
         keys = BureauKeys(
             bundle,
-            EncryptionPrivateKey(secrets[ENCRYPTION_SECRET]),
-            SigningKey(secrets[SIGNING_SECRET]),
-            TokenKey(secrets[TOKEN_SECRET], bundle.bureau_id),
+            identity=encryption(IDENTITY_SECRET),
+            case=encryption(CASE_SECRET),
+            signing=SigningKey(secrets[SIGNING_SECRET]) if SIGNING_SECRET in secrets else None,
+            token=(
+                TokenKey(secrets[TOKEN_SECRET], bundle.bureau_id)
+                if TOKEN_SECRET in secrets
+                else None
+            ),
         )
     except MalformedInput as exc:
         raise InvalidInput(f"the bureau keystore {keystore} is damaged: {exc.message}") from exc
-    if keys.encryption.public_key() != bundle.encryption_key or (
-        keys.signing.public_key() != bundle.signing_key
-        or keys.token.public_key() != bundle.token_key
+    if (
+        (keys.identity is not None and keys.identity.public_key() != bundle.identity_key)
+        or (keys.case is not None and keys.case.public_key() != bundle.case_key)
+        or (keys.signing is not None and keys.signing.public_key() != bundle.signing_key)
     ):
         raise InvalidInput(f"the bureau keystore {keystore} holds keys that do not match")
     return keys
 
 
 class BureauDesk:
-    """A reviewer's session: the bureau's keys plus the pinned server."""
+    """A bureau session: this keystore's keys plus the pinned server."""
 
     def __init__(self, session: Session, keys: BureauKeys) -> None:
         self.session = session
         self.keys = keys
-        self.signer = BureauSigner(keys.bureau_id, keys.signing)
+        self.signer = BureauSigner(keys.bureau_id, keys.signing_key())
 
     def published_bundle_differs(self) -> bool:
         """True when the directory lists other keys for this bureau (rotation not published)."""
@@ -166,34 +269,81 @@ class BureauDesk:
         page = self.session.api.bureau_inbox(self.signer, after, limit)
         return list(page.items), page.next_cursor
 
-    def open(self, petition_id: str) -> OpenedPetition:
+    def fetch(self, petition_id: str) -> StoredPetition:
         petition_id = _petition_id(petition_id)
         stored = self.session.api.bureau_petition(self.signer, petition_id)
         if stored.petition_id != petition_id or petition_id_for(stored.envelope) != petition_id:
             raise ServerMisbehaved("the server sent another petition than the one asked for")
-        problems: list[str] = []
+        return stored
+
+    def open_case(self, petition_id: str) -> OpenedCase:
+        """The case section (needs the case key), its pseudonym if the token key is here, and
+        the identity with the binding check if the identity key is here too."""
+        case_key = self.keys.case_key()
+        stored = self.fetch(petition_id)
         try:
-            header, document = open_petition(
-                stored.envelope, self.keys.encryption, self.keys.bureau_id
-            )
-        except TokenBindingError as exc:
-            return OpenedPetition(stored, None, False, (exc.message,))
+            _, case = open_case(stored.envelope, case_key, self.keys.bureau_id)
         except (DecryptionError, MalformedInput) as exc:
-            return OpenedPetition(stored, None, False, (f"cannot open: {exc.message}",))
-        if not hmac.compare_digest(stored.token, header.token):
-            problems.append("the server filed this petition under another token than its own")
+            return OpenedCase(stored, None, None, None, False, (f"cannot open: {exc.message}",))
+        token = token_from_case(case, self.keys.token) if self.keys.token is not None else None
+        identity: IdentityDocument | None = None
+        binding: bool | None = None
+        problems: list[str] = []
+        if self.keys.identity is not None:
+            identity, binding, problems = self._identity_and_binding(stored, case)
+        return OpenedCase(stored, case, identity, token, binding, tuple(problems))
+
+    def open_intake(self, petition_id: str) -> OpenedCase:
+        """The identity section and the pseudonym derived from its ID number (needs the
+        identity and token keys); with the case key too, the binding check."""
+        identity_key, token_key = self.keys.identity_key(), self.keys.token_key()
+        stored = self.fetch(petition_id)
         try:
-            identity = normalize_id(document.id_scheme, document.id_number)
-            params = self.keys.bundle.token_params
-            check_token_binding(
-                document.token, identity, self.keys.bundle.token_salt, self.keys.token, params
+            identity = open_identity(stored.envelope, identity_key, self.keys.bureau_id)
+        except (DecryptionError, MalformedInput) as exc:
+            return OpenedCase(stored, None, None, None, False, (f"cannot open: {exc.message}",))
+        bundle = self.keys.bundle
+        try:
+            token: bytes | None = token_from_identity(
+                identity, token_key, bundle.token_salt, bundle.token_params
             )
+        except SealedPetitionError as exc:  # an ID number the scheme's rules refuse
+            return OpenedCase(stored, None, identity, None, False, (f"identity: {exc.message}",))
+        if self.keys.case is None:
+            return OpenedCase(stored, None, identity, token, None, ())
+        try:
+            _, case = open_case(stored.envelope, self.keys.case, self.keys.bureau_id)
+        except (DecryptionError, MalformedInput) as exc:
+            problem = f"the case section cannot be opened: {exc.message}"
+            return OpenedCase(stored, None, identity, token, False, (problem,))
+        _, binding, problems = self._identity_and_binding(stored, case, identity)
+        return OpenedCase(stored, case, identity, token, binding, tuple(problems))
+
+    def _identity_and_binding(
+        self,
+        stored: StoredPetition,
+        case: CaseDocument,
+        identity: IdentityDocument | None = None,
+    ) -> tuple[IdentityDocument | None, bool, list[str]]:
+        bundle = self.keys.bundle
+        if identity is None:
+            try:
+                identity = open_identity(
+                    stored.envelope, self.keys.identity_key(), self.keys.bureau_id
+                )
+            except (DecryptionError, MalformedInput) as exc:
+                return None, False, [f"the identity section cannot be opened: {exc.message}"]
+        try:
+            check_binding(identity, case, bundle.token_salt, bundle.token_params)
         except SealedPetitionError as exc:
-            problems.append(f"token binding: {exc.message}")
-        return OpenedPetition(stored, document, not problems, tuple(problems))
+            return identity, False, [f"token binding: {exc.message}"]
+        return identity, True, []
 
     def reply(self, petition_id: str, status: str, message: str) -> int:
-        """Seal ``message`` to the petitioner, sign, post; returns the new log leaf index."""
+        """Seal ``message`` to the petitioner, sign, post; returns the new log leaf index.
+
+        Needs the signing key and the case key: the reply key is inside the case section.
+        """
         try:
             new_status = Status.parse(status)
         except MalformedInput as exc:
@@ -201,24 +351,25 @@ class BureauDesk:
             raise InvalidInput(f"--status must be one of {choices}") from exc
         if new_status is Status.RECEIVED:
             raise InvalidInput("--status received is the state before any reply")
-        opened = self.open(petition_id)
-        if opened.document is None:
+        signing, case_key = self.keys.signing_key(), self.keys.case_key()
+        stored = self.fetch(petition_id)
+        try:
+            _, case = open_case(stored.envelope, case_key, self.keys.bureau_id)
+        except (DecryptionError, MalformedInput) as exc:
             raise InvalidInput(
-                f"petition {petition_id} cannot be opened, so it cannot be answered: "
-                + "; ".join(opened.problems)
-            )
+                f"petition {stored.petition_id} cannot be opened, so it cannot be answered: "
+                f"{exc.message}"
+            ) from exc
         reply = Reply(
-            petition_id=opened.stored.petition_id,
+            petition_id=stored.petition_id,
             bureau_id=self.keys.bureau_id,
             status=new_status,
-            sequence=len(opened.stored.replies),
-            ciphertext=seal_reply(
-                message, opened.document.reply_key, opened.stored.petition_id, self.keys.bureau_id
-            ),
+            sequence=len(stored.replies),
+            ciphertext=seal_reply(message, case.reply_key, stored.petition_id, self.keys.bureau_id),
             day=datetime.now(UTC).date(),
         )
-        signed = sign(SignedKind.REPLY, reply.to_json(), self.keys.signing).encode()
-        answer = self.session.api.bureau_reply(self.signer, opened.stored.petition_id, signed)
+        signed = sign(SignedKind.REPLY, reply.to_json(), signing).encode()
+        answer = self.session.api.bureau_reply(self.signer, stored.petition_id, signed)
         try:
             return int(answer["leaf_index"])
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: 1e400

@@ -5,6 +5,10 @@ folder, against a real server started on a free local port as a separate process
 never imports ``server``; it only runs it). Each role has its own state directory, as it would
 on its own device. The demo prints each command with its output, checks that it succeeded, and
 removes everything when it ends, whatever happens.
+
+The bureau's people work apart, as protocol v2 lets them: intake (identity and token keys) sees
+who petitioned and derives the pseudonym; the case handler (case key) reads and answers the case
+under that pseudonym and cannot see the identity.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ PETITION_TEXT = (
     "本人于2026年3月至10月在某建筑工地务工，工程结束后至今未领到工资共计八千元。\n"
     "多次向施工方讨要无果，恳请上级部门督促处理。\n"
 )
+RESPONDENT = "某建筑劳务有限公司"
 ATTACHMENT_NAME = "工资条.txt"
 ATTACHMENT_TEXT = "2026年10月 应发工资 8000 元 实发 0 元\n"
 REPLY_TEXT = "您的信访事项已受理，已转交市人力资源和社会保障局督办，将于30日内书面答复。"
@@ -55,8 +60,11 @@ class Demo:
         for line in narration:
             print(f"   {line}")
 
-    def run(self, role: str, *args: str, show: bool = True) -> str:
-        """Run ``petition ARGS`` as ``role`` (its own PETITION_HOME); return its stdout."""
+    def run(self, role: str, *args: str, show: bool = True, refused: bool = False) -> str:
+        """Run ``petition ARGS`` as ``role`` (its own PETITION_HOME); return its stdout.
+
+        With ``refused`` the command must fail: its one error line is shown and returned.
+        """
         env = {**os.environ, **self.env_base, "PETITION_HOME": str(self.root / role / "home")}
         env.pop("PETITION_DEBUG", None)
         printable = " ".join(shlex.quote(arg) for arg in args)
@@ -73,6 +81,13 @@ class Demo:
         if show:
             for line in result.stdout.rstrip("\n").splitlines():
                 print(f"     {line}")
+        if refused:
+            error = result.stderr.strip()
+            if result.returncode == 0 or "\n" in error or "Traceback" in error:
+                raise DemoFailed(f"`petition {printable}` should fail with one line: {error!r}")
+            print(f"     {error}")
+            print(f"     (exit status {result.returncode})")
+            return error
         if result.returncode != 0:
             raise DemoFailed(f"`petition {printable}` failed: {result.stderr.strip()}")
         return result.stdout
@@ -144,10 +159,10 @@ def run() -> int:
 
 def _story(demo: Demo) -> None:
     root = demo.root
-    for role in ("authority", "bureau", "petitioner", "auditor"):
+    for role in ("authority", "bureau", "intake", "handler", "petitioner", "auditor"):
         (root / role).mkdir(mode=0o700)
-    _private_file(root / "authority" / "passphrase", PASSPHRASE + "\n")
-    _private_file(root / "bureau" / "passphrase", PASSPHRASE + "\n")
+    for role in ("authority", "bureau", "intake", "handler"):
+        _private_file(root / role / "passphrase", PASSPHRASE + "\n")
     print(f"Everything happens in {root}, removed at the end.")
 
     demo.step(
@@ -159,12 +174,25 @@ def _story(demo: Demo) -> None:
     fingerprint = _match(r"^\s*([0-9a-f]{4}(?: [0-9a-f]{4}){15})\s*$", out, "fingerprint")
 
     demo.step(
-        "Bureau: create its keys and token salt in a passphrase-protected keystore",
-        "Encryption (ML-KEM-768 + X25519), signing (Ed25519) and token (VOPRF) keys.",
+        "Bureau: create every key and the token salt in one passphrase-protected keystore",
+        "An identity key and a case key (each ML-KEM-768 + X25519), a signing key (Ed25519) "
+        "and a token key (HMAC-SHA256). The token key never leaves the bureau's keystores.",
     )
     demo.run("bureau", "bureau", "init", "--id", BUREAU_ID, "--name", BUREAU_NAME,
              "--keystore", "bureau/national.keystore",
              "--passphrase-file", "bureau/passphrase")  # fmt: skip
+
+    demo.step(
+        "Bureau: give intake and the case handler each a keystore of their own",
+        "Intake: identity, token and signing keys (who petitioned, and their pseudonym). "
+        "Case handler: case, signing and token keys (the case and the pseudonym, never the "
+        "identity). The full keystore then goes to a safe.",
+    )
+    full = ("--keystore", "bureau/national.keystore", "--passphrase-file", "bureau/passphrase")
+    for role in ("intake", "handler"):
+        demo.run("bureau", "bureau", "export-keys", *full, "--role", role,
+                 "--out", f"{role}/national-{role}.keystore",
+                 "--new-passphrase-file", f"{role}/passphrase")  # fmt: skip
 
     demo.step("Directory authority: publish the bureau's public bundle in the signed directory")
     demo.run("authority", "admin", "add-bureau", "--data", "server-data",
@@ -172,15 +200,9 @@ def _story(demo: Demo) -> None:
              "bureau/national.bundle.json")  # fmt: skip
 
     demo.step(
-        "Bureau: hand its token key to the token evaluator",
-        "Here the evaluator runs inside the server; `petition evaluator serve` runs it apart.",
+        "Operator: start the submission server on a free local port",
+        "It holds no bureau key of any kind, and has no token endpoint.",
     )
-    (root / "server-data.token-keys").mkdir(mode=0o700)
-    demo.run("bureau", "bureau", "export-token-key", "--keystore", "bureau/national.keystore",
-             "--passphrase-file", "bureau/passphrase",
-             "--out", "server-data.token-keys/national.key")  # fmt: skip
-
-    demo.step("Operator: start the submission server on a free local port")
     url = demo.start_server()
 
     demo.step(
@@ -191,35 +213,52 @@ def _story(demo: Demo) -> None:
     demo.run("petitioner", "bureaus")
 
     demo.step(
-        "Petitioner: submit a petition in Chinese with an attachment",
-        "ID checked on the device, token via Argon2id + blind VOPRF (proof verified), sealed, "
-        "sent; the receipt's signature and log inclusion proof are verified.",
+        "Petitioner: submit a petition in Chinese with an attachment, in ONE request",
+        "ID checked on the device; its Argon2id pre-hash (the bureau's public salt) computed on "
+        "the device; identity and case sealed apart; then, after the signed directory, one "
+        "request: POST /v1/petitions with the envelope and a lookup-key hash. The receipt's "
+        "signature and log inclusion proof are verified.",
     )
     (root / "petitioner" / "petition.txt").write_text(PETITION_TEXT, encoding="utf-8")
     (root / "petitioner" / ATTACHMENT_NAME).write_text(ATTACHMENT_TEXT, encoding="utf-8")
     out = demo.run("petitioner", "submit", "--bureau", BUREAU_ID, "--name", "张三",
                    "--id-number", DEMO_ID_NUMBER, "--contact", "手机 138 0000 0000",
                    "--subject", "关于拖欠农民工工资的投诉", "--category", "劳动与社会保障",
-                   "--region", "北京市西城区", "--body-file", "petitioner/petition.txt",
+                   "--region", "北京市西城区", "--respondent", RESPONDENT,
+                   "--body-file", "petitioner/petition.txt",
                    "--attach", f"petitioner/{ATTACHMENT_NAME}")  # fmt: skip
     code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
     petition_id = _match(r"petition id ([0-9a-f]{32})", out, "petition id")
     leftovers = [p for p in (root / "petitioner" / "home").rglob("*") if p.is_file()]
     print(f"   the petitioner's state directory holds only: {[p.name for p in leftovers]}")
 
-    demo.step(
-        "Bureau: list the inbox, open the petition, check its token, save the attachment",
-        "Requests are signed with the bureau's key; decryption happens on the bureau's machine.",
-    )
-    demo.run("bureau", "init", "--server", url, "--trust", fingerprint, show=False)
-    bureau_flags = ("--keystore", "bureau/national.keystore", "--passphrase-file",
-                    "bureau/passphrase")  # fmt: skip
-    demo.run("bureau", "bureau", "inbox", *bureau_flags)
-    demo.run("bureau", "bureau", "show", petition_id, *bureau_flags,
-             "--save-attachments", "bureau/attachments")  # fmt: skip
+    demo.run("intake", "init", "--server", url, "--trust", fingerprint, show=False)
+    demo.run("handler", "init", "--server", url, "--trust", fingerprint, show=False)
+    intake = ("--keystore", "intake/national-intake.keystore",
+              "--passphrase-file", "intake/passphrase")  # fmt: skip
+    handler = ("--keystore", "handler/national-handler.keystore",
+               "--passphrase-file", "handler/passphrase")  # fmt: skip
 
-    demo.step("Bureau: answer; the new status becomes a public log entry")
-    demo.run("bureau", "bureau", "reply", petition_id, *bureau_flags,
+    demo.step(
+        "Intake: open the identity section and derive the petitioner's pseudonym",
+        "Token = HMAC(token key, Argon2id(ID number, salt)), computed here from the ID inside "
+        "the identity section: the server never saw it, and no public service can compute it.",
+    )
+    out = demo.run("intake", "bureau", "intake", *intake)
+    pseudonym = _match(r"^pseudonym ([0-9a-f]{4}(?:-[0-9a-f]{4}){3})", out, "pseudonym")
+
+    demo.step(
+        "Case handler: read the case under the same pseudonym, without the identity",
+        "The handler's keystore holds the case key but not the identity key.",
+    )
+    demo.run("handler", "bureau", "inbox", *handler)
+    demo.run("handler", "bureau", "show", petition_id, *handler,
+             "--save-attachments", "handler/attachments")  # fmt: skip
+    print("   asked for the identity, the handler's keystore refuses in one line:")
+    demo.run("handler", "bureau", "intake", petition_id, *handler, refused=True)
+
+    demo.step("Case handler: answer; the new status becomes a public log entry")
+    demo.run("handler", "bureau", "reply", petition_id, *handler,
              "--status", "accepted", "--message", REPLY_TEXT)  # fmt: skip
 
     demo.step(
@@ -249,9 +288,14 @@ def _story(demo: Demo) -> None:
 
     demo.step(
         "What the server holds for this petition",
-        "Ciphertext, a pseudonymous token, a day and a status: no name, ID, text or time.",
+        "Ciphertext, its hash, a lookup-key hash, a day and a status: no name, ID, text, time, "
+        "token or any other value that is the same for two petitions of one person.",
     )
-    demo.run("operator", "admin", "inspect", "--data", "server-data", petition_id)
+    out = demo.run("operator", "admin", "inspect", "--data", "server-data", petition_id)
+    for secret in ("张三", DEMO_ID_NUMBER, pseudonym, pseudonym.replace("-", "")):
+        if secret in out:
+            raise DemoFailed(f"the server's record holds {secret!r}")
+    print(f"   checked: neither the name, the ID number nor the pseudonym {pseudonym} is there")
 
 
 def _match(pattern: str, text: str, what: str) -> str:

@@ -5,6 +5,10 @@ fingerprint, the proxy to use, the highest directory serial seen (so an old dire
 replayed), and the signed tree heads an auditor has seen. Nothing about a petition is ever
 written here unless the petitioner asks for it (``--save-receipt`` writes a passphrase-protected
 file at a path they choose). A test scans this directory after a submission to hold us to it.
+
+Ordinary use (``submit``, ``status``, ``ui``) rewrites nothing here: a file is written only when
+its content changes (the directory serial moves on when the authority publishes), because a
+modification time that moves with each use dates the petitioner's log entry on a seized device.
 """
 
 from __future__ import annotations
@@ -142,10 +146,18 @@ class ClientHome:
         path = self.heads_path(log_key_fingerprint)
         self._write(path, cjson.encode(body), "audit head list")
 
+    def _unchanged(self, path: Path, data: bytes) -> bool:
+        try:
+            return path.is_file() and not path.is_symlink() and self._read(path, "") == data
+        except ClientStateError:
+            return False
+
     def _read(self, path: Path, what: str) -> bytes:
         return read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what=what)
 
     def _write(self, path: Path, data: bytes, what: str) -> None:
+        if self._unchanged(path, data):
+            return  # same bytes: keep the file, and its modification time, as they are
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:

@@ -1,4 +1,8 @@
-"""The petitioner's side: derive the token, seal, submit, verify the receipt, read replies.
+"""The petitioner's side: pre-hash the ID, seal, submit, verify the receipt, read replies.
+
+Protocol v2: the device computes only the salted Argon2id pre-hash of the ID number and seals it
+inside the case section; the pseudonymous token is derived by the bureau alone, so submitting is
+one request after the (verified, per-session cached) directory.
 
 Everything secret (name, ID number, text, attachments, the receipt code) lives in memory only;
 this module writes no file. The CLI and the local web UI both drive it, reporting progress
@@ -17,7 +21,7 @@ from pathlib import Path
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
 from client.session import Session
 from crypto import merkle
-from crypto.document import Attachment, PetitionDocument
+from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
 from crypto.errors import (
     DecryptionError,
     InvalidProof,
@@ -35,7 +39,7 @@ from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply
 from crypto.signing import SignedObject
-from crypto.token import TOKEN_LENGTH, TokenRequest, prehash
+from crypto.token import PREHASH_LENGTH, prehash
 
 ID_SCHEME = "cn-resident"
 RECEIPT_SECRET_NAME = "receipt-secret"  # noqa: S105  (a keystore entry name)
@@ -56,6 +60,9 @@ class PetitionForm:
     category: str
     region: str
     attachments: tuple[Attachment, ...] = ()
+    respondent: str = ""  # the body complained about, if the petitioner names one
+    consent_contact: bool = True  # the bureau may use the contact details
+    consent_share_identity_on_transfer: bool = False  # the identity may go with a transfer
 
 
 @dataclass
@@ -122,8 +129,9 @@ def check_form(form: PetitionForm) -> None:
     """
     identity = validate_identity(form.id_number)
     reply_key = ReceiptSecret.generate().reply_private_key().public_key()
-    document = _document(form, identity, reply_key, bytes(TOKEN_LENGTH), datetime.now(UTC).date())
-    bucket_for(len(document.encode()))
+    _identity(form, identity)
+    case = _case(form, reply_key, bytes(PREHASH_LENGTH), datetime.now(UTC).date())
+    bucket_for(len(case.encode()))
 
 
 def attachment_from_bytes(name: str, data: bytes, media_type: str | None = None) -> Attachment:
@@ -144,31 +152,38 @@ def attachment_from_bytes(name: str, data: bytes, media_type: str | None = None)
 
 
 def submit_petition(session: Session, form: PetitionForm, progress: Progress) -> SubmissionResult:
+    """Seal ``form`` for its bureau and submit it in one request; verify the receipt.
+
+    The directory (fetched once per session and verified against the pinned authority) supplies
+    the bureau's keys, public token salt and Argon2id parameters. Afterwards the session's
+    transport moves to a new circuit, so a second petition from the same session never shares
+    SOCKS credentials (a Tor circuit) with this one.
+    """
+    try:
+        return _submit(session, form, progress)
+    finally:
+        session.transport.new_circuit()
+
+
+def _submit(session: Session, form: PetitionForm, progress: Progress) -> SubmissionResult:
     bundle = session.bureau(form.bureau_id)
-    identity = validate_identity(form.id_number)
+    normalized = validate_identity(form.id_number)
     secret = ReceiptSecret.generate()
+    reply_key = secret.reply_private_key().public_key()
     today = datetime.now(UTC).date()
-
-    def document(token: bytes) -> PetitionDocument:
-        return _document(form, identity, secret.reply_private_key().public_key(), token, today)
-
-    document(bytes(64))  # every field is checked before the slow steps start
+    identity = _identity(form, normalized)
+    _case(form, reply_key, bytes(PREHASH_LENGTH), today)  # every field before the slow step
 
     progress.step("argon2")
-    pre = prehash(identity, bundle.token_salt, bundle.token_params)
-    progress.step("token")
-    request, blinded = TokenRequest.blind(pre)
-    token = request.finalize(
-        session.api.evaluate_token(bundle.bureau_id, blinded), bundle.token_key
-    )
+    pre = prehash(normalized, bundle.token_salt, bundle.token_params)
     progress.step("seal")
-    envelope = seal_petition(document(token), bundle.encryption_key, bundle.bureau_id)
+    envelope = seal_petition(identity, _case(form, reply_key, pre, today), bundle.sealing_keys())
     progress.step("upload")
-    submitted = session.api.submit(
-        bundle.bureau_id, token, envelope, secret.lookup_key_hash(), progress.upload
-    )
+    submitted = session.api.submit(envelope, secret.lookup_key_hash(), progress.upload)
     progress.step("verify")
     receipt, head = verify_receipt(session, submitted.receipt, envelope)
+    if receipt.bureau_id != bundle.bureau_id:
+        raise ServerMisbehaved("the server's receipt names another bureau than the envelope")
     return SubmissionResult(
         petition_id=receipt.petition_id,
         bureau_id=bundle.bureau_id,
@@ -181,24 +196,30 @@ def submit_petition(session: Session, form: PetitionForm, progress: Progress) ->
     )
 
 
-def _document(
-    form: PetitionForm,
-    identity: NormalizedId,
-    reply_key: EncryptionPublicKey,
-    token: bytes,
-    day: date,
-) -> PetitionDocument:
-    return PetitionDocument(
+def _identity(form: PetitionForm, normalized: NormalizedId) -> IdentityDocument:
+    return IdentityDocument(
         real_name=form.real_name,
-        id_scheme=identity.scheme,
-        id_number=identity.value,
+        id_scheme=normalized.scheme,
+        id_number=normalized.value,
         contact=form.contact,
+        consent=Consent(
+            contact=form.consent_contact,
+            share_identity_on_transfer=form.consent_share_identity_on_transfer,
+        ),
+    )
+
+
+def _case(
+    form: PetitionForm, reply_key: EncryptionPublicKey, pre: bytes, day: date
+) -> CaseDocument:
+    return CaseDocument(
         subject=form.subject,
         body=form.body,
         category=form.category,
         region=form.region,
+        respondent=form.respondent,
         reply_key=reply_key,
-        token=token,
+        id_prehash=pre,
         created_day=day,
         attachments=form.attachments,
     )

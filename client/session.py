@@ -2,9 +2,10 @@
 
 ``petition init`` pins the directory authority by fingerprint. From then on every command
 fetches the directory and verifies it with the kept authority key before using any key in it;
-the log key, the bureaus' encryption, signing and token keys are trusted only because that
-signature covers them. A directory older than one already seen is refused too, so a server
-cannot roll back a bureau's key rotation.
+the log key, the bureaus' identity, case and signing keys and their token salts are trusted only
+because that signature covers them. The verified directory is kept in memory for the session:
+nothing of it is written to disk. A directory older than one already seen is refused too, so a
+server cannot roll back a bureau's key rotation.
 """
 
 from __future__ import annotations

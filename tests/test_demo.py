@@ -1,7 +1,11 @@
 """``petition demo`` as a user runs it: a real subprocess of the installed console script.
 
 The demo starts a real server and runs every role's real command; this test checks that each
-step of the story appears in its output, that it exits 0 and that it leaves nothing behind.
+step of the story appears in its output, that it exits 0 and that it leaves nothing behind. The
+story of protocol v2: the petitioner submits in one request after the directory; intake derives
+the pseudonym from the identity; a case handler whose keystore has no identity key reads and
+answers the case under the same pseudonym and is refused the identity in one line; the server
+holds no token and nothing else per person.
 """
 
 from __future__ import annotations
@@ -29,26 +33,59 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     for expected in [
         "$ petition admin init",
         "$ petition bureau init --id national",
+        "$ petition bureau export-keys --keystore bureau/national.keystore",
+        "--role intake --out intake/national-intake.keystore",
+        "--role handler --out handler/national-handler.keystore",
         "$ petition admin add-bureau",
         "$ petition serve",
         "$ petition init --server http://127.0.0.1:",
         "Submitted to 国家信访局 (national)",
+        "requests sent: GET /v1/directory, POST /v1/petitions\n",
         "receipt verified: signed by the log",
         "Nothing about this petition was saved on this device.",
         "the petitioner's state directory holds only: ['config.json']",
-        "✓ token  关于拖欠农民工工资的投诉",
-        "Token binding: ✓ the token is the token of the ID number inside",
-        "saved to bureau/attachments/工资条.txt",
+        "[intake] $ petition bureau intake",
+        "[handler] $ petition bureau inbox",
+        "Identity:   sealed to intake (this keystore has no identity key)",
+        "Respondent: 某建筑劳务有限公司",
+        "saved to handler/attachments/工资条.txt",
+        "petition: error: this keystore has no identity key (intake keystores hold",
+        "[handler] $ petition bureau reply",
         "Status: accepted",
         "signed by the bureau (signature verified):",
         "您的信访事项已受理",
         "root recomputed from 2 entries (1 submissions, 1 replies): matches",
         "Receipt for petition",
-        "all 9 checks passed",
         "What the server stores for petition",
         "Demo complete",
     ]:
         assert expected in out, expected
+    assert re.search(r"store audit of .*: all [0-9]+ checks passed", out)
+    for gone in ("export-token-key", "token-keys", "VOPRF", "/token"):
+        assert gone not in out, gone
+
+    # Intake derives the pseudonym from the identity: name and contact under it.
+    intake = out[
+        out.index("[intake] $ petition bureau intake") : out.index(
+            "[handler] $ petition bureau inbox"
+        )
+    ]
+    found = re.search(r"^\s+pseudonym ([0-9a-f]{4}(?:-[0-9a-f]{4}){3}) \(1 petition", intake, re.M)
+    assert found is not None, intake
+    pseudonym = found.group(1)
+    assert "张三" in intake
+    assert "关于拖欠农民工工资的投诉" not in intake  # intake's keystore cannot open the case
+    # The case handler: the same pseudonym, the case, never the identity.
+    handler = out[
+        out.index("[handler] $ petition bureau inbox") : out.index(
+            "[handler] $ petition bureau reply"
+        )
+    ]
+    assert f"pseudonym {pseudonym}  关于拖欠农民工工资的投诉" in handler
+    assert f"Pseudonym:  {pseudonym}" in handler
+    assert "张三" not in handler
+    assert "11010519491231002X" not in handler
+    assert "(exit status 1)" in handler
     assert re.search(r"ciphertext\s+[0-9a-f]{96}…", out)
     # The threat-model audit: a row for every threat id, in the document's order, none failing.
     audit = out[out.index("$ petition audit threat-model") : out.index("What the server holds")]
@@ -57,8 +94,11 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     assert "FAIL" not in {verdict for _, verdict in rows}
     assert {threat for threat, verdict in rows if verdict == "PASS"} >= {"T-SPOOF-1", "T-TAMP-2"}
     assert re.search(rf"threat model: {len(THREAT_IDS)} threats, [0-9]+ PASS, 0 FAIL", audit)
-    stored = out[out.index("What the server stores") :]
+    stored = out[out.index("What the server stores") : out.index("checked: neither")]
     assert "张三" not in stored
     assert "11010519491231002X" not in stored
+    assert pseudonym not in stored
+    assert pseudonym.replace("-", "") not in stored
+    assert "token" not in stored.lower()
     assert "Traceback" not in result.stderr
     assert set(Path(tempfile.gettempdir()).glob("petition-demo-*")) == before

@@ -1,18 +1,25 @@
-"""``petition bureau …``: the bureau reviewer's commands."""
+"""``petition bureau …``: the bureau's commands, for whichever role its keystore serves.
+
+``init`` makes one keystore with every key; ``export-keys`` cuts it into an intake keystore
+(identity, token and signing keys) and a case handler's (case, signing and token keys). Each
+command uses the keys its keystore holds and names the one it lacks in a single line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.bureau import (
+    ROLE_KEYS,
     BureauDesk,
     BureauKeys,
-    OpenedPetition,
+    OpenedCase,
     create_bureau,
-    export_token_key,
+    export_role,
     load_bureau,
     write_bundle,
 )
@@ -20,6 +27,7 @@ from client.cli.options import add_network, add_passphrase_file, flag, home_from
 from client.errors import InvalidInput, ServerMisbehaved
 from client.files import read_text_file, save_attachment
 from client.session import Session
+from crypto.document import IdentityDocument
 from crypto.errors import MalformedInput
 from crypto.fields import Status
 from crypto.keys import format_fingerprint
@@ -29,14 +37,17 @@ from petition.terminal import read_passphrase
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
+NO_TOKEN_KEY = "no token key in this keystore"  # noqa: S105  (a message)
+
 
 def register(subcommands: Subcommands) -> None:
     init = subcommands.add_parser(
         "init",
         help="create the bureau's keys and token salt, and its public bundle",
-        description="Generate the encryption, signing and token (VOPRF) keys and the token "
-        "salt into a new passphrase-protected keystore, and write the public bundle for the "
-        "directory authority (`petition admin add-bureau`).",
+        description="Generate the identity and case encryption keys, the signing key, the "
+        "token key and the token salt into one new passphrase-protected keystore, and write "
+        "the public bundle for the directory authority (`petition admin add-bureau`). Then "
+        "give each role its own keystore with `petition bureau export-keys`.",
     )
     flag(init, "--id", required=True, help="bureau id: lower-case letters, digits, '-'")
     flag(init, "--name", required=True, help="the bureau's name as petitioners will see it")
@@ -44,48 +55,72 @@ def register(subcommands: Subcommands) -> None:
     flag(init, "--bundle", type=Path, help="where to write the public bundle "
          "(default: ID.bundle.json next to the keystore)")  # fmt: skip
     flag(init, "--argon2-memory-kib", type=int, default=DEFAULT_TOKEN_PARAMS.memory_kib,
-         help="Argon2id memory petitioners' devices spend per token")  # fmt: skip
+         help="Argon2id memory petitioners' devices spend per petition")  # fmt: skip
     flag(init, "--argon2-time-cost", type=int, default=DEFAULT_TOKEN_PARAMS.time_cost,
-         help="Argon2id passes per token")  # fmt: skip
+         help="Argon2id passes per petition")  # fmt: skip
     add_passphrase_file(init, "keystore")
     init.set_defaults(handler=_init)
 
     export = subcommands.add_parser(
-        "export-token-key",
-        help="write the token key file the token evaluator serves from",
-        description="Write the bureau's VOPRF key as a key file for `petition evaluator serve "
-        "--keys DIR` (on a host the bureau controls) or for the server's token-keys directory.",
+        "export-keys",
+        help="write a keystore with only the keys one role needs",
+        description="Write a new keystore, under a new passphrase, holding only what one role "
+        "needs. intake: the identity, token and signing keys (who petitioned, and their "
+        "pseudonym). handler: the case, signing and token keys (the case and the pseudonym, "
+        "never the identity). Both also hold the public bundle.",
     )
     _keystore(export)
-    flag(export, "--out", type=Path, required=True, help="the key file to create (mode 0600)")
-    add_passphrase_file(export, "keystore")
+    flag(export, "--role", required=True, choices=sorted(ROLE_KEYS), help="the role")
+    flag(export, "--out", type=Path, required=True, help="the keystore to create (mode 0600)")
+    add_passphrase_file(export, "source keystore")
+    flag(export, "--new-passphrase-file", type=Path,
+         help="read the new keystore's passphrase from the first line of this file "
+         "instead of asking")  # fmt: skip
     export.set_defaults(handler=_export)
 
     inbox = subcommands.add_parser(
         "inbox",
-        help="list petitions, each opened and checked",
-        description="List the bureau's petitions. Each is fetched, decrypted on this machine "
-        "and given the token-binding check, unless --no-open.",
+        help="list petitions: case, pseudonym, checks (case key)",
+        description="List the bureau's petitions. Unless --no-open, each case section is "
+        "decrypted on this machine (case key), shown with the petitioner's pseudonym (token "
+        "key) so that one person's petitions are seen together, and, when the keystore also "
+        "holds the identity key, given the binding check.",
     )
     _keystore(inbox)
-    flag(inbox, "--after", type=int, default=0, help="start after this cursor")
-    flag(inbox, "--limit", type=int, default=50, help="how many petitions (1-500)")
+    _page_flags(inbox)
     flag(inbox, "--no-open", action="store_true", help="list only; do not open each petition")
     _session_flags(inbox)
     inbox.set_defaults(handler=_inbox)
 
-    show = subcommands.add_parser("show", help="decrypt one petition and check its token")
+    show = subcommands.add_parser(
+        "show",
+        help="decrypt one petition: the case, the pseudonym, the identity if this keystore may",
+    )
     show.add_argument("petition_id", metavar="PETITION_ID")
     _keystore(show)
     flag(show, "--save-attachments", type=Path, metavar="DIR", help="write attachments here")
     _session_flags(show)
     show.set_defaults(handler=_show)
 
+    intake = subcommands.add_parser(
+        "intake",
+        help="who petitioned: identities and their pseudonyms (identity and token keys)",
+        description="Open the identity sections (identity key) and derive each petitioner's "
+        "pseudonym from the ID number (token key): the same pseudonym case handlers see. With "
+        "the case key too, check that each case belongs to its identity. Without PETITION_ID, "
+        "a page of the inbox, grouped by person.",
+    )
+    intake.add_argument("petition_id", nargs="?", metavar="PETITION_ID")
+    _keystore(intake)
+    _page_flags(intake)
+    _session_flags(intake)
+    intake.set_defaults(handler=_intake)
+
     reply = subcommands.add_parser(
         "reply",
-        help="answer a petition and set its public status",
-        description="Encrypt a reply to the petitioner, sign it and post it; the new status "
-        "becomes a public log entry.",
+        help="answer a petition and set its public status (case and signing keys)",
+        description="Encrypt a reply to the petitioner (to the reply key inside the case), sign "
+        "it and post it; the new status becomes a public log entry.",
     )
     reply.add_argument("petition_id", metavar="PETITION_ID")
     _keystore(reply)
@@ -99,6 +134,11 @@ def register(subcommands: Subcommands) -> None:
 
 def _keystore(parser: argparse.ArgumentParser) -> None:
     flag(parser, "--keystore", type=Path, required=True, help="the bureau's keystore file")
+
+
+def _page_flags(parser: argparse.ArgumentParser) -> None:
+    flag(parser, "--after", type=int, default=0, help="start after this cursor")
+    flag(parser, "--limit", type=int, default=50, help="how many petitions (1-500)")
 
 
 def _session_flags(parser: argparse.ArgumentParser) -> None:
@@ -130,24 +170,35 @@ def _init(args: argparse.Namespace) -> int:
     keys = create_bureau(args.id, args.name, keystore, passphrase, params)
     write_bundle(bundle_path, keys)
     bundle = keys.bundle
-    print(f"Bureau {bundle.bureau_id} ({bundle.name}): keys created in {keystore}")
-    print(f"  encryption key {format_fingerprint(bundle.encryption_key.key_id)}")
-    print(f"  signing key    {format_fingerprint(bundle.signing_key.fingerprint)}")
+    print(f"Bureau {bundle.bureau_id} ({bundle.name}): every key created in {keystore}")
+    print(f"  identity key {format_fingerprint(bundle.identity_key.key_id)}")
+    print(f"  case key     {format_fingerprint(bundle.case_key.key_id)}")
+    print(f"  signing key  {format_fingerprint(bundle.signing_key.fingerprint)}")
+    print("  token key and token salt (the token key never leaves the bureau's keystores)")
     print(f"Public bundle written to {bundle_path}. Next:")
     print(f"  the directory authority publishes it: petition admin add-bureau {bundle_path}")
-    print("  the token evaluator gets its key: petition bureau export-token-key --out FILE")
+    print("  each role gets its own keys: petition bureau export-keys --role intake|handler")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() or out.is_symlink():
+        raise InvalidInput(f"{out} already exists; nothing was written")
     keys = _keys(args)
-    export_token_key(Path(args.out), keys)
-    print(f"Token key of {keys.bureau_id} written to {args.out} (keep it secret: mode 0600)")
+    passphrase = read_passphrase(
+        args.new_passphrase_file, prompt=f"New passphrase for the {args.role} keystore",
+        confirm=True,
+    )  # fmt: skip
+    entries = export_role(keys, args.role, out, passphrase)
+    names = ", ".join(entry.removesuffix("-key") for entry in entries)
+    print(f"{args.role.capitalize()} keystore of {keys.bureau_id} written to {out}: "
+          f"{names} keys and the public bundle (mode 0600)")  # fmt: skip
     return 0
 
 
-def _desk(args: argparse.Namespace) -> tuple[Session, BureauDesk]:
-    keys = _keys(args)
+def _desk(args: argparse.Namespace, keys: BureauKeys) -> tuple[Session, BureauDesk]:
+    keys.signing_key()  # every request to the server is signed: say so before connecting
     session = Session.open(home_from(args), network_from(args))
     desk = BureauDesk(session, keys)
     if desk.published_bundle_differs():
@@ -158,76 +209,215 @@ def _desk(args: argparse.Namespace) -> tuple[Session, BureauDesk]:
     return session, desk
 
 
-def _inbox(args: argparse.Namespace) -> int:
+def _check_page(args: argparse.Namespace) -> None:
     if not 1 <= args.limit <= 500 or args.after < 0:
         raise InvalidInput("--limit must be 1-500 and --after at least 0")
-    session, desk = _desk(args)
-    flagged = 0
+
+
+def _line(item: dict[str, object]) -> str:
+    return f"  #{item['cursor']:<6} {item['petition_id']}  {item['day']}  {item['status']:<11}"
+
+
+def _inbox(args: argparse.Namespace) -> int:
+    _check_page(args)
+    keys = _keys(args)
+    if not args.no_open:
+        keys.case_key()  # before any request: one line if this keystore cannot read cases
+    session, desk = _desk(args, keys)
+    rows: list[tuple[str, OpenedCase | str]] = []
     with session:
         items, next_cursor = desk.inbox(args.after, args.limit)
-        print(f"{len(items)} petition(s) for {desk.keys.bureau_id} after cursor {args.after}")
         for item in items:
-            line = (
-                f"  #{item['cursor']:<6} {item['petition_id']}  {item['day']}  {item['status']:<11}"
-            )
             if args.no_open:
-                print(line)
+                rows.append((_line(item), ""))
                 continue
             try:
-                opened = desk.open(str(item["petition_id"]))
+                rows.append((_line(item), desk.open_case(str(item["petition_id"]))))
             except ServerMisbehaved as exc:  # one altered record must not hide the others
-                flagged += 1
-                print(f"{line}  ✗ ALTERED  {exc.message}")
-                continue
-            flagged += not opened.binding_ok
-            subject = opened.document.subject if opened.document else "(cannot be opened)"
-            print(f"{line}  {_binding_mark(opened)}  {subject}")
+                rows.append((_line(item), f"✗ ALTERED  {exc.message}"))
+    print(f"{len(items)} petition(s) for {desk.keys.bureau_id} after cursor {args.after}")
+    if not args.no_open and desk.keys.token is None:
+        print(f"  (pseudonyms not shown: {NO_TOKEN_KEY})")
+    counts = Counter(row.pseudonym for _, row in rows if isinstance(row, OpenedCase))
+    flagged = 0
+    for line, row in rows:
+        if isinstance(row, str):
+            flagged += bool(row)
+            print(f"{line}  {row}" if row else line)
+            continue
+        flagged += not row.ok
+        subject = row.case.subject if row.case is not None else "(cannot be opened)"
+        print(f"{line}  {_binding_mark(row)}  {_pseudonym(row, counts)}{subject}")
+    _same_person(rows, counts)
     if items:
         print(f"Next page: --after {next_cursor}")
+    if not args.no_open and desk.keys.identity is None and rows:
+        print("Token binding not checked (·): this keystore has no identity key; intake checks "
+              "it (`petition bureau intake`)")  # fmt: skip
     if flagged:
         print(f"{flagged} petition(s) FAILED a check (marked ✗): see `petition bureau show`")
         return 1
     return 0
 
 
-def _binding_mark(opened: OpenedPetition) -> str:
+def _pseudonym(opened: OpenedCase, counts: Counter[str | None]) -> str:
+    if opened.pseudonym is None:
+        return ""
+    several = counts[opened.pseudonym]
+    return (
+        f"pseudonym {opened.pseudonym}" + (f" ({several} petitions)" if several > 1 else "") + "  "
+    )
+
+
+def _same_person(rows: list[tuple[str, OpenedCase | str]], counts: Counter[str | None]) -> None:
+    repeated = [name for name, count in counts.items() if name is not None and count > 1]
+    if not repeated:
+        return
+    print("Several petitions from one person (same pseudonym) in this page:")
+    for name in repeated:
+        cursors = [
+            line.split()[0] for line, row in rows
+            if isinstance(row, OpenedCase) and row.pseudonym == name
+        ]  # fmt: skip
+        print(f"  pseudonym {name}: {len(cursors)} petitions ({', '.join(cursors)})")
+
+
+def _binding_mark(opened: OpenedCase) -> str:
     """An envelope that cannot be opened is not a token problem: say which check failed."""
-    if opened.document is None:
+    if opened.case is None and opened.identity is None:
         return "✗ UNOPENABLE"
-    return "✓ token" if opened.binding_ok else "✗ TOKEN"
+    if opened.binding is None:
+        return "· token"
+    return "✓ token" if opened.binding else "✗ TOKEN"
 
 
 def _show(args: argparse.Namespace) -> int:
-    session, desk = _desk(args)
+    keys = _keys(args)
+    keys.case_key()
+    session, desk = _desk(args, keys)
     with session:
-        opened = desk.open(args.petition_id)
-    stored, document = opened.stored, opened.document
+        opened = desk.open_case(args.petition_id)
+    stored, case = opened.stored, opened.case
     print(f"Petition {stored.petition_id} ({stored.day}, status {stored.status}, "
           f"log entry {stored.leaf_index}, {len(stored.replies)} reply/replies)")  # fmt: skip
-    if opened.binding_ok:
-        print("Token binding: ✓ the token is the token of the ID number inside")
-    else:
+    if case is None:
         for problem in opened.problems:
-            print(f"Token binding: ✗ {problem}")
-    if document is None:
+            print(f"✗ {problem}")
         return 1
-    print(f"  Name:     {document.real_name}")
-    print(f"  ID:       {document.id_number} ({document.id_scheme})")
-    print(f"  Contact:  {document.contact}")
-    print(f"  Category: {document.category}")
-    print(f"  Region:   {document.region}")
-    print(f"  Written:  {document.created_day}")
-    print(f"  Subject:  {document.subject}")
+    print(f"  Pseudonym:  {opened.pseudonym or '(' + NO_TOKEN_KEY + ')'}")
+    if desk.keys.identity is None:
+        print("  Identity:   sealed to intake (this keystore has no identity key)")
+    else:
+        _binding_lines(opened)
+        if opened.identity is not None:
+            _identity_lines(opened.identity)
+    print(f"  Category:   {case.category}")
+    print(f"  Region:     {case.region}")
+    print(f"  Respondent: {case.respondent or '(none named)'}")
+    print(f"  Written:    {case.created_day}")
+    print(f"  Subject:    {case.subject}")
     print("  Text:")
-    for line in document.body.splitlines() or [""]:
+    for line in case.body.splitlines() or [""]:
         print(f"    {line}")
-    for attachment in document.attachments:
+    for attachment in case.attachments:
         print(f"  Attachment: {attachment.name} ({attachment.media_type}, "
               f"{len(attachment.data)} bytes)")  # fmt: skip
         if args.save_attachments is not None:
             saved = save_attachment(Path(args.save_attachments), attachment)
             print(f"    saved to {saved}")
-    return 0 if opened.binding_ok else 1
+    return 0 if opened.ok else 1
+
+
+def _binding_lines(opened: OpenedCase) -> None:
+    if opened.binding:
+        print("Token binding: ✓ the case's pseudonym is derived from the ID number inside")
+    for problem in opened.problems:
+        print(f"Token binding: ✗ {problem}")
+
+
+def _identity_lines(identity: IdentityDocument) -> None:
+    consent = identity.consent
+    print(f"  Name:       {identity.real_name}")
+    print(f"  ID:         {identity.id_number} ({identity.id_scheme})")
+    print(f"  Contact:    {identity.contact}")
+    print(f"  Consent:    contact {_yes(consent.contact)}, identity sent along on transfer "
+          f"{_yes(consent.share_identity_on_transfer)}")  # fmt: skip
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def _intake(args: argparse.Namespace) -> int:
+    _check_page(args)
+    keys = _keys(args)
+    keys.identity_key()
+    keys.token_key()
+    session, desk = _desk(args, keys)
+    with session:
+        if args.petition_id is not None:
+            return _intake_one(desk.open_intake(args.petition_id))
+        items, next_cursor = desk.inbox(args.after, args.limit)
+        rows: list[tuple[str, OpenedCase | str]] = []
+        for item in items:
+            try:
+                rows.append((_line(item), desk.open_intake(str(item["petition_id"]))))
+            except ServerMisbehaved as exc:
+                rows.append((_line(item), f"✗ ALTERED  {exc.message}"))
+    people: dict[str | None, list[tuple[str, OpenedCase]]] = {}
+    flagged = 0
+    for line, row in rows:
+        if isinstance(row, str):
+            flagged += 1
+            print(f"{line}  {row}")
+        else:
+            flagged += not row.ok
+            people.setdefault(row.pseudonym, []).append((line, row))
+    persons = len([name for name in people if name is not None])
+    print(f"{len(items)} petition(s) for {desk.keys.bureau_id} after cursor {args.after}, from "
+          f"{persons} person(s) (pseudonym derived from each ID number)")  # fmt: skip
+    for name, petitions in people.items():
+        print(f"pseudonym {name or '(none: the identity does not open)'} "
+              f"({len(petitions)} petition(s))")  # fmt: skip
+        for line, row in petitions:
+            print(f"{line}  {_binding_mark(row)}  {_who(row.identity)}")
+            for problem in row.problems:
+                print(f"      ✗ {problem}")
+    if items:
+        print(f"Next page: --after {next_cursor}")
+    if desk.keys.case is None and rows:
+        print("Token binding not checked (·): this keystore has no case key")
+    if flagged:
+        print(f"{flagged} petition(s) FAILED a check (marked ✗)")
+        return 1
+    return 0
+
+
+def _who(identity: IdentityDocument | None) -> str:
+    if identity is None:
+        return "(identity cannot be opened)"
+    consent = identity.consent
+    return (
+        f"{identity.real_name}  contact {identity.contact or '(none)'}  "
+        f"(may contact: {_yes(consent.contact)}; identity on transfer: "
+        f"{_yes(consent.share_identity_on_transfer)})"
+    )
+
+
+def _intake_one(opened: OpenedCase) -> int:
+    stored = opened.stored
+    print(f"Petition {stored.petition_id} ({stored.day}, status {stored.status}, "
+          f"log entry {stored.leaf_index})")  # fmt: skip
+    print(f"  Pseudonym:  {opened.pseudonym or '(none: the identity does not open)'}")
+    if opened.binding is None:
+        print("Token binding: not checked (this keystore has no case key)")
+    else:
+        _binding_lines(opened)
+    if opened.identity is not None:
+        _identity_lines(opened.identity)
+    if opened.case is not None:
+        print(f"  Subject:    {opened.case.subject}")
+    return 0 if opened.ok else 1
 
 
 def _reply(args: argparse.Namespace) -> int:
@@ -236,7 +426,9 @@ def _reply(args: argparse.Namespace) -> int:
     message = args.message
     if message is None:
         message = read_text_file(Path(args.message_file), "reply")
-    session, desk = _desk(args)
+    keys = _keys(args)
+    keys.case_key()
+    session, desk = _desk(args, keys)
     with session:
         leaf_index = desk.reply(args.petition_id, args.status, message)
     print(

@@ -96,8 +96,10 @@ def _bureaus(args: argparse.Namespace) -> int:
         directory = session.directory()
         print(f"Directory serial {directory.serial} of {directory.day}, signature verified.")
         for bundle in directory.bureaus:
-            key = format_fingerprint(bundle.encryption_key.key_id)[:19]
-            print(f"  {bundle.bureau_id:<20} {bundle.name}  (encryption key {key}…)")
+            identity = format_fingerprint(bundle.identity_key.key_id)[:9]
+            case = format_fingerprint(bundle.case_key.key_id)[:9]
+            print(f"  {bundle.bureau_id:<20} {bundle.name}  (identity key {identity}…, "
+                  f"case key {case}…)")  # fmt: skip
         if not directory.bureaus:
             print("  (no bureau is published yet)")
     return 0
@@ -119,6 +121,13 @@ def register_submit(subcommands: Subcommands) -> None:
     flag(parser, "--body-file", type=Path, help="UTF-8 file with the petition's text")
     flag(parser, "--category", help="category of the matter")
     flag(parser, "--region", help="region the matter concerns")
+    flag(parser, "--respondent", help="the body complained about (optional)")
+    flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
+         help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
+    flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
+         default=None, help="whether your identity may go with the case if it is "
+         "transferred to another competent bureau; never to the body complained about "
+         "(default: no)")  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
          help="attach a file (repeatable)")  # fmt: skip
     flag(parser, "--qr-png", type=Path, metavar="FILE", help="also write the receipt QR as PNG")
@@ -156,7 +165,8 @@ def _submit(args: argparse.Namespace) -> int:
             result = submit_petition(
                 session, form, Progress(step=reporter.step, upload=reporter.upload)
             )
-    _show_receipt(result, bundle.name, qr=not args.no_qr)
+        requests = [f"{method} {path}" for method, path in session.transport.requests]
+    _show_receipt(result, bundle.name, requests, qr=not args.no_qr)
     if args.qr_png is not None:
         _write_qr_png(Path(args.qr_png), result.code)
         print(f"QR code written to {args.qr_png} (it holds the receipt code: keep it private)")
@@ -170,6 +180,8 @@ def _submit(args: argparse.Namespace) -> int:
 
 def _collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
     values = {name: getattr(args, name) for name, _, _ in _FIELDS}
+    # The optional respondent is asked only when the person is typing the petition anyway.
+    typing = args.id_number is None or args.body_file is None or None in values.values()
     for name, prompt, _ in _FIELDS:
         if values[name] is None:
             values[name] = _ask(prompt, f"--{name}")
@@ -177,6 +189,12 @@ def _collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
     if id_number is None:
         id_number = _ask_secret("Resident ID number (not shown)", "--id-number")
     validate_identity(id_number)  # a typo is reported now, before the text is typed
+    respondent = args.respondent
+    if respondent is None:
+        typing = typing and sys.stdin.isatty()
+        respondent = (
+            _ask("The body you complain about (optional, Enter for none)", "") if typing else ""
+        )
     if args.body_file is not None:
         body = read_text_file(Path(args.body_file), "petition text")
     else:
@@ -192,7 +210,19 @@ def _collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
         category=values["category"],
         region=values["region"],
         attachments=attachments,
+        respondent=respondent,
+        consent_contact=_choice(args.allow_contact, default=True),
+        consent_share_identity_on_transfer=_choice(args.share_identity_on_transfer, default=False),
     )
+
+
+def _choice(value: object, *, default: bool) -> bool:
+    """A yes/no flag, also from its PETITION_* variable (``1``/``true``/``yes``/``on``)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _require_terminal(flag_name: str) -> None:
@@ -225,10 +255,13 @@ def _ask_text(flag_name: str) -> str:
     return "\n".join(lines)
 
 
-def _show_receipt(result: SubmissionResult, bureau_name: str, *, qr: bool) -> None:
+def _show_receipt(
+    result: SubmissionResult, bureau_name: str, requests: list[str], *, qr: bool
+) -> None:
     again = "" if result.first_time else " (the server already had it: not stored twice)"
     print(f"Submitted to {bureau_name} ({result.bureau_id}){again}.")
     print(f"  petition id {result.petition_id}, {result.envelope_length} bytes sealed")
+    print(f"  requests sent: {', '.join(requests)}")
     print(
         f"  receipt verified: signed by the log, entry {result.receipt.leaf_index} "
         f"of a log of {result.tree_size}"

@@ -12,10 +12,9 @@ import time
 from types import TracebackType
 
 STEP_TEXT = {
-    "argon2": "Deriving your pseudonymous token (Argon2id; this takes a few seconds)",
-    "token": "Asking the bureau's evaluator to sign it blindly, and checking its proof",
-    "seal": "Encrypting the petition for the bureau",
-    "upload": "Sending the sealed petition",
+    "argon2": "Hashing your ID number with the bureau's salt (Argon2id; a few seconds)",
+    "seal": "Encrypting your identity and your case for the bureau, each on its own",
+    "upload": "Sending the sealed petition (one request)",
     "verify": "Checking the server's signed receipt and its log inclusion proof",
 }
 _SHOW_UPLOAD_FROM = 256 * 1024

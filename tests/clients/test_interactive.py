@@ -1,7 +1,8 @@
 """``petition submit`` asking for what is missing, on a real pseudo-terminal.
 
 The ID number is typed at a no-echo prompt: the test reads everything the terminal showed and
-checks that the number never appears, while the petition still arrives with it inside.
+checks that the number never appears, while the petition still arrives with it inside. The
+optional body complained about is asked too, as the petition is being typed anyway.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def test_missing_fields_are_asked_for_and_the_id_is_not_echoed(deployment: Deplo
         ("Category", "其他"),
         ("Region", "天津"),
         ("Resident ID number", ID_NUMBER),
+        ("The body you complain about \\(optional", "某区住建局"),
     ]:
         terminal.expect(prompt)
         terminal.type(answer)
@@ -89,5 +91,6 @@ def test_missing_fields_are_asked_for_and_the_id_is_not_echoed(deployment: Deplo
     found = re.search(r"petition id ([0-9a-f]{32})", shown)
     assert found is not None, shown
     opened = deployment.ok("bureau", "bureau", "show", found.group(1), *deployment.bureau_flags())
-    assert f"ID:       {ID_NUMBER}" in opened
+    assert f"ID:         {ID_NUMBER}" in opened
+    assert "Respondent: 某区住建局" in opened
     assert "第一段。\n    第二段。" in opened

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +20,11 @@ import pytest
 from deployment import Deployment
 from flaky_front import FlakyFront
 from harness import free_port
-from socks_proxy import ConnectRequest, SocksProxy
+from socks_proxy import ConnectRequest, Credentials, SocksProxy
+
+from client.home import ClientHome
+from client.petitioner import PetitionForm, Progress, submit_petition
+from client.session import NetworkOptions, Session
 
 PETITION_ID = re.compile(r"petition id ([0-9a-f]{32})\b")
 INBOX_LINE = re.compile(r"^\s+#\d+\s+([0-9a-f]{32})\s", re.MULTILINE)
@@ -173,6 +178,88 @@ def test_every_connection_goes_through_the_socks_proxy_with_the_name_resolved_re
     assert "connection through the proxy" in failed_with_one_line(direct)
 
 
+def _credentials_of_each_run(
+    proxy: SocksProxy, runs: list[Callable[[], object]]
+) -> list[set[Credentials | None]]:
+    """The distinct SOCKS credentials presented during each of ``runs``."""
+    seen = []
+    for run in runs:
+        start = len(proxy.credentials)
+        run()
+        seen.append(set(proxy.credentials[start:]))
+    return seen
+
+
+def test_each_petition_gets_its_own_tor_circuit(deployment: Deployment, tmp_path: Path) -> None:
+    """Fresh random SOCKS credentials per petition: Tor's IsolateSOCKSAuth gives each its own
+    circuit. The directory fetch and the submission of one petition share one."""
+    home = tmp_path / "home"
+    with SocksProxy() as proxy:
+        succeeded(init(deployment, home, deployment.url, "--proxy", proxy.url))
+        runs = _credentials_of_each_run(
+            proxy,
+            [lambda: succeeded(submit(deployment, home, tmp_path)) for _ in range(2)],
+        )
+        connects = proxy.connects
+    assert all(len(run) == 1 for run in runs), runs  # one circuit for a whole petition
+    first, second = (run.pop() for run in runs)
+    assert first is not None
+    assert second is not None
+    assert first != second
+    assert first.username != second.username
+    assert first.password != second.password
+    assert len(first.username) == len(first.password) == 32  # 128 random bits each
+    assert {c.host for c in connects} == {urlsplit(deployment.url).hostname}
+
+
+def test_one_session_moves_to_a_new_circuit_after_each_petition(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """The library behind ``submit`` and ``petition ui``: two petitions through one session."""
+    home = tmp_path / "home"
+    succeeded(init(deployment, home, deployment.url))
+    form = PetitionForm(
+        bureau_id="national", real_name="张三", id_number="11010519491231002X",
+        contact="138", subject="修路", body="村口的路坏了。", category="交通", region="北京",
+    )  # fmt: skip
+    state = ClientHome(home)
+    proxy = SocksProxy().start()
+    try:
+        with Session(state, state.load_config(), NetworkOptions(proxy=proxy.url)) as session:
+            runs = _credentials_of_each_run(
+                proxy,
+                [
+                    lambda: session.directory(),
+                    lambda: submit_petition(session, form, Progress()),
+                    lambda: submit_petition(session, form, Progress()),
+                ],
+            )
+            requests = list(session.transport.requests)
+    finally:
+        proxy.stop()
+    directory, first, second = runs
+    post = ("POST", "/v1/petitions")
+    assert requests == [("GET", "/v1/directory"), post, post]
+    # The directory's connection carried the first petition's credentials (kept alive, so
+    # the first submission may not even have opened a connection of its own).
+    assert len(directory) == 1
+    assert first <= directory
+    assert len(second) == 1
+    assert second.isdisjoint(directory)
+
+
+def test_credentials_in_the_proxy_url_are_kept(deployment: Deployment, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with SocksProxy() as proxy:
+        mine = f"socks5h://alice:wonderland@127.0.0.1:{proxy.port}"
+        succeeded(init(deployment, home, deployment.url, "--proxy", mine))
+        succeeded(submit(deployment, home, tmp_path))
+        succeeded(submit(deployment, home, tmp_path))
+        credentials = proxy.credentials
+    assert len(credentials) >= 3
+    assert set(credentials) == {Credentials("alice", "wonderland")}
+
+
 def test_proxy_from_the_environment_reaches_a_name_only_the_proxy_can_resolve(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -239,6 +326,26 @@ def test_a_proxy_that_is_not_running_is_one_line(deployment: Deployment, tmp_pat
     pinned = init(deployment, home, deployment.url, "--proxy", dead, "--retries", "1")
     assert "connection through the proxy" in failed_with_one_line(pinned)
     assert home_is_untouched(home)
+
+
+# -- what a submission sends ------------------------------------------------------------------
+
+
+def test_a_submission_is_one_request_after_the_directory(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """No token round trip: the directory, then one POST with the envelope and a hash."""
+    home = tmp_path / "home"
+    with FlakyFront(deployment.url) as front:
+        succeeded(init(deployment, home, front.url))
+        pinned = len(front.requests)
+        stdout = succeeded(submit(deployment, home, tmp_path))
+        sent = front.requests[pinned:]
+        posts = front.posts
+    assert sent == [("GET", "/v1/directory"), ("POST", "/v1/petitions")]
+    assert "requests sent: GET /v1/directory, POST /v1/petitions\n" in stdout
+    (post,) = posts
+    assert set(json.loads(post.body)) == {"envelope", "lookup_key_hash"}
 
 
 # -- surges and lost connections -------------------------------------------------------------

@@ -1,15 +1,18 @@
 """The whole story through the real ``petition`` program against a real server.
 
-A petitioner submits in Chinese with attachments; the bureau lists, opens, checks the token
-binding, saves the attachments and replies; the petitioner reads the reply with the code alone
-and with a saved receipt file; the auditor's checks pass. Then the petitioner's device is
-searched for any trace of the petition.
+A petitioner submits in Chinese with attachments, in one request after the directory; the
+bureau (its full keystore) lists, opens, checks the token binding, saves the attachments and
+replies; the petitioner reads the reply with the code alone and with a saved receipt file; the
+auditor's checks pass. Then the petitioner's device is searched for any trace of the petition,
+and every file under PETITION_HOME must keep its modification time across a submit and a
+status.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+import time
 from pathlib import Path
 
 from deployment import BUREAU_ID, Deployment
@@ -51,10 +54,13 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     out = _submit(
         deployment, body, "--attach", str(small), "--attach", str(photo),
         "--save-receipt", str(receipt_file), "--passphrase-file", str(deployment.passphrase_file),
-        "--qr-png", str(png),
+        "--qr-png", str(png), "--respondent", "某建筑劳务有限公司", "--no-allow-contact",
+        "--share-identity-on-transfer",
     )  # fmt: skip
     code, petition_id = _code(out), _petition_id(out)
     assert "receipt verified: signed by the log" in out
+    # One request after the directory: no token round trip, nothing else.
+    assert "requests sent: GET /v1/directory, POST /v1/petitions\n" in out
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert receipt_file.stat().st_mode & 0o077 == 0
 
@@ -63,6 +69,7 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     line = next(line for line in inbox.splitlines() if petition_id in line)
     assert "✓ token" in line
     assert "关于拖欠工资的投诉" in line
+    assert re.search(r"pseudonym [0-9a-f]{4}(-[0-9a-f]{4}){3}", line), line
 
     saved = tmp_path / "saved"
     shown = deployment.ok(
@@ -71,6 +78,8 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     assert "Token binding: ✓" in shown
     assert "张三" in shown
     assert ID_NUMBER in shown
+    assert "Respondent: 某建筑劳务有限公司" in shown
+    assert "Consent:    contact no, identity sent along on transfer yes" in shown
     assert "本人工资被拖欠八个月。" in shown
     assert (saved / "工资条.txt").read_bytes() == small.read_bytes()
     assert (saved / "现场照片.jpg").read_bytes() == photo.read_bytes()
@@ -128,6 +137,34 @@ def test_a_default_submit_leaves_no_trace_under_petition_home(
         for secret in secrets_to_find:
             assert secret.encode() not in data, (path, secret)
             assert secret.encode("utf-16-le") not in data, (path, secret)
+
+
+def test_submit_and_status_rewrite_no_file_under_petition_home(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """A modification time that moves with each use dates the petition on a seized device."""
+    home = deployment.homes["petitioner"]
+    body = tmp_path / "body.txt"
+    body.write_text("修改时间不应改变", encoding="utf-8")
+
+    def stamps() -> dict[Path, tuple[int, int, bytes]]:
+        # Directories too (and the home itself): a file created and removed again, a rename
+        # or a temporary file would move their times.
+        return {
+            path: (
+                path.stat().st_mtime_ns,
+                path.stat().st_ctime_ns,
+                path.read_bytes() if path.is_file() else b"",
+            )
+            for path in [home, *home.rglob("*")]
+        }
+
+    before = stamps()
+    assert any(path.is_file() for path in before)  # `init` wrote the configuration
+    time.sleep(0.05)  # coarse file system clocks: a rewrite now would show a new time
+    code = _code(_submit(deployment, body, "--no-qr"))
+    deployment.ok("petitioner", "status", code)
+    assert stamps() == before
 
 
 def test_status_of_an_unknown_code_is_one_line(deployment: Deployment) -> None:

@@ -1,8 +1,10 @@
 """Test harness: a deployment set up as people set it up, every step through the real CLI.
 
-The authority runs ``admin init``; the bureau runs ``bureau init`` and ``export-token-key``; the
-authority publishes the bundle; the operator starts ``petition serve``; petitioner, bureau and
-auditor each ``init`` with their own PETITION_HOME. Argon2id is set to the cheapest parameters
+The authority runs ``admin init``; the bureau runs ``bureau init`` (one keystore with every key);
+the authority publishes the bundle; the operator starts ``petition serve`` (it holds no bureau key
+of any kind); petitioner, bureau and auditor each ``init`` with their own PETITION_HOME. The
+bureau's role keystores (``bureau export-keys --role intake|handler``) are made on first use by
+:meth:`Deployment.role_flags`. Argon2id is set to the cheapest parameters
 the protocol allows (``--argon2-memory-kib 8192 --argon2-time-cost 1``) to keep the suite fast.
 """
 
@@ -61,7 +63,25 @@ class Deployment:
         return result.stdout
 
     def bureau_flags(self) -> tuple[str, ...]:
+        """The bureau's full keystore: identity, case, signing and token keys."""
         return ("--keystore", str(self.keystore), "--passphrase-file", str(self.passphrase_file))
+
+    def role_keystore(self, role: str) -> Path:
+        """The keystore of ``intake`` or ``handler``, exported from the full one on first use."""
+        path = self.root / f"national-{role}.keystore"
+        if not path.exists():
+            new = ("--new-passphrase-file", str(self.passphrase_file))
+            self.ok(
+                "bureau", "bureau", "export-keys", *self.bureau_flags(), "--role", role,
+                "--out", str(path), *new,
+            )  # fmt: skip
+        return path
+
+    def role_flags(self, role: str) -> tuple[str, ...]:
+        return (
+            "--keystore", str(self.role_keystore(role)),
+            "--passphrase-file", str(self.passphrase_file),
+        )  # fmt: skip
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -91,10 +111,6 @@ def deploy(root: Path) -> Deployment:
         "--argon2-time-cost", "1")  # fmt: skip
     cli("admin", "add-bureau", "--data", str(data), "--passphrase-file", str(passphrase),
         str(root / "national.bundle.json"))  # fmt: skip
-    token_keys = root / "data.token-keys"
-    token_keys.mkdir(mode=0o700)
-    cli("bureau", "export-token-key", "--keystore", str(keystore), "--passphrase-file",
-        str(passphrase), "--out", str(token_keys / "national.key"))  # fmt: skip
     process, client, _ = launch(data, root / "server.log")
     deployment = Deployment(
         root, data, client.base, fingerprint, process, client, passphrase, keystore

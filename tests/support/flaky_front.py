@@ -14,8 +14,9 @@ Each successive ``POST /v1/petitions`` takes the next action of the schedule:
 Once the schedule is used up, ``then`` applies (``"forward"`` unless told otherwise). Every other
 request is forwarded. The body and the arrival time (``time.monotonic()``, taken once the whole
 body has been read) of every ``POST /v1/petitions`` are recorded, so a test can prove that the
-same envelope was resent and that ``Retry-After`` was honoured. Every answer carries
-``Connection: close``.
+same envelope was resent and that ``Retry-After`` was honoured. The method and path of every
+request of any kind are recorded too (:attr:`FlakyFront.requests`), so a test can count what a
+command sent. Every answer carries ``Connection: close``.
 
     with FlakyFront(server_url, ["drop", "503", "forward"]) as front:
         ... point a client at front.url ...
@@ -108,6 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         body = self._read_body()
         front = self.server.front
+        front.record_request(self.command, urlsplit(self.path).path)
         action: Action = "forward"
         if self.command == "POST" and urlsplit(self.path).path == SUBMIT_PATH:
             action = front.record_submission(body)
@@ -200,6 +202,7 @@ class FlakyFront:
         self._schedule = list(schedule)
         self._lock = threading.Lock()
         self._posts: list[RecordedPost] = []
+        self._requests: list[tuple[str, str]] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.front = self
         self.port: int = self._server.server_address[1]
@@ -219,6 +222,16 @@ class FlakyFront:
         """Every ``POST /v1/petitions`` received so far, oldest first (a copy)."""
         with self._lock:
             return list(self._posts)
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """``(method, path)`` of every request received so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._requests)
+
+    def record_request(self, method: str, path: str) -> None:
+        with self._lock:
+            self._requests.append((method, path))
 
     def start(self) -> FlakyFront:
         self._thread.start()

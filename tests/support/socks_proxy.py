@@ -1,4 +1,9 @@
-"""A small, real SOCKS5 proxy for tests (RFC 1928: the no-authentication method, CONNECT only).
+"""A small, real SOCKS5 proxy for tests (RFC 1928, CONNECT only).
+
+It accepts the no-authentication method and the user name/password method (RFC 1929) with any
+credentials, as Tor does: Tor uses them only to isolate streams (``IsolateSOCKSAuth``), one
+circuit per distinct user name and password. The credentials of every connection are recorded,
+so a test can tell which requests would have shared a Tor circuit.
 
 It listens on 127.0.0.1 on a free port, runs in background threads and relays bytes both ways
 between the client and the host it asked for. Every CONNECT request is recorded with its address
@@ -27,6 +32,8 @@ from typing import Literal
 
 SOCKS_VERSION = 5
 METHOD_NO_AUTH = 0x00
+METHOD_USERNAME_PASSWORD = 0x02
+USERPASS_VERSION = 0x01
 METHOD_NONE_ACCEPTABLE = 0xFF
 CMD_CONNECT = 0x01
 ATYP_IPV4 = 0x01
@@ -58,6 +65,14 @@ class ConnectRequest:
     port: int
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """The user name and password a client authenticated with (RFC 1929)."""
+
+    username: str
+    password: str
+
+
 class _ProtocolError(Exception):
     """The client broke the protocol or went away; the connection is simply closed."""
 
@@ -69,6 +84,7 @@ class SocksProxy:
         self.hosts = dict(hosts or {})
         self._lock = threading.Lock()
         self._connects: list[ConnectRequest] = []
+        self._credentials: list[Credentials | None] = []
         self._connections = 0
         self._open: set[socket.socket] = set()
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -93,6 +109,12 @@ class SocksProxy:
         """Every CONNECT request received so far, oldest first (a copy)."""
         with self._lock:
             return list(self._connects)
+
+    @property
+    def credentials(self) -> list[Credentials | None]:
+        """The credentials of each CONNECT in :attr:`connects` (None: no authentication)."""
+        with self._lock:
+            return list(self._credentials)
 
     @property
     def connection_count(self) -> int:
@@ -165,10 +187,11 @@ class SocksProxy:
         upstream: socket.socket | None = None
         try:
             client.settimeout(_HANDSHAKE_TIMEOUT)
-            self._negotiate_method(client)
+            credentials = self._negotiate_method(client)
             request = self._read_connect(client)
             with self._lock:
                 self._connects.append(request)
+                self._credentials.append(credentials)
             upstream = self._open_upstream(client, request)
             if upstream is None or not self._track(upstream):
                 return
@@ -187,15 +210,30 @@ class SocksProxy:
         finally:
             self._forget(client, upstream)
 
-    def _negotiate_method(self, client: socket.socket) -> None:
+    def _negotiate_method(self, client: socket.socket) -> Credentials | None:
         version, count = _read_exact(client, 2)
         if version != SOCKS_VERSION:
             raise _ProtocolError(f"not SOCKS5 (version {version})")
         methods = _read_exact(client, count)
+        if METHOD_USERNAME_PASSWORD in methods:  # preferred, as Tor prefers it
+            client.sendall(bytes([SOCKS_VERSION, METHOD_USERNAME_PASSWORD]))
+            return self._read_credentials(client)
         if METHOD_NO_AUTH not in methods:
             client.sendall(bytes([SOCKS_VERSION, METHOD_NONE_ACCEPTABLE]))
             raise _ProtocolError("the client offers no method this proxy supports")
         client.sendall(bytes([SOCKS_VERSION, METHOD_NO_AUTH]))
+        return None
+
+    def _read_credentials(self, client: socket.socket) -> Credentials:
+        (version,) = _read_exact(client, 1)
+        if version != USERPASS_VERSION:
+            raise _ProtocolError(f"not RFC 1929 authentication (version {version})")
+        (length,) = _read_exact(client, 1)
+        username = _read_exact(client, length).decode("utf-8", errors="replace")
+        (length,) = _read_exact(client, 1)
+        password = _read_exact(client, length).decode("utf-8", errors="replace")
+        client.sendall(bytes([USERPASS_VERSION, 0x00]))  # any credentials are accepted
+        return Credentials(username, password)
 
     def _read_connect(self, client: socket.socket) -> ConnectRequest:
         version, command, _reserved, address_type = _read_exact(client, 4)
