@@ -1,10 +1,11 @@
-"""What the cryptography costs each party, as medians over repeated runs.
+"""What the cryptography costs each party, as medians over repeated runs (protocol v2).
 
-Petitioner: ID number -> token (validation, Argon2id pre-hash, VOPRF blind, evaluation in the
-same process, finalize with proof verification), then sealing a 10 KiB petition and a petition
-with a 1 MiB attachment. Bureau: opening each of those and checking the token binding (which
-repeats the Argon2id pre-hash). The evaluator's own cost per token request is shown separately,
-since that is the only public-key operation the server side does per petition.
+Petitioner: ID number -> pre-hash (validation, Argon2id with the bureau's public salt), then
+sealing a 10 KiB petition and a petition with a 1 MiB attachment (identity and case sections).
+Bureau intake: opening the identity section and deriving the pseudonym (which repeats the
+Argon2id pre-hash, then one HMAC under the bureau's token key). Case handler: opening the case
+section and deriving the pseudonym from its pre-hash (one HMAC). The server does no public-key
+operation per petition at all: it only parses the envelope's clear header.
 
 Run from the repository root:  .venv/bin/python -m bench.crypto [--repeat N]
 (as a module, so that the top-level ``crypto`` package is not shadowed by this file)
@@ -22,22 +23,23 @@ from collections.abc import Callable
 from datetime import date
 from importlib import metadata
 
-from crypto import envelope
-from crypto.document import Attachment, PetitionDocument
+from crypto.document import Attachment, CaseDocument, IdentityDocument
 from crypto.idnumber import normalize_id
 from crypto.keys import EncryptionPrivateKey
-from crypto.petition import open_petition
-from crypto.receipt import ReceiptSecret
-from crypto.token import (
-    DEFAULT_TOKEN_PARAMS,
-    TokenKey,
-    TokenRequest,
-    check_token_binding,
-    generate_token_salt,
-    prehash,
+from crypto.petition import (
+    SealingKeys,
+    check_binding,
+    open_case,
+    open_identity,
+    seal_petition,
+    token_from_case,
+    token_from_identity,
 )
+from crypto.receipt import ReceiptSecret
+from crypto.token import DEFAULT_TOKEN_PARAMS, TokenKey, generate_token_salt, prehash
 
 ID_NUMBER = "11010519491231002X"
+BUREAU = "national"
 
 
 def _median_ms(action: Callable[[], object], repeat: int) -> float:
@@ -55,73 +57,74 @@ def main() -> int:
     repeat = parser.parse_args().repeat
 
     salt = generate_token_salt()
-    token_key = TokenKey.generate("national")
-    bureau_key = EncryptionPrivateKey.generate()
+    token_key = TokenKey.generate(BUREAU)
+    identity_key = EncryptionPrivateKey.generate()
+    case_key = EncryptionPrivateKey.generate()
+    keys = SealingKeys(BUREAU, identity_key.public_key(), case_key.public_key())
     reply_key = ReceiptSecret.generate().reply_private_key().public_key()
 
-    def id_to_token() -> bytes:
-        identity = normalize_id("cn-resident", ID_NUMBER)
-        request, blinded = TokenRequest.blind(prehash(identity, salt, DEFAULT_TOKEN_PARAMS))
-        return request.finalize(token_key.evaluate(blinded), token_key.public_key())
+    def id_to_prehash() -> bytes:
+        return prehash(normalize_id("cn-resident", ID_NUMBER), salt, DEFAULT_TOKEN_PARAMS)
 
-    token = id_to_token()
-    _, blinded = TokenRequest.blind(os.urandom(32))
+    pre = id_to_prehash()
+    identity = IdentityDocument(
+        real_name="张三", id_scheme="cn-resident", id_number=ID_NUMBER, contact=""
+    )
 
-    def document(body: str, attachments: tuple[Attachment, ...] = ()) -> bytes:
-        return PetitionDocument(
-            real_name="张三",
-            id_scheme="cn-resident",
-            id_number=ID_NUMBER,
-            contact="",
+    def case(body: str, attachments: tuple[Attachment, ...] = ()) -> CaseDocument:
+        return CaseDocument(
             subject="关于拖欠工资的投诉",
             body=body,
             category="劳动",
             region="河北省",
+            respondent="",
             reply_key=reply_key,
-            token=token,
+            id_prehash=pre,
             created_day=date.today(),
             attachments=attachments,
-        ).encode()
-
-    text_petition = document("诉" * (10 * 1024 // 3))  # 10 KiB of UTF-8 text
-    attachment = Attachment("scan.pdf", "application/pdf", os.urandom(1024 * 1024))
-    attached_petition = document("见附件。", (attachment,))
-    sealed_text = envelope.seal(text_petition, bureau_key.public_key(), "national", token)
-    sealed_attached = envelope.seal(attached_petition, bureau_key.public_key(), "national", token)
-
-    def bureau_reads(sealed: bytes) -> None:
-        _, received = open_petition(sealed, bureau_key, "national")
-        check_token_binding(
-            received.token,
-            normalize_id(received.id_scheme, received.id_number),
-            salt,
-            token_key,
-            DEFAULT_TOKEN_PARAMS,
         )
 
-    def seal(doc: bytes) -> Callable[[], bytes]:
-        return lambda: envelope.seal(doc, bureau_key.public_key(), "national", token)
+    text_case = case("诉" * (10 * 1024 // 3))  # 10 KiB of UTF-8 text
+    attachment = Attachment("scan.pdf", "application/pdf", os.urandom(1024 * 1024))
+    attached_case = case("见附件。", (attachment,))
+    sealed_text = seal_petition(identity, text_case, keys)
+    sealed_attached = seal_petition(identity, attached_case, keys)
+
+    def intake(sealed: bytes) -> bytes:
+        opened = open_identity(sealed, identity_key, BUREAU)
+        return token_from_identity(opened, token_key, salt, DEFAULT_TOKEN_PARAMS)
+
+    def handler(sealed: bytes) -> bytes:
+        _, opened = open_case(sealed, case_key, BUREAU)
+        return token_from_case(opened, token_key)
+
+    def binding() -> None:
+        check_binding(identity, text_case, salt, DEFAULT_TOKEN_PARAMS)
+
+    def seal(doc: CaseDocument) -> Callable[[], bytes]:
+        return lambda: seal_petition(identity, doc, keys)
 
     rows = [
-        ("petitioner", "ID -> token (Argon2id 64 MiB t=3 + VOPRF round trip)", id_to_token),
-        ("petitioner", f"seal 10 KiB petition -> {len(sealed_text)} B", seal(text_petition)),
+        ("petitioner", "ID -> pre-hash (Argon2id, public salt)", id_to_prehash),
+        ("petitioner", f"seal 10 KiB petition -> {len(sealed_text)} B", seal(text_case)),
         (
             "petitioner",
             f"seal petition + 1 MiB attachment -> {len(sealed_attached)} B",
-            seal(attached_petition),
+            seal(attached_case),
         ),
-        ("evaluator", "one VOPRF evaluation with proof", lambda: token_key.evaluate(blinded)),
-        ("bureau", "open 10 KiB petition + token-binding check", lambda: bureau_reads(sealed_text)),
         (
-            "bureau",
-            "open 1 MiB-attachment petition + token-binding check",
-            lambda: bureau_reads(sealed_attached),
+            "intake",
+            "open identity + derive pseudonym (Argon2id + HMAC)",
+            lambda: intake(sealed_text),
         ),
+        ("intake", "binding check of a case to its identity (Argon2id)", binding),
+        ("handler", "open 10 KiB case + pseudonym (HMAC)", lambda: handler(sealed_text)),
+        ("handler", "open 1 MiB-attachment case + pseudonym", lambda: handler(sealed_attached)),
     ]
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, "
         f"Python {platform.python_version()}, "
-        f"cryptography {metadata.version('cryptography')}, voprf {metadata.version('voprf')}, "
+        f"cryptography {metadata.version('cryptography')}, "
         f"argon2-cffi {metadata.version('argon2-cffi')}"
     )
     print(f"median of {repeat} runs each")

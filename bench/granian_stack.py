@@ -47,9 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args(argv)
-    config = ServerConfig(
-        data_dir=args.data, token_keys_dir=ServerConfig.default_token_keys_dir(args.data)
-    )
+    config = ServerConfig(data_dir=args.data)
     configure_logging()
     os.umask(0o077)
     writer = WriterProcess(config)

@@ -63,9 +63,8 @@ def worker_half(root: Path, count: int, profile: bool) -> None:
     try:
         bureau = server.bureaus["national"]
         pool = seal_pool(
-            "national",
-            bureau.encryption.public_key(),
-            bureau.token_for(harness.ID_NUMBERS[0]),
+            bureau.bundle().sealing_keys(),
+            bureau.prehash_for(harness.ID_NUMBERS[0]),
             2 * count + 200,
             2,
         )
@@ -117,7 +116,6 @@ def jobs(count: int) -> list[Job]:
         header = {
             "petition_id": secrets.token_hex(16),
             "bureau_id": "national",
-            "token": secrets.token_hex(32),
             "envelope_hash": envelope_hash(envelope).hex(),
             "lookup_key_hash": secrets.token_hex(32),
         }

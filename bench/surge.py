@@ -272,9 +272,8 @@ class Surge:
         self.port = int(self.server.client.base.rsplit(":", 1)[1])
         bureau = self.server.bureaus[BUREAU]
         self._seal: Callable[[int], list[SealedRequest]] = lambda count: seal_pool(
-            BUREAU,
-            bureau.encryption.public_key(),
-            bureau.token_for(harness.ID_NUMBERS[0]),
+            bureau.bundle().sealing_keys(),
+            bureau.prehash_for(harness.ID_NUMBERS[0]),
             count,
             args.generators,
         )

@@ -297,7 +297,8 @@ def register_audit_store(subcommands: Subcommands) -> None:
         "store",
         help="check a server's data directory: encrypted, no personal data, log matches store",
         description="Check a server's data directory, read-only (also while the server runs): "
-        "the database is encrypted at rest and has the expected schema; no table or file holds "
+        "the database is encrypted at rest and has the expected schema; no stored value but "
+        "bureau, day and status is shared by two petitions; no table or file holds "
         "a valid ID number, a name, an IP address or a time of day; every log leaf matches "
         "exactly one stored petition or reply, and the log matches its signed tree heads. "
         "Exit status 0 if every check passes, 1 otherwise.",

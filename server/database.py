@@ -1,9 +1,11 @@
 """SQLCipher storage: the schema, opening a connection with the raw key, and the read queries.
 
-What is stored is exactly what the design allows: envelopes (ciphertext), tokens, bureau ids,
-hashes, day-granularity dates, statuses, and the log (leaves, node hashes, signed heads, signed
-receipts and replies, which hold nothing else). No column holds an address, a user agent or a
-time of day, and SQLite keeps no timestamps of its own.
+What is stored is exactly what the design allows: envelopes (ciphertext), bureau ids, hashes,
+day-granularity dates, statuses, and the log (leaves, node hashes, signed heads, signed receipts
+and replies, which hold nothing else). Nothing is per-person (protocol v2): no column holds a
+token or any other value derived from an ID number, so no two petitions of one person share a
+value that every petition to that bureau on that day does not share too. No column holds an
+address, a user agent or a time of day, and SQLite keeps no timestamps of its own.
 
 Only the writer process writes (:mod:`server.writer`). HTTP workers hold one read-only
 connection per thread; WAL mode lets them read a consistent snapshot while the writer commits.
@@ -26,14 +28,15 @@ from server.errors import StorageError
 
 Connection = Any  # sqlcipher3 ships no type information
 
-SCHEMA_VERSION = 1
+#: 2 since protocol v2 dropped the ``token`` column. There is no migration: a version 1
+#: database held per-person tokens, and the server refuses to open it.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE petitions (
     cursor          INTEGER PRIMARY KEY,   -- submission order: the bureau inbox cursor
     petition_id     TEXT NOT NULL UNIQUE,  -- hex of a hash of the envelope
     bureau_id       TEXT NOT NULL,
-    token           BLOB NOT NULL,
     envelope        BLOB NOT NULL,         -- ciphertext, as submitted
     envelope_hash   BLOB NOT NULL,
     lookup_key_hash BLOB NOT NULL,
@@ -109,7 +112,10 @@ def ensure_schema(conn: Connection) -> None:
     if version == SCHEMA_VERSION:
         return
     if version != 0:
-        raise StorageError(f"the database has schema version {version}; expected {SCHEMA_VERSION}")
+        raise StorageError(
+            f"the database has schema version {version} and this server needs {SCHEMA_VERSION} "
+            "(protocol v2; there is no migration): start with a new data directory"
+        )
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Statement by statement: executescript() would commit on its own.
@@ -128,7 +134,6 @@ class PetitionRow:
     cursor: int
     petition_id: str
     bureau_id: str
-    token: bytes
     envelope: bytes
     envelope_hash: bytes
     lookup_key_hash: bytes
@@ -209,14 +214,14 @@ class Database:
 
 def petition_row(conn: Connection, petition_id: str) -> PetitionRow | None:
     row = conn.execute(
-        "SELECT cursor, petition_id, bureau_id, token, envelope, envelope_hash, lookup_key_hash, "
+        "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, lookup_key_hash, "
         "day, status, leaf_index, receipt FROM petitions WHERE petition_id = ?",
         (petition_id,),
     ).fetchone()
     if row is None:
         return None
     values = list(row)
-    for position in (3, 4, 5, 6, 10):
+    for position in (3, 4, 5, 9):
         values[position] = bytes(values[position])
     return PetitionRow(*values)
 

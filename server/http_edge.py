@@ -23,6 +23,7 @@ from crypto.errors import (
     SchemaViolation,
     SealedPetitionError,
     TooLarge,
+    UnsupportedVersion,
     UntrustedKey,
 )
 from server.errors import ApiError, WriterUnavailable
@@ -72,6 +73,8 @@ def api_error_for(exc: SealedPetitionError) -> ApiError:
         return ApiError(413, "too_large", exc.message)
     if isinstance(exc, SchemaViolation):
         return ApiError(400, "schema_violation", exc.message)
+    if isinstance(exc, UnsupportedVersion):
+        return ApiError(400, "unsupported_version", exc.message)
     if isinstance(exc, MalformedInput):
         return ApiError(400, "malformed", exc.message)
     if isinstance(exc, (InvalidSignature, UntrustedKey)):

@@ -1,7 +1,7 @@
 """Auditing a server's data directory: what ``petition audit store`` and ``admin inspect`` read.
 
-The design promises that the server holds ciphertext, pseudonymous tokens, hashes, days and the
-public log, and nothing else (README, docs/threat-model.md). The tests show it for the code as
+The design promises that the server holds ciphertext, hashes, bureau ids, days, statuses and the
+public log, and nothing per-person (README, docs/threat-model.md). The tests show it for the code as
 written; this module lets an operator or an auditor check it for one real data directory, as it
 is today, including whatever a careless patch, a debugging session or an intruder left in it:
 
@@ -10,6 +10,10 @@ is today, including whatever a careless patch, a debugging session or an intrude
   anything);
 * ``envelopes``: every stored envelope has a well-formed clear header, so it is ciphertext as
   submitted and not, say, a decrypted document;
+* ``no-linking-values``: no column of two petitions (or of replies to two petitions) holds the
+  same value, except the columns every petition to a bureau on a day shares anyway
+  (:data:`SHARED_COLUMNS`: bureau id, day, status, …), and no two envelopes share a sealed
+  section. A value two petitions share beyond those would link them: a per-person value;
 * ``no-id-numbers``, ``no-names``, ``no-addresses``, ``no-times``: no value in any table and no
   file in the directory looks like a resident ID number, a personal name, an IP address or a
   time of day / Unix timestamp;
@@ -29,6 +33,7 @@ pasted into tickets, and a leaked ID number must not leak a second time through 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -44,7 +49,7 @@ from typing import Any
 import sqlcipher3
 
 from crypto import merkle
-from crypto.envelope import parse_header
+from crypto.envelope import CASE_OFFSET, HEADER_LENGTH, parse_header
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.fields import (
     Status,
@@ -67,6 +72,7 @@ from server.errors import DataDirectoryError, StorageError, UnknownPetition
 ENCRYPTED_AT_REST = "encrypted-at-rest"
 SCHEMA = "schema"
 ENVELOPES = "envelopes"
+NO_LINKING_VALUES = "no-linking-values"
 NO_ID_NUMBERS = "no-id-numbers"
 NO_NAMES = "no-names"
 NO_ADDRESSES = "no-addresses"
@@ -77,6 +83,7 @@ CHECK_IDS = (
     ENCRYPTED_AT_REST,
     SCHEMA,
     ENVELOPES,
+    NO_LINKING_VALUES,
     NO_ID_NUMBERS,
     NO_NAMES,
     NO_ADDRESSES,
@@ -85,6 +92,16 @@ CHECK_IDS = (
     LOG_INTACT,
 )
 """The stable check ids, in the order they are reported."""
+
+#: Per table, the only columns whose value two rows of different petitions may share: what every
+#: petition to one bureau on one day has in common anyway (and, for replies, the petition a reply
+#: belongs to, its sequence number and the head that acknowledged its batch). Every other column
+#: of these tables must differ from petition to petition; the log tables are derived from these
+#: and checked by ``log-matches-store`` and ``log-intact``.
+SHARED_COLUMNS: dict[str, frozenset[str]] = {
+    "petitions": frozenset({"bureau_id", "day", "status"}),
+    "replies": frozenset({"petition_id", "sequence", "status", "day", "tree_size"}),
+}
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _DATABASE_FILES = frozenset({"petitions.db", "petitions.db-wal", "petitions.db-shm"})
@@ -598,10 +615,21 @@ class _Auditor:
         self._findings = findings
         self._counts = _Counts()
         self._log_key: VerifyKey | None = None
+        # (table, column) -> digest of a value -> (petition id, label) of the first row holding it
+        self._seen: dict[tuple[str, str], dict[bytes, tuple[object, str]]] = {}
+        self._compared = 0
 
     def run(self) -> dict[str, str]:
         summaries = {SCHEMA: self._schema()}
         summaries[ENVELOPES] = self._scan_database()
+        shared = "; ".join(
+            f"{table}: {', '.join(sorted(columns))}" for table, columns in SHARED_COLUMNS.items()
+        )
+        summaries[NO_LINKING_VALUES] = (
+            f"{self._compared:,} values of petitions and replies (envelope sections included) "
+            f"are each held by one petition only; shared, as by every petition to a bureau on a "
+            f"day: {shared}"
+        )
         self._scan_files()
         counts = self._counts
         where = f"{counts.values:,} values in {len(counts.tables)} tables and {counts.files} files"
@@ -711,6 +739,7 @@ class _Auditor:
                     label = _row_label(table, values, ordinal, exclude=column)
                     where = f"{shown_table}.{_show_identifier(column, 'a column')} of {label}"
                     self._counts.values += 1
+                    self._linking(table, column, value, values, label)
                     if table == "petitions" and column == "envelope":
                         envelopes += 1
                         self._scan_envelope(value, values, where, label)
@@ -719,8 +748,45 @@ class _Auditor:
                     if column == "day" and table in ("petitions", "replies"):
                         self._check_day(value, where)
         return (
-            f"{envelopes:,} envelopes have a well-formed clear header and a padding-bucket "
-            "length, and name their row's bureau and token"
+            f"{envelopes:,} envelopes have a well-formed clear header (bureau id and key ids "
+            "only) and a padding-bucket length, and name their row's bureau"
+        )
+
+    def _linking(
+        self, table: str, column: str, value: object, row: dict[str, object], label: str
+    ) -> None:
+        """Remember ``value``; a finding if a row of another petition holds it already."""
+        if table not in SHARED_COLUMNS:
+            return
+        petition = row.get("petition_id")
+        if column not in SHARED_COLUMNS[table]:
+            self._same_value(table, column, _digest(value), petition, label)
+        if table == "petitions" and column == "envelope":
+            blob = _as_bytes(value)
+            if blob is not None and len(blob) > CASE_OFFSET:
+                for section, part in (
+                    ("identity section", blob[HEADER_LENGTH:CASE_OFFSET]),
+                    ("case section", blob[CASE_OFFSET:]),
+                ):
+                    self._same_value(table, section, _digest(part), petition, label)
+
+    def _same_value(
+        self, table: str, column: str, digest: bytes, petition: object, label: str
+    ) -> None:
+        self._compared += 1
+        seen = self._seen.setdefault((table, column), {})
+        first = seen.get(digest)
+        if first is None:
+            seen[digest] = (petition, label)
+            return
+        if petition is not None and first[0] == petition:
+            return  # two replies to one petition: nothing is linked
+        shown = _show_identifier(column, "a column") if " " not in column else column
+        self._add(
+            NO_LINKING_VALUES,
+            f"{_show_identifier(table, 'a table')}.{shown} of {label} holds the same value "
+            f"as that of {first[1]}: a value two petitions share links them",
+            key=f"{table}.{column}:{label}",
         )
 
     def _check_day(self, value: object, where: str) -> None:
@@ -746,7 +812,7 @@ class _Auditor:
             self._scan_value(value, where)
             return
         try:
-            header, offset = parse_header(blob)
+            header = parse_header(blob)
         except MalformedInput:
             self._add(
                 ENVELOPES,
@@ -756,9 +822,7 @@ class _Auditor:
             return
         if header.bureau_id != row.get("bureau_id"):
             self._add(ENVELOPES, f"the envelope of {label} is addressed to another bureau")
-        if _as_bytes(row.get("token")) != header.token:
-            self._add(ENVELOPES, f"the envelope of {label} carries another token than its row")
-        self._scan_binary(blob[:offset], where)
+        self._scan_binary(blob[:HEADER_LENGTH], where)
 
     def _scan_value(self, value: object, where: str, *, public_names: bool = False) -> None:
         if isinstance(value, bool):
@@ -1258,6 +1322,18 @@ class _Auditor:
         )
 
 
+def _digest(value: object) -> bytes:
+    """A fixed-size stand-in for a stored value, its type included (1 and "1" differ)."""
+    blob = _as_bytes(value)
+    if blob is not None:
+        kind, data = b"b", blob
+    elif isinstance(value, str):
+        kind, data = b"s", value.encode("utf-8", errors="surrogatepass")
+    else:
+        kind, data = b"n", repr(value).encode()
+    return hashlib.sha256(kind + b"\x00" + data).digest()
+
+
 def _differences(*pairs: tuple[str, object, object]) -> str:
     return ", ".join(name for name, left, right in pairs if left != right)
 
@@ -1369,6 +1445,7 @@ def stored_petition(
 
 def _header_length(envelope: bytes) -> int | None:
     try:
-        return parse_header(envelope)[1]
+        parse_header(envelope)
     except MalformedInput:
         return None
+    return HEADER_LENGTH

@@ -6,12 +6,13 @@ rows of docs/threat-model.md it is evidence for; the store audit reads the whole
 runs once per command and every check reads its result. Two checks are added here because the
 store audit does not make them:
 
-* ``data:no-token-key-file`` (T-ID-1): no token (VOPRF) key file sits anywhere in the data
-  directory. Whoever copies the directory and its database key must still not be able to
-  compute a token for a guessed ID number: that is the whole of T-ID-1's mitigation.
-* ``data:log-leaves-without-token`` (T-LINK-2): every stored log leaf has exactly the documented
-  members, and no petition's token appears in any leaf, raw, in hex or in base64url. The public
-  log is copied by everyone; a token in it would link one person's petitions to a bureau.
+* ``data:no-bureau-key`` (T-ID-1, T-ID-3): no bureau key sits anywhere in the data directory:
+  no token key directory or file left from protocol v1, no key file but the log's, no keystore
+  but the directory authority's. Since protocol v2 the server computes nothing from an ID
+  number; whoever copies the directory and its database key must still hold nothing that could.
+* ``data:log-leaves-documented`` (T-LINK-2): every stored log leaf has exactly the documented
+  members (petition id, bureau id, envelope or reply hash, status, day). The public log is
+  copied by everyone; any further member could carry a value that links petitions.
 
 Everything is read-only, as in the store audit. Heavy imports (SQLCipher) happen inside the
 checks, so that loading the provider costs nothing for the other ``petition`` commands.
@@ -24,15 +25,13 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crypto import cjson
+from crypto import keystore
 from crypto.errors import SealedPetitionError
 from crypto.keyfile import FORMAT_NAME, MAX_KEY_FILE_BYTES, KeyPurpose
 from crypto.objects import LogEntry
-from crypto.token import TOKEN_LENGTH
 from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, Run, ThreatCheck
 from server.commands import _db_key_file_argument
 
@@ -55,6 +54,10 @@ STORE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "envelopes": (
         ("T-DET-1", "T-DD-1"),
         "every stored envelope is ciphertext with a clear header and a padding-bucket length",
+    ),
+    "no-linking-values": (
+        ("T-LINK-3", "T-ID-1"),
+        "no stored value but bureau, day and status is shared by two petitions",
     ),
     "no-id-numbers": (("T-ID-1",), "no table or file holds a resident ID number"),
     "no-names": (("T-DD-1",), "no table or file holds a personal name"),
@@ -80,20 +83,20 @@ def provider() -> CheckProvider:
     ]
     checks.append(
         ThreatCheck(
-            "data:no-token-key-file",
-            ("T-ID-1",),
-            "no token (VOPRF) key file is inside the data directory",
+            "data:no-bureau-key",
+            ("T-ID-1", "T-ID-3"),
+            "no bureau key (token, identity, case or signing) is inside the data directory",
             "data",
-            no_token_key_file,
+            no_bureau_key,
         )
     )
     checks.append(
         ThreatCheck(
-            "data:log-leaves-without-token",
+            "data:log-leaves-documented",
             ("T-LINK-2",),
-            "stored log leaves have only the documented members and carry no token",
+            "stored log leaves have only the documented members",
             "data",
-            log_leaves_without_token,
+            log_leaves_documented,
         )
     )
     return CheckProvider(tuple(checks), add_arguments=_db_key_file_argument)
@@ -130,9 +133,14 @@ def _store_check(check_id: str) -> Run:
     return run
 
 
-# --- no token key in the data directory ---------------------------------------------------------
+# --- no bureau key in the data directory -------------------------------------------------------
 
 _SHOWN_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}")
+#: Key files and keystores the data directory may hold: the log key, and the directory
+#: authority's keystore where `petition admin init` puts it by default.
+_ALLOWED_KEYS = frozenset({"log.key", "authority.keystore"})
+#: The largest keystore looked into; a bureau keystore is a few kilobytes.
+_MAX_KEYSTORE_BYTES = 1024 * 1024
 
 
 def _shown(relative: str) -> str:
@@ -149,27 +157,27 @@ def _entries(root: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(root).as_posix()
 
 
-def _is_token_key_file(path: Path) -> bool:
-    """Whether ``path`` (followed if a link) is a small regular file holding a token key.
-
-    Looser than :func:`crypto.keyfile.read_token_key_file` on purpose: a key file with a wrong
-    mode, or not quite canonical, holds the seed all the same.
-    """
+def _key_format(path: Path) -> str | None:
+    """What key container ``path`` (followed if a link) is: a key file's purpose, "keystore",
+    or None. Looser than the readers on purpose: a key file with a wrong mode, or not quite
+    canonical, holds its key all the same."""
     try:
         info = path.stat()
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_FILE_BYTES:
-            return False
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_KEYSTORE_BYTES:
+            return None
         body = json.loads(path.read_bytes())
     except (OSError, ValueError, RecursionError):
-        return False
-    return (
-        isinstance(body, dict)
-        and body.get("format") == FORMAT_NAME
-        and body.get("purpose") == KeyPurpose.TOKEN.value
-    )
+        return None
+    if not isinstance(body, dict):
+        return None
+    if body.get("format") == FORMAT_NAME and info.st_size <= MAX_KEY_FILE_BYTES:
+        return str(body.get("purpose"))
+    if body.get("format") == keystore.FORMAT_NAME:
+        return "keystore"
+    return None
 
 
-def no_token_key_file(context: CheckContext) -> CheckOutcome:
+def no_bureau_key(context: CheckContext) -> CheckOutcome:
     from server.store_audit import open_data_directory
 
     data = open_data_directory(_data_path(context))
@@ -177,29 +185,35 @@ def no_token_key_file(context: CheckContext) -> CheckOutcome:
     looked_at = 0
     for path, relative in _entries(data.path):
         looked_at += 1
-        if path.is_dir() and not path.is_symlink() and path.name.endswith(".token-keys"):
-            findings.append(
-                f"{_shown(relative)} is a token key directory inside the data directory"
-            )
-        elif _is_token_key_file(path):
-            findings.append(f"the file {_shown(relative)} is a token (VOPRF) key file")
+        if path.is_dir() and not path.is_symlink():
+            if path.name.endswith(".token-keys"):
+                findings.append(f"{_shown(relative)} is a token key directory (protocol v1)")
+            continue
+        kind = _key_format(path)
+        if kind is None:
+            continue
+        if relative == "log.key" and kind == KeyPurpose.LOG_SIGNING.value:
+            continue
+        if relative == "authority.keystore" and kind == "keystore":
+            continue
+        what = "a keystore" if kind == "keystore" else f"a key file ({_purpose(kind)})"
+        findings.append(f"the file {_shown(relative)} is {what}: the server holds no bureau key")
     return CheckOutcome.from_findings(
         findings,
-        f"none of the {looked_at} files and folders in the data directory is a token key file",
+        f"none of the {looked_at} files and folders in the data directory holds a bureau key "
+        f"(only {' and '.join(sorted(_ALLOWED_KEYS))} hold keys)",
     )
 
 
-# --- no token in the stored log leaves ---------------------------------------------------------
+def _purpose(kind: str) -> str:
+    return kind if re.fullmatch(r"[a-z-]{1,32}", kind) else "<withheld>"
 
 
-@dataclass(frozen=True)
-class _StoredLog:
-    leaves: list[tuple[int, bytes]]
-    tokens: list[bytes]
+# --- the stored log leaves hold only the documented members ------------------------------------
 
 
-def _stored_log(context: CheckContext) -> _StoredLog:
-    """Every stored leaf and every stored token, read in one snapshot.
+def _stored_leaves(context: CheckContext) -> list[tuple[int, bytes]]:
+    """Every stored leaf, read in one snapshot.
 
     A database in the clear is opened without a key: the store audit has already reported it
     (``encrypted-at-rest``), and what it holds is still what this check must look at.
@@ -230,14 +244,13 @@ def _stored_log(context: CheckContext) -> _StoredLog:
         try:
             leaves = conn.execute("SELECT leaf_index, leaf FROM log_leaves ORDER BY leaf_index")
             stored = [(int(index), _blob(leaf)) for index, leaf in leaves.fetchall()]
-            tokens = [_blob(row[0]) for row in conn.execute("SELECT token FROM petitions")]
         finally:
             conn.execute("ROLLBACK")
     except (sqlite3.Error, sqlcipher3.Error) as exc:
         raise StorageError(f"cannot read the log leaves of {data.database_path} ({exc})") from exc
     finally:
         conn.close()
-    return _StoredLog(stored, [token for token in tokens if token])
+    return stored
 
 
 def _blob(value: object) -> bytes:
@@ -248,48 +261,15 @@ def _blob(value: object) -> bytes:
     return b""
 
 
-# A token written as text is a run of base64url or hex characters at least this long (its
-# base64url form, the shorter of the two).
-_B64_LENGTH = len(cjson.b64encode(bytes(TOKEN_LENGTH)))
-_TEXT_RUN = re.compile(rb"[A-Za-z0-9_-]{%d,}" % _B64_LENGTH)
-
-
-def _token_forms(tokens: list[bytes]) -> tuple[set[bytes], set[bytes], set[bytes]]:
-    """Each token raw, in hex and in base64url: the ways it could be written into a leaf."""
-    raw = set(tokens)
-    return (
-        raw,
-        {token.hex().encode() for token in raw},
-        {cjson.b64encode(token).encode() for token in raw},
-    )
-
-
-def _carries_token(leaf: bytes, forms: tuple[set[bytes], set[bytes], set[bytes]]) -> bool:
-    """Whether a token appears in ``leaf``, in linear time for honest leaves.
-
-    An honest leaf has no text run that long (its longest value is a 43-character hash), so the
-    windows below are only ever slid over what does not belong there.
-    """
-    raw, hexes, b64s = forms
-    for match in _TEXT_RUN.finditer(leaf):
-        run = match.group(0)
-        for form, width in ((hexes, 2 * TOKEN_LENGTH), (b64s, _B64_LENGTH)):
-            if form and any(run[i : i + width] in form for i in range(len(run) - width + 1)):
-                return True
-    width = TOKEN_LENGTH
-    return bool(raw) and any(leaf[i : i + width] in raw for i in range(len(leaf) - width + 1))
-
-
-def log_leaves_without_token(context: CheckContext) -> CheckOutcome:
+def log_leaves_documented(context: CheckContext) -> CheckOutcome:
     try:
-        log = _stored_log(context)
+        leaves = _stored_leaves(context)
     except SealedPetitionError as exc:
         # The store audit opened this database a moment ago; if this one cannot, it is damaged.
         return CheckOutcome.failing(f"the stored log cannot be read: {exc.message}")
     findings = []
-    forms = _token_forms(log.tokens)
     members = set(LogEntry._MEMBERS)
-    for index, leaf in log.leaves:
+    for index, leaf in leaves:
         try:
             body = json.loads(leaf)
         except (ValueError, RecursionError):
@@ -301,12 +281,8 @@ def log_leaves_without_token(context: CheckContext) -> CheckOutcome:
             findings.append(f"leaf {index} has members beyond the documented log entry: {extra}")
         elif set(body) != members:
             findings.append(f"leaf {index} lacks members of the documented log entry")
-        if _carries_token(leaf, forms):
-            findings.append(f"leaf {index} carries a petition's token")
     return CheckOutcome.from_findings(
-        findings,
-        f"{len(log.leaves):,} stored leaves have only the documented members and none of the "
-        f"{len(log.tokens):,} stored tokens",
+        findings, f"{len(leaves):,} stored leaves have only the documented members"
     )
 
 

@@ -12,6 +12,14 @@ the WAL is on disk) is any job answered. This is group commit: one fsync serves 
 which is what lets one writer keep up with many workers without SQLite lock contention. The
 committer answers each job on its connection as soon as the batch is durable.
 
+The log must not show the order in which petitions arrived: within a batch the jobs are
+shuffled (:func:`integration_order`, with the operating system's randomness) before they get
+their leaf indices, so that a petitioner who knows when they submitted cannot point at their own
+leaf among the others of the batch, nor can anyone who watched the network. With
+``batch_interval_seconds`` the committer also starts a group commit only on multiples of that
+interval (unless a full batch is already waiting): polling the log head then dates a petition
+only to its interval, not to the moment it arrived (docs/operations.md).
+
 The committer keeps the hashes of the Merkle nodes it wrote recently in memory, so appending a
 leaf and proving the new petitions' inclusion rarely reads the database; after a rolled-back
 batch the cache is dropped, because it may hold nodes that were never stored.
@@ -30,8 +38,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import queue
+import random
+import secrets
 import selectors
 import signal
 import socket
@@ -282,17 +293,8 @@ class Writer:
                 peer.answer(({"result": "busy"}, b""))
             return
         if op == "status":
-            peer.answer(
-                (
-                    {
-                        "result": "ok",
-                        "queue_depth": self._queue.qsize(),
-                        "queue_capacity": self._config.queue_capacity,
-                        "tree_size": self._size,
-                    },
-                    b"",
-                )
-            )
+            # Readiness only: queue depth and log size stay inside the writer (docs/operations.md).
+            peer.answer(({"result": "ok" if not self._stopping.is_set() else "stopping"}, b""))
         elif op == "nonce":
             result = self._nonces.claim(
                 str(header["bureau_id"]), str(header["nonce"]), int(header["timestamp"])
@@ -304,6 +306,7 @@ class Writer:
     # --- group commit ----------------------------------------------------------------------
 
     def _commit_loop(self) -> None:
+        interval = self._config.batch_interval_seconds
         while True:
             try:
                 first = self._queue.get(timeout=0.2)
@@ -312,19 +315,27 @@ class Writer:
                     return
                 continue
             batch = [first]
-            deadline = time.monotonic() + self._config.batch_linger_seconds
-            while len(batch) < self._config.max_batch:
-                remaining = deadline - time.monotonic()
-                try:
-                    if remaining > 0:
-                        batch.append(self._queue.get(timeout=remaining))
-                    else:
-                        batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            if interval > 0:
+                # Wait for the next tick of a fixed schedule, so that when a batch is committed
+                # says nothing about when its first job came; a full batch goes at once.
+                self._fill(batch, next_tick(time.monotonic(), interval))
+            self._fill(batch, time.monotonic() + self._config.batch_linger_seconds)
             self._commit(batch)
 
+    def _fill(self, batch: list[Job], deadline: float) -> None:
+        """Take waiting jobs into ``batch`` until it is full or ``deadline`` has passed."""
+        while len(batch) < self._config.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining > 0:
+                    batch.append(self._queue.get(timeout=remaining))
+                else:
+                    batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
     def _commit(self, batch: list[Job]) -> None:
+        batch = integration_order(batch, _SYSTEM_RANDOM)
         size_before = self._size
         try:
             transaction = _Transaction(
@@ -364,6 +375,37 @@ class Writer:
             raise
 
 
+_SYSTEM_RANDOM = secrets.SystemRandom()
+
+
+def next_tick(now: float, interval: float) -> float:
+    """The first multiple of ``interval`` after ``now`` (both in seconds, monotonic clock)."""
+    return (math.floor(now / interval) + 1) * interval
+
+
+def integration_order(batch: list[Job], rng: random.Random) -> list[Job]:
+    """The order in which a batch gets its leaf indices: shuffled, never the arrival order.
+
+    One constraint survives the shuffle: replies to one petition keep their relative order, since
+    each must carry the next sequence number. They are put back, in arrival order, into the
+    places the shuffle gave them, so they are spread among the rest of the batch all the same.
+    """
+    order = list(batch)
+    rng.shuffle(order)
+    replies: dict[str, list[Job]] = {}
+    for job in batch:
+        if job.op == "reply":
+            replies.setdefault(str(job.header.get("petition_id")), []).append(job)
+    for petition_jobs in replies.values():
+        if len(petition_jobs) < 2:
+            continue
+        members = {id(job) for job in petition_jobs}
+        places = [place for place, job in enumerate(order) if id(job) in members]
+        for place, job in zip(places, petition_jobs, strict=True):
+            order[place] = job
+    return order
+
+
 class _Transaction:
     """The work of one group commit, applied inside the writer's open transaction."""
 
@@ -401,9 +443,9 @@ class _Transaction:
                 SignedKind.RECEIPT, receipt.to_json(), self._log_key
             ).encode()
         self._conn.executemany(
-            "INSERT INTO petitions (petition_id, bureau_id, token, envelope, envelope_hash, "
+            "INSERT INTO petitions (petition_id, bureau_id, envelope, envelope_hash, "
             "lookup_key_hash, day, status, leaf_index, receipt) "
-            "VALUES (:petition_id, :bureau_id, :token, :envelope, :envelope_hash, "
+            "VALUES (:petition_id, :bureau_id, :envelope, :envelope_hash, "
             ":lookup_key_hash, :day, :status, :leaf_index, :receipt)",
             self._new_petitions.values(),
         )
@@ -463,7 +505,6 @@ class _Transaction:
         petition: dict[str, Any] = {
             "petition_id": petition_id,
             "bureau_id": bureau_id,
-            "token": bytes.fromhex(header["token"]),
             "envelope": job.blob,
             "envelope_hash": envelope_hash,
             "lookup_key_hash": lookup_key_hash,

@@ -3,8 +3,8 @@
 One deployment, set up through the real CLI, gets a submission and a bureau reply. The audit
 must then print a row for every threat id in the document's order and pass every row it can
 check; rows it cannot check must say what they need. Copies of the data directory are damaged
-the ways an intruder or a careless operator would (an altered envelope, an extra column, a token
-key file planted inside, a token written into a log leaf), a directory is forged and rolled
+the ways an intruder or a careless operator would (an altered envelope, an extra column, a bureau
+keystore left inside, an extra member written into a log leaf), a directory is forged and rolled
 back, and a file is left in PETITION_HOME: each must turn exactly the right rows to FAIL, name
 the failing check, and exit 1, without a traceback and without repeating what was planted.
 """
@@ -12,6 +12,7 @@ the failing check, and exit 1, without a traceback and without repeating what wa
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -35,7 +36,6 @@ from crypto import cjson
 from crypto.keys import SigningKey
 from crypto.labels import SignedKind
 from crypto.signing import SignedObject, sign
-from crypto.token import TokenKey
 from petition.threat_audit import (
     CODE_PROPERTY,
     NEEDS_DATA,
@@ -296,17 +296,15 @@ def _extra_column(audited: Audited, data: Path) -> None:
     conn.close()
 
 
-def _plant_token_key(audited: Audited, data: Path) -> None:
-    key_file = audited.deployment.root / "data.token-keys" / f"{BUREAU_ID}.key"
-    shutil.copy2(key_file, data / "backup-national.key")
+def _plant_bureau_keystore(audited: Audited, data: Path) -> None:
+    shutil.copy2(audited.deployment.keystore, data / f"backup-{BUREAU_ID}.keystore")
 
 
 def _token_in_a_leaf(audited: Audited, data: Path) -> None:
     conn = _open(data)
-    (token,) = conn.execute("SELECT token FROM petitions").fetchone()
     (leaf,) = conn.execute("SELECT leaf FROM log_leaves WHERE leaf_index = 0").fetchone()
     entry = json.loads(leaf)
-    entry["token"] = cjson.b64encode(bytes(token))
+    entry["token"] = cjson.b64encode(bytes(range(32)))
     conn.execute("UPDATE log_leaves SET leaf = ? WHERE leaf_index = 0", (cjson.encode(entry),))
     conn.close()
 
@@ -326,11 +324,14 @@ DAMAGE: dict[str, tuple[Damage, dict[str, set[str]]]] = {
         {threat: {"data:log-matches-store"} for threat in ("T-TAMP-1", "T-TAMP-2", "T-REP-2")},
     ),
     "an extra column": (_extra_column, {"T-NC-1": {"data:schema"}}),
-    "a token key file inside": (_plant_token_key, {"T-ID-1": {"data:no-token-key-file"}}),
+    "a bureau keystore inside": (
+        _plant_bureau_keystore,
+        {"T-ID-1": {"data:no-bureau-key"}, "T-ID-3": {"data:no-bureau-key"}},
+    ),
     "a token in a log leaf": (
         _token_in_a_leaf,
         {
-            "T-LINK-2": {"data:log-leaves-without-token"},
+            "T-LINK-2": {"data:log-leaves-documented"},
             "T-TAMP-1": {"data:log-matches-store"},
             "T-TAMP-2": {"data:log-matches-store", "data:log-intact"},
             "T-REP-2": {"data:log-matches-store"},
@@ -352,22 +353,23 @@ def test_a_broken_data_directory_fails_its_rows(
         assert report.rows[threat].failing_checks() == checks, report.rows[threat]
 
 
-def test_a_planted_token_key_is_named_and_its_seed_is_not_shown(
+def test_a_planted_bureau_keystore_is_named_and_its_content_is_not_shown(
     audited: Audited, tmp_path: Path
 ) -> None:
     copy = _copy_data(audited, tmp_path)
-    _plant_token_key(audited, copy)
+    _plant_bureau_keystore(audited, copy)
     report = _audit(audited, "--data", str(copy), exit_status=1)
-    assert report.rows["T-ID-1"].failures() == [
-        "data:no-token-key-file: the file backup-national.key is a token (VOPRF) key file"
-    ]
-    seed = json.loads((copy / "backup-national.key").read_text())["key"]
-    assert seed not in report.result.stdout
+    (failure,) = report.rows["T-ID-1"].failures()
+    assert failure.startswith("data:no-bureau-key: "), failure
+    assert f"backup-{BUREAU_ID}.keystore" in failure
+    sealed = json.loads((copy / f"backup-{BUREAU_ID}.keystore").read_text())
+    for secret in (sealed["ciphertext"], sealed["nonce"], sealed["kdf"]["salt"]):
+        assert secret not in report.result.stdout
 
 
 # --- a forged or rolled-back directory ----------------------------------------------------------
 
-_TRUSTING = ("T-SPOOF-5", "T-TAMP-2", "T-LINK-1", "T-DD-3", "T-ID-2")
+_TRUSTING = ("T-SPOOF-5", "T-TAMP-2", "T-LINK-1", "T-DD-3")
 
 
 def test_a_directory_not_signed_by_the_pinned_authority_fails_spoof_1(audited: Audited) -> None:
@@ -525,7 +527,7 @@ def _add_tokens_to_entries(method: str, path: str, answer: Answer) -> Answer:
         entries = []
         for entry in value["entries"]:
             leaf = json.loads(cjson.b64decode(entry))
-            leaf["token"] = cjson.b64encode(bytes(64))
+            leaf["token"] = cjson.b64encode(bytes(32))
             entries.append(cjson.b64encode(cjson.encode(leaf)))
         body = json.dumps({**value, "entries": entries}).encode()
     return status, headers, body
@@ -540,25 +542,21 @@ class _Proxy(BaseHTTPRequestHandler):
 
     A reverse proxy is where deployments add what the server itself never does: a session
     cookie, a cache, an error page that repeats the URL or shows a traceback, authentication
-    of its own. With ``tag``, it also answers token requests itself, under a key of its own: the
-    evaluator that singles one petitioner out (T-ID-2).
+    of its own. With ``oracle``, it also answers protocol v1's token route itself, as a
+    deployment that put a per-person service back in front of the server would (T-ID-3).
     """
 
     upstream: httpx.Client
     spoil: Spoil
-    tag: bool
+    oracle: bool
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         content = self.rfile.read(length) if length else b""
-        token = _TOKEN_PATH.fullmatch(self.path)
-        if self.tag and self.command == "POST" and token is not None:
-            blinded = cjson.b64decode(json.loads(content)["blinded_element"])
-            response = TokenKey.generate(token.group(1)).evaluate(blinded)
-            self._send(200, {"content-type": "application/json"}, json.dumps({
-                "evaluated_element": cjson.b64encode(response.evaluated_element),
-                "proof": cjson.b64encode(response.proof),
-            }).encode())  # fmt: skip
+        if self.oracle and self.command == "POST" and _TOKEN_PATH.fullmatch(self.path):
+            # Any per-person answer will do: the audit must notice that the route answers.
+            answer = {"evaluated_element": cjson.b64encode(hashlib.sha256(content).digest())}
+            self._send(200, {"content-type": "application/json"}, json.dumps(answer).encode())
             return
         skip = {"host", "content-length", "connection", "accept-encoding"}
         upstream = self.upstream.request(
@@ -590,9 +588,10 @@ class _Proxy(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _proxy(deployment: Deployment, spoil: Spoil, *, tag: bool = False) -> Iterator[str]:
+def _proxy(deployment: Deployment, spoil: Spoil, *, oracle: bool = False) -> Iterator[str]:
     with httpx.Client(base_url=deployment.url, timeout=30) as upstream:
-        handler = type("Proxy", (_Proxy,), {"upstream": upstream, "spoil": spoil, "tag": tag})
+        attributes = {"upstream": upstream, "spoil": spoil, "oracle": oracle}
+        handler = type("Proxy", (_Proxy,), attributes)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
@@ -626,18 +625,19 @@ PROXIES: dict[str, tuple[Spoil, bool, dict[str, set[str]]]] = {
     ),
     "adds tokens to log entries": (
         _add_tokens_to_entries, False,
-        {"T-LINK-2": {"server:log-entries-without-token"}, "T-TAMP-2": {"server:log-consistent"}},
+        {"T-LINK-2": {"server:log-entries-documented"}, "T-TAMP-2": {"server:log-consistent"}},
     ),
-    "evaluates tokens under its own key": (
-        _faithful, True, {"T-ID-2": {"server:token-proof-verifies"}}
+    "puts the v1 token oracle back": (
+        _faithful, True,
+        {threat: {"server:no-token-oracle"} for threat in ("T-ID-1", "T-ID-3")},
     ),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(PROXIES))
 def test_a_proxy_that_spoils_answers_fails_its_rows(audited: Audited, case: str) -> None:
-    spoil, tag, expected = PROXIES[case]
-    with _proxy(audited.deployment, spoil, tag=tag) as url:
+    spoil, oracle, expected = PROXIES[case]
+    with _proxy(audited.deployment, spoil, oracle=oracle) as url:
         report = _audit(audited, "--server", url, exit_status=1)
     assert report.verdicts("FAIL") == set(expected), report.result.stdout
     for threat, checks in expected.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from server.http_edge import json_response
+from server.http_edge import fail, json_response
 from server.services import services
 
 blueprint = Blueprint("admin", __name__)
@@ -23,15 +23,15 @@ def openapi() -> Response:
 
 @blueprint.get("/v1/admin/readiness")
 def readiness() -> Response:
+    """Ready or not, and nothing more: this route is as public as every other.
+
+    It used to report the writer's queue depth and the log size; polled, those timed petitions
+    and showed the load. Now the only answers are ``{"status": "ready"}`` and a 503 error body
+    (the writer cannot be reached, or no directory has been published yet).
+    """
     state = services()
-    outcome, _ = state.writer.call({"op": "status"})
-    published = state.directory_file.current()
-    return json_response(
-        {
-            "status": "ready",
-            "queue_depth": outcome.get("queue_depth", 0),
-            "queue_capacity": outcome.get("queue_capacity", 0),
-            "tree_size": outcome.get("tree_size", 0),
-            "directory_serial": None if published is None else published.directory.serial,
-        }
-    )
+    outcome, _ = state.writer.call({"op": "status"})  # WriterUnavailable (503) if unreachable
+    if outcome.get("result") != "ok":
+        fail(503, "unavailable", "the petition store is not ready", retry_after=5)
+    state.directory()  # 503 directory_unavailable until `petition admin init` has run
+    return json_response({"status": "ready"})

@@ -76,7 +76,6 @@ def petition(bureau_id: str, petition_id: str) -> Response:
         {
             "petition_id": row.petition_id,
             "bureau_id": row.bureau_id,
-            "token": cjson.b64encode(row.token),
             "envelope": cjson.b64encode(row.envelope),
             "status": row.status,
             "day": row.day,

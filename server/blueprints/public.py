@@ -19,7 +19,7 @@ from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
 from server.database import PetitionRow
 from server.errors import ApiError
-from server.http_edge import bytes_member, fail, json_body, json_response, string_member
+from server.http_edge import bytes_member, fail, json_body, json_response
 from server.services import Services, services
 
 blueprint = Blueprint("public", __name__, url_prefix="/v1")

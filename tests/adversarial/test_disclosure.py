@@ -1,12 +1,16 @@
 """Data disclosure: attacks that try to read a petition, a key or the store without the right key.
 
 One real server (``petition serve`` via ``harness.start_server``, two bureaus) takes a few
-petitions whose every field carries a distinctive marker. Each test then plays one adversary
-from docs/threat-model.md with everything that adversary is assumed to hold (the whole data
-directory and its database key, another bureau's keys, a stolen keystore or database file, the
-X25519 half of a bureau key) and looks for the markers. ``defence-off`` hands the attacker the
-one thing the defence withholds, or removes the one mechanism under test, and the same attack
-code must then read the petition.
+petitions whose every field carries a distinctive marker, in both sealed sections: the identity
+(name, ID number, contact) and the case (subject, text, the body complained about, an attachment).
+Each test then plays one adversary from docs/threat-model.md with everything that adversary is
+assumed to hold (the whole data directory and its database key, another bureau's keys, a stolen
+keystore or database file, the X25519 halves of a bureau's keys) and looks for the markers.
+``defence-off`` hands the attacker the one thing the defence withholds, or removes the one
+mechanism under test, and the same attack code must then read the petition.
+
+(Moving a section to another bureau, other key ids or next to another envelope's identity is
+T-DD-2, attacked end to end in ``test_sections.py``.)
 """
 
 from __future__ import annotations
@@ -48,21 +52,19 @@ from werkzeug.serving import make_server
 from client.bureau import BureauKeys, load_bureau
 from crypto import cjson, labels, padding
 from crypto import envelope as envelope_module
-from crypto.document import Attachment, PetitionDocument
-from crypto.envelope import AEAD_TAG_LENGTH, EnvelopeHeader, open_envelope, parse_header
-from crypto.errors import DecryptionError, KeystoreError, TokenBindingError, WrongPassphrase
+from crypto.document import Attachment, CaseDocument, IdentityDocument
+from crypto.envelope import AEAD_TAG_LENGTH, HEADER_LENGTH
+from crypto.errors import DecryptionError, KeystoreError, WrongPassphrase
 from crypto.keys import (
-    FINGERPRINT_LENGTH,
     MLKEM_PUBLIC_LENGTH,
     MLKEM_SEED_LENGTH,
     EncryptionPrivateKey,
     EncryptionPublicKey,
 )
 from crypto.labels import SignedKind
-from crypto.petition import open_petition, seal_petition
+from crypto.petition import open_case, open_identity, seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.signing import SignedObject
-from crypto.token import TOKEN_LENGTH
 from server import app as server_app
 from server.auth import authenticate_bureau
 from server.blueprints import bureau as bureau_routes
@@ -85,7 +87,6 @@ class Sent:
     bureau_id: str
     petition_id: str
     envelope: bytes
-    token: bytes
     receipt: bytes  # the signed receipt, as the server stores it
     personal: tuple[str, ...]
 
@@ -100,42 +101,58 @@ class World:
         return [petition for petition in self.sent if petition.bureau_id == bureau_id]
 
 
-def _document(bureau: Bureau, id_number: str, *, marker: str, body: str = "") -> PetitionDocument:
-    """A petition whose name, subject, contact, body and attachment each carry ``marker``."""
-    return PetitionDocument(
+@dataclass(frozen=True)
+class Written:
+    """The two sections of one petition, every field marked."""
+
+    identity: IdentityDocument
+    case: CaseDocument
+    marker: str
+
+    def personal(self) -> tuple[str, ...]:
+        return (
+            self.marker,
+            self.identity.real_name,
+            self.identity.id_number,
+            self.identity.contact,
+            self.case.subject,
+            self.case.body,
+            self.case.respondent,
+            self.case.attachments[0].name,
+        )
+
+
+def _written(bureau: Bureau, id_number: str, *, marker: str) -> Written:
+    """A petition whose name, contact, subject, body, respondent and attachment carry ``marker``."""
+    identity = IdentityDocument(
         real_name=f"欧阳{marker}",
         id_scheme="cn-resident",
         id_number=id_number,
         contact=f"微信 wx{marker}",
+    )
+    case = CaseDocument(
         subject=f"强拆补偿{marker}",
-        body=body or f"我家房屋被强拆，至今未获补偿。标记{marker}",
+        body=f"我家房屋被强拆，至今未获补偿。标记{marker}",
         category="土地与房屋",
         region="440300",
+        respondent=f"某街道办事处{marker}",
         reply_key=ReceiptSecret.generate().reply_private_key().public_key(),
-        token=bureau.token_for(id_number),
+        id_prehash=bureau.prehash_for(id_number),
         created_day=date.today(),
         attachments=(Attachment(f"证据{marker}.txt", "text/plain", f"收据{marker}".encode()),),
     )
+    return Written(identity, case, marker)
 
 
-def _personal(document: PetitionDocument, marker: str) -> tuple[str, ...]:
-    return (
-        marker,
-        document.real_name,
-        document.id_number,
-        document.contact,
-        document.subject,
-        document.body,
-        document.attachments[0].name,
-    )
+def _seal(bureau: Bureau, written: Written) -> bytes:
+    return seal_petition(written.identity, written.case, bureau.bundle().sealing_keys())
 
 
-def _submit(server: RunningServer, bureau_id: str, envelope: bytes, token: bytes) -> Any:
+def _submit(server: RunningServer, envelope: bytes) -> Any:
+    """``POST /v1/petitions`` as the v2 client sends it: the envelope and a lookup-key hash."""
     return server.client.post(
         "/v1/petitions",
         {
-            "bureau_id": bureau_id,
-            "token": cjson.b64encode(token),
             "envelope": cjson.b64encode(envelope),
             "lookup_key_hash": cjson.b64encode(ReceiptSecret.generate().lookup_key_hash()),
         },
@@ -144,18 +161,16 @@ def _submit(server: RunningServer, bureau_id: str, envelope: bytes, token: bytes
 
 def _send(server: RunningServer, bureau_id: str, id_number: str) -> Sent:
     bureau = server.bureaus[bureau_id]
-    marker = secrets.token_hex(5)
-    document = _document(bureau, id_number, marker=marker)
-    envelope = seal_petition(document, bureau.encryption.public_key(), bureau_id)
-    answer = _submit(server, bureau_id, envelope, document.token)
+    written = _written(bureau, id_number, marker=secrets.token_hex(5))
+    envelope = _seal(bureau, written)
+    answer = _submit(server, envelope)
     assert answer.status == 201, answer.raw
     return Sent(
         bureau_id=bureau_id,
         petition_id=answer.json["petition_id"],
         envelope=envelope,
-        token=document.token,
         receipt=cjson.encode(answer.json["receipt"]),
-        personal=_personal(document, marker),
+        personal=written.personal(),
     )
 
 
@@ -224,38 +239,60 @@ def _db_key(data_dir: Path) -> bytes:
 # --- T-DD-1 ------------------------------------------------------------------------------------
 
 
+def _opened_text(identity: IdentityDocument | None, case: CaseDocument | None) -> bytes:
+    fields: list[str] = []
+    if identity is not None:
+        fields += [identity.real_name, identity.id_number, identity.contact]
+    if case is not None:
+        fields += [case.subject, case.body, case.respondent, *(a.name for a in case.attachments)]
+    return "\n".join(fields).encode()
+
+
+def _open_with(
+    envelope: bytes, keys: list[EncryptionPrivateKey], bureau_id: str
+) -> list[tuple[str, bytes]]:
+    """Every section of ``envelope`` that one of ``keys`` opens, as text."""
+    opened: list[tuple[str, bytes]] = []
+    for key in keys:
+        with contextlib.suppress(DecryptionError):
+            identity = open_identity(envelope, key, bureau_id)
+            opened.append((f"identity opened as {bureau_id}", _opened_text(identity, None)))
+        with contextlib.suppress(DecryptionError):
+            _header, case = open_case(envelope, key, bureau_id)
+            opened.append((f"case opened as {bureau_id}", _opened_text(None, case)))
+    return opened
+
+
 @pytest.mark.threat("T-DD-1")
 def test_the_operator_and_another_bureau_together_cannot_read_a_petition(
     world: World, defence: Defence
 ) -> None:
-    """ADV-OPERATOR with the whole data directory, its database key and the token key directory,
-    helped by ADV-BUREAU (guangdong's private key), looks for national's petitions in every file
-    and every decrypted database value, and tries every key it holds on every stored envelope.
+    """ADV-OPERATOR with the whole data directory and its database key, helped by ADV-BUREAU
+    (guangdong's identity and case keys), looks for national's petitions in every file and every
+    decrypted database value, and tries every key it holds, as every bureau, on both sections
+    of every stored envelope.
 
-    Only HPKE to the assigned bureau's key stands in the way, so ``defence-off`` gives the
-    attacker that key as well: the same search must then find every personal value.
+    Only HPKE to the assigned bureau's two keys stands in the way (no server holds a bureau key
+    of any kind since protocol v2), so ``defence-off`` gives the attacker national's identity
+    and case keys as well: the same search must then find every personal value, in both
+    sections.
     """
     server = world.server
-    held = {ATTACK_BUREAU: server.bureaus[ATTACK_BUREAU].encryption}
+    held = {ATTACK_BUREAU: server.bureaus[ATTACK_BUREAU]}
     if defence.off:
-        held[VICTIM_BUREAU] = server.bureaus[VICTIM_BUREAU].encryption
+        held[VICTIM_BUREAU] = server.bureaus[VICTIM_BUREAU]
+    keys = [key for bureau in held.values() for key in (bureau.identity, bureau.case)]
 
-    stored = list(_files(server.data_dir, server.token_keys))
+    stored = list(_files(server.data_dir))
     stored += list(_database_values(server.data_dir / "petitions.db", _db_key(server.data_dir)))
     opened: list[tuple[str, bytes]] = []
     for where, value in stored:
         if where != "petitions.envelope":
             continue
-        for bureau_id, key in held.items():
-            try:
-                _header, document = open_petition(value, key, bureau_id)
-            except DecryptionError:
-                continue
-            fields = [document.real_name, document.id_number, document.contact, document.subject]
-            text = "\n".join([*fields, document.body, *(a.name for a in document.attachments)])
-            opened.append((f"opened with {bureau_id}'s key", text.encode()))
+        for bureau_id in server.bureaus:
+            opened += _open_with(value, keys, bureau_id)
 
-    # The attack code itself works: guangdong reads its own petition with its own key.
+    # The attack code itself works: guangdong reads its own petition with its own keys.
     own = world.of(ATTACK_BUREAU)[0]
     assert _found(own.personal, opened) == set(own.personal)
 
@@ -263,118 +300,17 @@ def test_the_operator_and_another_bureau_together_cannot_read_a_petition(
     read = _found(tuple(victims), stored + opened)
     if defence.off:
         assert read == set(victims)
+        assert {where for where, _ in opened} == {
+            f"{section} opened as {bureau_id}"
+            for section in ("identity", "case")
+            for bureau_id in (VICTIM_BUREAU, ATTACK_BUREAU)
+        }
     defence.judge(bool(read), "reading national's petitions with the server's data and keys")
 
 
-# --- T-DD-2 ------------------------------------------------------------------------------------
-
-
-class _HeaderBlindSuite:
-    """The shipped HPKE suite with ``info`` cut down to the fixed label: the clear header
-    (bureau id, key id, token) is then no longer bound into the encryption context."""
-
-    def __init__(self, suite: hpke.Suite) -> None:
-        self._suite = suite
-
-    def encrypt(self, plaintext: bytes, public_key: Any, info: bytes = b"") -> bytes:
-        return self._suite.encrypt(plaintext, public_key, info=labels.ENVELOPE_INFO)
-
-    def decrypt(self, ciphertext: bytes, private_key: Any, info: bytes = b"") -> bytes:
-        return self._suite.decrypt(ciphertext, private_key, info=labels.ENVELOPE_INFO)
-
-
-def _move(envelope: bytes, **changes: Any) -> bytes:
-    """The same ciphertext behind a rewritten clear header."""
-    header, offset = parse_header(envelope)
-    fields = {"bureau_id": header.bureau_id, "key_id": header.key_id, "token": header.token}
-    return EnvelopeHeader(**{**fields, **changes}).encode() + envelope[offset:]
-
-
-def _fetch(server: RunningServer, bureau_id: str, petition_id: str) -> bytes:
-    """The envelope as the server delivers it to the bureau whose inbox it is in."""
-    bureau = server.bureaus[bureau_id]
-    answer, _ = server.client.signed(
-        bureau, "GET", f"/v1/bureaus/{bureau_id}/petitions/{petition_id}"
-    )
-    assert answer.status == 200, answer.raw
-    return cjson.b64decode(answer.json["envelope"])
-
-
-@pytest.mark.threat("T-DD-2")
-def test_an_envelope_moved_to_another_bureau_or_token_does_not_open(
-    world: World, defence: Defence, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """ADV-OPERATOR rewrites the clear header of a national petition: into guangdong's inbox
-    (guangdong's id, key id and token), onto another petitioner's token at national, and under
-    guangdong's id with national's key. Each is submitted to the real server; what the server
-    files is fetched by the bureau whose inbox it lands in, and every bureau tries to open it.
-
-    The moves across bureaus fail on the KEM and the explicit header check whatever happens; the
-    token move is stopped by the HPKE ``info`` binding alone at the envelope layer. So
-    ``defence-off`` seals and opens with ``info`` reduced to the label (both sides patched, the
-    ciphertext otherwise the shipped suite's): the petition then opens under a forged token.
-    """
-    if defence.off:
-        monkeypatch.setattr(envelope_module, "SUITE", _HeaderBlindSuite(envelope_module.SUITE))
-    server = world.server
-    national, guangdong = server.bureaus[VICTIM_BUREAU], server.bureaus[ATTACK_BUREAU]
-    marker = secrets.token_hex(5)
-    document = _document(national, ID_NUMBERS[0], marker=marker)
-    original = seal_petition(document, national.encryption.public_key(), VICTIM_BUREAU)
-    moves = {
-        "into guangdong's inbox": _move(
-            original,
-            bureau_id=ATTACK_BUREAU,
-            key_id=guangdong.encryption.public_key().key_id,
-            token=guangdong.token_for(ID_NUMBERS[0]),
-        ),
-        "onto another petitioner's token": _move(original, token=national.token_for(ID_NUMBERS[1])),
-        "under guangdong with national's key": _move(original, bureau_id=ATTACK_BUREAU),
-    }
-
-    filed: dict[str, int] = {}
-    accepted: list[str] = []
-    for name, moved in moves.items():
-        header, _ = parse_header(moved)
-        answer = _submit(server, header.bureau_id, moved, header.token)
-        filed[name] = answer.status
-        delivered = moved
-        if answer.status == 201:
-            delivered = _fetch(server, header.bureau_id, answer.json["petition_id"])
-            assert delivered == moved
-        for bureau in (national, guangdong):
-            try:
-                opened_header, plaintext = open_envelope(
-                    delivered, bureau.encryption, bureau.bureau_id
-                )
-            except DecryptionError:
-                continue
-            assert marker.encode() in plaintext
-            assert opened_header == header  # the forged header is taken as the petitioner's
-            accepted.append(f"{name}, opened by {bureau.bureau_id}")
-
-    # The server files what it cannot check (it never sees inside) and refuses what it can: an
-    # envelope sealed to a key that is not the bureau's current one.
-    assert filed == {
-        "into guangdong's inbox": 201,
-        "onto another petitioner's token": 201,
-        "under guangdong with national's key": 409,
-    }
-    # The unmoved envelope opens for national in both runs: the attack code can open.
-    assert open_envelope(original, national.encryption, VICTIM_BUREAU)[1]
-    token_moved = moves["onto another petitioner's token"]
-    if defence.off:
-        assert accepted == ["onto another petitioner's token, opened by national"]
-        # A second, independent layer: the token inside the document still differs.
-        with pytest.raises(TokenBindingError):
-            open_petition(token_moved, national.encryption, VICTIM_BUREAU)
-    else:
-        with pytest.raises(DecryptionError):
-            open_petition(token_moved, national.encryption, VICTIM_BUREAU)
-    defence.judge(bool(accepted), "opening a petition under a rewritten bureau or token")
-
-
 # --- T-DD-3 ------------------------------------------------------------------------------------
+
+_SHIPPED_SUITE = envelope_module.SUITE
 
 
 def _x25519_only(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -395,53 +331,90 @@ def _x25519_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(EncryptionPrivateKey, "hpke_key", private_half)
 
 
-def _hpke_open(envelope: bytes, key: EncryptionPrivateKey) -> bytes | None:
-    """Decrypt the HPKE part directly, as an attacker with a candidate key would: no key-id
-    check in the way, the header as ``info`` exactly as the protocol defines it."""
-    offset = 5 + envelope[4] + FINGERPRINT_LENGTH + TOKEN_LENGTH
-    try:
-        return envelope_module.SUITE.decrypt(
-            envelope[offset:], key.hpke_key(), info=labels.ENVELOPE_INFO + envelope[:offset]
-        )
-    except (InvalidTag, ValueError):
-        return None
+def _sections(envelope: bytes, enc_length: int) -> tuple[bytes, bytes]:
+    """The identity and case sections, cut at the lengths of the KEM the envelope was sealed
+    with (the identity section is one fixed padded size)."""
+    identity_end = HEADER_LENGTH + enc_length + padding.IDENTITY_SECTION_SIZE + AEAD_TAG_LENGTH
+    return envelope[HEADER_LENGTH:identity_end], envelope[identity_end:]
+
+
+def _hpke_open(
+    envelope: bytes, identity_key: EncryptionPrivateKey, case_key: EncryptionPrivateKey
+) -> list[bytes]:
+    """Decrypt both sections directly, as an attacker with candidate keys would: no key-id
+    check in the way, each section's ``info`` exactly as the protocol defines it."""
+    suite = envelope_module.SUITE
+    header = envelope[:HEADER_LENGTH]
+    sealed_identity, sealed_case = _sections(envelope, _enc_length())
+    infos = (
+        (sealed_identity, identity_key, labels.ENVELOPE_IDENTITY_INFO + header),
+        (
+            sealed_case,
+            case_key,
+            labels.ENVELOPE_CASE_INFO + header + hashlib.sha256(sealed_identity).digest(),
+        ),
+    )
+    opened = []
+    for sealed, key, info in infos:
+        with contextlib.suppress(InvalidTag, ValueError):
+            opened.append(suite.decrypt(sealed, key.hpke_key(), info=info))
+    return opened
+
+
+def _enc_length() -> int:
+    """The encapsulated key's length of the suite in use (1120 for X-Wing, 32 for X25519)."""
+    shipped = envelope_module.SUITE is _SHIPPED_SUITE
+    return (hpke.KEM.MLKEM768_X25519 if shipped else hpke.KEM.X25519).enc_length()
+
+
+def _quantum(key: EncryptionPrivateKey) -> EncryptionPrivateKey:
+    """The key as ADV-QUANTUM reconstructs it: the real X25519 half, a guessed ML-KEM seed."""
+    guessed_seed = secrets.token_bytes(MLKEM_SEED_LENGTH)
+    return EncryptionPrivateKey(guessed_seed + key.to_bytes()[MLKEM_SEED_LENGTH:])
 
 
 @pytest.mark.threat("T-DD-3")
 def test_breaking_x25519_alone_does_not_open_a_recorded_envelope(
     world: World, defence: Defence, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ADV-QUANTUM records an envelope and later recovers the bureau's X25519 private key (what
-    Shor's algorithm would give). It combines it with a guessed ML-KEM seed and decrypts.
+    """ADV-QUANTUM records an envelope and later recovers the X25519 private halves of the
+    bureau's identity key and case key (what Shor's algorithm would give). It combines each
+    with a guessed ML-KEM seed and decrypts both sections.
 
-    The defence is the hybrid KEM (X-Wing: ML-KEM-768 + X25519). ``defence-off`` seals with a
-    classical DHKEM(X25519) suite on the same keys' X25519 halves: the same attacker then reads
-    the petition.
+    The defence is the hybrid KEM (X-Wing: ML-KEM-768 + X25519) on both sections.
+    ``defence-off`` seals with a classical DHKEM(X25519) suite on the same keys' X25519 halves:
+    the same attacker then reads the identity and the case.
     """
     if defence.off:
         _x25519_only(monkeypatch)
     national = world.server.bureaus[VICTIM_BUREAU]
     marker = secrets.token_hex(5)
-    document = _document(national, ID_NUMBERS[0], marker=marker)
-    recorded = seal_petition(document, national.encryption.public_key(), VICTIM_BUREAU)
+    written = _written(national, ID_NUMBERS[0], marker=marker)
+    recorded = _seal(national, written)
 
-    offset = 5 + recorded[4] + FINGERPRINT_LENGTH + TOKEN_LENGTH
-    bucket = padding.bucket_for(len(document.encode()))
-    encapsulated = len(recorded) - offset - bucket - AEAD_TAG_LENGTH
+    bucket = padding.bucket_for(len(written.case.encode()))
+    sealed_identity, sealed_case = _sections(recorded, _enc_length())
+    encapsulated = (
+        len(sealed_identity) - padding.IDENTITY_SECTION_SIZE - AEAD_TAG_LENGTH,
+        len(sealed_case) - bucket - AEAD_TAG_LENGTH,
+    )
     if defence.on:
-        assert encapsulated == 1120 == hpke.KEM.MLKEM768_X25519.enc_length()
+        assert encapsulated == (1120, 1120) == (hpke.KEM.MLKEM768_X25519.enc_length(),) * 2
     else:
-        assert encapsulated == 32 == hpke.KEM.X25519.enc_length()
+        assert encapsulated == (32, 32) == (hpke.KEM.X25519.enc_length(),) * 2
 
-    real = national.encryption.to_bytes()
-    # The decryption routine is right: with both halves of the real key it opens.
-    assert marker.encode() in (_hpke_open(recorded, national.encryption) or b"")
-    guessed_seed = secrets.token_bytes(MLKEM_SEED_LENGTH)
-    quantum = EncryptionPrivateKey(guessed_seed + real[MLKEM_SEED_LENGTH:])
-    plaintext = _hpke_open(recorded, quantum)
-    if plaintext is not None:
+    # The decryption routine is right: with both halves of the real keys both sections open.
+    assert all(
+        marker.encode() in plaintext
+        for plaintext in _hpke_open(recorded, national.identity, national.case)
+    )
+    assert len(_hpke_open(recorded, national.identity, national.case)) == 2
+    plaintexts = _hpke_open(recorded, _quantum(national.identity), _quantum(national.case))
+    for plaintext in plaintexts:
         assert marker.encode() in plaintext
-    defence.judge(plaintext is not None, "decrypting with the recovered X25519 key alone")
+    if defence.off:
+        assert len(plaintexts) == 2  # identity and case
+    defence.judge(bool(plaintexts), "decrypting with the recovered X25519 keys alone")
 
 
 # --- T-DD-5 ------------------------------------------------------------------------------------
@@ -488,14 +461,16 @@ def _close_guesses(passphrase: str) -> list[str]:
 
 
 def _key_material(keys: BureauKeys) -> dict[str, bytes]:
-    raw = keys.encryption.to_bytes()
-    return {
-        "encryption key": raw,
-        "ML-KEM seed": raw[:MLKEM_SEED_LENGTH],
-        "X25519 key": raw[MLKEM_SEED_LENGTH:],
-        "signing key": keys.signing.to_bytes(),
-        "token key": keys.token.seed,
+    material = {
+        "signing key": keys.signing_key().to_bytes(),
+        "token key": keys.token_key().secret,
     }
+    for name, key in (("identity", keys.identity_key()), ("case", keys.case_key())):
+        raw = key.to_bytes()
+        material[f"{name} key"] = raw
+        material[f"{name} ML-KEM seed"] = raw[:MLKEM_SEED_LENGTH]
+        material[f"{name} X25519 key"] = raw[MLKEM_SEED_LENGTH:]
+    return material
 
 
 def _written_forms(secret: bytes) -> list[bytes]:
@@ -582,7 +557,7 @@ def test_a_stolen_database_file_is_noise_without_its_key(
 ) -> None:
     """ADV-LOCAL copies ``petitions.db`` (with its WAL) off a disk or a backup. It opens it with
     Python's sqlite3, then with SQLCipher and a few wrong keys, and searches the raw bytes for the
-    schema, tokens, petition ids, days and receipts the store is known to hold.
+    schema, petition ids, envelope headers, days and receipts the store is known to hold.
 
     SQLCipher's key is the defence. ``defence-off`` gives the thief ``DATA/db.key`` as well, as a
     copy of the whole data directory would (the residual risk of the default key file): the same
@@ -605,16 +580,17 @@ def test_a_stolen_database_file_is_noise_without_its_key(
     known: list[bytes] = [b"CREATE TABLE", b"petitions", b"lookup_key_hash", b"leaf_index"]
     known.append(date.today().isoformat().encode())
     for sent in world.sent:
-        known += [sent.token, sent.petition_id.encode(), cjson.b64encode(sent.token).encode()]
-        known += [sent.envelope[:64], sent.receipt, sent.receipt[:32]]  # header, receipt
+        known += [sent.petition_id.encode(), bytes.fromhex(sent.petition_id)]
+        known += [sent.envelope[:HEADER_LENGTH], sent.envelope[HEADER_LENGTH:][:64]]
+        known += [sent.receipt, sent.receipt[:32]]
     in_raw = [needle for needle in known if needle in raw]
     assert not raw.startswith(SQLITE_HEADER)
     assert in_raw == []
     read = sorted({where for where, _ in readable})
     if defence.off:
-        assert {"petitions.token", "petitions.envelope", "petitions.day"} <= set(read)
-        stolen_tokens = {value for where, value in readable if where == "petitions.token"}
-        assert {sent.token for sent in world.sent} <= stolen_tokens
+        assert {"petitions.envelope", "petitions.day", "petitions.petition_id"} <= set(read)
+        stolen = {value for where, value in readable if where == "petitions.envelope"}
+        assert {sent.envelope for sent in world.sent} <= stolen
     defence.judge(bool(readable or in_raw), "reading a stolen database file")
 
 
@@ -650,7 +626,7 @@ def _any_bureau_may_act(bureau_id: str) -> tuple[Services, Any]:
 def _in_process_server(server: RunningServer) -> Iterator[Client]:
     """The server's real application on the same data directory and writer, in this process,
     served over real HTTP: a component a test can take one defence out of."""
-    config = ServerConfig(data_dir=server.data_dir, token_keys_dir=server.token_keys)
+    config = ServerConfig(data_dir=server.data_dir)
     http = make_server("127.0.0.1", 0, server_app.create_app(config), threaded=True)
     thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

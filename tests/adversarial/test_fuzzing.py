@@ -60,7 +60,7 @@ import schemathesis
 from adversary import Defence
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem
 from flask import Flask, request
-from harness import FAST_TOKEN_PARAMS, ID_NUMBERS, Bureau, RunningServer, start_server, stop_server
+from harness import ID_NUMBERS, Bureau, RunningServer, start_server, stop_server
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
@@ -71,16 +71,26 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from voprf import ristretto
 from werkzeug.serving import make_server
 
 from client.api import BureauSigner, ServerApi
+from client.bureau import load_bureau
 from client.home import ClientConfig, ClientHome
 from client.session import verify_directory
 from client.transport import RetryPolicy, Transport
 from crypto import cjson, merkle
-from crypto.document import Attachment, PetitionDocument
-from crypto.envelope import MAX_ENVELOPE_LENGTH, SUITE, EnvelopeHeader, parse_header
+from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
+from crypto.envelope import (
+    BUREAU_FIELD_LENGTH,
+    CASE_OFFSET,
+    HEADER_LENGTH,
+    MAX_ENVELOPE_LENGTH,
+    SUITE,
+    EnvelopeHeader,
+    parse_header,
+)
+from crypto.envelope import open_case as open_case_section
+from crypto.envelope import open_identity as open_identity_section
 from crypto.envelope import seal as seal_envelope
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.fields import Status
@@ -94,8 +104,8 @@ from crypto.keys import (
     format_fingerprint,
     parse_fingerprint,
 )
-from crypto.keystore import KdfParams, open_keystore, seal_keystore
-from crypto.labels import ENVELOPE_INFO, REPLY_INFO, SignedKind
+from crypto.keystore import KdfParams, open_keystore, seal_keystore, write_keystore_file
+from crypto.labels import ENVELOPE_CASE_INFO, ENVELOPE_IDENTITY_INFO, REPLY_INFO, SignedKind
 from crypto.objects import (
     REQUEST_NONCE_LENGTH,
     BureauBundle,
@@ -106,20 +116,19 @@ from crypto.objects import (
     Reply,
     TreeHead,
 )
-from crypto.padding import pad, unpad
-from crypto.petition import open_petition
+from crypto.padding import IDENTITY_SECTION_SIZE, pad, pad_to, unpad, unpad_from
+from crypto.petition import open_case, open_identity
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign
-from crypto.token import TOKEN_LENGTH, TokenParams, TokenRequest, TokenResponse, prehash
+from crypto.token import TokenKey, TokenParams
 from server.app import create_app
 from server.auth import authenticate_bureau
 from server.blueprints import bureau as bureau_routes
 from server.blueprints import public as public_routes
 from server.config import ServerConfig
 from server.datadir import DataDirectory
-from server.evaluator import RemoteEvaluator
-from server.http_edge import bytes_member, json_body, object_member, query_int, string_member
+from server.http_edge import bytes_member, json_body, object_member, query_int
 from server.ipc import WriterClient
 from server.published import DirectoryFile, PublishedDirectory
 
@@ -139,7 +148,6 @@ class World:
     petition_id: str  # stored for national, with one reply
     secret: ReceiptSecret  # that petition's receipt secret
     envelope: bytes
-    token: bytes
     tree_size: int
     answers: dict[str, bytes]  # the raw body of a real answer of each endpoint
 
@@ -180,14 +188,11 @@ def world(fuzz_server: RunningServer) -> World:
     )  # fmt: skip
     assert replied.status == 201, replied.raw
     lookup_header = {"Petition-Lookup-Key": cjson.b64encode(first.secret.lookup_key())}
-    blinded = TokenRequest.blind(b"\x01" * 32)[1]
-    token = client.post("/v1/bureaus/national/token", {"blinded_element": cjson.b64encode(blinded)})
     inbox, _ = client.signed(bureau, "GET", "/v1/bureaus/national/inbox")
     petition, _ = client.signed(bureau, "GET", f"/v1/bureaus/national/petitions/{petition_id}")
     answers = {
         "directory": client.get("/v1/directory"),
         "authority": client.get("/v1/authority"),
-        "token": token,
         "submit": stored[0],
         "lookup": client.get("/v1/lookup", headers=lookup_header),
         "head": client.get("/v1/log/head"),
@@ -205,7 +210,6 @@ def world(fuzz_server: RunningServer) -> World:
         petition_id=petition_id,
         secret=first.secret,
         envelope=first.envelope,
-        token=first.token,
         tree_size=4,
         answers={name: answer.raw for name, answer in answers.items()},
     )
@@ -535,7 +539,7 @@ def naive_json_body(required: set[str]) -> dict[str, Any]:
 @contextlib.contextmanager
 def in_process_application(server: RunningServer) -> Iterator[Target]:
     """The application the factory builds, on the live server's data and writer, in a thread."""
-    app = create_app(ServerConfig(data_dir=server.data_dir, token_keys_dir=server.token_keys))
+    app = create_app(ServerConfig(data_dir=server.data_dir))
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)
     logger = logging.getLogger("sealed_petition.http")
@@ -821,10 +825,12 @@ def hostile_proof(draw: st.DrawFn, proof: Sequence[bytes]) -> list[bytes]:
 B64_MEMBERS = frozenset(
     {
         "body_sha256",
+        "case_key",
         "ciphertext",
-        "encryption_key",
         "envelope",
         "envelope_hash",
+        "id_prehash",
+        "identity_key",
         "key",
         "log_key",
         "lookup_key_hash",
@@ -835,8 +841,6 @@ B64_MEMBERS = frozenset(
         "signature",
         "signer",
         "signing_key",
-        "token",
-        "token_key",
         "token_salt",
     }
 )
@@ -862,8 +866,8 @@ def naive_object(value: Any, members: Iterator[str] | Sequence[str] | frozenset[
 class HostileAnswers:
     """A local HTTP server that gives whatever answer the current example holds.
 
-    The clients and the remote token evaluator parse a server's answers; this is the server a
-    hostile operator (or anyone on the path, without TLS) would run.
+    The clients parse a server's answers; this is the server a hostile operator (or anyone on
+    the path, without TLS) would run.
     """
 
     def __init__(self) -> None:
@@ -920,16 +924,15 @@ class Kit:
     leaves: list[bytes]
     inclusions: list[tuple[bytes, int, int, list[bytes], bytes]]
     consistencies: list[tuple[int, int, bytes, bytes, list[bytes]]]
-    document: bytes
-    bureau_key: EncryptionPrivateKey
+    identity_document: bytes
+    case_document: bytes
+    identity_key: EncryptionPrivateKey
+    case_key: EncryptionPrivateKey
     reply_ciphertext: bytes
     keystore: bytes
     key_file: bytes
     public_keys: list[bytes]
     verify_keys: list[bytes]
-    token_pre: bytes
-    token_answer: tuple[bytes, bytes]
-    blinded: bytes
     client_config: bytes
     heads_file: bytes
     home: ClientHome
@@ -939,10 +942,10 @@ class Kit:
     answers: HostileAnswers
     api: ServerApi
     signer: BureauSigner
-    evaluator: RemoteEvaluator
 
 
 KEYSTORE_PASSPHRASE = "a passphrase for the fuzzed keystore"  # noqa: S105  (a test keystore)
+CHEAP_KDF = KdfParams(memory_kib=8192, time_cost=1, parallelism=1)
 INBOX_TARGET = "/v1/bureaus/national/inbox"
 
 
@@ -976,17 +979,21 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
     authority_key = VerifyKey(cjson.b64decode(answers["authority"]["public_key"], length=32))
     directory = Directory.from_json(directory_signed.verify(authority_key))
     secret = world.secret
-    document = PetitionDocument(
+    identity_document = IdentityDocument(
         real_name="张三",
         id_scheme="cn-resident",
         id_number=ID_NUMBERS[0],
         contact="13800000000",
+        consent=Consent(contact=False, share_identity_on_transfer=True),
+    ).encode()
+    case_document = CaseDocument(
         subject="道路维修",
         body="请修路。\n谢谢。",
         category="infrastructure",
         region="440300",
+        respondent="某区住建局",
         reply_key=secret.reply_private_key().public_key(),
-        token=world.token,
+        id_prehash=bureau.prehash_for(ID_NUMBERS[0]),
         created_day=date(2025, 5, 1),
         attachments=(Attachment("照片.jpg", "image/jpeg", b"\xff\xd8\xff" + bytes(40)),),
     ).encode()
@@ -1000,10 +1007,7 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
     )
     leaves = [cjson.b64decode(item) for item in answers["entries"]["entries"]]
     more_leaves = [secrets.token_bytes(40) for _ in range(37)]
-    pre = prehash(normalize_id("cn-resident", ID_NUMBERS[1]), bytes(32), FAST_TOKEN_PARAMS)
-    _, blinded = TokenRequest.blind(pre)
-    response = bureau.token.evaluate(blinded)
-    public_key = bureau.encryption.public_key().to_bytes()
+    public_key = bureau.identity.public_key().to_bytes()
     home = ClientHome(tmp_path_factory.mktemp("client-home"))
     home.save_config(
         ClientConfig(
@@ -1035,8 +1039,10 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
             leaves=leaves,
             inclusions=inclusion_cases(leaves) + inclusion_cases(more_leaves),
             consistencies=consistency_cases(more_leaves),
-            document=document,
-            bureau_key=bureau.encryption,
+            identity_document=identity_document,
+            case_document=case_document,
+            identity_key=bureau.identity,
+            case_key=bureau.case,
             reply_ciphertext=seal_reply(
                 "已受理。",
                 secret.reply_private_key().public_key(),
@@ -1044,16 +1050,20 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
                 "national",
             ),
             keystore=seal_keystore(
-                {"signing": bureau.signing.to_bytes(), "encryption": bureau.encryption.to_bytes()},
+                {
+                    "identity-key": bureau.identity.to_bytes(),
+                    "case-key": bureau.case.to_bytes(),
+                    "signing-key": bureau.signing.to_bytes(),
+                    "token-key": bureau.token.secret,
+                },
                 KEYSTORE_PASSPHRASE,
                 kdf_params=KdfParams(memory_kib=8192, time_cost=1, parallelism=1),
             ),
-            key_file=encode_key_file(KeyPurpose.TOKEN, bureau.token.seed, "national"),
+            key_file=encode_key_file(
+                KeyPurpose.LOG_SIGNING, SigningKey.generate().to_bytes(), None
+            ),
             public_keys=[public_key, public_key[:-32] + bytes(32)],  # the second: low order
             verify_keys=[bureau.signing.public_key().to_bytes(), authority_key.to_bytes()],
-            token_pre=pre,
-            token_answer=(response.evaluated_element, response.proof),
-            blinded=blinded,
             client_config=home.config_path.read_bytes(),
             heads_file=home.heads_path(directory.log_key.fingerprint).read_bytes(),
             home=home,
@@ -1063,7 +1073,6 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
             answers=hostile,
             api=ServerApi(transport),
             signer=BureauSigner("national", bureau.signing),
-            evaluator=RemoteEvaluator(hostile.url),
         )
     finally:
         transport.close()
@@ -1125,34 +1134,93 @@ def _naive_signed_head(kit: Kit, data: bytes) -> object:
     return naive_object(json.loads(data)["body"], ["tree_size", "root_hash", "day"])
 
 
-def _naive_header(envelope: bytes) -> tuple[EnvelopeHeader, int]:
-    length = envelope[4]
-    header = EnvelopeHeader(
-        envelope[5 : 5 + length].decode("ascii"),
-        envelope[5 + length : 37 + length],
-        envelope[37 + length : 101 + length],
+def _naive_header(envelope: bytes) -> EnvelopeHeader:
+    """The v2 header read by fixed offsets, trusting every byte."""
+    bureau_end = 4 + BUREAU_FIELD_LENGTH
+    return EnvelopeHeader(
+        envelope[4:bureau_end].rstrip(b"\x00").decode("ascii"),
+        envelope[bureau_end : bureau_end + 32],
+        envelope[bureau_end + 32 : bureau_end + 64],
     )
-    return header, 101 + length
 
 
-def _naive_open_petition(kit: Kit, envelope: bytes) -> object:
-    _, offset = _naive_header(envelope)
-    info = ENVELOPE_INFO + envelope[:offset]
-    return SUITE.decrypt(envelope[offset:], kit.bureau_key.hpke_key(), info=info)
+def _naive_open_identity(kit: Kit, envelope: bytes) -> object:
+    info = ENVELOPE_IDENTITY_INFO + envelope[:HEADER_LENGTH]
+    padded = SUITE.decrypt(
+        envelope[HEADER_LENGTH:CASE_OFFSET], kit.identity_key.hpke_key(), info=info
+    )
+    return _naive_identity(kit, padded[4 : 4 + struct.unpack(">I", padded[:4])[0]])
 
 
-def _petition_inputs(kit: Kit) -> st.SearchStrategy[bytes]:
-    """Mutated envelopes, and mutated documents sealed properly (they reach the document parser)."""
-    recipient = kit.bureau_key.public_key()
-    resealed = mutated_bytes([kit.document]).map(
-        lambda document: seal_envelope(document, recipient, "national", kit.world.token)
+def _naive_open_case(kit: Kit, envelope: bytes) -> object:
+    info = (
+        ENVELOPE_CASE_INFO
+        + envelope[:HEADER_LENGTH]
+        + hashlib.sha256(envelope[HEADER_LENGTH:CASE_OFFSET]).digest()
+    )
+    padded = SUITE.decrypt(envelope[CASE_OFFSET:], kit.case_key.hpke_key(), info=info)
+    return _naive_case(kit, padded[4 : 4 + struct.unpack(">I", padded[:4])[0]])
+
+
+def _reseal(kit: Kit, identity: bytes, case: bytes) -> bytes:
+    """Sections sealed properly for national, whatever they hold: they reach the parsers."""
+    return seal_envelope(
+        identity, case, kit.identity_key.public_key(), kit.case_key.public_key(), "national"
+    )
+
+
+def _fits_identity(identity: bytes) -> bool:
+    return len(identity) <= IDENTITY_SECTION_SIZE - 4
+
+
+def _identity_inputs(kit: Kit) -> st.SearchStrategy[bytes]:
+    """Mutated envelopes, and mutated identity sections sealed properly."""
+    resealed = (
+        _identity_documents(kit)
+        .filter(_fits_identity)
+        .map(lambda identity: _reseal(kit, identity, kit.case_document))
     )
     return st.one_of(mutated_bytes([kit.world.envelope]), resealed)
 
 
-def _naive_document(kit: Kit, data: bytes) -> object:
+def _case_inputs(kit: Kit) -> st.SearchStrategy[bytes]:
+    """Mutated envelopes, and mutated case sections sealed properly."""
+    resealed = _case_documents(kit).map(lambda case: _reseal(kit, kit.identity_document, case))
+    return st.one_of(mutated_bytes([kit.world.envelope]), resealed)
+
+
+def _identity_documents(kit: Kit) -> st.SearchStrategy[bytes]:
+    metadata = json.loads(kit.identity_document[4:])
+    return st.one_of(
+        mutated_bytes([kit.identity_document]),
+        reshaped([metadata]).map(encode_any).map(lambda meta: kit.identity_document[:4] + meta),
+        special_literal([metadata]).map(lambda meta: kit.identity_document[:4] + meta),
+    )
+
+
+def _case_documents(kit: Kit) -> st.SearchStrategy[bytes]:
+    document = kit.case_document
+    (length,) = struct.unpack(">I", document[4:8])
+    metadata = json.loads(document[8 : 8 + length])
+    tail = document[8 + length :]
+    return st.one_of(
+        mutated_bytes([document]),
+        reshaped([metadata])
+        .map(encode_any)
+        .map(lambda meta: document[:4] + struct.pack(">I", len(meta)) + meta + tail),
+    )
+
+
+def _naive_identity(kit: Kit, data: bytes) -> object:
+    metadata = json.loads(data[4:])
+    return [*naive_object(metadata, ["real_name", "id_number"]), Consent(**metadata["consent"])]
+
+
+def _naive_case(kit: Kit, data: bytes) -> object:
     (length,) = struct.unpack(">I", data[4:8])
-    return naive_object(json.loads(data[8 : 8 + length]), ["reply_key", "token", "created_day"])
+    return naive_object(
+        json.loads(data[8 : 8 + length]), ["reply_key", "id_prehash", "created_day"]
+    )
 
 
 def _naive_open_reply(kit: Kit, ciphertext: bytes) -> object:
@@ -1278,25 +1346,47 @@ def _naive_consistency(kit: Kit, drawn: tuple[int, int, bytes, bytes, list[bytes
     return fr == old_root and sr == new_root
 
 
-def _token_inputs(kit: Kit) -> st.SearchStrategy[tuple[bytes, bytes, bytes]]:
-    element, proof = kit.token_answer
-    public = kit.world.bureau.token.public_key()
-    return st.tuples(
-        st.one_of(mutated_bytes([element]), st.binary(max_size=40)),
-        st.one_of(st.just(proof), mutated_bytes([proof])),
-        st.one_of(st.just(public), mutated_bytes([public])),
-    )
+@st.composite
+def _bureau_keystore_inputs(draw: st.DrawFn, kit: Kit) -> dict[str, bytes]:
+    """The entries of a bureau keystore (any subset, as role keystores hold), one mutated."""
+    bureau = kit.world.bureau
+    entries = {
+        "identity-key": bureau.identity.to_bytes(),
+        "case-key": bureau.case.to_bytes(),
+        "signing-key": bureau.signing.to_bytes(),
+        "token-key": bureau.token.secret,
+        "bundle": cjson.encode(bureau.bundle().to_json()),
+    }
+    kept = {name: data for name, data in entries.items() if draw(st.integers(0, 4))}
+    mutate: bool = draw(st.booleans())
+    if kept and mutate:
+        name = pick(draw, sorted(kept))
+        if name == "bundle":
+            bundle = json.loads(kept[name])
+            kept[name] = draw(json_bytes([kept[name]], [bundle]))
+        else:
+            kept[name] = draw(mutated_bytes([kept[name]]))
+    if not draw(st.integers(0, 9)):
+        kept[draw(st.text(min_size=1, max_size=12))] = draw(st.binary(max_size=40))
+    return kept
 
 
-def _finalize(kit: Kit, drawn: tuple[bytes, bytes, bytes]) -> object:
-    element, proof, public = drawn
-    pending, _ = TokenRequest.blind(kit.token_pre)
-    return pending.finalize(TokenResponse(element, proof), public)
+def _bureau_keystore(kit: Kit, entries: dict[str, bytes]) -> object:
+    """``petition bureau`` loading a keystore: which keys it holds, and that they match."""
+    path = kit.home.config_path.with_name("fuzzed-bureau.keystore")
+    write_keystore_file(path, entries, KEYSTORE_PASSPHRASE, overwrite=True, kdf_params=CHEAP_KDF)
+    return load_bureau(path, KEYSTORE_PASSPHRASE)
 
 
-def _naive_finalize(kit: Kit, drawn: tuple[bytes, bytes, bytes]) -> object:
-    element, proof, _ = drawn
-    return ristretto.VerifiableOutput.deserialize(proof + element)
+def _naive_bureau_keystore(kit: Kit, entries: dict[str, bytes]) -> object:
+    bundle = json.loads(entries["bundle"])
+    return [
+        EncryptionPrivateKey(entries["identity-key"]),
+        EncryptionPrivateKey(entries["case-key"]),
+        SigningKey(entries["signing-key"]),
+        TokenKey(entries["token-key"], bundle["bureau_id"]),
+        *naive_object(bundle, ["identity_key", "case_key", "signing_key", "token_salt"]),
+    ]
 
 
 def _client_config(kit: Kit, data: bytes) -> object:
@@ -1309,14 +1399,12 @@ def _client_heads(kit: Kit, data: bytes) -> object:
     return kit.home.load_heads(kit.log_key.fingerprint)
 
 
-SUBMISSION_MEMBERS = {"bureau_id", "token", "envelope", "lookup_key_hash"}
+SUBMISSION_MEMBERS = {"envelope", "lookup_key_hash"}
 CONTENT_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", ""]
 
 
 def _submission_inputs(kit: Kit) -> st.SearchStrategy[tuple[str, bytes]]:
     body = {
-        "bureau_id": "national",
-        "token": cjson.b64encode(kit.world.token),
         "envelope": cjson.b64encode(kit.world.envelope),
         "lookup_key_hash": cjson.b64encode(kit.world.secret.lookup_key_hash()),
     }
@@ -1335,8 +1423,6 @@ def _submission(kit: Kit, drawn: tuple[str, bytes]) -> object:
     content_type, data = drawn
     with _edge(kit, "/v1/petitions", method="POST", data=data, content_type=content_type or None):
         body = json_body(SUBMISSION_MEMBERS)
-        string_member(body, "bureau_id")
-        bytes_member(body, "token", length=TOKEN_LENGTH)
         bytes_member(body, "lookup_key_hash", length=32)
         return parse_header(bytes_member(body, "envelope", max_length=MAX_ENVELOPE_LENGTH))
 
@@ -1447,12 +1533,9 @@ class ClientCall:
 
 CLIENT_CALLS = (
     ClientCall("directory", lambda kit: verify_directory(kit.api.directory(), kit.authority_key)),
-    ClientCall("token", lambda kit: kit.api.evaluate_token("national", kit.blinded)),
     ClientCall(
         "submit",
-        lambda kit: kit.api.submit(
-            "national", kit.world.token, kit.world.envelope, kit.world.secret.lookup_key_hash()
-        ),
+        lambda kit: kit.api.submit(kit.world.envelope, kit.world.secret.lookup_key_hash()),
     ),
     ClientCall("lookup", lambda kit: kit.api.lookup(kit.world.secret.lookup_key())),
     ClientCall("head", lambda kit: kit.api.log_head()),
@@ -1498,34 +1581,6 @@ def _naive_client_answer(kit: Kit, drawn: tuple[ClientCall, int, bytes]) -> obje
     with urllib.request.urlopen(kit.answers.url) as answer:  # noqa: S310  (the local server)
         value = json.loads(answer.read())
     return [value[name] for name in json.loads(kit.world.answers[call.answer])]
-
-
-# Retry-After as a hostile evaluator might send it: digits, and characters Python calls digits.
-RETRY_AFTER = st.one_of(
-    st.text(alphabet="0123456789 +-.²³¹", max_size=4),
-    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=6),
-)
-
-
-def _evaluator_inputs(kit: Kit) -> st.SearchStrategy[tuple[int, str, bytes]]:
-    return st.tuples(
-        st.sampled_from([200, 200, 400, 429, 500, 503]),
-        RETRY_AFTER.map(lambda text: text.strip() or "1"),
-        _answer_bodies(kit.world.answers["token"]),
-    )
-
-
-def _evaluator(kit: Kit, drawn: tuple[int, str, bytes]) -> object:
-    status, retry_after, body = drawn
-    kit.answers.answer = (status, {"Retry-After": retry_after}, body)
-    return kit.evaluator.evaluate("national", None, kit.blinded)
-
-
-def _naive_evaluator(kit: Kit, drawn: tuple[int, str, bytes]) -> object:
-    status, retry_after, body = drawn
-    kit.answers.answer = (status, {"Retry-After": retry_after}, body)
-    with urllib.request.urlopen(kit.answers.url) as answer:  # noqa: S310  (the local server)
-        return naive_object(json.loads(answer.read(4096)), ["evaluated_element", "proof"])
 
 
 @dataclass(frozen=True)
@@ -1635,27 +1690,76 @@ PARSERS = (
         "envelope.parse_header",
         lambda kit, data: parse_header(data),
         lambda kit, data: _naive_header(data),
-        lambda kit: st.one_of(mutated_bytes([kit.world.envelope]), st.binary(max_size=120)),
+        lambda kit: st.one_of(
+            mutated_bytes([kit.world.envelope, kit.world.envelope[:HEADER_LENGTH]]),
+            st.binary(max_size=200),
+        ),
         200,
     ),
     Parser(
-        "petition.open_petition",
-        lambda kit, data: open_petition(data, kit.bureau_key, "national"),
-        _naive_open_petition,
-        _petition_inputs,
+        "envelope.open_identity",
+        lambda kit, data: open_identity_section(data, kit.identity_key, "national"),
+        _naive_open_identity,
+        lambda kit: mutated_bytes([kit.world.envelope]),
         100,
     ),
     Parser(
-        "document.PetitionDocument.decode",
-        lambda kit, data: PetitionDocument.decode(data),
-        _naive_document,
-        lambda kit: st.one_of(
-            mutated_bytes([kit.document]),
-            reshaped([json.loads(kit.document[8 : 8 + struct.unpack(">I", kit.document[4:8])[0]])])
-            .map(encode_any)
-            .map(lambda meta: kit.document[:4] + struct.pack(">I", len(meta)) + meta),
-        ),
+        "envelope.open_case",
+        lambda kit, data: open_case_section(data, kit.case_key, "national"),
+        _naive_open_case,
+        lambda kit: mutated_bytes([kit.world.envelope]),
+        100,
+    ),
+    Parser(
+        "petition.open_identity",
+        lambda kit, data: open_identity(data, kit.identity_key, "national"),
+        _naive_open_identity,
+        _identity_inputs,
+        100,
+    ),
+    Parser(
+        "petition.open_case",
+        lambda kit, data: open_case(data, kit.case_key, "national"),
+        _naive_open_case,
+        _case_inputs,
+        100,
+    ),
+    Parser(
+        "document.IdentityDocument.decode",
+        lambda kit, data: IdentityDocument.decode(data),
+        _naive_identity,
+        _identity_documents,
         200,
+    ),
+    Parser(
+        "document.CaseDocument.decode",
+        lambda kit, data: CaseDocument.decode(data),
+        _naive_case,
+        _case_documents,
+        200,
+    ),
+    Parser(
+        "document.Consent.from_json",
+        lambda kit, value: Consent.from_json(value),
+        lambda kit, value: Consent(**value),
+        lambda kit: reshaped([json.loads(kit.identity_document[4:])["consent"]]),
+    ),
+    Parser(
+        "padding.unpad_from(identity)",
+        lambda kit, data: unpad_from(data, IDENTITY_SECTION_SIZE),
+        lambda kit, data: data[4 : 4 + struct.unpack(">I", data[:4])[0]].decode("ascii"),
+        lambda kit: st.one_of(
+            mutated_bytes([pad_to(kit.identity_document, IDENTITY_SECTION_SIZE)]),
+            st.binary(max_size=8),
+        ),
+        100,
+    ),
+    Parser(
+        "bureau.load_bureau (role keystores)",
+        _bureau_keystore,
+        _naive_bureau_keystore,
+        _bureau_keystore_inputs,
+        70,
     ),
     Parser(
         "padding.unpad",
@@ -1695,7 +1799,7 @@ PARSERS = (
     ),
     Parser(
         "keyfile.decode_key_file",
-        lambda kit, data: decode_key_file(data, KeyPurpose.TOKEN),
+        lambda kit, data: decode_key_file(data, KeyPurpose.LOG_SIGNING),
         lambda kit, data: naive_b64(json.loads(data)["key"]),
         lambda kit: json_bytes([kit.key_file], [json.loads(kit.key_file)]),
     ),
@@ -1724,7 +1828,7 @@ PARSERS = (
         "keys.EncryptionPrivateKey",
         lambda kit, raw: EncryptionPrivateKey(raw),
         _naive_private_key,
-        lambda kit: mutated_bytes([kit.bureau_key.to_bytes()]),
+        lambda kit: mutated_bytes([kit.identity_key.to_bytes(), kit.case_key.to_bytes()]),
         70,
     ),
     Parser(
@@ -1740,14 +1844,6 @@ PARSERS = (
         _naive_consistency,
         _consistency_inputs,
         200,
-    ),
-    Parser("token.TokenRequest.finalize", _finalize, _naive_finalize, _token_inputs, 100),
-    Parser(
-        "token.TokenKey.evaluate",
-        lambda kit, data: kit.world.bureau.token.evaluate(data),
-        lambda kit, data: ristretto.BlindedInput.deserialize(data),
-        lambda kit: st.one_of(mutated_bytes([kit.blinded]), st.binary(max_size=40)),
-        100,
     ),
     Parser(
         "home.ClientHome.load_config",
@@ -1786,13 +1882,6 @@ PARSERS = (
     ),
     Parser(
         "client: api.ServerApi answers", _client_answer, _naive_client_answer, _client_inputs, 200
-    ),
-    Parser(
-        "server: evaluator.RemoteEvaluator answers",
-        _evaluator,
-        _naive_evaluator,
-        _evaluator_inputs,
-        100,
     ),
 )
 

@@ -1,5 +1,6 @@
-"""Spoofing (STRIDE): forged directories, relabelled signatures, borrowed tokens, forged bureau
-requests and hijacked envelopes, each tried against a real deployment.
+"""Spoofing (STRIDE): forged directories, relabelled signatures, forged bureau requests and
+hijacked envelopes, each tried against a real deployment. (Filing under somebody else's
+pseudonym, T-SPOOF-3, is attacked in ``test_sections.py``.)
 
 The deployment is made through the real CLI (tests/support/deployment.py). The client commands
 are run through ``petition.cli.main``, the entry point of the ``petition`` console script, in
@@ -14,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import re
 import secrets
 import threading
 import time
@@ -32,24 +32,22 @@ from deployment import BUREAU_ID, Deployment, deploy
 from flask.testing import FlaskClient
 from harness import ID_NUMBERS, PASSPHRASE, Bureau, run_petition
 
-import client.bureau
 from client.api import BureauSigner
 from client.bureau import BureauKeys, load_bureau
 from client.home import ClientHome
 from crypto import cjson
-from crypto.document import PetitionDocument
+from crypto.document import CaseDocument, IdentityDocument
 from crypto.errors import InvalidSignature, SealedPetitionError
 from crypto.fields import Status
 from crypto.idnumber import normalize_id
-from crypto.keyfile import read_token_key_file
 from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, BureauRequest, Directory, Reply
-from crypto.petition import open_petition, seal_petition
+from crypto.petition import open_case, open_identity, seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign, signing_message
-from crypto.token import TokenKey, TokenRequest, TokenResponse, prehash
+from crypto.token import prehash
 from petition.cli import main
 from server.app import create_app
 from server.blueprints import public
@@ -58,7 +56,6 @@ from server.datadir import DataDirectory
 from server.writer import NonceRegistry, Writer
 
 ID_NUMBER = ID_NUMBERS[2]  # the petitioner's own
-OTHER_ID_NUMBER = ID_NUMBERS[1]  # someone else's
 
 
 # --- running the real CLI ----------------------------------------------------------------------
@@ -122,50 +119,31 @@ def genuine_directory(deployment: Deployment) -> Directory:
     return Directory.from_json(SignedObject.decode(wire, SignedKind.DIRECTORY).verify(authority))
 
 
-def token_of(deployment: Deployment, bundle: BureauBundle, id_number: str) -> bytes:
-    """A person's token, through the real token endpoint, exactly as a petitioner gets it."""
-    identity = normalize_id("cn-resident", id_number)
-    request, blinded = TokenRequest.blind(prehash(identity, bundle.token_salt, bundle.token_params))
-    answer = deployment.client.post(
-        f"/v1/bureaus/{bundle.bureau_id}/token", {"blinded_element": cjson.b64encode(blinded)}
+def sealed(
+    bundle: BureauBundle, *, id_number: str, secret: ReceiptSecret, subject: str = "道路维修"
+) -> bytes:
+    """A petition sealed as the device seals it for ``bundle`` (protocol v2: two sections, the
+    Argon2id pre-hash of the ID in the case, nothing per-person in the clear)."""
+    identity = IdentityDocument(
+        real_name="李四", id_scheme="cn-resident", id_number=id_number, contact="13900000000"
     )
-    assert answer.status == 200, answer.raw
-    response = TokenResponse(
-        cjson.b64decode(answer.json["evaluated_element"], length=32),
-        cjson.b64decode(answer.json["proof"], length=64),
-    )
-    return request.finalize(response, bundle.token_key)
-
-
-def token_from_key_file(deployment: Deployment, bundle: BureauBundle, id_number: str) -> bytes:
-    """The same token, computed with the exported token key (spares the rate-limited endpoint)."""
-    key = read_token_key_file(deployment.root / "data.token-keys" / f"{bundle.bureau_id}.key")
-    identity = normalize_id("cn-resident", id_number)
-    return key.token_for(prehash(identity, bundle.token_salt, bundle.token_params))
-
-
-def document(
-    *, id_number: str, token: bytes, secret: ReceiptSecret, subject: str = "道路维修"
-) -> PetitionDocument:
-    return PetitionDocument(
-        real_name="李四",
-        id_scheme="cn-resident",
-        id_number=id_number,
-        contact="13900000000",
+    pre = prehash(normalize_id("cn-resident", id_number), bundle.token_salt, bundle.token_params)
+    case = CaseDocument(
         subject=subject,
         body=f"请尽快修路。{secrets.token_hex(6)}",
         category="infrastructure",
         region="440300",
+        respondent="",
         reply_key=secret.reply_private_key().public_key(),
-        token=token,
+        id_prehash=pre,
         created_day=date.today(),
     )
+    return seal_petition(identity, case, bundle.sealing_keys())
 
 
-def submission_body(envelope: bytes, token: bytes, lookup_key_hash: bytes) -> dict[str, str]:
+def submission_body(envelope: bytes, lookup_key_hash: bytes) -> dict[str, str]:
+    """``POST /v1/petitions`` as the client sends it: the bureau is named inside the envelope."""
     return {
-        "bureau_id": BUREAU_ID,
-        "token": cjson.b64encode(token),
         "envelope": cjson.b64encode(envelope),
         "lookup_key_hash": cjson.b64encode(lookup_key_hash),
     }
@@ -182,7 +160,6 @@ def submit_args(home: Path, body_file: Path) -> tuple[str, ...]:
 # --- a man in the middle --------------------------------------------------------------------------
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host"})
-_TOKEN_PATH = re.compile(r"/v1/bureaus/([a-z0-9-]+)/token")
 
 
 class _FrontServer(ThreadingHTTPServer):
@@ -208,8 +185,8 @@ class MitmFront:
     """An attacker on the path to the server (a hostile Wi-Fi, a compromised proxy).
 
     It forwards everything to the real server, except what it has been told to substitute: the
-    directory, the authority key, and token evaluation for a bureau whose key it forged. It
-    records every request and keeps every submitted body, which is what such an attacker wants.
+    directory and the authority key. It records every request and keeps every submitted body,
+    which is what such an attacker wants.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -219,7 +196,6 @@ class MitmFront:
         self._upstream = (parts.hostname, parts.port)
         self.directory: bytes | None = None
         self.authority: bytes | None = None
-        self.evaluator: TokenKey | None = None
         self.requests: list[tuple[str, str]] = []
         self.submissions: list[bytes] = []
         self._lock = threading.Lock()
@@ -251,19 +227,10 @@ class MitmFront:
             self.requests.append((handler.command, path))
             if handler.command == "POST" and path == "/v1/petitions":
                 self.submissions.append(body)
-        token_path = _TOKEN_PATH.fullmatch(path)
         if handler.command == "GET" and path == "/v1/directory" and self.directory is not None:
             self._answer(handler, 200, self.directory)
         elif handler.command == "GET" and path == "/v1/authority" and self.authority is not None:
             self._answer(handler, 200, self.authority)
-        elif handler.command == "POST" and token_path and self.evaluator is not None:
-            blinded = cjson.b64decode(json.loads(body)["blinded_element"], length=32)
-            response = self.evaluator.evaluate(blinded)
-            evaluated = {
-                "evaluated_element": cjson.b64encode(response.evaluated_element),
-                "proof": cjson.b64encode(response.proof),
-            }
-            self._answer(handler, 200, json.dumps(evaluated).encode())
         else:
             self._forward(handler, body)
 
@@ -292,17 +259,17 @@ class Forger:
     """What the attacker holds: its own authority key and its own keys for a bureau."""
 
     authority: SigningKey
-    encryption: EncryptionPrivateKey
+    identity: EncryptionPrivateKey
+    case: EncryptionPrivateKey
     signing: SigningKey
-    token: TokenKey
 
     @classmethod
     def generate(cls) -> Forger:
         return cls(
             SigningKey.generate(),
             EncryptionPrivateKey.generate(),
+            EncryptionPrivateKey.generate(),
             SigningKey.generate(),
-            TokenKey.generate(BUREAU_ID),
         )
 
     @property
@@ -314,18 +281,20 @@ class Forger:
         return json.dumps({"algorithm": "ed25519", "public_key": public_key}).encode()
 
     def directory(self, genuine: Directory) -> bytes:
-        """The genuine directory with this bureau's keys swapped for the attacker's.
+        """The genuine directory with this bureau's identity, case and signing keys swapped for
+        the attacker's.
 
         The serial is raised (so no rollback check objects) and the log key is left alone (so
-        receipts and tree heads from the real server still verify): only the bureau's keys
-        differ, which is the whole point of the forgery.
+        receipts and tree heads from the real server still verify); the public salt and the
+        Argon2id parameters are the bureau's: only the bureau's keys differ, which is the whole
+        point of the forgery.
         """
         bureaus = tuple(
             replace(
                 bundle,
-                encryption_key=self.encryption.public_key(),
+                identity_key=self.identity.public_key(),
+                case_key=self.case.public_key(),
                 signing_key=self.signing.public_key(),
-                token_key=self.token.public_key(),
             )
             if bundle.bureau_id == BUREAU_ID
             else bundle
@@ -334,14 +303,15 @@ class Forger:
         forged = replace(genuine, serial=genuine.serial + 1, bureaus=bureaus)
         return sign(SignedKind.DIRECTORY, forged.to_json(), self.authority).encode()
 
-    def read(self, submission: bytes) -> PetitionDocument | None:
-        """Open a captured submission with the forged bureau key, if it was sealed to it."""
+    def read(self, submission: bytes) -> tuple[IdentityDocument, CaseDocument] | None:
+        """Open a captured submission with the forged bureau keys, if it was sealed to them."""
         envelope = cjson.b64decode(json.loads(submission)["envelope"])
         try:
-            _, opened = open_petition(envelope, self.encryption, BUREAU_ID)
+            identity = open_identity(envelope, self.identity, BUREAU_ID)
+            _, case = open_case(envelope, self.case, BUREAU_ID)
         except SealedPetitionError:
             return None
-        return opened
+        return identity, case
 
 
 # --- T-SPOOF-1 ----------------------------------------------------------------------------------
@@ -353,15 +323,18 @@ def test_a_forged_directory_is_refused_by_every_client_command(
 ) -> None:
     """A forged directory put in front of the clients by a man in the middle stops them all.
 
-    The petitioner pinned the authority earlier, through the same path, when it was still
-    honest. Then the attacker starts substituting the directory and the authority key: every
-    command must stop with one line before it uses a key from the forgery, and a fresh ``init``
-    with the genuine fingerprint must refuse the substituted authority key.
+    The forgery is the genuine directory with the national bureau's identity, case and signing
+    keys replaced by the attacker's (same salt, same Argon2id parameters, a higher serial),
+    signed by the attacker's authority key. The petitioner pinned the authority earlier,
+    through the same path, when it was still honest. Then the attacker starts substituting the
+    directory and the authority key: every command must stop with one line before it uses a
+    key from the forgery (``submit`` before sending anything), and a fresh ``init`` with the
+    genuine fingerprint must refuse the substituted authority key.
 
     ``defence-off``: the pin is the forger's (the person took the fingerprint from a forged
-    poster): the client accepts the forged directory, lists the forged bureau, derives its token
-    from the forger's evaluator and seals the petition to the forger's key, which the attacker
-    then opens.
+    poster): the client accepts the forged directory, lists the forged bureau and seals the
+    petition to the forger's identity and case keys; the attacker, who captured the one
+    submission on the path, opens both sections: the name and ID number and the case.
     """
     forger = Forger.generate()
     home, fresh_home = tmp_path / "home", tmp_path / "fresh-home"
@@ -382,7 +355,6 @@ def test_a_forged_directory_is_refused_by_every_client_command(
         # The attacker takes over the path.
         front.directory = forger.directory(genuine_directory(deployment))
         front.authority = forger.authority_answer()
-        front.evaluator = forger.token
         results = {
             "init": petition(
                 "init", "--server", front.url, "--trust", pinned, "--home", str(fresh_home)
@@ -392,7 +364,6 @@ def test_a_forged_directory_is_refused_by_every_client_command(
             "audit log": petition("audit", "log", "--home", str(home)),
         }
         captured = [forger.read(submitted) for submitted in front.submissions]
-        token_requests = [path for method, path in front.requests if path.endswith("/token")]
 
     read_by_attacker = [opened for opened in captured if opened is not None]
     accepted = [command for command, result in results.items() if result.code == 0]
@@ -400,11 +371,12 @@ def test_a_forged_directory_is_refused_by_every_client_command(
         results["init"].refused_in_one_line("not the one given with --trust")
         for command in ("bureaus", "submit", "audit log"):
             results[command].refused_in_one_line("not signed by the pinned authority")
-        assert token_requests == []
         assert front.submissions == []
     else:
         assert "国家信访局" in results["bureaus"].out
-        assert [opened.id_number for opened in read_by_attacker] == [ID_NUMBER]
+        assert len(front.submissions) == 1
+        assert [identity.id_number for identity, _ in read_by_attacker] == [ID_NUMBER]
+        assert [case.body for _, case in read_by_attacker] == ["信访内容：道路多年失修。"]
     defence.judge(
         bool(accepted or read_by_attacker),
         f"a forged directory accepted by {accepted} and {len(read_by_attacker)} petition(s) "
@@ -521,20 +493,15 @@ def test_a_signature_of_one_kind_is_not_accepted_as_another(
 
     # Capture one of each from the real server and the real bureau client.
     secret = ReceiptSecret.generate()
-    token = token_from_key_file(deployment, bundle, ID_NUMBER)
-    envelope = seal_petition(
-        document(id_number=ID_NUMBER, token=token, secret=secret),
-        bundle.encryption_key,
-        BUREAU_ID,
-    )
+    envelope = sealed(bundle, id_number=ID_NUMBER, secret=secret)
     accepted = deployment.client.post(
-        "/v1/petitions", submission_body(envelope, token, secret.lookup_key_hash())
+        "/v1/petitions", submission_body(envelope, secret.lookup_key_hash())
     )
     assert accepted.status == 201, accepted.raw
     petition_id = accepted.json["petition_id"]
     receipt = accepted.json["receipt"]
     tree_head = deployment.client.get("/v1/log/head").json
-    signer = BureauSigner(BUREAU_ID, bureau_keys.signing)
+    signer = BureauSigner(BUREAU_ID, bureau_keys.signing_key())
     inbox_target = f"/v1/bureaus/{BUREAU_ID}/inbox"
     headers = signer.headers("GET", inbox_target)()
     assert deployment.client.get(inbox_target, headers=headers).status == 200
@@ -544,7 +511,7 @@ def test_a_signature_of_one_kind_is_not_accepted_as_another(
         seal_reply("已受理。", secret.reply_private_key().public_key(), petition_id, BUREAU_ID),
         date.today(),
     )  # fmt: skip
-    reply_wire = sign(SignedKind.REPLY, reply.to_json(), bureau_keys.signing).encode()
+    reply_wire = sign(SignedKind.REPLY, reply.to_json(), bureau_keys.signing_key()).encode()
     reply_target = f"/v1/bureaus/{BUREAU_ID}/petitions/{petition_id}/replies"
     reply_body = json.dumps({"reply": json.loads(reply_wire)}).encode()
     posted = deployment.client.request(
@@ -582,51 +549,6 @@ def test_a_signature_of_one_kind_is_not_accepted_as_another(
     )
     if defence.off:
         assert len(relabelled_and_accepted) == len(cases)
-
-
-# --- T-SPOOF-3 ----------------------------------------------------------------------------------
-
-
-@pytest.mark.threat("T-SPOOF-3")
-def test_a_petition_carrying_someone_elses_token_is_flagged_by_the_bureau(
-    defence: Defence, deployment: Deployment, petition: Petition,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    """A petitioner over a per-person limit files under another person's token.
-
-    The attacker asks the real token endpoint for the token of another ID number (which local
-    officials, for one, know) and seals a petition that carries that token, in the envelope
-    header and inside, while naming themselves. The server cannot tell (it never sees the ID);
-    the bureau's binding check must.
-
-    ``defence-off``: the bureau client without ``check_token_binding``: the petition shows as
-    well-formed and would be counted as the other person's.
-    """
-    bundle = genuine_directory(deployment).bureau(BUREAU_ID)
-    borrowed = token_of(deployment, bundle, OTHER_ID_NUMBER)
-    assert borrowed != token_from_key_file(deployment, bundle, ID_NUMBER)
-    secret = ReceiptSecret.generate()
-    sealed = document(id_number=ID_NUMBER, token=borrowed, secret=secret, subject="再次信访")
-    envelope = seal_petition(sealed, bundle.encryption_key, BUREAU_ID)
-    answer = deployment.client.post(
-        "/v1/petitions", submission_body(envelope, borrowed, secret.lookup_key_hash())
-    )
-    assert answer.status == 201, answer.raw  # the server has no way to know
-
-    if defence.off:
-        monkeypatch.setattr(client.bureau, "check_token_binding", lambda *args, **kwargs: None)
-    shown = petition(
-        "bureau", "show", answer.json["petition_id"], *deployment.bureau_flags(),
-        "--home", str(deployment.homes["bureau"]),
-    )  # fmt: skip
-    assert "再次信访" in shown.out  # the reviewer still reads it either way
-    if defence.on:
-        assert shown.code == 1
-        assert "Token binding: ✗ token binding" in shown.out, shown.out
-    defence.judge(
-        shown.code == 0 and "Token binding: ✓" in shown.out,
-        "a petition under someone else's token accepted by the bureau",
-    )
 
 
 # --- the server in this process, for the runs without a server-side defence ---------------------
@@ -758,21 +680,22 @@ def test_forged_replayed_and_stale_bureau_requests_are_refused(
     inbox = f"/v1/bureaus/{BUREAU_ID}/inbox?after=0&limit=100"
     elsewhere = f"/v1/bureaus/{BUREAU_ID}/petitions/{secrets.token_hex(16)}"
     now = int(time.time())
+    signing = bureau_keys.signing_key()
 
-    captured = BureauSigner(BUREAU_ID, bureau_keys.signing).headers("GET", inbox)()
+    captured = BureauSigner(BUREAU_ID, signing).headers("GET", inbox)()
     first = send("GET", inbox, captured, None)
     assert first.status == 200, first.body
     attempts = {
         "replayed": send("GET", inbox, captured, None),
         "stale": send(
-            "GET", inbox, authorization(bureau_keys.signing, "GET", inbox, timestamp=now - 3600),
+            "GET", inbox, authorization(signing, "GET", inbox, timestamp=now - 3600),
             None,
         ),
         "stranger": send(
             "GET", inbox, authorization(SigningKey.generate(), "GET", inbox, timestamp=now), None
         ),
         "other target": send(
-            "GET", elsewhere, authorization(bureau_keys.signing, "GET", inbox, timestamp=now),
+            "GET", elsewhere, authorization(signing, "GET", inbox, timestamp=now),
             None,
         ),
     }  # fmt: skip
@@ -827,19 +750,16 @@ def test_a_captured_envelope_cannot_be_followed_or_counted_twice(
 
     bundle = genuine_directory(deployment).bureau(BUREAU_ID)
     victim, attacker = ReceiptSecret.generate(), ReceiptSecret.generate()
-    token = token_from_key_file(deployment, bundle, ID_NUMBER)
-    envelope = seal_petition(
-        document(id_number=ID_NUMBER, token=token, secret=victim), bundle.encryption_key, BUREAU_ID
-    )
-    first = post(submission_body(envelope, token, victim.lookup_key_hash()))
+    envelope = sealed(bundle, id_number=ID_NUMBER, secret=victim)
+    first = post(submission_body(envelope, victim.lookup_key_hash()))
     assert first.status == 201, first.body
     size = tree_size()
 
-    hijack = post(submission_body(envelope, token, attacker.lookup_key_hash()))
+    hijack = post(submission_body(envelope, attacker.lookup_key_hash()))
     followed = send(
         "GET", "/v1/lookup", {"Petition-Lookup-Key": cjson.b64encode(attacker.lookup_key())}, None
     )
-    retry = post(submission_body(envelope, token, victim.lookup_key_hash()))
+    retry = post(submission_body(envelope, victim.lookup_key_hash()))
     growth = tree_size() - size
 
     if defence.on:

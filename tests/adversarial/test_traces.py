@@ -37,8 +37,8 @@ from harness import PASSPHRASE, PETITION, Client, free_port
 
 from client.bureau import BureauKeys, load_bureau
 from crypto import cjson
-from crypto.document import PetitionDocument
-from crypto.envelope import parse_header
+from crypto.document import CaseDocument, IdentityDocument
+from crypto.envelope import HEADER_LENGTH, parse_header
 from crypto.errors import MalformedInput
 from crypto.idnumber import normalize_id
 from crypto.labels import SignedKind
@@ -63,7 +63,7 @@ DATABASE_FILES = ("petitions.db", "petitions.db-wal", "petitions.db-shm")
 # The documented whitelist (server/database.py; docs/threat-model.md T-DET-2, T-NC-1).
 ALLOWED_COLUMNS = {
     "petitions": {
-        "cursor", "petition_id", "bureau_id", "token", "envelope", "envelope_hash",
+        "cursor", "petition_id", "bureau_id", "envelope", "envelope_hash",
         "lookup_key_hash", "day", "status", "leaf_index", "receipt",
     },
     "replies": {
@@ -192,7 +192,7 @@ def _signed(keys: BureauKeys, method: str, target: str) -> dict[str, str]:
         timestamp=int(time.time()),
         nonce=secrets.token_bytes(16),
     )
-    wire = sign(SignedKind.BUREAU_REQUEST, claim.to_json(), keys.signing).encode()
+    wire = sign(SignedKind.BUREAU_REQUEST, claim.to_json(), keys.signing_key()).encode()
     return {"Authorization": f"SealedPetition {cjson.b64encode(wire)}"}
 
 
@@ -204,22 +204,22 @@ def _raw_requests(deployment: Deployment, base: str, probe: Probe, petition_id: 
     headers = probe.headers()
     keys = load_bureau(deployment.keystore, PASSPHRASE)
     bundle = keys.bundle
-    token = keys.token.token_for(
-        prehash(normalize_id("cn-resident", ID_NUMBER), bundle.token_salt, bundle.token_params)
-    )
     secret = ReceiptSecret.generate()
-    document = PetitionDocument(
-        real_name="赵六", id_scheme="cn-resident", id_number=ID_NUMBER, contact="电话 13912345678",
+    identity = IdentityDocument(
+        real_name="赵六", id_scheme="cn-resident", id_number=ID_NUMBER, contact="电话 13912345678"
+    )
+    case = CaseDocument(
         subject="欠薪", body="工厂拖欠三个月工资。", category="劳动与社会保障", region="深圳",
-        reply_key=secret.reply_private_key().public_key(), token=token,
+        respondent="某电子厂", reply_key=secret.reply_private_key().public_key(),
+        id_prehash=prehash(
+            normalize_id("cn-resident", ID_NUMBER), bundle.token_salt, bundle.token_params
+        ),
         created_day=datetime.now(UTC).date(),
     )  # fmt: skip
-    envelope = seal_petition(document, bundle.encryption_key, BUREAU_ID)
+    envelope = seal_petition(identity, case, bundle.sealing_keys())
     submitted = client.post(
         "/v1/petitions",
         {
-            "bureau_id": BUREAU_ID,
-            "token": cjson.b64encode(token),
             "envelope": cjson.b64encode(envelope),
             "lookup_key_hash": cjson.b64encode(secret.lookup_key_hash()),
         },
@@ -236,14 +236,15 @@ def _raw_requests(deployment: Deployment, base: str, probe: Probe, petition_id: 
         client.get("/v1/lookup", headers=lookup),
         client.get(f"/v1/petitions/{submitted.json['petition_id']}/status", headers=lookup),
         client.get(f"/v1/petitions/{petition_id}/status", headers=wrong),
-        client.post(f"/v1/bureaus/{BUREAU_ID}/token", {"blinded": "AAAA"}, headers=headers),
-        client.post("/v1/petitions", {"bureau_id": 1}, headers=headers),
+        # v1's token path, gone in protocol v2: a 404 like any unknown route.
+        client.post(f"/v1/bureaus/{BUREAU_ID}/token", {"prehash": "AAAA"}, headers=headers),
+        client.post("/v1/petitions", {"envelope": 1}, headers=headers),
         client.get("/v1/no-such-route", headers=headers),
     ]
     inbox = f"/v1/bureaus/{BUREAU_ID}/inbox"
     answers.append(client.get(inbox, headers={**headers, **_signed(keys, "GET", inbox)}))
     assert [answer.status for answer in answers] == [
-        200, 200, 200, 200, 200, 200, 404, 400, 400, 404, 200,
+        200, 200, 200, 200, 200, 200, 404, 404, 400, 404, 200,
     ]  # fmt: skip
     # A request gunicorn refuses itself: a header line without a colon.
     host, port = base.removeprefix("http://").split(":")
@@ -320,7 +321,6 @@ def _device(deployment: Deployment) -> dict[Path, bytes]:
     root = deployment.root
     elsewhere = [
         root / "data",
-        root / "data.token-keys",
         root / "server.log",
         root / "homes" / "bureau",
         root / "homes" / "auditor",
@@ -389,6 +389,93 @@ def test_a_seized_device_holds_no_trace_of_a_petition(
     defence.judge(bool(new or found), f"finding the petition on the device ({new}, {found})")
 
 
+# The client as protocol v1 shipped it: every command that fetched the directory saved the
+# client configuration again, same bytes or not (the serial check and the "unchanged" check of
+# client/home.py taken out).
+_REWRITING_CLIENT = """
+import dataclasses
+import client.home as home
+home.ClientHome._unchanged = lambda self, path, data: False
+def record_directory_serial(self, config, serial):
+    self.save_config(dataclasses.replace(self.load_config(), directory_serial=serial))
+    return dataclasses.replace(config, directory_serial=serial)
+home.ClientHome.record_directory_serial = record_directory_serial
+"""
+# A day before the test: a file the session rewrites can only get a later time.
+_BEFORE = time.time() - 86_400
+
+
+def _petitioner(
+    deployment: Deployment, *args: str, prelude: str, env: dict[str, str] | None = None
+) -> str:
+    """``petition ARGS`` as the petitioner (its PETITION_HOME), after ``prelude`` if any."""
+    if not prelude:
+        return deployment.ok("petitioner", *args, env=env)
+    home = deployment.homes["petitioner"]
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", prelude + _RUN_CLI, *args],
+        capture_output=True, text=True, timeout=120, cwd=deployment.root, check=False,
+        env={**os.environ, "PETITION_HOME": str(home), **(env or {})},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _mtimes(home: Path) -> dict[str, int]:
+    """The modification time (ns) of PETITION_HOME and of everything in it."""
+    paths = [home, *sorted(home.rglob("*"))]
+    return {str(path.relative_to(home)): path.lstat().st_mtime_ns for path in paths}
+
+
+@pytest.mark.threat("T-DD-4")
+def test_ordinary_use_rewrites_no_client_file(
+    deployment: Deployment, defence: Defence, tmp_path: Path
+) -> None:
+    """ADV-SEIZE dates a petition from the device's file times: after ``init``, the petitioner
+    submits and checks the status; the seized PETITION_HOME is then read for modification
+    times (of its files and of the folders, which change when a file is replaced) that fall
+    in the time of the petition, to match against the log entry's day and the device's use.
+
+    The defence: the client writes a file only when its content changes (client/home.py), and
+    nothing in ordinary use changes it, so every time is the one ``init`` left. To make any
+    rewrite visible whatever the file system's time resolution, every time in PETITION_HOME is
+    first set a day back. ``defence-off`` runs the same commands with the client as v1 had it,
+    saving its configuration again on each command that fetched the directory (the program
+    with ``ClientHome``'s checks taken out): the configuration file's time, and its folder's,
+    then point at the petition.
+    """
+    _running(deployment)
+    home = deployment.homes["petitioner"]
+    deployment.ok("petitioner", "bureaus")  # the home exists and has seen the directory
+    for path in [home, *home.rglob("*")]:
+        os.utime(path, (_BEFORE, _BEFORE), follow_symlinks=False)
+    before = _mtimes(home)
+    prelude = "" if defence.on else _REWRITING_CLIENT
+
+    body = tmp_path / "draft.txt"
+    body.write_text("村里的饮用水被化工厂污染。", encoding="utf-8")
+    started = time.time_ns()
+    out = _petitioner(
+        deployment, "submit", "--bureau", BUREAU_ID, "--name", "吴九", "--id-number", ID_NUMBER,
+        "--contact", "13600000000", "--subject", "饮用水污染", "--category", "环境保护",
+        "--region", "广东省深圳市", "--body-file", str(body), "--no-qr", prelude=prelude,
+    )  # fmt: skip
+    code = CODE_LINE.search(out)
+    assert code is not None, out
+    status = _petitioner(deployment, "status", prelude=prelude, env={"PETITION_CODE": code[1]})
+    assert "Status: received" in status
+    finished = time.time_ns()
+
+    after = _mtimes(home)
+    assert set(after) == set(before)  # no file came or went
+    dated = sorted(where for where, mtime in after.items() if started <= mtime <= finished)
+    if defence.on:
+        assert after == before
+    else:
+        assert "config.json" in dated, dated
+    defence.judge(bool(dated), f"dating the petition from file times in PETITION_HOME ({dated})")
+
+
 # --- what the server wrote ---------------------------------------------------------------------
 
 
@@ -433,7 +520,8 @@ def _database_findings(database: Path, key: bytes) -> Iterator[tuple[str, bytes,
                         # Ciphertext after the clear header: needles only, no pattern detectors
                         # (random bytes would now and then look like "12:34").
                         try:
-                            _, offset = parse_header(data)
+                            parse_header(data)
+                            offset = HEADER_LENGTH
                         except MalformedInput:
                             offset = len(data)
                         yield where, data, _text_findings(where, data[:offset].decode("latin-1"))
@@ -454,28 +542,26 @@ def _database_findings(database: Path, key: bytes) -> Iterator[tuple[str, bytes,
         conn.close()
 
 
-def _server_traces(
-    data: Path, token_keys: Path, log: Path, *, needles: list[str], started: float
-) -> list[str]:
+def _server_traces(data: Path, log: Path, *, needles: list[str], started: float) -> list[str]:
     """Search everything the server wrote for who came and when.
 
-    Every file of the data directory and the token key directory, every decrypted database
-    value, and the log (minus the one banner line naming the server's own listening address)
-    are searched for the exact client-naming values sent and for the session's epoch seconds
-    and clock minutes, and run through the store audit's address and time detectors.
+    Every file of the data directory (no server holds a bureau key of any kind, so there is no
+    other directory of the server's), every decrypted database value, and the log (minus the
+    one banner line naming the server's own listening address) are searched for the exact
+    client-naming values sent and for the session's epoch seconds and clock minutes, and run
+    through the store audit's address and time detectors.
     """
     epochs, minutes = _window(started, time.time())
     exact = [*needles, "127.0.0.1", *minutes]
     findings: list[str] = []
     blobs: list[tuple[str, bytes]] = []
-    for root in (data, token_keys):
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.is_symlink():
-                continue
-            content = path.read_bytes()
-            blobs.append((str(path), content))
-            if path.name not in DATABASE_FILES:
-                findings += _text_findings(str(path), content.decode("utf-8", errors="replace"))
+    for path in sorted(data.rglob("*")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        content = path.read_bytes()
+        blobs.append((str(path), content))
+        if path.name not in DATABASE_FILES:
+            findings += _text_findings(str(path), content.decode("utf-8", errors="replace"))
     key = bytes.fromhex((data / "db.key").read_text().strip())
     for where, value, found in _database_findings(data / "petitions.db", key):
         blobs.append((where, value))
@@ -506,8 +592,8 @@ serve.gunicorn_options = with_access_log
 def test_the_server_keeps_no_trace_of_who_came_or_when(
     session: Session, defence: Defence, tmp_path: Path
 ) -> None:
-    """ADV-LOCAL takes everything the server wrote during the session (data directory, token
-    key directory, log) and searches it for the client's address, user agent, forwarded
+    """ADV-LOCAL takes everything the server wrote during the session (data directory and log)
+    and searches it for the client's address, user agent, forwarded
     address, cookie, referer, and the time of any request.
 
     The defences are no access log (even when ``GUNICORN_CMD_ARGS`` asks gunicorn for one),
@@ -517,13 +603,11 @@ def test_the_server_keeps_no_trace_of_who_came_or_when(
     raw requests again: the same search must find who came and when.
     """
     deployment = session.deployment
-    data, token_keys = deployment.data, deployment.root / "data.token-keys"
-    log = deployment.root / "server.log"
+    data, log = deployment.data, deployment.root / "server.log"
     if defence.off:
         copy = tmp_path / "data"
         shutil.copytree(deployment.data, copy)
-        shutil.copytree(token_keys, tmp_path / "data.token-keys")
-        data, token_keys, log = copy, tmp_path / "data.token-keys", tmp_path / "server.log"
+        data, log = copy, tmp_path / "server.log"
         port = free_port()
         leaky = _serve(copy, log, port, prelude=_LEAKY_SERVER)
         try:
@@ -533,9 +617,7 @@ def test_the_server_keeps_no_trace_of_who_came_or_when(
         finally:
             _stop(leaky)
 
-    findings = _server_traces(
-        data, token_keys, log, needles=session.probe.needles(), started=session.started
-    )
+    findings = _server_traces(data, log, needles=session.probe.needles(), started=session.started)
     if defence.off:
         # What an access log is: the address, the user agent and the time of each request.
         assert any("'127.0.0.1'" in finding for finding in findings), findings

@@ -9,14 +9,12 @@ from harness import ID_NUMBERS, RunningServer
 
 from crypto import cjson, merkle
 from crypto.fields import Status
-from crypto.idnumber import normalize_id
 from crypto.keys import SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
 from crypto.objects import Directory, LogEntry, Receipt, Reply, TreeHead
-from crypto.petition import open_petition
+from crypto.petition import check_binding, open_case, open_identity, token_from_case
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign
-from crypto.token import TokenRequest, TokenResponse, check_token_binding
 
 
 def verified_directory(server: RunningServer) -> Directory:
@@ -43,9 +41,9 @@ def test_liveness_and_openapi_document(server: RunningServer) -> None:
     document = server.client.get("/v1/openapi.json")
     assert document.status == 200
     assert document.json["openapi"].startswith("3.1")
-    ready = server.client.get("/v1/admin/readiness").json
-    assert ready["status"] == "ready"
-    assert ready["directory_serial"] == 3  # init, then two bureaus
+    # Ready or not, and nothing else: no queue depth, no log size, no time (issue 14).
+    ready = server.client.get("/v1/admin/readiness")
+    assert (ready.status, ready.json) == (200, {"status": "ready"})
 
 
 def test_every_route_is_described_in_the_openapi_document(server: RunningServer) -> None:
@@ -75,7 +73,10 @@ def test_the_directory_is_signed_by_the_pinned_authority_and_names_the_log_key(
         (server.data_dir / "log.pub").read_text().strip()
     )
     assert {b.bureau_id for b in directory.bureaus} == {"national", "guangdong"}
-    assert directory.bureau("national").token_key == server.bureaus["national"].token.public_key()
+    national = directory.bureau("national")
+    assert national is not None
+    assert national.identity_key == server.bureaus["national"].identity.public_key()
+    assert national.case_key == server.bureaus["national"].case.public_key()
 
 
 def test_the_authority_key_is_served_and_verifies_the_directory(server: RunningServer) -> None:
@@ -88,28 +89,13 @@ def test_the_authority_key_is_served_and_verifies_the_directory(server: RunningS
     Directory.from_json(signed.verify(key))
 
 
-def test_token_evaluation_gives_the_bureau_token_with_a_proof(server: RunningServer) -> None:
-    from crypto.token import prehash
-
-    bureau = server.bureaus["national"]
-    bundle = verified_directory(server).bureau("national")
-    pre = prehash(
-        normalize_id("cn-resident", ID_NUMBERS[1]), bundle.token_salt, bundle.token_params
-    )
-    request, blinded = TokenRequest.blind(pre)
-    answer = server.client.post(
-        "/v1/bureaus/national/token", {"blinded_element": cjson.b64encode(blinded)}
-    )
-    assert answer.status == 200, answer.raw
-    response = TokenResponse(
-        evaluated_element=cjson.b64decode(answer.json["evaluated_element"], length=32),
-        proof=cjson.b64decode(answer.json["proof"], length=64),
-    )
-    token = request.finalize(response, bundle.token_key)
-    assert token == bureau.token_for(ID_NUMBERS[1])
-    # The other bureau's evaluator gives an unrelated token for the same person.
-    other = server.bureaus["guangdong"]
-    assert other.token_for(ID_NUMBERS[1]) != token
+def test_there_is_no_token_endpoint(server: RunningServer) -> None:
+    """No public service computes anything from an ID number (issue 14, T-ID-3)."""
+    paths = server.client.get("/v1/openapi.json").json["paths"]
+    assert not [path for path in paths if "token" in path]
+    for bureau_id in ("national", "guangdong", "atlantis"):
+        answer = server.client.post(f"/v1/bureaus/{bureau_id}/token", {"blinded_element": "AA"})
+        assert (answer.status, answer.error_code) == (404, "not_found")
 
 
 def test_a_receipt_is_signed_by_the_log_and_proves_inclusion(server: RunningServer) -> None:
@@ -220,15 +206,14 @@ def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningSe
     assert fetched.status == 200
     envelope = cjson.b64decode(fetched.json["envelope"])
     assert envelope == submission.envelope
-    _, document = open_petition(envelope, bureau.encryption, "national")
-    assert document.subject == "道路维修"
-    check_token_binding(
-        document.token,
-        normalize_id(document.id_scheme, document.id_number),
-        bureau.salt,
-        bureau.token,
-        bureau.bundle().token_params,
-    )
+    assert "token" not in fetched.json
+    # Intake opens the identity; a case handler opens the case; the pseudonym is the bureau's.
+    identity = open_identity(envelope, bureau.identity, "national")
+    header, document = open_case(envelope, bureau.case, "national")
+    assert (identity.id_number, document.subject) == (ID_NUMBERS[2], "道路维修")
+    assert header.bureau_id == "national"
+    check_binding(identity, document, bureau.salt, bureau.bundle().token_params)
+    assert token_from_case(document, bureau.token) == submission.token
 
     text = "已受理，将在三十日内答复。"
     ciphertext = seal_reply(text, document.reply_key, petition_id, "national")
@@ -246,7 +231,7 @@ def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningSe
     again, _ = server.client.signed(bureau, "POST", target, {"reply": signed_reply.to_json()})
     assert (again.status, again.json) == (200, posted.json)
 
-    # The status change is a log leaf with the reply's hash, and never the token.
+    # The status change is a log leaf with the reply's hash, and never the pseudonym.
     entries = server.client.get(
         f"/v1/log/entries?start={posted.json['leaf_index']}&end={posted.json['leaf_index'] + 1}"
     ).json["entries"]
@@ -292,7 +277,7 @@ def test_a_bureau_never_sees_another_bureaus_petitions(server: RunningServer) ->
         signer=guangdong.signing,
     )
     assert (forged.status, forged.error_code) == (401, "invalid_signature")
-    ciphertext = seal_reply("x", national.encryption.public_key(), petition_id, "guangdong")
+    ciphertext = seal_reply("x", national.case.public_key(), petition_id, "guangdong")
     reply = Reply(petition_id, "guangdong", Status.REJECTED, 0, ciphertext, date.today())
     wire = sign(SignedKind.REPLY, reply.to_json(), guangdong.signing).to_json()
     hijack, _ = server.client.signed(
@@ -375,3 +360,55 @@ def test_a_key_signed_by_someone_else_is_not_the_log_key(server: RunningServer) 
 
     with pytest.raises(InvalidSignature):
         signed.verify(stranger)
+
+
+def test_a_submission_has_exactly_the_envelope_and_the_lookup_key_hash(
+    server: RunningServer,
+) -> None:
+    """The bureau comes from the envelope's header; a v1-style body is refused, not ignored."""
+    submission = server.seal("guangdong")
+    for extra in ({"bureau_id": "guangdong"}, {"token": cjson.b64encode(submission.token)}):
+        answer = server.client.post("/v1/petitions", {**submission.body(), **extra})
+        assert (answer.status, answer.error_code) == (400, "schema_violation"), extra
+    for missing in ("envelope", "lookup_key_hash"):
+        body = {k: v for k, v in submission.body().items() if k != missing}
+        answer = server.client.post("/v1/petitions", body)
+        assert (answer.status, answer.error_code) == (400, "schema_violation"), missing
+    accepted = server.client.post("/v1/petitions", submission.body())
+    assert accepted.status == 201, accepted.raw
+    assert accepted.json["receipt"]["body"]["bureau_id"] == "guangdong"
+
+
+def test_a_version_1_envelope_is_refused_as_unsupported(server: RunningServer) -> None:
+    envelope = bytearray(server.seal("national").envelope)
+    envelope[3] = 1
+    body = {**server.seal("national").body(), "envelope": cjson.b64encode(bytes(envelope))}
+    answer = server.client.post("/v1/petitions", body)
+    assert (answer.status, answer.error_code) == (400, "unsupported_version"), answer.raw
+
+
+def test_the_envelope_header_must_name_a_known_bureau_and_its_current_keys(
+    server: RunningServer,
+) -> None:
+    submission = server.seal("national")
+
+    def with_header(offset: int, replacement: bytes) -> dict[str, object]:
+        envelope = bytearray(submission.envelope)
+        envelope[offset : offset + len(replacement)] = replacement
+        return {**submission.body(), "envelope": cjson.b64encode(bytes(envelope))}
+
+    unknown = server.client.post("/v1/petitions", with_header(4, b"atlantis"))
+    assert (unknown.status, unknown.error_code) == (404, "unknown_bureau")
+    bureau_field, key_id = 64, 32
+    for key_offset in (4 + bureau_field, 4 + bureau_field + key_id):
+        stale = server.client.post("/v1/petitions", with_header(key_offset, bytes(key_id)))
+        assert (stale.status, stale.error_code) == (409, "stale_bureau_key"), key_offset
+    sealed_for_other_keys = server.seal("guangdong")
+    moved = bytearray(sealed_for_other_keys.envelope)
+    moved[4:12] = b"national"  # "guangdong" is 9 characters: the ninth is NUL-padded below
+    moved[12] = 0
+    answer = server.client.post(
+        "/v1/petitions",
+        {**sealed_for_other_keys.body(), "envelope": cjson.b64encode(bytes(moved))},
+    )
+    assert (answer.status, answer.error_code) == (409, "stale_bureau_key")

@@ -1,27 +1,14 @@
-"""`petition serve`, `petition admin` and `petition evaluator` as an operator runs them."""
+"""`petition serve` and `petition admin` as an operator runs them."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
-from harness import (
-    ID_NUMBERS,
-    PASSPHRASE,
-    PETITION,
-    Bureau,
-    Client,
-    free_port,
-    run_petition,
-    start_server,
-    stop_server,
-)
+import sqlcipher3
+from harness import PASSPHRASE, Bureau, free_port, run_petition, start_server, stop_server
 
 from crypto import cjson
-from crypto.idnumber import normalize_id
-from crypto.token import TokenRequest, TokenResponse, prehash
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -80,47 +67,44 @@ def test_admin_errors_are_one_line_and_change_nothing(tmp_path: Path) -> None:
     assert (data / "directory.json").read_bytes() == directory
 
 
-def test_a_remote_evaluator_holds_the_token_keys(tmp_path: Path) -> None:
-    """The split deployment: the server forwards token requests to `petition evaluator serve`."""
-    keys = tmp_path / "bureau-host-keys"
-    port = free_port()
-    server = None
-    evaluator = subprocess.Popen(  # noqa: S603
-        [*PETITION, "evaluator", "serve", "--keys", str(keys), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def test_there_is_no_token_service_to_run_or_configure(tmp_path: Path) -> None:
+    """Protocol v2: no server holds a bureau key, so there is nothing to point it at."""
+    for flag in ("--token-keys", "--token-evaluator", "--token-limit-per-source"):
+        result = run_petition("serve", "--data", str(tmp_path / "data"), flag, "x")
+        assert result.returncode == 2, flag
+        assert "unrecognized arguments" in result.stderr, flag
+    evaluator = run_petition("evaluator", "serve", "--keys", str(tmp_path))
+    assert evaluator.returncode == 2
+    assert "invalid choice: 'evaluator'" in evaluator.stderr
+    assert not (tmp_path / "data").exists()
+    serve_help = run_petition("serve", "--help").stdout
+    assert "token" not in serve_help
+    assert "--batch-interval" in serve_help
+
+
+def test_a_batch_interval_out_of_range_is_one_line(tmp_path: Path) -> None:
+    for wrong in ("-1", "10.5"):
+        result = run_petition(
+            "serve", "--data", str(tmp_path / "data"), "--port", str(free_port()),
+            "--batch-interval", wrong,
+        )  # fmt: skip
+        line = _one_line_error(result)
+        assert "--batch-interval must be between 0 and 10 seconds" in line
+
+
+def test_a_database_of_protocol_version_1_is_refused_with_one_clear_line(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    stop_server(server)
+    key = (server.data_dir / "db.key").read_text().strip()
+    conn = sqlcipher3.connect(str(server.data_dir / "petitions.db"), isolation_level=None)
+    conn.execute(f"PRAGMA key = \"x'{key}'\"")
+    conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    result = run_petition("serve", "--data", str(server.data_dir), "--port", str(free_port()))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "schema version" in line]
+    assert line == (
+        "petition: error: the database has schema version 1 and this server needs 2 "
+        "(protocol v2; there is no migration): start with a new data directory"
     )
-    try:
-        (tmp_path / "server").mkdir()
-        server = start_server(
-            tmp_path / "server", extra=("--token-evaluator", f"http://127.0.0.1:{port}")
-        )
-        keys.mkdir(mode=0o700)
-        for bureau in server.bureaus.values():
-            (server.token_keys / f"{bureau.bureau_id}.key").rename(keys / f"{bureau.bureau_id}.key")
-        deadline = time.monotonic() + 30
-        while Client(f"http://127.0.0.1:{port}").get("/healthz").status != 200:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        bureau = server.bureaus["guangdong"]
-        pre = prehash(
-            normalize_id("cn-resident", ID_NUMBERS[0]), bureau.salt, bureau.bundle().token_params
-        )
-        request, blinded = TokenRequest.blind(pre)
-        answer = server.client.post(
-            "/v1/bureaus/guangdong/token", {"blinded_element": cjson.b64encode(blinded)}
-        )
-        assert answer.status == 200, answer.raw
-        response = TokenResponse(
-            cjson.b64decode(answer.json["evaluated_element"], length=32),
-            cjson.b64decode(answer.json["proof"], length=64),
-        )
-        assert request.finalize(response, bureau.token.public_key()) == bureau.token_for(
-            ID_NUMBERS[0]
-        )
-        assert not any(server.token_keys.iterdir())  # the server's host holds no token key
-    finally:
-        evaluator.send_signal(signal.SIGTERM)
-        evaluator.wait(timeout=60)
-        if server is not None:
-            stop_server(server)

@@ -1,48 +1,73 @@
-"""Server components that a live server cannot show on demand: limits and refusals."""
+"""Server components that a live server cannot show on demand: ordering, limits, refusals."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
-from server.config import RateLimit, ServerConfig
+from server.config import ServerConfig
 from server.errors import DataDirectoryError
 from server.privatelog import scrub
-from server.ratelimit import TokenBuckets, TokenRateLimiter
+from server.writer import Job, integration_order, next_tick
 
 
-def test_the_token_key_directory_may_not_be_inside_the_data_directory(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    for inside in (data, data / "keys", data / "a" / "b"):
-        with pytest.raises(DataDirectoryError, match="must not be inside the data directory"):
-            ServerConfig(data_dir=data, token_keys_dir=inside)
-    config = ServerConfig(data_dir=data, token_keys_dir=ServerConfig.default_token_keys_dir(data))
-    assert config.token_keys_dir == tmp_path / "data.token-keys"
+def submission(number: int) -> Job:
+    return Job("submit", {"op": "submit", "petition_id": f"{number:032x}"}, b"")
 
 
-def test_a_token_bucket_allows_its_burst_then_asks_to_wait() -> None:
-    buckets = TokenBuckets(RateLimit(burst=3, per_second=0.5))
-    assert [buckets.take(b"a") for _ in range(3)] == [None, None, None]
-    wait = buckets.take(b"a")
-    assert wait is not None
-    assert 0 < wait <= 2.0
-    assert buckets.take(b"b") is None  # another source has its own bucket
+def reply(petition: int, sequence: int) -> Job:
+    header = {"op": "reply", "petition_id": f"{petition:032x}", "sequence": sequence}
+    return Job("reply", header, b"")
 
 
-def test_the_per_bureau_ceiling_bounds_all_sources_together() -> None:
-    limiter = TokenRateLimiter(RateLimit(5, 1.0), RateLimit(4, 0.01))
-    answers = [limiter.check("national", f"10.0.0.{n}") for n in range(6)]
-    assert answers[:4] == [None] * 4
-    assert all(wait is not None for wait in answers[4:])
-    assert limiter.check("guangdong", "10.0.0.1") is None
+def test_a_batch_gets_its_leaves_in_shuffled_order_not_arrival_order() -> None:
+    """Issue 14: a petitioner who knows when they submitted cannot find their leaf by order."""
+    batch = [submission(n) for n in range(20)]
+    orders = [integration_order(batch, random.Random(seed)) for seed in range(50)]
+    assert all(sorted(map(id, order)) == sorted(map(id, batch)) for order in orders)
+    assert sum(order == batch for order in orders) == 0  # 1 in 20! by chance
+    first_places = {order[0].header["petition_id"] for order in orders}
+    assert len(first_places) > 10  # every job can come first, not only the earliest
+    # Deterministic for a given generator (the writer's is secrets.SystemRandom).
+    assert integration_order(batch, random.Random(7)) == integration_order(batch, random.Random(7))
+    assert integration_order(batch, random.Random(7)) is not batch  # the batch itself stays
 
 
-def test_the_source_table_is_bounded() -> None:
-    buckets = TokenBuckets(RateLimit(1, 1.0), max_keys=100)
-    for n in range(1000):
-        buckets.take(n.to_bytes(4, "big"))
-    assert len(buckets._buckets) == 100
+def test_replies_to_one_petition_keep_their_sequence_among_the_shuffled_batch() -> None:
+    batch = [
+        reply(1, 0), submission(2), reply(1, 1), submission(3), reply(4, 0), reply(1, 2),
+        submission(5), reply(4, 1),
+    ]  # fmt: skip
+    moved = 0
+    for seed in range(100):
+        order = integration_order(batch, random.Random(seed))
+        for petition in (1, 4):
+            sequences = [
+                job.header["sequence"]
+                for job in order
+                if job.op == "reply" and job.header["petition_id"] == f"{petition:032x}"
+            ]
+            assert sequences == sorted(sequences)
+        moved += order != batch
+    assert moved >= 95
+
+
+def test_commits_start_on_a_fixed_schedule() -> None:
+    assert next_tick(10.2, 1.0) == 11.0
+    assert next_tick(11.0, 1.0) == 12.0  # strictly after: a commit never starts early
+    assert next_tick(0.1, 0.25) == 0.25
+    assert next_tick(123.456, 5.0) == 125.0
+
+
+def test_the_batch_interval_is_bounded(tmp_path: Path) -> None:
+    assert ServerConfig(data_dir=tmp_path, batch_interval_seconds=2.5).batch_interval_seconds == 2.5
+    for wrong in (-1.0, 10.5):
+        with pytest.raises(DataDirectoryError, match="batch interval"):
+            ServerConfig(data_dir=tmp_path, batch_interval_seconds=wrong)
+    config = ServerConfig(data_dir=tmp_path, batch_interval_seconds=0.5)
+    assert ServerConfig.from_json(config.to_json()) == config
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,11 @@ from crypto.signing import sign
 
 SUBMIT = "/v1/petitions"
 INBOX = "/v1/bureaus/national/inbox"
-TOKEN = "/v1/bureaus/national/token"  # noqa: S105  (a path, not a password)
+# The token endpoint of protocol v1, gone since v2 (issue 14): it must be an unknown route.
+OLD_TOKEN = "/v1/bureaus/national/token"  # noqa: S105  (a path, not a password)
+BUREAU_FIELD = slice(4, 68)  # the envelope header's NUL-padded bureau id (protocol v2)
+IDENTITY_KEY_ID = slice(68, 100)
+CASE_KEY_ID = slice(100, 132)
 B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # What an error body must never contain: a traceback, or anything that looks like a file path.
 LEAKS = re.compile(
@@ -49,7 +53,6 @@ class Hostile:
 
     server: RunningServer
     fresh: Submission  # sealed for national, never stored
-    foreign: Submission  # sealed for guangdong, never stored
     stored_id: str  # a petition stored for national
     guangdong_id: str  # a petition stored for guangdong
 
@@ -81,9 +84,6 @@ class Hostile:
 
     def submit_envelope(self, envelope: bytes) -> Answer:
         return self.submit(envelope=cjson.b64encode(envelope))
-
-    def token(self, body: Any) -> Answer:
-        return self.server.client.post(TOKEN, body)
 
     def status(self, petition_id: str, lookup_key: str | None) -> Answer:
         headers = {} if lookup_key is None else {"Petition-Lookup-Key": lookup_key}
@@ -179,11 +179,17 @@ def with_byte(data: bytes, offset: int, value: int) -> bytes:
     return data[:offset] + bytes([value]) + data[offset + 1 :]
 
 
-def other_key_id(envelope: bytes, bureau_id: str) -> bytes:
-    """The envelope with its key id (the 32 bytes after the bureau id) changed."""
-    start = 5 + len(bureau_id)
-    flipped = bytes(b ^ 0xFF for b in envelope[start : start + 32])
-    return envelope[:start] + flipped + envelope[start + 32 :]
+def other_key_id(envelope: bytes, field: slice) -> bytes:
+    """The envelope with one of its header's key ids changed."""
+    flipped = bytes(b ^ 0xFF for b in envelope[field])
+    return envelope[: field.start] + flipped + envelope[field.stop :]
+
+
+def with_bureau(envelope: bytes, bureau: bytes) -> bytes:
+    """The envelope with another bureau id (raw bytes, NUL-padded) in its header."""
+    assert len(bureau) <= BUREAU_FIELD.stop - BUREAU_FIELD.start
+    field = bureau.ljust(BUREAU_FIELD.stop - BUREAU_FIELD.start, b"\0")
+    return envelope[: BUREAU_FIELD.start] + field + envelope[BUREAU_FIELD.stop :]
 
 
 def deep_nesting(depth: int) -> bytes:
@@ -245,7 +251,7 @@ def announce_huge_body(server: RunningServer, target: str) -> Answer:
     head = request_head(
         "POST", target, "Content-Type: application/json", "Content-Length: 100000000"
     )
-    return raw_exchange(server, head + b'{"bureau_id": "nat')
+    return raw_exchange(server, head + b'{"envelope": "U1BF')
 
 
 def chunked_26_mib(server: RunningServer) -> Answer:
@@ -257,7 +263,7 @@ def chunked_26_mib(server: RunningServer) -> Answer:
     megabyte = b"a" * (1 << 20)
 
     def chunks() -> Iterator[bytes]:
-        yield b'%x\r\n{"bureau_id": "\r\n' % len(b'{"bureau_id": "')
+        yield b'%x\r\n{"envelope": "\r\n' % len(b'{"envelope": "')
         for _ in range(26):
             yield b"%x\r\n%s\r\n" % (len(megabyte), megabyte)
         yield b'2\r\n"}\r\n0\r\n\r\n'
@@ -303,7 +309,7 @@ class Case:
     code: str
 
 
-MEMBERS = ("bureau_id", "token", "envelope", "lookup_key_hash")
+MEMBERS = ("envelope", "lookup_key_hash")
 WRONG_TYPES: dict[str, Any] = {
     "number": 12345,
     "null": None,
@@ -333,7 +339,7 @@ BAD_JSON: list[Case] = [
          400, "malformed_json"),
     Case("json-100000-brackets", lambda h: h.post_raw(SUBMIT, b"[" * 100_000), 400,
          "malformed_json"),
-    Case("json-100000-nested-arrays", lambda h: h.post_raw(TOKEN, deep_nesting(100_000)), 400,
+    Case("json-100000-nested-arrays", lambda h: h.post_raw(SUBMIT, deep_nesting(100_000)), 400,
          "malformed_json"),
     Case("json-10e5000-integer",
          lambda h: h.post_raw(SUBMIT, b'{"bureau_id": 1' + b"0" * 5000 + b"}"), 400,
@@ -362,33 +368,33 @@ MEMBER_CASES: list[Case] = [
          "schema_violation"),
     Case("members-unknown-extra", lambda h: h.submit(priority="urgent"), 400,
          "schema_violation"),
-    Case("members-4000-digit-integer", lambda h: h.submit(token=10**3999), 400,
+    Case("members-4000-digit-integer", lambda h: h.submit(lookup_key_hash=10**3999), 400,
+         "schema_violation"),
+    Case("members-v1-bureau-id", lambda h: h.submit(bureau_id="national"), 400,
+         "schema_violation"),
+    Case("members-v1-token", lambda h: h.submit(token=cjson.b64encode(h.fresh.token)), 400,
          "schema_violation"),
     Case("members-float", lambda h: h.submit(lookup_key_hash=1.5), 400, "schema_violation"),
     Case("members-lone-surrogate-name", lambda h: h.submit(**{"\ud800": 1}), 400,
          "schema_violation"),
     Case("members-newline-in-unknown-name", lambda h: h.submit(**{"a\nb": 1}), 400,
          "schema_violation"),
-    Case("token-unknown-member", lambda h: h.token({"blinded_element": "AA", "x": 1}), 400,
-         "schema_violation"),
-    Case("token-element-not-string", lambda h: h.token({"blinded_element": 7}), 400,
-         "schema_violation"),
 ]  # fmt: skip
 
 BASE64_CASES: list[Case] = [
-    Case("b64-token-padded", lambda h: h.submit(token=padded(h.fresh.token)), 400, "malformed"),
-    Case("b64-token-standard-alphabet", lambda h: h.submit(token=standard_alphabet(64)), 400,
+    Case("b64-lookup-hash-standard-alphabet",
+         lambda h: h.submit(lookup_key_hash=standard_alphabet(32)), 400, "malformed"),
+    Case("b64-lookup-hash-non-ascii", lambda h: h.submit(lookup_key_hash="é" * 43), 400,
          "malformed"),
-    Case("b64-token-non-ascii", lambda h: h.submit(token="é" * 86), 400, "malformed"),
-    Case("b64-token-lone-surrogate", lambda h: h.submit(token="A" * 85 + "\ud800"), 400,
+    Case("b64-lookup-hash-lone-surrogate",
+         lambda h: h.submit(lookup_key_hash="A" * 42 + "\ud800"), 400, "malformed"),
+    Case("b64-lookup-hash-whitespace",
+         lambda h: h.submit(lookup_key_hash=" " + cjson.b64encode(bytes(32))), 400, "malformed"),
+    Case("b64-lookup-hash-33-bytes",
+         lambda h: h.submit(lookup_key_hash=cjson.b64encode(bytes(33))), 400, "malformed"),
+    Case("b64-lookup-hash-empty", lambda h: h.submit(lookup_key_hash=""), 400, "malformed"),
+    Case("b64-envelope-padded", lambda h: h.submit(envelope=padded(h.fresh.envelope)), 400,
          "malformed"),
-    Case("b64-token-whitespace", lambda h: h.submit(token=" " + cjson.b64encode(h.fresh.token)),
-         400, "malformed"),
-    Case("b64-token-noncanonical-bits", lambda h: h.submit(token=noncanonical(h.fresh.token)),
-         400, "malformed"),
-    Case("b64-token-63-bytes", lambda h: h.submit(token=cjson.b64encode(h.fresh.token[:63])),
-         400, "malformed"),
-    Case("b64-token-empty", lambda h: h.submit(token=""), 400, "malformed"),
     Case("b64-lookup-hash-31-bytes",
          lambda h: h.submit(lookup_key_hash=cjson.b64encode(bytes(31))), 400, "malformed"),
     Case("b64-lookup-hash-noncanonical-bits",
@@ -398,20 +404,15 @@ BASE64_CASES: list[Case] = [
     Case("b64-envelope-standard-alphabet",
          lambda h: h.submit(envelope=standard_alphabet(len(h.fresh.envelope))), 400,
          "malformed"),
-    Case("b64-blinded-element-33-bytes",
-         lambda h: h.token({"blinded_element": cjson.b64encode(bytes(33))}), 400, "malformed"),
-    Case("b64-blinded-element-padded",
-         lambda h: h.token({"blinded_element": padded(bytes(32))}), 400, "malformed"),
-    Case("b64-blinded-element-not-a-point",
-         lambda h: h.token({"blinded_element": cjson.b64encode(b"\xff" * 32)}), 400,
-         "malformed"),
 ]  # fmt: skip
 
 ENVELOPE_CASES: list[Case] = [
     Case("envelope-wrong-magic", lambda h: h.submit_envelope(b"SPX" + h.fresh.envelope[3:]),
          400, "malformed"),
-    Case("envelope-wrong-version", lambda h: h.submit_envelope(with_byte(h.fresh.envelope, 3, 2)),
-         400, "malformed"),
+    Case("envelope-version-1", lambda h: h.submit_envelope(with_byte(h.fresh.envelope, 3, 1)),
+         400, "unsupported_version"),
+    Case("envelope-version-3", lambda h: h.submit_envelope(with_byte(h.fresh.envelope, 3, 3)),
+         400, "unsupported_version"),
     Case("envelope-bureau-length-zero",
          lambda h: h.submit_envelope(with_byte(h.fresh.envelope, 4, 0)), 400, "malformed"),
     Case("envelope-truncated-header", lambda h: h.submit_envelope(h.fresh.envelope[:40]), 400,
@@ -421,17 +422,14 @@ ENVELOPE_CASES: list[Case] = [
          400, "malformed"),
     Case("envelope-one-byte-too-short", lambda h: h.submit_envelope(h.fresh.envelope[:-1]), 400,
          "malformed"),
-    Case("envelope-sealed-to-guangdong",
-         lambda h: h.submit(token=cjson.b64encode(h.foreign.token),
-                            envelope=cjson.b64encode(h.foreign.envelope)),
-         400, "envelope_mismatch"),
-    Case("envelope-national-sent-as-guangdong", lambda h: h.submit(bureau_id="guangdong"), 400,
-         "envelope_mismatch"),
-    Case("envelope-token-differs-from-body",
-         lambda h: h.submit(token=cjson.b64encode(secrets.token_bytes(64))), 400,
-         "envelope_mismatch"),
-    Case("envelope-stale-key-id",
-         lambda h: h.submit_envelope(other_key_id(h.fresh.envelope, "national")), 409,
+    Case("envelope-renamed-to-guangdong",
+         lambda h: h.submit_envelope(with_bureau(h.fresh.envelope, b"guangdong")), 409,
+         "stale_bureau_key"),
+    Case("envelope-stale-identity-key-id",
+         lambda h: h.submit_envelope(other_key_id(h.fresh.envelope, IDENTITY_KEY_ID)), 409,
+         "stale_bureau_key"),
+    Case("envelope-stale-case-key-id",
+         lambda h: h.submit_envelope(other_key_id(h.fresh.envelope, CASE_KEY_ID)), 409,
          "stale_bureau_key"),
 ]  # fmt: skip
 
@@ -439,44 +437,41 @@ ZERO_WIDTH_ID = percent("nati\u200bonal")
 RTL_ID = percent("\u202enational")
 FULLWIDTH_ZERO = percent("\uff10")
 
+
+def header_bureau(bureau: bytes) -> Callable[[Hostile], Answer]:
+    return lambda h: h.submit_envelope(with_bureau(h.fresh.envelope, bureau))
+
+
+def inbox_of(bureau_in_path: str) -> Callable[[Hostile], Answer]:
+    return lambda h: h.get(f"/v1/bureaus/{bureau_in_path}/inbox")
+
+
 BUREAU_ID_CASES: list[Case] = [
-    Case("bureau-unknown-in-body", lambda h: h.submit(bureau_id="atlantis"), 404,
-         "unknown_bureau"),
-    Case("bureau-upper-case-in-body", lambda h: h.submit(bureau_id="NATIONAL"), 404,
-         "unknown_bureau"),
-    Case("bureau-65-chars-in-body", lambda h: h.submit(bureau_id="a" * 65), 404,
-         "unknown_bureau"),
-    Case("bureau-zero-width-in-body", lambda h: h.submit(bureau_id="national\u200b"), 404,
-         "unknown_bureau"),
-    Case("bureau-rtl-override-in-body", lambda h: h.submit(bureau_id="\u202elanoitan"), 404,
-         "unknown_bureau"),
-    Case("bureau-trailing-newline-in-body", lambda h: h.submit(bureau_id="national\n"), 404,
-         "unknown_bureau"),
-    Case("bureau-lone-surrogate-in-body", lambda h: h.submit(bureau_id="nation\ud800al"), 404,
-         "unknown_bureau"),
-    Case("bureau-unknown-in-path",
-         lambda h: h.server.client.post("/v1/bureaus/atlantis/token", {"blinded_element": "AA"}),
-         404, "unknown_bureau"),
-    Case("bureau-traversal-encoded-slash",
-         lambda h: h.post_raw("/v1/bureaus/..%2F..%2Fetc/token", b"{}"), 404, "not_found"),
-    Case("bureau-traversal-encoded-dots", lambda h: h.post_raw("/v1/bureaus/%2e%2e/token", b"{}"),
-         404, "unknown_bureau"),
-    Case("bureau-traversal-inbox", lambda h: h.get("/v1/bureaus/%2e%2e/inbox"), 404,
-         "unknown_bureau"),
-    Case("bureau-upper-case-in-path", lambda h: h.post_raw("/v1/bureaus/NATIONAL/token", b"{}"),
-         404, "unknown_bureau"),
-    Case("bureau-65-chars-in-path", lambda h: h.post_raw(f"/v1/bureaus/{'a' * 65}/token", b"{}"),
-         404, "unknown_bureau"),
-    Case("bureau-zero-width-in-path",
-         lambda h: h.post_raw(f"/v1/bureaus/{ZERO_WIDTH_ID}/token", b"{}"), 404,
-         "unknown_bureau"),
-    Case("bureau-rtl-in-path",
-         lambda h: h.post_raw(f"/v1/bureaus/{RTL_ID}/token", b"{}"), 404,
-         "unknown_bureau"),
-    Case("bureau-trailing-newline-in-path",
-         lambda h: h.post_raw("/v1/bureaus/national%0A/token", b"{}"), 404, "unknown_bureau"),
-    Case("bureau-nul-in-path", lambda h: h.post_raw("/v1/bureaus/nat%00ional/token", b"{}"), 404,
-         "unknown_bureau"),
+    Case("bureau-unknown-in-header", header_bureau(b"atlantis"), 404, "unknown_bureau"),
+    Case("bureau-upper-case-in-header", header_bureau(b"NATIONAL"), 400, "malformed"),
+    Case("bureau-64-chars-unknown-in-header", header_bureau(b"a" * 64), 404, "unknown_bureau"),
+    Case("bureau-zero-width-in-header", header_bureau("national\u200b".encode()), 400,
+         "malformed"),
+    Case("bureau-rtl-override-in-header", header_bureau("\u202elanoitan".encode()), 400,
+         "malformed"),
+    Case("bureau-trailing-newline-in-header", header_bureau(b"national\n"), 400, "malformed"),
+    Case("bureau-empty-in-header", header_bureau(b""), 400, "malformed"),
+    Case("bureau-nul-inside-header-field", header_bureau(b"nat\0ional"), 400, "malformed"),
+    Case("bureau-unknown-in-path", inbox_of("atlantis"), 404, "unknown_bureau"),
+    Case("bureau-traversal-encoded-slash", inbox_of("..%2F..%2Fetc"), 404, "not_found"),
+    Case("bureau-traversal-encoded-dots", inbox_of("%2e%2e"), 404, "unknown_bureau"),
+    Case("bureau-upper-case-in-path", inbox_of("NATIONAL"), 404, "unknown_bureau"),
+    Case("bureau-65-chars-in-path", inbox_of("a" * 65), 404, "unknown_bureau"),
+    Case("bureau-zero-width-in-path", inbox_of(ZERO_WIDTH_ID), 404, "unknown_bureau"),
+    Case("bureau-rtl-in-path", inbox_of(RTL_ID), 404, "unknown_bureau"),
+    Case("bureau-trailing-newline-in-path", inbox_of("national%0A"), 404, "unknown_bureau"),
+    Case("bureau-nul-in-path", inbox_of("nat%00ional"), 404, "unknown_bureau"),
+    # Protocol v1's token endpoint: gone, for every bureau (issue 14, T-ID-3).
+    Case("token-endpoint-gone", lambda h: h.post_raw(OLD_TOKEN, b'{"blinded_element": "AA"}'),
+         404, "not_found"),
+    Case("token-endpoint-gone-unknown-bureau",
+         lambda h: h.post_raw("/v1/bureaus/atlantis/token", b"{}"), 404, "not_found"),
+    Case("token-endpoint-gone-get", lambda h: h.get(OLD_TOKEN), 404, "not_found"),
 ]  # fmt: skip
 
 TRANSPORT_CASES: list[Case] = [
@@ -486,13 +481,9 @@ TRANSPORT_CASES: list[Case] = [
     Case("content-type-form",
          lambda h: h.post_raw(SUBMIT, b"bureau_id=national", "application/x-www-form-urlencoded"),
          415, "unsupported_media_type"),
-    Case("content-type-missing-on-token", lambda h: h.post_raw(TOKEN, b"{}", None), 415,
-         "unsupported_media_type"),
     Case("no-body-no-content-type", lambda h: h.post_raw(SUBMIT, None, None), 415,
          "unsupported_media_type"),
     Case("body-100MB-announced-submit", lambda h: announce_huge_body(h.server, SUBMIT), 413,
-         "too_large"),
-    Case("body-100MB-announced-token", lambda h: announce_huge_body(h.server, TOKEN), 413,
          "too_large"),
     Case("body-26MiB-chunked", lambda h: chunked_26_mib(h.server), 413, "too_large"),
     Case("request-line-5000-bytes", lambda h: long_request_line(h.server), 414,
@@ -672,7 +663,6 @@ def hostile(server: RunningServer) -> Hostile:
     return Hostile(
         server=server,
         fresh=server.seal("national"),
-        foreign=server.seal("guangdong"),
         stored_id=stored_petition(server, "national"),
         guangdong_id=stored_petition(server, "guangdong"),
     )

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 import sqlcipher3
-from harness import RunningServer, start_server, stop_server
+from harness import ID_NUMBERS, RunningServer, Submission, start_server, stop_server
 
 from crypto import cjson
+from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
 from crypto.fields import Status
 from crypto.labels import SignedKind
 from crypto.objects import Reply
@@ -31,12 +32,12 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 TIME_OF_DAY = re.compile(rb"\b\d{1,2}:\d{2}(:\d{2})?\b")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-# Every column the server may store, per table: ciphertext, tokens, bureau ids, hashes, days,
+# Every column the server may store, per table: ciphertext, bureau ids, hashes, days,
 # statuses, and the log's own integers and signed objects. A new column fails this test until
 # someone decides it belongs here.
 ALLOWED_COLUMNS = {
     "petitions": {
-        "cursor", "petition_id", "bureau_id", "token", "envelope", "envelope_hash",
+        "cursor", "petition_id", "bureau_id", "envelope", "envelope_hash",
         "lookup_key_hash", "day", "status", "leaf_index", "receipt",
     },
     "replies": {
@@ -48,12 +49,19 @@ ALLOWED_COLUMNS = {
     "tree_heads": {"tree_size", "signed_head"},
 }  # fmt: skip
 JSON_COLUMNS = {"receipt", "signed_reply", "leaf", "signed_head"}
+# What every petition to one bureau on one day shares anyway (issue 14): nothing else may be.
+SHARED_COLUMNS = {"bureau_id", "day", "status"}
+SHARED_LEAF_MEMBERS = {"version", "bureau_id", "day", "status", "reply_hash"}
+SAME_PERSON = ID_NUMBERS[1]
+#: The two petitions of SAME_PERSON the session submits: (petition id, submission).
+SAME_PERSON_PETITIONS: list[tuple[str, Submission]] = []
 
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A server after a realistic session: submissions, status checks, bureau work, replies."""
     server = start_server(tmp_path_factory.mktemp("privacy"), env={"PETITION_DB_KEY": DB_KEY.hex()})
+    SAME_PERSON_PETITIONS.clear()
     agent = {"User-Agent": USER_AGENT}
     try:
         bureau = server.bureaus["national"]
@@ -82,6 +90,11 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
                     {"reply": wire},
                 )  # fmt: skip
                 assert posted.status == 201
+        for _ in range(2):  # two petitions of one person to one bureau (see SAME_PERSON)
+            same = server.seal("national", id_number=SAME_PERSON)
+            answer = server.client.post("/v1/petitions", same.body(), headers=agent)
+            assert answer.status == 201
+            SAME_PERSON_PETITIONS.append((answer.json["petition_id"], same))
         server.client.signed(bureau, "GET", "/v1/bureaus/national/inbox")
         server.client.get("/v1/log/head", headers=agent)
         server.client.get("/v1/no-such-route", headers=agent)  # an error path too
@@ -116,7 +129,7 @@ def test_the_database_is_encrypted_and_needs_its_key(session: RunningServer) -> 
         wrong.execute("SELECT count(*) FROM sqlite_master").fetchone()
     right = sqlcipher3.connect(str(database))
     right.execute(f"PRAGMA key = \"x'{DB_KEY.hex()}'\"")
-    assert right.execute("SELECT count(*) FROM petitions").fetchone()[0] == 6
+    assert right.execute("SELECT count(*) FROM petitions").fetchone()[0] == 8
     assert (database.stat().st_mode & 0o077) == 0
 
 
@@ -169,8 +182,83 @@ def test_no_response_sets_a_cookie(session: RunningServer) -> None:
         assert answer.headers["Cache-Control"] == "no-store"
 
 
-def test_the_token_keys_are_not_in_the_data_directory(session: RunningServer) -> None:
-    assert session.data_dir not in session.token_keys.parents
+def test_no_bureau_key_is_in_the_data_directory(session: RunningServer) -> None:
+    """Protocol v2: the server holds no token key (and never did need one), nor any other."""
+    assert not list(session.data_dir.parent.glob("*.token-keys"))
     for path in session.data_dir.rglob("*"):
         if path.is_file() and path.suffix != ".db" and "-wal" not in path.name:
-            assert b'"purpose":"token"' not in path.read_bytes(), path
+            data = path.read_bytes()
+            assert b'"purpose":"token"' not in data, path
+            if path.name != "authority.keystore":
+                assert b"sealed-petition-keystore" not in data, path
+
+
+def _rows_of(database: Path) -> dict[str, list[dict[str, object]]]:
+    conn = sqlcipher3.connect(str(database))
+    conn.execute(f"PRAGMA key = \"x'{DB_KEY.hex()}'\"")
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    rows: dict[str, list[dict[str, object]]] = {}
+    for table in tables:
+        cursor = conn.execute(f"SELECT * FROM {table}")  # noqa: S608  (names from the schema)
+        names = [column[0] for column in cursor.description]
+        rows[table] = [dict(zip(names, row, strict=True)) for row in cursor]
+    conn.close()
+    return rows
+
+
+def _blob(value: object) -> bytes:
+    assert isinstance(value, bytes), type(value)
+    return value
+
+
+def _forms(value: bytes) -> list[bytes]:
+    """A per-person value raw, in hex and in base64url: how it could have been stored."""
+    return [value, value.hex().encode(), cjson.b64encode(value).encode()]
+
+
+def test_two_petitions_of_one_person_share_no_stored_value(session: RunningServer) -> None:
+    """Issue 14: with the database and its key, two petitions sealed from one ID number share
+    nothing but what every petition to that bureau on that day shares: bureau, day, status."""
+    (first_id, first), (second_id, second) = SAME_PERSON_PETITIONS
+    assert first.token == second.token  # the bureau would give both one pseudonym
+    rows = _rows_of(session.data_dir / "petitions.db")
+    assert "token" not in {column for row in rows["petitions"] for column in row}
+    by_id = {row["petition_id"]: row for row in rows["petitions"]}
+    one, other = by_id[first_id], by_id[second_id]
+    assert set(one) == set(ALLOWED_COLUMNS["petitions"])
+    for column in set(one) - SHARED_COLUMNS:
+        assert one[column] != other[column], column
+    for column in SHARED_COLUMNS:
+        assert one[column] == other[column], column  # the test is about like petitions
+    envelopes = [_blob(one["envelope"]), _blob(other["envelope"])]
+    # The clear header is the bureau's (id and key ids); each sealed section is the petition's.
+    assert envelopes[0][:HEADER_LENGTH] == envelopes[1][:HEADER_LENGTH]
+    assert envelopes[0][HEADER_LENGTH:CASE_OFFSET] != envelopes[1][HEADER_LENGTH:CASE_OFFSET]
+    assert envelopes[0][CASE_OFFSET:] != envelopes[1][CASE_OFFSET:]
+    parsed = [json.loads(_blob(row["leaf"])) for row in rows["log_leaves"]]
+    leaves = {leaf["petition_id"]: leaf for leaf in parsed}
+    for member in set(leaves[first_id]) - SHARED_LEAF_MEMBERS:
+        assert leaves[first_id][member] != leaves[second_id][member], member
+    # Nothing per-person is anywhere: not the pseudonym, not the Argon2id pre-hash.
+    person = first.bureau
+    secrets_of_person = _forms(first.token) + _forms(person.prehash_for(SAME_PERSON))
+    secrets_of_person += [SAME_PERSON.encode()]
+    for table, table_rows in rows.items():
+        for row in table_rows:
+            for column, value in row.items():
+                data = (
+                    bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+                )
+                for needle in secrets_of_person:
+                    assert needle not in data, (table, column)
+
+
+def test_the_store_audit_finds_no_linking_value(session: RunningServer) -> None:
+    from server.store_audit import NO_LINKING_VALUES, audit_store
+
+    key_file = session.data_dir.parent / "db.key.copy"
+    key_file.write_text(DB_KEY.hex() + "\n")
+    key_file.chmod(0o600)
+    audit = audit_store(session.data_dir, key_file=key_file)
+    (check,) = [check for check in audit.checks if check.check == NO_LINKING_VALUES]
+    assert check.passed, check.findings

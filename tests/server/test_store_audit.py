@@ -25,6 +25,7 @@ import sqlcipher3
 from harness import ID_NUMBERS, RunningServer, run_petition, start_server, stop_server
 
 from crypto import cjson
+from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
 from crypto.fields import Status
 from crypto.labels import SignedKind
 from crypto.objects import LogEntry, Reply
@@ -238,9 +239,11 @@ def test_inspect_shows_the_stored_columns_and_nothing_personal(store: Store) -> 
     result = run_petition("admin", "inspect", "--data", str(store.server.data_dir), store.answered)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for column in ("petition id", "bureau id", "day", "status", "token", "lookup_key_hash",
+    for column in ("petition id", "bureau id", "day", "status", "lookup_key_hash",
                    "envelope", "ciphertext", "receipt", "leaf index", "reply 0"):  # fmt: skip
         assert f"  {column}" in out, column
+    assert "token" not in out  # protocol v2: nothing per-person is stored, so none is shown
+    assert "identity and case key ids" in out
     assert store.answered in out
     assert "status           answered" in out
     assert f"day              {date.today().isoformat()}" in out
@@ -356,6 +359,27 @@ def _name_in_a_column(conn: Connection, store: Store) -> None:
     conn.execute("UPDATE petitions SET status = ? WHERE cursor = 4", (PLANTED_NAME,))
 
 
+def _token_column(conn: Connection, store: Store) -> None:
+    """What protocol v1 stored: one value per person, shared by that person's petitions."""
+    conn.execute("ALTER TABLE petitions ADD COLUMN token BLOB")
+    conn.execute("UPDATE petitions SET token = ?", (bytes(range(32)),))
+
+
+def _shared_lookup_key_hash(conn: Connection, store: Store) -> None:
+    conn.execute(
+        "UPDATE petitions SET lookup_key_hash = "
+        "(SELECT lookup_key_hash FROM petitions WHERE cursor = 1) WHERE cursor = 2"
+    )
+
+
+def _shared_identity_section(conn: Connection, store: Store) -> None:
+    """Two envelopes with one sealed identity: a deterministic encryption would look so."""
+    rows = conn.execute("SELECT cursor, envelope FROM petitions ORDER BY cursor").fetchall()
+    first, second = bytes(rows[0][1]), bytes(rows[1][1])
+    changed = second[:HEADER_LENGTH] + first[HEADER_LENGTH:CASE_OFFSET] + second[CASE_OFFSET:]
+    conn.execute("UPDATE petitions SET envelope = ? WHERE cursor = ?", (changed, rows[1][0]))
+
+
 Tamper = Callable[[Connection, Store], None]
 
 CASES: dict[str, tuple[Tamper, set[str]]] = {
@@ -370,6 +394,12 @@ CASES: dict[str, tuple[Tamper, set[str]]] = {
     "a time of day": (_time_in_a_column, {"no-times"}),
     "a Unix timestamp": (_timestamp_in_a_column, {"no-times"}),
     "a name": (_name_in_a_column, {"no-names"}),
+    "a per-person token column": (_token_column, {"schema", "no-linking-values"}),
+    "a lookup key hash in two petitions": (_shared_lookup_key_hash, {"no-linking-values"}),
+    "an identity section in two envelopes": (
+        _shared_identity_section,
+        {"no-linking-values", "log-matches-store"},
+    ),
 }
 
 
@@ -402,6 +432,27 @@ def test_an_id_number_is_reported_by_place_not_by_value(
         in lines
     )
     assert "FAIL schema: unexpected column petitions.region: it could hold anything" in lines
+
+
+def test_a_linking_value_is_reported_by_place_not_by_value(
+    store: Store, stopped: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    conn = _open(copy)
+    _shared_lookup_key_hash(conn, store)
+    first, second = (
+        row[0] for row in conn.execute("SELECT petition_id FROM petitions WHERE cursor IN (1, 2)")
+    )
+    (shared,) = conn.execute("SELECT lookup_key_hash FROM petitions WHERE cursor = 1").fetchone()
+    conn.close()
+    lines = _audit(copy)
+    assert _failed(lines) == {"no-linking-values"}
+    assert (
+        f"FAIL no-linking-values: petitions.lookup_key_hash of petition {second} holds the same "
+        f"value as that of petition {first}: a value two petitions share links them"
+    ) in lines
+    assert not any(bytes(shared).hex() in line for line in lines)
 
 
 def test_a_database_in_the_clear_fails_encryption_at_rest(stopped: Path, tmp_path: Path) -> None:
