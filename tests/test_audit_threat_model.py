@@ -187,9 +187,8 @@ def test_every_checkable_row_passes_against_the_live_deployment(audited: Audited
     assert report.verdicts("PASS") == _threats_with_checks()
     for threat in set(THREAT_IDS) - _threats_with_checks():
         assert report.rows[threat].lines == [CODE_PROPERTY]
-    assert {"T-SPOOF-1", "T-TAMP-2", "T-DD-6", "T-ID-1", "T-ID-2", "T-DD-4"} <= report.verdicts(
-        "PASS"
-    )
+    checked = {"T-SPOOF-1", "T-TAMP-2", "T-DD-6", "T-ID-1", "T-ID-3", "T-LINK-3", "T-DD-4"}
+    assert checked <= report.verdicts("PASS")
 
 
 def test_every_check_is_listed_with_what_it_found(audited: Audited) -> None:
@@ -211,7 +210,7 @@ def test_with_the_data_directory_only_the_server_rows_need_a_server(audited: Aud
         assert report.rows[threat].verdict == "NOT CHECKABLE HERE"
         assert report.rows[threat].lines == [NEEDS_SERVER]
     assert report.verdicts("PASS") == _threats_with_checks() - _threats_with({"server"})
-    assert {"T-SPOOF-1", "T-ID-2", "T-DOS-3"} <= _threats_with({"server"})
+    assert {"T-SPOOF-1", "T-DOS-3"} <= _threats_with({"server"})
 
 
 def test_with_neither_each_row_says_what_it_needs(audited: Audited) -> None:
@@ -233,12 +232,11 @@ def test_server_rows_without_a_pinned_authority_say_so(audited: Audited, tmp_pat
     """Checks that trust keys cannot run unpinned; checks of the server's edge still do."""
     deployment = audited.deployment
     report = _audit(audited, "--server", deployment.url, "--home", str(tmp_path / "unpinned"))
-    for threat in ("T-SPOOF-1", "T-SPOOF-5", "T-ID-2", "T-DD-3", "T-LINK-1"):
+    for threat in ("T-SPOOF-1", "T-SPOOF-5", "T-DD-3", "T-LINK-1"):
         assert report.rows[threat].verdict == "NOT CHECKABLE HERE"
         assert "no authority is pinned" in report.rows[threat].lines[0]
-    assert {"T-SPOOF-4", "T-DD-7", "T-DET-2", "T-DET-3", "T-DOS-3", "T-LINK-2"} <= report.verdicts(
-        "PASS"
-    )
+    edge = {"T-SPOOF-4", "T-DD-7", "T-DET-2", "T-DET-3", "T-DOS-3", "T-LINK-2", "T-ID-3"}
+    assert edge <= report.verdicts("PASS")
     assert not (tmp_path / "unpinned").exists()  # an audit pins nothing by itself
 
 
