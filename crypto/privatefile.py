@@ -1,6 +1,6 @@
 """Owner-only files for secrets: atomic, durable writes and permission-checked reads.
 
-Keystores, the log's signing key and a token evaluator's key all live in small files that must
+Keystores and the log's signing key live in small files that must
 never be readable by another user, never be left half-written by a crash, and never be read
 through a FIFO or a swapped file. The mechanics are the same for all of them, so they live here
 once; each caller passes the exception class and the noun ("keystore", "key file") that its
