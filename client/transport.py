@@ -19,12 +19,22 @@ Why it looks the way it does:
 * **Sameness.** Every client sends the same fixed ``User-Agent`` and no cookies, so requests do
   not distinguish one installation from another.
 * **Limits.** A response larger than the biggest legitimate one is refused while it streams in.
+* **Deadline.** A server that accepts and never answers, or answers one byte at a time, must not
+  hold a command for minutes. Every read must bring a byte within ``RetryPolicy.stall`` seconds,
+  and all the time a transport spends on the network (tries and pauses between them) is bounded
+  by ``RetryPolicy.deadline``, plus time for an upload's size at a slow-link rate. Time spent
+  between requests (a person typing) does not count. At the deadline a watchdog shuts the
+  transport's sockets down, which wakes a read blocked on a dripping server at once; the error
+  names the server that stopped answering.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +59,16 @@ UPLOAD_CHUNK = 64 * 1024
 PROXY_SCHEMES = ("socks5h", "socks5")
 CIRCUIT_CREDENTIAL_BYTES = 16
 _RETRY_STATUSES = frozenset({429, 503})
+#: Seconds a whole command may spend on the network, retries included (``--deadline``).
+DEFAULT_DEADLINE = 60.0
+MAX_DEADLINE = 24 * 3600.0
+#: Seconds a read or write may go without a single byte. Above the server's own 30 s wait for
+#: its writer (server/config.py), so that a slow but honest "busy" answer still arrives.
+STALL_SECONDS = 40.0
+CONNECT_SECONDS = 30.0
+#: An upload adds ``size / this`` seconds to the deadline: a 16 MiB petition over a slow Tor
+#: circuit must not be cut off by a deadline meant for servers that stopped answering.
+UPLOAD_FLOOR_BYTES_PER_SECOND = 32 * 1024
 
 Progress = Callable[[int, int], None]
 RetryNotice = Callable[[int, float, str], None]
@@ -63,6 +83,10 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 30.0
     max_retry_after: float = 120.0
+    #: Seconds on the network per transport (per command), tries and pauses included.
+    deadline: float = DEFAULT_DEADLINE
+    #: Seconds one read or write may wait for a byte.
+    stall: float = STALL_SECONDS
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter" for the ``attempt``-th retry (1-based)."""
@@ -137,13 +161,16 @@ class Transport:
         proxy: str | None = None,
         retry: RetryPolicy | None = None,
         on_retry: RetryNotice | None = None,
-        timeout: float = 120.0,
     ) -> None:
         self.base_url = validate_server_url(base_url)
         self.proxy = validate_proxy_url(proxy) if proxy else None
         self.retry = retry or RetryPolicy()
         self.on_retry = on_retry
-        self._timeout = timeout
+        self._budget = self.retry.deadline
+        self._spent = 0.0
+        self._expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
         #: ``(method, path)`` of every request this transport made, in order, in memory only:
         #: what ``petition submit`` reports as the requests a petition took.
         self.requests: list[tuple[str, str]] = []
@@ -157,7 +184,7 @@ class Transport:
         return httpx.Client(
             proxy=proxy,
             trust_env=False,
-            timeout=httpx.Timeout(self._timeout, connect=30.0),
+            timeout=httpx.Timeout(self.retry.stall, connect=CONNECT_SECONDS),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )
@@ -165,10 +192,14 @@ class Transport:
     def new_circuit(self) -> None:
         """Close every connection and present new SOCKS credentials from the next request on.
 
-        Without a proxy this only closes the kept-alive connections.
+        Without a proxy this only closes the kept-alive connections. A new circuit is for a new
+        piece of work (the next petition), so it also starts a fresh deadline.
         """
         self._client.close()
         self._client = self._new_client()
+        with self._lock:
+            self._sockets.clear()
+            self._budget, self._spent, self._expired = self.retry.deadline, 0.0, False
 
     def close(self) -> None:
         self._client.close()
@@ -195,13 +226,19 @@ class Transport:
         bureau request gets a fresh nonce each time instead of being refused as a replay.
         """
         self.requests.append((method, path.split("?", 1)[0]))
+        if body:
+            self._budget += len(body) / UPLOAD_FLOOR_BYTES_PER_SECOND
         attempt = 0
         while True:
             attempt += 1
+            if self._remaining() <= 0:
+                raise self._deadline_passed(attempt - 1)
             extra = dict(headers() if callable(headers) else headers or {})
             try:
-                answer = self._send(method, path, body, extra, progress)
+                answer = self._timed_send(method, path, body, extra, progress)
             except httpx.TransportError as exc:
+                if self._expired or self._remaining() <= 0:
+                    raise self._deadline_passed(attempt) from exc
                 reason = _describe_transport_error(exc, self.proxy)
                 if attempt >= self.retry.attempts:
                     raise ServerUnreachable(
@@ -222,6 +259,68 @@ class Transport:
                 continue
             raise _refusal(answer)
 
+    def _remaining(self) -> float:
+        return self._budget - self._spent
+
+    def _deadline_passed(self, attempts: int) -> ServerUnreachable:
+        self._expired = True
+        tries = f"{attempts} {'try' if attempts == 1 else 'tries'}"
+        return ServerUnreachable(
+            f"{self.base_url} stopped answering: no complete answer within the "
+            f"{self.retry.deadline:g} s deadline ({tries}); nothing was lost, try again later "
+            "or allow more time with --deadline"
+        )
+
+    def _timed_send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        progress: Progress | None,
+    ) -> HttpAnswer:
+        """One try, charged to the deadline; a watchdog ends it when the deadline passes."""
+        remaining = self._remaining()
+        watchdog = threading.Timer(remaining, self._expire)
+        watchdog.daemon = True
+        started = time.monotonic()
+        watchdog.start()
+        try:
+            return self._send(method, path, body, headers, progress, remaining)
+        finally:
+            watchdog.cancel()
+            self._spent += time.monotonic() - started
+
+    def _expire(self) -> None:
+        """The deadline passed mid-request: wake the blocked read or write by shutting down.
+
+        ``shutdown`` (unlike ``close``) wakes a thread blocked in ``recv`` on the same socket.
+        It acts on a duplicate descriptor, so that the socket objects (and any TLS state) that
+        httpx owns are left alone; shutting down the duplicate ends the one connection.
+        """
+        with self._lock:
+            self._expired = True
+            self._sockets = [held for held in self._sockets if held.fileno() != -1]
+            open_sockets = list(self._sockets)
+        for held in open_sockets:
+            try:
+                with socket.socket(fileno=os.dup(held.fileno())) as duplicate:
+                    duplicate.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed or never connected: nothing to wake
+
+    def _record_socket(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore's ``trace`` hook: remember each connection's socket for :meth:`_expire`."""
+        if not event.endswith(("connect_tcp.complete", "connect_unix_socket.complete")):
+            return
+        stream = info.get("return_value")
+        held = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(held, socket.socket):
+            with self._lock:
+                self._sockets.append(held)
+            if self._expired:
+                self._expire()
+
     def _send(
         self,
         method: str,
@@ -229,6 +328,7 @@ class Transport:
         body: bytes | None,
         headers: dict[str, str],
         progress: Progress | None,
+        remaining: float,
     ) -> HttpAnswer:
         content: bytes | Iterator[bytes] | None = body
         if body is not None:
@@ -239,18 +339,28 @@ class Transport:
             }
             if progress is not None:
                 content = _chunks(body, progress)
+        stall = min(self.retry.stall, remaining)
         request = self._client.build_request(
-            method, self.base_url + path, content=content, headers=headers
+            method,
+            self.base_url + path,
+            content=content,
+            headers=headers,
+            timeout=httpx.Timeout(stall, connect=min(CONNECT_SECONDS, remaining), pool=remaining),
+            extensions={"trace": self._record_socket},
         )
         response = self._client.send(request, stream=True)
         try:
             received = bytearray()
             for chunk in response.iter_bytes():
+                if self._expired:  # a byte now and then must not outlast the deadline
+                    raise httpx.ReadTimeout("the deadline passed", request=request)
                 received += chunk
                 if len(received) > MAX_RESPONSE_BYTES:
                     raise ServerMisbehaved(
                         f"the server's answer is larger than {MAX_RESPONSE_BYTES} bytes"
                     )
+            if self._expired:  # the watchdog's shutdown may look like a body read to its end
+                raise httpx.ReadTimeout("the deadline passed", request=request)
         finally:
             response.close()
         return HttpAnswer(response.status_code, dict(response.headers), bytes(received))
@@ -264,9 +374,23 @@ class Transport:
         return self.retry.backoff(attempt)
 
     def _pause(self, attempt: int, delay: float, reason: str) -> None:
+        """Wait before the next try, unless the wait alone would pass the deadline."""
+        if delay >= self._remaining():
+            if reason.startswith("HTTP "):  # busy, not silent: say so
+                self._expired = True
+                raise ServerBusy(
+                    f"{self.base_url} is overloaded ({reason}) and asks for a pause of "
+                    f"{delay:.0f} s, past the {self.retry.deadline:g} s deadline ({attempt} "
+                    f"{'try' if attempt == 1 else 'tries'}); nothing was lost, try again later"
+                )
+            raise self._deadline_passed(attempt)
         if self.on_retry is not None:
             self.on_retry(attempt, delay, reason)
-        time.sleep(delay)
+        started = time.monotonic()
+        try:
+            time.sleep(delay)
+        finally:
+            self._spent += time.monotonic() - started
 
 
 def _chunks(body: bytes, progress: Progress) -> Iterator[bytes]:

@@ -123,13 +123,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error worth a line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
-    except Exception as exc:  # last line of defence: one line, never a traceback
-        _report(
-            f"internal error ({type(exc).__name__}); please report it. "
-            "Set PETITION_DEBUG=1 to see the details",
-            debug,
-        )
+    except OSError as exc:
+        if exc.filename is None:
+            _report(_internal(exc), debug)
+        else:  # a file or directory named on the command line that the system refuses
+            _report(f"cannot use {exc.filename}: {exc.strerror or type(exc).__name__}", debug)
         return EXIT_FAILURE
+    except Exception as exc:  # last line of defence: one line, never a traceback
+        _report(_internal(exc), debug)
+        return EXIT_FAILURE
+
+
+def _internal(exc: BaseException) -> str:
+    return (
+        f"internal error ({type(exc).__name__}); please report it. "
+        "Set PETITION_DEBUG=1 to see the details"
+    )
 
 
 def _report(message: str, debug: bool) -> None:

@@ -20,7 +20,14 @@ from client.auditor import (
     read_heads_file,
     receipt_from_code,
 )
-from client.cli.options import add_network, add_passphrase_file, flag, home_from, network_from
+from client.cli.options import (
+    add_network,
+    add_passphrase_file,
+    flag,
+    home_from,
+    network_from,
+    path_is_taken,
+)
 from client.cli.petitioner import read_code_or_file
 from client.errors import InvalidInput
 from client.session import Session
@@ -149,7 +156,7 @@ def _receipt(args: argparse.Namespace) -> int:
 
 def _export_heads(args: argparse.Namespace) -> int:
     out: Path | None = args.out
-    if out is not None and out.exists():
+    if out is not None and path_is_taken(out):
         raise InvalidInput(f"{out} already exists; choose a new file name")
     with _session(args) as session:
         data = export_heads(session)

@@ -23,7 +23,14 @@ from client.bureau import (
     load_bureau,
     write_bundle,
 )
-from client.cli.options import add_network, add_passphrase_file, flag, home_from, network_from
+from client.cli.options import (
+    add_network,
+    add_passphrase_file,
+    flag,
+    home_from,
+    network_from,
+    path_is_taken,
+)
 from client.errors import InvalidInput, ServerMisbehaved
 from client.files import read_text_file, save_attachment
 from client.session import Session
@@ -156,7 +163,7 @@ def _keys(args: argparse.Namespace) -> BureauKeys:
 def _init(args: argparse.Namespace) -> int:
     keystore = Path(args.keystore)
     bundle_path = Path(args.bundle or keystore.parent / f"{args.id}.bundle.json")
-    if bundle_path.exists():
+    if path_is_taken(bundle_path):
         raise InvalidInput(f"{bundle_path} already exists; nothing was created")
     try:
         params = TokenParams(
@@ -183,7 +190,7 @@ def _init(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if out.exists() or out.is_symlink():
+    if path_is_taken(out):
         raise InvalidInput(f"{out} already exists; nothing was written")
     keys = _keys(args)
     passphrase = read_passphrase(

@@ -1,13 +1,14 @@
 """Flags shared by the client commands, each also readable from a ``PETITION_*`` variable.
 
 The variable for ``--some-flag`` is ``PETITION_SOME_FLAG``; a flag on the command line wins.
-Repeatable flags (``--attach``) take a list separated by the platform's path separator.
+Repeatable flags (``--attach``) take a list separated by the platform's path separator. The rule
+itself (parsed only by the command that uses it, one line naming a bad variable) is
+petition/environment.py, shared with the server's commands.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,30 +16,23 @@ from typing import Any
 from client.errors import InvalidInput
 from client.home import ClientHome, resolve_home
 from client.session import NetworkOptions
-from client.transport import RetryPolicy
+from client.transport import DEFAULT_DEADLINE, MAX_DEADLINE, RetryPolicy
+from petition.environment import add_flag, env_name, number, whole_number
+
+__all__ = ["env_name", "flag", "number", "whole_number"]
 
 DEFAULT_RETRIES = 6
-
-
-def env_name(flag: str) -> str:
-    return "PETITION_" + flag.lstrip("-").upper().replace("-", "_")
 
 
 def flag(
     parser: argparse.ArgumentParser, name: str, *, required: bool = False, **kwargs: Any
 ) -> None:
     """``parser.add_argument`` with the default taken from the flag's environment variable."""
-    variable = env_name(name)
-    value: Any = os.environ.get(variable)
-    if value is not None and kwargs.get("action") == "append":
-        value = [item for item in value.split(os.pathsep) if item]
-    elif value is not None and kwargs.get("action") == "store_true":
-        value = value.lower() in {"1", "true", "yes", "on"}
-    if value is not None:
-        kwargs["default"] = value
-    help_text = kwargs.pop("help", "")
-    kwargs["help"] = f"{help_text} ({variable})" if help_text else f"({variable})"
-    parser.add_argument(name, required=required and value is None, **kwargs)
+    if kwargs.get("type") is int:
+        kwargs["type"] = whole_number
+    elif kwargs.get("type") is float:
+        kwargs["type"] = number
+    add_flag(parser, name, required=required, **kwargs)
 
 
 def add_home(parser: argparse.ArgumentParser) -> None:
@@ -56,9 +50,18 @@ def add_network(parser: argparse.ArgumentParser) -> None:
     flag(
         parser,
         "--retries",
-        type=int,
+        type=whole_number,
         default=DEFAULT_RETRIES,
         help="tries per request when the server is busy or unreachable",
+    )
+    flag(
+        parser,
+        "--deadline",
+        type=number,
+        default=DEFAULT_DEADLINE,
+        metavar="SECONDS",
+        help="give up when the server has not finished answering after this many seconds in "
+        f"all, retries included (default {DEFAULT_DEADLINE:g}; an upload adds time for its size)",
     )
 
 
@@ -80,11 +83,42 @@ def network_from(args: argparse.Namespace) -> NetworkOptions:
     retries = int(getattr(args, "retries", DEFAULT_RETRIES))
     if not 1 <= retries <= 100:
         raise InvalidInput("--retries must be between 1 and 100")
+    deadline = float(getattr(args, "deadline", DEFAULT_DEADLINE))
+    if not 0 < deadline <= MAX_DEADLINE:
+        raise InvalidInput(f"--deadline must be more than 0 and at most {MAX_DEADLINE:g} seconds")
     return NetworkOptions(
         proxy=getattr(args, "proxy", None) or None,
-        retry=RetryPolicy(attempts=retries),
+        retry=RetryPolicy(attempts=retries, deadline=deadline),
         on_retry=_announce_retry,
     )
+
+
+def path_is_taken(path: Path) -> bool:
+    """Whether a file (or a dangling link) is at ``path``; one line if the name cannot be used.
+
+    ``Path.exists`` raises for a name the system refuses (longer than 255 bytes, say), which
+    must be one sentence about that name, not an internal error.
+    """
+    try:
+        return path.is_symlink() or path.exists()
+    except OSError as exc:
+        raise InvalidInput(f"cannot use {path}: {exc.strerror}") from exc
+
+
+def readable_file(text: str) -> tuple[Path | None, str | None]:
+    """For a "code or file" argument: the file it names, or why it names none that can be read.
+
+    ``(path, None)`` for an existing file; ``(None, None)`` when nothing is there (so the text is
+    meant as a code); ``(None, reason)`` when the text cannot even be looked up as a file name,
+    e.g. "File name too long" for a long mistyped code.
+    """
+    candidate = Path(text)
+    try:
+        return (candidate, None) if candidate.is_file() else (None, None)
+    except OSError as exc:
+        return None, exc.strerror or "cannot be looked up"
+    except ValueError:  # an embedded NUL byte: no file can have that name
+        return None, "not a file name"
 
 
 def _announce_retry(attempt: int, delay: float, reason: str) -> None:

@@ -18,6 +18,8 @@ from client.cli.options import (
     flag,
     home_from,
     network_from,
+    path_is_taken,
+    readable_file,
 )
 from client.cli.progress import StepReporter
 from client.errors import InvalidInput
@@ -34,6 +36,7 @@ from client.petitioner import (
     validate_identity,
 )
 from client.session import Session, pin_server
+from crypto.errors import InvalidReceiptCode
 from crypto.keys import VerifyKey, format_fingerprint
 from crypto.receipt import ReceiptSecret
 from petition.terminal import print_qr, read_passphrase
@@ -147,7 +150,7 @@ def register_submit(subcommands: Subcommands) -> None:
 def _submit(args: argparse.Namespace) -> int:
     home = home_from(args)
     for path in (args.qr_png, args.save_receipt):
-        if path is not None and Path(path).exists():
+        if path is not None and path_is_taken(Path(path)):
             raise InvalidInput(f"{path} already exists; nothing was submitted")
     if args.id_number is not None:
         validate_identity(args.id_number)  # a typo is reported before anything goes out
@@ -302,17 +305,30 @@ def register_status(subcommands: Subcommands) -> None:
 
 
 def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | None]:
-    """The receipt secret from CODE, a saved receipt file, PETITION_CODE, or a prompt."""
+    """The receipt secret from CODE, a saved receipt file, PETITION_CODE, or a prompt.
+
+    The text is tried as a file first. A text the system cannot even look up as a file name (a
+    long mistyped code: "File name too long") is tried as a code, and if it is not one either,
+    the one line says both.
+    """
     text = args.code or os.environ.get("PETITION_CODE")
     if text is None:
         text = _ask_secret("Receipt code (not shown)", "CODE")
-    candidate = Path(text)
-    if candidate.is_file():
+    candidate, unusable = readable_file(text)
+    if candidate is not None:
         passphrase = read_passphrase(
             args.passphrase_file, prompt="Passphrase of the receipt file", confirm=False
         )
         return load_receipt(candidate, passphrase)
-    return ReceiptSecret.from_code(text), None
+    try:
+        return ReceiptSecret.from_code(text), None
+    except InvalidReceiptCode as exc:
+        if unusable is None:
+            raise
+        shown = text if len(text) <= 60 else f"{text[:40]}…({len(text)} characters)"
+        raise InvalidInput(
+            f"{shown} is neither a receipt code ({exc.message}) nor a receipt file ({unusable})"
+        ) from exc
 
 
 def _status(args: argparse.Namespace) -> int:
