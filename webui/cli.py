@@ -9,7 +9,6 @@ fork copies of the secrets).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import webbrowser
@@ -48,20 +47,17 @@ def register(subcommands: Subcommands) -> None:
         "encryption, receipt verification) runs in this process. The printed address "
         "holds a secret for this launch: do not share it. Stop with Ctrl+C.",
     )
-    parser.add_argument(
+    flag(
+        parser,
         "--port",
+        variable=PORT_VARIABLE,
         type=int,
-        default=_env_port(),
-        help=f"port on 127.0.0.1 (default: any free port) ({PORT_VARIABLE})",
+        default=0,
+        help="port on 127.0.0.1 (default: any free port)",
     )
     flag(parser, "--no-browser", action="store_true", help="print the address, open no browser")
     add_network(parser)
     parser.set_defaults(handler=_ui)
-
-
-def _env_port() -> int:
-    value = os.environ.get(PORT_VARIABLE, "0")
-    return int(value) if value.isascii() and value.isdigit() else -1
 
 
 def _ui(args: argparse.Namespace) -> int:
