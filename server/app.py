@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from server.blueprints import admin, bureau, log, public
 from server.config import ServerConfig
@@ -37,6 +37,10 @@ def create_app(config: ServerConfig) -> Flask:
     data = DataDirectory.open_existing(config.data_dir)
     app = Flask("sealed_petition")
     app.config.update(MAX_CONTENT_LENGTH=config.max_body_bytes)
+    # No redirects: werkzeug would answer "/v1//directory" with an HTML 308 to "/v1/directory".
+    # An API client sends the documented paths; anything else is a JSON 404 like every route
+    # that does not exist.
+    app.url_map.merge_slashes = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION_NAME] = Services(
         config=config,
@@ -52,6 +56,12 @@ def create_app(config: ServerConfig) -> Flask:
 
     @app.after_request
     def _harden(response: Response) -> Response:
+        if request.method == "OPTIONS" and response.status_code == 200:
+            # Flask's automatic answer is an empty text/html 200: the methods are in ``Allow``,
+            # and there is no body to type.
+            response.status_code = 204
+            response.headers.pop("Content-Type", None)
+            response.headers.pop("Content-Length", None)
         response.headers.update(SECURITY_HEADERS)
         response.headers.pop("Set-Cookie", None)
         return response

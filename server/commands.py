@@ -9,36 +9,24 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crypto.keys import format_fingerprint
+from petition.environment import env_text, from_environment, number, whole_number
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"PETITION_{name}", default)
+def _env(name: str, default: Any = None) -> Any:
+    """The variable's raw text (parsed by the flag's ``type`` only if its command runs)."""
+    text = env_text(f"PETITION_{name}")
+    return default if text is None else text
 
 
-def _env_int(name: str, default: int) -> int:
-    value = _env(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"petition: error: PETITION_{name} must be an integer") from None
-
-
-def _env_float(name: str, default: float) -> float:
-    value = _env(name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise SystemExit(f"petition: error: PETITION_{name} must be a number") from None
+_env_int = _env_float = _env
+_whole = from_environment(whole_number)  # one line naming a bad variable
+_number = from_environment(number)
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
@@ -70,45 +58,47 @@ def register_serve(subcommands: Subcommands) -> None:
     )
     _data_argument(parser)
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
-    parser.add_argument("--port", type=int, default=_env_int("PORT", 8470), help="(PETITION_PORT)")
+    parser.add_argument(
+        "--port", type=_whole, default=_env_int("PORT", 8470), help="(PETITION_PORT)"
+    )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=_whole,
         default=_env_int("WORKERS", os.cpu_count() or 2),
         help="HTTP worker processes (PETITION_WORKERS; default: one per core)",
     )
     parser.add_argument(
-        "--threads", type=int, default=_env_int("THREADS", 8), help="threads per worker"
+        "--threads", type=_whole, default=_env_int("THREADS", 8), help="threads per worker"
     )
     parser.add_argument(
         "--queue-capacity",
-        type=int,
+        type=_whole,
         default=_env_int("QUEUE_CAPACITY", 2048),
         help="submissions waiting for the writer before new ones get 503 (PETITION_QUEUE_CAPACITY)",
     )
     parser.add_argument(
         "--max-queue-delay",
-        type=float,
+        type=_number,
         default=_env_float("MAX_QUEUE_DELAY", 0.5),
         help="seconds a request may wait for a free thread before new ones get 503 at once "
         "(gunicorn only; PETITION_MAX_QUEUE_DELAY, default 0.5)",
     )
     parser.add_argument(
         "--max-batch",
-        type=int,
+        type=_whole,
         default=_env_int("MAX_BATCH", 256),
         help="the most submissions and replies in one group commit (PETITION_MAX_BATCH)",
     )
     parser.add_argument(
         "--batch-linger",
-        type=float,
+        type=_number,
         default=_env_float("BATCH_LINGER", 0.0),
         help="seconds the writer waits for more work before a group commit "
         "(PETITION_BATCH_LINGER, default 0: commit whatever is waiting)",
     )
     parser.add_argument(
         "--batch-interval",
-        type=float,
+        type=_number,
         default=_env_float("BATCH_INTERVAL", 0.0),
         help="start group commits only on multiples of this many seconds unless a full batch "
         "is waiting, so that polling the log head dates a petition only to the interval "

@@ -15,9 +15,10 @@ KDF: opening costs microseconds instead of ~100 ms, so no request ever waits on 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from typing import Any
 import sqlcipher3
 
 from server.errors import StorageError
+
+log = logging.getLogger("sealed_petition.database")
 
 Connection = Any  # sqlcipher3 ships no type information
 
@@ -168,13 +171,33 @@ class Database:
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
-        """A read transaction: every query inside sees the same committed state."""
-        conn = self._connection()
-        conn.execute("BEGIN")
+        """A read transaction: every query inside sees the same committed state.
+
+        Any SQLite error inside (a damaged page, an I/O error, a locked file) becomes
+        :class:`StorageError`, which the edge answers with ``503 unavailable``: the request
+        was fine, the store is not. The connection is dropped, so the next request on this
+        thread starts from a fresh one instead of a half-finished transaction.
+        """
         try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+            conn = self._connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except sqlcipher3.DatabaseError as exc:
+            self._discard()
+            # The error's name only (e.g. SQLITE_CORRUPT): no query, no value, no address.
+            name = getattr(exc, "sqlite_errorname", type(exc).__name__)
+            log.error("a read of the petition store failed (%s)", name)
+            raise StorageError("the petition store cannot be read right now") from exc
+
+    def _discard(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with suppress(sqlcipher3.Error):
+                conn.close()
 
     def petition(self, petition_id: str) -> PetitionRow | None:
         with self.snapshot() as conn:

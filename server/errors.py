@@ -39,12 +39,23 @@ class WriterUnavailable(ServerError):
 
 
 class ApiError(SealedPetitionError):
-    """A request the server refuses, with its HTTP status and stable code."""
+    """A request the server refuses, with its HTTP status and stable code.
+
+    ``close`` ends the connection after the answer: for a request whose framing is broken,
+    where the next request on the connection would start is unknown.
+    """
 
     def __init__(
-        self, status: int, code: str, message: str, *, retry_after: int | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.close = close

@@ -14,6 +14,7 @@ import logging
 from typing import Any, NoReturn
 
 from flask import Flask, Response, current_app, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from crypto import cjson
@@ -26,7 +27,7 @@ from crypto.errors import (
     UnsupportedVersion,
     UntrustedKey,
 )
-from server.errors import ApiError, WriterUnavailable
+from server.errors import ApiError, StorageError, WriterUnavailable
 
 log = logging.getLogger("sealed_petition.http")
 
@@ -69,6 +70,10 @@ def api_error_for(exc: SealedPetitionError) -> ApiError:
         return exc
     if isinstance(exc, WriterUnavailable):
         return ApiError(503, "unavailable", exc.message, retry_after=5)
+    if isinstance(exc, StorageError):
+        # A read that met a damaged page (or a store that went away): the server's fault and
+        # perhaps temporary, never the client's, so 503 and not 400.
+        return ApiError(503, "unavailable", exc.message, retry_after=5)
     if isinstance(exc, TooLarge):
         return ApiError(413, "too_large", exc.message)
     if isinstance(exc, SchemaViolation):
@@ -86,7 +91,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(SealedPetitionError)
     def _project_error(exc: SealedPetitionError) -> Response:
         error = api_error_for(exc)
-        return error_response(error.status, error.code, error.message, error.retry_after)
+        response = error_response(error.status, error.code, error.message, error.retry_after)
+        if error.close:
+            response.headers["Connection"] = "close"  # gunicorn closes after this answer
+        return response
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge) -> Response:
@@ -169,7 +177,16 @@ def request_body() -> bytes:
     the limit is refused too; the limit has room to spare above the largest envelope).
     """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    data = request.get_data(cache=True)  # cached: the bureau body hash reads it too
+    try:
+        data = request.get_data(cache=True)  # cached: the bureau body hash reads it too
+    except (ParseException, NoMoreData):
+        # gunicorn decodes a chunked body while the application reads it, so broken framing
+        # (a chunk size that is not hex, data without its CRLF, a bad extension or trailer, a
+        # body cut short) surfaces here. It is the client's malformed HTTP, not a bug; and the
+        # connection cannot be reused, since where the next request starts is unknown.
+        raise ApiError(
+            400, "bad_request", "the chunked request body is not valid HTTP/1.1", close=True
+        ) from None
     if request.content_length is None and len(data) >= limit:
         fail(413, "too_large", f"the request body is larger than {limit} bytes")
     return data

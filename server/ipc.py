@@ -31,6 +31,12 @@ class FramingError(Exception):
     """The peer sent something that is not a message; the connection is dropped."""
 
 
+def encode_message(header: dict[str, Any], blob: bytes = b"") -> bytes:
+    """One whole message, for a sender that writes without blocking (the writer)."""
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    return _LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(len(blob)) + blob
+
+
 def send_message(sock: socket.socket, header: dict[str, Any], blob: bytes = b"") -> None:
     encoded = json.dumps(header, separators=(",", ":")).encode()
     sock.sendall(_LENGTH.pack(len(encoded)) + encoded + _LENGTH.pack(len(blob)))
@@ -101,6 +107,19 @@ def _read_exactly(sock: socket.socket, length: int) -> bytes:
     return b"".join(chunks)
 
 
+def not_acknowledged(op: object) -> str:
+    """The message for a request the writer took but did not answer in time."""
+    if op == "submit":
+        return (
+            "not acknowledged: the petition may or may not have been stored; send the same "
+            "envelope again to get its receipt"
+        )
+    return (
+        "not acknowledged: the request may or may not have been stored; send the same request "
+        "again to get its answer"
+    )
+
+
 class _Held:
     """A thread's writer connection, closed when the thread (or the client) goes away."""
 
@@ -129,11 +148,21 @@ class WriterClient:
         self._local = threading.local()
 
     def call(self, header: dict[str, Any], blob: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        """Send one request and wait for its answer.
+
+        What a failure may claim depends on when it happened. Until the whole message has been
+        sent the writer cannot have framed it, so nothing was stored. After that (a writer
+        stopped or slow past the timeout) the job may still be committed later: the error says
+        only that it was not acknowledged, and that sending the same request again is safe and
+        returns its answer (receipt).
+        """
         held: _Held | None = getattr(self._local, "held", None)
+        sent = False
         try:
             if held is not None:
                 try:
                     send_message(held.sock, header, blob)
+                    sent = True
                 except OSError:
                     self._drop()
                     held = None
@@ -143,10 +172,17 @@ class WriterClient:
                 held.sock.settimeout(self._timeout)
                 held.sock.connect(self._path)
                 send_message(held.sock, header, blob)
+                sent = True
             return receive_message(held.sock)
         except (OSError, FramingError, ValueError) as exc:
             self._drop()
-            raise WriterUnavailable("the writer is not reachable; nothing was stored") from exc
+            if not sent:
+                raise WriterUnavailable("the writer is not reachable; nothing was stored") from exc
+            raise WriterUnavailable(not_acknowledged(header.get("op"))) from exc
+
+    def close(self) -> None:
+        """Close this thread's connection now (it is also closed when the thread ends)."""
+        self._drop()
 
     def _drop(self) -> None:
         held = getattr(self._local, "held", None)

@@ -5,6 +5,16 @@ then runs gunicorn's arbiter in this process with the application factory loaded
 after fork. If the writer dies the whole server stops with an error instead of limping on
 answering 503 forever: a supervisor (systemd, a container runtime) restarts it, and on restart
 everything acknowledged is still there because nothing is acknowledged before it is durable.
+
+Stopping: SIGTERM to this process, or to the whole process group as systemd does, stops
+gracefully. The workers take what is already arriving, finish every request in flight
+(``graceful_timeout``), and exit; the writer keeps committing for them meanwhile (a SIGTERM
+from anyone but this process only makes it drain, server/writer.py); then this process stops
+the writer and exits 0.
+
+The writer is a child of this process, and gunicorn's arbiter reaps every child it has
+(``waitpid(-1)``): the writer's exit status is therefore taken by the arbiter, with a targeted
+``waitpid`` before gunicorn's own, and reported as it is (an exit status or a signal).
 """
 
 from __future__ import annotations
@@ -16,27 +26,57 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from server.config import ServerConfig
 from server.errors import ServerError
 from server.gunicorn_worker import PrivateThreadWorker
 from server.privatelog import PrivateGunicornLogger, configure_logging
+from server.writer import READY_LINE, start_failure
 
 log = logging.getLogger("sealed_petition.serve")
 
 WRITER_START_TIMEOUT = 60.0
 
 
+class _ServeArbiter(Arbiter):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's arbiter, which also reaps the writer and reports how it ended."""
+
+    writer: WriterProcess | None = None
+
+    def reap_workers(self) -> None:
+        if self.writer is not None:
+            self.writer.reap()
+        super().reap_workers()
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
-    def __init__(self, factory: Callable[[], Flask], options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Flask],
+        options: dict[str, Any],
+        writer: WriterProcess | None = None,
+    ) -> None:
         self._factory = factory
         self._options = options
+        self._writer = writer
         super().__init__()
+
+    def run(self) -> None:
+        arbiter = _ServeArbiter(self)
+        arbiter.writer = self._writer
+        try:
+            arbiter.run()
+        except RuntimeError as exc:  # what BaseApplication.run does
+            sys.stderr.write(f"\nError: {exc}\n\n")
+            sys.stderr.flush()
+            sys.exit(1)
 
     def load_config(self) -> None:
         for key, value in self._options.items():
@@ -70,12 +110,28 @@ def gunicorn_options(host: str, port: int, workers: int, threads: int) -> dict[s
     }
 
 
+def describe_exit(status: int) -> str:
+    """A wait status as an operator reads it: "exited with status 3", "killed by SIGKILL"."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        return f"was killed by {name}"
+    if os.WIFEXITED(status):
+        return f"exited with status {os.WEXITSTATUS(status)}"
+    return f"ended (wait status {status})"
+
+
 class WriterProcess:
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
         self._process: subprocess.Popen[bytes] | None = None
+        self._on_death: Callable[[], None] | None = None
         self.stopping = False
         self.died = False
+        self.ended = False
 
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603  (our own module, no shell)
@@ -85,29 +141,74 @@ class WriterProcess:
         )
         assert self._process.stdout is not None  # noqa: S101  (Popen with stdout=PIPE)
         line = self._process.stdout.readline()
-        if line.strip() != b"ready":
+        if line.strip() != READY_LINE.encode():
             self._process.wait(timeout=WRITER_START_TIMEOUT)
-            raise ServerError("the writer process did not start (see the message above)")
+            reason = start_failure(line)
+            raise ServerError(reason or "the writer process did not start (see the message above)")
 
     def watch(self, on_death: Callable[[], None]) -> None:
-        def wait() -> None:
-            assert self._process is not None  # noqa: S101  (started before watching)
-            code = self._process.wait()
-            if not self.stopping:
-                self.died = True
-                log.error("the writer process exited (status %s); stopping the server", code)
-                on_death()
+        """Call ``on_death`` if the writer ends before :meth:`stop`.
 
-        threading.Thread(target=wait, name="writer-watch", daemon=True).start()
+        The arbiter reaps it (:meth:`reap`, on SIGCHLD); a thread covers the moments before
+        the arbiter runs and after it has stopped.
+        """
+        self._on_death = on_death
+
+        def check() -> None:
+            while not self.ended and not self.stopping:
+                self.reap()
+                time.sleep(1.0)
+
+        threading.Thread(target=check, name="writer-watch", daemon=True).start()
+
+    def reap(self) -> None:
+        """Collect the writer's exit status if it has ended; report it unless it was stopped."""
+        if self._process is None or self.ended:
+            return
+        try:
+            pid, status = os.waitpid(self._process.pid, os.WNOHANG)
+        except ChildProcessError:
+            if self.stopping:
+                return  # reaped by stop(), through Popen, which reports it
+            # Reaped by gunicorn's own waitpid(-1) in the instant between this targeted
+            # waitpid and that one: it is gone, how is lost; say so rather than guess.
+            self.ended = self.died = True
+            log.error("the writer process ended (its exit status was lost); stopping the server")
+            if self._on_death is not None:
+                self._on_death()
+            return
+        if pid == 0:
+            return
+        self.ended = True
+        self._process.returncode = os.waitstatus_to_exitcode(status)
+        if self.stopping:
+            if status != 0:
+                log.error("the writer process %s while stopping", describe_exit(status))
+                self.died = True
+            return
+        self.died = True
+        log.error("the writer process %s; stopping the server", describe_exit(status))
+        if self._on_death is not None:
+            self._on_death()
 
     def stop(self) -> None:
+        """The final stop, once no worker needs the writer: it answers its queue and exits 0."""
         self.stopping = True
-        if self._process is not None and self._process.poll() is None:
+        if self._process is None or self.ended:
+            return
+        if self._process.poll() is None:
             self._process.terminate()
             try:
                 self._process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+                self._process.wait()
+        self.ended = True
+        code = self._process.returncode
+        if code != 0:
+            self.died = True
+            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited {code}"
+            log.error("the writer process %s while stopping", how)
 
 
 def run_gunicorn(
@@ -118,6 +219,7 @@ def run_gunicorn(
     workers: int,
     threads: int,
     on_exit: Callable[[], None] | None = None,
+    writer: WriterProcess | None = None,
 ) -> int:
     """Run gunicorn's arbiter here until it stops; return its exit status."""
     options = gunicorn_options(host, port, workers, threads)
@@ -126,7 +228,7 @@ def run_gunicorn(
         options["on_exit"] = lambda server: on_exit()
     master = os.getpid()
     try:
-        _Gunicorn(factory, options).run()
+        _Gunicorn(factory, options, writer).run()
     except SystemExit as exc:
         if os.getpid() != master:
             # A forked worker leaving through sys.exit(): it must exit now, not return into
@@ -154,6 +256,11 @@ def serve(
     writer.watch(lambda: os.kill(master, signal.SIGTERM))
     PrivateThreadWorker.max_queue_delay = config.max_queue_delay_seconds
     PrivateThreadWorker.retry_after = config.retry_after_seconds
+    PrivateThreadWorker.max_body_bytes = config.max_body_bytes
+    # One of the largest bodies at a time per worker (smaller ones alongside): each is decoded
+    # (JSON, base64) into a few copies while it is handled, about 120 MiB for the largest, and
+    # it is CPU work under one GIL, so a second one at once would not finish any sooner.
+    PrivateThreadWorker.body_budget = config.max_body_bytes
     try:
         status = run_gunicorn(
             lambda: create_app(config),
@@ -162,6 +269,7 @@ def serve(
             workers=workers,
             threads=threads,
             on_exit=writer.stop,
+            writer=writer,
         )
     finally:
         if os.getpid() == master:

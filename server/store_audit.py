@@ -64,7 +64,7 @@ from crypto.labels import SignedKind
 from crypto.objects import Directory, LogEntry, Receipt, Reply, TreeHead
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
-from server import database
+from server import database, store_guard
 from server.database import Connection, PetitionRow
 from server.datadir import DB_KEY_BYTES, FORMAT_MARKER, DataDirectory
 from server.errors import DataDirectoryError, StorageError, UnknownPetition
@@ -457,10 +457,13 @@ def audit_store(path: Path, *, key_file: Path | None = None) -> StoreAudit:
     db_path = _database_path(data)
     findings = _Findings()
     conn, at_rest = _open_for_audit(db_path, key, findings)
+    # Before the snapshot: the writer replaces log.head only after a commit, so the head read
+    # here is one the snapshot taken next must reproduce, even while petitions arrive.
+    kept_head = _read_kept_head(data)
     try:
         conn.execute("BEGIN")  # one snapshot for every query below
         try:
-            summaries = _Auditor(conn, data, findings).run()
+            summaries = _Auditor(conn, data, findings, kept_head).run()
         finally:
             conn.execute("ROLLBACK")
     except _DB_ERRORS as exc:
@@ -606,10 +609,30 @@ class _Counts:
     files: int = 0
 
 
+def _read_kept_head(data: DataDirectory) -> bytes | SealedPetitionError | None:
+    """The bytes of ``log.head`` (None: there is none; an error: it cannot be read)."""
+    path = data.path / store_guard.HEAD_FILE
+    if not path.exists():
+        return None
+    try:
+        return read_private_file(
+            path, limit=store_guard.MAX_HEAD_FILE, error=StorageError, what="log head"
+        )
+    except SealedPetitionError as exc:
+        return exc
+
+
 class _Auditor:
     """Runs the checks that read the database and the files, inside the caller's snapshot."""
 
-    def __init__(self, conn: Connection, data: DataDirectory, findings: _Findings) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        data: DataDirectory,
+        findings: _Findings,
+        kept_head: bytes | SealedPetitionError | None = None,
+    ) -> None:
+        self._head_file = kept_head
         self._conn = conn
         self._data = data
         self._findings = findings
@@ -1315,11 +1338,43 @@ class _Auditor:
             self._add(
                 LOG_INTACT, f"the latest signed head covers {latest:,} of the {size:,} leaves"
             )
+        kept = self._kept_head(tree, size)
         signatures = "" if self._log_key is None else " whose signatures verify with log.pub"
         return (
             f"{size:,} leaves hash to their {len(present):,} stored nodes and to the roots of all "
-            f"{len(heads):,} signed tree heads{signatures}; the latest covers every leaf"
+            f"{len(heads):,} signed tree heads{signatures}; the latest covers every leaf{kept}"
         )
+
+    def _kept_head(self, tree: merkle.LeafHashList, size: int) -> str:
+        """The store must reproduce the last head the writer kept outside it (``log.head``).
+
+        Without this, a deleted or rolled-back database that the server had started a new log
+        in would pass every other check: its own heads match its own leaves.
+        """
+        if self._head_file is None:
+            return " (no log.head to compare)"
+        if self._log_key is None:
+            return " (log.head not compared: no log.pub)"
+        try:
+            if isinstance(self._head_file, SealedPetitionError):
+                raise self._head_file
+            kept = store_guard.parse_head(self._head_file, self._log_key)
+        except SealedPetitionError as exc:
+            self._add(LOG_INTACT, f"log.head cannot be used ({exc.code})")
+            return ""
+        if kept.tree_size > size:
+            self._add(
+                LOG_INTACT,
+                f"log.head holds a signed head of size {kept.tree_size:,} but the store has only "
+                f"{size:,} leaves: this is not (all of) the log the key signed",
+            )
+        elif kept.root_hash != tree.subtree_root(0, kept.tree_size):
+            self._add(
+                LOG_INTACT,
+                f"log.head holds a signed head of size {kept.tree_size:,} whose root the "
+                "stored leaves do not reproduce: this is another log under the same key",
+            )
+        return f"; the store reproduces the head kept in log.head (size {kept.tree_size:,})"
 
 
 def _digest(value: object) -> bytes:

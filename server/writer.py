@@ -9,8 +9,13 @@ transaction: new petitions, replies, the log
 leaves they produce, the Merkle nodes those complete, one signed tree head for the new size and
 a signed receipt for each new petition. Only after ``COMMIT`` returns (``synchronous=FULL``, so
 the WAL is on disk) is any job answered. This is group commit: one fsync serves a whole batch,
-which is what lets one writer keep up with many workers without SQLite lock contention. The
-committer answers each job on its connection as soon as the batch is durable.
+which is what lets one writer keep up with many workers without SQLite lock contention. As
+soon as the batch is durable the committer hands each job's answer to the I/O thread, which
+alone writes to and closes the workers' sockets.
+
+Before it serves, the writer checks the store (:mod:`server.store_guard`): it refuses one that
+cannot reproduce the last head its key signed (``log.head``), or that fails its integrity check.
+A commit that meets a damaged page stops all acknowledging until an operator restores the store.
 
 The log must not show the order in which petitions arrived: within a batch the jobs are
 shuffled (:func:`integration_order`, with the operating system's randomness) before they get
@@ -37,6 +42,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import fcntl
 import logging
 import math
 import os
@@ -49,6 +56,7 @@ import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -63,58 +71,88 @@ from crypto.objects import LogEntry, Receipt, TreeHead
 from crypto.signing import SignedObject, sign
 from server.clock import utc_today
 from server.config import ServerConfig
-from server.database import Connection, connect, ensure_schema
+from server.database import Connection, connect, ensure_schema, latest_head
 from server.datadir import DataDirectory
-from server.ipc import FramingError, MessageBuffer, send_message
+from server.errors import DataDirectoryError, StorageError
+from server.ipc import FramingError, MessageBuffer, encode_message
 from server.merkle_store import NodeCache, StoredTree, append_leaf, log_size
 from server.privatelog import configure_logging
+from server.store_guard import (
+    is_damage,
+    read_head,
+    refuse_damaged_store,
+    refuse_missing_store,
+    refuse_other_log,
+    write_head,
+)
 
 log = logging.getLogger("sealed_petition.writer")
 
 Outcome = tuple[dict[str, Any], bytes]
 
-#: How long the writer waits for a worker to take an answer before dropping its connection.
-SEND_TIMEOUT = 10.0
+#: The most answer bytes kept for a worker that is not reading them; past this it is dropped.
+MAX_PENDING_OUTPUT = 4 * 1024 * 1024
+#: After a SIGTERM that did not come from ``petition serve`` itself (a service manager stopping
+#: the whole process group), the writer keeps serving the HTTP workers, which are finishing
+#: their requests, until the server's own stop arrives; at most this long (gunicorn's graceful
+#: timeout is 30 s).
+DRAIN_LIMIT = 45.0
+#: How often the I/O thread looks at its parent, in case the kernel's death signal is missing.
+PARENT_CHECK_INTERVAL = 0.5
+#: How long a starting writer waits for the lock of one that is still finishing (an orphan
+#: answering its last jobs after its server was killed) before saying another one is serving.
+LOCK_WAIT = 3.0
 
 
 class Peer:
     """One worker thread's connection: at most one message outstanding at a time.
 
-    The I/O thread reads it; the answer to a job is written by the committer. A connection that
-    closes while its job is still being committed is closed only after that answer, so the
-    committer can never write to a descriptor number the kernel has handed to someone else.
+    Only the I/O thread touches the socket: it reads, writes answers, and closes. The committer
+    hands its answers over (:class:`Outbox`) and never closes anything, so a descriptor can
+    never be closed while the selector still watches it (the number would be reused by the
+    next connection and its registration would fail).
     """
 
     def __init__(self, sock: socket.socket) -> None:
-        sock.settimeout(SEND_TIMEOUT)  # recv only runs when the selector says it will not block
+        sock.setblocking(False)
         self.sock = sock
         self.buffer = MessageBuffer()
-        self._lock = threading.Lock()
-        self._outstanding = False
-        self._closed = False
+        self.output = bytearray()
+        self.closed = False
+        self.outstanding = False
+        self.writing = False  # registered for EVENT_WRITE: an answer did not fit the buffer
 
-    def answer(self, outcome: Outcome) -> None:
-        with self._lock:
-            self._outstanding = False
-            if self._closed:
-                self.sock.close()
-                return
-            try:
-                send_message(self.sock, *outcome)
-            except OSError:
-                self._closed = True  # the worker gave up; the I/O thread sees the EOF
-                self.sock.close()
 
-    def hand_over(self) -> None:
-        """A job is outstanding: its answer comes from the committer."""
-        with self._lock:
-            self._outstanding = True
+class Outbox:
+    """Answers from the committer to the I/O thread, with a wake-up for its selector."""
+
+    def __init__(self) -> None:
+        self._answers: deque[tuple[Peer, Outcome]] = deque()
+        self.wake_reader, self._wake_writer = socket.socketpair()
+        self.wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+
+    def put(self, peer: Peer, outcome: Outcome) -> None:
+        self._answers.append((peer, outcome))
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            self._wake_writer.send(b"\0")  # a full pipe already means "wake up"
+
+    def take(self) -> list[tuple[Peer, Outcome]]:
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            while self.wake_reader.recv(4096):
+                pass
+        taken = []
+        while self._answers:
+            taken.append(self._answers.popleft())
+        return taken
+
+    def wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            self._wake_writer.send(b"\0")
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if not self._outstanding:
-                self.sock.close()
+        self.wake_reader.close()
+        self._wake_writer.close()
 
 
 @dataclass
@@ -124,11 +162,12 @@ class Job:
     blob: bytes
     peer: Peer | None = None  # None when a test drives the committer directly
     outcome: Outcome = ({"result": "unavailable"}, b"")
+    outbox: Outbox | None = None
 
     def finish(self, outcome: Outcome) -> None:
         self.outcome = outcome
-        if self.peer is not None:
-            self.peer.answer(outcome)
+        if self.peer is not None and self.outbox is not None:
+            self.outbox.put(self.peer, outcome)
 
 
 #: The WAL is copied into the database file this often, by a thread of its own.
@@ -147,8 +186,9 @@ class Checkpointer:
     connection never blocks the writer; it only copies what no reader still needs.
     """
 
-    def __init__(self, data: DataDirectory) -> None:
+    def __init__(self, data: DataDirectory, on_damage: Callable[[BaseException], None]) -> None:
         self._conn: Connection = connect(data.database_path, data.database_key(), writer=True)
+        self._on_damage = on_damage
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checkpointer", daemon=True)
 
@@ -166,8 +206,11 @@ class Checkpointer:
         while not self._stopping.wait(CHECKPOINT_INTERVAL):
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except Exception:
-                log.exception("a background checkpoint failed; SQLite's own will take over")
+            except Exception as exc:
+                if is_damage(exc):
+                    self._on_damage(exc)
+                else:
+                    log.exception("a background checkpoint failed; SQLite's own will take over")
 
 
 class NonceRegistry:
@@ -199,58 +242,149 @@ class NonceRegistry:
 
 
 class Writer:
-    def __init__(self, config: ServerConfig, data: DataDirectory) -> None:
+    """The writer: the start-up checks, the I/O thread (the caller's) and the committer.
+
+    Stopping has two speeds. :meth:`stop` (also a SIGTERM from ``petition serve``, which sends
+    it once gunicorn's workers are gone, or the death of that parent) is final: no new job is
+    taken, every queued one is committed and answered, and :meth:`serve` returns. A SIGTERM
+    from anyone else (a service manager stopping the whole process group) only starts a drain:
+    the HTTP workers are finishing their requests and still need the writer, so it keeps
+    serving, with readiness saying "stopping", until the final stop comes (at most
+    ``DRAIN_LIMIT``).
+    """
+
+    def __init__(
+        self, config: ServerConfig, data: DataDirectory, *, lock_wait: float = LOCK_WAIT
+    ) -> None:
         self._config = config
         self._data = data
-        self._log_key: SigningKey = data.log_signing_key()
-        self._conn: Connection = connect(data.database_path, data.database_key(), writer=True)
-        self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
-        ensure_schema(self._conn)
-        self._size = log_size(self._conn)
-        self._nodes = NodeCache()
-        self._queue: queue.Queue[Job] = queue.Queue(maxsize=config.queue_capacity)
-        self._nonces = NonceRegistry(config.request_window_seconds)
-        self._stopping = threading.Event()
-        self._ensure_head()
+        # First the lock: two writers checking and creating the same store would race.
+        self._lock = _take_lock(data, lock_wait)
+        try:
+            self._log_key: SigningKey = data.log_signing_key()
+            self._conn: Connection = _open_checked_store(data, self._log_key)
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
+            self._size = log_size(self._conn)
+            self._nodes = NodeCache()
+            self._queue: queue.Queue[Job] = queue.Queue(maxsize=config.queue_capacity)
+            self._nonces = NonceRegistry(config.request_window_seconds)
+            self._ensure_head()
+        except BaseException:
+            os.close(self._lock)
+            raise
+        self._final = threading.Event()  # no new job; exit once the queue is answered
+        self._committer_done = threading.Event()
+        self._damaged = threading.Event()
+        self._drain_deadline: float | None = None
+        self._outbox: Outbox | None = None  # made by serve(): only its loop reads it
+        self._selector: selectors.BaseSelector | None = None
+        self._peers: set[Peer] = set()
+
+    # --- stopping --------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """The final stop: take no new job, answer the queued ones, return from serve()."""
+        self._final.set()
+        if self._outbox is not None:
+            self._outbox.wake()
+
+    def drain(self) -> None:
+        """Keep serving the workers that are finishing, until the final stop or DRAIN_LIMIT."""
+        if self._drain_deadline is None:
+            self._drain_deadline = time.monotonic() + DRAIN_LIMIT
+        if self._outbox is not None:
+            self._outbox.wake()
+
+    def on_signal(self, sender: int, parent: int | None) -> None:
+        """SIGTERM or SIGINT from ``sender``: final from our parent or once orphaned."""
+        if parent is None or sender == parent or os.getppid() != parent:
+            self.stop()
+        else:
+            self.drain()
+
+    @property
+    def damaged(self) -> bool:
+        return self._damaged.is_set()
+
+    def _mark_damaged(self, exc: BaseException) -> None:
+        if not self._damaged.is_set():
+            self._damaged.set()
+            log.error(
+                "the petition store is damaged (%s): nothing more will be acknowledged; stop "
+                "the server and restore petitions.db and log.head from a backup",
+                getattr(exc, "sqlite_errorname", type(exc).__name__),
+            )
+
+    def _state(self) -> str:
+        if self._damaged.is_set():
+            return "damaged"
+        if self._final.is_set() or self._drain_deadline is not None:
+            return "stopping"
+        return "ok"
 
     # --- serving ---------------------------------------------------------------------------
 
-    def serve(self, on_ready: Callable[[], None]) -> None:
+    def serve(self, on_ready: Callable[[], None], *, parent: int | None = None) -> None:
+        """Serve until stopped; ``parent``: exit when that process is gone (``petition serve``)."""
         listener = _listen(self._data)
         listener.setblocking(False)
+        outbox = self._outbox = Outbox()
         committer = threading.Thread(target=self._commit_loop, name="committer", daemon=True)
         committer.start()
-        checkpointer = Checkpointer(self._data)
+        checkpointer = Checkpointer(self._data, self._mark_damaged)
         checkpointer.start()
-        peers: dict[socket.socket, Peer] = {}
+        next_parent_check = time.monotonic() + PARENT_CHECK_INTERVAL
         with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
+            self._selector = selector
+            selector.register(listener, selectors.EVENT_READ, _LISTENER)
+            selector.register(outbox.wake_reader, selectors.EVENT_READ, _WAKE)
             on_ready()
             try:
-                while not self._stopping.is_set():
-                    for key, _ in selector.select(0.5):
-                        if key.fileobj is listener:
-                            self._accept(listener, selector, peers)
+                while True:
+                    for key, events in selector.select(0.25):
+                        if key.data is _LISTENER:
+                            self._accept(listener)
+                        elif key.data is _WAKE:
+                            self._deliver()
                         else:
-                            self._readable(peers[key.fileobj], selector, peers)  # type: ignore[index]
+                            peer: Peer = key.data
+                            if events & selectors.EVENT_WRITE:
+                                self._flush(peer)
+                            if events & selectors.EVENT_READ and not peer.closed:
+                                self._readable(peer)
+                    now = time.monotonic()
+                    if parent is not None and now >= next_parent_check:
+                        next_parent_check = now + PARENT_CHECK_INTERVAL
+                        if os.getppid() != parent:
+                            log.warning("the server process is gone; the writer stops")
+                            self.stop()
+                    if self._drain_deadline is not None and now >= self._drain_deadline:
+                        self.stop()
+                    if self._final.is_set() and self._committer_done.is_set():
+                        self._deliver()
+                        break
             finally:
-                for peer in peers.values():
-                    peer.close()
+                for peer in list(self._peers):
+                    self._drop(peer)
                 listener.close()
                 with contextlib.suppress(OSError):
                     os.unlink(self._data.socket_path)
+                self._selector = None
+        self._final.set()
         committer.join()
         checkpointer.stop()
+        outbox.close()
+        self.close()
 
-    def stop(self) -> None:
-        self._stopping.set()
+    def close(self) -> None:
+        """Release the database and the lock (serve() does it; for a writer never served)."""
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        with contextlib.suppress(OSError):
+            os.close(self._lock)
 
-    def _accept(
-        self,
-        listener: socket.socket,
-        selector: selectors.BaseSelector,
-        peers: dict[socket.socket, Peer],
-    ) -> None:
+    def _accept(self, listener: socket.socket) -> None:
+        assert self._selector is not None  # noqa: S101  (only called from serve)
         while True:
             try:
                 conn, _ = listener.accept()
@@ -259,68 +393,126 @@ class Writer:
             except OSError:
                 log.warning("could not accept a worker's connection")
                 return
-            peers[conn] = Peer(conn)
-            selector.register(conn, selectors.EVENT_READ)
+            peer = Peer(conn)
+            try:
+                self._selector.register(conn, selectors.EVENT_READ, peer)
+            except (KeyError, ValueError, OSError):
+                # Cannot happen while only this thread closes sockets; never fatal anyway.
+                log.warning("could not watch a worker's connection")
+                conn.close()
+                continue
+            self._peers.add(peer)
 
-    def _readable(
-        self, peer: Peer, selector: selectors.BaseSelector, peers: dict[socket.socket, Peer]
-    ) -> None:
+    def _readable(self, peer: Peer) -> None:
         try:
             data = peer.sock.recv(1024 * 1024)
-            if data:
-                peer.buffer.feed(data)
-                while (message := peer.buffer.take()) is not None:
-                    self._dispatch(peer, *message)
-                return
-        except (OSError, FramingError, ValueError, KeyError, TypeError):
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._drop(peer)
+            return
+        if not data:
+            self._drop(peer)  # the worker closed it; an answer still due is simply not sent
+            return
+        try:
+            peer.buffer.feed(data)
+            while not peer.closed and (message := peer.buffer.take()) is not None:
+                self._dispatch(peer, *message)
+        except (FramingError, ValueError, KeyError, TypeError):
             log.warning("dropped a malformed message from a worker")
-        selector.unregister(peer.sock)
-        del peers[peer.sock]
-        peer.close()
+            self._drop(peer)
 
     def _dispatch(self, peer: Peer, header: dict[str, Any], blob: bytes) -> None:
         """Answer the cheap operations here; queue the durable ones for the committer."""
         op = header.get("op")
         if op in ("submit", "reply"):
-            if self._stopping.is_set():
-                peer.answer(({"result": "unavailable"}, b""))
+            if self._final.is_set() or self._damaged.is_set():
+                self._send(peer, ({"result": "unavailable"}, b""))
                 return
-            job = Job(op, header, blob, peer)
-            peer.hand_over()
+            job = Job(op, header, blob, peer, outbox=self._outbox)
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
-                peer.answer(({"result": "busy"}, b""))
+                self._send(peer, ({"result": "busy"}, b""))
             return
         if op == "status":
             # Readiness only: queue depth and log size stay inside the writer (docs/operations.md).
-            peer.answer(({"result": "ok" if not self._stopping.is_set() else "stopping"}, b""))
+            self._send(peer, ({"result": self._state()}, b""))
         elif op == "nonce":
             result = self._nonces.claim(
                 str(header["bureau_id"]), str(header["nonce"]), int(header["timestamp"])
             )
-            peer.answer(({"result": result}, b""))
+            self._send(peer, ({"result": result}, b""))
         else:
-            peer.answer(({"result": "unknown_op"}, b""))
+            self._send(peer, ({"result": "unknown_op"}, b""))
+
+    def _deliver(self) -> None:
+        assert self._outbox is not None  # noqa: S101  (only called from serve)
+        for peer, outcome in self._outbox.take():
+            self._send(peer, outcome)
+
+    def _send(self, peer: Peer, outcome: Outcome) -> None:
+        if peer.closed:
+            return  # the worker went away; it will send the same job again if it still cares
+        peer.output += encode_message(*outcome)
+        self._flush(peer)
+
+    def _flush(self, peer: Peer) -> None:
+        try:
+            while peer.output:
+                sent = peer.sock.send(peer.output)
+                del peer.output[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._drop(peer)
+            return
+        if len(peer.output) > MAX_PENDING_OUTPUT:
+            log.warning("dropped a worker connection that does not read its answers")
+            self._drop(peer)
+            return
+        writing = bool(peer.output)
+        if writing != peer.writing and self._selector is not None:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
+            self._selector.modify(peer.sock, events, peer)
+            peer.writing = writing
+
+    def _drop(self, peer: Peer) -> None:
+        if peer.closed:
+            return
+        peer.closed = True
+        if self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(peer.sock)
+        peer.sock.close()
+        self._peers.discard(peer)
 
     # --- group commit ----------------------------------------------------------------------
 
     def _commit_loop(self) -> None:
-        interval = self._config.batch_interval_seconds
-        while True:
-            try:
-                first = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return
-                continue
-            batch = [first]
-            if interval > 0:
-                # Wait for the next tick of a fixed schedule, so that when a batch is committed
-                # says nothing about when its first job came; a full batch goes at once.
-                self._fill(batch, next_tick(time.monotonic(), interval))
-            self._fill(batch, time.monotonic() + self._config.batch_linger_seconds)
-            self._commit(batch)
+        try:
+            interval = self._config.batch_interval_seconds
+            while True:
+                try:
+                    first = self._queue.get(timeout=0.2)
+                except queue.Empty:
+                    # Jobs are queued before the final stop is set (both by the I/O thread),
+                    # so once it is seen an empty queue stays empty.
+                    if self._final.is_set() and self._queue.empty():
+                        return
+                    continue
+                batch = [first]
+                if interval > 0 and not self._final.is_set():
+                    # Wait for the next tick of a fixed schedule, so that when a batch is
+                    # committed says nothing about when its first job came; a full batch goes
+                    # at once.
+                    self._fill(batch, next_tick(time.monotonic(), interval))
+                self._fill(batch, time.monotonic() + self._config.batch_linger_seconds)
+                self._commit(batch)
+        finally:
+            self._committer_done.set()
+            if self._outbox is not None:
+                self._outbox.wake()
 
     def _fill(self, batch: list[Job], deadline: float) -> None:
         """Take waiting jobs into ``batch`` until it is full or ``deadline`` has passed."""
@@ -335,6 +527,10 @@ class Writer:
                 return
 
     def _commit(self, batch: list[Job]) -> None:
+        if self._damaged.is_set():
+            for job in batch:
+                job.finish(({"result": "unavailable"}, b""))
+            return
         batch = integration_order(batch, _SYSTEM_RANDOM)
         size_before = self._size
         try:
@@ -348,31 +544,101 @@ class Writer:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        except Exception:
+        except Exception as exc:
             self._nodes.clear()  # it may hold nodes of the batch that was not stored
-            log.exception("a group commit of %d jobs failed and was rolled back", len(batch))
+            if is_damage(exc) or is_damage(exc.__context__ or exc):
+                self._mark_damaged(exc)
+            else:
+                log.exception("a group commit of %d jobs failed and was rolled back", len(batch))
             for job in batch:
                 job.finish(({"result": "unavailable"}, b""))
             return
         self._size = transaction.size
+        if transaction.signed_head is not None:
+            # Before anyone is answered: every head handed out is covered by log.head.
+            self._keep_head(transaction.signed_head)
         for job, outcome in zip(batch, outcomes, strict=True):
             job.finish(outcome)
 
+    def _keep_head(self, encoded: bytes) -> None:
+        try:
+            write_head(self._data.path, encoded)
+        except StorageError as exc:
+            # The commit is durable and its receipts are valid; only the copy that guards a
+            # lost database is behind. Say so loudly: it is fixed by the next commit.
+            log.error("could not update log.head (%s); the next commit will retry", exc.message)
+
     def _ensure_head(self) -> None:
+        """A signed head for the current size, and log.head up to date (new or upgraded)."""
         row = self._conn.execute(
             "SELECT 1 FROM tree_heads WHERE tree_size = ?", (self._size,)
         ).fetchone()
-        if row is not None:
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
+        if row is None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                _Transaction(
+                    self._conn, self._log_key, self._size, utc_today(), self._nodes
+                ).store_head()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        stored = latest_head(self._conn)
+        assert stored is not None  # noqa: S101  (stored just above if it was missing)
+        kept = read_head(self._data.path, self._log_key.public_key())
+        if kept is None or kept.encoded != stored:
+            write_head(self._data.path, stored)
+
+
+_LISTENER = object()
+_WAKE = object()
+
+
+def _take_lock(data: DataDirectory, wait: float) -> int:
+    """An exclusive lock on ``run/writer.lock``, held for the writer's whole life.
+
+    The kernel drops it when the process dies, however it dies, so a stale lock cannot exist;
+    a writer that is still finishing (an orphan answering its last jobs) is waited for briefly.
+    """
+    path = data.run_dir / "writer.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise DataDirectoryError(f"cannot open {path}: {exc.strerror}") from exc
+    deadline = time.monotonic() + wait
+    while True:
         try:
-            _Transaction(
-                self._conn, self._log_key, self._size, utc_today(), self._nodes
-            ).store_head()
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise DataDirectoryError(
+                    f"another writer is already serving {data.path}: stop that server first"
+                ) from None
+            time.sleep(0.05)
+
+
+def _open_checked_store(data: DataDirectory, log_key: SigningKey) -> Connection:
+    """The writer's connection, after checking that the store is whole and is the signed one."""
+    head = read_head(data.path, log_key.public_key())
+    refuse_missing_store(data.database_path, head)
+    conn = connect(data.database_path, data.database_key(), writer=True)
+    try:
+        refuse_damaged_store(conn, data.database_path)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != 0:
+            ensure_schema(conn)  # refuses a schema this server cannot use
+        size = log_size(conn) if version != 0 else 0
+        root = None
+        if head is not None and size >= head.tree_size:
+            root = StoredTree(conn, size).subtree_root(0, head.tree_size)
+        refuse_other_log(data.database_path, head, size, root)
+        ensure_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 _SYSTEM_RANDOM = secrets.SystemRandom()
@@ -420,6 +686,8 @@ class _Transaction:
         self._new_petitions: dict[str, dict[str, Any]] = {}
         self._new_replies: list[dict[str, Any]] = []
         self._pending_replies: dict[str, int] = {}
+        #: The head this transaction signed, if it added anything to the log.
+        self.signed_head: bytes | None = None
 
     def apply(self, batch: list[Job]) -> list[Outcome]:
         decisions = [self._submit(job) if job.op == "submit" else self._reply(job) for job in batch]
@@ -427,6 +695,7 @@ class _Transaction:
             return [decision() for decision in decisions]
         tree = StoredTree(self._conn, self.size, self._nodes)
         signed_head = self.store_head(tree)
+        self.signed_head = signed_head.encode()
         for petition in self._new_petitions.values():
             receipt = Receipt(
                 petition_id=petition["petition_id"],
@@ -568,18 +837,10 @@ class _Transaction:
 
 
 def _listen(data: DataDirectory) -> socket.socket:
+    """The writer's socket. The lock is held, so a socket left there is a dead writer's."""
     path = data.socket_path
-    if path.exists():
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.connect(str(path))
-        except OSError:
-            path.unlink()  # left behind by a writer that was killed
-        else:
-            probe.close()
-            raise SystemExit(f"another writer is already serving {data.path}")
-        finally:
-            probe.close()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
@@ -590,31 +851,93 @@ def _listen(data: DataDirectory) -> socket.socket:
     return listener
 
 
+#: The first line the writer prints: this, or ``error: `` and one line saying why it did not.
+READY_LINE = "ready"
+_REFUSAL_PREFIX = "error: "
+
+
+def start_failure(line: bytes) -> str | None:
+    """The one-line reason in the writer's first line of output, if it refused to start.
+
+    For ``petition serve`` (server/serve.py), which reads that line: it raises this message
+    as its own error, so the operator sees one line, not two.
+    """
+    text = line.decode("utf-8", errors="replace").strip()
+    if text.startswith(_REFUSAL_PREFIX):
+        return text[len(_REFUSAL_PREFIX) :]
+    return None
+
+
+def _die_with_parent(signum: int) -> None:
+    """Ask Linux to send ``signum`` when the parent dies (PR_SET_PDEATHSIG).
+
+    Elsewhere (or if it fails) the I/O thread's periodic ``os.getppid()`` check does the same,
+    a little later.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signum, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _watch_signals(writer: Writer, parent: int) -> None:
+    """Route SIGTERM and SIGINT to the writer, knowing who sent them (Linux: sigwaitinfo).
+
+    Both are blocked in every thread (the mask is set before any thread starts) and taken here,
+    so the sender's pid is known: ``petition serve`` itself means stop now, anyone else (a
+    service manager signalling the whole group) means drain.
+    """
+    waited = {signal.SIGTERM, signal.SIGINT}
+    if hasattr(signal, "sigwaitinfo"):
+
+        def wait() -> None:
+            while True:
+                info = signal.sigwaitinfo(waited)
+                writer.on_signal(info.si_pid, parent)
+
+        threading.Thread(target=wait, name="signals", daemon=True).start()
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        writer.stop()  # no sender known: every signal is the final stop
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, waited)
+    for signum in waited:
+        signal.signal(signum, handle)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m server.writer CONFIG_JSON``: started by ``petition serve``, not by people."""
+    """``python -m server.writer CONFIG_JSON``: started by ``petition serve``, not by people.
+
+    Exit status 0 means it was told to stop (or its server is gone) and everything it took was
+    answered; anything else is a failure.
+    """
     parser = argparse.ArgumentParser(prog="python -m server.writer")
     parser.add_argument("config_json")
     args = parser.parse_args(argv)
     configure_logging()
     os.umask(0o077)
+    parent = os.getppid()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    _die_with_parent(signal.SIGTERM)
     try:
         config = ServerConfig.from_json(args.config_json)
         writer = Writer(config, DataDirectory.open_existing(config.data_dir))
     except SealedPetitionError as exc:
-        sys.stderr.write(f"petition: error: {exc.message}\n")
+        message = " ".join(exc.message.split())
+        sys.stdout.write(f"{_REFUSAL_PREFIX}{message}\n")
+        sys.stdout.flush()
         return 1
-
-    def stop(signum: int, frame: object) -> None:
-        writer.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    _watch_signals(writer, parent)
+    if os.getppid() != parent:
+        writer.stop()  # the server died while this one was starting
 
     def ready() -> None:
-        sys.stdout.write("ready\n")
+        sys.stdout.write(READY_LINE + "\n")
         sys.stdout.flush()
 
-    writer.serve(ready)
+    writer.serve(ready, parent=parent)
     return 0
 
 

@@ -61,6 +61,7 @@ from crypto.objects import LogEntry, Receipt, TreeHead
 from crypto.receipt import ReceiptSecret
 from crypto.signing import SignedObject, sign
 from petition.cli import main
+from server import store_guard
 from server.datadir import DataDirectory, read_public_key
 from server.merkle_store import append_leaf
 
@@ -111,6 +112,8 @@ class Operator:
         while the change is in place, so readers see the rewritten log and, afterwards, the
         original one again.
         """
+        head_file = store_guard.head_path(self.data)
+        saved_head = head_file.read_bytes()
         with self._database() as conn:
             saved = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in TABLES}  # noqa: S608
             assert not saved["replies"], "the rebuild below handles submissions only"
@@ -119,6 +122,7 @@ class Operator:
                 yield
             finally:
                 self._transaction(conn, lambda: self._restore(conn, saved))
+                store_guard.write_head(self.data, saved_head)
 
     @staticmethod
     def _restore(conn: Connection, saved: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -147,6 +151,8 @@ class Operator:
             final = sign(SignedKind.TREE_HEAD, head.to_json(), self.log_key)
             conn.execute("INSERT INTO tree_heads VALUES (?, ?)", (size, final.encode()))
         assert final is not None
+        # The key holder rewrites the copy of the newest head kept outside the database too.
+        store_guard.write_head(self.data, final.encode())
         where = {LogEntry.from_leaf(leaf).petition_id: i for i, leaf in enumerate(leaves)}
         rows = conn.execute("SELECT petition_id, bureau_id, envelope_hash, day FROM petitions")
         for petition_id, bureau_id, hashed, day in rows.fetchall():

@@ -37,6 +37,7 @@ from crypto.keys import VerifyKey
 from crypto.labels import SignedKind
 from crypto.objects import Directory, LogEntry, Receipt, TreeHead
 from crypto.signing import SignedObject
+from server import store_guard
 
 SHEDDING = ("--queue-capacity", "1")
 # Effectively unbounded for this flood: every submission is queued (by the writer and at the
@@ -277,7 +278,9 @@ def forget_the_last_commit(data_dir: Path, load: Load) -> None:
     """Plant what acknowledging before committing leaves after a crash.
 
     The newest acknowledged petition, and everything after it in the log, never reached the
-    disk: its row, its leaf, the Merkle nodes over it and the tree heads that counted it.
+    disk: its row, its leaf, the Merkle nodes over it and the tree heads that counted it. Nor
+    did the copy of the newest head kept outside the database (``log.head``), which is written
+    only after a commit: it still holds the last head that did reach the disk.
     """
     newest = max(receipt.leaf_index for _, receipt in load.acknowledged)
     with database(data_dir) as conn:
@@ -285,6 +288,10 @@ def forget_the_last_commit(data_dir: Path, load: Load) -> None:
         conn.execute("DELETE FROM log_leaves WHERE leaf_index >= ?", (newest,))
         conn.execute("DELETE FROM log_nodes WHERE ((position + 1) << level) > ?", (newest,))
         conn.execute("DELETE FROM tree_heads WHERE tree_size > ?", (newest,))
+        (last_head,) = conn.execute(
+            "SELECT signed_head FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
+        ).fetchone()
+    store_guard.write_head(data_dir, bytes(last_head))
 
 
 def what_was_lost(client: Client, key: VerifyKey, load: Load) -> tuple[list[str], list[int]]:

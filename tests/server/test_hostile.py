@@ -271,6 +271,60 @@ def chunked_26_mib(server: RunningServer) -> Answer:
     return raw_exchange(server, head, chunks(), timeout=20.0)
 
 
+def framed(framing: bytes, body: bytes) -> bytes:
+    """``framing`` with SIZE and BODY filled in (SIZE first: the body may contain "SIZE")."""
+    before, _, after = framing.replace(b"SIZE", b"%x" % len(body), 1).partition(b"BODY")
+    return before + body + after
+
+
+def chunked(framing: bytes) -> Callable[[Hostile], Answer]:
+    """A chunked submission framed by ``framing`` exactly (a broken chunk, extension, trailer).
+
+    The JSON inside is a valid submission, so a server that read past the broken framing would
+    store it; the row checks that it answers 400 instead (and the table's last test that the
+    same submission is then stored as new).
+    """
+
+    def send(h: Hostile) -> Answer:
+        head = request_head(
+            "POST", SUBMIT, "Content-Type: application/json", "Transfer-Encoding: chunked"
+        )
+        return raw_exchange(h.server, head, [framed(framing, json.dumps(h.fresh.body()).encode())])
+
+    return send
+
+
+def chunked_reply(framing: bytes) -> Callable[[Hostile], Answer]:
+    """The same on a bureau reply, correctly signed (the body hash is read from the body)."""
+
+    def send(h: Hostile) -> Answer:
+        target = f"/v1/bureaus/national/petitions/{h.stored_id}/replies"
+        body = json.dumps(h.reply()).encode()
+        header = authorization(h.national.signing, method="POST", target=target, data=body)
+        head = request_head(
+            "POST", target, "Content-Type: application/json", "Transfer-Encoding: chunked",
+            f"Authorization: {header}",
+        )  # fmt: skip
+        return raw_exchange(h.server, head, [framed(framing, body)])
+
+    return send
+
+
+# Valid framing is b"SIZE\r\nBODY\r\n0\r\n\r\n"; each row breaks one rule of RFC 9112 §7.1.
+BROKEN_CHUNKS: dict[str, bytes] = {
+    "size-not-hex": b"zz\r\nBODY\r\n0\r\n\r\n",
+    "size-negative": b"-SIZE\r\nBODY\r\n0\r\n\r\n",
+    "size-empty": b"\r\nBODY\r\n0\r\n\r\n",
+    "data-without-crlf": b"SIZE\r\nBODYXX0\r\n\r\n",
+    "data-longer-than-size": b"1\r\nBODY\r\n0\r\n\r\n",
+    "extension-control-char": b"SIZE;\x01\r\nBODY\r\n0\r\n\r\n",
+    "extension-bare-cr": b"SIZE;a\rb\r\nBODY\r\n0\r\n\r\n",
+    "size-line-bare-lf": b"SIZE\nBODY\r\n0\r\n\r\n",
+    "trailer-bare-lf": b"SIZE\r\nBODY\r\n0\r\nX-Trailer: 1\n\r\n",
+    "trailer-not-a-header": b"SIZE\r\nBODY\r\n0\r\nnot a header\r\n\r\n",
+}
+
+
 def long_request_line(server: RunningServer) -> Answer:
     target = "/v1/log/entries?start=0&end=1&padding=" + "a" * 5000
     return raw_exchange(server, request_head("GET", target))
@@ -501,6 +555,11 @@ TRANSPORT_CASES: list[Case] = [
     Case("route-v2", lambda h: h.get("/v2/directory"), 404, "not_found"),
     Case("route-bureau-without-action", lambda h: h.get("/v1/bureaus/national"), 404,
          "not_found"),
+    # No HTML redirect to the merged path (issue 15): a doubled slash is no route.
+    Case("route-double-slash", lambda h: h.get("/v1//directory"), 404, "not_found"),
+    Case("inbox-request-line-5000-bytes",
+         lambda h: raw_exchange(h.server, request_head("GET", INBOX + "?after=" + "1" * 5000)),
+         414, "uri_too_long"),
 ]  # fmt: skip
 
 STATUS_CASES: list[Case] = [
@@ -636,6 +695,17 @@ REPLY_CASES: list[Case] = [
     Case("reply-missing", lambda h: h.send_reply({}), 400, "schema_violation"),
 ]  # fmt: skip
 
+CHUNKED_CASES: list[Case] = [
+    *(Case(f"chunked-{name}", chunked(framing), 400, "bad_request")
+      for name, framing in BROKEN_CHUNKS.items()),
+    Case("chunked-reply-size-not-hex", chunked_reply(b"zz\r\nBODY\r\n0\r\n\r\n"), 400,
+         "bad_request"),
+    Case("chunked-reply-data-without-crlf", chunked_reply(b"SIZE\r\nBODYXX0\r\n\r\n"), 400,
+         "bad_request"),
+    Case("chunked-reply-trailer-bare-lf",
+         chunked_reply(b"SIZE\r\nBODY\r\n0\r\nX-Trailer: 1\n\r\n"), 400, "bad_request"),
+]  # fmt: skip
+
 CASES: list[Case] = [
     *BAD_JSON,
     *WRONG_TYPE_CASES,
@@ -644,6 +714,7 @@ CASES: list[Case] = [
     *ENVELOPE_CASES,
     *BUREAU_ID_CASES,
     *TRANSPORT_CASES,
+    *CHUNKED_CASES,
     *STATUS_CASES,
     *LOG_CASES,
     *AUTH_CASES,
@@ -723,3 +794,23 @@ def test_the_server_still_serves_after_the_hostile_requests(
 
 def test_the_server_log_has_no_traceback(hostile: Hostile, server: RunningServer) -> None:
     assert "Traceback" not in server.log_text()
+
+
+def test_options_lists_the_methods_without_an_html_body(server: RunningServer) -> None:
+    """OPTIONS is answered 204 with ``Allow`` and no body, not Flask's empty text/html 200."""
+    address = urlsplit(server.client.base)
+    assert address.hostname is not None
+    assert address.port is not None
+    with socket.create_connection((address.hostname, address.port), timeout=5) as conn:
+        conn.sendall(request_head("OPTIONS", SUBMIT, "Connection: close"))
+        received = b""
+        while chunk := conn.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 204 "), received
+    allow = [line for line in head.split(b"\r\n") if line.lower().startswith(b"allow:")]
+    assert [set(line[6:].decode().replace(" ", "").split(",")) for line in allow] == [
+        {"POST", "OPTIONS"}
+    ]
+    assert b"\r\ncontent-type:" not in head.lower()
+    assert body == b""
