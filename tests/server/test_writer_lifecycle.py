@@ -232,3 +232,23 @@ def test_a_killed_master_takes_its_writer_with_it(tmp_path: Path) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(old_group, signal.SIGKILL)  # the old workers, if any are left
         stop_server(server)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the writer in /proc")
+def test_a_killed_writer_is_reported_as_killed_and_the_server_exits_1(tmp_path: Path) -> None:
+    """Item 7: ``kill -9`` of the writer stops the server with an honest account of it.
+
+    gunicorn's master reaps every child, the writer included; before the fix the server then
+    logged that the writer had "exited (status 0)", as if it had stopped normally.
+    """
+    server = start_server(tmp_path)
+    try:
+        writer = writer_of(server.process.pid)
+        os.kill(writer, signal.SIGKILL)
+        assert server.process.wait(timeout=30) == 1
+        log = server.log_text()
+        assert "killed by SIGKILL" in log, log
+        assert "status 0" not in log, log
+        assert "Traceback" not in log, log
+    finally:
+        stop_server(server)
