@@ -50,6 +50,22 @@ browser() {
     fi
 }
 
+# tests/interop checks our signed notes with Go's reference implementation, built offline from
+# Debian's packaged sources (golang.org/x/mod in /usr/share/gocode), never from a module proxy.
+golang() {
+    local missing=""
+    command -v go >/dev/null || missing="golang-go"
+    [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ] || missing="$missing golang-golang-x-mod-dev"
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        # shellcheck disable=SC2086  # one package name per word
+        apt-get update -qq && apt-get install -y -qq $missing >/dev/null
+    else
+        echo "dev.sh: the interop tests need Go: apt-get install golang-go golang-golang-x-mod-dev" >&2
+        exit 1
+    fi
+}
+
 case "${1:-}" in
     demo)
         setup ""
@@ -59,6 +75,7 @@ case "${1:-}" in
     test)
         setup "[test]"
         browser
+        golang
         shift
         echo "== ruff"
         "$VENV/bin/ruff" check .
