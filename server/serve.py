@@ -132,6 +132,9 @@ class WriterProcess:
         self.stopping = False
         self.died = False
         self.ended = False
+        # The watch thread and the arbiter both reap; one at a time, or the second one's
+        # waitpid finds the writer already gone and reports its status as lost.
+        self._reap_lock = threading.Lock()
 
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603  (our own module, no shell)
@@ -163,6 +166,10 @@ class WriterProcess:
 
     def reap(self) -> None:
         """Collect the writer's exit status if it has ended; report it unless it was stopped."""
+        with self._reap_lock:
+            self._reap()
+
+    def _reap(self) -> None:
         if self._process is None or self.ended:
             return
         try:
@@ -253,7 +260,9 @@ def serve(
     writer = WriterProcess(config)
     writer.start()
     master = os.getpid()
-    writer.watch(lambda: os.kill(master, signal.SIGTERM))
+    # A dead writer can acknowledge nothing more, so waiting out the graceful timeout for the
+    # workers would only keep a broken server listening: SIGQUIT is gunicorn's quick stop.
+    writer.watch(lambda: os.kill(master, signal.SIGQUIT))
     PrivateThreadWorker.max_queue_delay = config.max_queue_delay_seconds
     PrivateThreadWorker.retry_after = config.retry_after_seconds
     PrivateThreadWorker.max_body_bytes = config.max_body_bytes
