@@ -22,18 +22,21 @@ from crypto.errors import MalformedInput
 from crypto.fields import validate_bureau_id, validate_petition_id
 from crypto.keys import SigningKey
 from crypto.labels import SignedKind
+from crypto.log_receipt import MAX_RECEIPT_LENGTH
 from crypto.merkle import HASH_SIZE
 from crypto.objects import REQUEST_NONCE_LENGTH, BureauRequest
 from crypto.signing import SignedObject, sign
 
 LOOKUP_KEY_HEADER = "Petition-Lookup-Key"
 MAX_LOG_ENTRIES_PER_REQUEST = 1000
+#: A checkpoint note is three lines and at most a hundred signatures: far below this.
+MAX_CHECKPOINT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
 class Submitted:
     petition_id: str
-    receipt: SignedObject
+    receipt: bytes  # tlog-proof text (c2sp.org/tlog-proof@v1), not yet verified
     first_time: bool
 
 
@@ -43,7 +46,7 @@ class PetitionStatusAnswer:
     bureau_id: str
     status: str
     replies: tuple[SignedObject, ...]
-    receipt: SignedObject | None
+    receipt: bytes | None  # tlog-proof text against the log's latest checkpoint
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class StoredPetition:
     day: str
     leaf_index: int
     replies: tuple[SignedObject, ...]
+
+
+def _receipt_text(value: Any) -> bytes:
+    """A receipt is tlog-proof text in a JSON string; it is verified by the caller."""
+    if not isinstance(value, str) or len(value) > MAX_RECEIPT_LENGTH:
+        raise MalformedInput(f"a receipt is tlog-proof text of at most {MAX_RECEIPT_LENGTH} bytes")
+    return value.encode("utf-8")
 
 
 def _decoding(what: str) -> Callable[[Callable[[], Any]], Any]:
@@ -107,7 +117,7 @@ class ServerApi:
         result: Submitted = _decoding("receipt")(
             lambda: Submitted(
                 validate_petition_id(value["petition_id"]),
-                SignedObject.from_json(value["receipt"], SignedKind.RECEIPT),
+                _receipt_text(value["receipt"]),
                 answer.status == 201,
             )
         )
@@ -124,19 +134,22 @@ class ServerApi:
                 validate_bureau_id(value["bureau_id"]),
                 str(value["status"]),
                 tuple(SignedObject.from_json(r, SignedKind.REPLY) for r in value["replies"]),
-                SignedObject.from_json(value["receipt"], SignedKind.RECEIPT),
+                None if value["receipt"] is None else _receipt_text(value["receipt"]),
             )
         )
         return result
 
     # -- log ------------------------------------------------------------------------------
 
-    def log_head(self) -> SignedObject:
-        answer = self.transport.call("GET", "/v1/log/head")
-        head: SignedObject = _decoding("tree head")(
-            lambda: SignedObject.decode(answer.body, SignedKind.TREE_HEAD)
-        )
-        return head
+    def checkpoint(self) -> bytes:
+        """The log's latest checkpoint (c2sp.org/tlog-checkpoint), a note with cosignatures.
+
+        Only its size is checked here; the caller verifies it against the trust policy.
+        """
+        body = self.transport.call("GET", "/log/checkpoint").body
+        if len(body) > MAX_CHECKPOINT_BYTES:
+            raise ServerMisbehaved(f"the server's checkpoint is larger than {MAX_CHECKPOINT_BYTES}")
+        return body
 
     def inclusion_proof(self, index: int, tree_size: int) -> list[bytes]:
         answer = self.transport.call(

@@ -1,21 +1,28 @@
-"""The auditor's network checks: the log only grows, and a receipt's petition is still in it.
+"""The auditor's checks: the log only grows, it is witnessed, and a receipt's entry is still in it.
 
-An auditor keeps every signed tree head it accepted (under PETITION_HOME). Each run proves the
-new head consistent with every one of them, so a server that rewrote or dropped history, or
-showed this auditor a different tree than before, is caught; a head of the same size with a
-different root is a split view and is reported as such. The root is also recomputed from the
-entries themselves, so the head is not taken on trust.
+An auditor keeps every checkpoint it accepted (signed notes, with the witnesses' cosignatures,
+under PETITION_HOME). Each run checks the log's latest checkpoint against the trust policy
+(c2sp.org/tlog-policy: the log's signature and the witness quorum; a checkpoint without the
+quorum is a finding, "not witnessed as the policy requires"), proves it consistent with every
+kept one, and recomputes its root from the entries themselves, so nothing is taken on trust. A
+checkpoint of the same size as a kept one but with another root is a split view.
 
-One auditor alone cannot see a split view that shows *it* a consistent log and shows someone
-else another one. So auditors also exchange the heads they accepted (:func:`export_heads`, a
-tree-head file, docs/protocol.md §12.7) and compare them (:func:`compare_heads`): two heads of
-the same size with different roots, both signed by the log key, are the server's own signed
-proof that it forked its log; heads of different sizes must be proven consistent by the server.
+Witnesses catch a split view that one auditor cannot: a witness cosigns a checkpoint only if it
+extends everything the witness cosigned before, so a log that shows two histories gets at most
+one of them witnessed. Without witnesses (a ``quorum none`` policy), or to check the witnesses
+too, auditors exchange the checkpoints they accepted (:func:`export_checkpoints`, a checkpoint
+file, docs/protocol.md §12.7) and compare them (:func:`compare_checkpoints`): two checkpoints
+of the same size with different roots, both signed by the log key, are the log's own signed
+proof that it forked; checkpoints of different sizes must be proven consistent by the server.
+
+A receipt (a tlog-proof) is checked offline against a policy alone (:func:`audit_receipt_offline`)
+and, with the server, also against the log as it is now (:func:`audit_receipt`).
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,22 +35,34 @@ from client.errors import (
     ServerMisbehaved,
     ServerRefused,
 )
-from client.petitioner import verify_receipt
-from client.session import Session
-from crypto import cjson, merkle
+from client.session import (
+    RECEIPT_ERRORS,
+    Session,
+    Witnessing,
+    check_checkpoint,
+    check_receipt,
+    log_only,
+)
+from crypto import cjson, merkle, note
+from crypto.checkpoint import Checkpoint
 from crypto.errors import InvalidProof, InvalidSignature, MalformedInput
-from crypto.keys import FINGERPRINT_LENGTH, VerifyKey, format_fingerprint
-from crypto.labels import SignedKind
-from crypto.objects import LogEntry, Receipt, TreeHead
+from crypto.log_receipt import VerifiedReceipt, check_submission
+from crypto.objects import LogEntry
 from crypto.receipt import ReceiptSecret
-from crypto.signing import SignedObject
+from crypto.tlog_policy import Policy, VerifiedCheckpoint
+from crypto.tlog_proof import HEADER as TLOG_PROOF_HEADER
+from crypto.witness_wire import parse_checkpoint_note
 
 ENTRIES_PAGE = 1000
+#: How long a cache may keep the log's checkpoint (its Cache-Control max-age), with a margin.
+CHECKPOINT_MAX_AGE_SECONDS = 1.1
+STALE_CHECKPOINT_RETRIES = 3
 
-HEADS_FILE_FORMAT = "sealed-petition-tree-heads"
-HEADS_FILE_VERSION = 1
-MAX_HEADS_FILE_BYTES = 16 * 1024 * 1024
-_HEADS_FILE_MEMBERS = {"format", "heads", "log_key", "version"}
+CHECKPOINTS_FILE_FORMAT = "sealed-petition-checkpoints"
+CHECKPOINTS_FILE_VERSION = 1
+MAX_CHECKPOINTS_FILE_BYTES = 16 * 1024 * 1024
+MAX_RECEIPT_FILE_BYTES = 64 * 1024
+_CHECKPOINTS_FILE_MEMBERS = {"checkpoints", "format", "log_vkey", "version"}
 LOCAL_SOURCE = "this auditor"
 
 SPLIT_VIEW = "SPLIT VIEW"
@@ -54,37 +73,35 @@ UNTRUSTED = "UNTRUSTED"
 @dataclass(frozen=True)
 class LogAudit:
     tree_size: int
-    previous_size: int | None  # the largest head seen before this run
-    heads_checked: int
+    previous_size: int | None  # the largest checkpoint kept before this run
+    checkpoints_checked: int
     entries_checked: int
     submissions: int
     replies: int
-
-
-@dataclass(frozen=True)
-class ReceiptAudit:
-    petition_id: str
-    leaf_index: int
-    receipt_tree_size: int
-    current_tree_size: int
+    witnessing: Witnessing
 
 
 def audit_log(
     session: Session, *, on_entries: Callable[[int, int], None] | None = None
 ) -> LogAudit:
-    """Verify the current head against all earlier ones and against the entries; remember it."""
-    log_key = session.directory().log_key
-    signed = session.api.log_head()
-    head = session.verified_head(signed)
-    seen = session.home.load_heads(log_key.fingerprint)
-    previous = [old for _, old in _kept_heads(session, seen)]
-    for old in previous:
-        _check_growth(session, old, head)
-    leaves = _all_leaves(session, head.tree_size, on_entries)
-    root = merkle.root_from_leaf_hashes([merkle.leaf_hash(leaf) for leaf in leaves])
-    if root != head.root_hash:
+    """Verify the latest checkpoint (policy, earlier checkpoints, entries); keep it."""
+    log = session.log
+    wires = session.home.load_checkpoints(log)
+    kept = _kept(session, wires)
+    verified, witnessing = _latest(session, max((old.size for old in kept), default=0))
+    current = verified.checkpoint
+    if not witnessing.witnessed:
         raise AuditFailure(
-            f"the entries do not hash to the signed root of size {head.tree_size}: "
+            f"the log's checkpoint of size {current.size} is not witnessed as the policy "
+            f"requires ({witnessing.shortfall}); it was not kept"
+        )
+    for old in kept:
+        _check_growth(session, old, current)
+    leaves = _all_leaves(session, current.size, on_entries)
+    root = merkle.root_from_leaf_hashes([merkle.leaf_hash(leaf) for leaf in leaves])
+    if root != current.root_hash:
+        raise AuditFailure(
+            f"the entries do not hash to the signed root of size {current.size}: "
             "the log's content was altered"
         )
     submissions = replies = 0
@@ -97,49 +114,73 @@ def audit_log(
             submissions += 1
         else:
             replies += 1
-    wire = signed.encode()
-    if wire not in seen:
-        session.home.save_heads(log_key.fingerprint, [*seen, wire])
+    if all((old.size, old.root_hash) != (current.size, current.root_hash) for old in kept):
+        session.home.save_checkpoints(log, [*wires, verified.message])
     return LogAudit(
-        tree_size=head.tree_size,
-        previous_size=max((old.tree_size for old in previous), default=None),
-        heads_checked=len(previous),
+        tree_size=current.size,
+        previous_size=max((old.size for old in kept), default=None),
+        checkpoints_checked=len(kept),
         entries_checked=len(leaves),
         submissions=submissions,
         replies=replies,
+        witnessing=witnessing,
     )
 
 
-def _kept_heads(session: Session, wires: list[bytes]) -> list[tuple[SignedObject, TreeHead]]:
-    """The heads kept under PETITION_HOME, each verified again with the directory's log key."""
-    heads: list[tuple[SignedObject, TreeHead]] = []
-    for wire in wires:
+def _latest(session: Session, at_least: int) -> tuple[VerifiedCheckpoint, Witnessing]:
+    """The log's latest checkpoint, verified; asked again while it is smaller than ``at_least``.
+
+    The log lets caches keep its checkpoint for a second (``max-age=1``, protocol §15), so a
+    checkpoint just older than one already seen is a cached copy, not yet a shrunken log. It is
+    asked for again after that second, a few times; what is still smaller is judged as it is.
+    """
+    for attempt in range(STALE_CHECKPOINT_RETRIES + 1):
+        verified, witnessing = session.check_checkpoint(session.api.checkpoint())
+        if verified.checkpoint.size >= at_least or attempt == STALE_CHECKPOINT_RETRIES:
+            break
+        time.sleep(CHECKPOINT_MAX_AGE_SECONDS)
+    return verified, witnessing
+
+
+def _kept(session: Session, wires: list[bytes]) -> list[Checkpoint]:
+    """The kept checkpoints, each verified again with the log key.
+
+    Only the log's signature is required here: the witnesses were checked when each was
+    accepted, and a policy changed since (a local one, say) does not undo what was proven.
+    """
+    policy = log_only(session.policy())
+    kept: list[Checkpoint] = []
+    for position, wire in enumerate(wires, 1):
         try:
-            signed = SignedObject.decode(wire, SignedKind.TREE_HEAD)
-        except (MalformedInput, InvalidSignature) as exc:
-            raise AuditFailure(f"a stored head is damaged: {exc.message}") from exc
-        heads.append((signed, session.verified_head(signed)))
-    return heads
+            kept.append(policy.verify_checkpoint(wire, origin=session.log.name).checkpoint)
+        except (InvalidSignature, MalformedInput) as exc:
+            raise AuditFailure(
+                f"kept checkpoint {position} in {session.home.checkpoints_path(session.log)} "
+                f"does not verify with the log key: {exc.message}"
+            ) from exc
+    return kept
 
 
-def _check_growth(session: Session, old: TreeHead, new: TreeHead) -> None:
-    if old.tree_size > new.tree_size:
+def _check_growth(session: Session, old: Checkpoint, new: Checkpoint) -> None:
+    if old.size > new.size:
         raise AuditFailure(
-            f"the log shrank: a head of size {old.tree_size} was seen before, now {new.tree_size}"
+            f"the log shrank: a checkpoint of size {old.size} was seen before, now {new.size}"
         )
-    if old.tree_size == new.tree_size:
+    if old.size == new.size:
         if old.root_hash != new.root_hash:
             raise AuditFailure(
-                f"split view: two signed heads of size {new.tree_size} with different roots"
+                f"split view: two signed checkpoints of size {new.size} with different roots"
             )
         return
-    proof = session.api.consistency_proof(old.tree_size, new.tree_size)
+    proof: list[bytes] = []
+    if old.size > 0:  # from the empty tree the proof is empty by definition (§13.3)
+        proof = session.api.consistency_proof(old.size, new.size)
     try:
-        merkle.verify_consistency(old.tree_size, new.tree_size, old.root_hash, new.root_hash, proof)
+        merkle.verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
     except InvalidProof as exc:
         raise AuditFailure(
-            f"the log of size {new.tree_size} is not an extension of the one of size "
-            f"{old.tree_size} seen before: history was rewritten ({exc.message})"
+            f"the log of size {new.size} is not an extension of the one of size "
+            f"{old.size} seen before: history was rewritten ({exc.message})"
         ) from exc
 
 
@@ -154,7 +195,10 @@ def _all_leaves(
     return leaves
 
 
-def receipt_from_code(session: Session, secret: ReceiptSecret) -> SignedObject:
+# -- receipts -------------------------------------------------------------------------------
+
+
+def receipt_from_code(session: Session, secret: ReceiptSecret) -> bytes:
     try:
         answer = session.api.lookup(secret.lookup_key())
     except ServerRefused as exc:
@@ -169,123 +213,200 @@ def receipt_from_code(session: Session, secret: ReceiptSecret) -> SignedObject:
     return answer.receipt
 
 
-def audit_receipt(session: Session, signed_receipt: SignedObject) -> ReceiptAudit:
-    """The receipt's leaf is in the current head, and that head extends the receipt's head."""
-    receipt: Receipt
-    receipt, receipt_head = verify_receipt(session, signed_receipt)
-    current = session.verified_head(session.api.log_head())
+def is_tlog_proof(data: bytes) -> bool:
+    """Whether ``data`` looks like a receipt file of its own (tlog-proof text), not a keystore."""
+    return data.startswith(TLOG_PROOF_HEADER + b"\n")
+
+
+def read_receipt_file(path: Path) -> bytes:
+    """A ``.tlog-proof`` file; every problem is one :class:`InvalidInput` line."""
     try:
-        _check_growth(session, receipt_head, current)
-    except AuditFailure as exc:
-        # Name the petition: the receipt is the petitioner's proof, and this is what it proves.
+        with path.open("rb") as handle:
+            data = handle.read(MAX_RECEIPT_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the receipt file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_RECEIPT_FILE_BYTES:
+        raise InvalidInput(f"{path} is larger than {MAX_RECEIPT_FILE_BYTES} bytes")
+    return data
+
+
+@dataclass(frozen=True)
+class ReceiptAudit:
+    entry: LogEntry
+    leaf_index: int
+    receipt_tree_size: int
+    receipt_witnessing: Witnessing
+    current_tree_size: int | None = None  # None: checked offline, the log was not asked
+    current_witnessing: Witnessing | None = None
+
+    @property
+    def petition_id(self) -> str:
+        return self.entry.petition_id
+
+
+def _read(
+    data: bytes, policy: Policy, origin: str, where: str
+) -> tuple[VerifiedReceipt, Witnessing]:
+    try:
+        return check_receipt(data, policy, origin=origin)
+    except RECEIPT_ERRORS as exc:
+        raise AuditFailure(f"{where} does not verify: {exc.message}") from exc
+
+
+def audit_receipt_offline(data: bytes, policy: Policy, *, where: str) -> ReceiptAudit:
+    """A receipt checked with nothing but a policy: the log signed a tree holding the entry and
+    the policy's witnesses cosigned it. A receipt without the quorum proves only the log's word,
+    which an offline check cannot strengthen: that is a finding (the server can prove more)."""
+    origin = policy.logs[0].verifier.name
+    receipt, witnessing = _read(data, policy, origin, where)
+    if not witnessing.witnessed:
         raise AuditFailure(
-            f"the log no longer proves petition {receipt.petition_id} (entry "
-            f"{receipt.leaf_index}, accepted in the signed head of size "
-            f"{receipt_head.tree_size}): {exc.message}"
+            f"{where} is signed by the log but not witnessed as the policy requires "
+            f"({witnessing.shortfall}); `petition status` fetches a witnessed receipt, or audit "
+            "it with the server"
+        )
+    return ReceiptAudit(receipt.entry, receipt.index, receipt.checkpoint.size, witnessing)
+
+
+def audit_receipt(
+    session: Session, data: bytes, *, where: str = "the receipt", submission: bool = False
+) -> ReceiptAudit:
+    """The receipt verifies, the current checkpoint extends its checkpoint, and the entry is
+    included in the current checkpoint.
+
+    The receipt's own checkpoint may lack the witness quorum (it was issued before the
+    witnesses cosigned): proven consistent with a current checkpoint that has it, the entry is
+    witnessed all the same. The current checkpoint must satisfy the policy.
+    """
+    receipt, witnessing = _read(data, session.policy(), session.log.name, where)
+    entry = receipt.entry
+    if submission:
+        try:
+            check_submission(receipt)
+        except InvalidProof as exc:
+            raise AuditFailure(f"{where}: {exc.message}") from exc
+    verified, current_witnessing = _latest(session, receipt.checkpoint.size)
+    current = verified.checkpoint
+    if not current_witnessing.witnessed:
+        raise AuditFailure(
+            f"the log's current checkpoint of size {current.size} is not witnessed as the "
+            f"policy requires ({current_witnessing.shortfall})"
+        )
+    old = receipt.checkpoint
+    try:
+        _check_growth(session, old, current)
+    except AuditFailure as exc:
+        # Name the entry: the receipt is the petitioner's proof, and this is what it proves.
+        raise AuditFailure(
+            f"the log no longer proves petition {entry.petition_id} (entry {receipt.index}, "
+            f"accepted in the checkpoint of size {old.size}): {exc.message}"
         ) from exc
-    leaf_hash = merkle.leaf_hash(receipt.submission_entry().leaf())
     try:
         merkle.verify_inclusion(
-            leaf_hash,
-            receipt.leaf_index,
-            current.tree_size,
-            session.api.inclusion_proof(receipt.leaf_index, current.tree_size),
+            merkle.leaf_hash(entry.leaf()),
+            receipt.index,
+            current.size,
+            session.api.inclusion_proof(receipt.index, current.size),
             current.root_hash,
         )
     except InvalidProof as exc:
         raise AuditFailure(
-            f"petition {receipt.petition_id} is no longer in the log of size "
-            f"{current.tree_size}: {exc.message}"
+            f"petition {entry.petition_id} is no longer in the log of size {current.size}: "
+            f"{exc.message}"
         ) from exc
     return ReceiptAudit(
-        petition_id=receipt.petition_id,
-        leaf_index=receipt.leaf_index,
-        receipt_tree_size=receipt_head.tree_size,
-        current_tree_size=current.tree_size,
+        entry, receipt.index, old.size, witnessing, current.size, current_witnessing
     )
 
 
-# -- comparing heads between auditors (split views) -----------------------------------------
+# -- comparing checkpoints between auditors (split views) -----------------------------------
 
 
 @dataclass(frozen=True)
-class HeadFile:
-    """A parsed tree-head file: the log it claims to be about and its heads, not yet verified."""
+class CheckpointFile:
+    """A parsed checkpoint file: the log it claims to be about and its notes, not yet verified."""
 
-    log_key_fingerprint: bytes
-    heads: tuple[SignedObject, ...]
+    log: note.Verifier
+    checkpoints: tuple[bytes, ...]
 
 
-def encode_heads_file(log_key_fingerprint: bytes, heads: Sequence[SignedObject]) -> bytes:
-    """Canonical JSON and a line feed (protocol §12.7); the heads exactly as the log signed them."""
+def encode_checkpoints_file(log: note.Verifier, checkpoints: Sequence[bytes]) -> bytes:
+    """Canonical JSON and a line feed (protocol §12.7); the notes exactly as they were served."""
     body: dict[str, cjson.JsonValue] = {
-        "format": HEADS_FILE_FORMAT,
-        "heads": [head.to_json() for head in heads],
-        "log_key": cjson.b64encode(log_key_fingerprint),
-        "version": HEADS_FILE_VERSION,
+        "checkpoints": [item.decode("utf-8") for item in checkpoints],
+        "format": CHECKPOINTS_FILE_FORMAT,
+        "log_vkey": log.to_vkey(),
+        "version": CHECKPOINTS_FILE_VERSION,
     }
     return cjson.encode(body) + b"\n"
 
 
-def decode_heads_file(data: bytes) -> HeadFile:
-    """Parse a tree-head file strictly; raises :class:`MalformedInput` naming what is wrong.
+def decode_checkpoints_file(data: bytes) -> CheckpointFile:
+    """Parse a checkpoint file strictly; raises :class:`MalformedInput` naming what is wrong.
 
-    Only the structure is checked here. Whether each head is really signed by the log key is
-    :func:`compare_heads`' business: a head that does not verify is a finding, not a parse error.
+    Only the structure is checked here (each item is a checkpoint note in form). Whether it is
+    really signed by the log key is :func:`compare_checkpoints`' business: a checkpoint that
+    does not verify is a finding, not a parse error.
     """
     text = data[:-1] if data.endswith(b"\n") else data
     value = cjson.decode_object(text)
-    if value.get("format") != HEADS_FILE_FORMAT:
-        raise MalformedInput(f"its format is not {HEADS_FILE_FORMAT!r}")
-    body = cjson.require_members("tree-head file", value, _HEADS_FILE_MEMBERS)
-    if type(body["version"]) is not int or body["version"] != HEADS_FILE_VERSION:
+    if value.get("format") != CHECKPOINTS_FILE_FORMAT:
+        raise MalformedInput(f"its format is not {CHECKPOINTS_FILE_FORMAT!r}")
+    body = cjson.require_members("checkpoint file", value, _CHECKPOINTS_FILE_MEMBERS)
+    if type(body["version"]) is not int or body["version"] != CHECKPOINTS_FILE_VERSION:
         raise MalformedInput(f"version {str(body['version'])[:20]} is not supported (only 1)")
-    fingerprint = cjson.b64decode(body["log_key"], field="log_key", length=FINGERPRINT_LENGTH)
-    items = body["heads"]
+    if not isinstance(body["log_vkey"], str):
+        raise MalformedInput("log_vkey must be a verifier key string")
+    log = note.Verifier.from_vkey(body["log_vkey"])
+    items = body["checkpoints"]
     if not isinstance(items, list) or not items:
-        raise MalformedInput("heads must be a non-empty list")
-    heads: list[SignedObject] = []
+        raise MalformedInput("checkpoints must be a non-empty list")
+    checkpoints: list[bytes] = []
     for position, item in enumerate(items, 1):
         try:
-            heads.append(SignedObject.from_json(item, SignedKind.TREE_HEAD))
-        except (MalformedInput, InvalidSignature) as exc:
+            if not isinstance(item, str):
+                raise MalformedInput("not a string")
+            checkpoints.append(item.encode("utf-8"))
+            parse_checkpoint_note(checkpoints[-1])
+        except MalformedInput as exc:
             raise MalformedInput(
-                f"head {position} is not a signed tree head: {exc.message}"
+                f"checkpoint {position} is not a signed checkpoint note: {exc.message}"
             ) from exc
-    return HeadFile(fingerprint, tuple(heads))
+    return CheckpointFile(log, tuple(checkpoints))
 
 
-def read_heads_file(path: Path) -> HeadFile:
+def read_checkpoints_file(path: Path) -> CheckpointFile:
     """Read another auditor's file; every problem is one :class:`InvalidInput` line."""
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_HEADS_FILE_BYTES + 1)
+            data = handle.read(MAX_CHECKPOINTS_FILE_BYTES + 1)
     except OSError as exc:
-        raise InvalidInput(f"cannot read the tree-head file {path}: {exc.strerror}") from exc
-    if len(data) > MAX_HEADS_FILE_BYTES:
-        raise InvalidInput(f"{path} is larger than {MAX_HEADS_FILE_BYTES // 2**20} MiB")
+        raise InvalidInput(f"cannot read the checkpoint file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_CHECKPOINTS_FILE_BYTES:
+        raise InvalidInput(f"{path} is larger than {MAX_CHECKPOINTS_FILE_BYTES // 2**20} MiB")
     try:
-        return decode_heads_file(data)
+        return decode_checkpoints_file(data)
     except MalformedInput as exc:
         raise InvalidInput(
-            f"{path} is not a tree-head file of `petition audit export-heads`: {exc.message}"
+            f"{path} is not a checkpoint file of `petition audit export-checkpoints`: {exc.message}"
         ) from exc
 
 
-def export_heads(session: Session) -> bytes:
-    """This auditor's accepted heads of the directory's log, verified again, as a tree-head file."""
-    log_key = session.directory().log_key
-    kept = _kept_heads(session, session.home.load_heads(log_key.fingerprint))
-    if not kept:
+def export_checkpoints(session: Session) -> bytes:
+    """This auditor's accepted checkpoints of the directory's log, verified again, as a file."""
+    log = session.log
+    wires = session.home.load_checkpoints(log)
+    _kept(session, wires)
+    if not wires:
         raise ClientStateError(
-            f"no tree head of this log is kept in {session.home.path}; run `petition audit log` "
-            "first"
+            f"no checkpoint of this log is kept in {session.home.path}; run `petition audit "
+            "log` first"
         )
-    return encode_heads_file(log_key.fingerprint, [signed for signed, _ in kept])
+    return encode_checkpoints_file(log, wires)
 
 
 @dataclass(frozen=True)
-class HeadFinding:
+class CheckpointFinding:
     """One line of a comparison: ``verdict`` is SPLIT VIEW, FAIL or UNTRUSTED."""
 
     verdict: str
@@ -293,84 +414,92 @@ class HeadFinding:
 
 
 @dataclass(frozen=True)
-class HeadComparison:
-    findings: tuple[HeadFinding, ...]
-    local_heads: int  # distinct heads this auditor kept
-    other_heads: int  # distinct verified heads from the files that this auditor did not have
+class CheckpointComparison:
+    findings: tuple[CheckpointFinding, ...]
+    local_checkpoints: int  # distinct checkpoints this auditor kept
+    other_checkpoints: int  # distinct verified ones from the files that this auditor lacked
     files: int
     proofs_checked: int
     smallest: int | None
     largest: int | None
-    added: int  # heads added to this auditor's history (only when nothing was found)
+    added: int  # checkpoints added to this auditor's history (only when nothing was found)
 
 
 @dataclass
 class _Seen:
-    signed: SignedObject
-    head: TreeHead
+    message: bytes
+    checkpoint: Checkpoint
+    witnessing: Witnessing
     local: bool
     sources: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        return f"root {self.head.root_hash.hex()}, from {' and '.join(self.sources)}"
+        return (
+            f"root {self.checkpoint.root_hash.hex()}, {self.witnessing.describe()}, "
+            f"from {' and '.join(self.sources)}"
+        )
 
 
-def compare_heads(
-    session: Session, files: Sequence[tuple[str, HeadFile]], *, save: bool = True
-) -> HeadComparison:
-    """Compare this auditor's heads with other auditors' files (T-TAMP-3, split views).
+def compare_checkpoints(
+    session: Session, files: Sequence[tuple[str, CheckpointFile]], *, save: bool = True
+) -> CheckpointComparison:
+    """Compare this auditor's checkpoints with other auditors' files (T-TAMP-3, split views).
 
-    Every head is verified with the log key that the pinned directory names; one that does not
-    verify proves nothing and is reported (UNTRUSTED), never used. Two verified heads of the same
-    size with different roots are a split view: the log key signed both, so the pair is proof
-    that the log showed different histories. Between sizes, the server must prove each head
-    consistent with the next larger one (consistency is transitive, so neighbours suffice; two
-    heads this auditor kept were already proven when ``audit log`` accepted them).
+    Every checkpoint is verified with the log key that the pinned directory names; one that
+    does not verify proves nothing and is reported (UNTRUSTED), never used. Two verified
+    checkpoints of the same size with different roots are a split view: the log key signed
+    both, so the pair is proof that the log showed different histories (whether witnesses
+    cosigned them is shown, not required: the log's signature is the evidence). Between sizes,
+    the server must prove each checkpoint consistent with the next larger one (consistency is
+    transitive, so neighbours suffice; two this auditor kept were proven when `audit log`
+    accepted them).
 
-    Decision: when nothing is found and ``save`` is true, the other auditors' heads join this
-    auditor's history, so every later ``audit log`` proves the server's head consistent with
-    them too. After any finding nothing is added: the history stays one proven log, and the
-    evidence stays in the files.
+    Decision: when nothing is found and ``save`` is true, the other auditors' checkpoints join
+    this auditor's history, so every later ``audit log`` proves the server's checkpoint
+    consistent with them too. After any finding nothing is added: the history stays one proven
+    log, and the evidence stays in the files.
     """
-    log_key = session.directory().log_key
-    for name, heads_file in files:
-        if heads_file.log_key_fingerprint != log_key.fingerprint:
+    log = session.log
+    for name, checkpoint_file in files:
+        if checkpoint_file.log != log:
             raise AuditFailure(
-                f"{name} holds heads of the log with key {_short(heads_file.log_key_fingerprint)}"
-                f", not of the log the pinned directory names (key {_short(log_key.fingerprint)})"
+                f"{name} holds checkpoints of the log {checkpoint_file.log.to_vkey()}, not of "
+                f"the log the pinned directory names ({log.to_vkey()})"
             )
-    wires = session.home.load_heads(log_key.fingerprint)
+    policy = session.policy()
+    wires = session.home.load_checkpoints(log)
+    _kept(session, wires)
     seen: dict[tuple[int, bytes], _Seen] = {}
-    for signed, head in _kept_heads(session, wires):
-        _note(seen, signed, head, LOCAL_SOURCE, local=True)
+    for wire in wires:
+        _note(seen, check_checkpoint(wire, policy, origin=log.name), LOCAL_SOURCE, local=True)
     local_count = len(seen)
-    findings: list[HeadFinding] = []
-    for name, heads_file in files:
-        for position, signed in enumerate(heads_file.heads, 1):
+    findings: list[CheckpointFinding] = []
+    for name, checkpoint_file in files:
+        for position, message in enumerate(checkpoint_file.checkpoints, 1):
             try:
-                head = _verify_head(signed, log_key)
+                verified = check_checkpoint(message, policy, origin=log.name)
             except (InvalidSignature, MalformedInput) as exc:
                 findings.append(
-                    HeadFinding(
+                    CheckpointFinding(
                         UNTRUSTED,
-                        f"{name}, head {position}: {exc.message}; it is not a head signed by "
-                        "the log key the pinned directory names, so it was ignored",
+                        f"{name}, checkpoint {position}: {exc.message}; it is not a checkpoint "
+                        "signed by the log key the pinned directory names, so it was ignored",
                     )
                 )
                 continue
-            _note(seen, signed, head, name, local=False)
+            _note(seen, verified, name, local=False)
     by_size: dict[int, list[_Seen]] = {}
     for item in seen.values():
-        by_size.setdefault(item.head.tree_size, []).append(item)
+        by_size.setdefault(item.checkpoint.size, []).append(item)
     sizes = sorted(by_size)
     for size in sizes:
         for first, second in itertools.combinations(by_size[size], 2):
             findings.append(
-                HeadFinding(
+                CheckpointFinding(
                     SPLIT_VIEW,
-                    f"two heads of size {size}: {first.describe()}; {second.describe()}. Both "
-                    f"are signed by the log key {_short(log_key.fingerprint)}, so together they "
-                    "prove that the log showed different histories",
+                    f"two checkpoints of size {size}: {first.describe()}; {second.describe()}. "
+                    f"Both are signed by the log key {log.to_vkey()}, so together they prove "
+                    "that the log showed different histories",
                 )
             )
     proofs = 0
@@ -379,29 +508,27 @@ def compare_heads(
             if old.local and new.local:
                 continue
             proofs += 1
-            problem = _unproven(session, old.head, new.head)
+            problem = _unproven(session, old.checkpoint, new.checkpoint)
             if problem is not None:
                 findings.append(
-                    HeadFinding(
+                    CheckpointFinding(
                         NOT_PROVEN,
-                        f"the head of size {new.head.tree_size} ({new.describe()}) is not proven "
-                        f"to extend the head of size {old.head.tree_size} ({old.describe()}): "
-                        f"{problem}",
+                        f"the checkpoint of size {new.checkpoint.size} ({new.describe()}) is not "
+                        f"proven to extend the checkpoint of size {old.checkpoint.size} "
+                        f"({old.describe()}): {problem}",
                     )
                 )
     others = sorted(
-        (item for item in seen.values() if not item.local), key=lambda item: item.head.tree_size
+        (item for item in seen.values() if not item.local), key=lambda item: item.checkpoint.size
     )
     added = 0
     if save and not findings and others:
-        session.home.save_heads(
-            log_key.fingerprint, [*wires, *(item.signed.encode() for item in others)]
-        )
+        session.home.save_checkpoints(log, [*wires, *(item.message for item in others)])
         added = len(others)
-    return HeadComparison(
+    return CheckpointComparison(
         findings=tuple(findings),
-        local_heads=local_count,
-        other_heads=len(others),
+        local_checkpoints=local_count,
+        other_checkpoints=len(others),
         files=len(files),
         proofs_checked=proofs,
         smallest=sizes[0] if sizes else None,
@@ -410,40 +537,36 @@ def compare_heads(
     )
 
 
-def _verify_head(signed: SignedObject, log_key: VerifyKey) -> TreeHead:
-    return TreeHead.from_json(signed.verify(log_key))
-
-
 def _note(
     seen: dict[tuple[int, bytes], _Seen],
-    signed: SignedObject,
-    head: TreeHead,
+    checked: tuple[VerifiedCheckpoint, Witnessing],
     source: str,
     *,
     local: bool,
 ) -> None:
-    """Record a verified head once per (size, root): a re-signed copy of one tree is no news."""
-    item = seen.setdefault((head.tree_size, head.root_hash), _Seen(signed, head, local))
+    """Record a verified checkpoint once per (size, root): a re-signed copy is no news."""
+    verified, witnessing = checked
+    checkpoint = verified.checkpoint
+    item = seen.setdefault(
+        (checkpoint.size, checkpoint.root_hash),
+        _Seen(verified.message, checkpoint, witnessing, local),
+    )
     if source not in item.sources:
         item.sources.append(source)
 
 
-def _unproven(session: Session, old: TreeHead, new: TreeHead) -> str | None:
+def _unproven(session: Session, old: Checkpoint, new: Checkpoint) -> str | None:
     """Why the server could not prove ``new`` extends ``old``, or None if it did."""
     proof: list[bytes] = []
-    if old.tree_size > 0:  # from the empty tree the proof is empty by definition (§13.3)
+    if old.size > 0:  # from the empty tree the proof is empty by definition (§13.3)
         try:
-            proof = session.api.consistency_proof(old.tree_size, new.tree_size)
+            proof = session.api.consistency_proof(old.size, new.size)
         except ServerRefused as exc:
             return f"the server refused to prove it ({exc.message})"
         except ServerMisbehaved as exc:
             return exc.message
     try:
-        merkle.verify_consistency(old.tree_size, new.tree_size, old.root_hash, new.root_hash, proof)
+        merkle.verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
     except InvalidProof as exc:
         return f"the consistency proof does not verify ({exc.message})"
     return None
-
-
-def _short(fingerprint: bytes) -> str:
-    return format_fingerprint(fingerprint)[:19] + "…"

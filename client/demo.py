@@ -53,6 +53,7 @@ class Demo:
     step_number: int = 0
     env_base: dict[str, str] = field(default_factory=dict)
     server: subprocess.Popen[bytes] | None = None
+    witness: subprocess.Popen[bytes] | None = None
 
     def step(self, title: str, *narration: str) -> None:
         self.step_number += 1
@@ -94,39 +95,60 @@ class Demo:
 
     def start_server(self) -> str:
         port = _free_port()
-        log = (self.root / "server.log").open("wb")
-        print(f"   [operator] $ petition serve --data server-data --port {port} --workers 1")
-        self.server = subprocess.Popen(  # noqa: S603
-            [*PETITION, "serve", "--data", "server-data", "--port", str(port), "--workers", "1"],
-            cwd=self.root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env_base},
-            start_new_session=True,
-        )
+        args = ("serve", "--data", "server-data", "--port", str(port), "--workers", "1")
+        self.server = self._background("operator", "server.log", args)
         url = f"http://127.0.0.1:{port}"
+        self._wait_until_up(self.server, f"{url}/healthz", "server.log")
+        print(f"     listening on {url} (gunicorn workers + one writer process)")
+        return url
+
+    def start_witness(self) -> str:
+        port = _free_port()
+        args = ("witness", "serve", "--data", "witness-data", "--port", str(port))
+        self.witness = self._background("witness", "witness.log", args)
+        url = f"http://127.0.0.1:{port}"
+        # Any answer means it listens: a GET of a checkpoint it never cosigned is 404.
+        self._wait_until_up(self.witness, f"{url}/{'0' * 64}/checkpoint", "witness.log")
+        print(f"     listening on {url}")
+        return url
+
+    def _background(
+        self, role: str, log_name: str, args: tuple[str, ...]
+    ) -> subprocess.Popen[bytes]:
+        print(f"   [{role}] $ petition {' '.join(args)}")
+        with (self.root / log_name).open("wb") as log:
+            return subprocess.Popen(  # noqa: S603  (our own program, fixed arguments)
+                [*PETITION, *args],
+                cwd=self.root,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env_base},
+                start_new_session=True,
+            )
+
+    def _wait_until_up(self, process: subprocess.Popen[bytes], probe: str, log_name: str) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self.server.poll() is not None:
-                raise DemoFailed("the server exited: " + (self.root / "server.log").read_text())
+            if process.poll() is not None:
+                raise DemoFailed(f"{log_name}: " + (self.root / log_name).read_text())
             try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    print(f"     listening on {url} (gunicorn workers + one writer process)")
-                    return url
+                httpx.get(probe, timeout=2)
+                return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise DemoFailed("the server did not start within 60 s")
+        raise DemoFailed(f"the process logging to {log_name} did not start within 60 s")
 
-    def stop_server(self) -> None:
-        if self.server is None or self.server.poll() is not None:
-            return
-        self.server.send_signal(signal.SIGTERM)
-        try:
-            self.server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.server.pid, signal.SIGKILL)
-            self.server.wait()
+    def stop_servers(self) -> None:
+        for process in (self.server, self.witness):
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def _free_port() -> int:
@@ -152,14 +174,14 @@ def run() -> int:
             print(f"\npetition demo: failed at step {demo.step_number}: {exc}", file=sys.stderr)
             return 1
         finally:
-            demo.stop_server()
+            demo.stop_servers()
     print("\nDemo complete; its temporary folder has been removed.")
     return 0
 
 
 def _story(demo: Demo) -> None:
     root = demo.root
-    for role in ("authority", "bureau", "intake", "handler", "petitioner", "auditor"):
+    for role in ("authority", "bureau", "intake", "handler", "petitioner", "auditor", "witness"):
         (root / role).mkdir(mode=0o700)
     for role in ("authority", "bureau", "intake", "handler"):
         _private_file(root / role / "passphrase", PASSPHRASE + "\n")
@@ -198,6 +220,28 @@ def _story(demo: Demo) -> None:
     demo.run("authority", "admin", "add-bureau", "--data", "server-data",
              "--passphrase-file", "authority/passphrase",
              "bureau/national.bundle.json")  # fmt: skip
+
+    demo.step(
+        "Witness (an NGO): create a witness and trust this log",
+        "A witness cosigns each checkpoint only if it extends the last one it cosigned, and "
+        "keeps nothing else: a log that shows two histories cannot get both witnessed.",
+    )
+    out = demo.run("witness", "witness", "init", "--data", "witness-data",
+                   "--name", "witness.ngo.example/w1")  # fmt: skip
+    witness_vkey = _match(r"^\s*(witness\.ngo\.example/w1\+[0-9a-f]{8}\+\S+)\s*$", out, "vkey")
+    log_vkey = (root / "server-data" / "log.pub").read_text(encoding="utf-8").strip()
+    print(f"   the log's verifier key (also in the signed directory): {log_vkey}")
+    demo.run("witness", "witness", "add-log", "--data", "witness-data", log_vkey)
+    witness_url = demo.start_witness()
+
+    demo.step(
+        "Directory authority: require the witness's cosignature on every checkpoint",
+        "The policy (c2sp.org/tlog-policy) travels in the signed directory; clients believe a "
+        "checkpoint only with the quorum of cosignatures it names.",
+    )
+    demo.run("authority", "admin", "add-witness", "--data", "server-data",
+             "--passphrase-file", "authority/passphrase",
+             "ngo", witness_vkey, witness_url, "--quorum", "1")  # fmt: skip
 
     demo.step(
         "Operator: start the submission server on a free local port",

@@ -2,7 +2,9 @@
 
 By design it holds only public or non-identifying state: the pinned server and authority
 fingerprint, the proxy to use, the highest directory serial seen (so an old directory cannot be
-replayed), and the signed tree heads an auditor has seen. Nothing about a petition is ever
+replayed), the checkpoints (signed tree heads, as cosigned notes) an auditor has accepted, and
+optionally a local trust policy (``policy``, tlog-policy text) that replaces the directory's.
+Nothing about a petition is ever
 written here unless the petitioner asks for it (``--save-receipt`` writes a passphrase-protected
 file at a path they choose). A test scans this directory after a submission to hold us to it.
 
@@ -13,6 +15,7 @@ modification time that moves with each use dates the petitioner's log entry on a
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,7 +23,7 @@ from pathlib import Path
 import platformdirs
 
 from client.errors import ClientStateError, InvalidInput, NotInitialised
-from crypto import cjson
+from crypto import cjson, note
 from crypto.errors import MalformedInput
 from crypto.keys import ED25519_LENGTH
 from crypto.privatefile import read_private_file, write_private_file
@@ -28,10 +31,21 @@ from crypto.privatefile import read_private_file, write_private_file
 APP_NAME = "sealed-petition"
 CONFIG_FORMAT = "sealed-petition-client"
 CONFIG_VERSION = 1
-HEADS_FORMAT = "sealed-petition-audit-heads"
+CHECKPOINTS_FORMAT = "sealed-petition-audit-checkpoints"
+POLICY_NAME = "policy"
 MAX_STATE_BYTES = 64 * 1024 * 1024
+MAX_POLICY_BYTES = 64 * 1024
 _CONFIG_MEMBERS = {"authority_key", "directory_serial", "format", "proxy", "server", "version"}
-_HEADS_MEMBERS = {"format", "heads", "version"}
+_CHECKPOINTS_MEMBERS = {"checkpoints", "format", "version"}
+
+
+def log_id(log: note.Verifier) -> str:
+    """A short file-name-safe name of one log: its origin and key (the vkey) hashed.
+
+    The origin is part of it because a checkpoint names its log by origin: the same key under
+    another name is another log, and its checkpoints must not be compared with these.
+    """
+    return hashlib.sha256(log.to_vkey().encode("utf-8")).hexdigest()[:32]
 
 
 def default_home() -> Path:
@@ -89,8 +103,21 @@ class ClientHome:
     def config_path(self) -> Path:
         return self.path / "config.json"
 
-    def heads_path(self, log_key_fingerprint: bytes) -> Path:
-        return self.path / "audit" / f"heads-{log_key_fingerprint.hex()[:32]}.json"
+    def checkpoints_path(self, log: note.Verifier) -> Path:
+        return self.path / "audit" / f"checkpoints-{log_id(log)}.json"
+
+    @property
+    def policy_path(self) -> Path:
+        """A local trust policy; when present it replaces the directory's (client/session.py)."""
+        return self.path / POLICY_NAME
+
+    def read_policy(self) -> bytes | None:
+        """The local policy's bytes, or None when there is none (not parsed here)."""
+        if not self.policy_path.exists() and not self.policy_path.is_symlink():
+            return None
+        return read_private_file(
+            self.policy_path, limit=MAX_POLICY_BYTES, error=ClientStateError, what="policy"
+        )
 
     def load_config(self) -> ClientConfig:
         if not self.config_path.exists():
@@ -120,31 +147,38 @@ class ClientHome:
             self.save_config(replace(stored, directory_serial=serial))
         return replace(config, directory_serial=serial)
 
-    def load_heads(self, log_key_fingerprint: bytes) -> list[bytes]:
-        """Every signed tree head this auditor accepted, oldest first (wire bytes)."""
-        path = self.heads_path(log_key_fingerprint)
+    def load_checkpoints(self, log: note.Verifier) -> list[bytes]:
+        """Every checkpoint of ``log`` this auditor accepted, oldest first, as signed notes."""
+        path = self.checkpoints_path(log)
         if not path.exists():
             return []
-        data = self._read(path, "audit head list")
+        data = self._read(path, "audit checkpoint list")
         try:
-            body = cjson.require_members("audit head list", cjson.decode(data), _HEADS_MEMBERS)
-            heads = body["heads"]
-            if body["format"] != HEADS_FORMAT or body["version"] != 1:
-                raise MalformedInput("not an audit head list of version 1")
-            if not isinstance(heads, list):
-                raise MalformedInput("heads must be a list")
-            return [cjson.b64decode(item, field="head") for item in heads]
+            body = cjson.require_members(
+                "audit checkpoint list", cjson.decode(data), _CHECKPOINTS_MEMBERS
+            )
+            items = body["checkpoints"]
+            if body["format"] != CHECKPOINTS_FORMAT or body["version"] != 1:
+                raise MalformedInput("not an audit checkpoint list of version 1")
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise MalformedInput("checkpoints must be a list of signed notes (strings)")
+            return [item.encode("utf-8") for item in items]
         except MalformedInput as exc:
             raise ClientStateError(f"{path} is damaged: {exc.message}") from exc
 
-    def save_heads(self, log_key_fingerprint: bytes, heads: list[bytes]) -> None:
+    def save_checkpoints(self, log: note.Verifier, checkpoints: list[bytes]) -> None:
+        """Keep the checkpoints as note text, exactly as served (signatures and cosignatures)."""
+        try:
+            texts = [item.decode("utf-8") for item in checkpoints]
+        except UnicodeDecodeError as exc:
+            raise ClientStateError("a checkpoint to keep is not UTF-8 text") from exc
         body: dict[str, cjson.JsonValue] = {
-            "format": HEADS_FORMAT,
-            "heads": [cjson.b64encode(head) for head in heads],
+            "checkpoints": texts,
+            "format": CHECKPOINTS_FORMAT,
             "version": 1,
         }
-        path = self.heads_path(log_key_fingerprint)
-        self._write(path, cjson.encode(body), "audit head list")
+        path = self.checkpoints_path(log)
+        self._write(path, cjson.encode(body), "audit checkpoint list")
 
     def _unchanged(self, path: Path, data: bytes) -> bool:
         try:

@@ -11,7 +11,6 @@ through :class:`Progress` callbacks rather than printing.
 
 from __future__ import annotations
 
-import hmac
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +18,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
-from client.session import Session
-from crypto import merkle
+from client.session import RECEIPT_ERRORS, Session, Witnessing, check_receipt
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
 from crypto.errors import (
     DecryptionError,
-    InvalidProof,
     InvalidSignature,
     MalformedInput,
     SchemaViolation,
@@ -33,7 +30,8 @@ from crypto.fields import envelope_hash, petition_id_for
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import EncryptionPublicKey, VerifyKey
 from crypto.keystore import open_keystore, read_keystore_file, seal_keystore, write_keystore_file
-from crypto.objects import Receipt, Reply, TreeHead
+from crypto.log_receipt import VerifiedReceipt, check_submission
+from crypto.objects import Reply
 from crypto.padding import MAX_CONTENT_LENGTH, bucket_for
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
@@ -76,14 +74,29 @@ class Progress:
 
 @dataclass(frozen=True)
 class SubmissionResult:
+    """A verified submission: what the CLI and the web UI show and the receipt file keeps.
+
+    ``witnessing.witnessed`` false means the log accepted the petition (its signature on the
+    checkpoint proves that) but the policy's witnesses have not all cosigned that checkpoint
+    yet; ``petition status`` later verifies a receipt against a newer, witnessed checkpoint.
+    """
+
     petition_id: str
     bureau_id: str
     code: str
-    receipt: Receipt
-    receipt_wire: bytes
-    tree_size: int
+    receipt: VerifiedReceipt
+    receipt_wire: bytes  # the tlog-proof text, exactly as the server sent it
+    witnessing: Witnessing
     envelope_length: int
     first_time: bool
+
+    @property
+    def leaf_index(self) -> int:
+        return self.receipt.index
+
+    @property
+    def checkpoint_size(self) -> int:
+        return self.receipt.checkpoint.size
 
 
 #: Stable codes for :attr:`ReadReply.problem_code`, so a translated interface can say it in its
@@ -111,6 +124,7 @@ class StatusReport:
     status: str
     submitted_day: str
     replies: tuple[ReadReply, ...]
+    receipt: CheckedReceipt | None = None  # the receipt the server sent now, verified
 
 
 def validate_identity(id_number: str) -> NormalizedId:
@@ -181,16 +195,16 @@ def _submit(session: Session, form: PetitionForm, progress: Progress) -> Submiss
     progress.step("upload")
     submitted = session.api.submit(envelope, secret.lookup_key_hash(), progress.upload)
     progress.step("verify")
-    receipt, head = verify_receipt(session, submitted.receipt, envelope)
-    if receipt.bureau_id != bundle.bureau_id:
+    checked = verify_receipt(session, submitted.receipt, envelope)
+    if checked.receipt.entry.bureau_id != bundle.bureau_id:
         raise ServerMisbehaved("the server's receipt names another bureau than the envelope")
     return SubmissionResult(
-        petition_id=receipt.petition_id,
+        petition_id=checked.receipt.entry.petition_id,
         bureau_id=bundle.bureau_id,
         code=secret.code,
-        receipt=receipt,
-        receipt_wire=submitted.receipt.encode(),
-        tree_size=head.tree_size,
+        receipt=checked.receipt,
+        receipt_wire=submitted.receipt,
+        witnessing=checked.witnessing,
         envelope_length=len(envelope),
         first_time=submitted.first_time,
     )
@@ -225,29 +239,40 @@ def _case(
     )
 
 
+@dataclass(frozen=True)
+class CheckedReceipt:
+    """A receipt that verified: the log accepted the entry; ``witnessing`` says who vouches."""
+
+    receipt: VerifiedReceipt
+    witnessing: Witnessing
+
+
 def verify_receipt(
-    session: Session, signed: SignedObject, envelope: bytes | None = None
-) -> tuple[Receipt, TreeHead]:
-    """The receipt is signed by the log key and its inclusion proof holds in its own head."""
-    log_key = session.directory().log_key
+    session: Session,
+    data: bytes,
+    envelope: bytes | None = None,
+    *,
+    petition_id: str | None = None,
+) -> CheckedReceipt:
+    """The server's receipt for a submission, under the session's policy.
+
+    The checkpoint must be signed by the directory's log key and the entry included in it; the
+    entry must be the submission of this envelope (or this petition). A receipt whose
+    checkpoint lacks only the witness quorum is still the log's word that it accepted the
+    petition: it is returned with ``witnessing.witnessed`` false, never refused.
+    """
+    if envelope is not None:
+        petition_id = petition_id_for(envelope)
     try:
-        receipt = Receipt.from_json(signed.verify(log_key))
-        head = TreeHead.from_json(receipt.tree_head.verify(log_key))
-        merkle.verify_inclusion(
-            merkle.leaf_hash(receipt.submission_entry().leaf()),
-            receipt.leaf_index,
-            head.tree_size,
-            receipt.inclusion_proof,
-            head.root_hash,
+        receipt, witnessing = check_receipt(data, session.policy(), origin=session.log.name)
+        check_submission(
+            receipt,
+            petition_id=petition_id,
+            envelope_hash=None if envelope is None else envelope_hash(envelope),
         )
-    except (InvalidSignature, InvalidProof, MalformedInput) as exc:
+    except RECEIPT_ERRORS as exc:
         raise ServerMisbehaved(f"the server's receipt does not verify: {exc.message}") from exc
-    if envelope is not None and not (
-        receipt.petition_id == petition_id_for(envelope)
-        and hmac.compare_digest(receipt.envelope_hash, envelope_hash(envelope))
-    ):
-        raise ServerMisbehaved("the server's receipt is for another envelope than the one sent")
-    return receipt, head
+    return CheckedReceipt(receipt, witnessing)
 
 
 def petition_status(session: Session, secret: ReceiptSecret) -> StatusReport:
@@ -262,11 +287,12 @@ def petition_status(session: Session, secret: ReceiptSecret) -> StatusReport:
         raise
     bundle = session.bureau(answer.bureau_id)
     submitted_day = ""
+    checked = None
     if answer.receipt is not None:
-        receipt, _ = verify_receipt(session, answer.receipt)
-        if receipt.petition_id != answer.petition_id:
-            raise ServerMisbehaved("the server's receipt names another petition")
-        submitted_day = receipt.day.isoformat()
+        checked = verify_receipt(session, answer.receipt, petition_id=answer.petition_id)
+        if checked.receipt.entry.bureau_id != answer.bureau_id:
+            raise ServerMisbehaved("the server's receipt names another bureau than its answer")
+        submitted_day = checked.receipt.entry.day.isoformat()
     replies = []
     for expected_sequence, signed in enumerate(answer.replies):
         replies.append(
@@ -279,6 +305,7 @@ def petition_status(session: Session, secret: ReceiptSecret) -> StatusReport:
         status=answer.status,
         submitted_day=submitted_day,
         replies=tuple(replies),
+        receipt=checked,
     )
 
 
@@ -315,7 +342,7 @@ def _read_reply(
 
 
 def save_receipt(path: Path, result: SubmissionResult, passphrase: str) -> None:
-    """Keep the receipt code and the signed receipt in a passphrase-protected file."""
+    """Keep the receipt code and the receipt (tlog-proof text) in a passphrase-protected file."""
     write_keystore_file(path, _receipt_secrets(result), passphrase)
 
 

@@ -6,23 +6,47 @@ the log key, the bureaus' identity, case and signing keys and their token salts 
 because that signature covers them. The verified directory is kept in memory for the session:
 nothing of it is written to disk. A directory older than one already seen is refused too, so a
 server cannot roll back a bureau's key rotation.
+
+This module is also the one place that answers "which trust policy?" (c2sp.org/tlog-policy:
+which witnesses must cosign a checkpoint before it is believed). The directory carries one; a
+local policy (``--policy FILE``, else ``PETITION_HOME/policy``) replaces it, so that a person who
+trusts other witnesses, or more of them, does not depend on the operator's choice. A local
+policy may change the witnesses and the quorum, never the log: it must name exactly the log key
+the directory names, or it is refused. :func:`check_checkpoint` and :func:`check_receipt` apply
+a policy and say, rather than fail, when only the witnesses are missing: the log's signature
+then still proves what the log accepted, which a petitioner must be told.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 from client.api import ServerApi
-from client.errors import DirectoryUntrusted, ServerMisbehaved, UnknownBureau
+from client.errors import (
+    ClientStateError,
+    DirectoryUntrusted,
+    InvalidInput,
+    ServerMisbehaved,
+    UnknownBureau,
+)
 from client.home import ClientConfig, ClientHome
 from client.transport import RetryNotice, RetryPolicy, Transport, validate_server_url
-from crypto import cjson
-from crypto.errors import InvalidSignature, MalformedInput
+from crypto import cjson, note
+from crypto.errors import InvalidProof, InvalidSignature, MalformedInput, PolicyNotSatisfied
 from crypto.keys import ED25519_LENGTH, VerifyKey, format_fingerprint, parse_fingerprint
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory, TreeHead
+from crypto.log_receipt import VerifiedReceipt, verify_receipt
+from crypto.objects import BureauBundle, Directory
 from crypto.signing import SignedObject
+from crypto.tlog_policy import NONE, Policy, VerifiedCheckpoint
+
+MAX_POLICY_FILE_BYTES = 64 * 1024
+
+_Verified = TypeVar("_Verified", VerifiedCheckpoint, VerifiedReceipt)
 
 
 @dataclass(frozen=True)
@@ -37,9 +61,17 @@ class NetworkOptions:
 class Session:
     """One role's view of one server, with the directory verified once per session."""
 
-    def __init__(self, home: ClientHome, config: ClientConfig, network: NetworkOptions) -> None:
+    def __init__(
+        self,
+        home: ClientHome,
+        config: ClientConfig,
+        network: NetworkOptions,
+        *,
+        policy_file: Path | None = None,
+    ) -> None:
         self.home = home
         self.config = config
+        self.policy_file = policy_file
         self.transport = Transport(
             config.server,
             proxy=network.proxy or config.proxy,
@@ -48,10 +80,14 @@ class Session:
         )
         self.api = ServerApi(self.transport)
         self._directory: Directory | None = None
+        self._policy: Policy | None = None
+        self._policy_source = "the directory"
 
     @classmethod
-    def open(cls, home: ClientHome, network: NetworkOptions) -> Session:
-        return cls(home, home.load_config(), network)
+    def open(
+        cls, home: ClientHome, network: NetworkOptions, *, policy_file: Path | None = None
+    ) -> Session:
+        return cls(home, home.load_config(), network, policy_file=policy_file)
 
     def close(self) -> None:
         self.transport.close()
@@ -86,12 +122,153 @@ class Session:
         known = ", ".join(b.bureau_id for b in directory.bureaus) or "none"
         raise UnknownBureau(f"no bureau {bureau_id!r} in the directory (known: {known})")
 
-    def verified_head(self, signed: SignedObject) -> TreeHead:
-        """A tree head, verified with the log key the authority vouches for."""
+    @property
+    def log(self) -> note.Verifier:
+        """The log's verifier key (origin and Ed25519 key), as the directory names it."""
+        return self.directory().log_vkey
+
+    def policy(self) -> Policy:
+        """The policy every checkpoint and receipt of this session is checked against.
+
+        ``--policy FILE`` if given, else ``PETITION_HOME/policy`` if present, else the
+        directory's. A local policy naming another log than the directory is refused.
+        """
+        if self._policy is None:
+            local = local_policy(self.home, self.policy_file)
+            if local is None:
+                self._policy = self.directory().policy()
+            else:
+                policy, source = local
+                require_log(policy, self.log, source)
+                self._policy, self._policy_source = policy, source
+        return self._policy
+
+    @property
+    def policy_source(self) -> str:
+        """Where :meth:`policy` came from, for people: a file name or "the directory"."""
+        self.policy()
+        return self._policy_source
+
+    def check_checkpoint(self, message: bytes) -> tuple[VerifiedCheckpoint, Witnessing]:
+        """A checkpoint the server sent, under this session's policy (:func:`check_checkpoint`)."""
         try:
-            return TreeHead.from_json(signed.verify(self.directory().log_key))
+            return check_checkpoint(message, self.policy(), origin=self.log.name)
         except (InvalidSignature, MalformedInput) as exc:
-            raise ServerMisbehaved(f"a tree head does not verify with the log key: {exc}") from exc
+            raise ServerMisbehaved(
+                f"the server's checkpoint does not verify with the log key: {exc.message}"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class Witnessing:
+    """Which of the policy's witnesses cosigned a checkpoint, and whether that is enough."""
+
+    witnessed: bool  # the policy's quorum is met
+    cosigned_by: tuple[str, ...]  # the policy's names of the witnesses whose cosignature verified
+    known: int  # how many witnesses the policy names
+    shortfall: str = ""  # what the quorum lacks, when it is not met
+
+    @property
+    def missing(self) -> int:
+        return self.known - len(self.cosigned_by)
+
+    def describe(self) -> str:
+        """One phrase for people: witnessed by whom, or how many cosignatures are missing."""
+        if not self.witnessed:
+            return f"not yet witnessed: {self.missing} of {self.known} witness cosignatures missing"
+        if self.cosigned_by:
+            return f"witnessed by {', '.join(self.cosigned_by)}"
+        return "no witness cosignature required by the policy"
+
+
+def log_only(policy: Policy) -> Policy:
+    """The same log and witnesses with ``quorum none``: what the log's signature alone proves.
+
+    The witnesses stay listed, so that the cosignatures a checkpoint does carry are still
+    verified and named.
+    """
+    return Policy(policy.logs, policy.witnesses, (), NONE)
+
+
+def _apply(policy: Policy, verify: Callable[[Policy], _Verified]) -> tuple[_Verified, Witnessing]:
+    known = len(policy.witnesses)
+    try:
+        verified = verify(policy)
+    except PolicyNotSatisfied as exc:
+        verified = verify(log_only(policy))
+        return verified, Witnessing(False, verified.witnesses, known, exc.message)
+    return verified, Witnessing(True, verified.witnesses, known)
+
+
+def check_checkpoint(
+    message: bytes, policy: Policy, *, origin: str
+) -> tuple[VerifiedCheckpoint, Witnessing]:
+    """Verify a signed checkpoint: the log's signature always, the witness quorum as a finding.
+
+    Raises :class:`InvalidSignature` or :class:`MalformedInput` when the checkpoint is not the
+    log's; a checkpoint that is the log's but lacks the quorum comes back with ``witnessed``
+    false, for the caller to judge (a petitioner is told, an auditor reports it).
+    """
+    return _apply(policy, lambda p: p.verify_checkpoint(message, origin=origin))
+
+
+def check_receipt(
+    data: bytes, policy: Policy, *, origin: str
+) -> tuple[VerifiedReceipt, Witnessing]:
+    """Verify a receipt (tlog-proof) like :func:`check_checkpoint`; also InvalidProof."""
+    return _apply(policy, lambda p: verify_receipt(data, p, origin=origin))
+
+
+RECEIPT_ERRORS = (InvalidSignature, InvalidProof, MalformedInput)
+"""What :func:`check_receipt` raises for a receipt that proves nothing."""
+
+
+def local_policy(home: ClientHome, policy_file: Path | None) -> tuple[Policy, str] | None:
+    """The local policy (``--policy FILE``, else ``PETITION_HOME/policy``) and where it is from.
+
+    Every problem is one line naming the file: :class:`InvalidInput` for a file given on the
+    command line, :class:`ClientStateError` for the one under PETITION_HOME.
+    """
+    if policy_file is not None:
+        source = str(policy_file)
+        return parse_policy(read_policy_file(policy_file), source, InvalidInput), source
+    data = home.read_policy()
+    if data is None:
+        return None
+    source = str(home.policy_path)
+    return parse_policy(data, source, ClientStateError), source
+
+
+def read_policy_file(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_POLICY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the policy file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_POLICY_FILE_BYTES:
+        raise InvalidInput(f"the policy file {path} is larger than {MAX_POLICY_FILE_BYTES} bytes")
+    return data
+
+
+def parse_policy(data: bytes, source: str, error: type[InvalidInput | ClientStateError]) -> Policy:
+    """A tlog-policy naming exactly one log (this project runs one log per deployment)."""
+    try:
+        policy = Policy.parse(data)
+    except MalformedInput as exc:
+        raise error(f"{source} is not a tlog-policy: {exc.message}") from exc
+    if len(policy.logs) != 1:
+        raise error(f"{source} must name exactly one log (it names {len(policy.logs)})")
+    return policy
+
+
+def require_log(policy: Policy, log: note.Verifier, source: str) -> None:
+    """A local policy may choose witnesses and quorum, never another log than the directory's."""
+    if [entry.verifier for entry in policy.logs] != [log]:
+        named = policy.logs[0].verifier.to_vkey() if policy.logs else "no log"
+        raise InvalidInput(
+            f"the policy {source} names the log {named}, not the log the directory names "
+            f"({log.to_vkey()}); refusing it"
+        )
 
 
 def verify_directory(wire: bytes, authority: VerifyKey) -> Directory:

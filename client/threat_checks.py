@@ -13,8 +13,9 @@ without ``petition init``: their rows then say so. Checks of the server's behavi
 directory's signature is not run when that signature fails: ``server:directory-signed`` reports
 the failure, and nothing else is claimed about keys that cannot be trusted.
 
-The device check looks at PETITION_HOME itself: it must hold the pinned configuration and an
-auditor's saved tree heads, and nothing about a petition (T-DD-4).
+The device check looks at PETITION_HOME itself: it must hold the pinned configuration, an
+auditor's kept checkpoints and optionally a local trust policy, and nothing about a petition
+(T-DD-4).
 """
 
 from __future__ import annotations
@@ -33,20 +34,23 @@ from client.errors import (
     AuditFailure,
     ClientStateError,
     DirectoryUntrusted,
+    InvalidInput,
     NotInitialised,
     ServerMisbehaved,
     ServerRefused,
 )
-from client.home import CONFIG_FORMAT, HEADS_FORMAT, MAX_STATE_BYTES, ClientHome
+from client.home import CHECKPOINTS_FORMAT, CONFIG_FORMAT, MAX_STATE_BYTES, POLICY_NAME, ClientHome
 from client.session import Session
 from client.transport import HttpAnswer, Transport, validate_server_url
 from crypto import cjson
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.keys import ENCRYPTION_PUBLIC_KEY_LENGTH, SigningKey
 from crypto.labels import SignedKind
-from crypto.objects import Directory, LogEntry, TreeHead
+from crypto.objects import Directory, LogEntry
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
+from crypto.tlog_policy import Policy
+from crypto.witness_wire import parse_checkpoint_note
 from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, ThreatCheck
 
 _CONNECTION = "client.connection"
@@ -163,16 +167,25 @@ def directory_signed(context: CheckContext) -> CheckOutcome:
 
 
 def tree_head_signed(context: CheckContext) -> CheckOutcome:
+    """The latest checkpoint (the log's signed tree head) under the trust policy: the log key
+    the directory names, and the witnesses' cosignatures the policy requires."""
     trusted = _trusted(context)
     if isinstance(trusted, CheckOutcome):
         return trusted
     session, _directory = trusted
     try:
-        head = session.verified_head(session.api.log_head())
-    except ServerMisbehaved as exc:
+        verified, witnessing = session.check_checkpoint(session.api.checkpoint())
+    except (ServerMisbehaved, ClientStateError, InvalidInput) as exc:
         return CheckOutcome.failing(exc.message)
+    size = verified.checkpoint.size
+    if not witnessing.witnessed:
+        return CheckOutcome.failing(
+            f"the checkpoint of size {size} is signed by the log but not witnessed as the "
+            f"policy requires ({witnessing.shortfall})"
+        )
     return CheckOutcome.passing(
-        f"the signed head of size {head.tree_size} verifies with the log key the directory names"
+        f"the checkpoint of size {size} verifies with the log key the directory names; "
+        f"{witnessing.describe()}"
     )
 
 
@@ -183,12 +196,12 @@ def log_consistent(context: CheckContext) -> CheckOutcome:
     session, _directory = trusted
     try:
         result = audit_log(session)
-    except (AuditFailure, ServerMisbehaved) as exc:
+    except (AuditFailure, ServerMisbehaved, ClientStateError, InvalidInput) as exc:
         return CheckOutcome.failing(exc.message)
     before = (
-        "no head saved before on this device (it is saved now)"
-        if result.heads_checked == 0
-        else f"consistent with the {result.heads_checked} head(s) this auditor saved"
+        "no checkpoint kept before on this device (it is kept now)"
+        if result.checkpoints_checked == 0
+        else f"consistent with the {result.checkpoints_checked} checkpoint(s) this auditor kept"
     )
     return CheckOutcome.passing(
         f"{result.tree_size} entries; {before}; root recomputed from all {result.entries_checked} "
@@ -197,18 +210,20 @@ def log_consistent(context: CheckContext) -> CheckOutcome:
 
 
 def _served_leaves(context: CheckContext) -> list[bytes]:
-    """Every entry the server serves, up to the size its current head claims.
+    """Every entry the server serves, up to the size its latest checkpoint claims.
 
-    The head's signature is not needed for this (``server:tree-head-signed`` checks it): what
-    is judged is what anyone who downloads the log receives.
+    The checkpoint's signatures are not needed for this (``server:tree-head-signed`` checks
+    them): what is judged is what anyone who downloads the log receives.
     """
 
     def fetch() -> list[bytes]:
         api = _connection(context).api
         try:
-            size = TreeHead.from_json(api.log_head().body).tree_size
+            size = parse_checkpoint_note(api.checkpoint()).size
         except MalformedInput as exc:
-            raise ServerMisbehaved(f"the server sent a malformed tree head: {exc.message}") from exc
+            raise ServerMisbehaved(
+                f"the server sent a malformed checkpoint: {exc.message}"
+            ) from exc
         leaves: list[bytes] = []
         for start in range(0, size, _PAGE):
             leaves += api.entries(start, min(size, start + _PAGE))
@@ -350,7 +365,7 @@ def no_cookies_no_store(context: CheckContext) -> CheckOutcome:
     paths = [
         "/v1/directory",
         "/v1/authority",
-        "/v1/log/head",
+        "/log/checkpoint",
         "/healthz",
         f"/v1/petitions/{secrets.token_hex(16)}/status",  # an error answer: 400 without a key
         "/v1/no-such-route",
@@ -517,7 +532,7 @@ def malformed_requests_refused(context: CheckContext) -> CheckOutcome:
 
 # --- T-DD-4: this device ----------------------------------------------------------------------
 
-_HEADS_NAME = re.compile(r"heads-[0-9a-f]{32}\.json")
+_CHECKPOINTS_NAME = re.compile(r"checkpoints-[0-9a-f]{32}\.json")
 _TEMPORARY = re.compile(r"\.(?P<name>[A-Za-z0-9._-]+)\.[0-9a-f]{16}\.tmp")
 _SHOWN = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64})?")
 
@@ -526,23 +541,35 @@ def _shown(relative: str) -> str:
     return relative if _SHOWN.fullmatch(relative) else "<a file whose name is withheld>"
 
 
-def _heads_file_problem(path: Path) -> str | None:
-    """Why a saved heads file is not just signed tree heads, or None."""
+def _checkpoints_file_problem(path: Path) -> str | None:
+    """Why a kept checkpoint list is not just signed checkpoint notes, or None."""
     try:
-        data = read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what="heads")
-        body = cjson.require_members(
-            "audit head list", cjson.decode(data), {"format", "heads", "version"}
+        data = read_private_file(
+            path, limit=MAX_STATE_BYTES, error=ClientStateError, what="checkpoints"
         )
-        heads = body["heads"]
-        if body["format"] != HEADS_FORMAT or body["version"] != 1 or not isinstance(heads, list):
-            return "is not an audit head list of version 1"
-        for item in heads:
-            TreeHead.from_json(
-                SignedObject.decode(cjson.b64decode(item), SignedKind.TREE_HEAD).body
-            )
+        body = cjson.require_members(
+            "audit checkpoint list", cjson.decode(data), {"checkpoints", "format", "version"}
+        )
+        items = body["checkpoints"]
+        if body["format"] != CHECKPOINTS_FORMAT or body["version"] != 1:
+            return "is not an audit checkpoint list of version 1"
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            return "is not an audit checkpoint list of version 1"
+        for item in items:
+            parse_checkpoint_note(item.encode("utf-8"))
     except (SealedPetitionError, ValueError) as exc:
         detail = exc.message if isinstance(exc, SealedPetitionError) else "unreadable"
-        return f"is not a list of signed tree heads ({detail})"
+        return f"is not a list of signed checkpoints ({detail})"
+    return None
+
+
+def _policy_problem(path: Path) -> str | None:
+    """Why a local policy file is not just a tlog-policy (public keys and a quorum), or None."""
+    try:
+        data = read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what="policy")
+        Policy.parse(data)
+    except SealedPetitionError as exc:
+        return f"is not a trust policy ({exc.message})"
     return None
 
 
@@ -580,13 +607,15 @@ def _home_entry_problem(home: ClientHome, path: Path, relative: str) -> str | No
         return "is not a regular file"
     if parent == "" and target == "config.json":
         return _config_problem(home, path)
-    if parent == "audit" and _HEADS_NAME.fullmatch(target):
-        return _heads_file_problem(path)
-    return "is not client state (only config.json and audit/heads-*.json are)"
+    if parent == "" and target == POLICY_NAME:
+        return _policy_problem(path)
+    if parent == "audit" and _CHECKPOINTS_NAME.fullmatch(target):
+        return _checkpoints_file_problem(path)
+    return "is not client state (only config.json, policy and audit/checkpoints-*.json are)"
 
 
 def petition_home_clean(context: CheckContext) -> CheckOutcome:
-    """PETITION_HOME holds the pinned configuration and saved tree heads, and nothing else."""
+    """PETITION_HOME holds the pinned configuration, kept checkpoints and a policy, nothing else."""
     home = home_from(context.options)
     root = home.path
     if not root.exists():
@@ -602,8 +631,8 @@ def petition_home_clean(context: CheckContext) -> CheckOutcome:
             findings.append(f"{_shown(relative)} {problem}")
     return CheckOutcome.from_findings(
         findings,
-        f"{root} holds {files} file(s): the pinned configuration and saved tree heads only, "
-        "nothing about a petition",
+        f"{root} holds {files} file(s): the pinned configuration, a trust policy and kept "
+        "checkpoints only, nothing about a petition",
     )
 
 
@@ -618,14 +647,16 @@ CHECKS: tuple[ThreatCheck, ...] = (
     ThreatCheck(
         "server:tree-head-signed",
         ("T-SPOOF-5",),
-        "the current signed tree head verifies with the log key the directory names",
+        "the latest checkpoint verifies with the log key the directory names and is witnessed "
+        "as the policy requires",
         "server",
         tree_head_signed,
     ),
     ThreatCheck(
         "server:log-consistent",
         ("T-TAMP-2",),
-        "the log is consistent with every head this auditor saved; root recomputed from entries",
+        "the log is consistent with every checkpoint this auditor kept; root recomputed from "
+        "entries",
         "server",
         log_consistent,
     ),
@@ -688,7 +719,8 @@ CHECKS: tuple[ThreatCheck, ...] = (
     ThreatCheck(
         "device:petition-home-clean",
         ("T-DD-4",),
-        "this device's PETITION_HOME holds only the pinned configuration and saved tree heads",
+        "this device's PETITION_HOME holds only the pinned configuration, a trust policy and "
+        "kept checkpoints",
         "device",
         petition_home_clean,
     ),

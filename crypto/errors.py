@@ -131,3 +131,9 @@ class KeyFileError(SealedPetitionError):
     """An unencrypted service key file (the log's signing key) that cannot be used."""
 
     code = "key_file_invalid"
+
+
+class PolicyNotSatisfied(SealedPetitionError):
+    """A validly signed checkpoint without the witness cosignatures its trust policy requires."""
+
+    code = "policy_not_satisfied"

@@ -1,7 +1,7 @@
 """Every domain-separation label the protocol uses, in one place.
 
 A label is mixed into every hash, key derivation, signature and HPKE context so that a value
-made for one purpose can never be accepted for another (a tree-head signature replayed as a
+made for one purpose can never be accepted for another (a reply signature replayed as a
 directory signature, a reply ciphertext presented as a petition envelope). Keeping them here
 lets a test prove that they are all distinct and that none is a prefix of another.
 
@@ -25,8 +25,6 @@ class SignedKind(Enum):
 
     DIRECTORY = "directory"
     BUREAU_BUNDLE = "bureau-bundle"
-    TREE_HEAD = "tree-head"
-    RECEIPT = "receipt"
     REPLY = "reply"
     BUREAU_REQUEST = "bureau-request"
 

@@ -7,7 +7,10 @@ A signed note is UTF-8 text followed by a blank line and one or more signature l
     — <key name> base64(4-byte key ID || signature)
 
 It is the envelope of transparency-log checkpoints (crypto/checkpoint.py) and of witness
-cosignatures, so every verifier, witness and monitor in that ecosystem reads it. Parsing here is
+cosignatures, so every verifier, witness and monitor in that ecosystem reads it. Keys of other
+signature types (a witness's timestamped cosignature key, type 0x04, in crypto/cosignature.py)
+take part through the :class:`NoteVerifier` protocol, so that one call checks a checkpoint's log
+signature and its cosignatures under the same rules. Parsing here is
 deliberately stricter than "whatever works": a note that two implementations could read
 differently is a split view waiting to happen, so anything outside the specification is refused
 with :class:`~crypto.errors.MalformedInput` rather than repaired.
@@ -33,6 +36,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from crypto.errors import InvalidSignature, MalformedInput
 from crypto.keys import ED25519_LENGTH, SIGNATURE_LENGTH, SigningKey, VerifyKey
@@ -98,6 +102,25 @@ def key_id(name: str, algorithm: int, public_key: bytes) -> int:
     return int.from_bytes(digest.digest()[:KEY_ID_LENGTH], "big")
 
 
+class NoteVerifier(Protocol):
+    """Anything that can check one signature line: an Ed25519 log key (:class:`Verifier`), a
+    witness's timestamped cosignature key (crypto/cosignature.py), or a future signature type.
+
+    :func:`open_note` only needs to know which (name, key ID) pair a key answers to and whether a
+    signature by it verifies, so new signature types plug in without this module knowing them.
+    ``verify`` raises :class:`~crypto.errors.InvalidSignature`; it never returns a verdict that
+    a careless caller could ignore.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> int: ...
+
+    def verify(self, text: bytes, signature: bytes) -> None: ...
+
+
 @dataclass(frozen=True)
 class Verifier:
     """A named Ed25519 public key, as written in a vkey string ``name+keyid+base64(0x01||key)``."""
@@ -118,9 +141,9 @@ class Verifier:
 
     @classmethod
     def from_vkey(cls, text: str) -> Verifier:
-        name, material = _split_key_string(text, what="verifier key")
+        name, material = split_key_string(text, what="verifier key")
         verifier = cls(name, VerifyKey(_ed25519_material(material, what="verifier key")))
-        _require_key_id(text, verifier.key_id)
+        require_key_id(text, verifier.key_id)
         return verifier
 
     def verify(self, text: bytes, signature: bytes) -> None:
@@ -159,9 +182,9 @@ class Signer:
         if not text.startswith(PRIVATE_KEY_PREFIX):
             raise MalformedInput("a signer key starts with PRIVATE+KEY+")
         body = text[len(PRIVATE_KEY_PREFIX) :]
-        name, material = _split_key_string(body, what="signer key")
+        name, material = split_key_string(body, what="signer key")
         signer = cls(name, SigningKey(_ed25519_material(material, what="signer key")))
-        _require_key_id(body, signer.key_id)
+        require_key_id(body, signer.key_id)
         return signer
 
     @classmethod
@@ -174,7 +197,8 @@ class Signer:
         return f"{SIGNATURE_PREFIX}{self.name} {encode_base64(blob)}\n"
 
 
-def _split_key_string(text: str, *, what: str) -> tuple[str, str]:
+def split_key_string(text: str, *, what: str) -> tuple[str, str]:
+    """``name+keyid+material`` into the name and the still-encoded material (any key type)."""
     parts = text.split("+", 2)  # base64 key material may itself contain '+'
     if len(parts) != 3:
         raise MalformedInput(f"a {what} is name+keyid+key")
@@ -184,8 +208,16 @@ def _split_key_string(text: str, *, what: str) -> tuple[str, str]:
     return name, material
 
 
-def _ed25519_material(material: str, *, what: str) -> bytes:
+def decode_key_material(material: str, *, what: str) -> bytes:
+    """The key material of a key string: a signature type byte followed by the public key."""
     raw = decode_base64(material, what=f"the {what}'s key material")
+    if not raw:
+        raise MalformedInput(f"the {what}'s key material is a type byte and a key")
+    return raw
+
+
+def _ed25519_material(material: str, *, what: str) -> bytes:
+    raw = decode_key_material(material, what=what)
     if len(raw) != 1 + ED25519_LENGTH:
         raise MalformedInput(f"the {what}'s key material is a type byte and 32 bytes")
     if raw[0] != ED25519_TYPE:
@@ -193,7 +225,8 @@ def _ed25519_material(material: str, *, what: str) -> bytes:
     return raw[1:]
 
 
-def _require_key_id(text: str, expected: int) -> None:
+def require_key_id(text: str, expected: int) -> None:
+    """The key ID written in ``name+keyid+...`` must be the one derived from name, type and key."""
     if text.split("+")[1] != f"{expected:08x}":
         raise MalformedInput("the key ID does not match the key name and public key")
 
@@ -212,19 +245,19 @@ class Note:
     """An opened note: its text, the known keys that signed it and the signatures not checked."""
 
     text: str
-    verified_by: tuple[Verifier, ...]
+    verified_by: tuple[NoteVerifier, ...]
     unverified: tuple[Signature, ...]
 
 
 class Verifiers:
     """The keys a reader trusts, looked up by the (name, key ID) pair a signature line names."""
 
-    def __init__(self, verifiers: Iterable[Verifier]) -> None:
-        self._by_id: dict[tuple[str, int], Verifier] = {}
+    def __init__(self, verifiers: Iterable[NoteVerifier]) -> None:
+        self._by_id: dict[tuple[str, int], NoteVerifier] = {}
         for verifier in verifiers:
             self._by_id[(verifier.name, verifier.key_id)] = verifier
 
-    def find(self, name: str, key_id: int) -> Verifier | None:
+    def find(self, name: str, key_id: int) -> NoteVerifier | None:
         return self._by_id.get((name, key_id))
 
 
@@ -265,7 +298,7 @@ def split(message: bytes) -> tuple[str, list[Signature]]:
     lines = block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise MalformedInput(f"a note carries at most {MAX_SIGNATURES} signatures")
-    return text, [_parse_signature_line(line) for line in lines]
+    return text, [parse_signature_line(line) for line in lines]
 
 
 def _decode(message: bytes) -> str:
@@ -277,7 +310,8 @@ def _decode(message: bytes) -> str:
     return note
 
 
-def _parse_signature_line(line: str) -> Signature:
+def parse_signature_line(line: str) -> Signature:
+    """One signature line, without its newline: ``— <key name> base64(key ID || signature)``."""
     if not line.startswith(SIGNATURE_PREFIX):
         raise MalformedInput("a signature line starts with an em dash (U+2014) and a space")
     fields = line[len(SIGNATURE_PREFIX) :].split(" ")
@@ -291,7 +325,7 @@ def _parse_signature_line(line: str) -> Signature:
     return Signature(name, int.from_bytes(blob[:KEY_ID_LENGTH], "big"), blob[KEY_ID_LENGTH:])
 
 
-def open_note(message: bytes, verifiers: Iterable[Verifier]) -> Note:
+def open_note(message: bytes, verifiers: Iterable[NoteVerifier]) -> Note:
     """Parse a signed note and verify it; the text may be trusted only after this returns.
 
     Signatures by keys the reader does not know (name and ID both matching) are ignored, as the
@@ -300,7 +334,7 @@ def open_note(message: bytes, verifiers: Iterable[Verifier]) -> Note:
     """
     text, signatures = split(message)
     known = Verifiers(verifiers)
-    verified: dict[tuple[str, int], Verifier] = {}
+    verified: dict[tuple[str, int], NoteVerifier] = {}
     unverified: list[Signature] = []
     for signature in signatures:
         verifier = known.find(signature.name, signature.key_id)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from crypto import cjson
+from crypto import cjson, note
 from crypto.errors import MalformedInput, SchemaViolation, UnsupportedVersion
 from crypto.fields import (
     Status,
@@ -27,11 +27,10 @@ from crypto.keys import (
     EncryptionPublicKey,
     VerifyKey,
 )
-from crypto.labels import SignedKind
 from crypto.merkle import HASH_SIZE
 from crypto.petition import SealingKeys
 from crypto.reply import MAX_REPLY_CIPHERTEXT_LENGTH
-from crypto.signing import SignedObject
+from crypto.tlog_policy import Policy
 from crypto.token import SALT_LENGTH, TokenParams
 
 OBJECT_VERSION = 2
@@ -135,16 +134,34 @@ def _encryption_key(body: dict[str, Any], name: str) -> EncryptionPublicKey:
 
 @dataclass(frozen=True)
 class Directory:
-    """The signed list of bureaus and the log's key; clients pin the authority key that signs it.
+    """The signed list of bureaus and the log's identity; clients pin the authority key.
 
-    The log key is here so that a receipt's signature is checked against a key the pinned
-    authority vouched for, not against whatever key the server presents.
+    The log is named by its signed-note verifier key (``log_vkey``: origin and Ed25519 key), so
+    that a checkpoint is checked against a key the pinned authority vouched for, not against
+    whatever key the server presents. ``log_policy`` is the tlog-policy that decides when a
+    checkpoint is witnessed enough to be believed (which witnesses, how many); it names exactly
+    this one log. A client may replace the policy locally (a stricter one), never the log key.
     """
 
     serial: int
     day: date
     bureaus: tuple[BureauBundle, ...]
-    log_key: VerifyKey
+    log_vkey: note.Verifier
+    log_policy: bytes
+
+    def __post_init__(self) -> None:
+        _check_policy(self.log_vkey, self.log_policy)
+
+    @property
+    def log_key(self) -> VerifyKey:
+        return self.log_vkey.key
+
+    @property
+    def log_origin(self) -> str:
+        return self.log_vkey.name
+
+    def policy(self) -> Policy:
+        return Policy.parse(self.log_policy)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -152,25 +169,29 @@ class Directory:
             "serial": self.serial,
             "day": format_day(self.day),
             "bureaus": [bundle.to_json() for bundle in self.bureaus],
-            "log_key": cjson.b64encode(self.log_key.to_bytes()),
+            "log_vkey": self.log_vkey.to_vkey(),
+            "log_policy": self.log_policy.decode("utf-8"),
         }
 
     @classmethod
     def from_json(cls, value: Any) -> Directory:
-        body = _require("directory", value, {"version", "serial", "day", "bureaus", "log_key"})
+        body = _require(
+            "directory", value, {"version", "serial", "day", "bureaus", "log_vkey", "log_policy"}
+        )
         _version(body, "directory")
         if not isinstance(body["bureaus"], list):
             raise SchemaViolation("directory: bureaus must be a list")
         bureaus = tuple(BureauBundle.from_json(item) for item in body["bureaus"])
         if len({bundle.bureau_id for bundle in bureaus}) != len(bureaus):
             raise SchemaViolation("directory: a bureau id appears twice")
+        if not isinstance(body["log_vkey"], str) or not isinstance(body["log_policy"], str):
+            raise SchemaViolation("directory: log_vkey and log_policy are strings")
         return cls(
             serial=_int(body["serial"], "directory serial"),
             day=parse_day(body["day"]),
             bureaus=bureaus,
-            log_key=VerifyKey(
-                cjson.b64decode(body["log_key"], field="log_key", length=ED25519_LENGTH)
-            ),
+            log_vkey=note.Verifier.from_vkey(body["log_vkey"]),
+            log_policy=body["log_policy"].encode("utf-8"),
         )
 
     def bureau(self, bureau_id: str) -> BureauBundle:
@@ -180,31 +201,16 @@ class Directory:
         raise SchemaViolation(f"the directory has no bureau {bureau_id!r}")
 
 
-@dataclass(frozen=True)
-class TreeHead:
-    """A Merkle tree head: the log's size and root on a given day."""
+def _check_policy(log: note.Verifier, text: bytes) -> None:
+    """The directory's policy must name exactly the directory's log, so the two cannot differ."""
+    policy = Policy.parse(text)
+    if [entry.verifier for entry in policy.logs] != [log]:
+        raise SchemaViolation("directory: the log policy must name exactly the directory's log")
 
-    tree_size: int
-    root_hash: bytes
-    day: date
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": OBJECT_VERSION,
-            "tree_size": self.tree_size,
-            "root_hash": cjson.b64encode(self.root_hash),
-            "day": format_day(self.day),
-        }
-
-    @classmethod
-    def from_json(cls, value: Any) -> TreeHead:
-        body = _require("tree head", value, {"version", "tree_size", "root_hash", "day"})
-        _version(body, "tree head")
-        return cls(
-            tree_size=_int(body["tree_size"], "tree size"),
-            root_hash=cjson.b64decode(body["root_hash"], field="root_hash", length=HASH_SIZE),
-            day=parse_day(body["day"]),
-        )
+def default_policy(log: note.Verifier) -> bytes:
+    """A policy with this log and no witness (``quorum none``): the start of every deployment."""
+    return Policy.single_log(log, (), 0).to_text()
 
 
 @dataclass(frozen=True)
@@ -257,76 +263,6 @@ class LogEntry:
             reply_hash=None
             if reply_hash is None
             else cjson.b64decode(reply_hash, field="reply_hash", length=HASH_SIZE),
-        )
-
-
-@dataclass(frozen=True)
-class Receipt:
-    """What the petitioner gets back: where their petition sits in the log, signed by the log.
-
-    It carries everything needed to rebuild the submission's log leaf (petition id, bureau id,
-    envelope hash, day; the status is ``received``), so a petitioner or auditor can check the
-    inclusion proof from the receipt alone.
-    """
-
-    petition_id: str
-    bureau_id: str
-    envelope_hash: bytes
-    leaf_index: int
-    day: date
-    tree_head: SignedObject
-    inclusion_proof: tuple[bytes, ...]
-
-    _MEMBERS = frozenset(
-        {
-            "version",
-            "petition_id",
-            "bureau_id",
-            "envelope_hash",
-            "leaf_index",
-            "day",
-            "tree_head",
-            "inclusion_proof",
-        }
-    )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": OBJECT_VERSION,
-            "petition_id": self.petition_id,
-            "bureau_id": self.bureau_id,
-            "envelope_hash": cjson.b64encode(self.envelope_hash),
-            "leaf_index": self.leaf_index,
-            "day": format_day(self.day),
-            "tree_head": self.tree_head.to_json(),
-            "inclusion_proof": [cjson.b64encode(node) for node in self.inclusion_proof],
-        }
-
-    @classmethod
-    def from_json(cls, value: Any) -> Receipt:
-        body = _require("receipt", value, set(cls._MEMBERS))
-        _version(body, "receipt")
-        proof = body["inclusion_proof"]
-        if not isinstance(proof, list) or len(proof) > 64:
-            raise SchemaViolation("receipt: inclusion_proof must be a list of at most 64 hashes")
-        return cls(
-            petition_id=validate_petition_id(body["petition_id"]),
-            bureau_id=validate_bureau_id(body["bureau_id"]),
-            envelope_hash=cjson.b64decode(
-                body["envelope_hash"], field="envelope_hash", length=HASH_SIZE
-            ),
-            leaf_index=_int(body["leaf_index"], "leaf index"),
-            day=parse_day(body["day"]),
-            tree_head=SignedObject.from_json(body["tree_head"], SignedKind.TREE_HEAD),
-            inclusion_proof=tuple(
-                cjson.b64decode(node, field="inclusion_proof", length=HASH_SIZE) for node in proof
-            ),
-        )
-
-    def submission_entry(self) -> LogEntry:
-        """The log entry this receipt's inclusion proof is about."""
-        return LogEntry(
-            self.petition_id, self.bureau_id, self.envelope_hash, Status.RECEIVED, self.day
         )
 
 

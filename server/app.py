@@ -18,9 +18,12 @@ from server.datadir import DataDirectory
 from server.http_edge import register_error_handlers
 from server.ipc import WriterClient
 from server.published import DirectoryFile
+from server.published_log import PublishedCheckpoint
 from server.services import EXTENSION_NAME, Services
+from server.tile_store import CHECKPOINT_FILE
 
-# Headers on every response: nothing may be cached or sniffed, and no response may set a cookie.
+# Headers on every response: nothing may be cached (except the static log under /log/) or
+# sniffed, and no response may set a cookie.
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -48,9 +51,16 @@ def create_app(config: ServerConfig) -> Flask:
         database=Database(data.database_path, data.database_key()),
         writer=WriterClient(data.socket_path, config.writer_timeout_seconds),
         directory_file=DirectoryFile(data.directory_path),
+        checkpoint=PublishedCheckpoint(data.public_log_dir / CHECKPOINT_FILE),
         openapi=load_openapi(),
     )
-    for blueprint in (public.blueprint, bureau.blueprint, log.blueprint, admin.blueprint):
+    for blueprint in (
+        public.blueprint,
+        bureau.blueprint,
+        log.blueprint,
+        log.static_blueprint,
+        admin.blueprint,
+    ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
 
@@ -62,7 +72,11 @@ def create_app(config: ServerConfig) -> Flask:
             response.status_code = 204
             response.headers.pop("Content-Type", None)
             response.headers.pop("Content-Length", None)
+        cache = response.headers.get("Cache-Control")
         response.headers.update(SECURITY_HEADERS)
+        if cache is not None and request.path.startswith("/log/") and response.status_code == 200:
+            # The static log alone may be cached (tlog-tiles): it is public and names no one.
+            response.headers["Cache-Control"] = cache
         response.headers.pop("Set-Cookie", None)
         return response
 

@@ -13,13 +13,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from crypto.cosignature import CosignatureVerifier
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.keys import SigningKey, VerifyKey
 from crypto.keystore import read_keystore_file, write_keystore_file
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory
+from crypto.objects import BureauBundle, Directory, default_policy
 from crypto.privatefile import write_private_file
 from crypto.signing import SignedObject, sign
+from crypto.tlog_policy import Policy
 from server.clock import utc_today
 from server.datadir import DataDirectory, write_public_key
 from server.errors import DataDirectoryError
@@ -39,7 +41,8 @@ def init_authority(data: DataDirectory, keystore: Path, passphrase: str) -> Veri
         )
     key = SigningKey.generate()
     write_keystore_file(keystore, {AUTHORITY_SECRET: key.to_bytes()}, passphrase)
-    publish(data, key, Directory(1, utc_today(), (), data.log_public_key()))
+    log = data.log_verifier()
+    publish(data, key, Directory(1, utc_today(), (), log, default_policy(log)))
     return key.public_key()
 
 
@@ -91,10 +94,65 @@ def add_bureau(
         serial=directory.serial + 1,
         day=utc_today(),
         bureaus=(*others, bundle),
-        log_key=data.log_public_key(),
     )
     publish(data, authority, updated)
     return updated
+
+
+def add_witness(
+    data: DataDirectory,
+    authority: SigningKey,
+    name: str,
+    vkey: str,
+    url: str,
+    quorum: int | None,
+) -> Directory:
+    """Name one more witness in the directory's policy, and optionally change the quorum.
+
+    The policy the authority publishes has one shape: this log, the witnesses, and a quorum of
+    k of them (``quorum none`` while k is 0). The server submits each new checkpoint to every
+    witness with a URL; clients accept a checkpoint once k of them cosigned it.
+    """
+    directory = current_directory(data, authority)
+    try:
+        verifier = CosignatureVerifier.from_vkey(vkey)
+    except MalformedInput as exc:
+        raise AuthorityError(f"the witness key cannot be used: {exc.message}") from exc
+    if not url.startswith(("http://", "https://")):
+        raise AuthorityError("a witness URL starts with http:// or https://")
+    current = directory.policy()
+    witnesses = [(w.name, w.verifier, w.url) for w in current.witnesses]
+    if any(existing == name for existing, _, _ in witnesses):
+        raise AuthorityError(f"the policy already has a witness named {name!r}")
+    if any(known.key == verifier.key for _, known, _ in witnesses):
+        raise AuthorityError("the policy already has a witness with this key")
+    witnesses.append((name, verifier, url.rstrip("/")))
+    threshold = current_threshold(current) if quorum is None else quorum
+    if not 0 <= threshold <= len(witnesses):
+        raise AuthorityError(f"the quorum must be between 0 and {len(witnesses)} witnesses")
+    try:
+        policy = Policy.single_log(directory.log_vkey, witnesses, threshold)
+    except MalformedInput as exc:
+        raise AuthorityError(f"the witness cannot be added: {exc.message}") from exc
+    updated = replace(
+        directory, serial=directory.serial + 1, day=utc_today(), log_policy=policy.to_text()
+    )
+    publish(data, authority, updated)
+    return updated
+
+
+def current_threshold(policy: Policy) -> int:
+    """How many witnesses the policy requires (0 for ``quorum none``).
+
+    Policies this authority writes have one shape (:meth:`Policy.single_log`); a quorum naming
+    a single witness counts as one.
+    """
+    if policy.quorum == "none":
+        return 0
+    for group in policy.groups:
+        if group.name == policy.quorum:
+            return group.threshold
+    return 1
 
 
 def publish(data: DataDirectory, authority: SigningKey, directory: Directory) -> None:

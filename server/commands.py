@@ -104,7 +104,19 @@ def register_serve(subcommands: Subcommands) -> None:
         "is waiting, so that polling the log head dates a petition only to the interval "
         "(PETITION_BATCH_INTERVAL, default 0: commit at once; see docs/operations.md)",
     )
+    _origin_argument(parser)
     parser.set_defaults(handler=_serve)
+
+
+def _origin_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-origin",
+        metavar="ORIGIN",
+        default=_env("LOG_ORIGIN"),
+        help="the log's name, used only when the data directory is created: its URL prefix "
+        "without scheme, e.g. petition.example.org/log (PETITION_LOG_ORIGIN; default "
+        "sealed-petition.invalid/log/<key id>)",
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -123,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"petition: error: --batch-interval must be between 0 and {MAX_BATCH_INTERVAL:g} "
             "seconds"
         )
-    data = DataDirectory.create_or_open(args.data)
+    data = DataDirectory.create_or_open(args.data, args.log_origin)
     config = ServerConfig(
         data_dir=data.path,
         queue_capacity=args.queue_capacity,
@@ -151,6 +163,7 @@ def register_admin(subcommands: Subcommands) -> None:
         "init", help="create the directory authority key and publish an empty directory"
     )
     _authority_arguments(init)
+    _origin_argument(init)
     init.set_defaults(handler=_admin_init)
 
     add = actions.add_parser("add-bureau", help="sign and publish a bureau's public bundle")
@@ -160,6 +173,25 @@ def register_admin(subcommands: Subcommands) -> None:
         "--replace", action="store_true", help="replace the keys of a bureau already listed"
     )
     add.set_defaults(handler=_admin_add_bureau)
+
+    witness = actions.add_parser(
+        "add-witness",
+        help="name a witness in the directory's log policy (the server will ask it to cosign)",
+        description="Add a witness to the log policy the directory publishes: the server "
+        "submits every new checkpoint to it, and clients accept a checkpoint once QUORUM "
+        "witnesses cosigned it.",
+    )
+    _authority_arguments(witness)
+    witness.add_argument("name", metavar="NAME", help="a short name for the witness")
+    witness.add_argument("vkey", metavar="VKEY", help="its key, as `petition witness vkey` prints")
+    witness.add_argument("url", metavar="URL", help="its submission URL prefix (http://…)")
+    witness.add_argument(
+        "--quorum",
+        type=int,
+        default=None,
+        help="how many witnesses must cosign a checkpoint (default: unchanged; 0 = none)",
+    )
+    witness.set_defaults(handler=_admin_add_witness)
 
     inspect = actions.add_parser(
         "inspect",
@@ -201,7 +233,7 @@ def _admin_init(args: argparse.Namespace) -> int:
     from server.authority import init_authority
     from server.datadir import DataDirectory
 
-    data = DataDirectory.for_authority(args.data)
+    data = DataDirectory.for_authority(args.data, args.log_origin)
     keystore = args.authority_keystore or data.authority_keystore_path
     passphrase = read_passphrase(
         args.passphrase_file, prompt="New passphrase for the authority keystore", confirm=True
@@ -231,6 +263,27 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
     )
     names = ", ".join(b.bureau_id for b in directory.bureaus)
     print(f"Published directory serial {directory.serial} with bureaus: {names}")
+    return 0
+
+
+def _admin_add_witness(args: argparse.Namespace) -> int:
+    from petition.terminal import read_passphrase
+    from server.authority import add_witness, current_threshold, load_authority
+    from server.datadir import DataDirectory
+
+    data = DataDirectory.for_authority(args.data)
+    keystore = args.authority_keystore or data.authority_keystore_path
+    passphrase = read_passphrase(
+        args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
+    )
+    directory = add_witness(
+        data, load_authority(keystore, passphrase), args.name, args.vkey, args.url, args.quorum
+    )
+    policy = directory.policy()
+    print(
+        f"Published directory serial {directory.serial}: {len(policy.witnesses)} witnesses, "
+        f"quorum {current_threshold(policy) or 'none'}"
+    )
     return 0
 
 
@@ -264,7 +317,6 @@ def _admin_inspect(args: argparse.Namespace) -> int:
         ("envelope_hash", row.envelope_hash.hex()),
         ("envelope", f"{len(envelope):,} bytes: {layout}"),
         ("ciphertext", f"{excerpt}… (first {EXCERPT_BYTES} of {len(sealed):,} bytes)"),
-        ("receipt", f"{len(row.receipt):,} bytes (signed by the log key)"),
         ("leaf index", str(row.leaf_index)),
         ("replies", str(len(stored.replies))),
     ]
@@ -275,7 +327,7 @@ def _admin_inspect(args: argparse.Namespace) -> int:
     for reply in stored.replies:
         print(
             f"  reply {reply.sequence:<10} status {reply.status}, day {reply.day}, "
-            f"leaf {reply.leaf_index}, acknowledged by the head of size {reply.tree_size}, "
+            f"leaf {reply.leaf_index}, "
             f"signed reply {reply.signed_reply_size:,} bytes"
         )
     return 0
@@ -290,7 +342,8 @@ def register_audit_store(subcommands: Subcommands) -> None:
         "the database is encrypted at rest and has the expected schema; no stored value but "
         "bureau, day and status is shared by two petitions; no table or file holds "
         "a valid ID number, a name, an IP address or a time of day; every log leaf matches "
-        "exactly one stored petition or reply, and the log matches its signed tree heads. "
+        "exactly one stored petition or reply; the log matches the checkpoint its key signed "
+        "(log.head), the published checkpoint and every published tile. "
         "Exit status 0 if every check passes, 1 otherwise.",
     )
     _data_argument(parser)

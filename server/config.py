@@ -43,6 +43,8 @@ class ServerConfig:
     writer_timeout_seconds: float = 30.0
     #: The Retry-After advice sent with 503 and 429.
     retry_after_seconds: int = 2
+    #: How long one round of witness cosigning may hold up a batch's receipts.
+    witness_timeout_seconds: float = 5.0
     #: Bureau requests must be signed within this many seconds of the server's clock.
     request_window_seconds: int = 300
 

@@ -1,11 +1,13 @@
 """SQLCipher storage: the schema, opening a connection with the raw key, and the read queries.
 
 What is stored is exactly what the design allows: envelopes (ciphertext), bureau ids, hashes,
-day-granularity dates, statuses, and the log (leaves, node hashes, signed heads, signed receipts
-and replies, which hold nothing else). Nothing is per-person (protocol v2): no column holds a
-token or any other value derived from an ID number, so no two petitions of one person share a
-value that every petition to that bureau on that day does not share too. No column holds an
-address, a user agent or a time of day, and SQLite keeps no timestamps of its own.
+day-granularity dates, statuses, signed replies and the log (leaves and node hashes). Receipts
+are not stored: each is built when asked, from the leaf's index and the latest checkpoint, which
+lives outside the database (``log.head`` and the published ``public/log/checkpoint``). Nothing
+is per-person (protocol v2): no column holds a token or any other value derived from an ID
+number, so no two petitions of one person share a value that every petition to that bureau on
+that day does not share too. No column holds an address, a user agent or a time of day, and
+SQLite keeps no timestamps of its own.
 
 Only the writer process writes (:mod:`server.writer`). HTTP workers hold one read-only
 connection per thread; WAL mode lets them read a consistent snapshot while the writer commits.
@@ -31,9 +33,11 @@ log = logging.getLogger("sealed_petition.database")
 
 Connection = Any  # sqlcipher3 ships no type information
 
-#: 2 since protocol v2 dropped the ``token`` column. There is no migration: a version 1
-#: database held per-person tokens, and the server refuses to open it.
-SCHEMA_VERSION = 2
+#: 2 since protocol v2 dropped the ``token`` column; 3 since receipts became tlog-proofs built on
+#: demand (no ``receipt`` column, no ``tree_heads`` table: checkpoints live outside the store).
+#: There is no migration: a version 1 database held per-person tokens, and nothing but test
+#: deployments ever held version 2.
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE petitions (
@@ -45,8 +49,7 @@ CREATE TABLE petitions (
     lookup_key_hash BLOB NOT NULL,
     day             TEXT NOT NULL,         -- YYYY-MM-DD, never a time
     status          TEXT NOT NULL,
-    leaf_index      INTEGER NOT NULL,
-    receipt         BLOB NOT NULL          -- the signed receipt, returned again on resubmission
+    leaf_index      INTEGER NOT NULL
 );
 CREATE INDEX petitions_by_bureau ON petitions (bureau_id, cursor);
 -- The receipt code alone finds its petition (GET /v1/lookup): the hash of a 256-bit key.
@@ -60,7 +63,6 @@ CREATE TABLE replies (
     reply_hash   BLOB NOT NULL UNIQUE,
     day          TEXT NOT NULL,
     leaf_index   INTEGER NOT NULL,
-    tree_size    INTEGER NOT NULL,         -- the signed head that acknowledged it
     PRIMARY KEY (petition_id, sequence)
 ) WITHOUT ROWID;
 
@@ -75,11 +77,6 @@ CREATE TABLE log_nodes (                   -- every complete subtree hash (level
     hash     BLOB NOT NULL,
     PRIMARY KEY (level, position)
 ) WITHOUT ROWID;
-
-CREATE TABLE tree_heads (
-    tree_size   INTEGER PRIMARY KEY,
-    signed_head BLOB NOT NULL
-);
 """
 
 
@@ -117,7 +114,7 @@ def ensure_schema(conn: Connection) -> None:
     if version != 0:
         raise StorageError(
             f"the database has schema version {version} and this server needs {SCHEMA_VERSION} "
-            "(protocol v2; there is no migration): start with a new data directory"
+            "(there is no migration): start with a new data directory"
         )
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -143,7 +140,6 @@ class PetitionRow:
     day: str
     status: str
     leaf_index: int
-    receipt: bytes
 
 
 @dataclass(frozen=True)
@@ -223,28 +219,17 @@ class Database:
             ).fetchall()
         return [InboxItem(*row) for row in rows]
 
-    def latest_head(self) -> bytes | None:
-        with self.snapshot() as conn:
-            return latest_head(conn)
-
-    def head_for_reply(self, tree_size: int) -> bytes | None:
-        with self.snapshot() as conn:
-            row = conn.execute(
-                "SELECT signed_head FROM tree_heads WHERE tree_size = ?", (tree_size,)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
 
 def petition_row(conn: Connection, petition_id: str) -> PetitionRow | None:
     row = conn.execute(
         "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, lookup_key_hash, "
-        "day, status, leaf_index, receipt FROM petitions WHERE petition_id = ?",
+        "day, status, leaf_index FROM petitions WHERE petition_id = ?",
         (petition_id,),
     ).fetchone()
     if row is None:
         return None
     values = list(row)
-    for position in (3, 4, 5, 9):
+    for position in (3, 4, 5):
         values[position] = bytes(values[position])
     return PetitionRow(*values)
 
@@ -255,10 +240,3 @@ def signed_replies(conn: Connection, petition_id: str) -> list[bytes]:
         (petition_id,),
     ).fetchall()
     return [bytes(row[0]) for row in rows]
-
-
-def latest_head(conn: Connection) -> bytes | None:
-    row = conn.execute(
-        "SELECT signed_head FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
-    ).fetchone()
-    return None if row is None else bytes(row[0])

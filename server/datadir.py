@@ -7,7 +7,10 @@ Layout (all created 0700/0600)::
       petitions.db       SQLCipher database (+ -wal, -shm while running)
       db.key             the raw 256-bit database key, hex; absent if PETITION_DB_KEY is used
       log.key            the log's Ed25519 signing key (service key file, protocol §12.5)
-      log.pub            the log's public key, base64url, for the directory authority
+      log.pub            the log's verifier key (signed-note vkey: origin and Ed25519 key)
+      log.head           the last checkpoint the log key signed (server/store_guard.py)
+      public/log/        the static log (tlog-tiles): `checkpoint` and `tile/...`, servable by any
+                         web server (server/tile_store.py)
       directory.json     the signed directory the server publishes (written by `petition admin`)
       authority.keystore the directory authority key, if `petition admin init` ran here
       run/writer.sock    the writer's Unix socket, only while running
@@ -21,7 +24,7 @@ import os
 import secrets
 from pathlib import Path
 
-from crypto import cjson
+from crypto import cjson, note
 from crypto.errors import KeyFileError, MalformedInput
 from crypto.keyfile import read_log_key_file, write_log_key_file
 from crypto.keys import ED25519_LENGTH, SigningKey, VerifyKey
@@ -31,6 +34,9 @@ from server.errors import DataDirectoryError
 FORMAT_MARKER = "sealed-petition-data 1\n"
 DB_KEY_ENV = "PETITION_DB_KEY"
 DB_KEY_BYTES = 32
+#: The origin a log gets when the operator names none: not a reachable address (``.invalid`` is
+#: reserved for that), unique per key, and stable for the life of the log.
+DEFAULT_ORIGIN_PREFIX = "sealed-petition.invalid/log/"
 # A Unix socket path is limited to 108 bytes on Linux (104 on BSDs); leave a margin.
 MAX_SOCKET_PATH = 100
 
@@ -62,6 +68,11 @@ class DataDirectory:
         return self.path / "log.pub"
 
     @property
+    def public_log_dir(self) -> Path:
+        """The static log: what any web server can serve at ``<prefix>/`` (tlog-tiles)."""
+        return self.path / "public" / "log"
+
+    @property
     def directory_path(self) -> Path:
         return self.path / "directory.json"
 
@@ -84,16 +95,25 @@ class DataDirectory:
     # --- creation --------------------------------------------------------------------------
 
     @classmethod
-    def create_or_open(cls, path: Path) -> DataDirectory:
+    def create_or_open(cls, path: Path, origin: str | None = None) -> DataDirectory:
         """Open ``path``, creating a complete data directory there first if it does not exist.
 
         A directory that exists, is not empty and lacks the marker is refused rather than
         filled: pointing the server at the wrong directory must not scatter files in it.
+        ``origin`` names the log (its checkpoints' first line) and is used only when the
+        directory is created: a log's origin never changes.
         """
         data = cls(path)
         if data.marker_path.is_file():
             data.check()
+            if origin is not None and data.log_verifier().name != origin:
+                raise DataDirectoryError(
+                    f"the log in {data.path} is named {data.log_verifier().name!r}; a log's "
+                    "origin cannot change (leave out --log-origin, or use a new data directory)"
+                )
             return data
+        if origin is not None:
+            _check_origin(origin)
         if data.path.exists() and (not data.path.is_dir() or any(data.path.iterdir())):
             raise DataDirectoryError(
                 f"{data.path} exists and is not a Sealed Petition data directory; "
@@ -115,13 +135,17 @@ class DataDirectory:
             )
         log_key = SigningKey.generate()
         write_log_key_file(data.log_key_path, log_key)
-        _write_public(data.log_public_key_path, cjson.b64encode(log_key.public_key().to_bytes()))
+        if origin is None:
+            origin = DEFAULT_ORIGIN_PREFIX + log_key.public_key().fingerprint.hex()[:16]
+        _write_public(
+            data.log_public_key_path, note.Verifier(origin, log_key.public_key()).to_vkey()
+        )
         # The marker goes last: a directory without it is an interrupted first run.
         _write_public(data.marker_path, FORMAT_MARKER)
         return data
 
     @classmethod
-    def for_authority(cls, path: Path) -> DataDirectory:
+    def for_authority(cls, path: Path, origin: str | None = None) -> DataDirectory:
         """What ``petition admin`` needs: a data directory, or just a copy of its ``log.pub``.
 
         The authority's machine should not be the server (docs/operations.md): there, a
@@ -129,12 +153,9 @@ class DataDirectory:
         does not exist yet becomes a complete data directory, for the embedded default.
         """
         data = cls(path)
-        if data.marker_path.is_file():
-            data.check()
+        if data.log_public_key_path.is_file() and not data.marker_path.is_file():
             return data
-        if data.log_public_key_path.is_file():
-            return data
-        return cls.create_or_open(path)
+        return cls.create_or_open(path, origin)
 
     @classmethod
     def open_existing(cls, path: Path) -> DataDirectory:
@@ -188,8 +209,25 @@ class DataDirectory:
         except KeyFileError as exc:
             raise DataDirectoryError(f"the log key cannot be used: {exc.message}") from exc
 
+    def log_verifier(self) -> note.Verifier:
+        """The log's name (origin) and public key, from ``log.pub``."""
+        path = self.log_public_key_path
+        try:
+            return note.Verifier.from_vkey(path.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError, MalformedInput) as exc:
+            raise DataDirectoryError(f"cannot read the log's verifier key from {path}") from exc
+
     def log_public_key(self) -> VerifyKey:
-        return read_public_key(self.log_public_key_path, "log public key")
+        return self.log_verifier().key
+
+    def log_signer(self) -> note.Signer:
+        """The log key as a signed-note signer named by the origin; refuses a mismatched pair."""
+        signer = note.Signer(self.log_verifier().name, self.log_signing_key())
+        if signer.verifier() != self.log_verifier():
+            raise DataDirectoryError(
+                f"{self.log_key_path} and {self.log_public_key_path} are not one key pair"
+            )
+        return signer
 
 
 def write_public_key(path: Path, key: VerifyKey) -> None:
@@ -203,6 +241,21 @@ def read_public_key(path: Path, what: str) -> VerifyKey:
         return VerifyKey(cjson.b64decode(text, field=what, length=ED25519_LENGTH))
     except (OSError, UnicodeDecodeError, MalformedInput) as exc:
         raise DataDirectoryError(f"cannot read the {what} from {path}") from exc
+
+
+def _check_origin(origin: str) -> None:
+    """An origin is a signed-note key name (tlog-checkpoint), ideally the log's URL prefix."""
+    try:
+        note.check_key_name(origin)
+    except MalformedInput as exc:
+        raise DataDirectoryError(
+            f"the log origin {origin[:80]!r} cannot be used: {exc.message}"
+        ) from None
+    if "://" in origin or origin.endswith("/"):
+        raise DataDirectoryError(
+            "a log origin is a URL prefix without scheme or trailing slash, "
+            "e.g. petition.example.org/log"
+        )
 
 
 def _write_public(path: Path, text: str) -> None:

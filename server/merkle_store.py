@@ -76,6 +76,13 @@ class StoredTree:
         mid = start + _split(n)
         return node_hash(self._mth(start, mid), self._mth(mid, end))
 
+    def node(self, level: int, position: int) -> bytes:
+        """A stored complete subtree: the hash of leaves [position·2^level, (position+1)·2^level).
+
+        Not bounded by ``size``: the tile store reads the nodes of tiles directly.
+        """
+        return self._node(level, position)
+
     def _node(self, level: int, position: int) -> bytes:
         key = (level, position)
         cached = self._cache.get(key)

@@ -16,6 +16,7 @@ from server.datadir import DataDirectory
 from server.http_edge import fail
 from server.ipc import WriterClient
 from server.published import DirectoryFile, PublishedDirectory
+from server.published_log import PublishedCheckpoint
 
 EXTENSION_NAME = "sealed_petition"
 
@@ -27,6 +28,7 @@ class Services:
     database: Database
     writer: WriterClient
     directory_file: DirectoryFile
+    checkpoint: PublishedCheckpoint
     openapi: bytes
 
     def directory(self) -> PublishedDirectory:

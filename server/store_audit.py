@@ -16,16 +16,23 @@ is today, including whatever a careless patch, a debugging session or an intrude
   section. A value two petitions share beyond those would link them: a per-person value;
 * ``no-id-numbers``, ``no-names``, ``no-addresses``, ``no-times``: no value in any table and no
   file in the directory looks like a resident ID number, a personal name, an IP address or a
-  time of day / Unix timestamp;
+  time of day / Unix timestamp, and every file of ``public/log`` is dated midnight UTC (a web
+  server sends its modification time as ``Last-Modified``: a time of day would date a batch);
 * ``log-matches-store``: every log leaf is one stored petition or reply and the other way round,
-  with hashes recomputed from the stored bytes, and every stored receipt verifies;
-* ``log-intact``: the stored leaves hash to the roots of the signed tree heads, whose signatures
-  verify with ``log.pub``.
+  with hashes recomputed from the stored bytes;
+* ``log-intact``: the stored leaves hash to the stored nodes; ``log.head`` (the last checkpoint
+  the log key signed) and the published ``public/log/checkpoint`` verify with ``log.pub`` and
+  are the store's tree at their sizes; every tile and entry bundle in ``public/log`` holds the
+  store's hashes and leaves, and those the published checkpoint needs are all there.
 
 Everything here is read-only: the database is opened with ``mode=ro`` (and ``immutable=1`` when
 no ``-wal`` file shows a running server, because a read-only WAL connection would otherwise
 leave ``-wal`` and ``-shm`` files behind) inside one read transaction, so the audit sees one
-consistent snapshot even while the writer commits. Nothing is printed here: the command in
+consistent snapshot even while the writer commits. The files the writer writes after each commit
+(``log.head``, the tiles, then ``public/log/checkpoint``) are read just before that snapshot, the
+published checkpoint first: none of them can then describe more of the log than the snapshot
+holds, and the checkpoint is never newer than the ``log.head`` and tiles read after it. Nothing
+is printed here: the command in
 :mod:`server.commands` prints the :class:`StoreAudit`. A finding names the table, column and row
 (petition id, leaf index) but never repeats the offending value: the report is meant to be
 pasted into tickets, and a leaked ID number must not leak a second time through it.
@@ -39,6 +46,7 @@ import json
 import os
 import re
 import sqlite3
+import stat
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,9 +56,10 @@ from typing import Any
 
 import sqlcipher3
 
-from crypto import merkle
+from crypto import merkle, note, tiles
+from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH, parse_header
-from crypto.errors import MalformedInput, SealedPetitionError
+from crypto.errors import InvalidSignature, MalformedInput, SealedPetitionError
 from crypto.fields import (
     Status,
     envelope_hash,
@@ -59,11 +68,11 @@ from crypto.fields import (
     validate_petition_id,
 )
 from crypto.idnumber import mod11_2_check_character
-from crypto.keys import VerifyKey
 from crypto.labels import SignedKind
-from crypto.objects import Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.objects import Directory, LogEntry, Reply
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
+from crypto.tlog_policy import Policy
 from server import database, store_guard
 from server.database import Connection, PetitionRow
 from server.datadir import DB_KEY_BYTES, FORMAT_MARKER, DataDirectory
@@ -95,18 +104,25 @@ CHECK_IDS = (
 
 #: Per table, the only columns whose value two rows of different petitions may share: what every
 #: petition to one bureau on one day has in common anyway (and, for replies, the petition a reply
-#: belongs to, its sequence number and the head that acknowledged its batch). Every other column
-#: of these tables must differ from petition to petition; the log tables are derived from these
-#: and checked by ``log-matches-store`` and ``log-intact``.
+#: belongs to and its sequence number). Every other column of these tables must differ from
+#: petition to petition; the log tables are derived from these and checked by
+#: ``log-matches-store`` and ``log-intact``.
 SHARED_COLUMNS: dict[str, frozenset[str]] = {
     "petitions": frozenset({"bureau_id", "day", "status"}),
-    "replies": frozenset({"petition_id", "sequence", "status", "day", "tree_size"}),
+    "replies": frozenset({"petition_id", "sequence", "status", "day"}),
 }
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _DATABASE_FILES = frozenset({"petitions.db", "petitions.db-wal", "petitions.db-shm"})
 _DATABASE_FILES |= {"petitions.db-journal"}
 _DB_ERRORS = (sqlite3.Error, sqlcipher3.Error)
+
+#: The published checkpoint, below ``public/log``: a note of a few hundred bytes per signature.
+CHECKPOINT_FILE = "checkpoint"
+MAX_CHECKPOINT_FILE = 64 * 1024
+#: How server/tile_store.py names a file while writing it, before renaming it into place.
+TEMPORARY_PREFIX = ".tmp-"
+_DAY_NS = 86_400 * 1_000_000_000
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -291,7 +307,8 @@ def _presentable(text: str) -> bool:
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-_FILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,7}")
+# Up to 12 parts: public/log/tile/entries/x001/x234/567/890.p/3 has 9.
+_FILE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}(?:/[A-Za-z0-9._-]{1,64}){0,11}")
 _PETITION_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -319,6 +336,16 @@ def _show_count(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**8:
         return value
     return None
+
+
+_WITNESS_NAME = re.compile(r"[A-Za-z0-9._/:@-]{1,64}")
+
+
+def _show_witness(name: str) -> str:
+    """A witness by its name in the directory's policy (public, but still checked)."""
+    if _WITNESS_NAME.fullmatch(name) and _presentable(name):
+        return name
+    return "<a witness whose name is withheld>"
 
 
 # --- opening the directory and the database, read-only ----------------------------------------
@@ -457,13 +484,17 @@ def audit_store(path: Path, *, key_file: Path | None = None) -> StoreAudit:
     db_path = _database_path(data)
     findings = _Findings()
     conn, at_rest = _open_for_audit(db_path, key, findings)
-    # Before the snapshot: the writer replaces log.head only after a commit, so the head read
-    # here is one the snapshot taken next must reproduce, even while petitions arrive.
+    # Before the snapshot: the writer writes these only after the commit they describe, so each
+    # describes at most what the snapshot taken next holds, even while petitions arrive. The
+    # published checkpoint first: the writer signs log.head and writes the tiles of a size before
+    # it publishes that size, so the ones read after it are at least as new.
+    published_checkpoint = _read_published_checkpoint(data)
     kept_head = _read_kept_head(data)
+    published = _read_published_log(data, published_checkpoint)
     try:
         conn.execute("BEGIN")  # one snapshot for every query below
         try:
-            summaries = _Auditor(conn, data, findings, kept_head).run()
+            summaries = _Auditor(conn, data, findings, kept_head, published).run()
         finally:
             conn.execute("ROLLBACK")
     except _DB_ERRORS as exc:
@@ -577,6 +608,37 @@ def _is_bureau_name(path: JsonPath) -> bool:
     return len(path) == 4 and path[:2] == ("body", "bureaus") and path[3] == "name"
 
 
+def _is_log_policy(path: JsonPath) -> bool:
+    """``body.log_policy`` of the signed directory: a tlog-policy naming public services."""
+    return path == ("body", "log_policy")
+
+
+def _service_urls(policy: str) -> list[str]:
+    """The URLs on the policy's ``log`` and ``witness`` lines."""
+    urls = []
+    for line in policy.split("\n"):
+        words = line.split()
+        if words and words[0] in ("log", "witness") and "://" in words[-1]:
+            urls.append(words[-1])
+    return urls
+
+
+def _without_service_urls(policy: str) -> str:
+    """The policy with the URLs of its ``log`` and ``witness`` lines left out.
+
+    Those URLs are where the log and its witnesses are reached (an address may well be in
+    them): public service endpoints the authority signs, not anyone's whereabouts. Everything
+    else in the policy is still scanned.
+    """
+    kept = []
+    for line in policy.split("\n"):
+        words = line.split()
+        if words and words[0] in ("log", "witness") and "://" in words[-1]:
+            words = words[:-1]
+        kept.append(" ".join(words))
+    return "\n".join(kept)
+
+
 @dataclass
 class _PetitionFacts:
     label: str
@@ -596,7 +658,6 @@ class _ReplyFacts:
     status: object
     day: object
     leaf_index: int | None
-    tree_size: int | None
     reply_hash: bytes | None
 
 
@@ -612,7 +673,7 @@ class _Counts:
 def _read_kept_head(data: DataDirectory) -> bytes | SealedPetitionError | None:
     """The bytes of ``log.head`` (None: there is none; an error: it cannot be read)."""
     path = data.path / store_guard.HEAD_FILE
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return None
     try:
         return read_private_file(
@@ -620,6 +681,133 @@ def _read_kept_head(data: DataDirectory) -> bytes | SealedPetitionError | None:
         )
     except SealedPetitionError as exc:
         return exc
+
+
+@dataclass(frozen=True)
+class _PublishedFile:
+    """One file below ``public/log`` as read before the snapshot: what it is, not its bytes.
+
+    Tiles and bundles are kept as digests, so that a large log's published files need not all be
+    held in memory until the store is read.
+    """
+
+    relative: str  # below public/log, with '/' separators
+    problem: str | None = None  # "is a symbolic link", …; None: a regular file that was read
+    vanished: bool = False  # listed, then gone before it was read (a superseded partial tile)
+    length: int = 0
+    digest: bytes = b""
+    midnight: bool = True
+
+    @property
+    def temporary(self) -> bool:
+        """A file the writer is writing (or was, when it crashed): ``.tmp-`` and the name of a
+        tile, bundle or the checkpoint, in the directory it is renamed into. It is left alone
+        (its content is not yet the resource), apart from the scans every file gets."""
+        parent, _, name = self.relative.rpartition("/")
+        if not name.startswith(TEMPORARY_PREFIX):
+            return False
+        final = name[len(TEMPORARY_PREFIX) :]
+        target = f"{parent}/{final}" if parent else final
+        if target == CHECKPOINT_FILE:
+            return True
+        try:
+            tiles.parse_path(target)
+        except MalformedInput:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class _PublishedLog:
+    """``public/log``: whether it exists, the checkpoint's bytes and every file found in it."""
+
+    exists: bool
+    checkpoint: bytes | SealedPetitionError | None
+    files: tuple[_PublishedFile, ...] = ()
+    problem: str | None = None  # of public/ or public/log itself: a symbolic link, not a folder
+
+
+def _published_root_problem(data: DataDirectory) -> str | None:
+    """What is wrong with ``public`` or ``public/log`` (None: both are real folders or absent).
+
+    A symbolic link is never followed: a web server serving through it would publish whatever
+    it points to, which is no file the writer wrote.
+    """
+    for path in (data.public_log_dir.parent, data.public_log_dir):
+        shown = path.relative_to(data.path).as_posix()
+        if path.is_symlink():
+            return f"{shown} is a symbolic link"
+        if path.exists() and not path.is_dir():
+            return f"{shown} is not a folder"
+    return None
+
+
+def _read_published_checkpoint(data: DataDirectory) -> bytes | SealedPetitionError | None:
+    """The bytes of ``public/log/checkpoint`` (None: there is none; an error: not readable).
+
+    A symbolic link is not followed (the listing reports it): what a web server would serve
+    through it is not a file the writer wrote.
+    """
+    path = data.public_log_dir / CHECKPOINT_FILE
+    if _published_root_problem(data) is not None:
+        return None
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        with path.open("rb") as stream:
+            content = stream.read(MAX_CHECKPOINT_FILE + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return StorageError(f"cannot read {path}: {exc.strerror}")
+    if len(content) > MAX_CHECKPOINT_FILE:
+        return MalformedInput(f"{path} is larger than {MAX_CHECKPOINT_FILE} bytes")
+    return content
+
+
+def _read_published_log(
+    data: DataDirectory, checkpoint: bytes | SealedPetitionError | None
+) -> _PublishedLog:
+    """List and digest every file below ``public/log``, following no symbolic link."""
+    root = data.public_log_dir
+    problem = _published_root_problem(data)
+    if problem is not None:
+        return _PublishedLog(exists=True, checkpoint=None, problem=problem)
+    if not root.exists():
+        return _PublishedLog(exists=False, checkpoint=checkpoint)
+    files: list[_PublishedFile] = []
+    for directory, subdirectories, names in os.walk(root):
+        here = Path(directory)
+        subdirectories.sort()
+        for name in subdirectories:
+            if (here / name).is_symlink():  # listed, never entered
+                relative = (here / name).relative_to(root).as_posix()
+                files.append(_PublishedFile(relative, problem="is a symbolic link"))
+        for name in sorted(names):
+            files.append(_read_published_file(here / name, (here / name).relative_to(root)))
+    return _PublishedLog(exists=True, checkpoint=checkpoint, files=tuple(files))
+
+
+def _read_published_file(path: Path, relative: Path) -> _PublishedFile:
+    name = relative.as_posix()
+    try:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            return _PublishedFile(name, problem="is a symbolic link")
+        if not stat.S_ISREG(info.st_mode):
+            return _PublishedFile(name, problem="is not a regular file")
+        content = path.read_bytes()
+    except FileNotFoundError:
+        return _PublishedFile(name, vanished=True)
+    except OSError:
+        return _PublishedFile(name, problem="cannot be read")
+    return _PublishedFile(
+        name,
+        length=len(content),
+        digest=hashlib.sha256(content).digest(),
+        midnight=info.st_mtime_ns % _DAY_NS == 0,
+    )
 
 
 class _Auditor:
@@ -631,13 +819,16 @@ class _Auditor:
         data: DataDirectory,
         findings: _Findings,
         kept_head: bytes | SealedPetitionError | None = None,
+        published: _PublishedLog | None = None,
     ) -> None:
         self._head_file = kept_head
+        self._published = published or _PublishedLog(exists=False, checkpoint=None)
         self._conn = conn
         self._data = data
         self._findings = findings
         self._counts = _Counts()
-        self._log_key: VerifyKey | None = None
+        self._log: note.Verifier | None = None
+        self._policy: Policy | None = None
         # (table, column) -> digest of a value -> (petition id, label) of the first row holding it
         self._seen: dict[tuple[str, str], dict[bytes, tuple[object, str]]] = {}
         self._compared = 0
@@ -667,9 +858,10 @@ class _Auditor:
         summaries[NO_TIMES] = (
             f"{where} hold no time of day and no Unix timestamp ({counts.numbers:,} numbers "
             f"among them); all {counts.days:,} day columns hold plain days"
+            f"{self._published_dates()}"
         )
-        self._log_key = self._read_log_key()
-        summaries[LOG_MATCHES_STORE], summaries[LOG_INTACT] = self._log()
+        self._log = self._read_log_verifier()
+        summaries[LOG_MATCHES_STORE], summaries[LOG_INTACT] = self._audit_log()
         return summaries
 
     def _add(self, check: str, message: str, *, key: str | None = None) -> None:
@@ -882,12 +1074,20 @@ class _Auditor:
         publishes them) can be exempted without exempting anything else in that file.
         """
         parsed = _loose_json(text)
-        self._patterns(text, where, names=parsed is None)
+        raw = text
+        if public_names and parsed is not None:
+            for path, item in _walk(parsed):
+                if isinstance(item, str) and _is_log_policy(path):
+                    for url in _service_urls(item):
+                        raw = raw.replace(url, "")
+        self._patterns(raw, where, names=parsed is None)
         if parsed is None:
             return
         for path, item in _walk(parsed):
             if isinstance(item, str):
                 exempt = public_names and _is_bureau_name(path)
+                if public_names and _is_log_policy(path):
+                    item = _without_service_urls(item)
                 self._patterns(item, where, names=not exempt)
             elif isinstance(item, int | float) and not isinstance(item, bool):
                 self._number(item, where)
@@ -921,6 +1121,8 @@ class _Auditor:
             self._patterns(relative, "the name of a file in the data directory", names=True)
             try:
                 content = path.read_bytes()
+            except FileNotFoundError:
+                continue  # deleted since it was listed: a partial tile the writer superseded
             except OSError:
                 self._add(NO_ID_NUMBERS, f"the file {shown} cannot be read, so it was not checked")
                 continue
@@ -929,12 +1131,20 @@ class _Auditor:
 
     # --- the log -----------------------------------------------------------------------------
 
-    def _read_log_key(self) -> VerifyKey | None:
-        """``log.pub``, checked against ``log.key`` and the published directory where present."""
+    def _read_log_verifier(self) -> note.Verifier | None:
+        """``log.pub``, checked against ``log.key`` and the published directory where present.
+
+        The directory's log policy is kept: its witnesses are the ones whose cosignatures on the
+        published checkpoint are counted.
+        """
         try:
-            key = self._data.log_public_key()
+            log = self._data.log_verifier()
         except DataDirectoryError:
-            self._add(LOG_INTACT, "log.pub is missing or unreadable: no signature could be checked")
+            self._add(
+                LOG_INTACT,
+                "log.pub is missing or is not a verifier key (origin+keyid+key): "
+                "no checkpoint signature could be checked",
+            )
             return None
         if self._data.log_key_path.exists():
             try:
@@ -942,7 +1152,7 @@ class _Auditor:
             except DataDirectoryError:
                 self._add(LOG_INTACT, "log.key cannot be read, so it was not compared to log.pub")
             else:
-                if private.public_key().to_bytes() != key.to_bytes():
+                if private.public_key().to_bytes() != log.key.to_bytes():
                     self._add(LOG_INTACT, "log.key is not the private half of log.pub")
         if self._data.directory_path.exists():
             try:
@@ -953,9 +1163,14 @@ class _Auditor:
             except (OSError, SealedPetitionError):
                 self._add(LOG_INTACT, "directory.json is not a signed directory")
             else:
-                if published.log_key.to_bytes() != key.to_bytes():
-                    self._add(LOG_INTACT, "directory.json publishes another log key than log.pub")
-        return key
+                self._policy = published.policy()
+                if published.log_vkey != log:
+                    differs = "origin" if published.log_vkey.key == log.key else "key"
+                    self._add(
+                        LOG_INTACT,
+                        f"directory.json publishes another log {differs} (log_vkey) than log.pub",
+                    )
+        return log
 
     def _rows(self, query: str, table: str) -> list[tuple[Any, ...]]:
         try:
@@ -967,7 +1182,7 @@ class _Auditor:
             )
             return []
 
-    def _log(self) -> tuple[str, str]:
+    def _audit_log(self) -> tuple[str, str]:
         leaves: list[tuple[int, bytes]] = []
         for index, leaf in self._rows(
             "SELECT leaf_index, leaf FROM log_leaves ORDER BY leaf_index", "log_leaves"
@@ -994,52 +1209,21 @@ class _Auditor:
                 self._add(LOG_MATCHES_STORE, f"leaf {index} is not a valid log entry")
                 continue
             entries[index] = entry
-        heads = self._heads()
-        submissions, replies, receipts = self._match(entries, heads)
+        submissions, replies = self._match(entries)
         matches = (
             f"{size:,} leaves: {submissions:,} submissions and {replies:,} replies, each "
-            f"exactly one stored petition or reply and the other way round; {receipts:,} "
-            "receipts verify"
+            "exactly one stored petition or reply and the other way round"
         )
-        return matches, self._intact([leaf for _, leaf in leaves], heads)
-
-    def _heads(self) -> dict[int, tuple[TreeHead | None, bytes]]:
-        """Every stored head by size: parsed and verified (None if it does not verify)."""
-        heads: dict[int, tuple[TreeHead | None, bytes]] = {}
-        for size, signed_head in self._rows(
-            "SELECT tree_size, signed_head FROM tree_heads ORDER BY tree_size", "tree_heads"
-        ):
-            count, blob = _int(size), _as_bytes(signed_head)
-            if count is None or blob is None:
-                self._add(LOG_INTACT, "tree_heads holds a row that is not a signed head")
-                continue
-            try:
-                signed = SignedObject.decode(blob, SignedKind.TREE_HEAD)
-                body = signed.body if self._log_key is None else signed.verify(self._log_key)
-                head: TreeHead | None = TreeHead.from_json(body)
-            except SealedPetitionError as exc:
-                self._add(
-                    LOG_INTACT,
-                    f"the head of size {_show_count(count)} does not verify ({exc.code})",
-                )
-                head = None
-            if head is not None and head.tree_size != count:
-                self._add(
-                    LOG_INTACT,
-                    f"the head stored for size {_show_count(count)} signs another size",
-                )
-                head = None
-            heads[count] = (head, blob)
-        return heads
+        return matches, self._intact([leaf for _, leaf in leaves])
 
     def _petitions(self) -> list[_PetitionFacts]:
         facts: list[_PetitionFacts] = []
         rows = self._rows(
             "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, day, status, "
-            "leaf_index, receipt FROM petitions ORDER BY cursor",
+            "leaf_index FROM petitions ORDER BY cursor",
             "petitions",
         )
-        for cursor, pid, bureau, envelope, stored_hash, day, status, leaf_index, receipt in rows:
+        for cursor, pid, bureau, envelope, stored_hash, day, status, leaf_index in rows:
             shown = _show_petition(pid)
             label = f"petition {shown}" if shown else f"petition row {_show_count(cursor)}"
             envelope_bytes = _as_bytes(envelope)
@@ -1059,56 +1243,14 @@ class _Auditor:
                     envelope_hash=computed,
                 )
             )
-            self._receipt(facts[-1], receipt)
         return facts
 
-    def _receipt(self, petition: _PetitionFacts, value: object) -> None:
-        """The receipt the server hands out again on resubmission must still be true."""
-        blob = _as_bytes(value)
-        label = petition.label
-        try:
-            if blob is None:
-                raise MalformedInput("not a blob")
-            signed = SignedObject.decode(blob, SignedKind.RECEIPT)
-            body = signed.body if self._log_key is None else signed.verify(self._log_key)
-            receipt = Receipt.from_json(body)
-            head_body = (
-                receipt.tree_head.body
-                if self._log_key is None
-                else receipt.tree_head.verify(self._log_key)
-            )
-            head = TreeHead.from_json(head_body)
-            merkle.verify_inclusion(
-                merkle.leaf_hash(receipt.submission_entry().leaf()),
-                receipt.leaf_index,
-                head.tree_size,
-                receipt.inclusion_proof,
-                head.root_hash,
-            )
-        except SealedPetitionError as exc:
-            self._add(LOG_MATCHES_STORE, f"the receipt of {label} does not verify ({exc.code})")
-            return
-        mismatched = [
-            name
-            for name, same in (
-                ("petition id", receipt.petition_id == petition.petition_id),
-                ("bureau", receipt.bureau_id == petition.bureau_id),
-                ("envelope hash", receipt.envelope_hash == petition.envelope_hash),
-                ("leaf index", receipt.leaf_index == petition.leaf_index),
-                ("day", receipt.day.isoformat() == petition.day),
-            )
-            if not same
-        ]
-        if mismatched:
-            self._add(
-                LOG_MATCHES_STORE,
-                f"the receipt of {label} names another {', '.join(mismatched)} than its row",
-            )
+    def _match(self, entries: dict[int, LogEntry]) -> tuple[int, int]:
+        """Leaves against rows, both ways; returns the (submissions, replies) matched.
 
-    def _match(
-        self, entries: dict[int, LogEntry], heads: dict[int, tuple[TreeHead | None, bytes]]
-    ) -> tuple[int, int, int]:
-        """Leaves against rows, both ways; returns (submissions, replies, receipts) matched."""
+        Receipts are not stored (they are built on demand from the leaf and the latest
+        checkpoint), so a leaf that matches its row is all a receipt needs.
+        """
         petitions = self._petitions()
         by_id = {petition.petition_id: petition for petition in petitions}
         claimed: Counter[int] = Counter()
@@ -1116,10 +1258,9 @@ class _Auditor:
             self._match_petition(petition, entries, claimed)
         replies = self._replies(by_id)
         for reply in replies:
-            self._match_reply(reply, by_id.get(reply.petition_id), entries, heads, claimed)
+            self._match_reply(reply, by_id.get(reply.petition_id), entries, claimed)
         self._check_sequences(petitions, replies)
-        submissions, logged_replies = self._match_leaves(entries, claimed)
-        return submissions, logged_replies, len(petitions)
+        return self._match_leaves(entries, claimed)
 
     def _match_petition(
         self, petition: _PetitionFacts, entries: dict[int, LogEntry], claimed: Counter[int]
@@ -1154,11 +1295,11 @@ class _Auditor:
     def _replies(self, petitions: dict[str, _PetitionFacts]) -> list[_ReplyFacts]:
         facts: list[_ReplyFacts] = []
         rows = self._rows(
-            "SELECT petition_id, sequence, status, signed_reply, reply_hash, day, leaf_index, "
-            "tree_size FROM replies ORDER BY petition_id, sequence",
+            "SELECT petition_id, sequence, status, signed_reply, reply_hash, day, leaf_index "
+            "FROM replies ORDER BY petition_id, sequence",
             "replies",
         )
-        for pid, sequence, status, signed_reply, stored_hash, day, leaf_index, tree_size in rows:
+        for pid, sequence, status, signed_reply, stored_hash, day, leaf_index in rows:
             shown = _show_petition(pid) or "<withheld>"
             label = f"reply {_show_count(sequence)} to petition {shown}"
             petition = petitions.get(str(pid))
@@ -1175,7 +1316,6 @@ class _Auditor:
                 status=status,
                 day=day,
                 leaf_index=_int(leaf_index),
-                tree_size=_int(tree_size),
                 reply_hash=computed,
             )
             self._reply_body(blob, reply, petition)
@@ -1187,7 +1327,6 @@ class _Auditor:
         reply: _ReplyFacts,
         petition: _PetitionFacts | None,
         entries: dict[int, LogEntry],
-        heads: dict[int, tuple[TreeHead | None, bytes]],
         claimed: Counter[int],
     ) -> None:
         label, index = reply.label, reply.leaf_index
@@ -1195,9 +1334,6 @@ class _Auditor:
             self._add(LOG_MATCHES_STORE, f"{label} names no leaf")
             return
         claimed[index] += 1
-        size = reply.tree_size
-        if size is None or size <= index or size not in heads:
-            self._add(LOG_MATCHES_STORE, f"{label} names no stored head that includes it")
         first = None if petition is None else petition.leaf_index
         if first is not None and index <= first:
             self._add(LOG_MATCHES_STORE, f"{label} is logged before its petition")
@@ -1286,9 +1422,18 @@ class _Auditor:
                 LOG_MATCHES_STORE, f"the signed {reply.label} does not match its row ({differ})"
             )
 
-    def _intact(self, leaves: list[bytes], heads: dict[int, tuple[TreeHead | None, bytes]]) -> str:
+    def _intact(self, leaves: list[bytes]) -> str:
         size = len(leaves)
         tree = merkle.LeafHashList([merkle.leaf_hash(leaf) for leaf in leaves])
+        nodes = self._stored_nodes(tree, size)
+        kept, kept_size = self._kept_head(tree, size)
+        published, published_size = self._published_checkpoint(tree, size, kept_size)
+        files = self._published_files(tree, leaves, published_size)
+        parts = [f"{size:,} leaves hash to their {nodes:,} stored nodes", kept, published, files]
+        return "; ".join(part for part in parts if part)
+
+    def _stored_nodes(self, tree: merkle.LeafHashList, size: int) -> int:
+        """Every complete subtree hash is stored, and is the hash of the stored leaves."""
         nodes = self._rows("SELECT level, position, hash FROM log_nodes", "log_nodes")
         present: set[tuple[int, int]] = set()
         interior_wrong = 0
@@ -1314,67 +1459,279 @@ class _Auditor:
         missing = expected_nodes - present
         if missing:
             self._add(LOG_INTACT, f"log_nodes lacks {len(missing)} of {len(expected_nodes)} nodes")
-        wrong_roots: list[int] = []
-        for count, (head, _blob) in sorted(heads.items()):
-            if head is None:
-                continue
-            if count > size:
-                self._add(
-                    LOG_INTACT,
-                    f"the head of size {_show_count(count)} covers more than the {size:,} leaves",
-                )
-            elif head.root_hash != tree.subtree_root(0, count):
-                wrong_roots.append(count)
-        if wrong_roots:
+        return len(present)
+
+    def _checkpoint(self, blob: bytes, where: str) -> Checkpoint | None:
+        """A checkpoint signed by log.pub and naming its origin (unverified without log.pub)."""
+        try:
+            if self._log is None:
+                text, _ = note.split(blob)
+                return Checkpoint.from_text(text)
+            checkpoint, _ = open_checkpoint(blob, [self._log])
+        except SealedPetitionError as exc:
+            self._add(LOG_INTACT, f"{where} is not a checkpoint signed by log.pub ({exc.code})")
+            return None
+        if checkpoint.origin != self._log.name:
             self._add(
                 LOG_INTACT,
-                f"{len(wrong_roots)} of {len(heads)} signed heads (sizes {wrong_roots[0]} to "
-                f"{wrong_roots[-1]}) do not match the Merkle root of the stored leaves",
+                f"{where} is signed by log.pub but names another origin than log.pub's key name",
             )
-        latest = max(heads, default=None)
-        if latest is None:
-            self._add(LOG_INTACT, "there is no signed tree head")
-        elif latest < size:
-            self._add(
-                LOG_INTACT, f"the latest signed head covers {latest:,} of the {size:,} leaves"
-            )
-        kept = self._kept_head(tree, size)
-        signatures = "" if self._log_key is None else " whose signatures verify with log.pub"
-        return (
-            f"{size:,} leaves hash to their {len(present):,} stored nodes and to the roots of all "
-            f"{len(heads):,} signed tree heads{signatures}; the latest covers every leaf{kept}"
-        )
+            return None
+        return checkpoint
 
-    def _kept_head(self, tree: merkle.LeafHashList, size: int) -> str:
-        """The store must reproduce the last head the writer kept outside it (``log.head``).
+    def _matches_store(
+        self, checkpoint: Checkpoint, where: str, tree: merkle.LeafHashList, size: int
+    ) -> bool:
+        """The store must hold the checkpoint's tree: at least as many leaves, the same root.
 
         Without this, a deleted or rolled-back database that the server had started a new log
-        in would pass every other check: its own heads match its own leaves.
+        in would pass every other check: its own nodes match its own leaves.
         """
-        if self._head_file is None:
-            return " (no log.head to compare)"
-        if self._log_key is None:
-            return " (log.head not compared: no log.pub)"
-        try:
-            if isinstance(self._head_file, SealedPetitionError):
-                raise self._head_file
-            kept = store_guard.parse_head(self._head_file, self._log_key)
-        except SealedPetitionError as exc:
-            self._add(LOG_INTACT, f"log.head cannot be used ({exc.code})")
-            return ""
-        if kept.tree_size > size:
+        if checkpoint.size > size:
             self._add(
                 LOG_INTACT,
-                f"log.head holds a signed head of size {kept.tree_size:,} but the store has only "
+                f"{where} holds a checkpoint of size {checkpoint.size:,} but the store has only "
                 f"{size:,} leaves: this is not (all of) the log the key signed",
             )
-        elif kept.root_hash != tree.subtree_root(0, kept.tree_size):
+            return False
+        if checkpoint.root_hash != tree.subtree_root(0, checkpoint.size):
             self._add(
                 LOG_INTACT,
-                f"log.head holds a signed head of size {kept.tree_size:,} whose root the "
-                "stored leaves do not reproduce: this is another log under the same key",
+                f"{where} holds a checkpoint of size {checkpoint.size:,} whose root the stored "
+                "leaves do not reproduce: this is another log under the same key",
             )
-        return f"; the store reproduces the head kept in log.head (size {kept.tree_size:,})"
+            return False
+        return True
+
+    def _kept_head(self, tree: merkle.LeafHashList, size: int) -> tuple[str, int | None]:
+        """``log.head``, the last checkpoint the log key signed, kept outside the database."""
+        kept = self._head_file
+        if kept is None:
+            if size:
+                self._add(
+                    LOG_INTACT,
+                    f"there is no log.head, yet the store holds {size:,} leaves: nothing keeps "
+                    "the last checkpoint the log key signed",
+                )
+            return "there is no log.head", None
+        if isinstance(kept, SealedPetitionError):
+            self._add(LOG_INTACT, f"log.head cannot be read ({kept.code})")
+            return "", None
+        checkpoint = self._checkpoint(kept, "log.head")
+        if checkpoint is None:
+            return "", None
+        if not self._matches_store(checkpoint, "log.head", tree, size):
+            return "", checkpoint.size
+        unverified = " (its signature unchecked: no log.pub)" if self._log is None else ""
+        return (
+            f"the store reproduces the checkpoint kept in log.head (size {checkpoint.size:,})"
+            f"{unverified}",
+            checkpoint.size,
+        )
+
+    def _published_checkpoint(
+        self, tree: merkle.LeafHashList, size: int, kept_size: int | None
+    ) -> tuple[str, int | None]:
+        """``public/log/checkpoint``: signed by the log, the store's tree, not past log.head."""
+        where = f"public/log/{CHECKPOINT_FILE}"
+        blob = self._published.checkpoint
+        if blob is None:
+            if size or kept_size is not None:
+                self._add(LOG_INTACT, f"{where} is missing: the log is not published")
+            return "", None
+        if isinstance(blob, SealedPetitionError):
+            self._add(LOG_INTACT, f"{where} cannot be read ({blob.code})")
+            return "", None
+        checkpoint = self._checkpoint(blob, where)
+        if checkpoint is None:
+            return "", None
+        if kept_size is not None and checkpoint.size > kept_size:
+            self._add(
+                LOG_INTACT,
+                f"{where} (size {checkpoint.size:,}) is larger than log.head (size "
+                f"{kept_size:,}): log.head is not the last checkpoint the log key signed",
+            )
+        if not self._matches_store(checkpoint, where, tree, size):
+            return "", None  # its tiles cannot be the store's: not looked for
+        signed = "signed by log.pub" if self._log is not None else "its signature unchecked"
+        return (
+            f"{where} (size {checkpoint.size:,}) is the store's tree at that size, {signed}"
+            f"{self._cosignatures(blob)}",
+            checkpoint.size,
+        )
+
+    def _cosignatures(self, blob: bytes) -> str:
+        """How many witnesses of the directory's policy cosigned; a forged cosignature is a
+        finding, a missing one is not (whether enough cosigned is the policy's business)."""
+        policy = self._policy
+        if policy is None:
+            return ", with no directory.json to name its witnesses"
+        witnesses = policy.witnesses
+        if not witnesses:
+            return ", and the directory's log policy names no witness"
+        text, signatures = note.split(blob)
+        by_key = {(w.verifier.name, w.verifier.key_id): w for w in witnesses}
+        cosigned: set[str] = set()
+        for signature in signatures:
+            witness = by_key.get((signature.name, signature.key_id))
+            if witness is None:
+                continue
+            try:
+                witness.verifier.verify(text.encode("utf-8"), signature.signature)
+            except InvalidSignature:
+                self._add(
+                    LOG_INTACT,
+                    f"the cosignature by witness {_show_witness(witness.name)} on "
+                    f"public/log/{CHECKPOINT_FILE} does not verify",
+                )
+            else:
+                cosigned.add(witness.name)
+        met = policy.is_witnessed(policy.quorum, frozenset(cosigned))
+        return (
+            f", cosigned by {len(cosigned)} of the {len(witnesses)} witnesses of the directory's "
+            f"log policy (quorum {'met' if met else 'not met'})"
+        )
+
+    def _published_files(
+        self, tree: merkle.LeafHashList, leaves: list[bytes], published_size: int | None
+    ) -> str:
+        """Every file in ``public/log`` is the checkpoint or a tile or bundle of the store."""
+        published = self._published
+        if published.problem is not None:
+            self._add(
+                LOG_INTACT,
+                f"{published.problem}: the published log holds only files the writer wrote",
+            )
+            return ""
+        if not published.exists:
+            if leaves or self._head_file is not None:
+                self._add(LOG_INTACT, "public/log is missing: the log is not published")
+            return ""
+        present: set[str] = set()
+        good: Counter[str] = Counter()
+        for item in published.files:
+            shown = _show_file(f"public/log/{item.relative}")
+            if item.problem is not None:
+                self._add(
+                    LOG_INTACT,
+                    f"{shown} {item.problem}: the published log holds only files the writer wrote",
+                )
+                continue
+            if item.temporary:
+                continue
+            present.add(item.relative)
+            if item.relative == CHECKPOINT_FILE or item.vanished:
+                continue
+            try:
+                resource = tiles.parse_path(item.relative)
+            except MalformedInput:
+                self._add(
+                    LOG_INTACT,
+                    f"{shown} is not a tile, an entry bundle or the checkpoint: nothing else "
+                    "belongs in the published log",
+                )
+                continue
+            if self._published_resource(resource, item, shown, tree, leaves):
+                good["tile" if isinstance(resource, tiles.Tile) else "bundle"] += 1
+        needed = self._missing_resources(present, published_size)
+        return (
+            f"public/log holds {good['tile']:,} tiles and {good['bundle']:,} entry bundles, each "
+            f"the store's hashes or leaves{needed}"
+        )
+
+    def _published_resource(
+        self,
+        resource: tiles.Tile | tiles.EntryBundle,
+        item: _PublishedFile,
+        shown: str,
+        tree: merkle.LeafHashList,
+        leaves: list[bytes],
+    ) -> bool:
+        """One tile or bundle against the store: whether it holds exactly what it should."""
+        size = len(leaves)
+        what = "hashes"
+        if isinstance(resource, tiles.Tile):
+            level, first, count = tiles.tile_hash_positions(resource)
+            if (first + count) << level > size:
+                self._add(LOG_INTACT, f"{shown} lies beyond the {size:,} leaves of the store")
+                return False
+            span = 1 << level
+            expected = b"".join(
+                tree.subtree_root((first + i) * span, (first + i + 1) * span) for i in range(count)
+            )
+        else:
+            what = "leaves"
+            first = resource.index * tiles.TILE_WIDTH
+            if first + resource.width > size:
+                self._add(LOG_INTACT, f"{shown} lies beyond the {size:,} leaves of the store")
+                return False
+            try:
+                expected = tiles.encode_bundle(leaves[first : first + resource.width])
+            except MalformedInput:
+                self._add(LOG_INTACT, f"{shown} covers a stored leaf too large for a bundle")
+                return False
+        if item.length != len(expected):
+            self._add(
+                LOG_INTACT,
+                f"{shown} is {item.length:,} bytes, not the {len(expected):,} bytes of the "
+                f"store's {what}",
+            )
+            return False
+        if item.digest != hashlib.sha256(expected).digest():
+            self._add(LOG_INTACT, f"{shown} does not hold the store's {what}")
+            return False
+        return True
+
+    def _missing_resources(self, present: set[str], size: int | None) -> str:
+        """Every tile and bundle of the published size must be there (tlog-tiles: a partial one
+        may give way to the full tile that supersedes it)."""
+        if size is None:
+            return ""
+        needed: list[tiles.Tile | tiles.EntryBundle] = [
+            *tiles.tiles_for_size(size),
+            *tiles.bundles_for_size(size),
+        ]
+        missing = [
+            resource
+            for resource in needed
+            if resource.path() not in present
+            and (resource.full or _full_resource(resource).path() not in present)
+        ]
+        if missing:
+            self._add(
+                LOG_INTACT,
+                f"{len(missing):,} of the {len(needed):,} tiles and entry bundles that "
+                f"public/log/{CHECKPOINT_FILE} (size {size:,}) needs are missing "
+                f"(the first: {missing[0].path()})",
+            )
+            return ""
+        return f", and the {len(needed):,} that the published checkpoint needs are all there"
+
+    def _published_dates(self) -> str:
+        """A served file's modification time becomes its ``Last-Modified``: only a day."""
+        files = [
+            item
+            for item in self._published.files
+            if item.problem is None and not item.vanished and not item.temporary
+        ]
+        for item in files:
+            if not item.midnight:
+                shown = _show_file(f"public/log/{item.relative}")
+                self._add(
+                    NO_TIMES,
+                    f"the file {shown} was last modified at a time of day, not at midnight UTC: "
+                    "served as Last-Modified, it would date a batch",
+                    key=f"mtime:{item.relative}",
+                )
+        if not files:
+            return ""
+        return f"; the {len(files):,} files of public/log are dated midnight UTC"
+
+
+def _full_resource(resource: tiles.Tile | tiles.EntryBundle) -> tiles.Tile | tiles.EntryBundle:
+    if isinstance(resource, tiles.Tile):
+        return tiles.Tile(resource.level, resource.index)
+    return tiles.EntryBundle(resource.index)
 
 
 def _digest(value: object) -> bytes:
@@ -1424,10 +1781,6 @@ def _row_label(table: str, row: dict[str, object], ordinal: int, *, exclude: str
         level, position = count("level"), count("position")
         if level is not None and position is not None:
             return f"node {level}/{position}"
-    elif table == "tree_heads":
-        size = count("tree_size")
-        if size is not None:
-            return f"the head of size {size}"
     return f"row {ordinal}"
 
 
@@ -1456,7 +1809,6 @@ class StoredReply:
     status: str
     day: str
     leaf_index: int
-    tree_size: int
     signed_reply_size: int
 
 
@@ -1481,7 +1833,7 @@ def stored_petition(
         try:
             row = database.petition_row(conn, petition_id)
             replies = conn.execute(
-                "SELECT sequence, status, day, leaf_index, tree_size, length(signed_reply) "
+                "SELECT sequence, status, day, leaf_index, length(signed_reply) "
                 "FROM replies WHERE petition_id = ? ORDER BY sequence",
                 (petition_id,),
             ).fetchall()

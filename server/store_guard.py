@@ -4,11 +4,12 @@ The log key outlives the database: ``log.key`` is a separate file, kept across r
 backups. If ``petitions.db`` is deleted, emptied, replaced by an older backup or damaged, a
 server that simply started again would sign a *second* log under the same key: the petitions
 acknowledged before answer 404, new ones get leaf indices that were already handed out, and only
-an auditor holding an older head would notice. So the writer keeps the last head it signed
-outside the database, in ``DATA/log.head``, and refuses to start when the store cannot
-reproduce it. The file is written atomically (temporary file, fsync, rename, directory fsync)
-after every commit that signed a new head and before any job of that commit is answered: every
-head anyone was ever shown is covered by the file.
+a witness or an auditor holding an older checkpoint would notice. So the writer keeps the last
+checkpoint it signed outside the database, in ``DATA/log.head``, and refuses to start when the
+store cannot reproduce it. The writer signs nothing without first comparing the file with the
+checkpoint it believes is the last one (compare-and-swap, :func:`swap_head`), and replaces it
+atomically (temporary file, fsync, rename, directory fsync) before the new checkpoint is shown to
+anyone: every checkpoint anyone was ever shown is covered by the file.
 
 It also checks the database itself at start (SQLCipher's page HMACs and SQLite's own structure
 check): a store with a damaged page is refused instead of being served with 500s and written
@@ -26,19 +27,16 @@ from pathlib import Path
 
 import sqlcipher3
 
-from crypto import cjson
+from crypto import note
+from crypto.checkpoint import open_checkpoint
 from crypto.errors import SealedPetitionError
-from crypto.keys import VerifyKey
-from crypto.labels import SignedKind
-from crypto.objects import TreeHead
 from crypto.privatefile import read_private_file, write_private_file
-from crypto.signing import SignedObject
 from server.database import Connection
 from server.errors import StorageError
 
-#: The last signed tree head, outside the database (next to ``log.key``).
+#: The last checkpoint the log key signed, outside the database (next to ``log.key``).
 HEAD_FILE = "log.head"
-#: A signed head is a few hundred bytes; anything much larger is not one.
+#: A checkpoint is a few hundred bytes; anything much larger is not one.
 MAX_HEAD_FILE = 16 * 1024
 #: Readiness says 503 when the data directory's file system has less free space than this:
 #: a commit that cannot extend the WAL fails, and it is better to be taken out of rotation first.
@@ -51,50 +49,108 @@ class StoreRefused(StorageError):
     """The store is not the one the log key signed, or it is damaged: the writer must not start."""
 
 
+class ForkRefused(StoreRefused):
+    """``log.head`` is not the checkpoint this writer signed last: someone else is signing."""
+
+
 @dataclass(frozen=True)
 class SignedHead:
-    """The head kept in ``log.head``: its size, its root and the signed bytes as stored."""
+    """The checkpoint kept in ``log.head``: its size, its root and the signed note as stored."""
 
     tree_size: int
     root_hash: bytes
     encoded: bytes
 
     def describe(self) -> str:
-        return f"size {self.tree_size} (root {cjson.b64encode(self.root_hash)[:16]}…)"
+        return f"size {self.tree_size} (root {note.encode_base64(self.root_hash)[:16]}…)"
 
 
 def head_path(data_path: Path) -> Path:
     return data_path / HEAD_FILE
 
 
-def parse_head(encoded: bytes, log_key: VerifyKey) -> SignedHead:
-    """A signed tree head, checked against the log's own key."""
-    signed = SignedObject.decode(encoded, SignedKind.TREE_HEAD)
-    head = TreeHead.from_json(signed.verify(log_key))
-    return SignedHead(head.tree_size, head.root_hash, encoded)
+def parse_head(encoded: bytes, log: note.Verifier) -> SignedHead:
+    """A checkpoint signed by the log's own key and naming the log's origin."""
+    checkpoint, _ = open_checkpoint(encoded, [log])
+    if checkpoint.origin != log.name:
+        raise StoreRefused(f"the checkpoint is for {checkpoint.origin[:80]!r}, not for {log.name}")
+    return SignedHead(checkpoint.size, checkpoint.root_hash, encoded)
 
 
-def read_head(data_path: Path, log_key: VerifyKey) -> SignedHead | None:
-    """The head in ``log.head``, None if there is no such file (a directory from before it)."""
+def read_head(data_path: Path, log: note.Verifier) -> SignedHead | None:
+    """The checkpoint in ``log.head``, None if there is no such file (a new log)."""
     path = head_path(data_path)
     if not path.exists() and not path.is_symlink():
         return None
     try:
         encoded = read_private_file(path, limit=MAX_HEAD_FILE, error=StoreRefused, what="log head")
-        return parse_head(encoded, log_key)
+        return parse_head(encoded, log)
     except SealedPetitionError as exc:
         raise StoreRefused(
             f"{path} cannot be used ({exc.message}): restore it from the backup that goes with "
-            "petitions.db; the server will not start without knowing the last head its log key "
-            "signed"
+            "petitions.db; the server will not start without knowing the last checkpoint its "
+            "log key signed"
         ) from exc
 
 
 def write_head(data_path: Path, encoded: bytes) -> None:
-    """Replace ``log.head`` atomically and durably (a crash leaves the old or the new head)."""
+    """Replace ``log.head`` atomically and durably (a crash leaves the old or the new one)."""
     write_private_file(
         head_path(data_path), encoded, overwrite=True, error=StorageError, what="log head"
     )
+
+
+def swap_head(data_path: Path, log: note.Verifier, expected: bytes | None, new: bytes) -> None:
+    """Compare-and-swap ``log.head``: replace it only if it still holds ``expected``.
+
+    ``expected`` is the checkpoint this writer signed last (None: it signed none and the file
+    must not exist). Anything else there means another process signed with this log key since,
+    or the file was restored from elsewhere: continuing would sign a second history, so the
+    writer stops instead. One writer holds ``run/writer.lock``, so nothing races between the
+    comparison and the rename; the comparison catches everything that does not take that lock
+    (a second data directory holding a copy of ``log.key``, a restored backup).
+    """
+    path = head_path(data_path)
+    try:
+        current: bytes | None = read_private_file(
+            path, limit=MAX_HEAD_FILE, error=StoreRefused, what="log head"
+        )
+    except StoreRefused:
+        if path.exists() or path.is_symlink():
+            raise
+        current = None
+    if current != expected:
+        raise ForkRefused(
+            f"{path} changed under the running server (it no longer holds the last checkpoint "
+            "this server signed): another copy of log.key is signing, or a backup was restored "
+            "over a running log; nothing more will be signed"
+        )
+    parse_head(new, log)
+    write_head(data_path, new)
+
+
+def refuse_published_without_head(public_checkpoint: Path, head: SignedHead | None) -> None:
+    """A log that published a non-empty checkpoint but has no ``log.head`` lost its guard file.
+
+    Without this, deleting both ``petitions.db`` and ``log.head`` would let the key start a
+    second log; the published checkpoint (and every witness) still remembers the first.
+    """
+    if head is not None:
+        return
+    try:
+        published = public_checkpoint.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreRefused(f"cannot read {public_checkpoint}: {exc.strerror}") from exc
+    lines = published.split(b"\n", 2)
+    if len(lines) > 1 and lines[1] not in (b"", b"0"):
+        size = lines[1][:20].decode("ascii", "replace")
+        raise StoreRefused(
+            f"{public_checkpoint} shows a published log of size {size} "
+            "but log.head is missing: restore log.head and petitions.db from a backup; the server "
+            "will not start a second log under the same key"
+        )
 
 
 def refuse_missing_store(database_path: Path, head: SignedHead | None) -> None:
@@ -156,7 +212,7 @@ def refuse_other_log(
 
 def _no_log(database_path: Path, what: str, head: SignedHead) -> str:
     return (
-        f"{database_path} {what} but log.key has signed a head of {head.describe()}: restore "
+        f"{database_path} {what} but log.key has signed a checkpoint of {head.describe()}: restore "
         "the database from a backup; the server will not start a second log under the same key"
     )
 

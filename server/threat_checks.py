@@ -66,11 +66,12 @@ STORE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     "log-matches-store": (
         ("T-TAMP-1", "T-TAMP-2", "T-REP-2"),
         "every log leaf is one stored petition or reply, hashed from the stored bytes, and the "
-        "other way round; every stored receipt verifies",
+        "other way round",
     ),
     "log-intact": (
         ("T-TAMP-2",),
-        "the stored leaves hash to the roots of the signed tree heads, which verify with log.pub",
+        "the stored leaves hash to the root of the checkpoint in log.head and of the published "
+        "checkpoint, which verify with log.pub, and the published tiles are the store's",
     ),
 }
 

@@ -5,16 +5,19 @@ HTTP workers validate a request and hand the writer a job over a Unix socket
 time. One I/O thread reads every connection (a selector loop: no thread per message), answers
 the cheap operations itself, and puts submissions and replies into one bounded queue. A
 committer thread takes whatever is waiting (up to ``max_batch``) and applies it in one
-transaction: new petitions, replies, the log
-leaves they produce, the Merkle nodes those complete, one signed tree head for the new size and
-a signed receipt for each new petition. Only after ``COMMIT`` returns (``synchronous=FULL``, so
-the WAL is on disk) is any job answered. This is group commit: one fsync serves a whole batch,
-which is what lets one writer keep up with many workers without SQLite lock contention. As
-soon as the batch is durable the committer hands each job's answer to the I/O thread, which
-alone writes to and closes the workers' sockets.
+transaction: new petitions, replies, the log leaves they produce and the Merkle nodes those
+complete. That is sequencing. After ``COMMIT`` returns (``synchronous=FULL``, so the WAL is on
+disk) the batch is integrated (:mod:`server.integrator`): one checkpoint signed for the new size
+(compared-and-swapped against ``log.head``), tiles published, witnesses asked to cosign; only
+then is any job answered, each new entry with its receipt (a tlog-proof). This is group
+commit: one fsync serves a whole batch, which is what lets one writer keep up with many
+workers without SQLite lock contention. As soon as the batch is durable and integrated, the
+committer hands each job's answer to the I/O thread, which alone writes to and closes the
+workers' sockets.
 
 Before it serves, the writer checks the store (:mod:`server.store_guard`): it refuses one that
-cannot reproduce the last head its key signed (``log.head``), or that fails its integrity check.
+cannot reproduce the last checkpoint its key signed (``log.head``), or that fails its integrity
+check.
 A commit that meets a damaged page stops all acknowledging until an operator restores the store.
 
 The log must not show the order in which petitions arrived: within a batch the jobs are
@@ -62,33 +65,34 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from crypto import merkle
+from crypto import note
 from crypto.errors import SealedPetitionError
 from crypto.fields import Status, format_day
-from crypto.keys import SigningKey
-from crypto.labels import SignedKind
-from crypto.objects import LogEntry, Receipt, TreeHead
-from crypto.signing import SignedObject, sign
+from crypto.objects import LogEntry
 from server.clock import utc_today
 from server.config import ServerConfig
-from server.database import Connection, connect, ensure_schema, latest_head
+from server.database import Connection, connect, ensure_schema
 from server.datadir import DataDirectory
 from server.errors import DataDirectoryError, StorageError
+from server.integrator import Integrator
 from server.ipc import FramingError, MessageBuffer, encode_message
 from server.merkle_store import NodeCache, StoredTree, append_leaf, log_size
 from server.privatelog import configure_logging
 from server.store_guard import (
+    StoreRefused,
     is_damage,
     read_head,
     refuse_damaged_store,
     refuse_missing_store,
     refuse_other_log,
-    write_head,
+    refuse_published_without_head,
 )
 
 log = logging.getLogger("sealed_petition.writer")
 
 Outcome = tuple[dict[str, Any], bytes]
+#: A job's answer before integration: the header, and the leaf whose receipt goes with it.
+Decision = tuple[dict[str, Any], int | None]
 
 #: The most answer bytes kept for a worker that is not reading them; past this it is dropped.
 MAX_PENDING_OUTPUT = 4 * 1024 * 1024
@@ -261,14 +265,20 @@ class Writer:
         # First the lock: two writers checking and creating the same store would race.
         self._lock = _take_lock(data, lock_wait)
         try:
-            self._log_key: SigningKey = data.log_signing_key()
-            self._conn: Connection = _open_checked_store(data, self._log_key)
+            self._conn: Connection = _open_checked_store(data, data.log_verifier())
             self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
             self._size = log_size(self._conn)
             self._nodes = NodeCache()
             self._queue: queue.Queue[Job] = queue.Queue(maxsize=config.queue_capacity)
             self._nonces = NonceRegistry(config.request_window_seconds)
-            self._ensure_head()
+            self._integrator = Integrator(
+                data,
+                self._conn,
+                self._nodes,
+                today=utc_today,
+                witness_timeout=config.witness_timeout_seconds,
+            )
+            self._integrator.start(self._size)
         except BaseException:
             os.close(self._lock)
             raise
@@ -534,12 +544,10 @@ class Writer:
         batch = integration_order(batch, _SYSTEM_RANDOM)
         size_before = self._size
         try:
-            transaction = _Transaction(
-                self._conn, self._log_key, size_before, utc_today(), self._nodes
-            )
+            transaction = _Transaction(self._conn, size_before, utc_today(), self._nodes)
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = transaction.apply(batch)
+                decisions = transaction.apply(batch)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -554,40 +562,29 @@ class Writer:
                 job.finish(({"result": "unavailable"}, b""))
             return
         self._size = transaction.size
-        if transaction.signed_head is not None:
-            # Before anyone is answered: every head handed out is covered by log.head.
-            self._keep_head(transaction.signed_head)
+        try:
+            if transaction.size > size_before:
+                self._integrator.integrate(transaction.size)
+            outcomes = [self._answer(decision) for decision in decisions]
+        except StoreRefused as exc:
+            # log.head changed under us: signing on would fork the log. The batch is stored
+            # but acknowledged to no one; the operator must find out who else holds the key.
+            self._mark_damaged(exc)
+            outcomes = [({"result": "unavailable"}, b"") for _ in batch]
+        except (StorageError, OSError) as exc:
+            if is_damage(exc) or is_damage(exc.__context__ or exc):
+                self._mark_damaged(exc)
+            else:
+                log.error("a committed batch could not be integrated (%s)", exc)
+            outcomes = [({"result": "unavailable"}, b"") for _ in batch]
         for job, outcome in zip(batch, outcomes, strict=True):
             job.finish(outcome)
 
-    def _keep_head(self, encoded: bytes) -> None:
-        try:
-            write_head(self._data.path, encoded)
-        except StorageError as exc:
-            # The commit is durable and its receipts are valid; only the copy that guards a
-            # lost database is behind. Say so loudly: it is fixed by the next commit.
-            log.error("could not update log.head (%s); the next commit will retry", exc.message)
-
-    def _ensure_head(self) -> None:
-        """A signed head for the current size, and log.head up to date (new or upgraded)."""
-        row = self._conn.execute(
-            "SELECT 1 FROM tree_heads WHERE tree_size = ?", (self._size,)
-        ).fetchone()
-        if row is None:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                _Transaction(
-                    self._conn, self._log_key, self._size, utc_today(), self._nodes
-                ).store_head()
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        stored = latest_head(self._conn)
-        assert stored is not None  # noqa: S101  (stored just above if it was missing)
-        kept = read_head(self._data.path, self._log_key.public_key())
-        if kept is None or kept.encoded != stored:
-            write_head(self._data.path, stored)
+    def _answer(self, decision: Decision) -> Outcome:
+        header, index = decision
+        if index is None:
+            return header, b""
+        return header, self._integrator.receipt(index)
 
 
 _LISTENER = object()
@@ -619,9 +616,10 @@ def _take_lock(data: DataDirectory, wait: float) -> int:
             time.sleep(0.05)
 
 
-def _open_checked_store(data: DataDirectory, log_key: SigningKey) -> Connection:
+def _open_checked_store(data: DataDirectory, log: note.Verifier) -> Connection:
     """The writer's connection, after checking that the store is whole and is the signed one."""
-    head = read_head(data.path, log_key.public_key())
+    head = read_head(data.path, log)
+    refuse_published_without_head(data.public_log_dir / "checkpoint", head)
     refuse_missing_store(data.database_path, head)
     conn = connect(data.database_path, data.database_key(), writer=True)
     try:
@@ -675,75 +673,37 @@ def integration_order(batch: list[Job], rng: random.Random) -> list[Job]:
 class _Transaction:
     """The work of one group commit, applied inside the writer's open transaction."""
 
-    def __init__(
-        self, conn: Connection, log_key: SigningKey, size: int, day: date, nodes: NodeCache
-    ) -> None:
+    def __init__(self, conn: Connection, size: int, day: date, nodes: NodeCache) -> None:
         self._conn = conn
-        self._log_key = log_key
         self.size = size
         self._day = day
         self._nodes = nodes
         self._new_petitions: dict[str, dict[str, Any]] = {}
         self._new_replies: list[dict[str, Any]] = []
         self._pending_replies: dict[str, int] = {}
-        #: The head this transaction signed, if it added anything to the log.
-        self.signed_head: bytes | None = None
 
-    def apply(self, batch: list[Job]) -> list[Outcome]:
+    def apply(self, batch: list[Job]) -> list[Decision]:
         decisions = [self._submit(job) if job.op == "submit" else self._reply(job) for job in batch]
-        if not (self._new_petitions or self._new_replies):
-            return [decision() for decision in decisions]
-        tree = StoredTree(self._conn, self.size, self._nodes)
-        signed_head = self.store_head(tree)
-        self.signed_head = signed_head.encode()
-        for petition in self._new_petitions.values():
-            receipt = Receipt(
-                petition_id=petition["petition_id"],
-                bureau_id=petition["bureau_id"],
-                envelope_hash=petition["envelope_hash"],
-                leaf_index=petition["leaf_index"],
-                day=self._day,
-                tree_head=signed_head,
-                inclusion_proof=tuple(
-                    merkle.inclusion_proof(tree, petition["leaf_index"], self.size)
-                ),
+        if self._new_petitions:
+            self._conn.executemany(
+                "INSERT INTO petitions (petition_id, bureau_id, envelope, envelope_hash, "
+                "lookup_key_hash, day, status, leaf_index) "
+                "VALUES (:petition_id, :bureau_id, :envelope, :envelope_hash, "
+                ":lookup_key_hash, :day, :status, :leaf_index)",
+                self._new_petitions.values(),
             )
-            petition["receipt"] = sign(
-                SignedKind.RECEIPT, receipt.to_json(), self._log_key
-            ).encode()
-        self._conn.executemany(
-            "INSERT INTO petitions (petition_id, bureau_id, envelope, envelope_hash, "
-            "lookup_key_hash, day, status, leaf_index, receipt) "
-            "VALUES (:petition_id, :bureau_id, :envelope, :envelope_hash, "
-            ":lookup_key_hash, :day, :status, :leaf_index, :receipt)",
-            self._new_petitions.values(),
-        )
         for reply in self._new_replies:
-            reply["tree_size"] = self.size
-            reply["signed_head"] = signed_head.encode()
             self._conn.execute(
                 "INSERT INTO replies (petition_id, sequence, status, signed_reply, reply_hash, "
-                "day, leaf_index, tree_size) VALUES (:petition_id, :sequence, :status, "
-                ":signed_reply, :reply_hash, :day, :leaf_index, :tree_size)",
-                {key: value for key, value in reply.items() if key != "signed_head"},
+                "day, leaf_index) VALUES (:petition_id, :sequence, :status, "
+                ":signed_reply, :reply_hash, :day, :leaf_index)",
+                reply,
             )
             self._conn.execute(
                 "UPDATE petitions SET status = ? WHERE petition_id = ?",
                 (reply["status"], reply["petition_id"]),
             )
-        return [decision() for decision in decisions]
-
-    def store_head(self, tree: StoredTree | None = None) -> SignedObject:
-        tree = tree or StoredTree(self._conn, self.size, self._nodes)
-        head = TreeHead(
-            tree_size=self.size, root_hash=tree.subtree_root(0, self.size), day=self._day
-        )
-        signed = sign(SignedKind.TREE_HEAD, head.to_json(), self._log_key)
-        self._conn.execute(
-            "INSERT INTO tree_heads (tree_size, signed_head) VALUES (?, ?)",
-            (self.size, signed.encode()),
-        )
-        return signed
+        return decisions
 
     def _append(self, entry: LogEntry) -> int:
         index = self.size
@@ -751,27 +711,28 @@ class _Transaction:
         self.size += 1
         return index
 
-    def _submit(self, job: Job) -> Callable[[], Outcome]:
+    def _submit(self, job: Job) -> Decision:
         header = job.header
         petition_id = str(header["petition_id"])
         lookup_key_hash = bytes.fromhex(header["lookup_key_hash"])
         pending = self._new_petitions.get(petition_id)
         if pending is not None:
             if pending["lookup_key_hash"] != lookup_key_hash:
-                return lambda: ({"result": "conflict"}, b"")
-            return lambda: ({"result": "existing"}, pending["receipt"])
+                return {"result": "conflict"}, None
+            return {"result": "existing"}, int(pending["leaf_index"])
         existing = self._conn.execute(
-            "SELECT lookup_key_hash, receipt FROM petitions WHERE petition_id = ?", (petition_id,)
+            "SELECT lookup_key_hash, leaf_index FROM petitions WHERE petition_id = ?",
+            (petition_id,),
         ).fetchone()
         if existing is not None:
             if bytes(existing[0]) != lookup_key_hash:
-                return lambda: ({"result": "conflict"}, b"")
-            stored_receipt = bytes(existing[1])
-            return lambda: ({"result": "existing"}, stored_receipt)
+                return {"result": "conflict"}, None
+            return {"result": "existing"}, int(existing[1])
         envelope_hash = bytes.fromhex(header["envelope_hash"])
         bureau_id = str(header["bureau_id"])
         entry = LogEntry(petition_id, bureau_id, envelope_hash, Status.RECEIVED, self._day)
-        petition: dict[str, Any] = {
+        index = self._append(entry)
+        self._new_petitions[petition_id] = {
             "petition_id": petition_id,
             "bureau_id": bureau_id,
             "envelope": job.blob,
@@ -779,12 +740,11 @@ class _Transaction:
             "lookup_key_hash": lookup_key_hash,
             "day": format_day(self._day),
             "status": Status.RECEIVED.value,
-            "leaf_index": self._append(entry),
+            "leaf_index": index,
         }
-        self._new_petitions[petition_id] = petition
-        return lambda: ({"result": "created"}, petition["receipt"])
+        return {"result": "created"}, index
 
-    def _reply(self, job: Job) -> Callable[[], Outcome]:
+    def _reply(self, job: Job) -> Decision:
         header = job.header
         petition_id = str(header["petition_id"])
         reply_hash = bytes.fromhex(header["reply_hash"])
@@ -792,48 +752,41 @@ class _Transaction:
             "SELECT bureau_id, envelope_hash FROM petitions WHERE petition_id = ?", (petition_id,)
         ).fetchone()
         if petition is None or petition[0] != header["bureau_id"]:
-            return lambda: ({"result": "not_found"}, b"")
+            return {"result": "not_found"}, None
         bureau_id, stored_envelope_hash = str(petition[0]), bytes(petition[1])
         for pending in self._new_replies:
             if pending["reply_hash"] == reply_hash:
-                same = pending
-                return lambda: (
-                    {"result": "existing", "leaf_index": same["leaf_index"]},
-                    same["signed_head"],
-                )
+                index = int(pending["leaf_index"])
+                return {"result": "existing", "leaf_index": index}, index
         row = self._conn.execute(
-            "SELECT r.leaf_index, h.signed_head FROM replies r "
-            "JOIN tree_heads h ON h.tree_size = r.tree_size WHERE r.reply_hash = ?",
-            (reply_hash,),
+            "SELECT leaf_index FROM replies WHERE reply_hash = ?", (reply_hash,)
         ).fetchone()
         if row is not None:
-            found = ({"result": "existing", "leaf_index": int(row[0])}, bytes(row[1]))
-            return lambda: found
+            return {"result": "existing", "leaf_index": int(row[0])}, int(row[0])
         stored = self._conn.execute(
             "SELECT count(*) FROM replies WHERE petition_id = ?", (petition_id,)
         ).fetchone()[0]
         expected = stored + self._pending_replies.get(petition_id, 0)
         if int(header["sequence"]) != expected:
-            return lambda: ({"result": "out_of_order", "expected": expected}, b"")
+            return {"result": "out_of_order", "expected": expected}, None
         status = Status.parse(header["status"])
         entry = LogEntry(
             petition_id, bureau_id, stored_envelope_hash, status, self._day, reply_hash
         )
-        reply: dict[str, Any] = {
-            "petition_id": petition_id,
-            "sequence": expected,
-            "status": status.value,
-            "signed_reply": job.blob,
-            "reply_hash": reply_hash,
-            "day": format_day(self._day),
-            "leaf_index": self._append(entry),
-        }
-        self._pending_replies[petition_id] = self._pending_replies.get(petition_id, 0) + 1
-        self._new_replies.append(reply)
-        return lambda: (
-            {"result": "created", "leaf_index": reply["leaf_index"]},
-            reply["signed_head"],
+        index = self._append(entry)
+        self._new_replies.append(
+            {
+                "petition_id": petition_id,
+                "sequence": expected,
+                "status": status.value,
+                "signed_reply": job.blob,
+                "reply_hash": reply_hash,
+                "day": format_day(self._day),
+                "leaf_index": index,
+            }
         )
+        self._pending_replies[petition_id] = self._pending_replies.get(petition_id, 0) + 1
+        return {"result": "created", "leaf_index": index}, index
 
 
 def _listen(data: DataDirectory) -> socket.socket:

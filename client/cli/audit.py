@@ -1,23 +1,31 @@
-"""``petition audit log``, ``receipt``, ``export-heads`` and ``compare``: the network checks.
+"""``petition audit log``, ``receipt``, ``export-checkpoints``, ``compare`` and ``policy``.
 
-(``petition audit store`` inspects a data directory and comes from ``server``.)
+Checks of the log and of receipts against a trust policy (c2sp.org/tlog-policy): the
+directory's, or a local one (``--policy FILE``, else ``PETITION_HOME/policy``). ``audit
+receipt`` also runs offline, with a receipt file and a policy and no server. (``petition audit
+store`` inspects a data directory and comes from ``server``.)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.auditor import (
-    HeadComparison,
+    CheckpointComparison,
+    ReceiptAudit,
     audit_log,
     audit_receipt,
-    compare_heads,
-    export_heads,
-    read_heads_file,
+    audit_receipt_offline,
+    compare_checkpoints,
+    export_checkpoints,
+    is_tlog_proof,
+    read_checkpoints_file,
+    read_receipt_file,
     receipt_from_code,
 )
 from client.cli.options import (
@@ -27,13 +35,15 @@ from client.cli.options import (
     home_from,
     network_from,
     path_is_taken,
+    readable_file,
 )
-from client.cli.petitioner import read_code_or_file
+from client.cli.petitioner import add_policy, read_code_or_file
 from client.errors import InvalidInput
-from client.session import Session
+from client.session import Session, local_policy
 from client.transport import validate_server_url
-from crypto.labels import SignedKind
-from crypto.signing import SignedObject
+from crypto.log_receipt import MAX_RECEIPT_LENGTH
+from crypto.receipt import ReceiptSecret
+from crypto.tlog_proof import FILE_SUFFIX
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -42,67 +52,99 @@ if TYPE_CHECKING:
 def register(subcommands: Subcommands) -> None:
     log = subcommands.add_parser(
         "log",
-        help="verify the log: signed head, consistency with earlier heads, root from entries",
-        description="Fetch the signed tree head, check its signature with the log key the "
-        "pinned directory vouches for, prove it consistent with every head this auditor saw "
+        help="verify the log: witnessed checkpoint, consistency with earlier ones, root",
+        description="Fetch the log's latest checkpoint and check it against the trust policy "
+        "(the log key the pinned directory vouches for, and the witnesses' cosignatures the "
+        "policy requires), prove it consistent with every checkpoint this auditor accepted "
         "before (kept under PETITION_HOME), and recompute its root from all entries.",
     )
     _server_flag(log)
+    add_policy(log)
     add_network(log)
     log.set_defaults(handler=_log)
 
     receipt = subcommands.add_parser(
         "receipt",
-        help="verify that a receipt's petition is still in the log",
-        description="Check a receipt: its signature, its inclusion in the current log head, "
-        "and that the current head extends the head the receipt was issued under.",
+        help="verify a receipt, offline or against the log as it is now",
+        description="Check a receipt: a receipt file (FILE.tlog-proof, c2sp.org/tlog-proof), a "
+        "saved receipt file (--save-receipt) or a receipt code. The receipt is verified against "
+        "the trust policy: the log signed a checkpoint holding the entry, cosigned by the "
+        "witnesses the policy requires. Offline (--offline, or when no server is pinned) "
+        "nothing else is asked; the policy is --policy FILE or PETITION_HOME/policy. With the "
+        "server, the current checkpoint must also extend the receipt's and still include the "
+        "entry.",
     )
     receipt.add_argument(
-        "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
+        "code",
+        nargs="?",
+        metavar="CODE_OR_FILE",
+        help=f"a receipt file ({FILE_SUFFIX}), a saved receipt file, or a receipt code",
     )
     _server_flag(receipt)
+    add_policy(receipt)
+    flag(receipt, "--offline", action="store_true",
+         help="do not contact the server: check the receipt against the policy alone")  # fmt: skip
     add_passphrase_file(receipt, "receipt file")
     add_network(receipt)
     receipt.set_defaults(handler=_receipt)
 
     export = subcommands.add_parser(
-        "export-heads",
-        help="write the signed tree heads this auditor accepted, for other auditors to compare",
-        description="Write every signed tree head this auditor accepted (kept under "
-        "PETITION_HOME by `audit log`) for the log the pinned directory names, exactly as the "
-        "server signed them, as a tree-head file (docs/protocol.md §12.7). The heads are public: "
-        "send the file to other auditors, who check it with `petition audit compare`.",
+        "export-checkpoints",
+        help="write the checkpoints this auditor accepted, for other auditors to compare",
+        description="Write every checkpoint this auditor accepted (kept under PETITION_HOME by "
+        "`audit log`) for the log the pinned directory names, exactly as the log signed them "
+        "and the witnesses cosigned them, as a checkpoint file (docs/protocol.md §12.7). The "
+        "checkpoints are public: send the file to other auditors, who check it with `petition "
+        "audit compare`.",
     )
     export.add_argument(
         "--out", type=Path, metavar="FILE", help="write to FILE (a new file) instead of stdout"
     )
     _server_flag(export)
     add_network(export)
-    export.set_defaults(handler=_export_heads)
+    export.set_defaults(handler=_export_checkpoints)
 
     compare = subcommands.add_parser(
         "compare",
-        help="compare the heads this auditor accepted with other auditors' files (split views)",
-        description="Verify every head in the given tree-head files with the log key the "
-        "pinned directory names, then compare them with the heads this auditor accepted: two "
-        "heads of the same size with different roots are a SPLIT VIEW (both are signed by the "
-        "log key: proof that the server showed different logs); heads of different sizes must "
-        "be proven consistent by the server (FAIL otherwise); a head whose signature does not "
-        "verify is reported (UNTRUSTED) and ignored. Exit status 1 if anything is found. When "
-        "nothing is, the other auditors' heads join this auditor's history, so later `audit "
-        "log` runs prove the server consistent with them too (unless --no-save).",
+        help="compare the checkpoints this auditor accepted with other auditors' files",
+        description="Verify every checkpoint in the given checkpoint files with the log key "
+        "the pinned directory names, then compare them with the checkpoints this auditor "
+        "accepted: two of the same size with different roots are a SPLIT VIEW (both are signed "
+        "by the log key: proof that the log showed different histories); checkpoints of "
+        "different sizes must be proven consistent by the server (FAIL otherwise); one whose "
+        "signature does not verify is reported (UNTRUSTED) and ignored. Exit status 1 if "
+        "anything is found. When nothing is, the other auditors' checkpoints join this "
+        "auditor's history, so later `audit log` runs prove the server consistent with them "
+        "too (unless --no-save).",
     )
     compare.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="tree-head file of another auditor"
+        "files", nargs="+", type=Path, metavar="FILE", help="checkpoint file of another auditor"
     )
     compare.add_argument(
         "--no-save",
         action="store_true",
-        help="only compare; do not add the other auditors' heads to this auditor's history",
+        help="only compare; do not add the other auditors' checkpoints to this auditor's history",
     )
     _server_flag(compare)
+    add_policy(compare)
     add_network(compare)
     compare.set_defaults(handler=_compare)
+
+    policy = subcommands.add_parser(
+        "policy",
+        help="write the directory's trust policy, to check receipts offline",
+        description="Write the trust policy (c2sp.org/tlog-policy: the log key, the witnesses "
+        "and the quorum) of the directory the pinned authority signed. With it, `petition "
+        "audit receipt FILE --policy POLICY` checks a receipt on a machine without network; "
+        "saved as PETITION_HOME/policy (mode 600) it replaces the directory's policy for every "
+        "command, and may then require other or more witnesses (never another log).",
+    )
+    policy.add_argument(
+        "--out", type=Path, metavar="FILE", help="write to FILE (a new file) instead of stdout"
+    )
+    _server_flag(policy)
+    add_network(policy)
+    policy.set_defaults(handler=_policy)
 
 
 def _server_flag(parser: argparse.ArgumentParser) -> None:
@@ -115,21 +157,23 @@ def _session(args: argparse.Namespace) -> Session:
     config = home.load_config()
     if args.server:
         config = replace(config, server=validate_server_url(args.server))
-    return Session(home, config, network_from(args))
+    return Session(home, config, network_from(args), policy_file=getattr(args, "policy", None))
 
 
 def _log(args: argparse.Namespace) -> int:
     with _session(args) as session:
         result = audit_log(session)
+        source = session.policy_source
     growth = (
         "first audit of this log"
         if result.previous_size is None
-        else f"grew by {result.tree_size - result.previous_size} since the largest head seen "
-        f"({result.previous_size})"
+        else f"grew by {result.tree_size - result.previous_size} since the largest checkpoint "
+        f"seen ({result.previous_size})"
     )
     print(f"Log of {session.config.server}: {result.tree_size} entries; {growth}")
-    print("  signed head verified with the log key from the pinned directory")
-    print(f"  consistent with {result.heads_checked} head(s) seen before")
+    print("  checkpoint signed by the log key from the pinned directory")
+    print(f"  {result.witnessing.describe()} (policy: {source})")
+    print(f"  consistent with {result.checkpoints_checked} checkpoint(s) seen before")
     print(
         f"  root recomputed from {result.entries_checked} entries "
         f"({result.submissions} submissions, {result.replies} replies): matches"
@@ -137,54 +181,143 @@ def _log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _receipt_file(args: argparse.Namespace) -> tuple[bytes, str] | None:
+    """A ``.tlog-proof`` file named as CODE_OR_FILE, read whole; None for anything else."""
+    text = args.code or os.environ.get("PETITION_CODE")
+    if text is None:
+        return None
+    candidate, _ = readable_file(text)
+    if candidate is None:
+        return None
+    try:
+        with candidate.open("rb") as handle:
+            start = handle.read(64)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the receipt file {candidate}: {exc.strerror}") from exc
+    if not is_tlog_proof(start):
+        return None  # a saved receipt file (a keystore): read_code_or_file opens it
+    data = read_receipt_file(candidate)
+    if len(data) > MAX_RECEIPT_LENGTH:
+        raise InvalidInput(f"{candidate} is larger than a receipt can be")
+    return data, str(candidate)
+
+
 def _receipt(args: argparse.Namespace) -> int:
-    secret, stored = read_code_or_file(args)
+    home = home_from(args)
+    from_file = _receipt_file(args)
+    secret: ReceiptSecret | None = None
+    data: bytes | None
+    if from_file is not None:
+        data, where = from_file
+    else:
+        secret, data = read_code_or_file(args)
+        where = "the saved receipt"
+    # A receipt in hand is checked offline when asked to, or when there is no server to ask.
+    if data is not None and (args.offline or not home.config_path.exists()):
+        local = local_policy(home, args.policy)
+        if local is None:
+            raise InvalidInput(
+                "checking a receipt offline needs a policy: give --policy FILE (`petition audit "
+                "policy --out FILE` writes the directory's) or keep one as PETITION_HOME/policy"
+            )
+        policy, source = local
+        _show_receipt(audit_receipt_offline(data, policy, where=where), source)
+        return 0
+    if args.offline:
+        raise InvalidInput(
+            "a receipt code is checked by asking the server; offline, give a receipt file"
+        )
     with _session(args) as session:
-        if stored is not None:
-            signed = SignedObject.decode(stored, SignedKind.RECEIPT)
-        else:
-            signed = receipt_from_code(session, secret)
-        result = audit_receipt(session, signed)
-    print(f"Receipt for petition {result.petition_id}: still in the log")
-    print(
-        f"  entry {result.leaf_index} is included in the current head of size "
-        f"{result.current_tree_size}"
-    )
-    print(f"  the current head extends the receipt's head of size {result.receipt_tree_size}")
+        if data is None:
+            if secret is None:  # not reached: without a receipt file there is a code
+                raise InvalidInput("no receipt code or receipt file to check")
+            data, where = receipt_from_code(session, secret), "the server's receipt"
+        result = audit_receipt(session, data, where=where, submission=from_file is None)
+        source = session.policy_source
+    _show_receipt(result, source)
     return 0
 
 
-def _export_heads(args: argparse.Namespace) -> int:
-    out: Path | None = args.out
-    if out is not None and path_is_taken(out):
-        raise InvalidInput(f"{out} already exists; choose a new file name")
-    with _session(args) as session:
-        data = export_heads(session)
+def _show_receipt(result: ReceiptAudit, source: str) -> None:
+    entry = result.entry
+    what = (
+        f"submission to bureau {entry.bureau_id} on {entry.day.isoformat()}"
+        if entry.reply_hash is None and entry.status.value == "received"
+        else f"status change to {entry.status.value} on {entry.day.isoformat()}"
+    )
+    receipt_line = (
+        f"  entry {result.leaf_index} ({what}) is in the receipt's checkpoint of size "
+        f"{result.receipt_tree_size}, {result.receipt_witnessing.describe()} (policy: {source})"
+    )
+    if result.current_tree_size is None or result.current_witnessing is None:
+        print(f"Receipt for petition {result.petition_id}: verified offline")
+        print(receipt_line)
+        print("  the log was not asked whether it still holds the entry (audit with the server)")
+        return
+    print(f"Receipt for petition {result.petition_id}: still in the log")
+    print(receipt_line)
+    print(
+        f"  entry {result.leaf_index} is included in the current checkpoint of size "
+        f"{result.current_tree_size}, {result.current_witnessing.describe()}"
+    )
+    print(
+        f"  the current checkpoint extends the receipt's checkpoint of size "
+        f"{result.receipt_tree_size}"
+    )
+
+
+def _write_new(out: Path | None, data: bytes) -> bool:
+    """``data`` to stdout (False) or to the new file ``out`` (True)."""
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-        return 0
+        return False
     try:
         with out.open("xb") as handle:
             handle.write(data)
     except OSError as exc:
         raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
-    print(f"Signed tree heads of {session.config.server}'s log written to {out}")
+    return True
+
+
+def _export_checkpoints(args: argparse.Namespace) -> int:
+    out: Path | None = args.out
+    if out is not None and path_is_taken(out):
+        raise InvalidInput(f"{out} already exists; choose a new file name")
+    with _session(args) as session:
+        data = export_checkpoints(session)
+    if _write_new(out, data):
+        print(f"Checkpoints of {session.config.server}'s log written to {out}")
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    out: Path | None = args.out
+    if out is not None and path_is_taken(out):
+        raise InvalidInput(f"{out} already exists; choose a new file name")
+    with _session(args) as session:
+        directory = session.directory()
+    if _write_new(out, directory.log_policy):
+        policy = directory.policy()
+        print(
+            f"Trust policy of directory serial {directory.serial} written to {out}: log "
+            f"{directory.log_origin}, {len(policy.witnesses)} witness(es), quorum {policy.quorum}"
+        )
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
     # Every file is read and parsed before any request: a typo costs no network round trip.
-    files = [(str(path), read_heads_file(path)) for path in args.files]
+    files = [(str(path), read_checkpoints_file(path)) for path in args.files]
     with _session(args) as session:
-        result = compare_heads(session, files, save=not args.no_save)
+        result = compare_checkpoints(session, files, save=not args.no_save)
     print(_compare_summary(result))
     for finding in result.findings:
         print(f"{finding.verdict}: {finding.message}")
     if result.findings:
         print(
             f"{len(result.findings)} problem(s) found: keep these files, they hold the signed "
-            "heads that prove it"
+            "checkpoints that prove it"
         )
         return 1
     print(
@@ -192,11 +325,14 @@ def _compare(args: argparse.Namespace) -> int:
         f"{session.config.server} verified"
     )
     if result.added:
-        print(f"  {result.added} head(s) from the other auditors added to this auditor's history")
+        print(
+            f"  {result.added} checkpoint(s) from the other auditors added to this auditor's "
+            "history"
+        )
     return 0
 
 
-def _compare_summary(result: HeadComparison) -> str:
+def _compare_summary(result: CheckpointComparison) -> str:
     sizes = (
         ""
         if result.smallest is None
@@ -205,7 +341,7 @@ def _compare_summary(result: HeadComparison) -> str:
         else f" (size {result.smallest})"
     )
     return (
-        f"Compared {result.local_heads + result.other_heads} signed head(s){sizes}: "
-        f"{result.local_heads} kept by this auditor, {result.other_heads} more from "
-        f"{result.files} file(s)"
+        f"Compared {result.local_checkpoints + result.other_checkpoints} signed checkpoint(s)"
+        f"{sizes}: {result.local_checkpoints} kept by this auditor, "
+        f"{result.other_checkpoints} more from {result.files} file(s)"
     )

@@ -54,6 +54,19 @@ _FIELDS = (
 )
 
 
+def add_policy(parser: argparse.ArgumentParser) -> None:
+    """``--policy FILE``: a trust policy replacing PETITION_HOME/policy and the directory's."""
+    flag(
+        parser,
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="check the log's checkpoints against this tlog-policy (which witnesses must "
+        "cosign) instead of PETITION_HOME/policy or the directory's; it must name the "
+        "directory's log",
+    )
+
+
 def register_init(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "init",
@@ -143,6 +156,7 @@ def register_submit(subcommands: Subcommands) -> None:
         help="keep the receipt in a passphrase-protected file",
     )
     add_passphrase_file(parser, "receipt file")
+    add_policy(parser)
     add_network(parser)
     parser.set_defaults(handler=_submit)
 
@@ -154,7 +168,7 @@ def _submit(args: argparse.Namespace) -> int:
             raise InvalidInput(f"{path} already exists; nothing was submitted")
     if args.id_number is not None:
         validate_identity(args.id_number)  # a typo is reported before anything goes out
-    with Session.open(home, network_from(args)) as session:
+    with Session.open(home, network_from(args), policy_file=args.policy) as session:
         bundle = session.bureau(args.bureau)  # fail before asking anything
         if sys.stdin.isatty():
             print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
@@ -266,9 +280,14 @@ def _show_receipt(
     print(f"  petition id {result.petition_id}, {result.envelope_length} bytes sealed")
     print(f"  requests sent: {', '.join(requests)}")
     print(
-        f"  receipt verified: signed by the log, entry {result.receipt.leaf_index} "
-        f"of a log of {result.tree_size}"
+        f"  receipt verified: signed by the log, entry {result.leaf_index} "
+        f"of a log of {result.checkpoint_size}; {result.witnessing.describe()}"
     )
+    if not result.witnessing.witnessed:
+        print(
+            "  The petition was accepted: the log's signature proves it. `petition status` "
+            "later fetches a witnessed receipt."
+        )
     print()
     print("Your receipt code. It is the only way to read the bureau's reply; write it down")
     print("and keep it where nobody else can see it:")
@@ -300,6 +319,7 @@ def register_status(subcommands: Subcommands) -> None:
         "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
     )
     add_passphrase_file(parser, "receipt file")
+    add_policy(parser)
     add_network(parser)
     parser.set_defaults(handler=_status)
 
@@ -333,7 +353,7 @@ def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | 
 
 def _status(args: argparse.Namespace) -> int:
     secret, _ = read_code_or_file(args)
-    with Session.open(home_from(args), network_from(args)) as session:
+    with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
         report = petition_status(session, secret)
     _show_status(report)
     return 0
@@ -343,6 +363,12 @@ def _show_status(report: StatusReport) -> None:
     submitted = f", submitted {report.submitted_day}" if report.submitted_day else ""
     print(f"Petition {report.petition_id} to {report.bureau_name} ({report.bureau_id}){submitted}")
     print(f"Status: {report.status}")
+    if report.receipt is not None:
+        receipt = report.receipt.receipt
+        print(
+            f"Receipt verified: entry {receipt.index} of a log of {receipt.checkpoint.size}, "
+            f"{report.receipt.witnessing.describe()}"
+        )
     if not report.replies:
         print("No reply yet.")
     for reply in report.replies:

@@ -101,7 +101,7 @@ def reply(bureau_id: str, petition_id: str) -> Response:
         fail(400, "invalid_day", "the reply's day must be within one day of the server's day")
     _own_petition(state, bureau_id, petition_id)
     wire = signed.encode()
-    outcome, signed_head = state.writer.call(
+    outcome, receipt = state.writer.call(
         {
             "op": "reply",
             "petition_id": petition_id,
@@ -115,7 +115,7 @@ def reply(bureau_id: str, petition_id: str) -> Response:
     result = outcome.get("result")
     if result in ("created", "existing"):
         return json_response(
-            {"leaf_index": outcome["leaf_index"], "tree_head": json.loads(signed_head)},
+            {"leaf_index": outcome["leaf_index"], "receipt": receipt.decode("utf-8")},
             201 if result == "created" else 200,
         )
     if result == "not_found":

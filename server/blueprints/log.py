@@ -1,34 +1,68 @@
-"""What auditors use: signed tree heads, proofs and the entries themselves.
+"""What auditors, witnesses and monitors use: the static log, and proofs on request.
 
-Every answer is computed inside one read transaction, so a proof and the size it is checked
-against come from the same committed state.
+``/log/`` serves ``DATA/public/log/`` exactly as any static web server would
+(c2sp.org/tlog-tiles): the checkpoint (mutable, cached for a second) and the hash tiles and entry
+bundles (immutable). A path that is not a valid tile path is 404 before the file system is
+touched. ``/v1/log/…`` computes proofs and lists entries on request, each inside one read
+transaction, as a convenience for clients that do not read tiles.
 """
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, Response
 
 from crypto import cjson, merkle
-from server.database import latest_head
+from crypto.errors import MalformedInput
+from crypto.tiles import parse_path
 from server.http_edge import fail, json_response, query_int
 from server.merkle_store import StoredTree, log_size, read_leaves
 from server.services import services
 
 blueprint = Blueprint("log", __name__, url_prefix="/v1/log")
+static_blueprint = Blueprint("static_log", __name__, url_prefix="/log")
+
+CHECKPOINT_TYPE = "text/plain; charset=utf-8"
+TILE_TYPE = "application/octet-stream"
+#: The checkpoint changes with every batch: a cache may keep it a second, not more.
+CHECKPOINT_CACHE = "public, max-age=1"
+#: A tile path names fixed content (a partial tile's width is in its path): cache it for good.
+TILE_CACHE = "public, max-age=31536000, immutable"
+#: The largest file under /log/: a full entry bundle of 256 entries of at most 64 KiB each.
+MAX_STATIC_FILE = 256 * (2 + 65535)
+
+
+@static_blueprint.get("/checkpoint")
+def checkpoint() -> Response:
+    published = services().checkpoint.current()
+    if published is None:
+        fail(503, "unavailable", "the log has not published a checkpoint yet", 5)
+    response = Response(published[0], mimetype=None, content_type=CHECKPOINT_TYPE)
+    response.headers["Cache-Control"] = CHECKPOINT_CACHE
+    return response
+
+
+@static_blueprint.get("/tile/<path:rest>")
+def tile(rest: str) -> Response:
+    path = "tile/" + rest
+    try:
+        parse_path(path)  # only well-formed tile paths reach the file system
+    except MalformedInput:
+        fail(404, "not_found", "no such tile")
+    file = services().data.public_log_dir / path
+    try:
+        with open(file, "rb") as handle:
+            content = handle.read(MAX_STATIC_FILE + 1)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        fail(404, "not_found", "no such tile")
+    except OSError:
+        fail(503, "unavailable", "the tile cannot be read right now", 5)
+    response = Response(content, content_type=TILE_TYPE)
+    response.headers["Cache-Control"] = TILE_CACHE
+    return response
+
 
 MAX_ENTRIES = 1000
 MAX_SIZE = 2**53 - 1
-
-
-@blueprint.get("/head")
-def head() -> Response:
-    with services().database.snapshot() as conn:
-        signed = latest_head(conn)
-    if signed is None:
-        fail(503, "unavailable", "the log has no signed head yet", 5)
-    return json_response(json.loads(signed))
 
 
 @blueprint.get("/proof/inclusion")

@@ -17,9 +17,10 @@ from crypto.errors import MalformedInput
 from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
 from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
-from server.database import PetitionRow
+from server.database import PetitionRow, petition_row
 from server.errors import ApiError
 from server.http_edge import bytes_member, fail, json_body, json_response
+from server.published_log import receipt_for
 from server.services import Services, services
 
 blueprint = Blueprint("public", __name__, url_prefix="/v1")
@@ -114,10 +115,9 @@ def overloaded(state: Services, result: object) -> ApiError:
 
 
 def _receipt_response(petition_id: str, receipt: bytes, status: int) -> Response:
-    # The stored receipt is canonical JSON already: embed its bytes instead of parsing and
-    # re-serialising them for every answer. The petition id is 32 hex digits (no escaping).
-    body = b'{"petition_id":"' + petition_id.encode("ascii") + b'","receipt":' + receipt + b"}"
-    return Response(body, status=status, mimetype="application/json")
+    return json_response(
+        {"petition_id": petition_id, "receipt": receipt.decode("utf-8")}, status=status
+    )
 
 
 @blueprint.get("/petitions/<petition_id>/status")
@@ -135,14 +135,24 @@ def status(petition_id: str) -> Response:
 def lookup() -> Response:
     """The petition of a receipt code, found by the lookup key alone (protocol §15).
 
-    A petitioner who kept only the code has no petition id; the stored receipt comes back too,
-    so the code alone is enough to read replies and to audit the receipt.
+    A petitioner who kept only the code has no petition id; a receipt comes back too, built
+    against the latest published checkpoint (with the witnesses' cosignatures gathered since the
+    petition was accepted), so the code alone is enough to read replies and to audit it.
     """
     state = services()
-    row = state.database.petition_by_lookup_key_hash(lookup_key_hash(_lookup_key()))
-    if row is None:
-        fail(404, "not_found", "no petition with this lookup key")
-    return json_response({**_status_body(state, row), "receipt": json.loads(row.receipt)})
+    key_hash = lookup_key_hash(_lookup_key())
+    published = state.checkpoint.current()
+    if published is None:
+        fail(503, "unavailable", "the log has not published a checkpoint yet", 5)
+    with state.database.snapshot() as conn:
+        found = conn.execute(
+            "SELECT petition_id FROM petitions WHERE lookup_key_hash = ? LIMIT 1", (key_hash,)
+        ).fetchone()
+        row = None if found is None else petition_row(conn, found[0])
+        if row is None:
+            fail(404, "not_found", "no petition with this lookup key")
+        receipt = receipt_for(conn, row.leaf_index, published)
+    return json_response({**_status_body(state, row), "receipt": receipt.decode("utf-8")})
 
 
 def _lookup_key() -> bytes:

@@ -6,12 +6,25 @@ the same log key, database key and directory); the original restarts and a secon
 serve`` runs on the copy. From then on each server accepts different petitions, so two logs grow
 from one shared history, both signed by the one log key the directory names.
 
+The deployment has a witness (``petition witness serve``, an observer's process) and the
+directory's policy requires its cosignature (``petition admin add-witness --quorum 1``). The
+witness cosigns a checkpoint only if it extends the last one it cosigned, so of two forked
+histories at most one is ever witnessed: the other server's checkpoints carry the log's
+signature alone.
+
 Auditor A audits server 1 and auditor B server 2, each with its own PETITION_HOME, pinned to the
-same authority. Each alone passes ``petition audit log``: every head it is shown extends every
-head it saw before, and the entries hash to the root. Only comparing catches the fork:
-``petition audit export-heads`` / ``petition audit compare``. Without the comparison (the
-``defence-off`` run simply does not compare: that is exactly what the defence's absence leaves),
-the split view goes unnoticed, which is why the threat model says that auditors must compare.
+same authority. Two defences catch the fork, each on its own:
+
+* the policy: B's ``petition audit log`` refuses server 2's checkpoint as "not witnessed as the
+  policy requires" (and petitioners of server 2 are told theirs is "not yet witnessed");
+* comparing: auditors who do not rely on witnesses (a local ``quorum none`` policy) each pass
+  ``petition audit log`` alone, but ``petition audit export-checkpoints`` / ``petition audit
+  compare`` shows the two histories.
+
+The ``defence-off`` run takes both away: the auditors check with ``quorum none`` (the witnesses
+disabled) and do not compare. Then each auditor's log is append-only and hashes to its root,
+and the split view goes unnoticed, which is why the policy names witnesses and the threat model
+says that auditors without them must compare.
 
 The client commands run through ``petition.cli.main``, the console script's entry point, in this
 process: the same code as the installed program without a subprocess's start-up cost. The
@@ -26,26 +39,31 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 from adversary import Defence
 from deployment import BUREAU_ID, Deployment, deploy
-from harness import launch
+from harness import PETITION, Client, checkpoint_size, free_port, launch
 
-from client.auditor import HeadFile, read_heads_file
+from client.auditor import CheckpointFile, read_checkpoints_file
 from client.home import ClientHome
 from client.petitioner import PetitionForm, Progress, submit_petition
 from client.session import NetworkOptions, Session, verify_directory
 from client.transport import Transport
+from crypto import note
+from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.keys import VerifyKey
-from crypto.objects import TreeHead
+from crypto.objects import Directory, default_policy
 from petition.cli import main
 
 ID_NUMBER = "110101199003071751"
 SHARED_HISTORY = 2  # petitions both servers hold before the fork
+WITNESS = "w1"  # the witness's name in the directory's policy
+WITNESS_START_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -57,17 +75,24 @@ class Ran:
 
 @dataclass
 class Fork:
-    """One log forked in two: both servers sign with the same log key."""
+    """One log forked in two: both servers sign with the same log key; one witness."""
 
     deployment: Deployment
     first: str  # server 1: the original data directory, restarted
     second: str  # server 2: the copy
     processes: list[subprocess.Popen[bytes]]
+    #: For each server, whether each petition's receipt was witnessed as the policy requires.
+    witnessed: dict[str, list[bool]] = field(default_factory=dict)
 
     def submit(self, server: str, count: int) -> None:
-        """``count`` new petitions to one server only, so the two logs diverge."""
+        """``count`` new petitions to one server only, so the two logs diverge.
+
+        Then wait until the server's every worker serves the checkpoint of the last receipt
+        (each may keep the one before for a second), so an auditor sees the size expected.
+        """
         home = ClientHome(self.deployment.homes["petitioner"])
         config = replace(home.load_config(), server=server)
+        size = 0
         with Session(home, config, NetworkOptions()) as session:
             for _ in range(count):
                 form = PetitionForm(
@@ -75,11 +100,17 @@ class Fork:
                     contact="13700000000", subject="分叉", body=f"发往 {server} 的请愿",
                     category="其他", region="北京",
                 )  # fmt: skip
-                submit_petition(session, form, Progress())
+                result = submit_petition(session, form, Progress())
+                self.witnessed.setdefault(server, []).append(result.witnessing.witnessed)
+                size = result.checkpoint_size
+        client, deadline = Client(server), time.monotonic() + 10
+        while any(checkpoint_size(client) < size for _ in range(4)):
+            assert time.monotonic() < deadline, f"{server} does not serve size {size}"
+            time.sleep(0.2)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the server this module started; SIGKILL to its process group if it hangs."""
+    """SIGTERM to a process this module started; SIGKILL to its process group if it hangs."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -90,13 +121,59 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
+def _petition(*args: str, cwd: Path) -> str:
+    """``petition ARGS`` as a separate process (the operator's and the witness's commands)."""
+    result = subprocess.run(  # noqa: S603  (our own program)
+        [*PETITION, *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PETITION_")},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _start_witness(root: Path, log: note.Verifier) -> tuple[subprocess.Popen[bytes], str]:
+    """A witness that trusts the deployment's log, serving on a free port; its policy line."""
+    data = root / "witness"
+    created = _petition("witness", "init", "--data", str(data), "--name",
+                        "witness.example.org/w1", cwd=root)  # fmt: skip
+    vkey = created.splitlines()[-1].strip()
+    _petition("witness", "add-log", "--data", str(data), log.to_vkey(), cwd=root)
+    port = free_port()
+    with (root / "witness.log").open("ab") as sink:
+        process = subprocess.Popen(  # noqa: S603  (our own program)
+            [*PETITION, "witness", "serve", "--data", str(data), "--port", str(port)],
+            stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + WITNESS_START_TIMEOUT
+    while True:
+        assert process.poll() is None, (root / "witness.log").read_text()
+        with contextlib.suppress(OSError):
+            if Client(url).get("/" + "0" * 64 + "/checkpoint").status == 404:
+                return process, f"{vkey} {url}"
+        if time.monotonic() > deadline:
+            _stop(process)
+            raise AssertionError("the witness did not start in time")
+        time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def fork(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fork]:
     root = tmp_path_factory.mktemp("split")
     deployment = deploy(root)
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        Fork(deployment, deployment.url, "", processes).submit(deployment.url, SHARED_HISTORY)
+        log = _directory(deployment.url, deployment.homes["auditor"]).log_vkey
+        witness, line = _start_witness(root, log)
+        processes.append(witness)
+        vkey, url = line.split(" ")
+        # The authority names the witness in the directory's policy and requires it.
+        _petition("admin", "add-witness", "--data", str(deployment.data), "--passphrase-file",
+                  str(deployment.passphrase_file), WITNESS, vkey, url, "--quorum", "1",
+                  cwd=root)  # fmt: skip
+        shared = Fork(deployment, deployment.url, "", processes)
+        shared.submit(deployment.url, SHARED_HISTORY)
+        assert shared.witnessed[deployment.url] == [True] * SHARED_HISTORY
         deployment.stop()
         copy = root / "copy"
         shutil.copytree(deployment.data, copy, ignore=shutil.ignore_patterns("run"))
@@ -106,7 +183,7 @@ def fork(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fork]:
         processes.append(second)
         yield Fork(deployment, client1.base, client2.base, processes)
     finally:
-        for process in processes:
+        for process in reversed(processes):
             _stop(process)
         deployment.stop()
 
@@ -138,9 +215,9 @@ class _Petition:
     def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
         self._capsys = capsys
 
-    def __call__(self, *args: str) -> Ran:
+    def __call__(self, *args: str | Path) -> Ran:
         self._capsys.readouterr()
-        code = main(list(args))
+        code = main([str(arg) for arg in args])
         captured = self._capsys.readouterr()
         assert "Traceback" not in captured.err
         return Ran(code, captured.out, captured.err)
@@ -153,16 +230,24 @@ class _Petition:
         return home
 
 
-def _log_key(server: str, authority_home: Path) -> VerifyKey:
-    """The log key the directory names, verified with the pinned authority key."""
-    config = ClientHome(authority_home).load_config()
+def _directory(server: str, home: Path) -> Directory:
+    """The directory, verified with the pinned authority key."""
+    config = ClientHome(home).load_config()
     with Transport(server) as transport:
         wire = transport.call("GET", "/v1/directory").body
-    return verify_directory(wire, VerifyKey(config.authority_key)).log_key
+    return verify_directory(wire, VerifyKey(config.authority_key))
 
 
-def _heads(heads_file: HeadFile, log_key: VerifyKey) -> list[TreeHead]:
-    return [TreeHead.from_json(signed.verify(log_key)) for signed in heads_file.heads]
+def _without_witnesses(fork: Fork, tmp_path: Path) -> Path:
+    """A local policy with the directory's log and ``quorum none``: the witnesses disabled."""
+    log = _directory(fork.first, fork.deployment.homes["auditor"]).log_vkey
+    path = tmp_path / "quorum-none.policy"
+    path.write_bytes(default_policy(log))
+    return path
+
+
+def _checkpoints(checkpoint_file: CheckpointFile, log: note.Verifier) -> list[Checkpoint]:
+    return [open_checkpoint(message, [log])[0] for message in checkpoint_file.checkpoints]
 
 
 @pytest.mark.threat("T-TAMP-3")
@@ -170,45 +255,67 @@ def test_a_split_view_of_the_same_size_is_caught_when_auditors_compare(
     same_size: Fork, defence: Defence, petition: _Petition, tmp_path: Path
 ) -> None:
     fork = same_size
+    size = SHARED_HISTORY + 1
+    none = _without_witnesses(fork, tmp_path)
     a = petition.auditor(fork, tmp_path / "auditor-a", fork.first)
     b = petition.auditor(fork, tmp_path / "auditor-b", fork.second)
 
-    # Each auditor alone: the log it is shown is append-only and its entries hash to the root.
-    alone_a = petition("audit", "log", "--home", str(a))
-    alone_b = petition("audit", "log", "--home", str(b))
+    # Without witnesses, each auditor alone: its log is append-only, its entries hash to the root.
+    alone_a = petition("audit", "log", "--policy", none, "--home", a)
+    alone_b = petition("audit", "log", "--policy", none, "--home", b)
     assert alone_a.code == alone_b.code == 0, alone_a.err + alone_b.err
-    size = SHARED_HISTORY + 1
     assert f": {size} entries" in alone_a.out
     assert f": {size} entries" in alone_b.out
 
     detected = False
-    if defence.on:  # the auditors exchange the heads they accepted and compare them
-        exported_b = petition("audit", "export-heads", "--out", str(tmp_path / "b.json"),
-                              "--home", str(b))  # fmt: skip
-        exported_a = petition("audit", "export-heads", "--out", str(tmp_path / "a.json"),
-                              "--home", str(a))  # fmt: skip
+    if defence.on:
+        # The policy: the witness cosigned server 1's checkpoint of this size, so it refused
+        # server 2's. Server 2's petitioner was told; its auditor refuses the checkpoint.
+        assert fork.witnessed[fork.first][-1] is True
+        assert fork.witnessed[fork.second] == [False]
+        a_policy = petition.auditor(fork, tmp_path / "auditor-a-policy", fork.first)
+        witnessed_a = petition("audit", "log", "--home", a_policy)
+        assert witnessed_a.code == 0, witnessed_a.err
+        assert f"witnessed by {WITNESS}" in witnessed_a.out
+        witnessed_b = petition("audit", "log", "--home", b)
+        assert witnessed_b.code == 1, witnessed_b.out
+        assert f"checkpoint of size {size} is not witnessed as the policy requires" in (
+            witnessed_b.err
+        )
+        by_policy = witnessed_b.code != 0
+
+        # Comparing: the auditors exchange the checkpoints they accepted.
+        exported_b = petition("audit", "export-checkpoints", "--out", tmp_path / "b.json",
+                              "--home", b)  # fmt: skip
+        exported_a = petition("audit", "export-checkpoints", "--out", tmp_path / "a.json",
+                              "--home", a)  # fmt: skip
         assert exported_a.code == exported_b.code == 0, exported_a.err + exported_b.err
-        compared = petition("audit", "compare", str(tmp_path / "b.json"), "--home", str(a))
-        detected = compared.code != 0
+        # (The comparison needs no witness; with the directory's policy it shows who cosigned.)
+        compared = petition("audit", "compare", tmp_path / "b.json", "--home", a)
         assert compared.code == 1, compared.out + compared.err
         split = [line for line in compared.out.splitlines() if line.startswith("SPLIT VIEW: ")]
         assert len(split) == 1, compared.out
-        assert f"two heads of size {size}" in split[0]
+        assert f"two checkpoints of size {size}" in split[0]
+        by_comparison = compared.code != 0
 
-        # The two heads are the evidence: both verify with the log key the authority vouches
-        # for, same size, different roots. Nobody but the log key's holder could make the pair.
-        log_key = _log_key(fork.first, a)
-        assert log_key == _log_key(fork.second, b)
-        (head_a,) = [h for h in _heads(read_heads_file(tmp_path / "a.json"), log_key)
-                     if h.tree_size == size]  # fmt: skip
-        (head_b,) = [h for h in _heads(read_heads_file(tmp_path / "b.json"), log_key)
-                     if h.tree_size == size]  # fmt: skip
-        assert head_a.root_hash != head_b.root_hash
-        assert head_a.root_hash.hex() in split[0]
-        assert head_b.root_hash.hex() in split[0]
+        # The two checkpoints are the evidence: both verify with the log key the authority
+        # vouches for, same size, different roots. Nobody but the log key's holder could make
+        # the pair; the witness's cosignature is on one of them only.
+        log = _directory(fork.first, a).log_vkey
+        assert log == _directory(fork.second, b).log_vkey
+        (mine,) = [c for c in _checkpoints(read_checkpoints_file(tmp_path / "a.json"), log)
+                   if c.size == size]  # fmt: skip
+        (theirs,) = [c for c in _checkpoints(read_checkpoints_file(tmp_path / "b.json"), log)
+                     if c.size == size]  # fmt: skip
+        assert mine.root_hash != theirs.root_hash
+        assert mine.root_hash.hex() in split[0]
+        assert theirs.root_hash.hex() in split[0]
         assert "signed by the log key" in split[0]
-        # After a finding the history is left as it was: B's forked head is not adopted.
-        assert len(ClientHome(a).load_heads(log_key.fingerprint)) == 1
+        assert f"witnessed by {WITNESS}" in split[0]
+        assert "not yet witnessed: 1 of 1 witness cosignatures missing" in split[0]
+        # After a finding the history is left as it was: B's forked checkpoint is not adopted.
+        assert len(ClientHome(a).load_checkpoints(log)) == 1
+        detected = by_policy and by_comparison
 
     defence.judge(not detected, "a split view shown to two auditors")
 
@@ -218,28 +325,39 @@ def test_a_fork_of_different_sizes_fails_because_no_server_can_prove_it_consiste
     different_sizes: Fork, defence: Defence, petition: _Petition, tmp_path: Path
 ) -> None:
     fork = different_sizes
+    none = _without_witnesses(fork, tmp_path)
     a = petition.auditor(fork, tmp_path / "auditor-a", fork.first)
     b = petition.auditor(fork, tmp_path / "auditor-b", fork.second)
-    alone_a = petition("audit", "log", "--home", str(a))
-    alone_b = petition("audit", "log", "--home", str(b))
+    alone_a = petition("audit", "log", "--policy", none, "--home", a)
+    alone_b = petition("audit", "log", "--policy", none, "--home", b)
     assert alone_a.code == alone_b.code == 0, alone_a.err + alone_b.err
 
     detected = False
     if defence.on:
+        # The policy: server 2's log never extends what the witness cosigned (server 1's).
+        assert fork.witnessed[fork.second][-2:] == [False, False]
+        assert fork.witnessed[fork.first][-3:] == [True, True, True]
+        witnessed_b = petition("audit", "log", "--home", b)
+        assert witnessed_b.code == 1, witnessed_b.out
+        assert "not witnessed as the policy requires" in witnessed_b.err
+        by_policy = witnessed_b.code != 0
+
         for home, name in ((a, "a.json"), (b, "b.json")):
-            exported = petition("audit", "export-heads", "--out", str(tmp_path / name),
-                                "--home", str(home))  # fmt: skip
+            exported = petition("audit", "export-checkpoints", "--out", tmp_path / name,
+                                "--home", home)  # fmt: skip
             assert exported.code == 0, exported.err
-        # Server 1 holds a longer log; it cannot prove that it extends B's (forked) head...
-        by_first = petition("audit", "compare", str(tmp_path / "b.json"), "--home", str(a))
-        # ...and server 2's log is shorter than A's head: it cannot prove anything about it.
-        by_second = petition("audit", "compare", str(tmp_path / "a.json"), "--home", str(b))
-        detected = by_first.code != 0 and by_second.code != 0
+        # Server 1 holds a longer log; it cannot prove that it extends B's (forked) checkpoint...
+        by_first = petition("audit", "compare", tmp_path / "b.json", "--policy", none,
+                            "--home", a)  # fmt: skip
+        # ...and server 2's log is shorter than A's checkpoint: it cannot prove anything about it.
+        by_second = petition("audit", "compare", tmp_path / "a.json", "--policy", none,
+                             "--home", b)  # fmt: skip
         assert by_first.code == by_second.code == 1, by_first.out + by_second.out
-        assert "SPLIT VIEW" not in by_first.out + by_second.out  # no two heads of one size
+        assert "SPLIT VIEW" not in by_first.out + by_second.out  # no two of one size
         (fail_first,) = [line for line in by_first.out.splitlines() if line.startswith("FAIL: ")]
         assert "consistency proof does not verify" in fail_first, fail_first
         (fail_second,) = [line for line in by_second.out.splitlines() if line.startswith("FAIL")]
         assert "the server refused to prove it" in fail_second, fail_second
+        detected = by_policy and by_first.code != 0 and by_second.code != 0
 
     defence.judge(not detected, "a fork of different sizes shown to two auditors")

@@ -11,7 +11,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from client.errors import ClientStateError
 from client.home import ClientConfig, ClientHome
+from crypto import note
 
 
 def _times(path: Path) -> tuple[int, int, int]:
@@ -38,15 +42,44 @@ def test_saving_the_same_configuration_again_leaves_the_file_alone(tmp_path: Pat
     assert home.load_config() == replace(config, directory_serial=7)
 
 
-def test_saving_the_same_audit_heads_again_leaves_the_file_alone(tmp_path: Path) -> None:
+def test_saving_the_same_checkpoints_again_leaves_the_file_alone(tmp_path: Path) -> None:
     home = ClientHome(tmp_path / "home")
-    fingerprint = bytes(range(32))
-    home.save_heads(fingerprint, [b"head one"])
-    path = home.heads_path(fingerprint)
+    log = note.Signer.generate("example.org/log").verifier()
+    one = "example.org/log\n1\n" + "A" * 43 + "=\n\n— example.org/log AAAA\n"
+    home.save_checkpoints(log, [one.encode()])
+    path = home.checkpoints_path(log)
     old = 1_000_000_000_000_000_000
     os.utime(path, ns=(old, old))
     before = _times(path)
-    home.save_heads(fingerprint, [b"head one"])
+    home.save_checkpoints(log, [one.encode()])
     assert _times(path) == before
-    home.save_heads(fingerprint, [b"head one", b"head two"])
-    assert home.load_heads(fingerprint) == [b"head one", b"head two"]
+    home.save_checkpoints(log, [one.encode(), b"two"])
+    assert home.load_checkpoints(log) == [one.encode(), b"two"]
+    # Each log has its own list: the same key under another origin is another log.
+    other = note.Verifier("example.org/other", log.key)
+    assert home.checkpoints_path(other) != path
+    assert home.load_checkpoints(other) == []
+
+
+def test_a_damaged_checkpoint_list_is_one_line(tmp_path: Path) -> None:
+    home = ClientHome(tmp_path / "home")
+    log = note.Signer.generate("example.org/log").verifier()
+    home.save_checkpoints(log, [b"one"])
+    path = home.checkpoints_path(log)
+    path.write_bytes(
+        b'{"checkpoints":[1],"format":"sealed-petition-audit-checkpoints","version":1}'
+    )
+    with pytest.raises(ClientStateError, match="is damaged: checkpoints must be a list"):
+        home.load_checkpoints(log)
+
+
+def test_the_local_policy_is_read_only_when_private(tmp_path: Path) -> None:
+    home = ClientHome(tmp_path / "home")
+    assert home.read_policy() is None
+    home.path.mkdir()
+    home.policy_path.write_bytes(b"quorum none\n")
+    home.policy_path.chmod(0o644)
+    with pytest.raises(ClientStateError, match="chmod 600"):
+        home.read_policy()
+    home.policy_path.chmod(0o600)
+    assert home.read_policy() == b"quorum none\n"

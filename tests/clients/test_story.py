@@ -59,6 +59,8 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     )  # fmt: skip
     code, petition_id = _code(out), _petition_id(out)
     assert "receipt verified: signed by the log" in out
+    # The deployment names no witness: the directory's policy is `quorum none`.
+    assert "no witness cosignature required by the policy" in out
     # One request after the directory: no token round trip, nothing else.
     assert "requests sent: GET /v1/directory, POST /v1/petitions\n" in out
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
@@ -98,12 +100,13 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
         "--passphrase-file", str(deployment.passphrase_file),
     )  # fmt: skip
     assert "您的信访事项已受理。" in from_file
+    assert "Receipt verified: entry 0 of a log of 2" in from_file, "now the reply is logged too"
 
     audit = deployment.ok("auditor", "audit", "log")
     assert "root recomputed from" in audit
     assert ": matches" in audit
     again = deployment.ok("auditor", "audit", "log")
-    assert "consistent with 1 head(s) seen before" in again
+    assert "consistent with 1 checkpoint(s) seen before" in again
     receipt = deployment.ok("auditor", "audit", "receipt", code)
     assert f"Receipt for petition {petition_id}: still in the log" in receipt
     from_file = deployment.ok(
@@ -111,6 +114,15 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
         "--passphrase-file", str(deployment.passphrase_file),
     )  # fmt: skip
     assert "still in the log" in from_file
+    assert "extends the receipt's checkpoint of size 1" in from_file
+    # Offline, with the directory's policy written for the purpose: no server is asked.
+    policy = tmp_path / "log.policy"
+    deployment.ok("auditor", "audit", "policy", "--out", str(policy))
+    offline = deployment.ok(
+        "auditor", "audit", "receipt", str(receipt_file), "--offline", "--policy", str(policy),
+        "--passphrase-file", str(deployment.passphrase_file),
+    )  # fmt: skip
+    assert f"Receipt for petition {petition_id}: verified offline" in offline
     deployment.ok("auditor", "audit", "store", "--data", str(deployment.data))
 
 

@@ -52,14 +52,13 @@ from crypto.keys import (
     parse_fingerprint,
 )
 from crypto.labels import SignedKind
+from crypto.log_receipt import check_submission, verify_receipt
 from crypto.objects import (
     BureauBundle,
     BureauRequest,
     Directory,
     LogEntry,
-    Receipt,
     Reply,
-    TreeHead,
 )
 from crypto.petition import (
     check_binding,
@@ -89,8 +88,6 @@ SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHA
 SCHEMAS: dict[str, Callable[[Any], Any]] = {
     "crypto.objects.Directory": Directory.from_json,
     "crypto.objects.BureauBundle": BureauBundle.from_json,
-    "crypto.objects.TreeHead": TreeHead.from_json,
-    "crypto.objects.Receipt": Receipt.from_json,
     "crypto.objects.Reply": Reply.from_json,
     "crypto.objects.BureauRequest": BureauRequest.from_json,
 }
@@ -594,17 +591,19 @@ def test_sections_describe_one_story() -> None:
     signed_reply = wires["reply"]["wire"].encode("utf-8")
     assert LOG["entries"][1]["reply_hash"] == signed_reply_hash(signed_reply).hex()
     assert LOG["entries"][1]["reply_hash"] == hashlib.sha256(signed_reply).hexdigest()
-    receipt = Receipt.from_json(wires["receipt"]["body"])
-    assert receipt.submission_entry().leaf() == LOG["entries"][0]["leaf"].encode("utf-8")
-    merkle.verify_inclusion(
-        h(LOG["entries"][0]["leaf_hash"]),
-        receipt.leaf_index,
-        LOG["tree_size"],
-        receipt.inclusion_proof,
-        h(LOG["root_hash"]),
+    directory = Directory.from_json(wires["directory"]["body"])
+    assert directory.log_vkey.to_vkey() == LOG["log_vkey"]
+    assert directory.log_policy.decode("utf-8") == LOG["log_policy"]
+    receipt = verify_receipt(
+        LOG["receipt"].encode("utf-8"), directory.policy(), origin=LOG["origin"]
     )
-    assert receipt.tree_head.encode() == wires["tree-head"]["wire"].encode("utf-8")
-    assert h(LOG["root_hash"]) == cjson.b64decode(wires["tree-head"]["body"]["root_hash"])
+    check_submission(receipt, envelope_hash=h(LOG["entries"][0]["envelope_hash"]))
+    assert receipt.entry.leaf() == LOG["entries"][0]["leaf"].encode("utf-8")
+    assert receipt.index == 0
+    assert receipt.checkpoint_note == LOG["checkpoint"].encode("utf-8")
+    assert receipt.checkpoint.size == LOG["tree_size"]
+    assert receipt.checkpoint.root_hash == h(LOG["root_hash"])
+    assert receipt.checkpoint.origin == LOG["origin"]
     assert Reply.from_json(wires["reply"]["body"]).ciphertext == h(REPLY["ciphertext"])
     secrets = KEYSTORE["secrets"]
     assert secrets["identity-key"] == ENVELOPE["identity_private_key"]

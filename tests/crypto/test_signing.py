@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from crypto import cjson
+from crypto import cjson, note
 from crypto.errors import InvalidSignature, MalformedInput, SchemaViolation, UnsupportedVersion
 from crypto.fields import Status, petition_id_for
 from crypto.keys import EncryptionPrivateKey, SigningKey
@@ -19,21 +19,21 @@ from crypto.objects import (
     BureauRequest,
     Directory,
     LogEntry,
-    Receipt,
     Reply,
-    TreeHead,
+    default_policy,
 )
 from crypto.petition import SealingKeys
 from crypto.signing import SignedObject, sign
 from crypto.token import TokenParams, generate_token_salt
 
 KEY = SigningKey.generate()
+LOG = note.Verifier("petition.example.org/log", SigningKey.generate().public_key())
 BODY = {"version": 2, "tree_size": 3, "root_hash": cjson.b64encode(bytes(32)), "day": "2026-11-21"}
 
 
 def test_sign_and_verify_round_trip_through_the_wire_form() -> None:
-    signed = sign(SignedKind.TREE_HEAD, BODY, KEY)
-    parsed = SignedObject.decode(signed.encode(), SignedKind.TREE_HEAD)
+    signed = sign(SignedKind.REPLY, BODY, KEY)
+    parsed = SignedObject.decode(signed.encode(), SignedKind.REPLY)
     assert parsed.verify(KEY.public_key()) == BODY
 
 
@@ -56,7 +56,7 @@ def test_the_wire_form_built_from_the_signed_bytes_is_the_canonical_encoding(
 
 
 def test_signature_for_one_kind_is_refused_as_another() -> None:
-    signed = sign(SignedKind.TREE_HEAD, BODY, KEY)
+    signed = sign(SignedKind.BUREAU_REQUEST, BODY, KEY)
     with pytest.raises(InvalidSignature):
         SignedObject.decode(signed.encode(), SignedKind.DIRECTORY)
     relabelled = SignedObject(SignedKind.DIRECTORY, signed.body, signed.signer, signed.signature)
@@ -65,7 +65,7 @@ def test_signature_for_one_kind_is_refused_as_another() -> None:
 
 
 def test_other_key_and_altered_body_are_refused() -> None:
-    signed = sign(SignedKind.RECEIPT, BODY, KEY)
+    signed = sign(SignedKind.DIRECTORY, BODY, KEY)
     with pytest.raises(InvalidSignature, match="different key"):
         signed.verify(SigningKey.generate().public_key())
     altered = SignedObject(signed.kind, {**BODY, "tree_size": 4}, signed.signer, signed.signature)
@@ -93,9 +93,9 @@ def test_every_bit_of_the_signature_matters() -> None:
     ],
 )
 def test_malformed_wire_forms_are_refused(mutate: object) -> None:
-    wire = sign(SignedKind.TREE_HEAD, BODY, KEY).to_json()
+    wire = sign(SignedKind.REPLY, BODY, KEY).to_json()
     with pytest.raises(MalformedInput):
-        SignedObject.from_json(mutate(wire), SignedKind.TREE_HEAD)  # type: ignore[operator]
+        SignedObject.from_json(mutate(wire), SignedKind.REPLY)  # type: ignore[operator]
 
 
 def _bundle(bureau_id: str) -> BureauBundle:
@@ -148,7 +148,8 @@ def test_directory_round_trip_and_duplicate_bureaus() -> None:
         serial=1,
         day=date(2026, 11, 21),
         bureaus=(_bundle("national"),),
-        log_key=SigningKey.generate().public_key(),
+        log_vkey=LOG,
+        log_policy=default_policy(LOG),
     )
     body = cjson.decode(cjson.encode(directory.to_json()))
     assert Directory.from_json(body) == directory
@@ -158,43 +159,47 @@ def test_directory_round_trip_and_duplicate_bureaus() -> None:
     doubled = {**body, "bureaus": body["bureaus"] * 2}
     with pytest.raises(SchemaViolation, match="twice"):
         Directory.from_json(doubled)
-    without_log_key = {name: value for name, value in body.items() if name != "log_key"}
+    without_log_key = {name: value for name, value in body.items() if name != "log_vkey"}
     with pytest.raises(SchemaViolation):
         Directory.from_json(without_log_key)
+    assert directory.log_origin == "petition.example.org/log"
+    assert directory.policy().logs[0].verifier == LOG
 
 
-def test_tree_head_log_entry_receipt_and_reply_round_trip() -> None:
-    head = TreeHead(tree_size=5, root_hash=bytes(range(32)), day=date(2026, 11, 21))
-    assert TreeHead.from_json(head.to_json()) == head
+def test_a_directory_policy_must_name_exactly_its_log() -> None:
+    """The log key and the policy cannot disagree: one would be believed and the other shown."""
+    other = note.Verifier("petition.example.org/log", SigningKey.generate().public_key())
+    body = Directory(1, date(2026, 11, 21), (), LOG, default_policy(LOG)).to_json()
+    for policy in (default_policy(other), b"quorum none\n", b"not a policy\n"):
+        with pytest.raises(MalformedInput):
+            Directory.from_json({**body, "log_policy": policy.decode()})
+    with pytest.raises(MalformedInput):
+        Directory.from_json({**body, "log_vkey": "petition.example.org/log+00000000+AAAA"})
+
+
+def test_log_entry_and_reply_round_trip() -> None:
     pid = petition_id_for(b"envelope")
     entry = LogEntry(pid, "national", bytes(32), Status.RECEIVED, date(2026, 11, 21))
     assert LogEntry.from_leaf(entry.leaf()) == entry
     assert b"token" not in entry.leaf()
-    signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), KEY)
-    receipt = Receipt(
-        pid, "national", bytes(32), 4, date(2026, 11, 21), signed_head, (bytes(32), bytes(32))
-    )
-    assert Receipt.from_json(cjson.decode(cjson.encode(receipt.to_json()))) == receipt
-    assert receipt.submission_entry() == LogEntry(
-        pid, "national", bytes(32), Status.RECEIVED, date(2026, 11, 21)
-    )
     reply = Reply(pid, "national", Status.ANSWERED, 0, b"ciphertext", date(2026, 11, 22))
     assert Reply.from_json(reply.to_json()) == reply
 
 
 def test_bodies_refuse_unknown_versions_and_fields() -> None:
-    head = TreeHead(tree_size=5, root_hash=bytes(32), day=date(2026, 11, 21)).to_json()
+    pid = petition_id_for(b"envelope")
+    reply = Reply(pid, "national", Status.ANSWERED, 0, b"c", date(2026, 11, 21)).to_json()
     for version in (1, 3):
         with pytest.raises(UnsupportedVersion, match="version"):
-            TreeHead.from_json({**head, "version": version})
+            Reply.from_json({**reply, "version": version})
     with pytest.raises(MalformedInput, match="version"):
-        TreeHead.from_json({**head, "version": True})
+        Reply.from_json({**reply, "version": True})
     with pytest.raises(SchemaViolation, match="unknown"):
-        TreeHead.from_json({**head, "time": "12:00"})
+        Reply.from_json({**reply, "time": "12:00"})
     with pytest.raises(SchemaViolation):
-        TreeHead.from_json({**head, "tree_size": -1})
+        Reply.from_json({**reply, "sequence": -1})
     with pytest.raises(MalformedInput):
-        TreeHead.from_json({**head, "day": "2026-02-30"})
+        Reply.from_json({**reply, "day": "2026-02-30"})
 
 
 def _v1(body: dict[str, object]) -> dict[str, object]:
@@ -204,18 +209,11 @@ def _v1(body: dict[str, object]) -> dict[str, object]:
 def test_every_signed_body_of_version_1_is_unsupported() -> None:
     day = date(2026, 11, 21)
     pid = petition_id_for(b"envelope")
-    head = TreeHead(tree_size=1, root_hash=bytes(32), day=day)
-    signed_head = sign(SignedKind.TREE_HEAD, head.to_json(), KEY)
     parsers_and_bodies: list[tuple[Callable[[Any], Any], dict[str, Any]]] = [
-        (TreeHead.from_json, head.to_json()),
         (BureauBundle.from_json, _bundle("national").to_json()),
         (
             Directory.from_json,
-            Directory(1, day, (_bundle("national"),), KEY.public_key()).to_json(),
-        ),
-        (
-            Receipt.from_json,
-            Receipt(pid, "national", bytes(32), 0, day, signed_head, ()).to_json(),
+            Directory(1, day, (_bundle("national"),), LOG, default_policy(LOG)).to_json(),
         ),
         (Reply.from_json, Reply(pid, "national", Status.ANSWERED, 0, b"c", day).to_json()),
         (

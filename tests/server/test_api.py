@@ -3,30 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
-from harness import ID_NUMBERS, RunningServer
+import pytest
+from harness import ID_NUMBERS, RunningServer, checkpoint_size
 
-from crypto import cjson, merkle
+from crypto import cjson, merkle, note
+from crypto.checkpoint import Checkpoint, open_checkpoint
+from crypto.errors import InvalidProof, InvalidSignature
 from crypto.fields import Status
 from crypto.keys import SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
-from crypto.objects import Directory, LogEntry, Receipt, Reply, TreeHead
+from crypto.log_receipt import check_submission, verify_receipt
+from crypto.objects import Directory, LogEntry, Reply
 from crypto.petition import check_binding, open_case, open_identity, token_from_case
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign
+from crypto.tlog_policy import Policy
+from crypto.tlog_proof import TlogProof
 
 
 def verified_directory(server: RunningServer) -> Directory:
-    answer = server.client.get("/v1/directory")
-    assert answer.status == 200
-    signed = SignedObject.decode(answer.raw, SignedKind.DIRECTORY)
-    assert format_fingerprint(signed.signer) == server.authority_fingerprint
-    return Directory.from_json(signed.body)
-
-
-def log_key(server: RunningServer) -> VerifyKey:
-    return verified_directory(server).log_key
+    return server.directory()
 
 
 def submit(server: RunningServer, bureau_id: str = "national") -> tuple[dict[str, object], str]:
@@ -55,10 +54,15 @@ def test_every_route_is_described_in_the_openapi_document(server: RunningServer)
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = rule.rule.replace("<", "{").replace(">", "}")
+        # A converter (``<path:rest>``) is Flask's business: OpenAPI names only the parameter.
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         assert path in paths, path
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             assert method.lower() in paths[path], (method, path)
+    # And nothing is described that is not served (a removed route must leave the document).
+    served = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in app.url_map.iter_rules()}
+    assert set(paths) <= served, set(paths) - served
+    assert "/v1/log/head" not in paths
 
 
 def test_the_directory_is_signed_by_the_pinned_authority_and_names_the_log_key(
@@ -67,11 +71,15 @@ def test_the_directory_is_signed_by_the_pinned_authority_and_names_the_log_key(
     answer = server.client.get("/v1/directory")
     signed = SignedObject.decode(answer.raw, SignedKind.DIRECTORY)
     directory = verified_directory(server)
-    authority_public = VerifyKey(cjson.b64decode(signed.body["log_key"], length=32))
-    assert directory.log_key == authority_public
-    assert directory.log_key.to_bytes() == cjson.b64decode(
-        (server.data_dir / "log.pub").read_text().strip()
-    )
+    # The log is named by its signed-note vkey: origin and key, exactly as log.pub holds it.
+    assert signed.body["log_vkey"] == (server.data_dir / "log.pub").read_text().strip()
+    assert directory.log_vkey == note.Verifier.from_vkey(signed.body["log_vkey"])
+    assert directory.log_key == directory.log_vkey.key
+    assert directory.log_origin.startswith("sealed-petition.invalid/log/")
+    # A new deployment's policy: this log, no witness yet.
+    policy = Policy.parse(directory.log_policy)
+    assert [log.verifier for log in policy.logs] == [directory.log_vkey]
+    assert (policy.witnesses, policy.quorum) == ((), "none")
     assert {b.bureau_id for b in directory.bureaus} == {"national", "guangdong"}
     national = directory.bureau("national")
     assert national is not None
@@ -99,21 +107,35 @@ def test_there_is_no_token_endpoint(server: RunningServer) -> None:
 
 
 def test_a_receipt_is_signed_by_the_log_and_proves_inclusion(server: RunningServer) -> None:
+    """A receipt is a tlog-proof: the entry, its inclusion proof and the batch's checkpoint,
+    signed by the log key the directory names (T-SPOOF-5, T-REP-1)."""
     body, _ = submit(server)
-    key = log_key(server)
-    signed = SignedObject.from_json(body["receipt"], SignedKind.RECEIPT)
-    receipt = Receipt.from_json(signed.verify(key))
-    assert receipt.petition_id == body["petition_id"]
-    head = TreeHead.from_json(receipt.tree_head.verify(key))
-    assert receipt.leaf_index < head.tree_size
-    assert receipt.day == date.today() or abs((receipt.day - date.today()).days) <= 1
-    merkle.verify_inclusion(
-        merkle.leaf_hash(receipt.submission_entry().leaf()),
-        receipt.leaf_index,
-        head.tree_size,
-        list(receipt.inclusion_proof),
-        head.root_hash,
+    assert isinstance(body["receipt"], str)
+    text = body["receipt"].encode()
+    assert text.startswith(b"c2sp.org/tlog-proof@v1\nextra ")
+    directory = verified_directory(server)
+    receipt = server.receipt(body["receipt"])  # signature, origin, policy, inclusion
+    check_submission(receipt, petition_id=str(body["petition_id"]))
+    entry = receipt.entry
+    assert (entry.petition_id, entry.bureau_id, entry.status) == (
+        body["petition_id"],
+        "national",
+        Status.RECEIVED,
     )
+    assert abs((entry.day - date.today()).days) <= 1
+    assert receipt.index < receipt.checkpoint.size
+    assert receipt.checkpoint.origin == directory.log_origin
+    assert receipt.witnesses == ()  # the policy names none yet
+    # The checkpoint inside is the log's, signed once by the log key and nothing else.
+    checkpoint, _ = open_checkpoint(receipt.checkpoint_note, [directory.log_vkey])
+    assert checkpoint == receipt.checkpoint
+    assert len(note.split(receipt.checkpoint_note)[1]) == 1
+    # The proof also verifies by hand, from the parsed text alone.
+    proof = TlogProof.parse(text)
+    merkle.verify_inclusion(
+        merkle.leaf_hash(entry.leaf()), proof.index, checkpoint.size, proof.proof,
+        checkpoint.root_hash,
+    )  # fmt: skip
 
 
 def test_the_same_envelope_twice_gives_the_same_receipt_and_no_duplicate(
@@ -121,11 +143,16 @@ def test_the_same_envelope_twice_gives_the_same_receipt_and_no_duplicate(
 ) -> None:
     submission = server.seal("national")
     first = server.client.post("/v1/petitions", submission.body())
-    size_after_first = server.client.get("/v1/log/head").json["body"]["tree_size"]
+    size_after_first = checkpoint_size(server.client)
     again = server.client.post("/v1/petitions", submission.body())
     assert (first.status, again.status) == (201, 200)
+    # Receipts are built when asked (against the latest checkpoint): the same entry at the same
+    # index, and here the same checkpoint too, since nothing was logged in between.
     assert again.raw == first.raw
-    assert server.client.get("/v1/log/head").json["body"]["tree_size"] == size_after_first
+    assert (
+        server.receipt(again.json["receipt"]).index == server.receipt(first.json["receipt"]).index
+    )
+    assert checkpoint_size(server.client) == size_after_first
     hijack = {**submission.body(), "lookup_key_hash": cjson.b64encode(b"\x01" * 32)}
     conflict = server.client.post("/v1/petitions", hijack)
     assert (conflict.status, conflict.error_code) == (409, "conflict")
@@ -171,10 +198,8 @@ def test_the_lookup_key_alone_finds_the_petition_and_its_receipt(server: Running
         "replies": [],
         "receipt": accepted["receipt"],
     }
-    receipt = Receipt.from_json(
-        SignedObject.from_json(answer.json["receipt"], SignedKind.RECEIPT).verify(log_key(server))
-    )
-    assert receipt.petition_id == accepted["petition_id"]
+    receipt = server.receipt(answer.json["receipt"])
+    check_submission(receipt, petition_id=accepted["petition_id"])
     wrong = server.client.get(
         "/v1/lookup", headers={"Petition-Lookup-Key": cjson.b64encode(b"\x01" * 32)}
     )
@@ -222,12 +247,17 @@ def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningSe
     target = f"/v1/bureaus/national/petitions/{petition_id}/replies"
     posted, _ = server.client.signed(bureau, "POST", target, {"reply": signed_reply.to_json()})
     assert posted.status == 201, posted.raw
-    head = TreeHead.from_json(
-        SignedObject.from_json(posted.json["tree_head"], SignedKind.TREE_HEAD).verify(
-            log_key(server)
-        )
+    assert set(posted.json) == {"leaf_index", "receipt"}
+    # The bureau's receipt proves the status change: its extra line is the reply's log entry.
+    acknowledged = server.receipt(posted.json["receipt"])
+    assert acknowledged.index == posted.json["leaf_index"] < acknowledged.checkpoint.size
+    assert (acknowledged.entry.petition_id, acknowledged.entry.status) == (
+        petition_id,
+        Status.ACCEPTED,
     )
-    assert posted.json["leaf_index"] < head.tree_size
+    assert acknowledged.entry.reply_hash is not None
+    with pytest.raises(InvalidProof, match="status change"):
+        check_submission(acknowledged)
     again, _ = server.client.signed(bureau, "POST", target, {"reply": signed_reply.to_json()})
     assert (again.status, again.json) == (200, posted.json)
 
@@ -304,43 +334,36 @@ def test_replayed_and_stale_bureau_requests_are_refused(server: RunningServer) -
 
 def test_log_proofs_and_entries_verify(server: RunningServer) -> None:
     first_body, _ = submit(server)
-    key = log_key(server)
-    receipt = Receipt.from_json(
-        SignedObject.from_json(first_body["receipt"], SignedKind.RECEIPT).verify(key)
-    )
-    old = TreeHead.from_json(receipt.tree_head.verify(key))
+    receipt = server.receipt(str(first_body["receipt"]))
+    old: Checkpoint = receipt.checkpoint
     for _ in range(3):
         submit(server, "guangdong")
-    head = TreeHead.from_json(
-        SignedObject.from_json(server.client.get("/v1/log/head").json, SignedKind.TREE_HEAD).verify(
-            key
-        )
-    )
-    assert head.tree_size > old.tree_size
+    head = server.checkpoint()
+    assert head.size > old.size
 
     consistency = server.client.get(
-        f"/v1/log/proof/consistency?first={old.tree_size}&second={head.tree_size}"
+        f"/v1/log/proof/consistency?first={old.size}&second={head.size}"
     ).json
     merkle.verify_consistency(
-        old.tree_size,
-        head.tree_size,
+        old.size,
+        head.size,
         old.root_hash,
         head.root_hash,
         [cjson.b64decode(p) for p in consistency["proof"]],
     )
     inclusion = server.client.get(
-        f"/v1/log/proof/inclusion?index={receipt.leaf_index}&tree_size={head.tree_size}"
+        f"/v1/log/proof/inclusion?index={receipt.index}&tree_size={head.size}"
     ).json
     merkle.verify_inclusion(
-        merkle.leaf_hash(receipt.submission_entry().leaf()),
-        receipt.leaf_index,
-        head.tree_size,
+        merkle.leaf_hash(receipt.entry.leaf()),
+        receipt.index,
+        head.size,
         [cjson.b64decode(p) for p in inclusion["proof"]],
         head.root_hash,
     )
     leaves: list[bytes] = []
-    for start in range(0, head.tree_size, 1000):
-        end = min(start + 1000, head.tree_size)
+    for start in range(0, head.size, 1000):
+        end = min(start + 1000, head.size)
         page = server.client.get(f"/v1/log/entries?start={start}&end={end}").json
         leaves += [cjson.b64decode(item) for item in page["entries"]]
     assert merkle.root_from_leaf_hashes([merkle.leaf_hash(x) for x in leaves]) == head.root_hash
@@ -352,14 +375,19 @@ def test_log_proofs_and_entries_verify(server: RunningServer) -> None:
 
 def test_a_key_signed_by_someone_else_is_not_the_log_key(server: RunningServer) -> None:
     body, _ = submit(server)
-    stranger = SigningKey.generate().public_key()
-    signed = SignedObject.from_json(body["receipt"], SignedKind.RECEIPT)
-    import pytest
-
-    from crypto.errors import InvalidSignature
-
+    directory = verified_directory(server)
+    proof = TlogProof.parse(str(body["receipt"]).encode())
+    # Another key under the log's own name: the checkpoint's signature is not its.
+    stranger = note.Verifier(directory.log_origin, SigningKey.generate().public_key())
     with pytest.raises(InvalidSignature):
-        signed.verify(stranger)
+        open_checkpoint(proof.checkpoint, [stranger])
+    # And a policy that trusts only the stranger refuses the receipt.
+    with pytest.raises(InvalidSignature):
+        verify_receipt(
+            str(body["receipt"]).encode(),
+            Policy.single_log(stranger, (), 0),
+            origin=directory.log_origin,
+        )
 
 
 def test_a_submission_has_exactly_the_envelope_and_the_lookup_key_hash(
@@ -376,7 +404,7 @@ def test_a_submission_has_exactly_the_envelope_and_the_lookup_key_hash(
         assert (answer.status, answer.error_code) == (400, "schema_violation"), missing
     accepted = server.client.post("/v1/petitions", submission.body())
     assert accepted.status == 201, accepted.raw
-    assert accepted.json["receipt"]["body"]["bureau_id"] == "guangdong"
+    assert server.receipt(accepted.json["receipt"]).entry.bureau_id == "guangdong"
 
 
 def test_a_version_1_envelope_is_refused_as_unsupported(server: RunningServer) -> None:

@@ -1,9 +1,11 @@
 """The log does not show when, or in which order, petitions arrived (issue 14, item 3).
 
 A server started with ``--batch-interval`` commits only on a fixed schedule: petitions sent
-within one interval become leaves of one batch, placed in random order, and the public log head
-does not move until the interval ends. (The ordering function itself is unit-tested with fixed
-seeds in test_components.py; here the real writer shows it end to end.)
+within one interval become leaves of one batch, placed in random order, and the published
+checkpoint does not move until the interval ends. The log signs one checkpoint per batch: every
+receipt of a batch carries that same checkpoint and no signature of its own. (The ordering
+function itself is unit-tested with fixed seeds in test_components.py; here the real writer
+shows it end to end.)
 
 The assertions about time hold whatever the machine's load: what happened before the tick is
 only asserted about if the test could observe it before the tick.
@@ -16,10 +18,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from harness import Answer, RunningServer, start_server, stop_server
+from harness import Answer, RunningServer, checkpoint_size, start_server, stop_server
 
-from crypto.labels import SignedKind
-from crypto.signing import SignedObject
+from crypto import note
+from crypto.tlog_proof import TlogProof
 from server.writer import next_tick
 
 INTERVAL = 2.0
@@ -41,8 +43,7 @@ def scheduled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServe
 
 
 def _tree_size(server: RunningServer) -> int:
-    size: int = server.client.get("/v1/log/head").json["body"]["tree_size"]
-    return size
+    return checkpoint_size(server.client)
 
 
 def test_a_burst_is_committed_on_the_schedule_in_shuffled_order(
@@ -73,17 +74,23 @@ def test_a_burst_is_committed_on_the_schedule_in_shuffled_order(
         thread.join()
 
     assert all(answer.status == 201 for answer in answers.values()), answers
-    receipts = [
-        SignedObject.from_json(answers[n].json["receipt"], SignedKind.RECEIPT).body
-        for n in range(BURST)
-    ]
-    leaves = [receipt["leaf_index"] for receipt in receipts]
+    receipts = [scheduled.receipt(answers[n].json["receipt"]) for n in range(BURST)]
+    leaves = [receipt.index for receipt in receipts]
     assert sorted(leaves) == list(range(size_before, size_before + BURST))
     batches: dict[int, list[int]] = {}
+    notes: dict[int, set[bytes]] = {}
     for receipt in receipts:  # in arrival order
-        batches.setdefault(receipt["tree_head"]["body"]["tree_size"], []).append(
-            receipt["leaf_index"]
-        )
+        batches.setdefault(receipt.checkpoint.size, []).append(receipt.index)
+        notes.setdefault(receipt.checkpoint.size, set()).add(receipt.checkpoint_note)
     assert len(batches) <= 2, batches  # one batch, or two if the burst straddled a tick
+    # One signature per batch: the receipts of a batch carry the very same signed checkpoint,
+    # with the log's one signature on it, and nothing else in a receipt is signed.
+    assert all(len(same) == 1 for same in notes.values()), notes
+    for n in range(BURST):
+        text = answers[n].json["receipt"].encode()
+        proof = TlogProof.parse(text)
+        _, signatures = note.split(proof.checkpoint)
+        assert len(signatures) == 1
+        assert text.count("\u2014 ".encode()) == 1  # the checkpoint's line, no other
     # Arrival order is gone (by chance it would survive once in 14!, or 7! * 7! if split).
     assert any(order != sorted(order) for order in batches.values()), batches

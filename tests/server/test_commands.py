@@ -8,7 +8,13 @@ from pathlib import Path
 import sqlcipher3
 from harness import PASSPHRASE, Bureau, free_port, run_petition, start_server, stop_server
 
-from crypto import cjson
+from crypto import cjson, note
+from crypto.cosignature import Cosigner
+from crypto.keyfile import read_log_key_file
+from crypto.labels import SignedKind
+from crypto.objects import Directory
+from crypto.signing import SignedObject
+from server.authority import current_threshold
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -92,19 +98,85 @@ def test_a_batch_interval_out_of_range_is_one_line(tmp_path: Path) -> None:
         assert "--batch-interval must be between 0 and 10 seconds" in line
 
 
-def test_a_database_of_protocol_version_1_is_refused_with_one_clear_line(tmp_path: Path) -> None:
+def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: Path) -> None:
+    """Version 1 held per-person tokens; version 2 stored signed JSON receipts and tree heads.
+    Schema 3 keeps neither (receipts are tlog-proofs built on demand): no migration."""
     server = start_server(tmp_path)
     stop_server(server)
     key = (server.data_dir / "db.key").read_text().strip()
-    conn = sqlcipher3.connect(str(server.data_dir / "petitions.db"), isolation_level=None)
-    conn.execute(f"PRAGMA key = \"x'{key}'\"")
-    conn.execute("PRAGMA user_version = 1")
-    conn.close()
-    result = run_petition("serve", "--data", str(server.data_dir), "--port", str(free_port()))
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    (line,) = [line for line in result.stderr.splitlines() if "schema version" in line]
-    assert line == (
-        "petition: error: the database has schema version 1 and this server needs 2 "
-        "(protocol v2; there is no migration): start with a new data directory"
-    )
+    for old in (1, 2):
+        conn = sqlcipher3.connect(str(server.data_dir / "petitions.db"), isolation_level=None)
+        conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA user_version = {old}")
+        conn.close()
+        result = run_petition("serve", "--data", str(server.data_dir), "--port", str(free_port()))
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        (line,) = [line for line in result.stderr.splitlines() if "schema version" in line]
+        assert line == (
+            f"petition: error: the database has schema version {old} and this server needs 3 "
+            "(there is no migration): start with a new data directory"
+        )
+
+
+def test_the_log_origin_is_chosen_once_and_named_in_the_directory(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    init = ("admin", "init", "--data", str(data), "--passphrase-file", str(passphrase))
+    for wrong in ("https://petition.example.org/log", "petition.example.org/log/", "a b", ""):
+        line = _one_line_error(run_petition(*init, "--log-origin", wrong))
+        assert "log origin" in line, line
+        assert not data.exists(), wrong  # nothing was created
+    assert run_petition(*init, "--log-origin", "petition.example.org/log").returncode == 0
+    log = note.Verifier.from_vkey((data / "log.pub").read_text().strip())
+    assert log.name == "petition.example.org/log"
+    assert log.key == read_log_key_file(data / "log.key").public_key()
+    signed = SignedObject.decode((data / "directory.json").read_bytes(), SignedKind.DIRECTORY)
+    directory = Directory.from_json(signed.body)
+    assert (directory.log_vkey, directory.log_origin) == (log, "petition.example.org/log")
+    # A log's origin never changes: serving the same data under another name is refused.
+    line = _one_line_error(
+        run_petition("serve", "--data", str(data), "--port", str(free_port()),
+                     "--log-origin", "other.example.org/log")
+    )  # fmt: skip
+    assert "origin cannot change" in line, line
+    assert (data / "log.pub").read_text().strip() == log.to_vkey()
+
+
+def test_add_witness_names_it_in_the_directory_policy(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    auth = ("--data", str(data), "--passphrase-file", str(passphrase))
+    assert run_petition("admin", "init", *auth).returncode == 0
+    first, second = Cosigner.generate("witness.example/a"), Cosigner.generate("witness.example/b")
+    before = (data / "directory.json").read_bytes()
+    for bad in (
+        ("w1", "not-a-vkey", "http://127.0.0.1:1"),
+        ("w1", first.verifier().to_vkey(), "ftp://127.0.0.1:1"),
+        ("w1", first.verifier().to_vkey(), "http://127.0.0.1:1", "--quorum", "2"),
+    ):
+        _one_line_error(run_petition("admin", "add-witness", *auth, *bad))
+        assert (data / "directory.json").read_bytes() == before, bad
+    added = run_petition(
+        "admin", "add-witness", *auth, "w1", first.verifier().to_vkey(), "http://127.0.0.1:1",
+        "--quorum", "1",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "1 witnesses, quorum 1" in added.stdout
+    again = _one_line_error(
+        run_petition("admin", "add-witness", *auth, "w1", second.verifier().to_vkey(),
+                     "http://127.0.0.1:2")
+    )  # fmt: skip
+    assert "already has a witness named" in again
+    assert run_petition(
+        "admin", "add-witness", *auth, "w2", second.verifier().to_vkey(), "http://127.0.0.1:2/"
+    ).returncode == 0  # fmt: skip
+    signed = SignedObject.decode((data / "directory.json").read_bytes(), SignedKind.DIRECTORY)
+    policy = Directory.from_json(signed.body).policy()
+    assert [(w.name, w.verifier, w.url) for w in policy.witnesses] == [
+        ("w1", first.verifier(), "http://127.0.0.1:1"),
+        ("w2", second.verifier(), "http://127.0.0.1:2"),
+    ]
+    assert current_threshold(policy) == 1  # unchanged without --quorum

@@ -675,7 +675,8 @@ REPLY_CASES: list[Case] = [
     Case("reply-signed-by-guangdong",
          lambda h: h.send_reply(h.reply(signer=h.guangdong.signing)), 401, "invalid_signature"),
     Case("reply-signed-as-other-kind",
-         lambda h: h.send_reply(h.reply(kind=SignedKind.RECEIPT)), 401, "invalid_signature"),
+         lambda h: h.send_reply(h.reply(kind=SignedKind.BUREAU_REQUEST)), 401,
+         "invalid_signature"),
     Case("reply-names-other-petition",
          lambda h: h.send_reply(h.reply(petition_id=h.guangdong_id)), 400, "reply_mismatch"),
     Case("reply-names-other-bureau",
@@ -784,7 +785,7 @@ def test_the_server_still_serves_after_the_hostile_requests(
     hostile: Hostile, server: RunningServer
 ) -> None:
     assert server.client.get("/healthz").status == 200
-    assert server.client.get("/v1/log/head").status == 200
+    assert server.client.get("/log/checkpoint").status == 200
     answer = server.client.post(SUBMIT, server.seal("national").body())
     assert answer.status == 201, answer.raw
     # The fresh submission the rows mangled was never stored by any of them.

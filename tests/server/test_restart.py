@@ -2,8 +2,8 @@
 
 Submissions run in several threads while the server (master, workers and writer) is killed at
 once. After a restart on the same data directory, every petition that got a 201 is there, its
-receipt's inclusion proof verifies against the new head, that head is consistent with every
-head handed out before the crash, and the server takes new petitions again.
+receipt's entry is proved in the new checkpoint, that checkpoint is consistent with every
+checkpoint handed out (in a receipt) before the crash, and the server takes new petitions again.
 """
 
 from __future__ import annotations
@@ -12,30 +12,31 @@ import threading
 import time
 from pathlib import Path
 
-from harness import RunningServer, Submission, kill_server, launch, start_server, stop_server
+from harness import (
+    RunningServer,
+    Submission,
+    kill_server,
+    launch,
+    open_receipt,
+    start_server,
+    stop_server,
+)
 
 from crypto import cjson, merkle
-from crypto.labels import SignedKind
-from crypto.objects import Directory, Receipt, TreeHead
-from crypto.signing import SignedObject
+from crypto.checkpoint import Checkpoint
+from crypto.log_receipt import VerifiedReceipt, check_submission
 
 
-def _head(server: RunningServer) -> TreeHead:
-    key = Directory.from_json(
-        SignedObject.decode(server.client.get("/v1/directory").raw, SignedKind.DIRECTORY).body
-    ).log_key
-    wire = server.client.get("/v1/log/head").json
-    return TreeHead.from_json(SignedObject.from_json(wire, SignedKind.TREE_HEAD).verify(key))
+def _head(server: RunningServer) -> Checkpoint:
+    return server.checkpoint()
 
 
 def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
     server = start_server(tmp_path)
-    acknowledged: list[tuple[Submission, Receipt]] = []
+    acknowledged: list[tuple[Submission, VerifiedReceipt]] = []
     lock = threading.Lock()
     stop = threading.Event()
-    key = Directory.from_json(
-        SignedObject.decode(server.client.get("/v1/directory").raw, SignedKind.DIRECTORY).body
-    ).log_key
+    directory = server.directory()
 
     def submit_until_killed() -> None:
         while not stop.is_set():
@@ -45,9 +46,10 @@ def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) 
             except OSError:
                 return  # the connection died with the server: not acknowledged
             if answer.status == 201:
-                signed = SignedObject.from_json(answer.json["receipt"], SignedKind.RECEIPT)
+                receipt = open_receipt(answer.json["receipt"], directory)
+                check_submission(receipt, petition_id=answer.json["petition_id"])
                 with lock:
-                    acknowledged.append((submission, Receipt.from_json(signed.verify(key))))
+                    acknowledged.append((submission, receipt))
 
     threads = [threading.Thread(target=submit_until_killed) for _ in range(6)]
     try:
@@ -59,35 +61,36 @@ def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) 
         for thread in threads:
             thread.join(timeout=60)
         assert len(acknowledged) > 10
-        heads_before = [TreeHead.from_json(r.tree_head.body) for _, r in acknowledged]
+        heads_before = {r.checkpoint for _, r in acknowledged}
 
         process, client, _ = launch(server.data_dir, server.log_path)
         server.process, server.client = process, client
         head = _head(server)
         for old in heads_before:
             proof = client.get(
-                f"/v1/log/proof/consistency?first={old.tree_size}&second={head.tree_size}"
+                f"/v1/log/proof/consistency?first={old.size}&second={head.size}"
             ).json["proof"]
             merkle.verify_consistency(
-                old.tree_size,
-                head.tree_size,
+                old.size,
+                head.size,
                 old.root_hash,
                 head.root_hash,
                 [cjson.b64decode(p) for p in proof],
             )
         for submission, receipt in acknowledged:
+            petition_id = receipt.entry.petition_id
             status = client.get(
-                f"/v1/petitions/{receipt.petition_id}/status",
+                f"/v1/petitions/{petition_id}/status",
                 headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
             )
-            assert status.status == 200, receipt.petition_id
+            assert status.status == 200, petition_id
             proof = client.get(
-                f"/v1/log/proof/inclusion?index={receipt.leaf_index}&tree_size={head.tree_size}"
+                f"/v1/log/proof/inclusion?index={receipt.index}&tree_size={head.size}"
             ).json["proof"]
             merkle.verify_inclusion(
-                merkle.leaf_hash(receipt.submission_entry().leaf()),
-                receipt.leaf_index,
-                head.tree_size,
+                merkle.leaf_hash(receipt.entry.leaf()),
+                receipt.index,
+                head.size,
                 [cjson.b64decode(p) for p in proof],
                 head.root_hash,
             )
@@ -107,7 +110,7 @@ def test_a_clean_stop_and_restart_keeps_the_log(tmp_path: Path) -> None:
         process, client, _ = launch(server.data_dir, server.log_path)
         server.process, server.client = process, client
         after = _head(server)
-        assert (after.tree_size, after.root_hash) == (before.tree_size, before.root_hash)
+        assert after == before  # the same checkpoint text (origin, size, root)
         assert "Traceback" not in server.log_text()
     finally:
         stop_server(server)

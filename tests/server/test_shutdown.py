@@ -81,7 +81,7 @@ def _load(server: RunningServer, outcomes: Outcomes, submit: bool, stop: threadi
             secret = submission.secret
             request = _request("POST", "/v1/petitions", json.dumps(submission.body()).encode())
         else:
-            request = _request("GET", "/v1/log/head")
+            request = _request("GET", "/log/checkpoint")
         try:
             answer = _exchange(target, request)
         except AssertionError as exc:

@@ -56,7 +56,7 @@ def _healthy_round(server: RunningServer) -> list[tuple[int, float]]:
     """Healthy requests one after another: (status, seconds) each, 0 for no answer in time."""
     host, port = _address(server)
     bodies = [json.dumps(server.seal("national").body()) for _ in range(HEALTHY_SUBMISSIONS)]
-    requests: list[tuple[str, str, str | None]] = [("GET", "/v1/log/head", None)] * HEALTHY_GETS
+    requests: list[tuple[str, str, str | None]] = [("GET", "/log/checkpoint", None)] * HEALTHY_GETS
     requests += [("POST", "/v1/petitions", body) for body in bodies]
     results: list[tuple[int, float]] = []
     for method, target, body in requests:
@@ -109,7 +109,7 @@ def test_a_head_that_does_not_arrive_in_time_gets_408_and_is_closed(
 ) -> None:
     with socket.create_connection(_address(server), timeout=30) as conn:
         started = time.monotonic()
-        conn.sendall(b"GET /v1/log/head HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        conn.sendall(b"GET /log/checkpoint HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         received = b""
         while chunk := conn.recv(65536):
             received += chunk
@@ -123,7 +123,7 @@ def test_a_head_that_does_not_arrive_in_time_gets_408_and_is_closed(
 
 def test_a_head_sent_byte_by_byte_within_the_timeout_is_served(server: RunningServer) -> None:
     """Slow but not too slow: a request that trickles in within the timeout is still served."""
-    request = b"GET /v1/log/head HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    request = b"GET /log/checkpoint HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     with socket.create_connection(_address(server), timeout=30) as conn:
         for position in range(0, len(request), 8):
             conn.sendall(request[position : position + 8])

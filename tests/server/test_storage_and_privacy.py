@@ -33,22 +33,21 @@ TIME_OF_DAY = re.compile(rb"\b\d{1,2}:\d{2}(:\d{2})?\b")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Every column the server may store, per table: ciphertext, bureau ids, hashes, days,
-# statuses, and the log's own integers and signed objects. A new column fails this test until
-# someone decides it belongs here.
+# statuses, and the log's own integers and hashes. Receipts and checkpoints are not stored
+# (schema 3): receipts are built when asked, checkpoints live in log.head and public/log/. A new
+# column fails this test until someone decides it belongs here.
 ALLOWED_COLUMNS = {
     "petitions": {
         "cursor", "petition_id", "bureau_id", "envelope", "envelope_hash",
-        "lookup_key_hash", "day", "status", "leaf_index", "receipt",
+        "lookup_key_hash", "day", "status", "leaf_index",
     },
     "replies": {
         "petition_id", "sequence", "status", "signed_reply", "reply_hash", "day", "leaf_index",
-        "tree_size",
     },
     "log_leaves": {"leaf_index", "leaf"},
     "log_nodes": {"level", "position", "hash"},
-    "tree_heads": {"tree_size", "signed_head"},
 }  # fmt: skip
-JSON_COLUMNS = {"receipt", "signed_reply", "leaf", "signed_head"}
+JSON_COLUMNS = {"signed_reply", "leaf"}
 # What every petition to one bureau on one day shares anyway (issue 14): nothing else may be.
 SHARED_COLUMNS = {"bureau_id", "day", "status"}
 SHARED_LEAF_MEMBERS = {"version", "bureau_id", "day", "status", "reply_hash"}
@@ -96,7 +95,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
             assert answer.status == 201
             SAME_PERSON_PETITIONS.append((answer.json["petition_id"], same))
         server.client.signed(bureau, "GET", "/v1/bureaus/national/inbox")
-        server.client.get("/v1/log/head", headers=agent)
+        server.client.get("/log/checkpoint", headers=agent)
+        server.client.get("/log/tile/0/000.p/9", headers=agent)
         server.client.get("/v1/no-such-route", headers=agent)  # an error path too
         server.client.post("/v1/petitions", {"bureau_id": 1}, headers=agent)
         yield server
@@ -176,10 +176,19 @@ def test_no_file_or_log_line_names_a_client_or_a_time(session: RunningServer) ->
 
 
 def test_no_response_sets_a_cookie(session: RunningServer) -> None:
-    for target in ("/healthz", "/v1/directory", "/v1/log/head", "/v1/nowhere"):
+    for target in ("/healthz", "/v1/directory", "/v1/lookup", "/v1/nowhere", "/log/nowhere"):
         answer = session.client.get(target)
         assert "Set-Cookie" not in answer.headers
         assert answer.headers["Cache-Control"] == "no-store"
+    # The static log alone may be cached (it is public and names no one); still no cookie.
+    for target in ("/log/checkpoint", "/log/tile/0/000.p/9", "/log/tile/entries/000.p/9"):
+        answer = session.client.get(target)
+        assert answer.status == 200, target
+        assert "Set-Cookie" not in answer.headers
+        assert answer.headers["Cache-Control"].startswith("public, max-age="), target
+    # An error under /log/ is not cached: a tile missing now may exist in a second.
+    missing = session.client.get("/log/tile/0/000.p/200")
+    assert (missing.status, missing.headers["Cache-Control"]) == (404, "no-store")
 
 
 def test_no_bureau_key_is_in_the_data_directory(session: RunningServer) -> None:

@@ -3,34 +3,49 @@
 One server gets a few petitions and bureau replies. The audit must pass on it, while it runs and
 after it stops, without changing a byte. Then copies of the stopped directory are damaged the
 ways a careless patch or an intruder would (an altered envelope, a deleted row, a rewritten
-leaf, an ID number, an address, a time or a name put into a table, a database in the clear):
+leaf, an ID number, an address, a time or a name put into a table, a database in the clear, a
+forged or stale checkpoint, a changed, missing or stray tile, a tile dated to the second):
 each must fail the check made for it, and the report must never repeat what was planted.
 """
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+import os
 import shutil
 import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlcipher3
-from harness import ID_NUMBERS, RunningServer, run_petition, start_server, stop_server
+from harness import (
+    ID_NUMBERS,
+    PASSPHRASE,
+    RunningServer,
+    run_petition,
+    start_server,
+    stop_server,
+)
 
-from crypto import cjson
+from crypto import cjson, merkle, note, tiles
+from crypto.checkpoint import Checkpoint
+from crypto.checkpoint import sign as sign_checkpoint
+from crypto.cosignature import Cosigner
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
 from crypto.fields import Status
 from crypto.labels import SignedKind
-from crypto.objects import LogEntry, Reply
+from crypto.objects import LogEntry, Reply, default_policy
 from crypto.reply import seal_reply
 from crypto.signing import sign
+from server.authority import current_directory, load_authority, publish
+from server.datadir import DataDirectory
 from server.store_audit import (
     CHECK_IDS,
     contains_address,
@@ -210,11 +225,19 @@ def test_the_audit_passes_while_the_server_runs(store: Store) -> None:
     _assert_all_ok(lines)
     text = "\n".join(lines)
     assert "4 submissions and 2 replies" in text
-    assert "4 receipts verify" in text
+    assert "the store reproduces the checkpoint kept in log.head (size 6)" in text
+    assert (
+        "public/log/checkpoint (size 6) is the store's tree at that size, signed by log.pub, and "
+        "the directory's log policy names no witness"
+    ) in text
+    assert "public/log holds 6 tiles and 6 entry bundles" in text  # widths 1 to 6
+    assert "and the 2 that the published checkpoint needs are all there" in text
+    assert "the 13 files of public/log are dated midnight UTC" in text
 
 
 def test_the_audit_sees_one_consistent_snapshot_while_petitions_arrive(store: Store) -> None:
-    """Leaves, rows and heads are read in one transaction, so a commit never splits them."""
+    """Leaves and rows are read in one transaction, and what the writer publishes after a
+    commit (checkpoint, log.head, tiles) just before it, so a commit never splits them."""
     stop = threading.Event()
     statuses: list[int] = []
 
@@ -240,7 +263,7 @@ def test_inspect_shows_the_stored_columns_and_nothing_personal(store: Store) -> 
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for column in ("petition id", "bureau id", "day", "status", "lookup_key_hash",
-                   "envelope", "ciphertext", "receipt", "leaf index", "reply 0"):  # fmt: skip
+                   "envelope", "ciphertext", "leaf index", "reply 0"):  # fmt: skip
         assert f"  {column}" in out, column
     assert "token" not in out  # protocol v2: nothing per-person is stored, so none is shown
     assert "identity and case key ids" in out
@@ -352,7 +375,7 @@ def _time_in_a_column(conn: Connection, store: Store) -> None:
 
 
 def _timestamp_in_a_column(conn: Connection, store: Store) -> None:
-    conn.execute("UPDATE replies SET tree_size = ?", (PLANTED_TIMESTAMP,))
+    conn.execute("UPDATE replies SET sequence = ?", (PLANTED_TIMESTAMP,))
 
 
 def _name_in_a_column(conn: Connection, store: Store) -> None:
@@ -480,3 +503,293 @@ def test_a_file_dropped_into_the_data_directory_is_scanned(stopped: Path, tmp_pa
     lines = _audit(copy)
     assert _failed(lines) == {"no-addresses", "no-times"}
     assert "FAIL no-addresses: the file debug.log holds an IP address" in lines
+
+
+# --- the published log: log.head, public/log/checkpoint, tiles -----------------------------------
+
+
+@dataclass
+class Log:
+    """A copy of the stopped data directory, with what it takes to forge its published files."""
+
+    data: Path
+    signer: note.Signer  # the log's own key: a forger who stole it, or a buggy writer
+    leaves: list[bytes]
+
+    @property
+    def size(self) -> int:
+        return len(self.leaves)
+
+    @property
+    def public(self) -> Path:
+        return self.data / "public" / "log"
+
+    def root(self, size: int) -> bytes:
+        return merkle.root_from_leaf_hashes([merkle.leaf_hash(leaf) for leaf in self.leaves[:size]])
+
+    def signed(self, size: int, root: bytes | None = None, *, origin: str | None = None) -> bytes:
+        checkpoint = Checkpoint(origin or self.signer.name, size, root or self.root(size))
+        return sign_checkpoint(checkpoint, [self.signer])
+
+    def tile(self, width: int | None = None) -> Path:
+        return self.public / tiles.Tile(0, 0, width or self.size).path()
+
+    def bundle(self) -> Path:
+        return self.public / tiles.EntryBundle(0, self.size).path()
+
+
+def _log_copy(stopped: Path, tmp_path: Path) -> Log:
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy, symlinks=True)
+    conn = _open(copy)
+    leaves = [
+        bytes(row[0]) for row in conn.execute("SELECT leaf FROM log_leaves ORDER BY leaf_index")
+    ]
+    conn.close()
+    return Log(copy, DataDirectory(copy).log_signer(), leaves)
+
+
+def _midnight(path: Path, *, plus: int = 0) -> None:
+    """Date a file as the writer does (today's midnight, UTC), or ``plus`` seconds later."""
+    moment = calendar.timegm(datetime.now(UTC).date().timetuple()) + plus
+    os.utime(path, (moment, moment), follow_symlinks=False)
+
+
+def _replace_file(path: Path, content: bytes) -> None:
+    path.write_bytes(content)  # keeps the mode: log.head stays owner-only
+    _midnight(path)
+
+
+def _delete_checkpoint(log: Log) -> list[str]:
+    (log.public / "checkpoint").unlink()
+    return ["public/log/checkpoint is missing: the log is not published"]
+
+
+def _checkpoint_by_another_key(log: Log) -> list[str]:
+    other = note.Signer.generate(log.signer.name)
+    forged = sign_checkpoint(Checkpoint(log.signer.name, log.size, log.root(log.size)), [other])
+    _replace_file(log.public / "checkpoint", forged)
+    return ["public/log/checkpoint is not a checkpoint signed by log.pub (invalid_signature)"]
+
+
+def _checkpoint_beyond_the_store(log: Log) -> list[str]:
+    n = log.size
+    _replace_file(log.public / "checkpoint", log.signed(n + 1, hashlib.sha256(b"x").digest()))
+    return [
+        f"public/log/checkpoint (size {n + 1}) is larger than log.head (size {n}): log.head is "
+        "not the last checkpoint the log key signed",
+        f"public/log/checkpoint holds a checkpoint of size {n + 1} but the store has only {n} "
+        "leaves: this is not (all of) the log the key signed",
+    ]
+
+
+def _head_of_another_log(log: Log) -> list[str]:
+    n = log.size
+    _replace_file(log.data / "log.head", log.signed(n, hashlib.sha256(b"x").digest()))
+    return [
+        f"log.head holds a checkpoint of size {n} whose root the stored leaves do not reproduce: "
+        "this is another log under the same key"
+    ]
+
+
+def _stale_head(log: Log) -> list[str]:
+    n = log.size
+    _replace_file(log.data / "log.head", log.signed(n - 1))
+    return [
+        f"public/log/checkpoint (size {n}) is larger than log.head (size {n - 1}): log.head is "
+        "not the last checkpoint the log key signed"
+    ]
+
+
+def _head_of_another_origin(log: Log) -> list[str]:
+    _replace_file(log.data / "log.head", log.signed(log.size, origin="example.org/other-log"))
+    return ["log.head is signed by log.pub but names another origin than log.pub's key name"]
+
+
+def _changed_tile(log: Log) -> list[str]:
+    content = bytearray(log.tile().read_bytes())
+    content[40] ^= 0x01
+    _replace_file(log.tile(), bytes(content))
+    return [f"public/log/tile/0/000.p/{log.size} does not hold the store's hashes"]
+
+
+def _truncated_bundle(log: Log) -> list[str]:
+    content = log.bundle().read_bytes()
+    _replace_file(log.bundle(), content[:-1])
+    return [
+        f"public/log/tile/entries/000.p/{log.size} is {len(content) - 1:,} bytes, not the "
+        f"{len(content):,} bytes of the store's leaves"
+    ]
+
+
+def _stray_file(log: Log) -> list[str]:
+    _replace_file(log.public / "tile" / "notes", b"nothing to see\n")
+    return [
+        "public/log/tile/notes is not a tile, an entry bundle or the checkpoint: nothing else "
+        "belongs in the published log"
+    ]
+
+
+def _tile_beyond_the_store(log: Log) -> list[str]:
+    _replace_file(log.tile(200), bytes(200 * 32))
+    return [f"public/log/tile/0/000.p/200 lies beyond the {log.size} leaves of the store"]
+
+
+def _missing_tile(log: Log) -> list[str]:
+    log.tile().unlink()
+    return [
+        f"1 of the 2 tiles and entry bundles that public/log/checkpoint (size {log.size}) needs "
+        f"are missing (the first: tile/0/000.p/{log.size})"
+    ]
+
+
+def _symbolic_link(log: Log) -> list[str]:
+    (log.tile().parent / "link").symlink_to(log.data / "db.key")
+    return [
+        "public/log/tile/0/000.p/link is a symbolic link: the published log holds only files "
+        "the writer wrote"
+    ]
+
+
+def _linked_public_log(log: Log) -> list[str]:
+    elsewhere = log.data.parent / "elsewhere"
+    log.public.rename(elsewhere)
+    log.public.symlink_to(elsewhere)
+    return [
+        "public/log is a symbolic link: the published log holds only files the writer wrote",
+        "public/log/checkpoint is missing: the log is not published",
+    ]
+
+
+def _tile_dated_to_the_second(log: Log) -> list[str]:
+    _midnight(log.tile(), plus=14 * 3600 + 3 * 60 + 7)
+    return [
+        f"the file public/log/tile/0/000.p/{log.size} was last modified at a time of day, not "
+        "at midnight UTC: served as Last-Modified, it would date a batch"
+    ]
+
+
+def _directory_of_another_log(log: Log) -> list[str]:
+    data = DataDirectory(log.data)
+    authority = load_authority(data.authority_keystore_path, PASSPHRASE)
+    directory = current_directory(data, authority)
+    other = note.Signer.generate(log.signer.name).verifier()
+    publish(data, authority, replace(directory, log_vkey=other, log_policy=default_policy(other)))
+    return ["directory.json publishes another log key (log_vkey) than log.pub"]
+
+
+def _a_write_in_progress(log: Log) -> list[str]:
+    """The writer's temporary file (renamed into place a moment later) is no finding."""
+    _replace_file(log.tile().parent / ".tmp-7", bytes(7 * 32))
+    _replace_file(log.public / ".tmp-checkpoint", b"half a checkpoint")
+    return []
+
+
+Forgery = Callable[[Log], list[str]]
+
+PUBLISHED_CASES: dict[str, tuple[Forgery, str]] = {
+    "a deleted published checkpoint": (_delete_checkpoint, "log-intact"),
+    "a checkpoint signed by another key": (_checkpoint_by_another_key, "log-intact"),
+    "a checkpoint beyond the store": (_checkpoint_beyond_the_store, "log-intact"),
+    "a log.head of another log": (_head_of_another_log, "log-intact"),
+    "a stale log.head": (_stale_head, "log-intact"),
+    "a log.head of another origin": (_head_of_another_origin, "log-intact"),
+    "a changed tile": (_changed_tile, "log-intact"),
+    "a truncated entry bundle": (_truncated_bundle, "log-intact"),
+    "a stray file": (_stray_file, "log-intact"),
+    "a tile beyond the store": (_tile_beyond_the_store, "log-intact"),
+    "a missing tile": (_missing_tile, "log-intact"),
+    "a symbolic link": (_symbolic_link, "log-intact"),
+    "a symbolic link for public/log": (_linked_public_log, "log-intact"),
+    "a tile dated to the second": (_tile_dated_to_the_second, "no-times"),
+    "a directory naming another log key": (_directory_of_another_log, "log-intact"),
+    "a write in progress": (_a_write_in_progress, ""),
+}
+
+
+@pytest.mark.parametrize("case", list(PUBLISHED_CASES))
+def test_a_damaged_published_log_fails_its_check(case: str, stopped: Path, tmp_path: Path) -> None:
+    forge, check = PUBLISHED_CASES[case]
+    log = _log_copy(stopped, tmp_path)
+    _assert_all_ok(_audit(log.data))  # the copy itself is sound
+    expected = forge(log)
+    lines = _audit(log.data)
+    if not expected:
+        _assert_all_ok(lines)
+        return
+    assert _failed(lines) == {check}, "\n".join(lines)
+    assert sorted(line for line in lines if line.startswith("FAIL ")) == sorted(
+        f"FAIL {check}: {message}" for message in expected
+    )
+
+
+def _add_witness(log: Log, passphrase: Path, cosigner: Cosigner) -> None:
+    added = run_petition(
+        "admin", "add-witness", "--data", str(log.data), "--passphrase-file", str(passphrase),
+        "--quorum", "1", "w1", cosigner.verifier().to_vkey(), "https://witness.example.org",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+
+def test_cosignatures_by_the_policys_witnesses_are_counted_and_checked(
+    store: Store, stopped: Path, tmp_path: Path
+) -> None:
+    log = _log_copy(stopped, tmp_path)
+    cosigner = Cosigner.generate("witness.example.org/w1")
+    _add_witness(log, store.server.data_dir.parent / "passphrase", cosigner)
+    lines = _audit(log.data)
+    _assert_all_ok(lines)  # too few cosignatures is the policy's business, not the store's
+    policy = "witnesses of the directory's log policy"
+    assert f"cosigned by 0 of the 1 {policy} (quorum not met)" in "\n".join(lines)
+
+    path = log.public / "checkpoint"
+    published = path.read_bytes()
+    text, _ = note.split(published)
+    line = cosigner.cosign(text, 1_700_000_000)
+    _replace_file(path, published + line.encode())
+    lines = _audit(log.data)
+    _assert_all_ok(lines)
+    assert f"cosigned by 1 of the 1 {policy} (quorum met)" in "\n".join(lines)
+
+    name, blob = line.rstrip("\n").rsplit(" ", 1)
+    raw = bytearray(note.decode_base64(blob, what="test"))
+    raw[-1] ^= 0x01
+    _replace_file(path, published + f"{name} {note.encode_base64(bytes(raw))}\n".encode())
+    lines = _audit(log.data)
+    assert _failed(lines) == {"log-intact"}
+    assert (
+        "FAIL log-intact: the cosignature by witness w1 on public/log/checkpoint does not verify"
+        in lines
+    )
+
+
+def test_a_log_past_one_full_tile_is_audited_with_its_partials_superseded(
+    tmp_path: Path,
+) -> None:
+    """Past 256 leaves the writer replaces the partial tiles by the full one (tlog-tiles lets
+    it): the audit accepts the full tile where the partial is gone, and misses it if it is not."""
+    server = start_server(tmp_path)
+    try:
+        for _ in range(tiles.TILE_WIDTH + 4):
+            submission = server.seal("national")
+            assert server.client.post("/v1/petitions", submission.body()).status == 201
+    finally:
+        stop_server(server)
+    public = server.data_dir / "public" / "log"
+    assert (public / "tile/0/000").is_file()
+    assert (public / "tile/entries/000").is_file()
+    assert not (public / "tile/0/000.p").exists()  # superseded
+    assert (public / "tile/1/000.p/1").is_file()
+    lines = _audit(server.data_dir)
+    _assert_all_ok(lines)
+    text = "\n".join(lines)
+    assert "public/log/checkpoint (size 260) is the store's tree at that size" in text
+    assert "and the 5 that the published checkpoint needs are all there" in text
+
+    (public / "tile/0/000").unlink()
+    lines = _audit(server.data_dir)
+    assert _failed(lines) == {"log-intact"}
+    assert (
+        "FAIL log-intact: 1 of the 5 tiles and entry bundles that public/log/checkpoint (size 260) "
+        "needs are missing (the first: tile/0/000)"
+    ) in lines

@@ -84,7 +84,7 @@ def test_a_deleted_database_is_refused_with_one_line(stopped: RunningServer) -> 
     assert status is not None, "the server started"
     assert status != 0
     assert len(lines) == 1, lines
-    assert "petitions.db holds no log but log.key has signed a head of size 5" in lines[0]
+    assert "petitions.db holds no log but log.key has signed a checkpoint of size 5" in lines[0]
     assert "restore the database from a backup" in lines[0]
     assert not (stopped.data_dir / "petitions.db").exists()  # nothing created in its place
 
@@ -97,14 +97,14 @@ def test_an_emptied_database_is_refused_with_one_line(stopped: RunningServer) ->
     assert status is not None, "the server started"
     assert status != 0
     assert len(lines) == 1, lines
-    assert "holds no log but log.key has signed a head of size 5" in lines[0]
+    assert "holds no log but log.key has signed a checkpoint of size 5" in lines[0]
     assert (stopped.data_dir / "petitions.db").stat().st_size == 0  # not written into
 
 
 def test_an_older_backup_is_refused_and_the_matching_one_is_served(
     stopped: RunningServer, tmp_path: Path
 ) -> None:
-    """A backup from before the last head is a shorter log: refused, the log would fork."""
+    """A backup from before the last checkpoint is a shorter log: refused, the log would fork."""
     backup = tmp_path / "backup"
     backup.mkdir()
     shutil.copy2(stopped.data_dir / "petitions.db", backup / "petitions.db")
@@ -122,33 +122,62 @@ def test_an_older_backup_is_refused_and_the_matching_one_is_served(
     assert status is not None, "the server started"
     assert status != 0
     assert len(lines) == 1, lines
-    assert "holds a log of only 5 entries but log.key has signed a head of size 6" in lines[0]
+    assert "holds a log of only 5 entries but log.key has signed a checkpoint of size 6" in lines[0]
     audit = run_petition("audit", "store", "--data", str(stopped.data_dir))
     assert audit.returncode == 1
-    assert "FAIL log-intact: log.head holds a signed head of size 6" in audit.stdout
+    assert (
+        "FAIL log-intact: log.head holds a checkpoint of size 6 but the store has only 5 leaves"
+        in audit.stdout
+    )
+    assert (
+        "FAIL log-intact: public/log/checkpoint holds a checkpoint of size 6 but the store has "
+        "only 5 leaves" in audit.stdout
+    )
 
     # Restoring the newest database (the one log.head describes) is served again.
     shutil.copy2(current, stopped.data_dir / "petitions.db")
     process, client, _ = launch(stopped.data_dir, stopped.log_path)
     stopped.process = process
-    assert client.get("/v1/log/head").status == 200
+    assert client.get("/log/checkpoint").status == 200
     stop_server(stopped)
+    assert run_petition("audit", "store", "--data", str(stopped.data_dir)).returncode == 0
 
 
-def test_a_data_directory_without_log_head_gets_one(stopped: RunningServer) -> None:
-    """Upgrading: a directory from before log.head gets it from the store's latest head."""
-    key = DataDirectory.open_existing(stopped.data_dir).log_signing_key().public_key()
-    before = read_head(stopped.data_dir, key)
+def test_a_lost_log_head_is_refused_while_the_published_log_remembers(
+    stopped: RunningServer, tmp_path: Path
+) -> None:
+    """Without log.head nothing local says which log the key signed; the published checkpoint
+    still does, so the server refuses to start and the audit says what is missing."""
+    log = DataDirectory.open_existing(stopped.data_dir).log_verifier()
+    before = read_head(stopped.data_dir, log)
     assert before is not None
     assert before.tree_size == 5
+    kept = tmp_path / HEAD_FILE
+    shutil.copy2(stopped.data_dir / HEAD_FILE, kept)
     (stopped.data_dir / HEAD_FILE).unlink()
+    status, lines = serve_once(stopped)
+    assert status is not None, "the server started"
+    assert status != 0
+    assert len(lines) == 1, lines
+    assert "log.head is missing" in lines[0]
+    assert not (stopped.data_dir / HEAD_FILE).exists()  # not recreated
+    audit = run_petition("audit", "store", "--data", str(stopped.data_dir))
+    assert audit.returncode == 1
+    assert (
+        "FAIL log-intact: there is no log.head, yet the store holds 5 leaves: nothing keeps the "
+        "last checkpoint the log key signed"
+    ) in audit.stdout.splitlines()
+
+    # The restored file is the last checkpoint again: audited clean, and served.
+    shutil.copy2(kept, stopped.data_dir / HEAD_FILE)
+    audit = run_petition("audit", "store", "--data", str(stopped.data_dir))
+    assert audit.returncode == 0, audit.stdout
+    assert "the store reproduces the checkpoint kept in log.head (size 5)" in audit.stdout
     process, client, _ = launch(stopped.data_dir, stopped.log_path)
     stopped.process = process
     try:
-        assert client.get("/v1/log/head").status == 200
-        assert read_head(stopped.data_dir, key) == before
-        audit = run_petition("audit", "store", "--data", str(stopped.data_dir))
-        assert "the store reproduces the head kept in log.head (size 5)" in audit.stdout
+        assert client.get("/log/checkpoint").status == 200
+        assert read_head(stopped.data_dir, log) == before
         assert (stopped.data_dir / HEAD_FILE).stat().st_mode & 0o777 == 0o600
     finally:
         stop_server(stopped)

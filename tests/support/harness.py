@@ -25,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from crypto import cjson
+from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.document import CaseDocument, IdentityDocument
 from crypto.idnumber import normalize_id
-from crypto.keys import EncryptionPrivateKey, SigningKey
+from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, BureauRequest
+from crypto.log_receipt import VerifiedReceipt, verify_receipt
+from crypto.objects import BureauBundle, BureauRequest, Directory
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
-from crypto.signing import sign
+from crypto.signing import SignedObject, sign
 from crypto.token import TokenKey, TokenParams, generate_token_salt, prehash
 
 PETITION = [sys.executable, "-m", "petition.cli"]
@@ -215,6 +217,52 @@ class RunningServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def directory(self) -> Directory:
+        """The served directory, checked against the authority pinned at ``admin init``."""
+        return verified_directory(self.client, self.authority_fingerprint)
+
+    def checkpoint(self) -> Checkpoint:
+        """``/log/checkpoint``, verified with the log key the directory names."""
+        return log_checkpoint(self.client, self.directory())
+
+    def receipt(self, text: str) -> VerifiedReceipt:
+        """A receipt (tlog-proof text) verified with the directory's policy, as clients do."""
+        return open_receipt(text, self.directory())
+
+
+def verified_directory(client: Client, fingerprint: str | None = None) -> Directory:
+    """``/v1/directory``, verified with the key at ``/v1/authority`` (pinned by fingerprint)."""
+    answer = client.get("/v1/directory")
+    assert answer.status == 200, answer.raw
+    signed = SignedObject.decode(answer.raw, SignedKind.DIRECTORY)
+    if fingerprint is not None:
+        assert format_fingerprint(signed.signer) == fingerprint
+    authority = client.get("/v1/authority").json
+    key = VerifyKey(cjson.b64decode(authority["public_key"], length=32))
+    assert key.fingerprint == signed.signer
+    return Directory.from_json(signed.verify(key))
+
+
+def log_checkpoint(client: Client, directory: Directory) -> Checkpoint:
+    """The published checkpoint, its signature checked with the directory's log key."""
+    answer = client.get("/log/checkpoint")
+    assert answer.status == 200, answer.raw
+    checkpoint, _ = open_checkpoint(answer.raw, [directory.log_vkey])
+    assert checkpoint.origin == directory.log_origin
+    return checkpoint
+
+
+def checkpoint_size(client: Client) -> int:
+    """The published checkpoint's size, read without verifying it (for polling)."""
+    answer = client.get("/log/checkpoint")
+    assert answer.status == 200, answer.raw
+    return int(answer.raw.split(b"\n")[1])
+
+
+def open_receipt(text: str, directory: Directory) -> VerifiedReceipt:
+    """A receipt checked exactly as the clients check one: the directory's policy and origin."""
+    return verify_receipt(text.encode("utf-8"), directory.policy(), origin=directory.log_origin)
 
 
 def free_port() -> int:

@@ -1,0 +1,68 @@
+"""The read side of the static log: the published checkpoint, and receipts built against it.
+
+HTTP workers never sign anything. They serve what the writer published in ``public/log/`` and,
+for a petitioner who comes back with their receipt code, build a fresh receipt (tlog-proof)
+against the checkpoint published last, so it carries the cosignatures gathered since the
+petition was accepted. The file is re-read when it changes (checked at most once a second).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from crypto import merkle, note
+from crypto.checkpoint import Checkpoint
+from crypto.errors import SealedPetitionError
+from crypto.log_receipt import build_receipt
+from server.database import Connection
+from server.errors import StorageError
+from server.merkle_store import StoredTree, read_leaves
+
+CHECK_INTERVAL_SECONDS = 1.0
+
+
+class PublishedCheckpoint:
+    """``public/log/checkpoint``, parsed once per change."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._identity: tuple[int, int, int] | None = None
+        self._current: tuple[bytes, Checkpoint] | None = None
+        self._checked = 0.0
+
+    def current(self) -> tuple[bytes, Checkpoint] | None:
+        now = time.monotonic()
+        if self._current is not None and now - self._checked < CHECK_INTERVAL_SECONDS:
+            return self._current
+        with self._lock:
+            self._checked = now
+            try:
+                info = os.stat(self._path)
+            except OSError:
+                return self._current
+            identity = (info.st_ino, info.st_size, info.st_mtime_ns)
+            if identity != self._identity:
+                try:
+                    message = self._path.read_bytes()
+                    text, _ = note.split(message)
+                    self._current = (message, Checkpoint.from_text(text))
+                    self._identity = identity
+                except (OSError, SealedPetitionError):
+                    pass  # keep serving the previous one; the writer rewrites it whole
+            return self._current
+
+
+def receipt_for(conn: Connection, index: int, published: tuple[bytes, Checkpoint]) -> bytes:
+    """The receipt of leaf ``index`` under the published checkpoint (one read transaction)."""
+    message, checkpoint = published
+    if not 0 <= index < checkpoint.size:
+        raise StorageError(f"entry {index} is not in the published checkpoint yet")
+    leaves = read_leaves(conn, index, index + 1)
+    if len(leaves) != 1:
+        raise StorageError(f"the log is missing entry {index}; it is damaged")
+    proof = merkle.inclusion_proof(StoredTree(conn, checkpoint.size), index, checkpoint.size)
+    return build_receipt(leaves[0], index, proof, message)

@@ -1,0 +1,148 @@
+"""``petition witness``: run a tlog-witness (an NGO, an observer or an auditor does).
+
+Every flag can also come from a ``PETITION_*`` environment variable (petition/environment.py);
+a flag on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from petition.environment import env_text, from_environment, whole_number
+
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+DEFAULT_PORT = 8700
+_whole = from_environment(whole_number)
+
+
+def _env(name: str, default: Any = None) -> Any:
+    text = env_text(f"PETITION_{name}")
+    return default if text is None else text
+
+
+def _data_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=_env("DATA"),
+        required=_env("DATA") is None,
+        help="the witness directory (PETITION_DATA)",
+    )
+
+
+def register(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "witness",
+        help="run a transparency-log witness that cosigns the log's checkpoints",
+        description="A witness (c2sp.org/tlog-witness) checks that each checkpoint a log "
+        "submits extends the last one it cosigned, and cosigns only then: a log that shows "
+        "different histories to different people is caught by the witnesses it needs.",
+    )
+    actions = parser.add_subparsers(title="witness commands", metavar="ACTION")
+
+    init = actions.add_parser("init", help="create a witness directory, key and state")
+    _data_argument(init)
+    init.add_argument(
+        "--name",
+        required=True,
+        help="the witness's key name, a schema-less URL such as witness.example.org/w1",
+    )
+    init.set_defaults(handler=_init)
+
+    vkey = actions.add_parser("vkey", help="print the witness's public key (a vkey)")
+    _data_argument(vkey)
+    vkey.set_defaults(handler=_vkey)
+
+    add_log = actions.add_parser("add-log", help="trust a log's key (its name is the origin)")
+    _data_argument(add_log)
+    add_log.add_argument("vkey", metavar="VKEY", help="the log's signed-note verifier key")
+    add_log.set_defaults(handler=_add_log)
+
+    logs = actions.add_parser("logs", help="list the trusted logs and their cosigned sizes")
+    _data_argument(logs)
+    logs.set_defaults(handler=_logs)
+
+    serve = actions.add_parser("serve", help="answer add-checkpoint and monitoring requests")
+    _data_argument(serve)
+    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
+    serve.add_argument(
+        "--port",
+        type=_whole,
+        default=_env("PORT", DEFAULT_PORT),
+        help=f"(PETITION_PORT, default {DEFAULT_PORT})",
+    )
+    serve.set_defaults(handler=_serve)
+    parser.set_defaults(handler=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _init(args: argparse.Namespace) -> int:
+    from server.witness.store import WitnessDirectory
+
+    directory = WitnessDirectory.create(args.data, args.name)
+    print(f"Witness created in {directory.path}")
+    print("Logs list this key (with the witness's URL) in their witness policy:")
+    print(f"  {directory.verifier().to_vkey()}")
+    return 0
+
+
+def _vkey(args: argparse.Namespace) -> int:
+    from server.witness.store import WitnessDirectory
+
+    print(WitnessDirectory.open(args.data).verifier().to_vkey())
+    return 0
+
+
+def _add_log(args: argparse.Namespace) -> int:
+    from crypto.errors import MalformedInput
+    from crypto.note import Verifier
+    from server.witness.store import WitnessDirectory
+
+    directory = WitnessDirectory.open(args.data)
+    try:
+        verifier = Verifier.from_vkey(args.vkey)
+    except MalformedInput as exc:
+        raise MalformedInput(f"the log key is not a signed-note vkey: {exc.message}") from None
+    directory.store().add_log(verifier)
+    print(f"Trusting the log {verifier.name} (key {verifier.key_id:08x})")
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from server.witness.store import WitnessDirectory
+
+    logs = WitnessDirectory.open(args.data).store().logs()
+    if not logs:
+        print("No log is trusted yet (`petition witness add-log`).")
+    for trusted in logs:
+        size = "nothing cosigned yet" if trusted.latest_size is None else trusted.latest_size
+        print(f"{trusted.origin}  cosigned size: {size}")
+        for verifier in trusted.verifiers:
+            print(f"  {verifier.to_vkey()}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.witness.serving import serve
+    from server.witness.store import WitnessDirectory
+
+    if not 0 < args.port < 65536:
+        raise SystemExit("petition: error: the port must be 1-65535")
+    directory = WitnessDirectory.open(args.data)  # refused in one line before gunicorn starts
+    name = directory.cosigner().name
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    return serve(
+        directory.path,
+        host=args.host,
+        port=args.port,
+        announce=f"petition witness {name}: listening on http://{host}:{args.port}/ "
+        "(add-checkpoint; SIGTERM or Ctrl-C to stop)",
+    )
