@@ -361,17 +361,24 @@ def _call(
     return transport.call(method, path, body=body, headers=headers, accept=accept)
 
 
+#: The static log (protocol §13.4) is public and meant to be cached (tlog-tiles): the same bytes
+#: for everyone, so a cache keeping them records nothing about anyone. It must still set no
+#: cookie, and the checkpoint may be kept a second at most, so that a cache cannot hide a new
+#: one for long.
+_STATIC_LOG = ("/log/checkpoint", {"public", "max-age=1"})
+
+
 def no_cookies_no_store(context: CheckContext) -> CheckOutcome:
     paths = [
         "/v1/directory",
         "/v1/authority",
-        "/log/checkpoint",
+        "/v1/log/entries?start=0&end=0",
         "/healthz",
         f"/v1/petitions/{secrets.token_hex(16)}/status",  # an error answer: 400 without a key
         "/v1/no-such-route",
     ]
     findings = []
-    for path in paths:
+    for path in [*paths, _STATIC_LOG[0]]:
         # Even a 503 (no directory published yet, say) must not set a cookie or be cached.
         answer = _call(context, "GET", path, accept=_EVERY_ANSWER)
         headers = {name.lower(): value for name, value in answer.headers.items()}
@@ -379,12 +386,19 @@ def no_cookies_no_store(context: CheckContext) -> CheckOutcome:
         if "set-cookie" in headers:
             findings.append(f"GET {shown} ({answer.status}) sets a cookie")
         directives = {part.strip().lower() for part in headers.get("cache-control", "").split(",")}
-        if "no-store" not in directives:
+        if path == _STATIC_LOG[0]:
+            if answer.status == 200 and directives != _STATIC_LOG[1]:
+                findings.append(
+                    f"GET {shown} is not Cache-Control: public, max-age=1 "
+                    f"({headers.get('cache-control', 'none')})"
+                )
+        elif "no-store" not in directives:
             findings.append(f"GET {shown} ({answer.status}) is not Cache-Control: no-store")
     return CheckOutcome.from_findings(
         findings,
         f"{len(paths)} answers (documents and errors): none sets a cookie, all are "
-        "Cache-Control: no-store",
+        "Cache-Control: no-store; the public log's checkpoint sets no cookie and is cached a "
+        "second at most",
     )
 
 

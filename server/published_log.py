@@ -3,14 +3,14 @@
 HTTP workers never sign anything. They serve what the writer published in ``public/log/`` and,
 for a petitioner who comes back with their receipt code, build a fresh receipt (tlog-proof)
 against the checkpoint published last, so it carries the cosignatures gathered since the
-petition was accepted. The file is re-read when it changes (checked at most once a second).
+petition was accepted. The file is looked at (one ``stat``) on every use and re-read when it
+changed, so no worker ever serves a checkpoint older than one another worker already served.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 from crypto import merkle, note
@@ -21,9 +21,6 @@ from server.database import Connection
 from server.errors import StorageError
 from server.merkle_store import StoredTree, read_leaves
 
-CHECK_INTERVAL_SECONDS = 1.0
-
-
 class PublishedCheckpoint:
     """``public/log/checkpoint``, parsed once per change."""
 
@@ -32,14 +29,9 @@ class PublishedCheckpoint:
         self._lock = threading.Lock()
         self._identity: tuple[int, int, int] | None = None
         self._current: tuple[bytes, Checkpoint] | None = None
-        self._checked = 0.0
 
     def current(self) -> tuple[bytes, Checkpoint] | None:
-        now = time.monotonic()
-        if self._current is not None and now - self._checked < CHECK_INTERVAL_SECONDS:
-            return self._current
         with self._lock:
-            self._checked = now
             try:
                 info = os.stat(self._path)
             except OSError:

@@ -78,7 +78,8 @@ from client.bureau import load_bureau
 from client.home import ClientConfig, ClientHome
 from client.session import verify_directory
 from client.transport import RetryPolicy, Transport
-from crypto import cjson, merkle
+from crypto import cjson, merkle, note
+from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
 from crypto.envelope import (
     BUREAU_FIELD_LENGTH,
@@ -106,21 +107,22 @@ from crypto.keys import (
 )
 from crypto.keystore import KdfParams, open_keystore, seal_keystore, write_keystore_file
 from crypto.labels import ENVELOPE_CASE_INFO, ENVELOPE_IDENTITY_INFO, REPLY_INFO, SignedKind
+from crypto.log_receipt import verify_receipt
 from crypto.objects import (
     REQUEST_NONCE_LENGTH,
     BureauBundle,
     BureauRequest,
     Directory,
     LogEntry,
-    Receipt,
     Reply,
-    TreeHead,
 )
 from crypto.padding import IDENTITY_SECTION_SIZE, pad, pad_to, unpad, unpad_from
 from crypto.petition import open_case, open_identity
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign
+from crypto.tiles import decode_bundle, parse_path
+from crypto.tlog_policy import Policy
 from crypto.token import TokenKey, TokenParams
 from server.app import create_app
 from server.auth import authenticate_bureau
@@ -150,6 +152,8 @@ class World:
     envelope: bytes
     tree_size: int
     answers: dict[str, bytes]  # the raw body of a real answer of each endpoint
+    #: The static log's files at that size (not JSON): the checkpoint, a tile, an entry bundle.
+    static: dict[str, bytes] = field(default_factory=dict)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +199,6 @@ def world(fuzz_server: RunningServer) -> World:
         "authority": client.get("/v1/authority"),
         "submit": stored[0],
         "lookup": client.get("/v1/lookup", headers=lookup_header),
-        "head": client.get("/v1/log/head"),
         "inclusion": client.get("/v1/log/proof/inclusion?index=1&tree_size=4"),
         "consistency": client.get("/v1/log/proof/consistency?first=1&second=4"),
         "entries": client.get("/v1/log/entries?start=0&end=4"),
@@ -203,7 +206,12 @@ def world(fuzz_server: RunningServer) -> World:
         "petition": petition,
         "reply": replied,
     }
+    static = {
+        path: client.get("/log/" + path)
+        for path in ("checkpoint", "tile/0/000.p/4", "tile/entries/000.p/4")
+    }
     assert all(answer.status in (200, 201) for answer in answers.values()), answers
+    assert all(answer.status == 200 for answer in static.values()), static
     return World(
         server=server,
         bureau=bureau,
@@ -212,6 +220,7 @@ def world(fuzz_server: RunningServer) -> World:
         envelope=first.envelope,
         tree_size=4,
         answers={name: answer.raw for name, answer in answers.items()},
+        static={path: answer.raw for path, answer in static.items()},
     )
 
 
@@ -343,6 +352,9 @@ def steer(case: FuzzCase, steering: Steering, world: World) -> None:
             path["bureau_id"] = world.bureau.bureau_id
         if "petition_id" in path:
             path["petition_id"] = world.petition_id
+        if "rest" in path:  # a tile that exists (its width names the log's size)
+            tiles = [name.removeprefix("tile/") for name in world.static if name != "checkpoint"]
+            path["rest"] = tiles[len(str(path["rest"])) % len(tiles)]
     query = case.query
     if query is not None:
         for name, value in query.items():
@@ -832,7 +844,6 @@ B64_MEMBERS = frozenset(
         "id_prehash",
         "identity_key",
         "key",
-        "log_key",
         "lookup_key_hash",
         "nonce",
         "reply_hash",
@@ -915,10 +926,11 @@ class Kit:
     world: World
     authority_key: VerifyKey
     log_key: VerifyKey
+    log: note.Verifier
+    policy: Policy
     directory_body: dict[str, Any]
-    head_wire: bytes
-    head_body: dict[str, Any]
-    receipt_body: dict[str, Any]
+    checkpoint_wire: bytes
+    receipts: list[bytes]  # a submission's and a reply's, as the server sent them
     reply_signed: dict[str, Any]
     request_body: dict[str, Any]
     leaves: list[bytes]
@@ -934,7 +946,7 @@ class Kit:
     public_keys: list[bytes]
     verify_keys: list[bytes]
     client_config: bytes
-    heads_file: bytes
+    checkpoints_file: bytes
     home: ClientHome
     app: Flask
     published: PublishedDirectory
@@ -1017,7 +1029,8 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
             directory_serial=3,
         )
     )
-    home.save_heads(directory.log_key.fingerprint, [world.answers["head"]])
+    checkpoint_wire = world.static["checkpoint"]
+    home.save_checkpoints(directory.log_vkey, [checkpoint_wire])
     data = DataDirectory.open_existing(server.data_dir)
     published = DirectoryFile(data.directory_path).current()
     assert published is not None
@@ -1030,10 +1043,14 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
             world=world,
             authority_key=authority_key,
             log_key=directory.log_key,
+            log=directory.log_vkey,
+            policy=directory.policy(),
             directory_body=directory_signed.body,
-            head_wire=world.answers["head"],
-            head_body=answers["head"]["body"],
-            receipt_body=answers["submit"]["receipt"]["body"],
+            checkpoint_wire=checkpoint_wire,
+            receipts=[
+                answers["submit"]["receipt"].encode(),
+                answers["reply"]["receipt"].encode(),
+            ],
             reply_signed=answers["petition"]["replies"][0],
             request_body=claim.to_json(),
             leaves=leaves,
@@ -1065,7 +1082,7 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
             public_keys=[public_key, public_key[:-32] + bytes(32)],  # the second: low order
             verify_keys=[bureau.signing.public_key().to_bytes(), authority_key.to_bytes()],
             client_config=home.config_path.read_bytes(),
-            heads_file=home.heads_path(directory.log_key.fingerprint).read_bytes(),
+            checkpoints_file=home.checkpoints_path(directory.log_vkey).read_bytes(),
             home=home,
             app=app,
             published=published,
@@ -1126,12 +1143,56 @@ def fuzz_parser(
 # -- the parsers, each with a naive twin that parses the same input without strict checks ----
 
 
-def _signed_head(kit: Kit, data: bytes) -> object:
-    return TreeHead.from_json(SignedObject.decode(data, SignedKind.TREE_HEAD).verify(kit.log_key))
+def _naive_checkpoint_text(kit: Kit, text: str) -> object:
+    """A checkpoint read by line position, trusting the shape."""
+    lines = text.split("\n")
+    return lines[0], int(lines[1]), base64.b64decode(lines[2], validate=True)
 
 
-def _naive_signed_head(kit: Kit, data: bytes) -> object:
-    return naive_object(json.loads(data)["body"], ["tree_size", "root_hash", "day"])
+def _naive_signed_checkpoint(kit: Kit, data: bytes) -> object:
+    """The note split at its blank line, the signature lines taken apart by position."""
+    text, _, signatures = data.partition(b"\n\n")
+    signed = []
+    for line in signatures.decode("ascii").splitlines():
+        blob = base64.b64decode(line.split(" ")[2], validate=True)
+        signed.append((struct.unpack(">I", blob[:4])[0], blob[4:]))
+    return _naive_checkpoint_text(kit, text.decode("utf-8") + "\n"), signed
+
+
+def _naive_receipt(kit: Kit, data: bytes) -> object:
+    """A tlog-proof read by line position: the extra line's entry, the index, the hashes."""
+    lines = data.split(b"\n")
+    entry = json.loads(base64.b64decode(lines[1].split(b" ")[1], validate=True))
+    index = int(lines[2].split(b" ")[1])
+    proof = [base64.b64decode(line, validate=True) for line in lines[3 : lines.index(b"")]]
+    return naive_object(entry, LogEntry._MEMBERS), index, proof
+
+
+def _naive_policy(kit: Kit, data: bytes) -> object:
+    """Every line split on spaces, keys decoded by position."""
+    keys: list[object] = []
+    for line in data.decode("utf-8").splitlines():
+        words = line.split()
+        if words[0] in ("log", "witness"):
+            keys.append(base64.b64decode(words[-2 if words[0] == "witness" else 1].split("+")[2]))
+        elif words[0] == "group":
+            keys.append(int(words[2]))
+    return keys
+
+
+def _naive_tile_path(kit: Kit, text: str) -> object:
+    parts = text.split("/")
+    width = int(parts[-1]) if ".p" in text else 256
+    return parts[1], int(parts[2].replace("x", "").split(".")[0]), width
+
+
+def _naive_bundle(kit: Kit, data: bytes) -> object:
+    entries, at = [], 0
+    for _ in range(4):
+        (length,) = struct.unpack(">H", data[at : at + 2])
+        entries.append(json.loads(data[at + 2 : at + 2 + length]))
+        at += 2 + length
+    return entries
 
 
 def _naive_header(envelope: bytes) -> EnvelopeHeader:
@@ -1394,9 +1455,9 @@ def _client_config(kit: Kit, data: bytes) -> object:
     return kit.home.load_config()
 
 
-def _client_heads(kit: Kit, data: bytes) -> object:
-    kit.home.heads_path(kit.log_key.fingerprint).write_bytes(data)
-    return kit.home.load_heads(kit.log_key.fingerprint)
+def _client_checkpoints(kit: Kit, data: bytes) -> object:
+    kit.home.checkpoints_path(kit.log).write_bytes(data)
+    return kit.home.load_checkpoints(kit.log)
 
 
 SUBMISSION_MEMBERS = {"envelope", "lookup_key_hash"}
@@ -1538,7 +1599,10 @@ CLIENT_CALLS = (
         lambda kit: kit.api.submit(kit.world.envelope, kit.world.secret.lookup_key_hash()),
     ),
     ClientCall("lookup", lambda kit: kit.api.lookup(kit.world.secret.lookup_key())),
-    ClientCall("head", lambda kit: kit.api.log_head()),
+    ClientCall(
+        "checkpoint",
+        lambda kit: kit.policy.verify_checkpoint(kit.api.checkpoint(), origin=kit.log.name),
+    ),
     ClientCall("inclusion", lambda kit: kit.api.inclusion_proof(1, 4)),
     ClientCall("consistency", lambda kit: kit.api.consistency_proof(1, 4)),
     ClientCall("entries", lambda kit: kit.api.entries(0, 4)),
@@ -1562,8 +1626,15 @@ def _answer_bodies(raw: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(special_literal([value]), json_bytes([raw], [value]))
 
 
+def _real_answer(kit: Kit, call: ClientCall) -> bytes:
+    return kit.world.answers.get(call.answer) or kit.world.static[call.answer]
+
+
 def _client_inputs(kit: Kit) -> st.SearchStrategy[tuple[ClientCall, int, bytes]]:
     def for_call(call: ClientCall) -> st.SearchStrategy[tuple[ClientCall, int, bytes]]:
+        if call.answer in kit.world.static:  # text, not JSON
+            bodies = mutated_bytes([kit.world.static[call.answer]])
+            return st.tuples(st.just(call), STATUSES, bodies)
         return st.tuples(st.just(call), STATUSES, _answer_bodies(kit.world.answers[call.answer]))
 
     return st.sampled_from(CLIENT_CALLS).flatmap(for_call)
@@ -1580,7 +1651,7 @@ def _naive_client_answer(kit: Kit, drawn: tuple[ClientCall, int, bytes]) -> obje
     kit.answers.answer = (status, {}, body)
     with urllib.request.urlopen(kit.answers.url) as answer:  # noqa: S310  (the local server)
         value = json.loads(answer.read())
-    return [value[name] for name in json.loads(kit.world.answers[call.answer])]
+    return [value[name] for name in json.loads(_real_answer(kit, call))]
 
 
 @dataclass(frozen=True)
@@ -1600,7 +1671,8 @@ PARSERS = (
         lambda kit, data: cjson.decode(data),
         lambda kit, data: json.loads(data),
         lambda kit: json_bytes(
-            [kit.head_wire, kit.leaves[0], kit.key_file], [kit.head_body, kit.directory_body]
+            [kit.leaves[0], kit.key_file, kit.world.answers["lookup"]],
+            [json.loads(kit.leaves[0]), kit.directory_body],
         ),
         200,
     ),
@@ -1611,15 +1683,52 @@ PARSERS = (
         lambda kit: st.one_of(mutated_text([cjson.b64encode(kit.leaves[0][:32])]), JSON_VALUES),
     ),
     Parser(
-        "signing.SignedObject.decode(tree-head)",
-        _signed_head,
-        _naive_signed_head,
-        lambda kit: json_bytes([kit.head_wire], [json.loads(kit.head_wire)]),
+        "checkpoint.open_checkpoint",
+        lambda kit, data: open_checkpoint(data, [kit.log]),
+        _naive_signed_checkpoint,
+        lambda kit: st.one_of(mutated_bytes([kit.checkpoint_wire]), st.binary(max_size=200)),
+        200,
+    ),
+    Parser(
+        "checkpoint.Checkpoint.from_text",
+        lambda kit, text: Checkpoint.from_text(text),
+        _naive_checkpoint_text,
+        lambda kit: mutated_text([kit.checkpoint_wire.split(b"\n\n")[0].decode() + "\n"]),
+        200,
+    ),
+    Parser(
+        "log_receipt.verify_receipt",
+        lambda kit, data: verify_receipt(data, kit.policy, origin=kit.log.name),
+        _naive_receipt,
+        lambda kit: mutated_bytes(kit.receipts),
+        200,
+    ),
+    Parser(
+        "tlog_policy.Policy.parse",
+        lambda kit, data: Policy.parse(data),
+        _naive_policy,
+        lambda kit: mutated_bytes(
+            [kit.policy.to_text(), b"log " + kit.log.to_vkey().encode() + b"\nquorum none\n"]
+        ),
+    ),
+    Parser(
+        "tiles.parse_path",
+        lambda kit, text: parse_path(text),
+        _naive_tile_path,
+        lambda kit: mutated_text(
+            ["tile/0/000.p/4", "tile/entries/000.p/4", "tile/1/x001/x234/067", "tile/2/005"]
+        ),
+    ),
+    Parser(
+        "tiles.decode_bundle",
+        lambda kit, data: decode_bundle(data, 4),
+        _naive_bundle,
+        lambda kit: mutated_bytes([kit.world.static["tile/entries/000.p/4"]]),
     ),
     Parser(
         "session.verify_directory",
         lambda kit, data: verify_directory(data, kit.authority_key),
-        lambda kit, data: naive_object(json.loads(data)["body"], ["log_key", "serial"]),
+        lambda kit, data: naive_object(json.loads(data)["body"], ["log_vkey", "serial"]),
         lambda kit: json_bytes(
             [kit.world.answers["directory"]], [json.loads(kit.world.answers["directory"])]
         ),
@@ -1642,23 +1751,10 @@ PARSERS = (
         200,
     ),
     Parser(
-        "objects.TreeHead.from_json",
-        lambda kit, value: TreeHead.from_json(value),
-        lambda kit, value: naive_object(value, ["tree_size", "root_hash", "day"]),
-        lambda kit: reshaped([kit.head_body]),
-    ),
-    Parser(
         "objects.LogEntry.from_leaf",
         lambda kit, leaf: LogEntry.from_leaf(leaf),
         lambda kit, leaf: naive_object(json.loads(leaf), LogEntry._MEMBERS),
         lambda kit: json_bytes(kit.leaves, [json.loads(leaf) for leaf in kit.leaves]),
-        200,
-    ),
-    Parser(
-        "objects.Receipt.from_json",
-        lambda kit, value: Receipt.from_json(value),
-        lambda kit, value: naive_object(value, Receipt._MEMBERS - {"tree_head"}),
-        lambda kit: reshaped([kit.receipt_body]),
         200,
     ),
     Parser(
@@ -1852,10 +1948,10 @@ PARSERS = (
         lambda kit: json_bytes([kit.client_config], [json.loads(kit.client_config)]),
     ),
     Parser(
-        "home.ClientHome.load_heads",
-        _client_heads,
-        lambda kit, data: [naive_b64(head) for head in json.loads(data)["heads"]],
-        lambda kit: json_bytes([kit.heads_file], [json.loads(kit.heads_file)]),
+        "home.ClientHome.load_checkpoints",
+        _client_checkpoints,
+        lambda kit, data: [item.encode() for item in json.loads(data)["checkpoints"]],
+        lambda kit: json_bytes([kit.checkpoints_file], [json.loads(kit.checkpoints_file)]),
     ),
     Parser("server: POST /v1/petitions body", _submission, _naive_submission, _submission_inputs),
     Parser(

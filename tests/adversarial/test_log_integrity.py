@@ -2,18 +2,22 @@
 
 The adversary here is the one the threat model names for these rows: the server operator, who
 holds the database key *and the log key* (ADV-OPERATOR). Such an operator does not leave a
-broken log behind: it rewrites the rows it wants, rebuilds the Merkle nodes and re-signs a head
-for every size and a receipt for every petition, so that the data directory is again perfectly
-self-consistent. (Clumsier tampering, without re-signing, is caught by the server's own checks:
-``tests/clients/test_failures.py`` and ``tests/server/test_store_audit.py``.)
+broken log behind: it rewrites the rows it wants, rebuilds the Merkle nodes, re-signs a
+checkpoint for the new log (``log.head``) and republishes it with every tile
+(``public/log/``), so that the data directory is again perfectly self-consistent and every
+receipt the server builds from now on verifies. (Clumsier tampering, without re-signing, is
+caught by the server's own checks: ``tests/clients/test_failures.py`` and
+``tests/server/test_store_audit.py``.) The deployment has no witness, so nobody outside the
+operator cosigns: what is left to catch the rewrite is what others kept.
 
-What such an operator cannot rewrite is what others kept: the signed heads an auditor accepted
-earlier (``petition audit log`` keeps them under PETITION_HOME), the signed receipt a
-petitioner kept (``--save-receipt``), and the bureau's private key (an altered envelope no
-longer opens). Each test tampers with a live deployment, runs the checks, and puts every row
-back, so the two defence runs and the tests share one server. ``defence-off`` removes exactly
-what the defence is: the auditor's saved history, the petitioner's signed receipt, or (for
-forged signatures) the rule that the log key comes from the pinned directory.
+What such an operator cannot rewrite is what others kept: the checkpoints an auditor accepted
+earlier (``petition audit log`` keeps them under PETITION_HOME), the receipt (a tlog-proof with
+the checkpoint the log signed) a petitioner kept (``--save-receipt``), and the bureau's private
+key (an altered envelope no longer opens). Each test tampers with a live deployment, runs the
+checks, and puts every row and file back, so the two defence runs and the tests share one
+server. ``defence-off`` removes exactly what the defence is: the auditor's saved history, the
+signature on the petitioner's receipt, or (for forged signatures) the rule that the log key
+comes from the pinned directory.
 
 Client commands run through ``petition.cli.main``, the console script's entry point, in this
 process (the same code as the installed program, at a fraction of a subprocess's cost).
@@ -21,11 +25,14 @@ process (the same code as the installed program, at a fraction of a subprocess's
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -50,27 +57,28 @@ from client.petitioner import (
 )
 from client.session import NetworkOptions, Session, verify_directory
 from client.transport import Transport
-from crypto import merkle
+from crypto import checkpoint, merkle, note
 from crypto.errors import SealedPetitionError
 from crypto.fields import Status, envelope_hash, petition_id_for
-from crypto.keyfile import read_log_key_file
 from crypto.keys import VerifyKey
 from crypto.keystore import KdfParams, write_keystore_file
-from crypto.labels import SignedKind
-from crypto.objects import LogEntry, Receipt, TreeHead
+from crypto.log_receipt import check_submission, verify_receipt
+from crypto.objects import Directory, LogEntry, default_policy
 from crypto.receipt import ReceiptSecret
-from crypto.signing import SignedObject, sign
+from crypto.tiles import build_tiles
+from crypto.tlog_proof import TlogProof
 from petition.cli import main
 from server import store_guard
-from server.datadir import DataDirectory, read_public_key
+from server.datadir import DataDirectory
 from server.merkle_store import append_leaf
+from server.published_log import CHECK_INTERVAL_SECONDS
 
 Connection = Any  # sqlcipher3 ships no type information
 
 ID_NUMBER = "440524198001010013"
 PETITIONS = 5
 CHEAP_KDF = KdfParams(memory_kib=8192, time_cost=1, parallelism=1)  # a test receipt file
-TABLES = ("petitions", "replies", "log_leaves", "log_nodes", "tree_heads")
+TABLES = ("petitions", "replies", "log_leaves", "log_nodes")
 
 
 # --- the operator ------------------------------------------------------------------------------
@@ -81,7 +89,8 @@ class Operator:
 
     def __init__(self, data: Path) -> None:
         self.data = data
-        self.log_key = read_log_key_file(data / "log.key")
+        self.signer = DataDirectory.open_existing(data).log_signer()
+        self.public = data / "public" / "log"
 
     @contextmanager
     def _database(self) -> Iterator[Connection]:
@@ -108,21 +117,28 @@ class Operator:
     def tampered(self, change: Callable[[Connection], None]) -> Iterator[None]:
         """Commit ``change`` on the live database; afterwards put every row back.
 
-        The server keeps nothing of the log in memory but its size, and nothing is submitted
-        while the change is in place, so readers see the rewritten log and, afterwards, the
-        original one again.
+        Nothing is submitted while the change is in place, and the published checkpoint and
+        tiles are files the workers read afresh (the checkpoint within a second), so readers
+        see the rewritten log and, afterwards, the original one again.
         """
         head_file = store_guard.head_path(self.data)
         saved_head = head_file.read_bytes()
+        saved_public = Path(tempfile.mkdtemp(dir=self.data.parent)) / "log"
+        shutil.copytree(self.public, saved_public)
         with self._database() as conn:
             saved = {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in TABLES}  # noqa: S608
             assert not saved["replies"], "the rebuild below handles submissions only"
-            self._transaction(conn, lambda: change(conn))
             try:
+                self._transaction(conn, lambda: change(conn))
+                _published()
                 yield
             finally:
                 self._transaction(conn, lambda: self._restore(conn, saved))
                 store_guard.write_head(self.data, saved_head)
+                shutil.rmtree(self.public)
+                shutil.copytree(saved_public, self.public)
+                shutil.rmtree(saved_public.parent)
+                _published()
 
     @staticmethod
     def _restore(conn: Connection, saved: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -138,39 +154,45 @@ class Operator:
         return [bytes(row[0]) for row in rows]
 
     def rebuild(self, conn: Connection, leaves: list[bytes]) -> None:
-        """A self-consistent log over ``leaves``: nodes, a signed head per size, every receipt."""
-        for table in ("log_leaves", "log_nodes", "tree_heads"):
+        """A self-consistent log over ``leaves``: nodes, rows, a signed checkpoint, tiles.
+
+        Receipts are not stored: the server builds each from the leaf and the published
+        checkpoint, so once these are rewritten every receipt it hands out verifies.
+        """
+        for table in ("log_leaves", "log_nodes"):
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         for index, leaf in enumerate(leaves):
             append_leaf(conn, index, leaf)  # the server's own node bookkeeping
-        tree = merkle.LeafHashList([merkle.leaf_hash(leaf) for leaf in leaves])
-        day = datetime.now(UTC).date()
-        final: SignedObject | None = None
-        for size in range(len(leaves) + 1):
-            head = TreeHead(tree_size=size, root_hash=tree.subtree_root(0, size), day=day)
-            final = sign(SignedKind.TREE_HEAD, head.to_json(), self.log_key)
-            conn.execute("INSERT INTO tree_heads VALUES (?, ?)", (size, final.encode()))
-        assert final is not None
-        # The key holder rewrites the copy of the newest head kept outside the database too.
-        store_guard.write_head(self.data, final.encode())
         where = {LogEntry.from_leaf(leaf).petition_id: i for i, leaf in enumerate(leaves)}
-        rows = conn.execute("SELECT petition_id, bureau_id, envelope_hash, day FROM petitions")
-        for petition_id, bureau_id, hashed, day in rows.fetchall():
-            index = where[petition_id]
-            receipt = Receipt(
-                petition_id=petition_id,
-                bureau_id=bureau_id,
-                envelope_hash=bytes(hashed),
-                leaf_index=index,
-                day=datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).date(),
-                tree_head=final,
-                inclusion_proof=tuple(merkle.inclusion_proof(tree, index, len(leaves))),
-            )
-            signed = sign(SignedKind.RECEIPT, receipt.to_json(), self.log_key).encode()
+        rows = conn.execute("SELECT petition_id FROM petitions").fetchall()
+        for (petition_id,) in rows:
             conn.execute(
-                "UPDATE petitions SET leaf_index = ?, receipt = ? WHERE petition_id = ?",
-                (index, signed, petition_id),
+                "UPDATE petitions SET leaf_index = ? WHERE petition_id = ?",
+                (where[petition_id], petition_id),
             )
+        root = merkle.root_from_leaf_hashes([merkle.leaf_hash(leaf) for leaf in leaves])
+        signed = checkpoint.sign(
+            checkpoint.Checkpoint(self.signer.name, len(leaves), root), [self.signer]
+        )
+        # The key holder rewrites the copy of the last checkpoint kept outside the database,
+        # and the static log: every tile and the checkpoint, as the writer would have.
+        store_guard.write_head(self.data, signed)
+        shutil.rmtree(self.public)
+        for path, content in {**build_tiles(leaves), "checkpoint": signed}.items():
+            target = self.public / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(".tmp-" + target.name)
+            temporary.write_bytes(content)
+            temporary.replace(target)  # a new file: the workers notice the change
+        # Dated as the writer dates them (midnight UTC), so no check tells the files apart.
+        midnight = calendar.timegm(datetime.now(UTC).date().timetuple())
+        for path in [*self.public.rglob("*"), self.public]:
+            os.utime(path, (midnight, midnight))
+
+
+def _published() -> None:
+    """Wait until every worker has re-read ``public/log/checkpoint`` (once a second at most)."""
+    time.sleep(CHECK_INTERVAL_SECONDS + 0.2)
 
 
 # --- the deployment ----------------------------------------------------------------------------
@@ -192,12 +214,12 @@ class World:
             shutil.rmtree(home / "audit")
         return home
 
-    def log_key(self) -> VerifyKey:
-        """The log key the directory names, verified with the pinned authority key."""
+    def directory(self) -> Directory:
+        """The directory (log key and policy), verified with the pinned authority key."""
         config = ClientHome(self.auditor).load_config()
         with Transport(self.deployment.url) as transport:
             wire = transport.call("GET", "/v1/directory").body
-        return verify_directory(wire, VerifyKey(config.authority_key)).log_key
+        return verify_directory(wire, VerifyKey(config.authority_key))
 
 
 def _form(number: int) -> PetitionForm:
@@ -439,22 +461,28 @@ def test_an_altered_envelope_is_caught_by_the_bureau_and_the_saved_heads(
 # --- T-REP-1 -----------------------------------------------------------------------------------
 
 
-def _proves_acceptance(wire: bytes, log_key: VerifyKey, petition_id: str) -> bool:
-    """Does this receipt alone prove that the log accepted ``petition_id``? (Offline.)"""
+def _proves_acceptance(wire: bytes, directory: Directory, petition_id: str) -> bool:
+    """Does this receipt alone prove that the log accepted ``petition_id``? (Offline, with the
+    directory's policy: the log's signature on the checkpoint, and the inclusion proof.)"""
     try:
-        signed = SignedObject.decode(wire, SignedKind.RECEIPT)
-        receipt = Receipt.from_json(signed.verify(log_key))
-        head = TreeHead.from_json(receipt.tree_head.verify(log_key))
-        merkle.verify_inclusion(
-            merkle.leaf_hash(receipt.submission_entry().leaf()),
-            receipt.leaf_index,
-            head.tree_size,
-            receipt.inclusion_proof,
-            head.root_hash,
-        )
+        receipt = verify_receipt(wire, directory.policy(), origin=directory.log_origin)
+        check_submission(receipt, petition_id=petition_id)
     except SealedPetitionError:
         return False
-    return receipt.petition_id == petition_id
+    return True
+
+
+def _without_signature(wire: bytes) -> bytes:
+    """The receipt with the log's signature on its checkpoint zeroed (as a screenshot of the
+    text would be: the same words, nothing the log key signed)."""
+    proof = TlogProof.parse(wire)
+    text, signatures = note.split(proof.checkpoint)
+    lines = [
+        f"\u2014 {s.name} {note.encode_base64(s.key_id.to_bytes(4, 'big') + bytes(64))}\n"
+        for s in signatures
+    ]
+    blank = (text + "\n" + "".join(lines)).encode()
+    return replace(proof, checkpoint=blank).to_text()
 
 
 @pytest.mark.threat("T-REP-1")
@@ -469,8 +497,7 @@ def test_a_signed_receipt_proves_a_petition_the_server_denies(
     victim = world.petitions[3]
     kept = victim.receipt_wire
     if defence.off:
-        unsigned = replace(SignedObject.decode(kept, SignedKind.RECEIPT), signature=bytes(64))
-        kept = unsigned.encode()
+        kept = _without_signature(kept)
     evidence = _receipt_file(tmp_path / "receipt.keystore", victim.code, kept)
     auditor = world.auditor_home(tmp_path, history=False)  # anyone, e.g. a court's expert
 
@@ -483,7 +510,7 @@ def test_a_signed_receipt_proves_a_petition_the_server_denies(
     assert denied.code == 1, denied.err
     assert "no petition for this receipt code" in denied.err, denied.err
     # The receipt alone, checked offline with the log key the authority vouches for.
-    proof = _proves_acceptance(kept, world.log_key(), victim.petition_id)
+    proof = _proves_acceptance(kept, world.directory(), victim.petition_id)
     refuted = proof and shown.code == 1 and f"petition {victim.petition_id}" in shown.err
     if defence.on:
         assert proof
@@ -501,7 +528,7 @@ def test_a_signed_receipt_proves_a_petition_the_server_denies(
 @dataclass(frozen=True)
 class Impostor:
     url: str
-    log_key: VerifyKey  # its own: the directory it serves names the real one
+    log: note.Verifier  # its own key (under the real log's name): the directory names the real one
 
 
 @pytest.fixture(scope="module")
@@ -510,15 +537,17 @@ def impostor(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
     Everything it republishes is public (the signed directory, the authority's public key); since
     protocol v2 no server holds any bureau secret, so it can take petitions and hand out
-    receipts like the genuine one, signed by a key the directory does not name.
+    receipts like the genuine one, under the genuine log's name (origin) but signed by a key
+    the directory does not name.
     """
     root = tmp_path_factory.mktemp("impostor")
-    data = DataDirectory.create_or_open(root / "data")
+    origin = DataDirectory.open_existing(world.deployment.data).log_verifier().name
+    data = DataDirectory.create_or_open(root / "data", origin)
     for name in ("directory.json", "authority.pub"):
         shutil.copy2(world.deployment.data / name, data.path / name)
     process, client, _ = launch(data.path, root / "server.log")
     try:
-        yield Impostor(client.base, read_public_key(data.log_public_key_path, "log key"))
+        yield Impostor(client.base, data.log_verifier())
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -539,7 +568,8 @@ def test_a_head_or_receipt_signed_by_another_key_is_refused(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An impostor's heads and receipts verify with its own key, never with the directory's.
+    """An impostor's checkpoints and receipts verify with its own key, never with the
+    directory's, even under the genuine log's name.
 
     ``defence-off``: a client that takes the log key from the server that answers (the key the
     impostor's own files name) instead of from the directory the pinned authority signed.
@@ -548,7 +578,11 @@ def test_a_head_or_receipt_signed_by_another_key_is_refused(
         from_directory = Session.directory
 
         def from_the_server(self: Session) -> Any:
-            return replace(from_directory(self), log_key=impostor.log_key)
+            return replace(
+                from_directory(self),
+                log_vkey=impostor.log,
+                log_policy=default_policy(impostor.log),
+            )
 
         monkeypatch.setattr(Session, "directory", from_the_server)
 

@@ -27,16 +27,19 @@ from harness import (
     Submission,
     kill_server,
     launch,
+    log_checkpoint,
+    open_receipt,
+    settled_checkpoint,
     start_server,
     stop_server,
+    verified_directory,
 )
 
 from crypto import cjson, merkle
+from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import InvalidProof
-from crypto.keys import VerifyKey
-from crypto.labels import SignedKind
-from crypto.objects import Directory, LogEntry, Receipt, TreeHead
-from crypto.signing import SignedObject
+from crypto.log_receipt import VerifiedReceipt, check_submission
+from crypto.objects import Directory, LogEntry
 from server import store_guard
 
 SHEDDING = ("--queue-capacity", "1")
@@ -98,14 +101,9 @@ def database(data_dir: Path, *, exclusive: bool = False) -> Iterator[Any]:
         conn.close()
 
 
-def log_key(client: Client) -> VerifyKey:
-    wire = client.get("/v1/directory").raw
-    return Directory.from_json(SignedObject.decode(wire, SignedKind.DIRECTORY).body).log_key
-
-
-def current_head(client: Client, key: VerifyKey) -> TreeHead:
-    wire = client.get("/v1/log/head").json
-    return TreeHead.from_json(SignedObject.from_json(wire, SignedKind.TREE_HEAD).verify(key))
+def current_head(client: Client, directory: Directory) -> Checkpoint:
+    """``/log/checkpoint``, verified with the log key of the directory (as a client does)."""
+    return log_checkpoint(client, directory)
 
 
 def lookup(client: Client, submission: Submission) -> Answer:
@@ -201,7 +199,7 @@ def test_a_flood_is_shed_at_once_while_reads_keep_answering(
         assert max(reads.values()) < PROMPT, reads
         assert created
     # Every acknowledged submission is stored, and stored once.
-    size = current_head(server.client, log_key(server.client)).tree_size
+    size = settled_checkpoint(server)[1].size
     leaves = submission_leaves(server.client, size)
     for i in created:
         answer = timed[i].answer
@@ -223,17 +221,19 @@ def test_a_flood_is_shed_at_once_while_reads_keep_answering(
 
 @dataclass
 class Load:
-    """What the concurrent petitioners (and one onlooker polling the head) were handed."""
+    """What the concurrent petitioners (and one onlooker polling the checkpoint) were handed:
+    receipts, and every checkpoint seen (as the signed notes, by size)."""
 
-    acknowledged: list[tuple[Submission, Receipt]]
-    heads: list[TreeHead]
+    acknowledged: list[tuple[Submission, VerifiedReceipt]]
+    heads: list[Checkpoint]
+    notes: dict[int, bytes]
     lock: threading.Lock
     stop: threading.Event
 
 
-def run_load_and_kill(server: RunningServer, key: VerifyKey, writers: int = 6) -> Load:
+def run_load_and_kill(server: RunningServer, directory: Directory, writers: int = 6) -> Load:
     """Submit from ``writers`` threads, then SIGKILL the whole server at a random moment."""
-    load = Load([], [], threading.Lock(), threading.Event())
+    load = Load([], [], {}, threading.Lock(), threading.Event())
 
     def petitioner() -> None:
         while not load.stop.is_set():
@@ -243,20 +243,23 @@ def run_load_and_kill(server: RunningServer, key: VerifyKey, writers: int = 6) -
             except OSError:
                 return  # the server died under this request: no acknowledgement
             if answer.status == 201:
-                signed = SignedObject.from_json(answer.json["receipt"], SignedKind.RECEIPT)
-                receipt = Receipt.from_json(signed.verify(key))
+                receipt = open_receipt(answer.json["receipt"], directory)
+                check_submission(receipt, petition_id=answer.json["petition_id"])
                 with load.lock:
                     load.acknowledged.append((submission, receipt))
-                    load.heads.append(TreeHead.from_json(receipt.tree_head.verify(key)))
+                    load.heads.append(receipt.checkpoint)
+                    load.notes[receipt.checkpoint.size] = receipt.checkpoint_note
 
     def onlooker() -> None:
         while not load.stop.is_set():
             try:
-                head = current_head(server.client, key)
+                answer = server.client.get("/log/checkpoint")
             except OSError:
                 return
+            head, _ = open_checkpoint(answer.raw, [directory.log_vkey])
             with load.lock:
                 load.heads.append(head)
+                load.notes[head.size] = answer.raw
 
     threads = [threading.Thread(target=petitioner) for _ in range(writers)]
     threads.append(threading.Thread(target=onlooker))
@@ -278,60 +281,64 @@ def forget_the_last_commit(data_dir: Path, load: Load) -> None:
     """Plant what acknowledging before committing leaves after a crash.
 
     The newest acknowledged petition, and everything after it in the log, never reached the
-    disk: its row, its leaf, the Merkle nodes over it and the tree heads that counted it. Nor
-    did the copy of the newest head kept outside the database (``log.head``), which is written
-    only after a commit: it still holds the last head that did reach the disk.
+    disk: its row, its leaf and the Merkle nodes over it. Nor did the checkpoints that counted
+    it: the copy kept outside the database (``log.head``), which is written only after a commit,
+    still holds the last checkpoint whose entries did reach the disk.
     """
-    newest = max(receipt.leaf_index for _, receipt in load.acknowledged)
+    newest = max(receipt.index for _, receipt in load.acknowledged)
     with database(data_dir) as conn:
         conn.execute("DELETE FROM petitions WHERE leaf_index >= ?", (newest,))
         conn.execute("DELETE FROM log_leaves WHERE leaf_index >= ?", (newest,))
         conn.execute("DELETE FROM log_nodes WHERE ((position + 1) << level) > ?", (newest,))
-        conn.execute("DELETE FROM tree_heads WHERE tree_size > ?", (newest,))
-        (last_head,) = conn.execute(
-            "SELECT signed_head FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
-        ).fetchone()
-    store_guard.write_head(data_dir, bytes(last_head))
+    last_head = load.notes[max(size for size in load.notes if size <= newest)]
+    store_guard.write_head(data_dir, last_head.split(b"\n\n")[0] + b"\n\n" + _log_line(last_head))
 
 
-def what_was_lost(client: Client, key: VerifyKey, load: Load) -> tuple[list[str], list[int]]:
-    """The acknowledged petitions missing or unproven, and the heads the log no longer extends."""
-    head = current_head(client, key)
+def _log_line(note_bytes: bytes) -> bytes:
+    """The log's own signature line of a checkpoint note (what log.head keeps: no cosignature)."""
+    return note_bytes.split(b"\n\n", 1)[1].splitlines(keepends=True)[0]
+
+
+def what_was_lost(client: Client, directory: Directory, load: Load) -> tuple[list[str], list[int]]:
+    """The acknowledged petitions missing or unproven, and the checkpoints the log no longer
+    extends."""
+    head = current_head(client, directory)
     lost = []
     for submission, receipt in load.acknowledged:
-        if lookup(client, submission).status != 200 or receipt.leaf_index >= head.tree_size:
-            lost.append(receipt.petition_id)
+        petition_id = receipt.entry.petition_id
+        if lookup(client, submission).status != 200 or receipt.index >= head.size:
+            lost.append(petition_id)
             continue
         proof = client.get(
-            f"/v1/log/proof/inclusion?index={receipt.leaf_index}&tree_size={head.tree_size}"
+            f"/v1/log/proof/inclusion?index={receipt.index}&tree_size={head.size}"
         ).json["proof"]
         try:
             merkle.verify_inclusion(
-                merkle.leaf_hash(receipt.submission_entry().leaf()),
-                receipt.leaf_index,
-                head.tree_size,
+                merkle.leaf_hash(receipt.entry.leaf()),
+                receipt.index,
+                head.size,
                 [cjson.b64decode(p) for p in proof],
                 head.root_hash,
             )
         except InvalidProof:
-            lost.append(receipt.petition_id)
+            lost.append(petition_id)
     broken = []
-    for old in {(h.tree_size, h.root_hash): h for h in load.heads}.values():
+    for old in {(h.size, h.root_hash): h for h in load.heads}.values():
         try:
-            if old.tree_size > head.tree_size:
+            if old.size > head.size:
                 raise InvalidProof("the log shrank")
             proof = client.get(
-                f"/v1/log/proof/consistency?first={old.tree_size}&second={head.tree_size}"
+                f"/v1/log/proof/consistency?first={old.size}&second={head.size}"
             ).json["proof"]
             merkle.verify_consistency(
-                old.tree_size,
-                head.tree_size,
+                old.size,
+                head.size,
                 old.root_hash,
                 head.root_hash,
                 [cjson.b64decode(p) for p in proof],
             )
         except InvalidProof:
-            broken.append(old.tree_size)
+            broken.append(old.size)
     return lost, sorted(broken)
 
 
@@ -342,25 +349,26 @@ def test_a_kill_under_concurrent_load_loses_nothing_acknowledged(
     """The adversary's view of a crash: many petitioners at once, SIGKILL at a random moment.
 
     Six petitioners submit as fast as they can while an onlooker keeps fetching the signed
-    head; at a random moment master, workers and writer are killed together. After a restart
-    on the same data directory, every petition that got a 201 must be found with its lookup
-    key and proven in the new head, the new head must extend every head handed out before the
-    kill (in receipts and to the onlooker), and the server must take petitions again.
+    checkpoint; at a random moment master, workers and writer are killed together. After a
+    restart on the same data directory, every petition that got a 201 must be found with its
+    lookup key and proven in the new checkpoint, which must extend every checkpoint handed out
+    before the kill (in receipts and to the onlooker), and the server must take petitions again.
 
     ``defence-off``: plant what acknowledging before committing would leave: the newest
-    acknowledged petition's commit never reached the disk (its row, leaf, nodes and the heads
-    counting it are gone). The same verification reports it lost and the log rewound.
+    acknowledged petition's commit never reached the disk (its row, leaf and nodes are gone, and
+    log.head holds the last checkpoint before it). The same verification reports it lost and
+    the log rewound.
     """
     server = service.serving(UNBOUNDED)  # nothing shed: each request is stored or cut by the kill
-    key = log_key(server.client)
-    load = run_load_and_kill(server, key)
+    directory = verified_directory(server.client, server.authority_fingerprint)
+    load = run_load_and_kill(server, directory)
     assert len(load.acknowledged) >= 15
     if defence.off:
         forget_the_last_commit(server.data_dir, load)
 
     service.relaunch(service.flags)
     client = server.client
-    lost, broken = what_was_lost(client, key, load)
+    lost, broken = what_was_lost(client, directory, load)
     assert client.post("/v1/petitions", server.seal("guangdong").body()).status == 201
     defence.judge(
         bool(lost or broken),
@@ -368,6 +376,6 @@ def test_a_kill_under_concurrent_load_loses_nothing_acknowledged(
         f"{len(broken)} heads handed out no longer extended",
     )
     if defence.off:
-        newest = max(load.acknowledged, key=lambda pair: pair[1].leaf_index)
-        assert newest[1].petition_id in lost
+        newest = max(load.acknowledged, key=lambda pair: pair[1].index)
+        assert newest[1].entry.petition_id in lost
         assert broken

@@ -100,7 +100,8 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
         "--passphrase-file", str(deployment.passphrase_file),
     )  # fmt: skip
     assert "您的信访事项已受理。" in from_file
-    assert "Receipt verified: entry 0 of a log of 2" in from_file, "now the reply is logged too"
+    # Verified against the checkpoint the server publishes now (the reply may already be in it).
+    assert re.search(r"Receipt verified: entry 0 of a log of [12], no witness", from_file)
 
     audit = deployment.ok("auditor", "audit", "log")
     assert "root recomputed from" in audit

@@ -146,6 +146,35 @@ def test_the_checkpoint_is_text_signed_by_the_directorys_log_key(server: Running
     assert kept == checkpoint
 
 
+def test_every_worker_serves_each_new_checkpoint_within_a_second(server: RunningServer) -> None:
+    """After each batch the checkpoint file is replaced by a new file of the same length and
+    the same midnight mtime (sizes of one digit); once their second of caching is over, all
+    workers must serve the newest one, however many batches they did not see (file systems
+    reuse inode numbers: a worker that missed a version can meet the inode it read last)."""
+    for _ in range(3):
+        for _ in range(2):  # two batches between two looks
+            submission = server.seal("national")
+            assert server.client.post("/v1/petitions", submission.body()).status == 201
+        on_disk = (_published(server) / "checkpoint").read_bytes()
+        time.sleep(1.2)
+        served = {server.client.get("/log/checkpoint").raw for _ in range(8)}  # both workers
+        assert served == {on_disk}
+
+
+def test_a_lookup_right_after_the_201_has_its_receipt(server: RunningServer) -> None:
+    """The receipt code works at once: the lookup's receipt is built against a checkpoint
+    that covers the petition, not against one a worker read before the batch."""
+    for _ in range(4):
+        submission = server.seal("national")
+        assert server.client.post("/v1/petitions", submission.body()).status == 201
+        lookup = server.client.get(
+            "/v1/lookup",
+            headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
+        )
+        assert lookup.status == 200, lookup.raw
+        server.receipt(lookup.json["receipt"])
+
+
 def test_tiles_are_served_binary_and_cached_for_good(server: RunningServer) -> None:
     _, checkpoint = _settled(server)
     size = checkpoint.size

@@ -253,6 +253,23 @@ def log_checkpoint(client: Client, directory: Directory) -> Checkpoint:
     return checkpoint
 
 
+def settled_checkpoint(server: RunningServer) -> tuple[bytes, Checkpoint]:
+    """The checkpoint every worker serves once the writer's last one has reached them.
+
+    HTTP workers re-read ``public/log/checkpoint`` at most once a second, so right after a
+    batch a worker may still serve the one before. Waiting that second, then checking that what
+    is served is the file on disk, gives a checkpoint that covers every acknowledged entry.
+    """
+    time.sleep(1.2)
+    on_disk = (server.data_dir / "public" / "log" / "checkpoint").read_bytes()
+    answer = server.client.get("/log/checkpoint")
+    assert answer.status == 200, answer.raw
+    assert answer.raw == on_disk
+    directory = server.directory()
+    checkpoint, _ = open_checkpoint(answer.raw, [directory.log_vkey])
+    return answer.raw, checkpoint
+
+
 def checkpoint_size(client: Client) -> int:
     """The published checkpoint's size, read without verifying it (for polling)."""
     answer = client.get("/log/checkpoint")
