@@ -166,7 +166,7 @@ def directory_signed(context: CheckContext) -> CheckOutcome:
     )
 
 
-def tree_head_signed(context: CheckContext) -> CheckOutcome:
+def checkpoint_witnessed(context: CheckContext) -> CheckOutcome:
     """The latest checkpoint (the log's signed tree head) under the trust policy: the log key
     the directory names, and the witnesses' cosignatures the policy requires."""
     trusted = _trusted(context)
@@ -212,7 +212,7 @@ def log_consistent(context: CheckContext) -> CheckOutcome:
 def _served_leaves(context: CheckContext) -> list[bytes]:
     """Every entry the server serves, up to the size its latest checkpoint claims.
 
-    The checkpoint's signatures are not needed for this (``server:tree-head-signed`` checks
+    The checkpoint's signatures are not needed for this (``server:checkpoint-witnessed`` checks
     them): what is judged is what anyone who downloads the log receives.
     """
 
@@ -659,12 +659,12 @@ CHECKS: tuple[ThreatCheck, ...] = (
         directory_signed,
     ),
     ThreatCheck(
-        "server:tree-head-signed",
+        "server:checkpoint-witnessed",
         ("T-SPOOF-5",),
         "the latest checkpoint verifies with the log key the directory names and is witnessed "
         "as the policy requires",
         "server",
-        tree_head_signed,
+        checkpoint_witnessed,
     ),
     ThreatCheck(
         "server:log-consistent",

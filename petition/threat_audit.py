@@ -401,7 +401,7 @@ def register(subcommands: Subcommands) -> None:
         "server's data directory (--data) and this device's own client state, and print one "
         "row per threat id of docs/threat-model.md: PASS, FAIL, or NOT CHECKABLE HERE with the "
         "reason. Server checks trust the authority pinned in PETITION_HOME (`petition init`) "
-        "and, like `petition audit log`, save the verified tree head there. Read-only on the "
+        "and, like `petition audit log`, save the verified checkpoint there. Read-only on the "
         "data directory. Exit status 1 if any row fails, 0 otherwise.",
     )
     parser.add_argument(

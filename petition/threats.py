@@ -65,7 +65,7 @@ THREATS: tuple[Threat, ...] = (
     _stride("T-SPOOF-2", "Spoofing", "a signature of one kind replayed as another"),
     _stride("T-SPOOF-3", "Spoofing", "a petition sealed under someone else's pseudonym"),
     _stride("T-SPOOF-4", "Spoofing", "a forged, replayed or stale bureau request"),
-    _stride("T-SPOOF-5", "Spoofing", "a forged receipt or tree head"),
+    _stride("T-SPOOF-5", "Spoofing", "a forged receipt or checkpoint, or a substitute log key"),
     _stride("T-SPOOF-6", "Spoofing", "a captured envelope resubmitted under another lookup key"),
     _stride("T-TAMP-1", "Tampering", "a stored envelope altered"),
     _stride("T-TAMP-2", "Tampering", "a log entry rewritten or a petition erased"),

@@ -21,6 +21,7 @@ from server.database import Connection
 from server.errors import StorageError
 from server.merkle_store import StoredTree, read_leaves
 
+
 class PublishedCheckpoint:
     """``public/log/checkpoint``, parsed once per change."""
 

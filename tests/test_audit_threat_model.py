@@ -32,10 +32,8 @@ import sqlcipher3
 from deployment import BUREAU_ID, Deployment, deploy
 
 from client.home import ClientHome
-from crypto import cjson
+from crypto import cjson, note
 from crypto.keys import SigningKey
-from crypto.labels import SignedKind
-from crypto.signing import SignedObject, sign
 from petition.threat_audit import (
     CODE_PROPERTY,
     NEEDS_DATA,
@@ -457,24 +455,22 @@ def test_a_rewritten_log_leaf_fails_tamp_2(audited: Audited) -> None:
     ]
 
 
-def test_a_tree_head_signed_by_another_key_fails_spoof_5(audited: Audited) -> None:
+def test_a_checkpoint_signed_by_another_key_fails_spoof_5(audited: Audited) -> None:
+    """A published checkpoint under an impostor key of the same name is refused, not saved."""
     deployment = audited.deployment
-    with _live_database(deployment) as conn:
-        size, head = conn.execute(
-            "SELECT tree_size, signed_head FROM tree_heads ORDER BY tree_size DESC LIMIT 1"
-        ).fetchone()
-        body = SignedObject.decode(bytes(head), SignedKind.TREE_HEAD).body
-        forged = sign(SignedKind.TREE_HEAD, body, SigningKey.generate()).encode()
-        conn.execute("UPDATE tree_heads SET signed_head = ? WHERE tree_size = ?", (forged, size))
+    published = deployment.data / "public" / "log" / "checkpoint"
+    original = published.read_bytes()
+    text, _ = note.split(original)
+    impostor = note.Signer(text.split("\n", 1)[0], SigningKey.generate())
+    published.write_bytes(note.sign(text, [impostor]))
     try:
         report = _audit(audited, "--server", deployment.url, exit_status=1)
     finally:
-        with _live_database(deployment) as conn:
-            conn.execute("UPDATE tree_heads SET signed_head = ? WHERE tree_size = ?", (head, size))
-    assert report.verdicts("FAIL") == {"T-SPOOF-5", "T-TAMP-2"}
-    assert report.rows["T-SPOOF-5"].failing_checks() == {"server:tree-head-signed"}
-    assert "does not verify with the log key" in report.rows["T-SPOOF-5"].failures()[0]
-    _audit(audited, "--server", deployment.url, exit_status=0)  # the forged head was not saved
+        published.write_bytes(original)
+    assert "T-SPOOF-5" in report.verdicts("FAIL")
+    assert "server:checkpoint-witnessed" in report.rows["T-SPOOF-5"].failing_checks()
+    assert "no signature by a known key" in report.rows["T-SPOOF-5"].failures()[0]
+    _audit(audited, "--server", deployment.url, exit_status=0)  # the forged one was not saved
 
 
 # --- a reverse proxy in front of the server ------------------------------------------------------
@@ -655,8 +651,8 @@ def test_a_file_left_in_petition_home_fails_dd_4(audited: Audited, tmp_path: Pat
     report = _audit(audited, "--home", str(home), exit_status=1)
     assert report.verdicts("FAIL") == {"T-DD-4"}
     assert report.rows["T-DD-4"].failures() == [
-        "device:petition-home-clean: draft.txt is not client state (only config.json and "
-        "audit/heads-*.json are); receipts is a folder that is not client state"
+        "device:petition-home-clean: draft.txt is not client state (only config.json, policy "
+        "and audit/checkpoints-*.json are); receipts is a folder that is not client state"
     ]
 
 

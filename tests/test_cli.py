@@ -62,7 +62,7 @@ LONG_PATH = "/tmp/" + "a" * 300  # noqa: S108 - never created: the name itself i
         (("status", LONG_CODE), "is neither a receipt code"),
         (("status", LONG_PATH), "nor a receipt file (File name too long)"),
         (("audit", "receipt", LONG_CODE), "is neither a receipt code"),
-        (("audit", "export-heads", "--out", LONG_PATH), "File name too long"),
+        (("audit", "export-checkpoints", "--out", LONG_PATH), "File name too long"),
         (("submit", "--bureau", "b", "--save-receipt", LONG_PATH), "File name too long"),
         (("submit", "--bureau", "b", "--qr-png", LONG_PATH), "File name too long"),
         (("bureau", "init", "--id", "b", "--name", "B", "--keystore", "k", "--bundle", LONG_PATH),
