@@ -183,7 +183,7 @@ def _story(demo: Demo) -> None:
     root = demo.root
     for role in ("authority", "bureau", "intake", "handler", "petitioner", "auditor", "witness"):
         (root / role).mkdir(mode=0o700)
-    for role in ("authority", "bureau", "intake", "handler"):
+    for role in ("authority", "bureau", "intake", "handler", "petitioner"):
         _private_file(root / role / "passphrase", PASSPHRASE + "\n")
     print(f"Everything happens in {root}, removed at the end.")
 
@@ -245,7 +245,9 @@ def _story(demo: Demo) -> None:
 
     demo.step(
         "Operator: start the submission server on a free local port",
-        "It holds no bureau key of any kind, and has no token endpoint.",
+        "It holds no bureau key of any kind, and has no token endpoint. It signs one checkpoint "
+        "per batch, publishes the log as static tiles under /log/, and asks the witness to "
+        "cosign each checkpoint before it answers.",
     )
     url = demo.start_server()
 
@@ -260,8 +262,10 @@ def _story(demo: Demo) -> None:
         "Petitioner: submit a petition in Chinese with an attachment, in ONE request",
         "ID checked on the device; its Argon2id pre-hash (the bureau's public salt) computed on "
         "the device; identity and case sealed apart; then, after the signed directory, one "
-        "request: POST /v1/petitions with the envelope and a lookup-key hash. The receipt's "
-        "signature and log inclusion proof are verified.",
+        "request: POST /v1/petitions with the envelope and a lookup-key hash. The receipt (a "
+        "tlog-proof) is verified: the log's signature on the checkpoint, the witness's "
+        "cosignature the policy requires, and the inclusion proof. The receipt is also kept, "
+        "encrypted, to show later that the petition was accepted.",
     )
     (root / "petitioner" / "petition.txt").write_text(PETITION_TEXT, encoding="utf-8")
     (root / "petitioner" / ATTACHMENT_NAME).write_text(ATTACHMENT_TEXT, encoding="utf-8")
@@ -270,7 +274,9 @@ def _story(demo: Demo) -> None:
                    "--subject", "关于拖欠农民工工资的投诉", "--category", "劳动与社会保障",
                    "--region", "北京市西城区", "--respondent", RESPONDENT,
                    "--body-file", "petitioner/petition.txt",
-                   "--attach", f"petitioner/{ATTACHMENT_NAME}")  # fmt: skip
+                   "--attach", f"petitioner/{ATTACHMENT_NAME}",
+                   "--save-receipt", "petitioner/receipt.sealed",
+                   "--passphrase-file", "petitioner/passphrase")  # fmt: skip
     code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
     petition_id = _match(r"petition id ([0-9a-f]{32})", out, "petition id")
     leftovers = [p for p in (root / "petitioner" / "home").rglob("*") if p.is_file()]
@@ -315,12 +321,24 @@ def _story(demo: Demo) -> None:
 
     demo.step(
         "Auditor: verify the log, the receipt and the server's stored data",
-        "The auditor pins the same authority; heads it sees are kept to detect rewrites later.",
+        "The auditor pins the same authority; the checkpoints it accepts are kept to detect "
+        "rewrites later, and must carry the witness's cosignature.",
     )
     demo.run("auditor", "init", "--server", url, "--trust", fingerprint, show=False)
     demo.run("auditor", "audit", "log")
     demo.run("auditor", "audit", "receipt", code)
     demo.run("auditor", "audit", "store", "--data", "server-data")
+
+    demo.step(
+        "Petitioner, offline: the saved receipt proves the petition was accepted",
+        "Against the log's policy alone (the log key and the witness), with no server: a "
+        "receipt that a server which later denies the petition cannot explain away.",
+    )
+    demo.run("petitioner", "audit", "policy", "--out", "petitioner/policy")
+    demo.run("petitioner", "audit", "receipt", "petitioner/receipt.sealed", "--offline",
+             "--policy", "petitioner/policy",
+             "--passphrase-file", "petitioner/passphrase")  # fmt: skip
+    demo.run("witness", "witness", "logs", "--data", "witness-data")
 
     demo.step(
         "Auditor: check every threat of docs/threat-model.md this deployment can show",
