@@ -8,7 +8,8 @@ load generator in the way, so that the cost of each step shows:
   parsing, checks, the round trip to a real writer process), and ``GET /healthz`` the same way
   (Flask's own floor);
 * **writer**: group commits of 8, 64 and 256 pre-built jobs applied by the writer's own
-  ``Writer._commit`` on a fresh SQLCipher database (signing, proofs, inserts, COMMIT);
+  ``Writer._commit`` on a fresh SQLCipher database (inserts, COMMIT, then one checkpoint
+  signed and its tiles written per commit, receipts built);
 * **primitives**: one Ed25519 signature and one SHA-256 of an envelope, for scale.
 
 CPU time (``time.process_time``), so another process on the machine disturbs it less than wall

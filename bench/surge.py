@@ -110,7 +110,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 
 class Sampler:
-    """Polls, in the background, the server's memory (all its processes) and its signed head."""
+    """Polls, in the background, the server's memory (all its processes) and its checkpoint."""
 
     def __init__(self, server: harness.RunningServer) -> None:
         self._server = server
@@ -137,11 +137,11 @@ class Sampler:
             self.peak_rss = max(self.peak_rss, group_rss(self._server.process.pid))
             try:
                 with urllib.request.urlopen(  # noqa: S310  (the local server)
-                    self._server.client.base + "/v1/log/head", timeout=5
+                    self._server.client.base + "/log/checkpoint", timeout=5
                 ) as answer:
                     self.heads.append(answer.read())
             except OSError:
-                pass  # overloaded or killed: the head is polled again shortly
+                pass  # overloaded or killed: the checkpoint is polled again shortly
 
 
 def group_cpu(master: int) -> dict[str, float]:

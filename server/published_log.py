@@ -3,13 +3,12 @@
 HTTP workers never sign anything. They serve what the writer published in ``public/log/`` and,
 for a petitioner who comes back with their receipt code, build a fresh receipt (tlog-proof)
 against the checkpoint published last, so it carries the cosignatures gathered since the
-petition was accepted. The file is looked at (one ``stat``) on every use and re-read when it
-changed, so no worker ever serves a checkpoint older than one another worker already served.
+petition was accepted. The file is read on every use, so no worker ever serves a checkpoint
+older than one another worker already served.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -23,29 +22,31 @@ from server.merkle_store import StoredTree, read_leaves
 
 
 class PublishedCheckpoint:
-    """``public/log/checkpoint``, parsed once per change."""
+    """``public/log/checkpoint``, read on every use and parsed again only when it changed.
+
+    The file's bytes are the test of change, not its metadata: the writer dates every file to
+    midnight and the rename alternates inode numbers, so two different checkpoints can share an
+    inode, a size and a modification time. The file is a few hundred bytes.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._lock = threading.Lock()
-        self._identity: tuple[int, int, int] | None = None
         self._current: tuple[bytes, Checkpoint] | None = None
 
     def current(self) -> tuple[bytes, Checkpoint] | None:
+        try:
+            message = self._path.read_bytes()
+        except OSError:
+            return self._current
         with self._lock:
-            try:
-                info = os.stat(self._path)
-            except OSError:
+            if self._current is not None and self._current[0] == message:
                 return self._current
-            identity = (info.st_ino, info.st_size, info.st_mtime_ns)
-            if identity != self._identity:
-                try:
-                    message = self._path.read_bytes()
-                    text, _ = note.split(message)
-                    self._current = (message, Checkpoint.from_text(text))
-                    self._identity = identity
-                except (OSError, SealedPetitionError):
-                    pass  # keep serving the previous one; the writer rewrites it whole
+            try:
+                text, _ = note.split(message)
+                self._current = (message, Checkpoint.from_text(text))
+            except SealedPetitionError:
+                pass  # keep serving the previous one; the writer rewrites it whole
             return self._current
 
 

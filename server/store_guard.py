@@ -123,7 +123,8 @@ def swap_head(data_path: Path, log: note.Verifier, expected: bytes | None, new: 
         raise ForkRefused(
             f"{path} changed under the running server (it no longer holds the last checkpoint "
             "this server signed): another copy of log.key is signing, or a backup was restored "
-            "over a running log; nothing more will be signed"
+            "over a running log; nothing more will be signed or acknowledged: stop the server "
+            "and find the other copy of the key"
         )
     parse_head(new, log)
     write_head(data_path, new)
@@ -204,9 +205,11 @@ def refuse_other_log(
         raise StoreRefused(_no_log(database_path, what, head))
     if root_at_head != head.root_hash:
         raise StoreRefused(
-            f"{database_path} holds a different log: at size {head.tree_size} its root is not "
-            f"the one log.key signed ({head.describe()}): restore the database from a backup; "
-            "the server will not continue a log that differs from the one its key has signed"
+            f"{database_path} and log.head disagree: at size {head.tree_size} the database's "
+            f"root is not the one in log.head ({head.describe()}): one of them was replaced "
+            "(restore both from the same backup) or another server signs with this log key "
+            "(stop it); the server will not continue a log that differs from the one its key "
+            "has signed"
         )
 
 

@@ -149,6 +149,8 @@ class TileStore:
             os.replace(temporary, path)
             self._stamp(directory, day)
             for made in created:
+                if made.parent != self.root and self.root not in made.parent.parents:
+                    continue  # never re-date the data directory (or anything above the log)
                 self._stamp(made.parent, day)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc.strerror}") from exc

@@ -79,6 +79,7 @@ from server.ipc import FramingError, MessageBuffer, encode_message
 from server.merkle_store import NodeCache, StoredTree, append_leaf, log_size
 from server.privatelog import configure_logging
 from server.store_guard import (
+    ForkRefused,
     StoreRefused,
     is_damage,
     read_head,
@@ -317,6 +318,11 @@ class Writer:
         return self._damaged.is_set()
 
     def _mark_damaged(self, exc: BaseException) -> None:
+        if isinstance(exc, ForkRefused):
+            if not self._damaged.is_set():
+                self._damaged.set()
+                log.error("%s", exc.message)
+            return
         if not self._damaged.is_set():
             self._damaged.set()
             log.error(

@@ -59,9 +59,10 @@ from harness import (
 )
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from crypto import cjson, labels
+from crypto import cjson, labels, merkle, note
+from crypto.checkpoint import Checkpoint
 from crypto.envelope import HEADER_LENGTH
-from crypto.errors import MalformedInput
+from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.fields import Status
 from crypto.idnumber import mod11_2_check_character, normalize_id
 from crypto.labels import SignedKind
@@ -69,6 +70,9 @@ from crypto.objects import BureauBundle, Directory, Reply
 from crypto.petition import open_case
 from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign
+from crypto.tiles import Tile, build_tiles, bundles_for_size, parse_path, tiles_for_size
+from crypto.tlog_proof import HEADER as TLOG_PROOF_HEADER
+from crypto.tlog_proof import TlogProof
 from crypto.token import TokenKey, TokenParams, prehash
 
 ID_SCHEME = "cn-resident"
@@ -491,10 +495,10 @@ def everything_public(client: Client, copy: StolenCopy) -> dict[str, bytes]:
     """Every answer of every public operation, called with what the thief holds.
 
     Path, query and header parameters are filled with every value the copy gives them (each
-    bureau id, each stored petition id, every log index); the submission endpoint is called
-    with every stored envelope again (a resubmission is answered with the stored receipt). A
-    parameter this function does not know fails the test, so a new public endpoint cannot slip
-    past the attacker.
+    bureau id, each stored petition id, every log index, every tile of the static log); the
+    submission endpoint is called with every stored envelope again (a resubmission is answered
+    with a receipt for the stored entry). A parameter this function does not know fails the
+    test, so a new public endpoint cannot slip past the attacker.
     """
     spec = served_spec(client)
     bureau_ids = [bundle.bureau_id for bundle in copy.directory().bureaus]
@@ -512,6 +516,11 @@ def everything_public(client: Client, copy: StolenCopy) -> dict[str, bytes]:
         "query:after": ["0"],
         "query:limit": ["500"],
         "header:Petition-Lookup-Key": [random_key],
+        "path:rest": [
+            path.removeprefix("tile/")
+            for path in [t.path() for t in tiles_for_size(size)]
+            + [b.path() for b in bundles_for_size(size)]
+        ],
     }
     answers: dict[str, bytes] = {}
     for operation in public_operations(spec):
@@ -644,10 +653,6 @@ def oracles(client: Client, bundles: Sequence[BureauBundle], candidates: Sequenc
 # What every petition to one bureau on one day shares by design (the bureau, its key ids, the
 # day, the status, the entry kind and format version): equal for two people as for one.
 SHARED_BY_DESIGN = ("bureau_id", "day", "status", "version", "kind")
-# The log's own structure (signed heads, inner nodes, inclusion proofs) depends on where a
-# petition sits in the log, not on who sent it; it is public (GET /v1/log/*), and T-LINK-2 and
-# T-DET-5 are the rows about positions in the log.
-LOG_STRUCTURE = ("tree_head", "inclusion_proof")
 CHUNK = 32
 
 Value = tuple[str, bytes]
@@ -657,8 +662,6 @@ def _json_values(prefix: str, value: Any, into: set[Value]) -> None:
     """Every scalar inside a JSON value, labelled with its path (list positions dropped)."""
     if isinstance(value, dict):
         for name, member in value.items():
-            if name in LOG_STRUCTURE:
-                continue
             _json_values(f"{prefix}.{name}", member, into)
     elif isinstance(value, list):
         for member in value:
@@ -677,9 +680,9 @@ def cell_values(where: str, value: object) -> set[Value]:
         except (UnicodeDecodeError, json.JSONDecodeError):
             pass
         else:
-            # A JSON blob (a receipt, a reply) is compared member by member above; cutting its
-            # raw bytes into pieces too would compare the log structure it embeds, which
-            # LOG_STRUCTURE leaves out on purpose (neighbours in the log share proof hashes).
+            # A JSON blob (a log leaf, a signed reply) is compared member by member above; its
+            # raw bytes cut into pieces would only repeat those members, with the members every
+            # petition shares by design (SHARED_BY_DESIGN) glued to them.
             return found
         if len(value) > 2 * CHUNK:
             found.update(
@@ -702,8 +705,9 @@ def petition_values(copy: StolenCopy) -> dict[str, set[Value]]:
     leaf (or leaf hash) at the petition's index. The envelope is taken apart: its 132-byte
     header (bureau and key ids, the same for every petition to the bureau) and its sealed
     sections in pieces. Values every petition of a bureau shares by design are dropped (see
-    ``SHARED_BY_DESIGN``), so are the log's own public structure (``LOG_STRUCTURE``); tables of
-    the log's structure alone (``tree_heads``, inner ``log_nodes``) belong to no petition.
+    ``SHARED_BY_DESIGN``). The log's inner ``log_nodes`` (its structure alone: they depend on
+    where petitions sit, T-LINK-2 and T-DET-5) belong to no petition. Receipts and checkpoints
+    are not stored (schema 3): nothing else embeds the log's structure.
     """
     by_id: dict[str, set[Value]] = {}
     marks: dict[str, list[bytes]] = {}
@@ -722,7 +726,7 @@ def petition_values(copy: StolenCopy) -> dict[str, set[Value]]:
         marks[pid] = [pid.encode(), bytes.fromhex(pid), row["envelope_hash"]]
         leaf_of[row["leaf_index"]] = pid
     for table, rows in copy.tables.items():
-        if table in {"petitions", "tree_heads"}:
+        if table == "petitions":
             continue
         for row in rows:
             owners: set[str] = set()
@@ -788,9 +792,46 @@ def with_column(copy: StolenCopy, column: str, values: Mapping[str, bytes]) -> S
     return replace(copy, tables={**copy.tables, "petitions": rows})
 
 
+STATIC_LOG = "public/log/"
+
+
 def non_database_files(copy: StolenCopy) -> dict[str, bytes]:
-    """Every copied file but the SQLCipher database and its journal (read through its tables)."""
-    return {name: data for name, data in copy.files.items() if not name.startswith("petitions.db")}
+    """Every copied file but the SQLCipher database and its journal (read through its tables)
+    and the static log (public by design, and checked to hold nothing but the stored log)."""
+    static_log_is_the_stored_log(copy)
+    return {
+        name: data
+        for name, data in copy.files.items()
+        if not name.startswith(("petitions.db", STATIC_LOG))
+    }
+
+
+def static_log_is_the_stored_log(copy: StolenCopy) -> None:
+    """``public/log/`` holds the stored log's leaves and hashes, and nothing else.
+
+    Every tile and entry bundle is the stored log's (an older partial tile, kept for clients
+    still on an older checkpoint, is a prefix of the current one), and the checkpoint names a
+    size and root of the stored leaves. So what it holds about a petition is what the
+    ``log_leaves`` and ``log_nodes`` rows hold, which the link analysis reads already.
+    """
+    leaves = [row["leaf"] for row in sorted(copy.rows("log_leaves"), key=lambda r: r["leaf_index"])]
+    reference = build_tiles(leaves)
+    current = {(parsed.level if isinstance(parsed, Tile) else -1, parsed.index): path
+               for path in reference for parsed in [parse_path(path)]}  # fmt: skip
+    for name, data in copy.files.items():
+        if not name.startswith(STATIC_LOG):
+            continue
+        path = name.removeprefix(STATIC_LOG)
+        if path == "checkpoint":
+            text, _ = note.split(data)
+            checkpoint = Checkpoint.from_text(text)
+            assert checkpoint.size <= len(leaves), name
+            hashes = [merkle.leaf_hash(leaf) for leaf in leaves[: checkpoint.size]]
+            assert checkpoint.root_hash == merkle.root_from_leaf_hashes(hashes), name
+            continue
+        parsed = parse_path(path)  # nothing under public/log/ but the checkpoint and tiles
+        key = (parsed.level if isinstance(parsed, Tile) else -1, parsed.index)
+        assert reference[current[key]].startswith(data), name
 
 
 # --- small HTTP servers inside the test process ----------------------------------------------
@@ -816,20 +857,38 @@ def serve_in_thread(app: Flask) -> Iterator[str]:
 
 
 def tree_size(client: Client) -> int:
-    """The size of the public log's latest signed head."""
-    head = client.get("/v1/log/head")
-    assert head.status == 200, head.raw
-    size: int = head.json["body"]["tree_size"]
-    return size
+    """The size of the public log's latest checkpoint (``/log/checkpoint``)."""
+    answer = client.get("/log/checkpoint")
+    assert answer.status == 200, answer.raw
+    text, _ = note.split(answer.raw)
+    return Checkpoint.from_text(text).size
+
+
+def note_signer(name: str, key_id: int) -> bytes:
+    """How a signed-note signature names its key: the key name and the 4-byte key ID."""
+    return f"{name}+{key_id:08x}".encode()
+
+
+def _note_signers(text: bytes) -> set[bytes]:
+    """The signers of a signed note (a checkpoint), or of the one inside a receipt."""
+    try:
+        if text.startswith(TLOG_PROOF_HEADER + b"\n"):
+            text = TlogProof.parse(text).checkpoint
+        _, signatures = note.split(text)
+    except (SealedPetitionError, UnicodeDecodeError):
+        return set()
+    return {note_signer(signature.name, signature.key_id) for signature in signatures}
 
 
 def signers(data: bytes) -> set[bytes]:
-    """The signer fingerprint of every signed object inside ``data`` (JSON), however deep."""
+    """Who signed what is inside ``data``, however deep: the signer fingerprint of every signed
+    object (JSON), and the key name and ID of every signed-note signature (a checkpoint, the
+    checkpoint in a receipt, a witness's cosignature)."""
+    found = _note_signers(data)
     try:
         value = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return set()
-    found: set[bytes] = set()
+        return found
     stack = [value]
     while stack:
         item = stack.pop()
@@ -839,6 +898,8 @@ def signers(data: bytes) -> set[bytes]:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+        elif isinstance(item, str):
+            found |= _note_signers(item.encode("utf-8"))
     return found
 
 

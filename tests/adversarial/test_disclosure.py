@@ -65,6 +65,7 @@ from crypto.labels import SignedKind
 from crypto.petition import open_case, open_identity, seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.signing import SignedObject
+from crypto.tlog_proof import TlogProof
 from server import app as server_app
 from server.auth import authenticate_bureau
 from server.blueprints import bureau as bureau_routes
@@ -87,7 +88,7 @@ class Sent:
     bureau_id: str
     petition_id: str
     envelope: bytes
-    receipt: bytes  # the signed receipt, as the server stores it
+    leaf: bytes  # its log entry, as the store holds it (the receipt's extra line)
     personal: tuple[str, ...]
 
 
@@ -159,6 +160,13 @@ def _submit(server: RunningServer, envelope: bytes) -> Any:
     )
 
 
+def _leaf_of(receipt: str) -> bytes:
+    """The log entry a receipt (tlog-proof text) carries on its extra line."""
+    extra = TlogProof.parse(receipt.encode()).extra
+    assert extra is not None
+    return extra
+
+
 def _send(server: RunningServer, bureau_id: str, id_number: str) -> Sent:
     bureau = server.bureaus[bureau_id]
     written = _written(bureau, id_number, marker=secrets.token_hex(5))
@@ -169,7 +177,7 @@ def _send(server: RunningServer, bureau_id: str, id_number: str) -> Sent:
         bureau_id=bureau_id,
         petition_id=answer.json["petition_id"],
         envelope=envelope,
-        receipt=cjson.encode(answer.json["receipt"]),
+        leaf=_leaf_of(answer.json["receipt"]),
         personal=written.personal(),
     )
 
@@ -557,7 +565,7 @@ def test_a_stolen_database_file_is_noise_without_its_key(
 ) -> None:
     """ADV-LOCAL copies ``petitions.db`` (with its WAL) off a disk or a backup. It opens it with
     Python's sqlite3, then with SQLCipher and a few wrong keys, and searches the raw bytes for the
-    schema, petition ids, envelope headers, days and receipts the store is known to hold.
+    schema, petition ids, envelope headers, days and log entries the store is known to hold.
 
     SQLCipher's key is the defence. ``defence-off`` gives the thief ``DATA/db.key`` as well, as a
     copy of the whole data directory would (the residual risk of the default key file): the same
@@ -582,7 +590,7 @@ def test_a_stolen_database_file_is_noise_without_its_key(
     for sent in world.sent:
         known += [sent.petition_id.encode(), bytes.fromhex(sent.petition_id)]
         known += [sent.envelope[:HEADER_LENGTH], sent.envelope[HEADER_LENGTH:][:64]]
-        known += [sent.receipt, sent.receipt[:32]]
+        known += [sent.leaf, sent.leaf[:32]]
     in_raw = [needle for needle in known if needle in raw]
     assert not raw.startswith(SQLITE_HEADER)
     assert in_raw == []

@@ -40,6 +40,7 @@ from tests.adversarial.local_official import (
     file_petition,
     identity_needles,
     link_analysis,
+    note_signer,
     oracles,
     per_person_answers,
     search,
@@ -282,10 +283,11 @@ def test_what_a_petitioner_leaves_behind_does_not_prove_who_wrote_it(
 ) -> None:
     """A coercer holds one petitioner's receipt code and knows their ID; can they prove it?
 
-    They read everything the code reaches (lookup, status, the signed receipt, the replies,
-    decrypted with the code), everything public (directory, log) and the stored rows from the
-    copy, and look for anything derived from the ID without a bureau secret, or signed by anyone
-    but the log, the authority or a bureau. Defence off: they also hold the assigned bureau's
+    They read everything the code reaches (lookup, status, the receipt with the checkpoint the
+    log signed, the replies, decrypted with the code), everything public (directory, log) and
+    the stored rows from the copy, and look for anything derived from the ID without a bureau
+    secret, or signed by anyone but the log, the authority, a bureau or a witness of the
+    policy. Defence off: they also hold the assigned bureau's
     identity key, which opens the stored envelope's identity section and shows the ID: the
     bureau is the one party that can make the link (a limit the threat model states).
     """
@@ -305,7 +307,7 @@ def test_what_a_petitioner_leaves_behind_does_not_prove_who_wrote_it(
         "lookup answer": lookup.raw,
         "status answer": status.raw,
         "directory": client.get("/v1/directory").raw,
-        "log head": client.get("/v1/log/head").raw,
+        "log checkpoint": client.get("/log/checkpoint").raw,
         "log entries": client.get(f"/v1/log/entries?start=0&end={size}").raw,
     }
     assert len(lookup.json["replies"]) == 1
@@ -331,7 +333,9 @@ def test_what_a_petitioner_leaves_behind_does_not_prove_who_wrote_it(
     hits = search({target.id_number: identity_needles(target.id_number, bundles)}, material)
     found_signers = set().union(*(signers(data) for data in material.values()))
     system = system_signers(world.copy, bundles)
-    assert found_signers, "the material holds signed receipts, heads and replies"
+    log = world.copy.directory().log_vkey
+    assert note_signer(log.name, log.key_id) in found_signers, "the receipt's checkpoint"
+    assert found_signers & {bundle.signing_key.fingerprint for bundle in bundles}, "a reply"
     foreign = found_signers - system
     if defence.off:
         assert any(hit.what == "ID (ASCII)" and "opened" in hit.where for hit in hits)
@@ -343,7 +347,11 @@ def test_what_a_petitioner_leaves_behind_does_not_prove_who_wrote_it(
 
 
 def system_signers(copy: StolenCopy, bundles: tuple[BureauBundle, ...]) -> set[bytes]:
-    """Fingerprints of every key that legitimately signs: the log, the authority, the bureaus."""
+    """Every key that legitimately signs: the authority and the bureaus (signed objects, by
+    fingerprint), the log and the policy's witnesses (signed notes, by key name and ID)."""
     authority = VerifyKey(cjson.b64decode(copy.files["authority.pub"].decode().strip()))
-    keys = [copy.directory().log_key, authority, *(bundle.signing_key for bundle in bundles)]
-    return {key.fingerprint for key in keys}
+    directory = copy.directory()
+    keys = [authority, *(bundle.signing_key for bundle in bundles)]
+    notes = [(directory.log_vkey.name, directory.log_vkey.key_id)]
+    notes += [(w.verifier.name, w.verifier.key_id) for w in directory.policy().witnesses]
+    return {key.fingerprint for key in keys} | {note_signer(*named) for named in notes}

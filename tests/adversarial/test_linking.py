@@ -222,10 +222,11 @@ def test_nothing_the_server_stores_links_one_persons_petitions(
     row, its log leaf and leaf hash, its replies, any row of any other table that names it),
     with JSON taken apart and long blobs cut into pieces (``local_official.petition_values``).
     What one person's pairs share must be no more than what different people's pairs share:
-    the bureau, its key ids, the day and the status. The files other than the database hold no
-    per-petition value at all. Defence off: a per-person column, as v1 stored it (the token),
-    or as a careless v2 might (the pre-hash), planted in a copy of the tables: then exactly
-    every same-bureau pair of one person's petitions is linked.
+    the bureau, its key ids, the day and the status. The files other than the database and the
+    static log (``public/log/``, checked to hold exactly the stored log's leaves and hashes)
+    hold no per-petition value at all. Defence off: a per-person column, as v1 stored it (the
+    token), or as a careless v2 might (the pre-hash), planted in a copy of the tables: then
+    exactly every same-bureau pair of one person's petitions is linked.
     """
     copy = linking_world.copy
     assert "token" not in copy.rows("petitions")[0]

@@ -32,7 +32,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -71,7 +70,6 @@ from petition.cli import main
 from server import store_guard
 from server.datadir import DataDirectory
 from server.merkle_store import append_leaf
-from server.published_log import CHECK_INTERVAL_SECONDS
 
 Connection = Any  # sqlcipher3 ships no type information
 
@@ -118,8 +116,8 @@ class Operator:
         """Commit ``change`` on the live database; afterwards put every row back.
 
         Nothing is submitted while the change is in place, and the published checkpoint and
-        tiles are files the workers read afresh (the checkpoint within a second), so readers
-        see the rewritten log and, afterwards, the original one again.
+        tiles are files the workers read afresh (the checkpoint is looked at on every request),
+        so readers see the rewritten log and, afterwards, the original one again.
         """
         head_file = store_guard.head_path(self.data)
         saved_head = head_file.read_bytes()
@@ -130,15 +128,18 @@ class Operator:
             assert not saved["replies"], "the rebuild below handles submissions only"
             try:
                 self._transaction(conn, lambda: change(conn))
-                _published()
                 yield
             finally:
                 self._transaction(conn, lambda: self._restore(conn, saved))
                 store_guard.write_head(self.data, saved_head)
-                shutil.rmtree(self.public)
-                shutil.copytree(saved_public, self.public)
+                self._publish(
+                    {
+                        path.relative_to(saved_public).as_posix(): path.read_bytes()
+                        for path in saved_public.rglob("*")
+                        if path.is_file()
+                    }
+                )
                 shutil.rmtree(saved_public.parent)
-                _published()
 
     @staticmethod
     def _restore(conn: Connection, saved: dict[str, list[tuple[Any, ...]]]) -> None:
@@ -177,22 +178,27 @@ class Operator:
         # The key holder rewrites the copy of the last checkpoint kept outside the database,
         # and the static log: every tile and the checkpoint, as the writer would have.
         store_guard.write_head(self.data, signed)
-        shutil.rmtree(self.public)
-        for path, content in {**build_tiles(leaves), "checkpoint": signed}.items():
-            target = self.public / path
+        self._publish({**build_tiles(leaves), "checkpoint": signed})
+
+    def _publish(self, files: dict[str, bytes]) -> None:
+        """Make ``public/log/`` exactly ``files``, the checkpoint last, as the writer would.
+
+        The checkpoint is replaced by renaming a new file over it while the old one still
+        exists, so it is a new inode (what the workers look at) even when the sizes are equal.
+        """
+        for old in sorted(self.public.rglob("*"), reverse=True):
+            if old.name != "checkpoint" or old.parent != self.public:
+                old.rmdir() if old.is_dir() else old.unlink()
+        for name, content in sorted(files.items(), key=lambda item: item[0] == "checkpoint"):
+            target = self.public / name
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(".tmp-" + target.name)
             temporary.write_bytes(content)
-            temporary.replace(target)  # a new file: the workers notice the change
+            temporary.replace(target)
         # Dated as the writer dates them (midnight UTC), so no check tells the files apart.
         midnight = calendar.timegm(datetime.now(UTC).date().timetuple())
-        for path in [*self.public.rglob("*"), self.public]:
-            os.utime(path, (midnight, midnight))
-
-
-def _published() -> None:
-    """Wait until every worker has re-read ``public/log/checkpoint`` (once a second at most)."""
-    time.sleep(CHECK_INTERVAL_SECONDS + 0.2)
+        for written in [*self.public.rglob("*"), self.public]:
+            os.utime(written, (midnight, midnight))
 
 
 # --- the deployment ----------------------------------------------------------------------------

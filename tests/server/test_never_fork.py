@@ -264,7 +264,6 @@ def test_a_log_head_replaced_under_a_running_server_stops_all_signing(
             # The retry of the refused petition is still not acknowledged.
             retry = server.client.post("/v1/petitions", submission.body())
             assert retry.status == 503
-        time.sleep(1.2)  # workers re-read the published checkpoint at most once a second
         shown = server.checkpoint()
         signed.setdefault(shown.size, set()).add(shown.root_hash)
         forks = {size: roots for size, roots in signed.items() if len(roots) > 1}
