@@ -660,7 +660,7 @@ CHECKS: tuple[ThreatCheck, ...] = (
     ),
     ThreatCheck(
         "server:checkpoint-witnessed",
-        ("T-SPOOF-5",),
+        ("T-SPOOF-5", "T-TAMP-3"),
         "the latest checkpoint verifies with the log key the directory names and is witnessed "
         "as the policy requires",
         "server",
