@@ -327,11 +327,15 @@ class Surge:
         return self._report(name, connections, rate, results, sampler)
 
     def trivial(self, connections: int) -> StepReport:
-        request = render_get(HOST, self.port, "/healthz")
+        return self.reads("healthz", "/healthz", connections)
+
+    def reads(self, name: str, path: str, connections: int) -> StepReport:
+        """``GET path`` closed-loop: the static log, a dynamic proof, or /healthz."""
+        request = render_get(HOST, self.port, path)
         load = Load(HOST, self.port, connections, self.args.duration, keep_bodies=False)
         with Sampler(self.server) as sampler:
             results = drive(load, _Repeated(request), self.args.generators)
-        return self._report("healthz", connections, None, results, sampler, success=200)
+        return self._report(name, connections, None, results, sampler, success=200)
 
     def _report(
         self,
@@ -470,6 +474,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--overload-connections", type=int, default=1000)
     parser.add_argument("--crash-connections", type=int, default=64)
     parser.add_argument("--skip-overload", action="store_true")
+    parser.add_argument(
+        "--skip-reads",
+        action="store_true",
+        help="skip the log read steps (checkpoint, a full tile, a dynamic inclusion proof)",
+    )
     parser.add_argument("--skip-crash", action="store_true")
     parser.add_argument(
         "--profile",
@@ -525,6 +534,18 @@ def run(surge: Surge, steps: list[int]) -> int:
             f"{trivial.accepted_per_second:,.0f} healthz/s = "
             f"{accepted / trivial.accepted_per_second:.2f}"
         )
+    if not args.skip_reads:
+        size = harness.checkpoint_size(surge.server.client)
+        for name, path in (
+            ("checkpoint", "/log/checkpoint"),
+            ("tile", "/log/tile/0/000"),
+            ("proof", f"/v1/log/proof/inclusion?index={size // 2}&tree_size={size}"),
+        ):
+            report = surge.reads(name, path, args.healthz_connections)
+            print(
+                f"{name} reads at {args.healthz_connections} connections: "
+                f"{report.accepted_per_second / trivial.accepted_per_second:.2f} of /healthz"
+            )
     surge.verify("after the load steps")
     if not args.skip_overload:
         rate = best * args.overload_factor
