@@ -70,15 +70,19 @@ def encode_base64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+_SPACE = re.compile("[" + "".join(sorted(_UNICODE_SPACES)) + "]")
+_NAME_CONTROL = re.compile("[\x00-\x1f]")
+
+
 def check_key_name(name: str) -> None:
     """Names appear inside signature lines and key strings, delimited by spaces and plus signs."""
     if not name:
         raise MalformedInput("a key name must not be empty")
-    if any(char in _UNICODE_SPACES for char in name):
+    if _SPACE.search(name) is not None:
         raise MalformedInput("a key name must not contain spaces")
     if "+" in name:
         raise MalformedInput("a key name must not contain '+'")
-    if any(ord(char) < 0x20 for char in name):
+    if _NAME_CONTROL.search(name) is not None:
         raise MalformedInput("a key name must not contain control characters")
 
 
@@ -89,10 +93,17 @@ def check_text(text: str) -> None:
     _check_characters(text)
 
 
+#: One pass of the regular-expression engine instead of a Python loop per character: the
+#: server checks the checkpoint of every receipt it builds, so this runs thousands of times a
+#: second under load.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_characters(text: str) -> None:
-    if any(ord(char) < 0x20 and char != "\n" for char in text):
+    if _CONTROL.search(text) is not None:
         raise MalformedInput("a note must not contain control characters other than newline")
-    if any(0xD800 <= ord(char) <= 0xDFFF for char in text):
+    if _SURROGATE.search(text) is not None:
         raise MalformedInput("a note must be valid UTF-8 (it contains a lone surrogate)")
 
 

@@ -126,7 +126,8 @@ def swap_head(data_path: Path, log: note.Verifier, expected: bytes | None, new: 
             "over a running log; nothing more will be signed or acknowledged: stop the server "
             "and find the other copy of the key"
         )
-    parse_head(new, log)
+    # ``new`` is not verified again here: the caller has just signed it with the log key, and
+    # a bad one would be refused at the next start (read_head).
     write_head(data_path, new)
 
 

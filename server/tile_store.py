@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from crypto.merkle import HASH_SIZE
 from crypto.tiles import (
     TILE_WIDTH,
     EntryBundle,
@@ -56,6 +57,11 @@ class TileStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # The partial tiles and bundle written last, by position: a batch adds a few entries,
+        # so only those are read from the store, not the whole right edge again. Committed
+        # leaves and nodes never change, so what is kept here never goes stale.
+        self._partial_tiles: dict[tuple[int, int], bytes] = {}
+        self._partial_bundles: dict[int, tuple[int, bytes]] = {}
 
     @property
     def checkpoint_path(self) -> Path:
@@ -113,15 +119,40 @@ class TileStore:
 
     def _write_tile(self, tile: Tile, node: NodeReader, day: date) -> None:
         level, first, count = tile_hash_positions(tile)
-        content = b"".join(node(level, position) for position in range(first, first + count))
+        key = (tile.level, tile.index)
+        known = self._partial_tiles.get(key, b"")
+        have = len(known) // HASH_SIZE
+        if have > count:
+            known, have = b"", 0
+        content = known + b"".join(
+            node(level, position) for position in range(first + have, first + count)
+        )
         self._write_immutable(self.root / tile.path(), content, tile.width, day)
+        if tile.width == TILE_WIDTH:
+            self._partial_tiles.pop(key, None)
+        else:
+            self._partial_tiles[key] = content
 
     def _write_bundle(self, bundle: EntryBundle, leaves: LeafReader, day: date) -> None:
         start = bundle.index * TILE_WIDTH
-        entries = leaves(start, start + bundle.width)
-        if len(entries) != bundle.width:
-            raise StorageError(f"the log is missing entries {start}…{start + bundle.width - 1}")
-        self._write_immutable(self.root / bundle.path(), encode_bundle(entries), bundle.width, day)
+        have, known = self._partial_bundles.get(bundle.index, (0, b""))
+        if have > bundle.width:
+            have, known = 0, b""
+        content = known
+        if have < bundle.width:
+            entries = leaves(start + have, start + bundle.width)
+            if len(entries) != bundle.width - have:
+                raise StorageError(
+                    f"the log is missing entries {start + have}…{start + bundle.width - 1}"
+                )
+            # A bundle is its entries' length-prefixed encodings one after the other, so the
+            # new entries' encoding extends the one already written.
+            content = known + encode_bundle(entries)
+        self._write_immutable(self.root / bundle.path(), content, bundle.width, day)
+        if bundle.width == TILE_WIDTH:
+            self._partial_bundles.pop(bundle.index, None)
+        else:
+            self._partial_bundles[bundle.index] = (bundle.width, content)
 
     def _write_immutable(self, path: Path, content: bytes, width: int, day: date) -> None:
         if width == TILE_WIDTH:
