@@ -144,12 +144,12 @@ class Integrator:
         if not asked:
             return signed
         cosigned, failures = cosign_all(asked, signed, self._prove)
+        failed = {failure.witness for failure in failures}
         for failure in failures:
-            name = getattr(failure, "witness", "a witness")
-            self._skip_until[name] = time.monotonic() + WITNESS_BACKOFF
-            log.warning("witness %s did not cosign: %s", name, failure.message)
+            self._skip_until[failure.witness] = time.monotonic() + WITNESS_BACKOFF
+            log.warning("witness %s did not cosign: %s", failure.witness, failure.message)
         for witness in asked:
-            if witness.name not in {getattr(f, "witness", None) for f in failures}:
+            if witness.name not in failed:
                 self._skip_until.pop(witness.name, None)
         return cosigned
 
