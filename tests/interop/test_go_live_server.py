@@ -9,7 +9,10 @@ only submits petitions and reads the vkey from the directory verified with the p
 
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -89,3 +92,24 @@ def test_go_refuses_the_checkpoint_under_an_impostor_key_of_the_same_name(
         check=False,
     )
     assert result.returncode != 0
+
+
+def test_the_written_directory_is_the_whole_log_for_any_static_web_server(
+    grown: tuple[RunningServer, list[int]], go_tlog: Path
+) -> None:
+    """``DATA/public/log`` served by a web server that knows nothing of petitions (Python's
+    ``http.server``) is the same log, as Go sees it: the operations guide's static serving."""
+    server, sizes = grown
+    root = server.data_dir / "public" / "log"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    static = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=static.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{static.server_address[1]}"
+        vkey = server.directory().log_vkey.to_vkey()
+        out = _check(go_tlog, base, vkey, PETITIONS - 1, sizes[0])
+        assert out.split()[:2] == ["ok", str(PETITIONS)]
+    finally:
+        static.shutdown()
+        static.server_close()
