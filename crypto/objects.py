@@ -133,6 +133,40 @@ def _encryption_key(body: dict[str, Any], name: str) -> EncryptionPublicKey:
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where a bureau sits: the bureau one level up (None at the top) and what it covers.
+
+    The directory authority states it, not the bureau: "the next level up" decides where a
+    review goes (Regulations Arts. 35 and 36), so a bureau must not be able to name its own.
+    """
+
+    bureau_id: str
+    parent: str | None
+    covers: str
+
+    def __post_init__(self) -> None:
+        validate_bureau_id(self.bureau_id)
+        if self.parent is not None:
+            validate_bureau_id(self.parent)
+            if self.parent == self.bureau_id:
+                raise SchemaViolation(f"directory: bureau {self.bureau_id!r} is its own parent")
+        text_field(self.covers, "what a bureau covers", 0, 200)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"bureau_id": self.bureau_id, "parent": self.parent, "covers": self.covers}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Place:
+        body = cjson.require_members("place", value, {"bureau_id", "parent", "covers"})
+        parent = body["parent"]
+        if parent is not None and not isinstance(parent, str):
+            raise SchemaViolation("place: parent is a bureau id or null")
+        if not isinstance(body["bureau_id"], str) or not isinstance(body["covers"], str):
+            raise SchemaViolation("place: bureau_id and covers are strings")
+        return cls(body["bureau_id"], parent, body["covers"])
+
+
+@dataclass(frozen=True)
 class Directory:
     """The signed list of bureaus and the log's identity; clients pin the authority key.
 
@@ -148,9 +182,29 @@ class Directory:
     bureaus: tuple[BureauBundle, ...]
     log_vkey: note.Verifier
     log_policy: bytes
+    #: One place per bureau, in the order of ``bureaus``; a bureau added without one sits at
+    #: the top, covering nothing stated.
+    places: tuple[Place, ...] = ()
 
     def __post_init__(self) -> None:
         _check_policy(self.log_vkey, self.log_policy)
+        if not self.places and self.bureaus:
+            object.__setattr__(
+                self, "places", tuple(Place(b.bureau_id, None, "") for b in self.bureaus)
+            )
+        object.__setattr__(self, "places", tuple(self.places))
+        _check_places(self.bureaus, self.places)
+
+    def place(self, bureau_id: str) -> Place:
+        for place in self.places:
+            if place.bureau_id == bureau_id:
+                return place
+        raise SchemaViolation(f"the directory has no bureau {bureau_id!r}")
+
+    def next_level(self, bureau_id: str) -> BureauBundle | None:
+        """The bureau one level up (where a review of this bureau's answer goes), if any."""
+        parent = self.place(bureau_id).parent
+        return None if parent is None else self.bureau(parent)
 
     @property
     def log_key(self) -> VerifyKey:
@@ -171,12 +225,15 @@ class Directory:
             "bureaus": [bundle.to_json() for bundle in self.bureaus],
             "log_vkey": self.log_vkey.to_vkey(),
             "log_policy": self.log_policy.decode("utf-8"),
+            "places": [place.to_json() for place in self.places],
         }
 
     @classmethod
     def from_json(cls, value: Any) -> Directory:
         body = _require(
-            "directory", value, {"version", "serial", "day", "bureaus", "log_vkey", "log_policy"}
+            "directory",
+            value,
+            {"version", "serial", "day", "bureaus", "log_vkey", "log_policy", "places"},
         )
         _version(body, "directory")
         if not isinstance(body["bureaus"], list):
@@ -186,12 +243,18 @@ class Directory:
             raise SchemaViolation("directory: a bureau id appears twice")
         if not isinstance(body["log_vkey"], str) or not isinstance(body["log_policy"], str):
             raise SchemaViolation("directory: log_vkey and log_policy are strings")
+        if not isinstance(body["places"], list):
+            raise SchemaViolation("directory: places must be a list")
+        places = tuple(Place.from_json(item) for item in body["places"])
+        if len(places) != len(bureaus):
+            raise SchemaViolation("directory: every bureau has exactly one place")
         return cls(
             serial=_int(body["serial"], "directory serial"),
             day=parse_day(body["day"]),
             bureaus=bureaus,
             log_vkey=note.Verifier.from_vkey(body["log_vkey"]),
             log_policy=body["log_policy"].encode("utf-8"),
+            places=places,
         )
 
     def bureau(self, bureau_id: str) -> BureauBundle:
@@ -199,6 +262,25 @@ class Directory:
             if bundle.bureau_id == bureau_id:
                 return bundle
         raise SchemaViolation(f"the directory has no bureau {bureau_id!r}")
+
+
+def _check_places(bureaus: tuple[BureauBundle, ...], places: tuple[Place, ...]) -> None:
+    """One place per bureau, in the same order; every parent listed; no cycle."""
+    if [p.bureau_id for p in places] != [b.bureau_id for b in bureaus]:
+        raise SchemaViolation("directory: places must name the bureaus, in the same order")
+    parents = {place.bureau_id: place.parent for place in places}
+    for place in places:
+        if place.parent is not None and place.parent not in parents:
+            raise SchemaViolation(
+                f"directory: the parent {place.parent!r} of {place.bureau_id!r} is not listed"
+            )
+        seen = {place.bureau_id}
+        above = place.parent
+        while above is not None:
+            if above in seen:
+                raise SchemaViolation(f"directory: {place.bureau_id!r} is above itself")
+            seen.add(above)
+            above = parents[above]
 
 
 def _check_policy(log: note.Verifier, text: bytes) -> None:

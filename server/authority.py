@@ -18,7 +18,7 @@ from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.keys import SigningKey, VerifyKey
 from crypto.keystore import read_keystore_file, write_keystore_file
 from crypto.labels import SignedKind
-from crypto.objects import BureauBundle, Directory, default_policy
+from crypto.objects import BureauBundle, Directory, Place, default_policy
 from crypto.privatefile import write_private_file
 from crypto.signing import SignedObject, sign
 from crypto.tlog_policy import Policy
@@ -80,21 +80,44 @@ def read_bundle(path: Path) -> BureauBundle:
 
 
 def add_bureau(
-    data: DataDirectory, authority: SigningKey, bundle: BureauBundle, *, replace_existing: bool
+    data: DataDirectory,
+    authority: SigningKey,
+    bundle: BureauBundle,
+    *,
+    replace_existing: bool,
+    parent: str | None = None,
+    covers: str | None = None,
 ) -> Directory:
+    """Publish a bureau's bundle and its place: the bureau one level up, and what it covers.
+
+    On ``--replace`` the place is kept unless a new parent or coverage is given.
+    """
     directory = current_directory(data, authority)
     others = tuple(b for b in directory.bureaus if b.bureau_id != bundle.bureau_id)
-    if len(others) != len(directory.bureaus) and not replace_existing:
+    existing = len(others) != len(directory.bureaus)
+    if existing and not replace_existing:
         raise AuthorityError(
             f"bureau {bundle.bureau_id!r} is already in the directory; use --replace to "
             "publish its new keys"
         )
-    updated = replace(
-        directory,
-        serial=directory.serial + 1,
-        day=utc_today(),
-        bureaus=(*others, bundle),
-    )
+    old = directory.place(bundle.bureau_id) if existing else Place(bundle.bureau_id, None, "")
+    if parent is not None and parent not in {b.bureau_id for b in others}:
+        raise AuthorityError(f"the parent bureau {parent!r} is not in the directory: add it first")
+    try:
+        place = Place(
+            bundle.bureau_id,
+            old.parent if parent is None else parent,
+            old.covers if covers is None else covers,
+        )
+        updated = replace(
+            directory,
+            serial=directory.serial + 1,
+            day=utc_today(),
+            bureaus=(*others, bundle),
+            places=(*(p for p in directory.places if p.bureau_id != bundle.bureau_id), place),
+        )
+    except MalformedInput as exc:
+        raise AuthorityError(f"the bureau cannot be placed: {exc.message}") from exc
     publish(data, authority, updated)
     return updated
 

@@ -172,6 +172,17 @@ def register_admin(subcommands: Subcommands) -> None:
     add.add_argument(
         "--replace", action="store_true", help="replace the keys of a bureau already listed"
     )
+    add.add_argument(
+        "--parent",
+        metavar="ID",
+        help="the bureau one level up, already in the directory: where reviews of this "
+        "bureau's answers go (Regulations Arts. 35, 36); none for the top level",
+    )
+    add.add_argument(
+        "--covers",
+        metavar="TEXT",
+        help="the region or body this bureau covers, e.g. 广东省 (at most 200 characters)",
+    )
     add.set_defaults(handler=_admin_add_bureau)
 
     witness = actions.add_parser(
@@ -259,7 +270,12 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
         args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
     )
     directory = add_bureau(
-        data, load_authority(keystore, passphrase), bundle, replace_existing=args.replace
+        data,
+        load_authority(keystore, passphrase),
+        bundle,
+        replace_existing=args.replace,
+        parent=args.parent,
+        covers=args.covers,
     )
     names = ", ".join(b.bureau_id for b in directory.bureaus)
     print(f"Published directory serial {directory.serial} with bureaus: {names}")

@@ -116,6 +116,10 @@ def _bureaus(args: argparse.Namespace) -> int:
             case = format_fingerprint(bundle.case_key.key_id)[:9]
             print(f"  {bundle.bureau_id:<20} {bundle.name}  (identity key {identity}…, "
                   f"case key {case}…)")  # fmt: skip
+            place = directory.place(bundle.bureau_id)
+            covers = f"covers {place.covers}" if place.covers else "coverage not stated"
+            above = f"next level up: {place.parent}" if place.parent else "top level"
+            print(f"  {'':<20} {covers}; {above}")
         if not directory.bureaus:
             print("  (no bureau is published yet)")
     return 0

@@ -19,6 +19,7 @@ from crypto.objects import (
     BureauRequest,
     Directory,
     LogEntry,
+    Place,
     Reply,
     default_policy,
 )
@@ -228,3 +229,55 @@ def test_every_signed_body_of_version_1_is_unsupported() -> None:
     entry = LogEntry(pid, "national", bytes(32), Status.RECEIVED, day).to_json()
     with pytest.raises(UnsupportedVersion):
         LogEntry.from_leaf(cjson.encode(_v1(entry)))
+
+
+def _three_levels() -> Directory:
+    bureaus = (_bundle("national"), _bundle("guangdong"), _bundle("shenzhen-futian"))
+    places = (
+        Place("national", None, "全国"),
+        Place("guangdong", "national", "广东省"),
+        Place("shenzhen-futian", "guangdong", "深圳市福田区"),
+    )
+    return Directory(1, date(2026, 12, 7), bureaus, LOG, default_policy(LOG), places)
+
+
+def test_the_directory_places_each_bureau_one_level_below_its_parent() -> None:
+    """'The next level up' (Regulations Arts. 35, 36) is the authority's statement."""
+    directory = _three_levels()
+    assert Directory.from_json(cjson.decode(cjson.encode(directory.to_json()))) == directory
+    county = directory.next_level("shenzhen-futian")
+    assert county is not None
+    assert county.bureau_id == "guangdong"
+    province = directory.next_level("guangdong")
+    assert province is not None
+    assert province.bureau_id == "national"
+    assert directory.next_level("national") is None
+    assert directory.place("guangdong").covers == "广东省"
+
+
+def test_a_directory_without_places_puts_every_bureau_at_the_top() -> None:
+    directory = Directory(1, date(2026, 12, 7), (_bundle("national"),), LOG, default_policy(LOG))
+    assert directory.places == (Place("national", None, ""),)
+    assert directory.next_level("national") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda p: [{**p[0], "parent": "nowhere"}, *p[1:]], "not listed"),
+        (lambda p: [{**p[0], "parent": "shenzhen-futian"}, *p[1:]], "above itself"),
+        (lambda p: [{**p[0], "parent": "national"}, *p[1:]], "its own parent"),
+        (lambda p: p[:2], "exactly one place"),
+        (lambda p: [p[1], p[0], p[2]], "same order"),
+        (lambda p: [{**p[0], "covers": "省" * 201}, *p[1:]], "covers"),
+        (lambda p: [{**p[0], "parent": 7}, *p[1:]], "parent"),
+        (lambda p: [{**p[0], "extra": 1}, *p[1:]], "unknown"),
+    ],
+)
+def test_an_impossible_hierarchy_is_refused(
+    change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], message: str
+) -> None:
+    body = _three_levels().to_json()
+    assert Directory.from_json(body).places  # control: the honest hierarchy parses
+    with pytest.raises(MalformedInput, match=message):
+        Directory.from_json({**body, "places": change(body["places"])})

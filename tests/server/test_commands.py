@@ -180,3 +180,44 @@ def test_add_witness_names_it_in_the_directory_policy(tmp_path: Path) -> None:
         ("w2", second.verifier(), "http://127.0.0.1:2"),
     ]
     assert current_threshold(policy) == 1  # unchanged without --quorum
+
+
+def test_add_bureau_places_it_one_level_below_a_listed_parent(tmp_path: Path) -> None:
+    """The authority states the hierarchy: where a review of each bureau's answer goes."""
+    data = tmp_path / "data"
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    auth = ("--data", str(data), "--passphrase-file", str(passphrase))
+    assert run_petition("admin", "init", *auth).returncode == 0
+    bundles = {}
+    for bureau_id, name in (("national", "国家信访局"), ("guangdong", "广东省信访局")):
+        bundles[bureau_id] = tmp_path / f"{bureau_id}.json"
+        bundles[bureau_id].write_bytes(cjson.encode(Bureau(bureau_id, name).bundle().to_json()))
+    before = (data / "directory.json").read_bytes()
+    line = _one_line_error(
+        run_petition("admin", "add-bureau", *auth, str(bundles["guangdong"]),
+                     "--parent", "national")
+    )  # fmt: skip
+    assert "'national' is not in the directory: add it first" in line
+    line = _one_line_error(
+        run_petition("admin", "add-bureau", *auth, str(bundles["national"]), "--covers", "全" * 201)
+    )
+    assert "cannot be placed" in line
+    assert (data / "directory.json").read_bytes() == before
+    added = run_petition("admin", "add-bureau", *auth, str(bundles["national"]), "--covers", "全国")
+    assert added.returncode == 0, added.stderr
+    added = run_petition(
+        "admin", "add-bureau", *auth, str(bundles["guangdong"]), "--parent", "national",
+        "--covers", "广东省",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    # Replacing the keys keeps the place unless a new one is given.
+    replaced = run_petition("admin", "add-bureau", *auth, str(bundles["guangdong"]), "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    signed = SignedObject.decode((data / "directory.json").read_bytes(), SignedKind.DIRECTORY)
+    directory = Directory.from_json(signed.body)
+    assert directory.place("guangdong").covers == "广东省"
+    above = directory.next_level("guangdong")
+    assert above is not None
+    assert above.bureau_id == "national"
+    assert directory.next_level("national") is None
