@@ -216,10 +216,14 @@ def _story(demo: Demo) -> None:
                  "--out", f"{role}/national-{role}.keystore",
                  "--new-passphrase-file", f"{role}/passphrase")  # fmt: skip
 
-    demo.step("Directory authority: publish the bureau's public bundle in the signed directory")
+    demo.step(
+        "Directory authority: publish the bureau's public bundle in the signed directory",
+        "With its place in the hierarchy: what it covers, and the bureau one level up (none "
+        "for the national bureau), where a review of its answers would go.",
+    )
     demo.run("authority", "admin", "add-bureau", "--data", "server-data",
              "--passphrase-file", "authority/passphrase",
-             "bureau/national.bundle.json")  # fmt: skip
+             "bureau/national.bundle.json", "--covers", "全国")  # fmt: skip
 
     demo.step(
         "Witness (an NGO): create a witness and trust this log",

@@ -604,8 +604,11 @@ def _walk(value: Any, path: JsonPath = ()) -> Iterator[tuple[JsonPath, Any]]:
 
 
 def _is_bureau_name(path: JsonPath) -> bool:
-    """``body.bureaus[i].name`` of the signed directory."""
-    return len(path) == 4 and path[:2] == ("body", "bureaus") and path[3] == "name"
+    """``body.bureaus[i].name`` or ``body.places[i].covers`` of the signed directory: the public
+    names of bureaus and of the regions or bodies they cover, which the authority publishes."""
+    if len(path) != 4 or path[0] != "body":
+        return False
+    return (path[1], path[3]) in (("bureaus", "name"), ("places", "covers"))
 
 
 def _is_log_policy(path: JsonPath) -> bool:
@@ -852,7 +855,7 @@ class _Auditor:
         )
         summaries[NO_NAMES] = (
             f"{where} hold no run of Chinese characters (envelope ciphertext and binary values "
-            "are not scanned for them; bureau names in directory.json are public)"
+            "are not scanned for them; bureau names and coverage in directory.json are public)"
         )
         summaries[NO_ADDRESSES] = f"{where} hold no IPv4 or IPv6 address"
         summaries[NO_TIMES] = (

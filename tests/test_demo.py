@@ -39,6 +39,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "$ petition admin add-bureau",
         "$ petition serve",
         "$ petition init --server http://127.0.0.1:",
+        "covers 全国; top level",
         "Submitted to 国家信访局 (national)",
         "requests sent: GET /v1/directory, POST /v1/petitions\n",
         "receipt verified: signed by the log",
