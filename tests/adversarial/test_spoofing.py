@@ -53,6 +53,7 @@ from server.app import create_app
 from server.blueprints import public
 from server.config import ServerConfig
 from server.datadir import DataDirectory
+from server.services import EXTENSION_NAME
 from server.writer import NonceRegistry, Writer
 
 ID_NUMBER = ID_NUMBERS[2]  # the petitioner's own
@@ -583,9 +584,14 @@ def in_process(
     thread = threading.Thread(target=writer.serve, args=(ready.set,), daemon=True)
     thread.start()
     assert ready.wait(30)
+    app = create_app(config)
     try:
-        yield InProcessServer(create_app(config).test_client(), writer, data)
+        yield InProcessServer(app.test_client(), writer, data)
     finally:
+        # The test client calls the writer from this thread: close that connection now, not
+        # whenever the garbage collector reaches the application (a ResourceWarning there
+        # fails whichever test happens to be running).
+        app.extensions[EXTENSION_NAME].writer.close()
         writer.stop()
         thread.join(timeout=10)
 
