@@ -25,10 +25,14 @@ large body, freed memory is handed back to the operating system (``malloc_trim``
 
 **Stopping without resetting anyone.** On SIGTERM (from the arbiter, or from a service manager
 signalling the whole process group) a worker keeps accepting for ``accept_grace`` seconds, long
-enough for the arbiter to close its copy of the listening socket; then it accepts what is
-still queued in the kernel and closes its own copy at once. Every connection the kernel
-completed is thereby taken and answered (``Connection: close``); one that arrives after the
-last copy is closed is refused before the client sends anything. gunicorn then finishes what
+enough for the arbiter to close its copy of the listening socket. Then it tells the kernel to
+drop new handshakes on the listening socket (a socket filter that discards a bare SYN, so
+handshakes already under way still complete), waits a moment for those to finish, accepts
+everything still queued and closes its own copy. Without the filter a handshake completing
+between the last accept and the close would be queued and then reset, after the client had
+sent its request. With it, every connection the kernel completed is taken and answered
+(``Connection: close``); a client whose SYN was dropped tries again a second later and finds
+the port closed, before it has sent anything. gunicorn then finishes what
 is in flight, within ``graceful_timeout``.
 
 **Load shedding before the queue.** gunicorn's thread pool queue has no bound: in a surge,
@@ -51,6 +55,7 @@ import json
 import re
 import selectors
 import socket
+import struct
 import sys
 import time
 from functools import partial
@@ -94,6 +99,8 @@ _REASONS = {
 #: How long a refused connection is kept to read what the client still sends before closing it
 #: (closing with unread data would reset the connection and could destroy the answer in transit).
 LINGER_SECONDS = 2.0
+#: Seconds a stopping worker waits, once new handshakes are dropped, for those under way.
+HANDSHAKE_SETTLE = 0.05
 MAX_DRAIN_BYTES = 1024 * 1024
 #: At most this much is read from one connection per turn of the event loop, so that one fast
 #: large upload does not keep the loop from the other connections.
@@ -333,6 +340,41 @@ class _Ticket:
 
     def __init__(self) -> None:
         self.started = False
+
+
+_SO_ATTACH_FILTER = 26  # Linux <asm-generic/socket.h>; Python's socket module lacks it
+#: Classic BPF, run by the kernel on each segment reaching the listening socket, with the
+#: TCP header at offset 0: keep everything but a segment whose SYN is set and ACK is not.
+_DROP_BARE_SYN = (
+    (0x30, 0, 0, 13),  # ldb [13]         the flags byte
+    (0x54, 0, 0, 0x12),  # and #0x12        SYN | ACK
+    (0x15, 0, 1, 0x02),  # jeq #0x02        only SYN?
+    (0x06, 0, 0, 0),  # ret #0           drop it
+    (0x06, 0, 0, 0xFFFFFFFF),  # ret #-1    keep the whole segment
+)
+
+
+def refuse_new_handshakes(listener: socket.socket) -> bool:
+    """Make the kernel drop new connection attempts on a TCP listener, keeping its queue.
+
+    Closing a listening socket resets every connection still in its accept queue, including
+    ones whose clients have sent a request already. With this filter attached first, the
+    queue can only shrink, so accepting until it is empty and then closing resets nobody.
+    False where it cannot be done (not Linux, not TCP); the caller then closes at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    if listener.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    program = ctypes.create_string_buffer(
+        b"".join(struct.pack("HBBI", *instruction) for instruction in _DROP_BARE_SYN)
+    )
+    fprog = struct.pack("HP", len(_DROP_BARE_SYN), ctypes.addressof(program))
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
 
 
 def _malloc_trim() -> Any:
@@ -663,6 +705,9 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
 
     def _stop_accepting(self) -> None:
         """Take every connection the kernel has completed, then close the listening sockets."""
+        filtered = [refuse_new_handshakes(listener) for listener in self.sockets]  # each one
+        if any(filtered):
+            time.sleep(HANDSHAKE_SETTLE)  # once, at shutdown: handshakes under way complete
         for listener in self.sockets:
             while True:
                 try:

@@ -23,6 +23,7 @@ from harness import RunningServer, launch, start_server, stop_server
 
 from crypto import cjson
 from crypto.receipt import ReceiptSecret
+from server.gunicorn_worker import refuse_new_handshakes
 
 SUBMITTERS = 4
 READERS = 2
@@ -143,3 +144,28 @@ def test_sigterm_to_the_process_group_stops_gracefully(tmp_path: Path, run: int)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+@pytest.mark.parametrize("filtered", [True, False])
+def test_a_stopping_listener_drops_new_handshakes_but_keeps_its_queue(filtered: bool) -> None:
+    """The race the SIGTERM test once lost: a handshake completing between a worker's last
+    accept and its close is reset after the client sent its request. With the filter on, no
+    handshake completes once it is attached, while those already queued are still taken."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = listener.getsockname()
+        queued = socket.create_connection(address, timeout=5)
+        if filtered:
+            assert refuse_new_handshakes(listener)
+        queued.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        taken, _ = listener.accept()
+        with queued, taken:
+            assert taken.recv(64).startswith(b"GET /")
+        try:
+            late = socket.create_connection(address, timeout=0.3)
+        except TimeoutError:
+            assert filtered, "without the filter the kernel completes the handshake"
+        else:
+            late.close()
+            assert not filtered, "the filter let a new handshake complete"
