@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import date
-from enum import Enum
 
 from crypto import labels
 from crypto.errors import MalformedInput, SchemaViolation
@@ -45,24 +44,6 @@ def text_field(
     if forbidden.search(value):
         raise SchemaViolation(f"{field}: contains control characters or surrogate code points")
     return value
-
-
-class Status(Enum):
-    """The public life cycle of a petition; every change is a log leaf anyone can count."""
-
-    RECEIVED = "received"
-    ACCEPTED = "accepted"
-    IN_PROGRESS = "in_progress"
-    ANSWERED = "answered"
-    REJECTED = "rejected"
-
-    @classmethod
-    def parse(cls, text: object) -> Status:
-        for status in cls:
-            if status.value == text:
-                return status
-        names = ", ".join(status.value for status in cls)
-        raise MalformedInput(f"unknown status {text!r}; expected one of: {names}")
 
 
 def validate_bureau_id(text: object) -> str:

@@ -27,6 +27,7 @@ class SignedKind(Enum):
     BUREAU_BUNDLE = "bureau-bundle"
     REPLY = "reply"
     BUREAU_REQUEST = "bureau-request"
+    CASE_EVENT = "case-event"
 
     @property
     def label(self) -> bytes:

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crypto import merkle
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint
 from crypto.errors import InvalidProof, MalformedInput
-from crypto.fields import Status
-from crypto.objects import LogEntry
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from crypto.tlog_proof import TlogProof, verify_proof
 
@@ -78,10 +78,10 @@ def verify_receipt(data: bytes, policy: Policy, *, origin: str) -> VerifiedRecei
 def check_submission(
     receipt: VerifiedReceipt, *, petition_id: str | None = None, envelope_hash: bytes | None = None
 ) -> None:
-    """The receipt is for a submission (not a status change), and for this petition/envelope."""
+    """The receipt is for a submission (not a later event), and for this petition/envelope."""
     entry = receipt.entry
-    if entry.status is not Status.RECEIVED or entry.reply_hash is not None:
-        raise InvalidProof("this receipt is for a status change, not for a submission")
+    if entry.event is not Event.RECEIVED:
+        raise InvalidProof(f"this receipt is for a {entry.event.value} event, not a submission")
     if petition_id is not None and entry.petition_id != petition_id:
         raise InvalidProof("this receipt is for another petition")
     if envelope_hash is not None and not hmac.compare_digest(entry.envelope_hash, envelope_hash):

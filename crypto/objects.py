@@ -12,9 +12,9 @@ from datetime import date
 from typing import Any
 
 from crypto import cjson, note
+from crypto.case_event import SERVER_RECORDED, parse_event
 from crypto.errors import MalformedInput, SchemaViolation, UnsupportedVersion
 from crypto.fields import (
-    Status,
     format_day,
     parse_day,
     text_field,
@@ -27,9 +27,9 @@ from crypto.keys import (
     EncryptionPublicKey,
     VerifyKey,
 )
-from crypto.merkle import HASH_SIZE
 from crypto.petition import SealingKeys
 from crypto.reply import MAX_REPLY_CIPHERTEXT_LENGTH
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from crypto.token import SALT_LENGTH, TokenParams
 
@@ -296,71 +296,19 @@ def default_policy(log: note.Verifier) -> bytes:
 
 
 @dataclass(frozen=True)
-class LogEntry:
-    """One leaf of the transparency log: a submission or a status change. Never the token.
-
-    ``status`` is ``received`` for a submission; ``reply_hash`` is the SHA-256 of the signed
-    reply that came with a status change (absent for submissions and bare status changes).
-    """
-
-    petition_id: str
-    bureau_id: str
-    envelope_hash: bytes
-    status: Status
-    day: date
-    reply_hash: bytes | None = None
-
-    _MEMBERS = frozenset(
-        {"version", "petition_id", "bureau_id", "envelope_hash", "status", "day", "reply_hash"}
-    )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": OBJECT_VERSION,
-            "petition_id": self.petition_id,
-            "bureau_id": self.bureau_id,
-            "envelope_hash": cjson.b64encode(self.envelope_hash),
-            "status": self.status.value,
-            "day": format_day(self.day),
-            "reply_hash": None if self.reply_hash is None else cjson.b64encode(self.reply_hash),
-        }
-
-    def leaf(self) -> bytes:
-        """The bytes that are hashed into the Merkle tree (RFC 6962 leaf input)."""
-        return cjson.encode(self.to_json())
-
-    @classmethod
-    def from_leaf(cls, leaf: bytes) -> LogEntry:
-        body = _require("log entry", cjson.decode_object(leaf), set(cls._MEMBERS))
-        _version(body, "log entry")
-        reply_hash = body["reply_hash"]
-        return cls(
-            petition_id=validate_petition_id(body["petition_id"]),
-            bureau_id=validate_bureau_id(body["bureau_id"]),
-            envelope_hash=cjson.b64decode(
-                body["envelope_hash"], field="envelope_hash", length=HASH_SIZE
-            ),
-            status=Status.parse(body["status"]),
-            day=parse_day(body["day"]),
-            reply_hash=None
-            if reply_hash is None
-            else cjson.b64decode(reply_hash, field="reply_hash", length=HASH_SIZE),
-        )
-
-
-@dataclass(frozen=True)
 class Reply:
-    """A bureau's answer: the new public status and a message only the petitioner can read."""
+    """A bureau's written notice or answer: the event it accompanies (whose log entry commits
+    to this reply's hash) and a message only the petitioner can read."""
 
     petition_id: str
     bureau_id: str
-    status: Status
+    event: Event
     sequence: int
     ciphertext: bytes
     day: date
 
     _MEMBERS = frozenset(
-        {"version", "petition_id", "bureau_id", "status", "sequence", "ciphertext", "day"}
+        {"version", "petition_id", "bureau_id", "event", "sequence", "ciphertext", "day"}
     )
 
     def to_json(self) -> dict[str, Any]:
@@ -368,7 +316,7 @@ class Reply:
             "version": OBJECT_VERSION,
             "petition_id": self.petition_id,
             "bureau_id": self.bureau_id,
-            "status": self.status.value,
+            "event": self.event.value,
             "sequence": self.sequence,
             "ciphertext": cjson.b64encode(self.ciphertext),
             "day": format_day(self.day),
@@ -381,11 +329,18 @@ class Reply:
         return cls(
             petition_id=validate_petition_id(body["petition_id"]),
             bureau_id=validate_bureau_id(body["bureau_id"]),
-            status=Status.parse(body["status"]),
+            event=_reply_event(body["event"]),
             sequence=_int(body["sequence"], "reply sequence"),
             ciphertext=_reply_ciphertext(body["ciphertext"]),
             day=parse_day(body["day"]),
         )
+
+
+def _reply_event(value: Any) -> Event:
+    event = parse_event(value)
+    if event in SERVER_RECORDED:
+        raise SchemaViolation(f"reply: a bureau does not reply with {event.value!r}")
+    return event
 
 
 def _reply_ciphertext(value: Any) -> bytes:

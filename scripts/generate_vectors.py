@@ -55,6 +55,16 @@ from crypto import (
     merkle,
     note,
     padding,
+    statutory,
+)
+from crypto.case_event import (
+    DecisionOutcome,
+    Detail,
+    ExtensionReason,
+    LogEntry,
+    sign_entry,
+    to_step,
+    verify_entry_signature,
 )
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
 from crypto.errors import (
@@ -64,7 +74,7 @@ from crypto.errors import (
     TokenBindingError,
     WrongPassphrase,
 )
-from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
+from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import (
     ENCRYPTION_ALGORITHM,
@@ -81,7 +91,6 @@ from crypto.objects import (
     BureauBundle,
     BureauRequest,
     Directory,
-    LogEntry,
     Reply,
     default_policy,
 )
@@ -96,6 +105,7 @@ from crypto.petition import (
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign, signing_message
+from crypto.statutory import Event
 from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
     TokenKey,
@@ -116,7 +126,9 @@ TODAY = date(2026, 1, 1)
 BUREAU_ID = "national"
 CREATED_DAY = date(2026, 3, 2)
 SUBMITTED_DAY = date(2026, 3, 2)
-ANSWERED_DAY = date(2026, 3, 9)
+ACKNOWLEDGED_DAY = date(2026, 3, 9)
+EXTENDED_DAY = date(2026, 4, 20)
+ANSWERED_DAY = date(2026, 5, 20)
 DIRECTORY_DAY = date(2026, 2, 1)
 LOG_ORIGIN = "petition.example.org/log"
 KEYSTORE_PASSPHRASE = "正确的马电池订书钉"  # noqa: S105 - a published test value, not a secret
@@ -529,7 +541,7 @@ def build() -> dict[str, Any]:
     reply_body = Reply(
         petition_id=petition_id,
         bureau_id=BUREAU_ID,
-        status=Status.ACCEPTED,
+        event=Event.DECIDED,
         sequence=0,
         ciphertext=reply_ciphertext,
         day=ANSWERED_DAY,
@@ -541,15 +553,48 @@ def build() -> dict[str, Any]:
     entries = [
         (
             "submission",
-            LogEntry(petition_id, BUREAU_ID, sealed_hash, Status.RECEIVED, SUBMITTED_DAY),
+            LogEntry(petition_id, BUREAU_ID, sealed_hash, Event.RECEIVED, SUBMITTED_DAY),
         ),
         (
-            "status-change",
-            LogEntry(
-                petition_id, BUREAU_ID, sealed_hash, Status.ACCEPTED, ANSWERED_DAY, reply_hash
+            "acknowledgement",
+            sign_entry(
+                LogEntry(petition_id, BUREAU_ID, sealed_hash, Event.ACKNOWLEDGED, ACKNOWLEDGED_DAY),
+                signing_key,
+            ),
+        ),
+        (
+            "extension",
+            sign_entry(
+                LogEntry(
+                    petition_id,
+                    BUREAU_ID,
+                    sealed_hash,
+                    Event.EXTENDED,
+                    EXTENDED_DAY,
+                    Detail(days=30, reason=ExtensionReason.FURTHER_INVESTIGATION),
+                ),
+                signing_key,
+            ),
+        ),
+        (
+            "decision",
+            sign_entry(
+                LogEntry(
+                    petition_id,
+                    BUREAU_ID,
+                    sealed_hash,
+                    Event.DECIDED,
+                    ANSWERED_DAY,
+                    Detail(outcome=DecisionOutcome.EXPLAINED),
+                    reply_hash,
+                ),
+                signing_key,
             ),
         ),
     ]
+    for _, entry in entries:
+        verify_entry_signature(entry, lambda bureau: signing_key.public_key())
+    statutory.deadlines([to_step(entry) for _, entry in entries])  # a possible history
     leaf_hashes = [merkle.leaf_hash(entry.leaf()) for _, entry in entries]
     root = merkle.root_from_leaf_hashes(leaf_hashes)
     tree = merkle.LeafHashList(leaf_hashes)
@@ -583,7 +628,9 @@ def build() -> dict[str, Any]:
             "crypto.objects.BureauRequest",
         ),
     ]
-    _expect({kind for kind, _, _ in bodies} == set(SignedKind), "every signed kind is covered")
+    # A case event's signature is embedded in its log entry (protocol §9.3.4), not a wrapper.
+    wrapped = set(SignedKind) - {SignedKind.CASE_EVENT}
+    _expect({kind for kind, _, _ in bodies} == wrapped, "every signed kind is covered")
     _expect(all(body["version"] == PROTOCOL_VERSION for _, body, _ in bodies), "body versions")
     signed_cases = []
     for kind, body, schema in bodies:
@@ -615,17 +662,20 @@ def build() -> dict[str, Any]:
     log_section = {
         "entries": [
             {
-                "event": event,
+                "name": name,
                 "petition_id": entry.petition_id,
                 "bureau_id": entry.bureau_id,
                 "envelope_hash": entry.envelope_hash.hex(),
-                "status": entry.status.value,
+                "event": entry.event.value,
+                "detail": entry.detail.to_json(),
                 "day": entry.day.isoformat(),
                 "reply_hash": None if entry.reply_hash is None else entry.reply_hash.hex(),
+                "signing_message": entry.signing_message().hex() if entry.signed else None,
+                "signature": None if entry.signature is None else entry.signature.hex(),
                 "leaf": entry.leaf().decode("utf-8"),
                 "leaf_hash": merkle.leaf_hash(entry.leaf()).hex(),
             }
-            for event, entry in entries
+            for name, entry in entries
         ],
         "tree_size": len(leaf_hashes),
         "root_hash": root.hex(),

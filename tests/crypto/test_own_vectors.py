@@ -20,7 +20,8 @@ import hmac
 import json
 import re
 from collections.abc import Callable, Iterator
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,18 @@ from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from crypto import PROTOCOL_VERSION, cjson, envelope, keyfile, keystore, labels, merkle, padding
+from crypto import (
+    PROTOCOL_VERSION,
+    cjson,
+    envelope,
+    keyfile,
+    keystore,
+    labels,
+    merkle,
+    padding,
+    statutory,
+)
+from crypto.case_event import Detail, LogEntry, sign_entry, to_step, verify_entry_signature
 from crypto.document import CaseDocument, Consent, IdentityDocument
 from crypto.errors import (
     DecryptionError,
@@ -40,7 +52,7 @@ from crypto.errors import (
     UnsupportedVersion,
     WrongPassphrase,
 )
-from crypto.fields import Status, envelope_hash, petition_id_for, signed_reply_hash
+from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import (
     EncryptionPrivateKey,
@@ -57,7 +69,6 @@ from crypto.objects import (
     BureauBundle,
     BureauRequest,
     Directory,
-    LogEntry,
     Reply,
 )
 from crypto.petition import (
@@ -70,6 +81,7 @@ from crypto.petition import (
 from crypto.receipt import ReceiptSecret, lookup_key_hash
 from crypto.reply import open_reply
 from crypto.signing import SignedObject, sign, signing_message
+from crypto.statutory import Event
 from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
     TokenKey,
@@ -490,7 +502,10 @@ def test_signing_key() -> None:
 
 
 def test_every_signed_kind_has_a_vector() -> None:
-    assert sorted(case["kind"] for case in SIGNED["cases"]) == sorted(k.value for k in SignedKind)
+    wrapped = sorted(k.value for k in SignedKind if k is not SignedKind.CASE_EVENT)
+    assert sorted(case["kind"] for case in SIGNED["cases"]) == wrapped
+    # A case event's signature lives in its log entry (protocol §9.3.4): those vectors are there.
+    assert any(case["signature"] is not None for case in VECTORS["log_entries"]["entries"])
 
 
 @pytest.mark.parametrize("case", SIGNED["cases"], ids=lambda c: c["kind"])
@@ -533,19 +548,33 @@ def test_signed_object(case: dict[str, Any]) -> None:
 LOG = VECTORS["log_entries"]
 
 
-@pytest.mark.parametrize("case", LOG["entries"], ids=lambda c: c["event"])
+@pytest.mark.parametrize("case", LOG["entries"], ids=lambda c: c["name"])
 def test_log_entry(case: dict[str, Any]) -> None:
-    entry = LogEntry(
+    event = Event(case["event"])
+    unsigned = LogEntry(
         petition_id=case["petition_id"],
         bureau_id=case["bureau_id"],
         envelope_hash=h(case["envelope_hash"]),
-        status=Status(case["status"]),
+        event=event,
         day=date.fromisoformat(case["day"]),
+        detail=Detail.from_json(event, case["detail"]),
         reply_hash=None if case["reply_hash"] is None else h(case["reply_hash"]),
     )
+    key = SigningKey(h(SIGNED["signing_seed"]))
+    entry = sign_entry(unsigned, key) if unsigned.signed else unsigned
     leaf = case["leaf"].encode("utf-8")
-    assert entry.leaf() == leaf
+    assert entry.leaf() == leaf  # Ed25519 is deterministic: the signature is reproduced
     assert LogEntry.from_leaf(leaf) == entry
+    if entry.signed:
+        assert entry.signing_message() == h(case["signing_message"])
+        assert entry.signing_message().startswith(SignedKind.CASE_EVENT.label)
+        assert entry.signature == h(case["signature"])
+        verify_entry_signature(entry, lambda bureau: key.public_key())
+        forged = replace(entry, day=entry.day + timedelta(days=1))
+        with pytest.raises(InvalidSignature):
+            verify_entry_signature(forged, lambda bureau: key.public_key())
+    else:
+        assert case["signature"] is None
     assert merkle.leaf_hash(leaf) == h(case["leaf_hash"])
     assert hashlib.sha256(b"\x00" + leaf).digest() == h(case["leaf_hash"])
 
@@ -589,8 +618,10 @@ def test_sections_describe_one_story() -> None:
     assert "token_key" not in wires["bureau-bundle"]["body"]
     assert Directory.from_json(wires["directory"]["body"]).bureaus == (bundle,)
     signed_reply = wires["reply"]["wire"].encode("utf-8")
-    assert LOG["entries"][1]["reply_hash"] == signed_reply_hash(signed_reply).hex()
-    assert LOG["entries"][1]["reply_hash"] == hashlib.sha256(signed_reply).hexdigest()
+    assert LOG["entries"][-1]["reply_hash"] == signed_reply_hash(signed_reply).hex()
+    assert LOG["entries"][-1]["reply_hash"] == hashlib.sha256(signed_reply).hexdigest()
+    steps = [to_step(LogEntry.from_leaf(case["leaf"].encode("utf-8"))) for case in LOG["entries"]]
+    statutory.deadlines(steps)  # the entries are one possible history
     directory = Directory.from_json(wires["directory"]["body"])
     assert directory.log_vkey.to_vkey() == LOG["log_vkey"]
     assert directory.log_policy.decode("utf-8") == LOG["log_policy"]

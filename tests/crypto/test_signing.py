@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from crypto import cjson, note
+from crypto.case_event import LogEntry
 from crypto.errors import InvalidSignature, MalformedInput, SchemaViolation, UnsupportedVersion
-from crypto.fields import Status, petition_id_for
+from crypto.fields import petition_id_for
 from crypto.keys import EncryptionPrivateKey, SigningKey
 from crypto.labels import SignedKind
 from crypto.objects import (
@@ -18,13 +19,13 @@ from crypto.objects import (
     BureauBundle,
     BureauRequest,
     Directory,
-    LogEntry,
     Place,
     Reply,
     default_policy,
 )
 from crypto.petition import SealingKeys
 from crypto.signing import SignedObject, sign
+from crypto.statutory import Event
 from crypto.token import TokenParams, generate_token_salt
 
 KEY = SigningKey.generate()
@@ -180,16 +181,16 @@ def test_a_directory_policy_must_name_exactly_its_log() -> None:
 
 def test_log_entry_and_reply_round_trip() -> None:
     pid = petition_id_for(b"envelope")
-    entry = LogEntry(pid, "national", bytes(32), Status.RECEIVED, date(2026, 11, 21))
+    entry = LogEntry(pid, "national", bytes(32), Event.RECEIVED, date(2026, 11, 21))
     assert LogEntry.from_leaf(entry.leaf()) == entry
     assert b"token" not in entry.leaf()
-    reply = Reply(pid, "national", Status.ANSWERED, 0, b"ciphertext", date(2026, 11, 22))
+    reply = Reply(pid, "national", Event.DECIDED, 0, b"ciphertext", date(2026, 11, 22))
     assert Reply.from_json(reply.to_json()) == reply
 
 
 def test_bodies_refuse_unknown_versions_and_fields() -> None:
     pid = petition_id_for(b"envelope")
-    reply = Reply(pid, "national", Status.ANSWERED, 0, b"c", date(2026, 11, 21)).to_json()
+    reply = Reply(pid, "national", Event.DECIDED, 0, b"c", date(2026, 11, 21)).to_json()
     for version in (1, 3):
         with pytest.raises(UnsupportedVersion, match="version"):
             Reply.from_json({**reply, "version": version})
@@ -216,7 +217,7 @@ def test_every_signed_body_of_version_1_is_unsupported() -> None:
             Directory.from_json,
             Directory(1, day, (_bundle("national"),), LOG, default_policy(LOG)).to_json(),
         ),
-        (Reply.from_json, Reply(pid, "national", Status.ANSWERED, 0, b"c", day).to_json()),
+        (Reply.from_json, Reply(pid, "national", Event.DECIDED, 0, b"c", day).to_json()),
         (
             BureauRequest.from_json,
             BureauRequest("national", "GET", "/v1/x", bytes(32), 1, bytes(16)).to_json(),
@@ -226,7 +227,7 @@ def test_every_signed_body_of_version_1_is_unsupported() -> None:
         assert parse(body).to_json() == body  # control
         with pytest.raises(UnsupportedVersion):
             parse(_v1(body))
-    entry = LogEntry(pid, "national", bytes(32), Status.RECEIVED, day).to_json()
+    entry = LogEntry(pid, "national", bytes(32), Event.RECEIVED, day).to_json()
     with pytest.raises(UnsupportedVersion):
         LogEntry.from_leaf(cjson.encode(_v1(entry)))
 
