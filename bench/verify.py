@@ -34,10 +34,11 @@ from typing import Any
 
 from bench.envelopes import SealedRequest
 from crypto import cjson, merkle, note
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import SealedPetitionError
 from crypto.log_receipt import VerifiedReceipt, check_submission, verify_receipt
-from crypto.objects import LogEntry
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from server.database import connect
 from server.datadir import DataDirectory
@@ -147,7 +148,7 @@ def _verify(
     submissions = Counter(
         entry.petition_id
         for entry in (LogEntry.from_leaf(leaf) for leaf in leaves)
-        if entry.reply_hash is None
+        if entry.event is Event.RECEIVED
     )
     duplicated = [petition_id for petition_id, count in submissions.items() if count > 1]
     if duplicated:

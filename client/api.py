@@ -18,6 +18,7 @@ from typing import Any
 from client.errors import ServerMisbehaved
 from client.transport import HttpAnswer, Progress, Transport
 from crypto import cjson
+from crypto.case_event import LogEntry
 from crypto.errors import MalformedInput
 from crypto.fields import validate_bureau_id, validate_petition_id
 from crypto.keys import SigningKey
@@ -41,12 +42,26 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class LoggedEvent:
+    """One event of a petition as the server lists it: its log index and its entry (parsed
+    strictly, not yet verified: the caller checks the signature and the inclusion)."""
+
+    leaf_index: int
+    entry: LogEntry
+
+
+@dataclass(frozen=True)
 class PetitionStatusAnswer:
     petition_id: str
-    bureau_id: str
-    status: str
+    bureau_id: str  # the bureau first addressed
+    events: tuple[LoggedEvent, ...]  # in log order
     replies: tuple[SignedObject, ...]
     receipt: bytes | None  # tlog-proof text against the log's latest checkpoint
+
+
+def parse_events(value: Any) -> tuple[LoggedEvent, ...]:
+    """The ``events`` member of a status or lookup answer (protocol §15), as LoggedEvents."""
+    return tuple(LoggedEvent(index, entry) for index, entry in decode_events(value))
 
 
 @dataclass(frozen=True)
@@ -57,13 +72,32 @@ class InboxPage:
 
 @dataclass(frozen=True)
 class StoredPetition:
+    """One petition as a bureau that had it downloads it: its own copy of the envelope."""
+
     petition_id: str
-    bureau_id: str
+    bureau_id: str  # the bureau asking: whose copy ``envelope`` is
     envelope: bytes
-    status: str
     day: str
     leaf_index: int
+    events: tuple[tuple[int, LogEntry], ...]  # (leaf index, entry), in log order; not verified
     replies: tuple[SignedObject, ...]
+
+    @property
+    def latest_event(self) -> str:
+        return self.events[-1][1].event.value if self.events else "received"
+
+
+def decode_events(value: Any) -> tuple[tuple[int, LogEntry], ...]:
+    """The ``events`` member every endpoint shows, parsed strictly (signatures: by the caller)."""
+    if not isinstance(value, list):
+        raise MalformedInput("events must be a list")
+    events = []
+    for item in value:
+        index = item["leaf_index"]
+        if type(index) is not int or index < 0:
+            raise MalformedInput("an event's leaf index is a non-negative integer")
+        events.append((index, LogEntry.from_json(item["entry"])))
+    return tuple(events)
 
 
 def _receipt_text(value: Any) -> bytes:
@@ -132,7 +166,7 @@ class ServerApi:
             lambda: PetitionStatusAnswer(
                 validate_petition_id(value["petition_id"]),
                 validate_bureau_id(value["bureau_id"]),
-                str(value["status"]),
+                parse_events(value["events"]),
                 tuple(SignedObject.from_json(r, SignedKind.REPLY) for r in value["replies"]),
                 None if value["receipt"] is None else _receipt_text(value["receipt"]),
             )
@@ -192,7 +226,7 @@ class ServerApi:
             items = []
             for item in value["petitions"]:
                 validate_petition_id(item["petition_id"])
-                items.append(dict(item))
+                items.append({**item, "events": decode_events(item["events"])})
             return InboxPage(tuple(items), int(value["next_cursor"]))
 
         page: InboxPage = _decoding("inbox")(decode)
@@ -206,17 +240,30 @@ class ServerApi:
                 validate_petition_id(value["petition_id"]),
                 validate_bureau_id(value["bureau_id"]),
                 cjson.b64decode(value["envelope"], field="envelope"),
-                str(value["status"]),
                 str(value["day"]),
                 int(value["leaf_index"]),
+                decode_events(value["events"]),
                 tuple(SignedObject.from_json(r, SignedKind.REPLY) for r in value["replies"]),
             )
         )
         return stored
 
-    def bureau_reply(self, signer: BureauSigner, petition_id: str, signed_reply: bytes) -> Any:
-        target = f"/v1/bureaus/{signer.bureau_id}/petitions/{petition_id}/replies"
-        body = json.dumps({"reply": json.loads(signed_reply)}).encode()
+    def bureau_event(
+        self,
+        signer: BureauSigner,
+        entry: LogEntry,
+        signed_reply: bytes | None,
+        envelope: bytes | None,
+    ) -> Any:
+        """Record a signed case event, with its reply and (transfers) the re-sealed case."""
+        target = f"/v1/bureaus/{signer.bureau_id}/petitions/{entry.petition_id}/events"
+        body = json.dumps(
+            {
+                "entry": entry.to_json(),
+                "reply": None if signed_reply is None else json.loads(signed_reply),
+                "envelope": None if envelope is None else cjson.b64encode(envelope),
+            }
+        ).encode()
         answer = self.transport.call(
             "POST",
             target,

@@ -44,11 +44,12 @@ from client.session import (
     log_only,
 )
 from crypto import cjson, merkle, note
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint
 from crypto.errors import InvalidProof, InvalidSignature, MalformedInput
 from crypto.log_receipt import VerifiedReceipt, check_submission
-from crypto.objects import LogEntry
 from crypto.receipt import ReceiptSecret
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy, VerifiedCheckpoint
 from crypto.tlog_proof import HEADER as TLOG_PROOF_HEADER
 from crypto.witness_wire import parse_checkpoint_note
@@ -110,9 +111,9 @@ def audit_log(
             entry = LogEntry.from_leaf(leaf)
         except MalformedInput as exc:
             raise AuditFailure(f"log entry {index} is malformed: {exc.message}") from exc
-        if entry.reply_hash is None:
+        if entry.event is Event.RECEIVED:
             submissions += 1
-        else:
+        if entry.reply_hash is not None:
             replies += 1
     if all((old.size, old.root_hash) != (current.size, current.root_hash) for old in kept):
         session.home.save_checkpoints(log, [*wires, verified.message])
@@ -302,13 +303,7 @@ def audit_receipt(
             f"accepted in the checkpoint of size {old.size}): {exc.message}"
         ) from exc
     try:
-        merkle.verify_inclusion(
-            merkle.leaf_hash(entry.leaf()),
-            receipt.index,
-            current.size,
-            session.api.inclusion_proof(receipt.index, current.size),
-            current.root_hash,
-        )
+        check_included(session, entry.leaf(), receipt.index, current)
     except InvalidProof as exc:
         raise AuditFailure(
             f"petition {entry.petition_id} is no longer in the log of size {current.size}: "
@@ -316,6 +311,22 @@ def audit_receipt(
         ) from exc
     return ReceiptAudit(
         entry, receipt.index, old.size, witnessing, current.size, current_witnessing
+    )
+
+
+def check_included(session: Session, leaf: bytes, index: int, checkpoint: Checkpoint) -> None:
+    """Prove with the server's inclusion proof that ``leaf`` is entry ``index`` of the verified
+    ``checkpoint``; raises :class:`InvalidProof` otherwise.
+
+    The one place a client checks that a log entry it was shown is in a signed tree: the
+    auditor for a receipt's entry, the petitioner's status for each event of the petition.
+    """
+    merkle.verify_inclusion(
+        merkle.leaf_hash(leaf),
+        index,
+        checkpoint.size,
+        session.api.inclusion_proof(index, checkpoint.size),
+        checkpoint.root_hash,
     )
 
 

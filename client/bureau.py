@@ -21,35 +21,50 @@ never fatal, because the petition still has to be read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
 from client.api import BureauSigner, StoredPetition
 from client.errors import InvalidInput, ServerMisbehaved
+from client.routing import names_destination
 from client.session import Session
 from crypto import cjson
-from crypto.document import CaseDocument, IdentityDocument
+from crypto.case_event import (
+    SERVER_RECORDED,
+    Detail,
+    LogEntry,
+    sign_entry,
+    to_step,
+    verify_entry_signature,
+)
+from crypto.document import CaseDocument, IdentityDocument, WithheldIdentity
 from crypto.errors import (
     DecryptionError,
     MalformedInput,
     MissingKey,
     SealedPetitionError,
 )
-from crypto.fields import Status, petition_id_for, validate_bureau_id, validate_petition_id
-from crypto.keys import EncryptionPrivateKey, SigningKey
+from crypto.fields import (
+    envelope_hash,
+    petition_id_for,
+    signed_reply_hash,
+    validate_bureau_id,
+    validate_petition_id,
+)
+from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey
 from crypto.keystore import read_keystore_file, write_keystore_file
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, Reply
 from crypto.petition import (
     check_binding,
     open_case,
-    open_identity,
     token_from_case,
     token_from_identity,
 )
 from crypto.reply import seal_reply
 from crypto.signing import sign
+from crypto.statutory import ClockStatus, Event, status
 from crypto.token import (
     DEFAULT_TOKEN_PARAMS,
     TokenKey,
@@ -57,6 +72,10 @@ from crypto.token import (
     format_pseudonym,
     generate_token_salt,
 )
+from crypto.transfer import Resealed, open_identity_section, reseal
+
+#: Events whose entry moves the case to another bureau, with a copy re-sealed for it.
+MOVES_THE_CASE = frozenset({Event.TRANSFERRED, Event.ASSIGNED})
 
 IDENTITY_SECRET = "identity-key"  # noqa: S105  (keystore entry names)
 CASE_SECRET = "case-key"  # noqa: S105
@@ -77,6 +96,12 @@ _KEY_NAMES = {
     SIGNING_SECRET: "signing",
     TOKEN_SECRET: "token",
 }
+
+
+class Art30Refusal(InvalidInput):
+    """A transfer or assignment to the body the petitioner complains about (Art. 30)."""
+
+    code = "art30_refused"
 
 
 def missing_key(entry: str) -> MissingKey:
@@ -154,7 +179,8 @@ class OpenedCase:
 
     stored: StoredPetition
     case: CaseDocument | None  # None: the case section does not open
-    identity: IdentityDocument | None  # None: no identity key, or it does not open
+    #: None: no identity key, or it does not open; withheld: transferred without consent
+    identity: IdentityDocument | WithheldIdentity | None
     token: bytes | None  # None: no token key (or nothing to derive it from)
     binding: bool | None  # None: not checked (a key is missing); else the check's result
     problems: tuple[str, ...]  # every check that failed, in words; empty when all is well
@@ -272,9 +298,18 @@ class BureauDesk:
     def fetch(self, petition_id: str) -> StoredPetition:
         petition_id = _petition_id(petition_id)
         stored = self.session.api.bureau_petition(self.signer, petition_id)
-        if stored.petition_id != petition_id or petition_id_for(stored.envelope) != petition_id:
+        if stored.petition_id != petition_id or stored.bureau_id != self.keys.bureau_id:
             raise ServerMisbehaved("the server sent another petition than the one asked for")
+        self._copy_is_ours(stored)
         return stored
+
+    def _origin(self, stored: StoredPetition) -> BureauBundle:
+        """The bureau first addressed: its public salt is the one the case's pre-hash was made
+        with, so a transferred case's pseudonym and binding are computed with it."""
+        first = stored.events[0][1].bureau_id
+        if first == self.keys.bureau_id:
+            return self.keys.bundle
+        return self.session.bureau(first)
 
     def open_case(self, petition_id: str) -> OpenedCase:
         """The case section (needs the case key), its pseudonym if the token key is here, and
@@ -286,7 +321,7 @@ class BureauDesk:
         except (DecryptionError, MalformedInput) as exc:
             return OpenedCase(stored, None, None, None, False, (f"cannot open: {exc.message}",))
         token = token_from_case(case, self.keys.token) if self.keys.token is not None else None
-        identity: IdentityDocument | None = None
+        identity: IdentityDocument | WithheldIdentity | None = None
         binding: bool | None = None
         problems: list[str] = []
         if self.keys.identity is not None:
@@ -295,27 +330,36 @@ class BureauDesk:
 
     def open_intake(self, petition_id: str) -> OpenedCase:
         """The identity section and the pseudonym derived from its ID number (needs the
-        identity and token keys); with the case key too, the binding check."""
+        identity and token keys); with the case key too, the binding check.
+
+        A case transferred here without the petitioner's consent has a withheld identity: the
+        pseudonym then comes from the case (when this keystore holds the case key), and there
+        is nothing to bind.
+        """
         identity_key, token_key = self.keys.identity_key(), self.keys.token_key()
         stored = self.fetch(petition_id)
         try:
-            identity = open_identity(stored.envelope, identity_key, self.keys.bureau_id)
+            identity = open_identity_section(stored.envelope, identity_key, self.keys.bureau_id)
         except (DecryptionError, MalformedInput) as exc:
             return OpenedCase(stored, None, None, None, False, (f"cannot open: {exc.message}",))
-        bundle = self.keys.bundle
+        case: CaseDocument | None = None
+        if self.keys.case is not None:
+            try:
+                _, case = open_case(stored.envelope, self.keys.case, self.keys.bureau_id)
+            except (DecryptionError, MalformedInput) as exc:
+                problem = f"the case section cannot be opened: {exc.message}"
+                return OpenedCase(stored, None, identity, None, False, (problem,))
+        token: bytes | None
+        if isinstance(identity, WithheldIdentity):
+            token = None if case is None else token_from_case(case, token_key)
+            return OpenedCase(stored, case, identity, token, None, ())
+        origin = self._origin(stored)
         try:
-            token: bytes | None = token_from_identity(
-                identity, token_key, bundle.token_salt, bundle.token_params
-            )
+            token = token_from_identity(identity, token_key, origin.token_salt, origin.token_params)
         except SealedPetitionError as exc:  # an ID number the scheme's rules refuse
             return OpenedCase(stored, None, identity, None, False, (f"identity: {exc.message}",))
-        if self.keys.case is None:
+        if case is None:
             return OpenedCase(stored, None, identity, token, None, ())
-        try:
-            _, case = open_case(stored.envelope, self.keys.case, self.keys.bureau_id)
-        except (DecryptionError, MalformedInput) as exc:
-            problem = f"the case section cannot be opened: {exc.message}"
-            return OpenedCase(stored, None, identity, token, False, (problem,))
         _, binding, problems = self._identity_and_binding(stored, case, identity)
         return OpenedCase(stored, case, identity, token, binding, tuple(problems))
 
@@ -323,57 +367,186 @@ class BureauDesk:
         self,
         stored: StoredPetition,
         case: CaseDocument,
-        identity: IdentityDocument | None = None,
-    ) -> tuple[IdentityDocument | None, bool, list[str]]:
-        bundle = self.keys.bundle
+        identity: IdentityDocument | WithheldIdentity | None = None,
+    ) -> tuple[IdentityDocument | WithheldIdentity | None, bool | None, list[str]]:
         if identity is None:
             try:
-                identity = open_identity(
+                identity = open_identity_section(
                     stored.envelope, self.keys.identity_key(), self.keys.bureau_id
                 )
             except (DecryptionError, MalformedInput) as exc:
                 return None, False, [f"the identity section cannot be opened: {exc.message}"]
+        if isinstance(identity, WithheldIdentity):
+            return identity, None, []
+        origin = self._origin(stored)
         try:
-            check_binding(identity, case, bundle.token_salt, bundle.token_params)
+            check_binding(identity, case, origin.token_salt, origin.token_params)
         except SealedPetitionError as exc:
             return identity, False, [f"token binding: {exc.message}"]
         return identity, True, []
 
-    def reply(self, petition_id: str, status: str, message: str) -> int:
-        """Seal ``message`` to the petitioner, sign, post; returns the new log leaf index.
+    def _copy_is_ours(self, stored: StoredPetition) -> None:
+        """This bureau's copy is the envelope as submitted, or one a signed transfer or
+        assignment in the petition's events moved here; anything else the server made up."""
+        received = stored.events[0][1] if stored.events else None
+        if received is None or received.event is not Event.RECEIVED:
+            raise ServerMisbehaved("the server sent a petition without its received event")
+        if any(entry.petition_id != stored.petition_id for _, entry in stored.events):
+            raise ServerMisbehaved("the server sent events of another petition")
+        if petition_id_for(stored.envelope) == stored.petition_id:
+            if envelope_hash(stored.envelope) != received.envelope_hash:
+                raise ServerMisbehaved("the petition's received event is for another envelope")
+            return
+        directory = self.session.directory()
 
-        Needs the signing key and the case key: the reply key is inside the case section.
+        def key_of(bureau_id: str) -> VerifyKey | None:
+            bundle = next((b for b in directory.bureaus if b.bureau_id == bureau_id), None)
+            return None if bundle is None else bundle.signing_key
+
+        for _, entry in stored.events:
+            if entry.event in MOVES_THE_CASE and entry.detail.to == self.keys.bureau_id:
+                try:
+                    verify_entry_signature(entry, key_of)
+                except SealedPetitionError:
+                    continue
+                return
+        raise ServerMisbehaved("the server sent a copy no signed transfer moved to this bureau")
+
+    def record(
+        self,
+        petition_id: str,
+        event: Event,
+        *,
+        detail: Detail | None = None,
+        message: str | None = None,
+    ) -> Recorded:
+        """Sign a case event and post it; returns the new log leaf and, for a transfer or an
+        assignment, whether the identity went along.
+
+        Every event is signed with the signing key. A ``message`` is the written notice or
+        answer: it is sealed to the petitioner's reply key (inside the case, so the case key is
+        needed) and travels as a signed reply whose hash the entry carries. A transfer or an
+        assignment re-seals the case for the receiving bureau (case key; with the identity key
+        and the petitioner's consent, the identity too) and is refused here when the
+        petitioner complains about that bureau or one above it (Regulations Art. 30).
         """
-        try:
-            new_status = Status.parse(status)
-        except MalformedInput as exc:
-            choices = ", ".join(s.value for s in Status if s is not Status.RECEIVED)
-            raise InvalidInput(f"--status must be one of {choices}") from exc
-        if new_status is Status.RECEIVED:
-            raise InvalidInput("--status received is the state before any reply")
-        signing, case_key = self.keys.signing_key(), self.keys.case_key()
+        if event in SERVER_RECORDED:
+            raise InvalidInput(f"{event.value!r} is recorded by the server, not by a bureau")
+        signing = self.keys.signing_key()
+        detail = detail or Detail()
+        if detail.to is not None and detail.to == self.keys.bureau_id:
+            raise InvalidInput("--to: a case goes to another bureau, not to this one")
+        needs_case = message is not None or event in MOVES_THE_CASE
+        case_key = self.keys.case_key() if needs_case else None
         stored = self.fetch(petition_id)
+        directory = self.session.directory()
+        if detail.to is not None and detail.to not in {b.bureau_id for b in directory.bureaus}:
+            raise InvalidInput(f"--to: the directory has no bureau {detail.to!r}")
+        case: CaseDocument | None = None
+        if case_key is not None:
+            try:
+                _, case = open_case(stored.envelope, case_key, self.keys.bureau_id)
+            except (DecryptionError, MalformedInput) as exc:
+                raise InvalidInput(
+                    f"petition {stored.petition_id} cannot be opened, so nothing can be sent "
+                    f"with it: {exc.message}"
+                ) from exc
+        today = datetime.now(UTC).date()
+        copy: Resealed | None = None
+        if event in MOVES_THE_CASE and case is not None and case_key is not None:
+            destination = directory.bureau(str(detail.to))
+            named = names_destination(
+                directory, case.respondent, self.keys.bureau_id, destination.bureau_id
+            )
+            if named is not None:
+                accused = directory.bureau(named)
+                raise Art30Refusal(
+                    f"refused (Regulations Art. 30): the petitioner complains about "
+                    f"{accused.name} ({accused.bureau_id}); the case may not go to it or below it"
+                )
+            copy = reseal(
+                stored.envelope,
+                bureau_id=self.keys.bureau_id,
+                case_key=case_key,
+                to=destination.sealing_keys(),
+                identity_key=self.keys.identity,
+            )
+        wire: bytes | None = None
+        if message is not None and case is not None:
+            reply = Reply(
+                petition_id=stored.petition_id,
+                bureau_id=self.keys.bureau_id,
+                event=event,
+                sequence=len(stored.replies),
+                ciphertext=seal_reply(
+                    message, case.reply_key, stored.petition_id, self.keys.bureau_id
+                ),
+                day=today,
+            )
+            wire = sign(SignedKind.REPLY, reply.to_json(), signing).encode()
         try:
-            _, case = open_case(stored.envelope, case_key, self.keys.bureau_id)
-        except (DecryptionError, MalformedInput) as exc:
-            raise InvalidInput(
-                f"petition {stored.petition_id} cannot be opened, so it cannot be answered: "
-                f"{exc.message}"
-            ) from exc
-        reply = Reply(
-            petition_id=stored.petition_id,
-            bureau_id=self.keys.bureau_id,
-            status=new_status,
-            sequence=len(stored.replies),
-            ciphertext=seal_reply(message, case.reply_key, stored.petition_id, self.keys.bureau_id),
-            day=datetime.now(UTC).date(),
+            entry = LogEntry(
+                petition_id=stored.petition_id,
+                bureau_id=self.keys.bureau_id,
+                envelope_hash=stored.events[0][1].envelope_hash,
+                event=event,
+                day=today,
+                detail=detail,
+                reply_hash=None if wire is None else signed_reply_hash(wire),
+            )
+        except MalformedInput as exc:
+            raise InvalidInput(exc.message) from exc
+        signed = sign_entry(entry, signing)
+        answer = self.session.api.bureau_event(
+            self.signer, signed, wire, None if copy is None else copy.envelope
         )
-        signed = sign(SignedKind.REPLY, reply.to_json(), signing).encode()
-        answer = self.session.api.bureau_reply(self.signer, stored.petition_id, signed)
         try:
-            return int(answer["leaf_index"])
+            leaf_index = int(answer["leaf_index"])
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: 1e400
-            raise ServerMisbehaved("the server's answer to a reply has no leaf index") from exc
+            raise ServerMisbehaved("the server's answer to an event has no leaf index") from exc
+        return Recorded(leaf_index, signed, None if copy is None else copy.identity_shared)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A case event the server logged."""
+
+    leaf_index: int
+    entry: LogEntry
+    identity_shared: bool | None  # transfers and assignments: whether the identity went along
+
+
+@dataclass(frozen=True)
+class Due:
+    """One line of the worklist: what the statutory clock asks of this bureau, and by when."""
+
+    petition_id: str
+    latest: str
+    clock: ClockStatus | None  # None: the history is impossible (shown, never hidden)
+    problem: str | None
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        if self.clock is None or self.clock.days_left is None:
+            return (1, 0, self.petition_id)
+        return (0, self.clock.days_left, self.petition_id)
+
+
+def worklist(items: list[dict[str, object]], today: date) -> list[Due]:
+    """The inbox as a worklist, nearest deadline first (overdue ones at the top), computed
+    with the statutory clock from each petition's events."""
+    rows = []
+    for item in items:
+        events = item.get("events")
+        entries = [entry for _, entry in events] if isinstance(events, tuple) else []
+        latest = entries[-1].event.value if entries else "?"
+        try:
+            clock: ClockStatus | None = status([to_step(entry) for entry in entries], today)
+            problem = None
+        except MalformedInput as exc:
+            clock, problem = None, exc.message
+        rows.append(Due(str(item["petition_id"]), latest, clock, problem))
+    return sorted(rows, key=lambda due: due.sort_key)
 
 
 def _petition_id(text: str) -> str:

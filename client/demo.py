@@ -7,8 +7,10 @@ on its own device. The demo prints each command with its output, checks that it 
 removes everything when it ends, whatever happens.
 
 The bureau's people work apart, as protocol v2 lets them: intake (identity and token keys) sees
-who petitioned and derives the pseudonym; the case handler (case key) reads and answers the case
-under that pseudonym and cannot see the identity.
+who petitioned and derives the pseudonym; the case handler (case key) reads the case under that
+pseudonym and cannot see the identity. The case is then transferred to the province's bureau,
+which gets the case re-sealed for it and no identity (the petitioner did not consent to share
+it): it acknowledges and answers by pseudonym, each step a bureau-signed public log entry.
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ PETITION_TEXT = (
 RESPONDENT = "某建筑劳务有限公司"
 ATTACHMENT_NAME = "工资条.txt"
 ATTACHMENT_TEXT = "2026年10月 应发工资 8000 元 实发 0 元\n"
-REPLY_TEXT = "您的信访事项已受理，已转交市人力资源和社会保障局督办，将于30日内书面答复。"
+PROVINCE_ID = "guangdong"
+PROVINCE_NAME = "广东省信访局"
+TRANSFER_TEXT = "您反映的问题属于广东省有关部门职责范围，已转送广东省信访局办理。"
+REPLY_TEXT = "您的信访事项已受理，已交省人力资源和社会保障厅督办，将于60日内书面答复。"
+ANSWER_TEXT = "经核查，施工方已于本月补发全部工资八千元。"
 
 
 class DemoFailed(Exception):
@@ -181,9 +187,10 @@ def run() -> int:
 
 def _story(demo: Demo) -> None:
     root = demo.root
-    for role in ("authority", "bureau", "intake", "handler", "petitioner", "auditor", "witness"):
+    roles = ("authority", "bureau", "intake", "handler", "province", "petitioner")
+    for role in (*roles, "auditor", "witness"):
         (root / role).mkdir(mode=0o700)
-    for role in ("authority", "bureau", "intake", "handler", "petitioner"):
+    for role in roles:
         _private_file(root / role / "passphrase", PASSPHRASE + "\n")
     print(f"Everything happens in {root}, removed at the end.")
 
@@ -224,6 +231,24 @@ def _story(demo: Demo) -> None:
     demo.run("authority", "admin", "add-bureau", "--data", "server-data",
              "--passphrase-file", "authority/passphrase",
              "bureau/national.bundle.json", "--covers", "全国")  # fmt: skip
+
+    demo.step(
+        "A second bureau, one level down: the province's, with its own keys",
+        "Its case handler gets a keystore of its own; the directory places it below the "
+        "national bureau, covering 广东省.",
+    )
+    demo.run("province", "bureau", "init", "--id", PROVINCE_ID, "--name", PROVINCE_NAME,
+             "--keystore", "province/guangdong.keystore",
+             "--passphrase-file", "province/passphrase")  # fmt: skip
+    province_full = ("--keystore", "province/guangdong.keystore",
+                     "--passphrase-file", "province/passphrase")  # fmt: skip
+    for role in ("intake", "handler"):
+        demo.run("province", "bureau", "export-keys", *province_full, "--role", role,
+                 "--out", f"province/guangdong-{role}.keystore",
+                 "--new-passphrase-file", "province/passphrase")  # fmt: skip
+    demo.run("authority", "admin", "add-bureau", "--data", "server-data",
+             "--passphrase-file", "authority/passphrase", "province/guangdong.bundle.json",
+             "--parent", BUREAU_ID, "--covers", "广东省")  # fmt: skip
 
     demo.step(
         "Witness (an NGO): create a witness and trust this log",
@@ -276,7 +301,7 @@ def _story(demo: Demo) -> None:
     out = demo.run("petitioner", "submit", "--bureau", BUREAU_ID, "--name", "张三",
                    "--id-number", DEMO_ID_NUMBER, "--contact", "手机 138 0000 0000",
                    "--subject", "关于拖欠农民工工资的投诉", "--category", "劳动与社会保障",
-                   "--region", "北京市西城区", "--respondent", RESPONDENT,
+                   "--region", "广东省深圳市", "--respondent", RESPONDENT,
                    "--body-file", "petitioner/petition.txt",
                    "--attach", f"petitioner/{ATTACHMENT_NAME}",
                    "--save-receipt", "petitioner/receipt.sealed",
@@ -311,9 +336,40 @@ def _story(demo: Demo) -> None:
     print("   asked for the identity, the handler's keystore refuses in one line:")
     demo.run("handler", "bureau", "intake", petition_id, *handler, refused=True)
 
-    demo.step("Case handler: answer; the new status becomes a public log entry")
-    demo.run("handler", "bureau", "reply", petition_id, *handler,
-             "--status", "accepted", "--message", REPLY_TEXT)  # fmt: skip
+    demo.step(
+        "Case handler: transfer the case to the province's bureau, without the identity",
+        "The case is re-sealed for the receiving bureau on this machine; the identity stays "
+        "here (the petitioner did not consent, and the handler has no identity key anyway). "
+        "The transfer is a public log entry signed by this bureau; the message to the "
+        "petitioner travels encrypted with it. A transfer to the body complained about would "
+        "be refused (Art. 30).",
+    )
+    demo.run("handler", "bureau", "transfer", petition_id, *handler, "--to", PROVINCE_ID,
+             "--message", TRANSFER_TEXT)  # fmt: skip
+
+    demo.run("province", "init", "--server", url, "--trust", fingerprint, show=False)
+    province = ("--keystore", "province/guangdong-handler.keystore",
+                "--passphrase-file", "province/passphrase")  # fmt: skip
+    province_intake = ("--keystore", "province/guangdong-intake.keystore",
+                       "--passphrase-file", "province/passphrase")  # fmt: skip
+    demo.step(
+        "Province: intake finds no identity; the case handler works by pseudonym",
+        "The copy the province received holds a withheld identity, padded to the same size. "
+        "Its worklist shows the statutory clock: 15 days to acknowledge (Arts. 22, 23).",
+    )
+    demo.run("province", "bureau", "intake", petition_id, *province_intake)
+    demo.run("province", "bureau", "inbox", "--due", *province)
+    demo.run("province", "bureau", "show", petition_id, *province)
+
+    demo.step(
+        "Province: acknowledge, then answer in writing",
+        "Each is a public log entry signed by the province's bureau; the 60 days of Art. 34 "
+        "run from the acknowledgement; the written answer's outcome category is public.",
+    )
+    demo.run("province", "bureau", "acknowledge", petition_id, *province,
+             "--message", REPLY_TEXT)  # fmt: skip
+    demo.run("province", "bureau", "decide", petition_id, *province,
+             "--outcome", "supported", "--message", ANSWER_TEXT)  # fmt: skip
 
     demo.step(
         "Petitioner: come back with the receipt code alone",
@@ -354,7 +410,8 @@ def _story(demo: Demo) -> None:
 
     demo.step(
         "What the server holds for this petition",
-        "Ciphertext, its hash, a lookup-key hash, a day and a status: no name, ID, text, time, "
+        "Ciphertext, its hash, a lookup-key hash, a day, the latest event and the bureau "
+        "handling it: no name, ID, text, time, "
         "token or any other value that is the same for two petitions of one person.",
     )
     out = demo.run("operator", "admin", "inspect", "--data", "server-data", petition_id)

@@ -11,32 +11,42 @@ through :class:`Progress` callbacks rather than printing.
 
 from __future__ import annotations
 
+import hmac
 import mimetypes
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 
+from client.api import LoggedEvent, PetitionStatusAnswer
+from client.auditor import check_included
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
+from client.routing import names_destination
 from client.session import RECEIPT_ERRORS, Session, Witnessing, check_receipt
+from crypto import statutory
+from crypto.case_event import LogEntry, to_step, verify_entry_signature
+from crypto.checkpoint import Checkpoint
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
 from crypto.errors import (
     DecryptionError,
+    InvalidProof,
     InvalidSignature,
     MalformedInput,
     SchemaViolation,
 )
-from crypto.fields import envelope_hash, petition_id_for
+from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import EncryptionPublicKey, VerifyKey
 from crypto.keystore import open_keystore, read_keystore_file, seal_keystore, write_keystore_file
 from crypto.log_receipt import VerifiedReceipt, check_submission
-from crypto.objects import Reply
+from crypto.objects import Directory, Reply
 from crypto.padding import MAX_CONTENT_LENGTH, bucket_for
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply
 from crypto.signing import SignedObject
+from crypto.statutory import ClockStatus, Event
 from crypto.token import PREHASH_LENGTH, prehash
 
 ID_SCHEME = "cn-resident"
@@ -109,22 +119,121 @@ REPLY_UNDECRYPTABLE = "undecryptable"
 @dataclass(frozen=True)
 class ReadReply:
     sequence: int
-    status: str
+    event: str  # the event the reply says it came with (an Event value, or "?" if unreadable)
     day: str
     message: str | None
     problem: str | None  # why the message is not shown (a signature that does not verify…)
     problem_code: str | None = None  # one of the REPLY_* codes when ``problem`` is set
+    #: The log index of the event whose entry commits to this reply (its ``reply_hash``);
+    #: ``None`` when no event of this petition names it.
+    leaf_index: int | None = None
+    #: The hash of the signed reply (crypto.fields.signed_reply_hash), once its signature
+    #: verified: what an event's ``reply_hash`` names.
+    reply_hash: bytes | None = field(default=None, repr=False)
+
+
+#: Stable codes for :attr:`EventProblem.code`.
+EVENT_BAD_SIGNATURE = "bad_signature"
+EVENT_OTHER_PETITION = "other_petition"
+EVENT_NOT_IN_LOG = "not_in_log"
+
+
+@dataclass(frozen=True)
+class EventProblem:
+    """Why an event is not believed: a stable code and an English sentence for the CLI."""
+
+    code: str
+    message: str
+
+
+class Inclusion(Enum):
+    """What the client could prove about an event's place in the public log."""
+
+    PROVEN = "proven"  # included in the verified checkpoint of this status
+    PENDING = "pending"  # logged after that checkpoint: a later status proves it
+    UNCHECKED = "unchecked"  # the server sent no receipt, so no checkpoint to check against
+    FAILED = "failed"  # the checkpoint covers its index, but the log holds something else there
+
+
+@dataclass(frozen=True)
+class ShownEvent:
+    """One event of the petition as the petitioner's status shows it, with what was checked.
+
+    An event with ``problems`` is shown, flagged, and left out of the clock: a forged or
+    misplaced entry must neither hide a missed deadline nor start one.
+    """
+
+    leaf_index: int
+    entry: LogEntry
+    bureau_name: str  # the bureau it happened at, from the directory ("" if not listed)
+    to_name: str | None  # for a routing event: the destination's name ("" if not listed)
+    problems: tuple[EventProblem, ...]
+    inclusion: Inclusion
+    #: Art. 30: a transfer or assignment to the body the petitioner complains about
+    #: (client.routing); the bureau id that the respondent text names, or ``None``.
+    to_respondent: str | None = None
+    #: For such a transfer: the bureau one level above the one that made it (id, name), the
+    #: body that can be asked to put it right; ``None`` at the top of the directory.
+    next_level: tuple[str, str] | None = None
+    reply_sequence: int | None = None  # the reply that came with this event, if any
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
+
+    @property
+    def event(self) -> Event:
+        return self.entry.event
 
 
 @dataclass(frozen=True)
 class StatusReport:
+    """A petition's public history, checked, with the statutory clock on ``today``.
+
+    ``clock`` is computed from the verified events only; it is ``None`` (and ``clock_problem``
+    says why) when they do not make a history the Regulations allow, which itself means the
+    server or a bureau misbehaved.
+    """
+
     petition_id: str
-    bureau_id: str
+    bureau_id: str  # the bureau first addressed
     bureau_name: str
-    status: str
     submitted_day: str
+    events: tuple[ShownEvent, ...]
     replies: tuple[ReadReply, ...]
+    today: date
+    clock: ClockStatus | None
+    clock_problem: str | None = None
     receipt: CheckedReceipt | None = None  # the receipt the server sent now, verified
+    respondent: str = ""  # the body complained about, as the petitioner gave it to the status
+
+    @property
+    def latest(self) -> ShownEvent | None:
+        """The latest verified event: what a status used to say."""
+        return next((event for event in reversed(self.events) if event.verified), None)
+
+    @property
+    def handling(self) -> tuple[str, str]:
+        """The bureau (id, name) the case is with now, by the verified transfers."""
+        current = (self.bureau_id, self.bureau_name)
+        for shown in self.events:
+            entry = shown.entry
+            if shown.verified and entry.event in MOVES_CASE and entry.detail.to is not None:
+                current = (entry.detail.to, shown.to_name or "")
+        return current
+
+    @property
+    def transfers_to_respondent(self) -> tuple[ShownEvent, ...]:
+        return tuple(event for event in self.events if event.to_respondent is not None)
+
+    @property
+    def flagged(self) -> tuple[ShownEvent, ...]:
+        return tuple(event for event in self.events if not event.verified)
+
+
+#: The events that hand the case to another bureau (``detail.to``); ``not_competent`` only
+#: names where it should go.
+MOVES_CASE = frozenset({Event.TRANSFERRED, Event.ASSIGNED})
 
 
 def validate_identity(id_number: str) -> NormalizedId:
@@ -275,8 +384,17 @@ def verify_receipt(
     return CheckedReceipt(receipt, witnessing)
 
 
-def petition_status(session: Session, secret: ReceiptSecret) -> StatusReport:
-    """Status and every reply, each checked against the bureau's signing key, then decrypted."""
+def petition_status(
+    session: Session, secret: ReceiptSecret, *, respondent: str = "", today: date | None = None
+) -> StatusReport:
+    """The petition's events, each checked, the statutory clock, and every reply, decrypted.
+
+    Each event must be signed by its bureau's key in the verified directory (server-recorded
+    ones carry no signature), must be this petition's (id and envelope hash), and is proven to
+    be in the log's verified checkpoint where that checkpoint covers it. ``respondent`` is the
+    body the petitioner complains about (their own copy of the case): a transfer to it is
+    flagged (Art. 30). ``today`` defaults to the UTC day (decision: days are UTC dates).
+    """
     try:
         answer = session.api.lookup(secret.lookup_key())
     except ServerRefused as exc:
@@ -285,48 +403,234 @@ def petition_status(session: Session, secret: ReceiptSecret) -> StatusReport:
                 f"{session.config.server} has no petition for this receipt code; check the code"
             ) from exc
         raise
-    bundle = session.bureau(answer.bureau_id)
-    submitted_day = ""
+    session.bureau(answer.bureau_id)  # a bureau the directory does not list: UnknownBureau
     checked = None
     if answer.receipt is not None:
         checked = verify_receipt(session, answer.receipt, petition_id=answer.petition_id)
         if checked.receipt.entry.bureau_id != answer.bureau_id:
             raise ServerMisbehaved("the server's receipt names another bureau than its answer")
-        submitted_day = checked.receipt.entry.day.isoformat()
-    replies = []
-    for expected_sequence, signed in enumerate(answer.replies):
-        replies.append(
-            _read_reply(signed, bundle.signing_key, secret, answer.petition_id, expected_sequence)
-        )
+    return status_report(
+        session.directory(),
+        answer,
+        secret,
+        receipt=checked,
+        respondent=respondent,
+        today=today,
+        prove=lambda leaf, index, checkpoint: check_included(session, leaf, index, checkpoint),
+    )
+
+
+def status_report(
+    directory: Directory,
+    answer: PetitionStatusAnswer,
+    secret: ReceiptSecret,
+    *,
+    receipt: CheckedReceipt | None = None,
+    respondent: str = "",
+    today: date | None = None,
+    prove: Prover | None = None,
+) -> StatusReport:
+    """The report for a lookup answer whose receipt (if any) is already verified: the checks
+    of :func:`petition_status` that need no network but ``prove``."""
+    replies = [
+        _read_reply(directory, signed, secret, answer.petition_id, expected_sequence)
+        for expected_sequence, signed in enumerate(answer.replies)
+    ]
+    events = check_events(
+        directory,
+        answer.events,
+        petition_id=answer.petition_id,
+        receipt=None if receipt is None else receipt.receipt,
+        respondent=respondent,
+        prove=prove,
+    )
+    events, replies = _pair_replies(events, replies)
+    clock, problem, day = clock_of(events, today)
     return StatusReport(
         petition_id=answer.petition_id,
         bureau_id=answer.bureau_id,
-        bureau_name=bundle.name,
-        status=answer.status,
-        submitted_day=submitted_day,
+        bureau_name=_name_of(directory, answer.bureau_id),
+        submitted_day="" if receipt is None else receipt.receipt.entry.day.isoformat(),
+        events=events,
         replies=tuple(replies),
-        receipt=checked,
+        today=day,
+        clock=clock,
+        clock_problem=problem,
+        receipt=receipt,
+        respondent=respondent.strip(),
+    )
+
+
+def _name_of(directory: Directory, bureau_id: str) -> str:
+    return next((b.name for b in directory.bureaus if b.bureau_id == bureau_id), "")
+
+
+#: Proves that a leaf is entry ``index`` of a verified checkpoint (raises InvalidProof).
+Prover = Callable[[bytes, int, Checkpoint], None]
+
+
+def check_events(
+    directory: Directory,
+    events: Sequence[LoggedEvent],
+    *,
+    petition_id: str,
+    receipt: VerifiedReceipt | None,
+    respondent: str = "",
+    prove: Prover | None = None,
+) -> tuple[ShownEvent, ...]:
+    """Check each event the server listed; none is dropped, a failing one is flagged.
+
+    The petition's envelope hash is the one its (verified) receipt names, else the one of its
+    first ``received`` event. ``prove`` is asked for every event the receipt's checkpoint covers
+    (the submission itself is proven by the receipt); without a receipt nothing is proven.
+    """
+
+    def key_of(bureau_id: str) -> VerifyKey | None:
+        return next((b.signing_key for b in directory.bureaus if b.bureau_id == bureau_id), None)
+
+    if receipt is not None:
+        handle: bytes | None = receipt.entry.envelope_hash
+    else:
+        handle = next(
+            (e.entry.envelope_hash for e in events if e.entry.event is Event.RECEIVED), None
+        )
+    shown = []
+    for logged in events:
+        entry, index = logged.entry, logged.leaf_index
+        problems = []
+        try:
+            verify_entry_signature(entry, key_of)
+        except InvalidSignature as exc:
+            problems.append(
+                EventProblem(EVENT_BAD_SIGNATURE, f"its signature does not verify: {exc.message}")
+            )
+        if (
+            entry.petition_id != petition_id
+            or handle is None
+            or not hmac.compare_digest(entry.envelope_hash, handle)
+        ):
+            problems.append(
+                EventProblem(EVENT_OTHER_PETITION, "this entry is for another petition")
+            )
+        inclusion = Inclusion.UNCHECKED
+        if receipt is not None:
+            inclusion, problem = _inclusion(entry, index, receipt, prove)
+            if problem is not None:
+                problems.append(problem)
+        to = entry.detail.to
+        named = next_level = None
+        if to is not None and entry.event in MOVES_CASE:
+            named = names_destination(directory, respondent, entry.bureau_id, to)
+            if named is not None:
+                next_level = _next_level(directory, entry.bureau_id)
+        shown.append(
+            ShownEvent(
+                leaf_index=index,
+                entry=entry,
+                bureau_name=_name_of(directory, entry.bureau_id),
+                to_name=None if to is None else _name_of(directory, to),
+                problems=tuple(problems),
+                inclusion=inclusion,
+                to_respondent=named,
+                next_level=next_level,
+            )
+        )
+    return tuple(shown)
+
+
+def _inclusion(
+    entry: LogEntry, index: int, receipt: VerifiedReceipt, prove: Prover | None
+) -> tuple[Inclusion, EventProblem | None]:
+    checkpoint = receipt.checkpoint
+    if index >= checkpoint.size:
+        return Inclusion.PENDING, None
+    if index == receipt.index:
+        if hmac.compare_digest(entry.leaf(), receipt.entry.leaf()):
+            return Inclusion.PROVEN, None
+        return Inclusion.FAILED, EventProblem(
+            EVENT_NOT_IN_LOG, f"the log holds another entry at index {index}"
+        )
+    if prove is None:
+        return Inclusion.UNCHECKED, None
+    try:
+        prove(entry.leaf(), index, checkpoint)
+    except (InvalidProof, ServerMisbehaved, ServerRefused) as exc:
+        return Inclusion.FAILED, EventProblem(
+            EVENT_NOT_IN_LOG,
+            f"it is not entry {index} of the log's signed tree of {checkpoint.size}: {exc.message}",
+        )
+    return Inclusion.PROVEN, None
+
+
+def _next_level(directory: Directory, bureau_id: str) -> tuple[str, str] | None:
+    try:
+        above = directory.next_level(bureau_id)
+    except SchemaViolation:
+        return None
+    return None if above is None else (above.bureau_id, above.name)
+
+
+def clock_of(
+    events: Sequence[ShownEvent], today: date | None = None
+) -> tuple[ClockStatus | None, str | None, date]:
+    """The statutory clock of the verified events on ``today`` (the UTC day by default, never
+    before the last event: a device clock running late must not make the clock fail)."""
+    steps = [to_step(shown.entry) for shown in events if shown.verified]
+    day = today or datetime.now(UTC).date()
+    if steps:
+        day = max(day, steps[-1].day)
+    try:
+        return statutory.status(steps, day), None, day
+    except MalformedInput as exc:
+        return None, f"the verified events are not a possible history: {exc.message}", day
+
+
+def _pair_replies(
+    events: tuple[ShownEvent, ...], replies: list[ReadReply]
+) -> tuple[tuple[ShownEvent, ...], list[ReadReply]]:
+    """Each reply with the event whose entry commits to it (``reply_hash``), both ways."""
+    by_hash = {
+        shown.entry.reply_hash: shown for shown in events if shown.entry.reply_hash is not None
+    }
+    paired: dict[int, int] = {}
+    out = []
+    for reply in replies:
+        shown = by_hash.get(reply.reply_hash) if reply.reply_hash is not None else None
+        if shown is not None:
+            paired[shown.leaf_index] = reply.sequence
+            reply = replace(reply, leaf_index=shown.leaf_index)
+        out.append(reply)
+    return (
+        tuple(replace(e, reply_sequence=paired.get(e.leaf_index)) for e in events),
+        out,
     )
 
 
 def _read_reply(
+    directory: Directory,
     signed: SignedObject,
-    signing_key: VerifyKey,
     secret: ReceiptSecret,
     petition_id: str,
     expected_sequence: int,
 ) -> ReadReply:
+    """One reply, verified with the key of the bureau it names (after a transfer the
+    receiving bureau answers), then decrypted."""
+    claimed = str(signed.body.get("bureau_id", ""))
+    bundle = next((b for b in directory.bureaus if b.bureau_id == claimed), None)
     try:
-        reply = Reply.from_json(signed.verify(signing_key))
+        if bundle is None:
+            raise InvalidSignature(f"bureau {claimed[:64]!r} is not in the directory")
+        reply = Reply.from_json(signed.verify(bundle.signing_key))
     except (InvalidSignature, MalformedInput):
-        status = str(signed.body.get("status", "?"))[:20]
+        event = str(signed.body.get("event", "?"))[:20]
         return ReadReply(
-            expected_sequence, status, "", None, "the bureau's signature does not verify",
+            expected_sequence, event, "", None, "the bureau's signature does not verify",
             REPLY_BAD_SIGNATURE,
         )  # fmt: skip
+    wire_hash = signed_reply_hash(signed.encode())
     if reply.petition_id != petition_id or reply.sequence != expected_sequence:
         return ReadReply(
-            reply.sequence, reply.status.value, reply.day.isoformat(), None,
+            reply.sequence, reply.event.value, reply.day.isoformat(), None,
             "this reply was signed for another petition or position", REPLY_MISPLACED,
         )  # fmt: skip
     try:
@@ -335,10 +639,14 @@ def _read_reply(
         )
     except (DecryptionError, MalformedInput):
         return ReadReply(
-            reply.sequence, reply.status.value, reply.day.isoformat(), None,
+            reply.sequence, reply.event.value, reply.day.isoformat(), None,
             "the message cannot be decrypted with this receipt code", REPLY_UNDECRYPTABLE,
+            reply_hash=wire_hash,
         )  # fmt: skip
-    return ReadReply(reply.sequence, reply.status.value, reply.day.isoformat(), message, None)
+    return ReadReply(
+        reply.sequence, reply.event.value, reply.day.isoformat(), message, None,
+        reply_hash=wire_hash,
+    )  # fmt: skip
 
 
 def save_receipt(path: Path, result: SubmissionResult, passphrase: str) -> None:

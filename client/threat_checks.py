@@ -43,10 +43,11 @@ from client.home import CHECKPOINTS_FORMAT, CONFIG_FORMAT, MAX_STATE_BYTES, POLI
 from client.session import Session
 from client.transport import HttpAnswer, Transport, validate_server_url
 from crypto import cjson
+from crypto.case_event import LogEntry
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.keys import ENCRYPTION_PUBLIC_KEY_LENGTH, SigningKey
 from crypto.labels import SignedKind
-from crypto.objects import Directory, LogEntry
+from crypto.objects import Directory
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
 from crypto.tlog_policy import Policy

@@ -141,6 +141,50 @@ class IdentityDocument:
         )
 
 
+WITHHELD_REASON = "not_consented"
+
+
+@dataclass(frozen=True)
+class WithheldIdentity:
+    """The identity section of a case transferred without the petitioner's consent.
+
+    Regulations Art. 30 and the petitioner's own choice (:attr:`Consent.share_identity_on_transfer`,
+    off by default) keep the identity at the bureau first addressed: the transferring bureau
+    re-seals the case for the receiving bureau with this in place of the identity. Its JSON is
+    exactly ``{"withheld":"not_consented"}``, padded to the same fixed identity size, so the
+    envelope's length does not tell whether the identity went along; only the receiving bureau's
+    intake, opening the section, learns that it did not.
+    """
+
+    reason: str = WITHHELD_REASON
+
+    def __post_init__(self) -> None:
+        if self.reason != WITHHELD_REASON:
+            raise SchemaViolation(f"withheld identity: the only reason is {WITHHELD_REASON!r}")
+
+    def encode(self) -> bytes:
+        return IDENTITY_MAGIC + bytes([VERSION]) + cjson.encode({"withheld": self.reason})
+
+    @classmethod
+    def decode(cls, data: bytes) -> WithheldIdentity:
+        _check_magic_and_version(data, IDENTITY_MAGIC, "an identity section")
+        metadata = cjson.decode_object(data[4:])
+        reason = cjson.require_members("withheld identity", metadata, {"withheld"})["withheld"]
+        if not isinstance(reason, str):
+            raise SchemaViolation("withheld identity: the reason is a string")
+        return cls(reason)
+
+
+def decode_identity(data: bytes) -> IdentityDocument | WithheldIdentity:
+    """An identity section as a bureau may find it: the petitioner's identity, or (in a case
+    transferred without consent) the withheld marker. Anything else is refused, strictly."""
+    _check_magic_and_version(data, IDENTITY_MAGIC, "an identity section")
+    metadata = cjson.decode_object(data[4:])
+    if "withheld" in metadata:
+        return WithheldIdentity.decode(data)
+    return IdentityDocument.decode(data)
+
+
 @dataclass(frozen=True)
 class Attachment:
     name: str

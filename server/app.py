@@ -11,7 +11,7 @@ from importlib import resources
 
 from flask import Flask, Response, request
 
-from server.blueprints import admin, bureau, log, public
+from server.blueprints import admin, bureau, log, public, stats
 from server.config import ServerConfig
 from server.database import Database
 from server.datadir import DataDirectory
@@ -59,6 +59,7 @@ def create_app(config: ServerConfig) -> Flask:
         bureau.blueprint,
         log.blueprint,
         log.static_blueprint,
+        stats.blueprint,
         admin.blueprint,
     ):
         app.register_blueprint(blueprint)

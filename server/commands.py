@@ -208,7 +208,7 @@ def register_admin(subcommands: Subcommands) -> None:
         "inspect",
         help="show every column the server stores for one petition (read-only)",
         description="Show what the server stores for one petition, column by column: "
-        "ciphertext, hashes, day, status and log positions. Nothing is changed.",
+        "ciphertext, hashes, day, latest event, handler and log positions. Nothing is changed.",
     )
     _data_argument(inspect)
     _db_key_file_argument(inspect)
@@ -327,7 +327,8 @@ def _admin_inspect(args: argparse.Namespace) -> int:
         ("petition id", row.petition_id),
         ("bureau id", row.bureau_id),
         ("day", row.day),
-        ("status", row.status),
+        ("event", row.event),
+        ("handler", row.handler),
         ("cursor", str(row.cursor)),
         ("lookup_key_hash", row.lookup_key_hash.hex()),
         ("envelope_hash", row.envelope_hash.hex()),
@@ -342,7 +343,7 @@ def _admin_inspect(args: argparse.Namespace) -> int:
         print(f"  {name:<16} {value}")
     for reply in stored.replies:
         print(
-            f"  reply {reply.sequence:<10} status {reply.status}, day {reply.day}, "
+            f"  reply {reply.sequence:<10} event {reply.event}, day {reply.day}, "
             f"leaf {reply.leaf_index}, "
             f"signed reply {reply.signed_reply_size:,} bytes"
         )
@@ -356,7 +357,7 @@ def register_audit_store(subcommands: Subcommands) -> None:
         help="check a server's data directory: encrypted, no personal data, log matches store",
         description="Check a server's data directory, read-only (also while the server runs): "
         "the database is encrypted at rest and has the expected schema; no stored value but "
-        "bureau, day and status is shared by two petitions; no table or file holds "
+        "bureau, day, latest event and handler is shared by two petitions; no table or file holds "
         "a valid ID number, a name, an IP address or a time of day; every log leaf matches "
         "exactly one stored petition or reply; the log matches the checkpoint its key signed "
         "(log.head), the published checkpoint and every published tile. "

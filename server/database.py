@@ -1,7 +1,8 @@
 """SQLCipher storage: the schema, opening a connection with the raw key, and the read queries.
 
 What is stored is exactly what the design allows: envelopes (ciphertext), bureau ids, hashes,
-day-granularity dates, statuses, signed replies and the log (leaves and node hashes). Receipts
+day-granularity dates, the latest case event and current handler, signed replies, the copies
+re-sealed for bureaus a case was transferred to, and the log (leaves and node hashes). Receipts
 are not stored: each is built when asked, from the leaf's index and the latest checkpoint, which
 lives outside the database (``log.head`` and the published ``public/log/checkpoint``). Nothing
 is per-person (protocol v2): no column holds a token or any other value derived from an ID
@@ -35,35 +36,53 @@ Connection = Any  # sqlcipher3 ships no type information
 
 #: 2 since protocol v2 dropped the ``token`` column; 3 since receipts became tlog-proofs built on
 #: demand (no ``receipt`` column, no ``tree_heads`` table: checkpoints live outside the store).
+#: 4 since issue 17: a petition's state is its list of case events (``status`` became the latest
+#: ``event`` and its current ``handler``; ``events`` lists each petition's leaves), and a case
+#: transferred or assigned to another bureau is stored again, re-sealed for it (``deliveries``).
 #: There is no migration: a version 1 database held per-person tokens, and nothing but test
-#: deployments ever held version 2.
-SCHEMA_VERSION = 3
+#: deployments ever held versions 2 and 3.
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE petitions (
     cursor          INTEGER PRIMARY KEY,   -- submission order: the bureau inbox cursor
     petition_id     TEXT NOT NULL UNIQUE,  -- hex of a hash of the envelope
-    bureau_id       TEXT NOT NULL,
+    bureau_id       TEXT NOT NULL,         -- the bureau first addressed
     envelope        BLOB NOT NULL,         -- ciphertext, as submitted
     envelope_hash   BLOB NOT NULL,
     lookup_key_hash BLOB NOT NULL,
     day             TEXT NOT NULL,         -- YYYY-MM-DD, never a time
-    status          TEXT NOT NULL,
-    leaf_index      INTEGER NOT NULL
+    event           TEXT NOT NULL,         -- the latest case event (its log leaf is the record)
+    handler         TEXT NOT NULL,         -- the bureau handling it now: whose inbox lists it
+    leaf_index      INTEGER NOT NULL       -- the ``received`` leaf
 );
-CREATE INDEX petitions_by_bureau ON petitions (bureau_id, cursor);
+CREATE INDEX petitions_by_handler ON petitions (handler, cursor);
 -- The receipt code alone finds its petition (GET /v1/lookup): the hash of a 256-bit key.
 CREATE INDEX petitions_by_lookup_key ON petitions (lookup_key_hash);
 
 CREATE TABLE replies (
     petition_id  TEXT NOT NULL REFERENCES petitions (petition_id),
     sequence     INTEGER NOT NULL,
-    status       TEXT NOT NULL,
+    event        TEXT NOT NULL,
     signed_reply BLOB NOT NULL,            -- the bureau-signed reply (its message is encrypted)
     reply_hash   BLOB NOT NULL UNIQUE,
     day          TEXT NOT NULL,
     leaf_index   INTEGER NOT NULL,
     PRIMARY KEY (petition_id, sequence)
+) WITHOUT ROWID;
+
+CREATE TABLE events (                     -- which petition each log leaf belongs to
+    leaf_index  INTEGER PRIMARY KEY,
+    petition_id TEXT NOT NULL REFERENCES petitions (petition_id)
+);
+CREATE INDEX events_by_petition ON events (petition_id, leaf_index);
+
+CREATE TABLE deliveries (                 -- a case re-sealed for the bureau it went to
+    petition_id TEXT NOT NULL REFERENCES petitions (petition_id),
+    bureau_id   TEXT NOT NULL,            -- the receiving bureau (the envelope's header names it)
+    envelope    BLOB NOT NULL,            -- ciphertext, re-sealed by the transferring bureau
+    leaf_index  INTEGER NOT NULL,         -- the transferred or assigned leaf that moved it
+    PRIMARY KEY (petition_id, leaf_index)
 ) WITHOUT ROWID;
 
 CREATE TABLE log_leaves (
@@ -138,7 +157,8 @@ class PetitionRow:
     envelope_hash: bytes
     lookup_key_hash: bytes
     day: str
-    status: str
+    event: str
+    handler: str
     leaf_index: int
 
 
@@ -146,7 +166,7 @@ class PetitionRow:
 class InboxItem:
     cursor: int
     petition_id: str
-    status: str
+    event: str
     day: str
 
 
@@ -210,20 +230,24 @@ class Database:
         with self.snapshot() as conn:
             return signed_replies(conn, petition_id)
 
-    def inbox(self, bureau_id: str, after: int, limit: int) -> list[InboxItem]:
+    def inbox(
+        self, bureau_id: str, after: int, limit: int
+    ) -> list[tuple[InboxItem, list[tuple[int, bytes]]]]:
+        """The petitions this bureau handles now, each with its events (one snapshot)."""
         with self.snapshot() as conn:
             rows = conn.execute(
-                "SELECT cursor, petition_id, status, day FROM petitions "
-                "WHERE bureau_id = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+                "SELECT cursor, petition_id, event, day FROM petitions "
+                "WHERE handler = ? AND cursor > ? ORDER BY cursor LIMIT ?",
                 (bureau_id, after, limit),
             ).fetchall()
-        return [InboxItem(*row) for row in rows]
+            items = [InboxItem(*row) for row in rows]
+            return [(item, petition_events(conn, item.petition_id)) for item in items]
 
 
 def petition_row(conn: Connection, petition_id: str) -> PetitionRow | None:
     row = conn.execute(
         "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, lookup_key_hash, "
-        "day, status, leaf_index FROM petitions WHERE petition_id = ?",
+        "day, event, handler, leaf_index FROM petitions WHERE petition_id = ?",
         (petition_id,),
     ).fetchone()
     if row is None:
@@ -240,3 +264,27 @@ def signed_replies(conn: Connection, petition_id: str) -> list[bytes]:
         (petition_id,),
     ).fetchall()
     return [bytes(row[0]) for row in rows]
+
+
+def petition_events(conn: Connection, petition_id: str) -> list[tuple[int, bytes]]:
+    """The petition's log leaves, in log order: (leaf index, leaf bytes)."""
+    rows = conn.execute(
+        "SELECT events.leaf_index, log_leaves.leaf FROM events "
+        "JOIN log_leaves ON log_leaves.leaf_index = events.leaf_index "
+        "WHERE events.petition_id = ? ORDER BY events.leaf_index",
+        (petition_id,),
+    ).fetchall()
+    return [(int(row[0]), bytes(row[1])) for row in rows]
+
+
+def copy_for(conn: Connection, row: PetitionRow, bureau_id: str) -> bytes | None:
+    """This bureau's copy of the envelope: the latest one re-sealed for it, else the envelope as
+    submitted if it was addressed to it; ``None`` if the case never came to this bureau."""
+    found = conn.execute(
+        "SELECT envelope FROM deliveries WHERE petition_id = ? AND bureau_id = ? "
+        "ORDER BY leaf_index DESC LIMIT 1",
+        (row.petition_id, bureau_id),
+    ).fetchone()
+    if found is not None:
+        return bytes(found[0])
+    return row.envelope if row.bureau_id == bureau_id else None

@@ -1,25 +1,30 @@
 """Auditing a server's data directory: what ``petition audit store`` and ``admin inspect`` read.
 
-The design promises that the server holds ciphertext, hashes, bureau ids, days, statuses and the
-public log, and nothing per-person (README, docs/threat-model.md). The tests show it for the code as
-written; this module lets an operator or an auditor check it for one real data directory, as it
-is today, including whatever a careless patch, a debugging session or an intruder left in it:
+The design promises that the server holds ciphertext, hashes, bureau ids, days, case events and
+the public log, and nothing per-person (README, docs/threat-model.md). The tests show it for the
+code as written; this module lets an operator or an auditor check it for one real data
+directory, as it is today, including whatever a careless patch, a debugging session or an
+intruder left in it:
 
 * ``encrypted-at-rest``: the database is SQLCipher ciphertext that opens only with its key;
 * ``schema``: exactly the tables and columns of :mod:`server.database` (any other could hold
   anything);
 * ``envelopes``: every stored envelope has a well-formed clear header, so it is ciphertext as
   submitted and not, say, a decrypted document;
-* ``no-linking-values``: no column of two petitions (or of replies to two petitions) holds the
-  same value, except the columns every petition to a bureau on a day shares anyway
-  (:data:`SHARED_COLUMNS`: bureau id, day, status, …), and no two envelopes share a sealed
-  section. A value two petitions share beyond those would link them: a per-person value;
+* ``no-linking-values``: no column of two petitions (or of replies, events or re-sealed copies
+  of two petitions) holds the same value, except the columns every petition to a bureau on a
+  day shares anyway (:data:`SHARED_COLUMNS`: bureau id, day, latest event, handler, …), and no
+  two envelopes share a sealed section. A value two petitions share beyond those would link
+  them: a per-person value;
 * ``no-id-numbers``, ``no-names``, ``no-addresses``, ``no-times``: no value in any table and no
   file in the directory looks like a resident ID number, a personal name, an IP address or a
   time of day / Unix timestamp, and every file of ``public/log`` is dated midnight UTC (a web
   server sends its modification time as ``Last-Modified``: a time of day would date a batch);
-* ``log-matches-store``: every log leaf is one stored petition or reply and the other way round,
-  with hashes recomputed from the stored bytes;
+* ``log-matches-store``: every log leaf is one stored case event of one petition and the other
+  way round (its ``received`` leaf is the petition row's, a reply's leaf commits to the reply's
+  hash, a transfer's or assignment's leaf names the bureau its re-sealed copy is for), each
+  petition's latest event and handler are what its events say, with hashes recomputed from the
+  stored bytes;
 * ``log-intact``: the stored leaves hash to the stored nodes; ``log.head`` (the last checkpoint
   the log key signed) and the published ``public/log/checkpoint`` verify with ``log.pub`` and
   are the store's tree at their sizes; every tile and entry bundle in ``public/log`` holds the
@@ -57,11 +62,11 @@ from typing import Any
 import sqlcipher3
 
 from crypto import merkle, note, tiles
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH, parse_header
 from crypto.errors import InvalidSignature, MalformedInput, SealedPetitionError
 from crypto.fields import (
-    Status,
     envelope_hash,
     petition_id_for,
     signed_reply_hash,
@@ -69,9 +74,10 @@ from crypto.fields import (
 )
 from crypto.idnumber import mod11_2_check_character
 from crypto.labels import SignedKind
-from crypto.objects import Directory, LogEntry, Reply
+from crypto.objects import Directory, Reply
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from server import database, store_guard
 from server.database import Connection, PetitionRow
@@ -103,14 +109,18 @@ CHECK_IDS = (
 """The stable check ids, in the order they are reported."""
 
 #: Per table, the only columns whose value two rows of different petitions may share: what every
-#: petition to one bureau on one day has in common anyway (and, for replies, the petition a reply
-#: belongs to and its sequence number). Every other column of these tables must differ from
-#: petition to petition; the log tables are derived from these and checked by
-#: ``log-matches-store`` and ``log-intact``.
+#: petition to one bureau on one day has in common anyway (and, for replies, events and copies,
+#: the petition a row belongs to, a reply's sequence number, the bureau a copy is for). Every
+#: other column of these tables must differ from petition to petition; the log tables are
+#: derived from these and checked by ``log-matches-store`` and ``log-intact``.
 SHARED_COLUMNS: dict[str, frozenset[str]] = {
-    "petitions": frozenset({"bureau_id", "day", "status"}),
-    "replies": frozenset({"petition_id", "sequence", "status", "day"}),
+    "petitions": frozenset({"bureau_id", "day", "event", "handler"}),
+    "replies": frozenset({"petition_id", "sequence", "event", "day"}),
+    "events": frozenset({"petition_id"}),
+    "deliveries": frozenset({"petition_id", "bureau_id"}),
 }
+#: Tables whose ``envelope`` column holds an envelope addressed to the row's ``bureau_id``.
+_ENVELOPE_TABLES = ("petitions", "deliveries")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _DATABASE_FILES = frozenset({"petitions.db", "petitions.db-wal", "petitions.db-shm"})
@@ -648,7 +658,8 @@ class _PetitionFacts:
     petition_id: str
     bureau_id: object
     day: object
-    status: object
+    event: object
+    handler: object
     leaf_index: int | None
     envelope_hash: bytes | None
 
@@ -658,10 +669,11 @@ class _ReplyFacts:
     label: str
     petition_id: str
     sequence: object
-    status: object
+    event: object
     day: object
     leaf_index: int | None
     reply_hash: bytes | None
+    bureau_id: object = None  # the signed reply's bureau, once read
 
 
 @dataclass
@@ -958,7 +970,7 @@ class _Auditor:
                     where = f"{shown_table}.{_show_identifier(column, 'a column')} of {label}"
                     self._counts.values += 1
                     self._linking(table, column, value, values, label)
-                    if table == "petitions" and column == "envelope":
+                    if table in _ENVELOPE_TABLES and column == "envelope":
                         envelopes += 1
                         self._scan_envelope(value, values, where, label)
                         continue
@@ -979,7 +991,7 @@ class _Auditor:
         petition = row.get("petition_id")
         if column not in SHARED_COLUMNS[table]:
             self._same_value(table, column, _digest(value), petition, label)
-        if table == "petitions" and column == "envelope":
+        if table in _ENVELOPE_TABLES and column == "envelope":
             blob = _as_bytes(value)
             if blob is not None and len(blob) > CASE_OFFSET:
                 for section, part in (
@@ -1212,21 +1224,21 @@ class _Auditor:
                 self._add(LOG_MATCHES_STORE, f"leaf {index} is not a valid log entry")
                 continue
             entries[index] = entry
-        submissions, replies = self._match(entries)
+        submissions, events = self._match(entries)
         matches = (
-            f"{size:,} leaves: {submissions:,} submissions and {replies:,} replies, each "
-            "exactly one stored petition or reply and the other way round"
+            f"{size:,} leaves: {submissions:,} submissions and {events:,} later case events, each "
+            "exactly one stored event of one petition and the other way round"
         )
         return matches, self._intact([leaf for _, leaf in leaves])
 
     def _petitions(self) -> list[_PetitionFacts]:
         facts: list[_PetitionFacts] = []
         rows = self._rows(
-            "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, day, status, "
+            "SELECT cursor, petition_id, bureau_id, envelope, envelope_hash, day, event, handler, "
             "leaf_index FROM petitions ORDER BY cursor",
             "petitions",
         )
-        for cursor, pid, bureau, envelope, stored_hash, day, status, leaf_index in rows:
+        for cursor, pid, bureau, envelope, stored_hash, day, event, handler, leaf_index in rows:
             shown = _show_petition(pid)
             label = f"petition {shown}" if shown else f"petition row {_show_count(cursor)}"
             envelope_bytes = _as_bytes(envelope)
@@ -1241,7 +1253,8 @@ class _Auditor:
                     petition_id=str(pid),
                     bureau_id=bureau,
                     day=day,
-                    status=status,
+                    event=event,
+                    handler=handler,
                     leaf_index=_int(leaf_index),
                     envelope_hash=computed,
                 )
@@ -1249,30 +1262,62 @@ class _Auditor:
         return facts
 
     def _match(self, entries: dict[int, LogEntry]) -> tuple[int, int]:
-        """Leaves against rows, both ways; returns the (submissions, replies) matched.
+        """Leaves against rows, both ways; returns the (submissions, later events) matched.
 
-        Receipts are not stored (they are built on demand from the leaf and the latest
-        checkpoint), so a leaf that matches its row is all a receipt needs.
+        Every leaf is claimed by exactly one ``events`` row; the petition row, each reply and
+        each re-sealed copy name a leaf of their own petition that says what they say. Receipts
+        are not stored (they are built on demand from the leaf and the latest checkpoint), so a
+        leaf that matches its rows is all a receipt needs.
         """
         petitions = self._petitions()
         by_id = {petition.petition_id: petition for petition in petitions}
+        owner: dict[int, str] = {}
         claimed: Counter[int] = Counter()
+        for index, pid in self._rows(
+            "SELECT leaf_index, petition_id FROM events ORDER BY leaf_index", "events"
+        ):
+            position = _int(index)
+            if position is None:
+                self._add(LOG_MATCHES_STORE, "events holds a row that names no leaf")
+                continue
+            claimed[position] += 1
+            owner[position] = str(pid)
+            self._match_event(position, by_id.get(str(pid)), entries.get(position))
         for petition in petitions:
-            self._match_petition(petition, entries, claimed)
+            self._match_petition(petition, entries, owner)
         replies = self._replies(by_id)
         for reply in replies:
-            self._match_reply(reply, by_id.get(reply.petition_id), entries, claimed)
-        self._check_sequences(petitions, replies)
+            self._match_reply(reply, by_id.get(reply.petition_id), entries, owner)
+        self._match_deliveries(by_id, entries, owner)
+        self._check_sequences(petitions, replies, entries, owner)
         return self._match_leaves(entries, claimed)
 
+    def _match_event(
+        self, index: int, petition: _PetitionFacts | None, entry: LogEntry | None
+    ) -> None:
+        shown = _show_count(index)
+        if entry is None:
+            self._add(LOG_MATCHES_STORE, f"events names leaf {shown}, which is missing or invalid")
+            return
+        if petition is None:
+            self._add(LOG_MATCHES_STORE, f"leaf {shown} is an event of no stored petition")
+            return
+        differ = _differences(
+            ("petition id", entry.petition_id, petition.petition_id),
+            ("envelope hash", entry.envelope_hash, petition.envelope_hash),
+        )
+        if differ:
+            self._add(
+                LOG_MATCHES_STORE, f"leaf {shown} is not an event of {petition.label} ({differ})"
+            )
+
     def _match_petition(
-        self, petition: _PetitionFacts, entries: dict[int, LogEntry], claimed: Counter[int]
+        self, petition: _PetitionFacts, entries: dict[int, LogEntry], owner: dict[int, str]
     ) -> None:
         index = petition.leaf_index
         if index is None:
             self._add(LOG_MATCHES_STORE, f"{petition.label} names no leaf")
             return
-        claimed[index] += 1
         entry = entries.get(index)
         shown = _show_count(index)
         if entry is None:
@@ -1281,8 +1326,8 @@ class _Auditor:
                 f"{petition.label} names leaf {shown}, which is missing or invalid",
             )
             return
-        if entry.reply_hash is not None or entry.status is not Status.RECEIVED:
-            self._add(LOG_MATCHES_STORE, f"{petition.label} names leaf {shown}, not a submission")
+        if entry.event is not Event.RECEIVED or owner.get(index) != petition.petition_id:
+            self._add(LOG_MATCHES_STORE, f"{petition.label} names leaf {shown}, not its submission")
             return
         differ = _differences(
             ("petition id", entry.petition_id, petition.petition_id),
@@ -1298,11 +1343,11 @@ class _Auditor:
     def _replies(self, petitions: dict[str, _PetitionFacts]) -> list[_ReplyFacts]:
         facts: list[_ReplyFacts] = []
         rows = self._rows(
-            "SELECT petition_id, sequence, status, signed_reply, reply_hash, day, leaf_index "
+            "SELECT petition_id, sequence, event, signed_reply, reply_hash, day, leaf_index "
             "FROM replies ORDER BY petition_id, sequence",
             "replies",
         )
-        for pid, sequence, status, signed_reply, stored_hash, day, leaf_index in rows:
+        for pid, sequence, event, signed_reply, stored_hash, day, leaf_index in rows:
             shown = _show_petition(pid) or "<withheld>"
             label = f"reply {_show_count(sequence)} to petition {shown}"
             petition = petitions.get(str(pid))
@@ -1316,12 +1361,12 @@ class _Auditor:
                 label=label,
                 petition_id=str(pid),
                 sequence=sequence,
-                status=status,
+                event=event,
                 day=day,
                 leaf_index=_int(leaf_index),
                 reply_hash=computed,
             )
-            self._reply_body(blob, reply, petition)
+            self._reply_body(blob, reply)
             facts.append(reply)
         return facts
 
@@ -1330,77 +1375,128 @@ class _Auditor:
         reply: _ReplyFacts,
         petition: _PetitionFacts | None,
         entries: dict[int, LogEntry],
-        claimed: Counter[int],
+        owner: dict[int, str],
     ) -> None:
         label, index = reply.label, reply.leaf_index
         if index is None:
             self._add(LOG_MATCHES_STORE, f"{label} names no leaf")
             return
-        claimed[index] += 1
         first = None if petition is None else petition.leaf_index
         if first is not None and index <= first:
             self._add(LOG_MATCHES_STORE, f"{label} is logged before its petition")
         entry = entries.get(index)
         shown = _show_count(index)
-        if entry is None:
-            self._add(LOG_MATCHES_STORE, f"{label} names leaf {shown}, which is missing or invalid")
+        if entry is None or owner.get(index) != reply.petition_id:
+            self._add(
+                LOG_MATCHES_STORE, f"{label} names leaf {shown}, not an event of its petition"
+            )
             return
         differ = _differences(
             ("reply hash", entry.reply_hash, reply.reply_hash),
             ("petition id", entry.petition_id, reply.petition_id),
-            ("status", entry.status.value, reply.status),
+            ("event", entry.event.value, reply.event),
             ("day", entry.day.isoformat(), reply.day),
-            ("bureau", entry.bureau_id, None if petition is None else petition.bureau_id),
-            (
-                "envelope hash",
-                entry.envelope_hash,
-                None if petition is None else petition.envelope_hash,
-            ),
+            ("bureau", entry.bureau_id, reply.bureau_id),
         )
         if differ:
             self._add(LOG_MATCHES_STORE, f"{label} does not match its leaf {shown} ({differ})")
 
-    def _check_sequences(self, petitions: list[_PetitionFacts], replies: list[_ReplyFacts]) -> None:
-        """Replies to a petition are numbered 0, 1, 2, … and the last one sets its status."""
+    def _match_deliveries(
+        self,
+        petitions: dict[str, _PetitionFacts],
+        entries: dict[int, LogEntry],
+        owner: dict[int, str],
+    ) -> None:
+        """Each re-sealed copy was moved by a transfer or assignment of its petition, to the
+        bureau its row (and its envelope's header) names."""
+        for pid, bureau, leaf_index in self._rows(
+            "SELECT petition_id, bureau_id, leaf_index FROM deliveries ORDER BY leaf_index",
+            "deliveries",
+        ):
+            shown = _show_petition(pid) or "<withheld>"
+            index = _int(leaf_index)
+            label = f"the copy of petition {shown} moved by leaf {_show_count(index)}"
+            if str(pid) not in petitions:
+                self._add(LOG_MATCHES_STORE, f"{label} belongs to no stored petition")
+                continue
+            entry = None if index is None else entries.get(index)
+            if (
+                entry is None
+                or index is None
+                or owner.get(index) != str(pid)
+                or entry.event not in (Event.TRANSFERRED, Event.ASSIGNED)
+                or entry.detail.to != bureau
+            ):
+                self._add(
+                    LOG_MATCHES_STORE,
+                    f"{label} is not a transfer or assignment of it to the bureau the copy is for",
+                )
+
+    def _check_sequences(
+        self,
+        petitions: list[_PetitionFacts],
+        replies: list[_ReplyFacts],
+        entries: dict[int, LogEntry],
+        owner: dict[int, str],
+    ) -> None:
+        """Replies to a petition are numbered 0, 1, 2, …; every event that commits to a reply
+        has it; the petition's latest event and handler are what its events say."""
         sequences: dict[str, list[object]] = {}
-        latest: dict[str, object] = {}
         for reply in replies:
             sequences.setdefault(reply.petition_id, []).append(reply.sequence)
-            latest[reply.petition_id] = reply.status
         for pid, seen in sequences.items():
             if seen != list(range(len(seen))):
                 shown = _show_petition(pid) or "<withheld>"
                 self._add(
                     LOG_MATCHES_STORE, f"the replies to petition {shown} are not numbered 0, 1, …"
                 )
+        answered = {reply.leaf_index for reply in replies}
+        history: dict[str, list[LogEntry]] = {}
+        for index in sorted(owner):
+            entry = entries.get(index)
+            if entry is None:
+                continue
+            history.setdefault(owner[index], []).append(entry)
+            if entry.reply_hash is not None and index not in answered:
+                self._add(LOG_MATCHES_STORE, f"leaf {index} commits to a reply that is not stored")
         for petition in petitions:
-            if petition.status != latest.get(petition.petition_id, Status.RECEIVED.value):
+            events = history.get(petition.petition_id, [])
+            latest = events[-1].event.value if events else None
+            handler = petition.bureau_id
+            for entry in events:
+                if entry.event in (Event.TRANSFERRED, Event.ASSIGNED):
+                    handler = entry.detail.to
+            if petition.event != latest:
                 self._add(
-                    LOG_MATCHES_STORE, f"the status of {petition.label} is not its latest reply's"
+                    LOG_MATCHES_STORE,
+                    f"the latest event of {petition.label} is not its last leaf's",
+                )
+            if petition.handler != handler:
+                self._add(
+                    LOG_MATCHES_STORE,
+                    f"the handler of {petition.label} is not the bureau its events moved it to",
                 )
 
     def _match_leaves(self, entries: dict[int, LogEntry], claimed: Counter[int]) -> tuple[int, int]:
-        """Every leaf is claimed by exactly one row; returns (submissions, replies)."""
-        submissions = replies = 0
+        """Every leaf is claimed by exactly one events row; returns (submissions, later events)."""
+        submissions = later = 0
         for index, entry in sorted(entries.items()):
-            is_submission = entry.reply_hash is None
+            is_submission = entry.event is Event.RECEIVED
             if claimed[index] == 0:
-                kind = "a submission" if is_submission else "a reply"
-                stored = "petition" if is_submission else "reply"
+                kind = "a submission" if is_submission else f"a {entry.event.value} event"
                 self._add(
-                    LOG_MATCHES_STORE, f"leaf {index} records {kind} that has no stored {stored}"
+                    LOG_MATCHES_STORE,
+                    f"leaf {index} records {kind} that is no stored event of a petition",
                 )
             elif claimed[index] > 1:
                 self._add(LOG_MATCHES_STORE, f"leaf {index} is claimed by {claimed[index]} rows")
             elif is_submission:
                 submissions += 1
             else:
-                replies += 1
-        return submissions, replies
+                later += 1
+        return submissions, later
 
-    def _reply_body(
-        self, blob: bytes | None, reply: _ReplyFacts, petition: _PetitionFacts | None
-    ) -> None:
+    def _reply_body(self, blob: bytes | None, reply: _ReplyFacts) -> None:
         """The signed reply must say what its row says.
 
         The bureau's signature is not checked: a bureau's keys may have been replaced since it
@@ -1413,12 +1509,12 @@ class _Auditor:
         except SealedPetitionError as exc:
             self._add(LOG_MATCHES_STORE, f"the signed {reply.label} is not a reply ({exc.code})")
             return
+        reply.bureau_id = body.bureau_id
         differ = _differences(
             ("petition id", body.petition_id, reply.petition_id),
             ("sequence", body.sequence, reply.sequence),
-            ("status", body.status.value, reply.status),
+            ("event", body.event.value, reply.event),
             ("day", body.day.isoformat(), reply.day),
-            ("bureau", body.bureau_id, None if petition is None else petition.bureau_id),
         )
         if differ:
             self._add(
@@ -1776,6 +1872,14 @@ def _row_label(table: str, row: dict[str, object], ordinal: int, *, exclude: str
         pid, sequence = petition("petition_id"), count("sequence")
         if pid is not None and sequence is not None:
             return f"reply {sequence} to petition {pid}"
+    elif table == "events":
+        index = count("leaf_index")
+        if index is not None:
+            return f"event leaf {index}"
+    elif table == "deliveries":
+        pid, index = petition("petition_id"), count("leaf_index")
+        if pid is not None and index is not None:
+            return f"the copy of petition {pid} moved by leaf {index}"
     elif table == "log_leaves":
         index = count("leaf_index")
         if index is not None:
@@ -1809,7 +1913,7 @@ def _data_files(root: Path) -> Iterator[Path]:
 @dataclass(frozen=True)
 class StoredReply:
     sequence: int
-    status: str
+    event: str
     day: str
     leaf_index: int
     signed_reply_size: int
@@ -1836,7 +1940,7 @@ def stored_petition(
         try:
             row = database.petition_row(conn, petition_id)
             replies = conn.execute(
-                "SELECT sequence, status, day, leaf_index, length(signed_reply) "
+                "SELECT sequence, event, day, leaf_index, length(signed_reply) "
                 "FROM replies WHERE petition_id = ? ORDER BY sequence",
                 (petition_id,),
             ).fetchall()

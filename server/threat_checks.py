@@ -11,8 +11,9 @@ store audit does not make them:
   but the directory authority's. Since protocol v2 the server computes nothing from an ID
   number; whoever copies the directory and its database key must still hold nothing that could.
 * ``data:log-leaves-documented`` (T-LINK-2): every stored log leaf has exactly the documented
-  members (petition id, bureau id, envelope or reply hash, status, day). The public log is
-  copied by everyone; any further member could carry a value that links petitions.
+  members (petition id, bureau id, envelope or reply hash, event and its detail, day, the
+  bureau's signature). The public log is copied by everyone; any further member could carry a
+  value that links petitions.
 
 Everything is read-only, as in the store audit. Heavy imports (SQLCipher) happen inside the
 checks, so that loading the provider costs nothing for the other ``petition`` commands.
@@ -25,13 +26,15 @@ import os
 import re
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crypto import keystore
+from crypto.case_event import LogEntry
 from crypto.errors import SealedPetitionError
 from crypto.keyfile import FORMAT_NAME, MAX_KEY_FILE_BYTES, KeyPurpose
-from crypto.objects import LogEntry
+from crypto.statutory import Event
 from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, Run, ThreatCheck
 from server.commands import _db_key_file_argument
 
@@ -57,7 +60,7 @@ STORE_CHECKS: dict[str, tuple[tuple[str, ...], str]] = {
     ),
     "no-linking-values": (
         ("T-LINK-3", "T-ID-1"),
-        "no stored value but bureau, day and status is shared by two petitions",
+        "no stored value but bureau, day, latest event and handler is shared by two petitions",
     ),
     "no-id-numbers": (("T-ID-1",), "no table or file holds a resident ID number"),
     "no-names": (("T-DD-1",), "no table or file holds a personal name"),
@@ -269,7 +272,8 @@ def log_leaves_documented(context: CheckContext) -> CheckOutcome:
         # The store audit opened this database a moment ago; if this one cannot, it is damaged.
         return CheckOutcome.failing(f"the stored log cannot be read: {exc.message}")
     findings = []
-    members = set(LogEntry._MEMBERS)
+    # Every entry has the same members whatever its event (the detail's vary inside "detail").
+    members = set(LogEntry("0" * 32, "x", bytes(32), Event.RECEIVED, date(2000, 1, 1)).to_json())
     for index, leaf in leaves:
         try:
             body = json.loads(leaf)

@@ -3,10 +3,14 @@
 HTTP workers validate a request and hand the writer a job over a Unix socket
 (:mod:`server.ipc`); each worker thread keeps one connection open and sends one message at a
 time. One I/O thread reads every connection (a selector loop: no thread per message), answers
-the cheap operations itself, and puts submissions and replies into one bounded queue. A
+the cheap operations itself, and puts submissions and case events into one bounded queue. A
 committer thread takes whatever is waiting (up to ``max_batch``) and applies it in one
-transaction: new petitions, replies, the log leaves they produce and the Merkle nodes those
-complete. That is sequencing. After ``COMMIT`` returns (``synchronous=FULL``, so the WAL is on
+transaction: new petitions, case events (with their replies and re-sealed copies), the log
+leaves they produce and the Merkle nodes those complete. A case event is checked against the
+petition's history inside that transaction (who handles it now, whether the statutory history
+stays possible, the reply's sequence), so two events racing for one petition are applied one
+after the other and the second is judged on what the first did. That is sequencing. After
+``COMMIT`` returns (``synchronous=FULL``, so the WAL is on
 disk) the batch is integrated (:mod:`server.integrator`): one checkpoint signed for the new size
 (compared-and-swapped against ``log.head``), tiles published, witnesses asked to cosign; only
 then is any job answered, each new entry with its receipt (a tlog-proof). This is group
@@ -66,9 +70,10 @@ from datetime import date
 from typing import Any
 
 from crypto import note
-from crypto.errors import SealedPetitionError
-from crypto.fields import Status, format_day
-from crypto.objects import LogEntry
+from crypto.case_event import LogEntry, to_step
+from crypto.errors import MalformedInput, SealedPetitionError
+from crypto.fields import format_day
+from crypto.statutory import Event, deadlines
 from server.clock import utc_today
 from server.config import ServerConfig
 from server.database import Connection, connect, ensure_schema
@@ -441,7 +446,7 @@ class Writer:
     def _dispatch(self, peer: Peer, header: dict[str, Any], blob: bytes) -> None:
         """Answer the cheap operations here; queue the durable ones for the committer."""
         op = header.get("op")
-        if op in ("submit", "reply"):
+        if op in ("submit", "event"):
             if self._final.is_set() or self._damaged.is_set():
                 self._send(peer, ({"result": "unavailable"}, b""))
                 return
@@ -656,15 +661,16 @@ def next_tick(now: float, interval: float) -> float:
 def integration_order(batch: list[Job], rng: random.Random) -> list[Job]:
     """The order in which a batch gets its leaf indices: shuffled, never the arrival order.
 
-    One constraint survives the shuffle: replies to one petition keep their relative order, since
-    each must carry the next sequence number. They are put back, in arrival order, into the
-    places the shuffle gave them, so they are spread among the rest of the batch all the same.
+    One constraint survives the shuffle: events of one petition keep their relative order, since
+    each is judged on the history before it (and its reply must carry the next sequence number).
+    They are put back, in arrival order, into the places the shuffle gave them, so they are
+    spread among the rest of the batch all the same.
     """
     order = list(batch)
     rng.shuffle(order)
     replies: dict[str, list[Job]] = {}
     for job in batch:
-        if job.op == "reply":
+        if job.op == "event":
             replies.setdefault(str(job.header.get("petition_id")), []).append(job)
     for petition_jobs in replies.values():
         if len(petition_jobs) < 2:
@@ -685,29 +691,30 @@ class _Transaction:
         self._day = day
         self._nodes = nodes
         self._new_petitions: dict[str, dict[str, Any]] = {}
-        self._new_replies: list[dict[str, Any]] = []
-        self._pending_replies: dict[str, int] = {}
 
     def apply(self, batch: list[Job]) -> list[Decision]:
-        decisions = [self._submit(job) if job.op == "submit" else self._reply(job) for job in batch]
+        decisions = []
+        for job in batch:
+            if job.op == "submit":
+                decisions.append(self._submit(job))
+            else:
+                try:
+                    decisions.append(self._event(job))
+                except (MalformedInput, KeyError, TypeError, ValueError):
+                    # The worker sends only what it parsed; never one job's fault for the batch.
+                    log.warning("refused a malformed event job")
+                    decisions.append(({"result": "malformed"}, None))
         if self._new_petitions:
             self._conn.executemany(
                 "INSERT INTO petitions (petition_id, bureau_id, envelope, envelope_hash, "
-                "lookup_key_hash, day, status, leaf_index) "
+                "lookup_key_hash, day, event, handler, leaf_index) "
                 "VALUES (:petition_id, :bureau_id, :envelope, :envelope_hash, "
-                ":lookup_key_hash, :day, :status, :leaf_index)",
+                ":lookup_key_hash, :day, :event, :bureau_id, :leaf_index)",
                 self._new_petitions.values(),
             )
-        for reply in self._new_replies:
-            self._conn.execute(
-                "INSERT INTO replies (petition_id, sequence, status, signed_reply, reply_hash, "
-                "day, leaf_index) VALUES (:petition_id, :sequence, :status, "
-                ":signed_reply, :reply_hash, :day, :leaf_index)",
-                reply,
-            )
-            self._conn.execute(
-                "UPDATE petitions SET status = ? WHERE petition_id = ?",
-                (reply["status"], reply["petition_id"]),
+            self._conn.executemany(
+                "INSERT INTO events (leaf_index, petition_id) VALUES (:leaf_index, :petition_id)",
+                self._new_petitions.values(),
             )
         return decisions
 
@@ -736,7 +743,7 @@ class _Transaction:
             return {"result": "existing"}, int(existing[1])
         envelope_hash = bytes.fromhex(header["envelope_hash"])
         bureau_id = str(header["bureau_id"])
-        entry = LogEntry(petition_id, bureau_id, envelope_hash, Status.RECEIVED, self._day)
+        entry = LogEntry(petition_id, bureau_id, envelope_hash, Event.RECEIVED, self._day)
         index = self._append(entry)
         self._new_petitions[petition_id] = {
             "petition_id": petition_id,
@@ -745,53 +752,102 @@ class _Transaction:
             "envelope_hash": envelope_hash,
             "lookup_key_hash": lookup_key_hash,
             "day": format_day(self._day),
-            "status": Status.RECEIVED.value,
+            "event": Event.RECEIVED.value,
             "leaf_index": index,
         }
         return {"result": "created"}, index
 
-    def _reply(self, job: Job) -> Decision:
+    def _event(self, job: Job) -> Decision:
+        """A bureau's case event: every check that depends on the stored history is made here,
+        inside the transaction, so that no other event can slip in between check and write.
+
+        The worker has already checked what needs no history (the bureau's signature on the
+        entry and on the reply, the reply's hash, the destination, the copy's header).
+        """
         header = job.header
-        petition_id = str(header["petition_id"])
-        reply_hash = bytes.fromhex(header["reply_hash"])
+        leaf = str(header["leaf"]).encode("utf-8")
+        entry = LogEntry.from_leaf(leaf)
+        petition_id, bureau_id = entry.petition_id, entry.bureau_id
         petition = self._conn.execute(
-            "SELECT bureau_id, envelope_hash FROM petitions WHERE petition_id = ?", (petition_id,)
+            "SELECT bureau_id, envelope_hash, handler FROM petitions WHERE petition_id = ?",
+            (petition_id,),
         ).fetchone()
-        if petition is None or petition[0] != header["bureau_id"]:
+        if petition is None:
             return {"result": "not_found"}, None
-        bureau_id, stored_envelope_hash = str(petition[0]), bytes(petition[1])
-        for pending in self._new_replies:
-            if pending["reply_hash"] == reply_hash:
-                index = int(pending["leaf_index"])
+        first_bureau, stored_hash, handler = str(petition[0]), bytes(petition[1]), str(petition[2])
+        had_it = first_bureau == bureau_id or (
+            self._conn.execute(
+                "SELECT 1 FROM deliveries WHERE petition_id = ? AND bureau_id = ? LIMIT 1",
+                (petition_id, bureau_id),
+            ).fetchone()
+            is not None
+        )
+        if not had_it:
+            return {"result": "not_found"}, None
+        history = [
+            (int(row[0]), bytes(row[1]))
+            for row in self._conn.execute(
+                "SELECT events.leaf_index, log_leaves.leaf FROM events JOIN log_leaves "
+                "ON log_leaves.leaf_index = events.leaf_index "
+                "WHERE events.petition_id = ? ORDER BY events.leaf_index",
+                (petition_id,),
+            )
+        ]
+        for index, stored_leaf in history:
+            if stored_leaf == leaf:  # an identical retry: the same answer, nothing new
                 return {"result": "existing", "leaf_index": index}, index
-        row = self._conn.execute(
-            "SELECT leaf_index FROM replies WHERE reply_hash = ?", (reply_hash,)
-        ).fetchone()
-        if row is not None:
-            return {"result": "existing", "leaf_index": int(row[0])}, int(row[0])
-        stored = self._conn.execute(
-            "SELECT count(*) FROM replies WHERE petition_id = ?", (petition_id,)
-        ).fetchone()[0]
-        expected = stored + self._pending_replies.get(petition_id, 0)
-        if int(header["sequence"]) != expected:
-            return {"result": "out_of_order", "expected": expected}, None
-        status = Status.parse(header["status"])
-        entry = LogEntry(
-            petition_id, bureau_id, stored_envelope_hash, status, self._day, reply_hash
-        )
+        if entry.envelope_hash != stored_hash:
+            return {"result": "envelope_mismatch"}, None
+        if entry.day != self._day:
+            return {"result": "wrong_day", "day": format_day(self._day)}, None
+        if handler != bureau_id:
+            return {"result": "not_handling"}, None
+        try:
+            steps = [to_step(LogEntry.from_leaf(stored)) for _, stored in history]
+            deadlines([*steps, to_step(entry)])
+        except MalformedInput as exc:
+            return {"result": "impossible_event", "message": exc.message}, None
+        reply_length = int(header["reply_length"])
+        reply_wire, envelope = job.blob[:reply_length], job.blob[reply_length:]
+        sequence: int | None = None
+        if reply_length:
+            sequence = int(
+                self._conn.execute(
+                    "SELECT count(*) FROM replies WHERE petition_id = ?", (petition_id,)
+                ).fetchone()[0]
+            )
+            if int(header["sequence"]) != sequence:
+                return {"result": "out_of_order", "expected": sequence}, None
         index = self._append(entry)
-        self._new_replies.append(
-            {
-                "petition_id": petition_id,
-                "sequence": expected,
-                "status": status.value,
-                "signed_reply": job.blob,
-                "reply_hash": reply_hash,
-                "day": format_day(self._day),
-                "leaf_index": index,
-            }
+        self._conn.execute(
+            "INSERT INTO events (leaf_index, petition_id) VALUES (?, ?)", (index, petition_id)
         )
-        self._pending_replies[petition_id] = self._pending_replies.get(petition_id, 0) + 1
+        if sequence is not None:
+            self._conn.execute(
+                "INSERT INTO replies (petition_id, sequence, event, signed_reply, reply_hash, "
+                "day, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    petition_id,
+                    sequence,
+                    entry.event.value,
+                    reply_wire,
+                    entry.reply_hash,
+                    format_day(self._day),
+                    index,
+                ),
+            )
+        new_handler = handler
+        if envelope:
+            new_handler = str(entry.detail.to)
+            self._conn.execute(
+                "INSERT INTO deliveries (petition_id, bureau_id, envelope, leaf_index) "
+                "VALUES (?, ?, ?, ?)",
+                (petition_id, new_handler, envelope, index),
+            )
+        self._conn.execute(
+            "UPDATE petitions SET event = ?, handler = ? WHERE petition_id = ?",
+            (entry.event.value, new_handler, petition_id),
+        )
         return {"result": "created", "leaf_index": index}, index
 
 

@@ -82,8 +82,8 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Audited]:
         )  # fmt: skip
         found = re.search(r"petition id ([0-9a-f]{32})", out)
         assert found is not None, out
-        running.ok("bureau", "bureau", "reply", found.group(1), *running.bureau_flags(),
-                   "--status", "accepted", "--message", "已受理")  # fmt: skip
+        running.ok("bureau", "bureau", "acknowledge", found.group(1), *running.bureau_flags(),
+                   "--message", "已受理")  # fmt: skip
         yield Audited(running)
     finally:
         running.stop()
@@ -199,7 +199,7 @@ def test_every_check_is_listed_with_what_it_found(audited: Audited) -> None:
     assert listed == {f"ok {check.check_id}" for check in _checks()}
     spoof = "\n".join(report.rows["T-SPOOF-1"].lines)
     assert "verifies under the pinned authority" in spoof
-    assert "1 submissions and 1 replies" in "\n".join(report.rows["T-TAMP-1"].lines)
+    assert "1 submissions and 1 later case events" in "\n".join(report.rows["T-TAMP-1"].lines)
 
 
 def test_with_the_data_directory_only_the_server_rows_need_a_server(audited: Audited) -> None:
@@ -441,7 +441,7 @@ def test_a_rewritten_log_leaf_fails_tamp_2(audited: Audited) -> None:
     with _live_database(deployment) as conn:
         (leaf,) = conn.execute("SELECT leaf FROM log_leaves WHERE leaf_index = 0").fetchone()
         entry = json.loads(leaf)
-        entry["status"] = "rejected"
+        entry["day"] = "2020-01-01"  # still a well-formed entry, with another day
         conn.execute("UPDATE log_leaves SET leaf = ? WHERE leaf_index = 0", (cjson.encode(entry),))
     try:
         report = _audit(audited, "--server", deployment.url, exit_status=1)

@@ -3,9 +3,10 @@
 The demo starts a real server and runs every role's real command; this test checks that each
 step of the story appears in its output, that it exits 0 and that it leaves nothing behind. The
 story of protocol v2: the petitioner submits in one request after the directory; intake derives
-the pseudonym from the identity; a case handler whose keystore has no identity key reads and
-answers the case under the same pseudonym and is refused the identity in one line; the server
-holds no token and nothing else per person.
+the pseudonym from the identity; a case handler whose keystore has no identity key reads the case
+under the same pseudonym and is refused the identity in one line, then transfers the case to the
+province's bureau, which receives no identity and acknowledges and answers by pseudonym (issue
+17); the server holds no token and nothing else per person.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "[witness] $ petition witness serve --data witness-data",
         "$ petition admin add-witness",
         "receipt verified: signed by the log, entry 0 of a log of 1; witnessed by ngo",
-        "Receipt verified: entry 0 of a log of 2, witnessed by ngo",
+        "Receipt verified: entry 0 of a log of 4, witnessed by ngo",
         "witnessed by ngo (policy: the directory)",
         "verified offline",
         "the petitioner's state directory holds only: ['config.json']",
@@ -57,11 +58,21 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "Respondent: 某建筑劳务有限公司",
         "saved to handler/attachments/工资条.txt",
         "petition: error: this keystore has no identity key (intake keystores hold",
-        "[handler] $ petition bureau reply",
-        "Status: accepted",
+        "[handler] $ petition bureau transfer",
+        "--to guangdong",
+        "The case went to guangdong; the identity stayed here",
+        "[province] $ petition bureau intake",
+        "Identity:   identity withheld (transferred without the petitioner's consent",
+        "[province] $ petition bureau inbox --due",
+        "acknowledge, forward or answer, Art. 22; Art. 23: 15 day(s) left",
+        "acknowledged recorded for",
+        "decided recorded for",
+        "Now with: 广东省信访局 (guangdong)",
+        "transferred at 国家信访局 (national), to 广东省信访局 (guangdong)",
+        "decided at 广东省信访局 (guangdong): supported",
         "signed by the bureau (signature verified):",
         "您的信访事项已受理",
-        "root recomputed from 2 entries (1 submissions, 1 replies): matches",
+        "root recomputed from 4 entries",
         "Receipt for petition",
         "What the server stores for petition",
         "Demo complete",
@@ -85,7 +96,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     # The case handler: the same pseudonym, the case, never the identity.
     handler = out[
         out.index("[handler] $ petition bureau inbox") : out.index(
-            "[handler] $ petition bureau reply"
+            "[handler] $ petition bureau transfer"
         )
     ]
     assert f"pseudonym {pseudonym}  关于拖欠农民工工资的投诉" in handler
@@ -93,6 +104,14 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     assert "张三" not in handler
     assert "11010519491231002X" not in handler
     assert "(exit status 1)" in handler
+    # The province received the case without the identity and works by another pseudonym.
+    province = out[out.index("[province] $ petition bureau intake") : out.index("Petitioner: come")]
+    assert "张三" not in province
+    assert "11010519491231002X" not in province
+    assert "138 0000 0000" not in province
+    assert pseudonym not in province  # its own token key: not the national bureau's pseudonym
+    assert re.search(r"Pseudonym:  [0-9a-f]{4}(?:-[0-9a-f]{4}){3}", province)
+    assert "关于拖欠农民工工资的投诉" in province
     assert re.search(r"ciphertext\s+[0-9a-f]{96}…", out)
     # The threat-model audit: a row for every threat id, in the document's order, none failing.
     audit = out[out.index("$ petition audit threat-model") : out.index("What the server holds")]

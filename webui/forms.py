@@ -104,7 +104,13 @@ CHOICES = (
         N_("Yes, my identity may go with the case"),
         N_("No, only the case is transferred"),
         default=False,
-        note=N_("Your identity is never sent to the body complained about, whatever you choose."),
+        note=N_(
+            "Sometimes a bureau sends a case on to the body that can handle it. If you choose "
+            "No (the default), that body gets your case without your name, ID number or "
+            "contact details, and answers you here, where you read the answer with your "
+            "receipt code. Choose Yes only if you want it to be able to contact you directly. "
+            "Either way, your identity is never sent to the body you complain about."
+        ),
     ),
 )
 CHOICE_NAMES = tuple(choice.name for choice in CHOICES)

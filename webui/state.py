@@ -14,6 +14,7 @@ time it is taken. The data itself never travels in a URL or a cookie.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from typing import TypeVar
 
 from client.petitioner import StatusReport, SubmissionResult
 from crypto.document import Attachment
+from crypto.receipt import ReceiptSecret
 
 T = TypeVar("T")
 
@@ -57,6 +59,9 @@ class KeptReceipt:
     receipt_id: str
     result: SubmissionResult
     bureau_name: str
+    #: The body complained about as typed in the petition: the status of this petition flags
+    #: a transfer to it (Art. 30) without asking again. Memory only, like the rest.
+    respondent: str = ""
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,8 @@ class Store:
         self, session: UiSession, draft: Draft, result: SubmissionResult
     ) -> KeptReceipt:
         with self.lock:
-            kept = KeptReceipt(new_id(), result, draft.bureau_name)
+            respondent = draft.values.get("respondent", "").strip()
+            kept = KeptReceipt(new_id(), result, draft.bureau_name, respondent)
             session.receipts[kept.receipt_id] = kept
             while len(session.receipts) > MAX_RECEIPTS:
                 session.receipts.popitem(last=False)
@@ -205,6 +211,15 @@ class Store:
     def receipt(self, session: UiSession, receipt_id: str) -> KeptReceipt | None:
         with self.lock:
             return session.receipts.get(receipt_id)
+
+    def respondent_for(self, session: UiSession, secret: ReceiptSecret) -> str:
+        """The body complained about in a petition submitted in this launch with this code."""
+        with self.lock:
+            for kept in session.receipts.values():
+                code = ReceiptSecret.from_code(kept.result.code)
+                if hmac.compare_digest(code.to_bytes(), secret.to_bytes()):
+                    return kept.respondent
+        return ""
 
     def forget_receipt(self, session: UiSession, receipt_id: str) -> None:
         with self.lock:

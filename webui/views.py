@@ -33,10 +33,10 @@ from crypto.errors import InvalidIdNumber, SchemaViolation, SealedPetitionError,
 from crypto.keys import format_fingerprint
 from crypto.keystore import MAX_KEYSTORE_BYTES, MIN_PASSPHRASE_CHARS
 from crypto.receipt import ReceiptSecret
-from webui import forms
+from webui import forms, timeline
 from webui.app import current_session, runtime, translator
 from webui.i18n import N_
-from webui.messages import REPLY_PROBLEM_TEXT, STATUS_TEXT, describe
+from webui.messages import EVENT_TEXT, REPLY_PROBLEM_TEXT, describe
 from webui.state import (
     CodeView,
     Draft,
@@ -55,6 +55,9 @@ PASSPHRASES_DIFFER = N_("The two passphrases differ.")
 CODE_OR_FILE = N_("Enter a receipt code, or choose a saved receipt file and its passphrase.")
 ID_NOT_REFILLED = N_("For your safety the ID number is not filled in again: please type it again.")
 CODE_NOT_REFILLED = N_("For your safety the code is not filled in again.")
+REPLY_LOGGED = N_("Recorded in the public log with its event of %(day)s.")
+REPLY_NOT_LOGGED = N_("No event of this petition in the public log names this reply.")
+REPLY_EVENT_UNKNOWN = N_("unreadable")
 RECEIPT_FILE_NAME = "petition-receipt.keystore"
 #: The query parameter that names a one-time result (webui.state.Store.leave).
 ONCE = "once"
@@ -359,34 +362,49 @@ def status_form() -> tuple[str, int] | str:
     if answer.report is None:
         return render_template("status.html", error=answer.error, report=None), answer.status
     report = answer.report
-    replies = [
-        {
-            "number": reply.sequence + 1,
-            "status": t.gettext(STATUS_TEXT.get(reply.status, reply.status)),
-            "day": t.day(reply.day),
-            "message": reply.message,
-            "problem": t.gettext(REPLY_PROBLEM_TEXT[reply.problem_code])
-            if reply.problem_code in REPLY_PROBLEM_TEXT
-            else reply.problem,
-        }
-        for reply in report.replies
-    ]
+    events = {shown.leaf_index: shown for shown in report.events}
+    replies = []
+    for reply in report.replies:
+        came_with = events.get(reply.leaf_index) if reply.leaf_index is not None else None
+        replies.append(
+            {
+                "number": reply.sequence + 1,
+                "event": t.gettext(EVENT_TEXT.get(reply.event, REPLY_EVENT_UNKNOWN)),
+                "day": t.day(reply.day),
+                "message": reply.message,
+                "problem": t.gettext(REPLY_PROBLEM_TEXT[reply.problem_code])
+                if reply.problem_code in REPLY_PROBLEM_TEXT
+                else reply.problem,
+                "logged": t.gettext(REPLY_LOGGED, day=t.day(came_with.entry.day.isoformat()))
+                if came_with is not None
+                else t.gettext(REPLY_NOT_LOGGED),
+            }
+        )
+    latest = report.latest
+    handler_id, handler_name = report.handling
     return render_template(
         "status.html",
         error=None,
         report=report,
-        status_text=t.gettext(STATUS_TEXT.get(report.status, report.status)),
+        latest_text=t.gettext(EVENT_TEXT[latest.event.value]) if latest is not None else "",
+        handler=(handler_name or handler_id) if handler_id != report.bureau_id else None,
         submitted_day=t.day(report.submitted_day),
+        events=[timeline.event_view(shown, t) for shown in report.events],
+        clock=timeline.clock_view(report, t),
         replies=replies,
     )
 
 
 @pages.post("/status")
 def status() -> Response:
-    """Look the status and replies up now; the page after the redirect shows them once. The
-    code travels only in this POST's body, never in a URL, and is not filled in again."""
+    """Look the events and replies up now; the page after the redirect shows them once. The
+    code travels only in this POST's body, never in a URL, and is not filled in again.
+
+    The body complained about, typed on the form or kept from a submission of this launch,
+    is used on this device only, to flag a transfer to it (Art. 30); it is never sent."""
     t = translator()
     code = request.form.get("code", "").strip()
+    respondent = request.form.get("respondent", "").strip()
     upload = request.files.get("receipt_file")
     answer: StatusAnswer
     try:
@@ -399,8 +417,11 @@ def status() -> Response:
             secret = None
             answer = StatusAnswer(None, t.gettext(CODE_OR_FILE), 400)
         if secret is not None:
+            if not respondent:
+                respondent = runtime().store.respondent_for(current_session(), secret)
             with _open_session() as session:
-                answer = StatusAnswer(petition_status(session, secret), None)
+                report = petition_status(session, secret, respondent=respondent)
+                answer = StatusAnswer(report, None)
     except SealedPetitionError as exc:
         error = describe(exc, t)
         if code:

@@ -1,9 +1,10 @@
-"""``petition audit log``, ``receipt``, ``export-checkpoints``, ``compare`` and ``policy``.
+"""``petition audit log``, ``receipt``, ``export-checkpoints``, ``compare``, ``policy``, ``stats``.
 
 Checks of the log and of receipts against a trust policy (c2sp.org/tlog-policy): the
 directory's, or a local one (``--policy FILE``, else ``PETITION_HOME/policy``). ``audit
 receipt`` also runs offline, with a receipt file and a policy and no server. (``petition audit
-store`` inspects a data directory and comes from ``server``.)
+store`` inspects a data directory and comes from ``server``.) ``audit stats`` counts the public
+figures of the case lifecycle from the verified log (client/stats_report.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import os
 import sys
 from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +42,21 @@ from client.cli.options import (
 from client.cli.petitioner import add_policy, read_code_or_file
 from client.errors import InvalidInput
 from client.session import Session, local_policy
+from client.stats_report import (
+    LANGUAGES,
+    Translator,
+    choose_language,
+    compare_with_server,
+    count_log,
+    fetch_verified_log,
+    render_html,
+    render_table,
+    write_new_file,
+)
 from client.transport import validate_server_url
+from crypto.case_stats import DEFAULT_PERIOD, PERIODS
+from crypto.errors import MalformedInput
+from crypto.fields import parse_day
 from crypto.log_receipt import MAX_RECEIPT_LENGTH
 from crypto.receipt import ReceiptSecret
 from crypto.tlog_proof import FILE_SUFFIX
@@ -146,6 +162,53 @@ def register(subcommands: Subcommands) -> None:
     add_network(policy)
     policy.set_defaults(handler=_policy)
 
+    stats = subcommands.add_parser(
+        "stats",
+        help="count, from the verified log alone, how each bureau handles petitions",
+        description="Fetch every entry of the log as entry bundles, check them against the "
+        "latest checkpoint (signed by the log key from the pinned directory, witnessed as the "
+        "policy requires, extending every checkpoint this auditor accepted), and count per "
+        "bureau and period: petitions received, acknowledged within 15 days, decided within "
+        "60 (+30) days, overdue now, median days to answer, transfers, not-competent "
+        "refusals, reviews and their outcomes, and the bureaus reviewed most often (Art. 41). "
+        "Entries whose bureau signature fails, days that go backwards along the log and "
+        "histories the statutory clock refuses are counted and listed. Output: a table, "
+        "canonical JSON (--json), or a self-contained HTML report with charts (--html FILE). "
+        "--compare fetches the server's own figures (GET /v1/stats) and checks that they are "
+        "what its log gives (exit status 1 if not).",
+    )
+    stats.add_argument(
+        "--period",
+        choices=PERIODS,
+        default=DEFAULT_PERIOD,
+        help=f"count per month, per year, or over all time (default: {DEFAULT_PERIOD}); a "
+        "petition's figures are in the period of the day it was received",
+    )
+    stats.add_argument("--json", action="store_true", help="print the canonical JSON form")
+    stats.add_argument(
+        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report (a new file)"
+    )
+    stats.add_argument(
+        "--today",
+        metavar="YYYY-MM-DD",
+        help="count overdue cases as of this day (default: today, UTC)",
+    )
+    stats.add_argument(
+        "--compare",
+        action="store_true",
+        help="check that the server's published figures (GET /v1/stats) match the log",
+    )
+    stats.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        help="language of the table and report (default: from LC_ALL/LC_MESSAGES/LANG; "
+        "Chinese for a zh locale, English otherwise)",
+    )
+    _server_flag(stats)
+    add_policy(stats)
+    add_network(stats)
+    stats.set_defaults(handler=_stats)
+
 
 def _server_flag(parser: argparse.ArgumentParser) -> None:
     flag(parser, "--server", metavar="URL", help="audit this server (default: the pinned one); "
@@ -242,8 +305,8 @@ def _show_receipt(result: ReceiptAudit, source: str) -> None:
     entry = result.entry
     what = (
         f"submission to bureau {entry.bureau_id} on {entry.day.isoformat()}"
-        if entry.reply_hash is None and entry.status.value == "received"
-        else f"status change to {entry.status.value} on {entry.day.isoformat()}"
+        if entry.event.value == "received"
+        else f"{entry.event.value} at bureau {entry.bureau_id} on {entry.day.isoformat()}"
     )
     receipt_line = (
         f"  entry {result.leaf_index} ({what}) is in the receipt's checkpoint of size "
@@ -345,3 +408,58 @@ def _compare_summary(result: CheckpointComparison) -> str:
         f"{sizes}: {result.local_checkpoints} kept by this auditor, "
         f"{result.other_checkpoints} more from {result.files} file(s)"
     )
+
+
+def _stats(args: argparse.Namespace) -> int:
+    out: Path | None = args.html
+    if out is not None and path_is_taken(out):
+        raise InvalidInput(f"{out} already exists; choose a new file name")
+    # --today is the day this auditor takes as today: for counting, and for --compare the day
+    # the server's own must be near.
+    today = datetime.now(UTC).date()
+    if args.today is not None:
+        try:
+            today = parse_day(args.today, field="--today")
+        except MalformedInput as exc:
+            raise InvalidInput(exc.message) from exc
+    translator = Translator(choose_language(args.lang, os.environ))
+    if args.compare:
+        return _stats_compare(args, translator, today)
+    with _session(args) as session:
+        log = fetch_verified_log(session)
+        directory = session.directory()
+        server = session.config.server
+    stats = count_log(log, directory, args.period, today)
+    if out is not None:
+        write_new_file(out, render_html(stats, translator, log=log, server=server))
+        print(translator.gettext("Report written to %(file)s") % {"file": out})
+    if args.json:
+        sys.stdout.write(stats.encode().decode("utf-8") + "\n")
+    elif out is None:
+        print(render_table(stats, translator, log=log, server=server))
+    return 0
+
+
+def _stats_compare(args: argparse.Namespace, translator: Translator, local_today: date) -> int:
+    _ = translator.gettext
+    with _session(args) as session:
+        comparison, _log, ours = compare_with_server(session, args.period, local_today)
+        server = session.config.server
+    if args.json:
+        sys.stdout.write(ours.encode().decode("utf-8") + "\n")
+    if comparison.matches:
+        print(
+            _(
+                "MATCH: the server's figures for %(size)d entries on %(today)s are what its "
+                "log gives"
+            )
+            % {"size": ours.tree_size, "today": ours.today.isoformat()}
+        )
+        return 0
+    print(
+        _("MISMATCH: the server's figures are not what its log gives (%(server)s)")
+        % {"server": server}
+    )
+    for difference in comparison.differences:
+        print(f"  {difference}")
+    return 1

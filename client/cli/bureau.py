@@ -10,17 +10,22 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.bureau import (
+    MOVES_THE_CASE,
     ROLE_KEYS,
     BureauDesk,
     BureauKeys,
+    Due,
     OpenedCase,
     create_bureau,
     export_role,
     load_bureau,
+    worklist,
     write_bundle,
 )
 from client.cli.options import (
@@ -34,10 +39,11 @@ from client.cli.options import (
 from client.errors import InvalidInput, ServerMisbehaved
 from client.files import read_text_file, save_attachment
 from client.session import Session
-from crypto.document import IdentityDocument
+from crypto.case_event import ROUTING, DecisionOutcome, Detail, ExtensionReason
+from crypto.document import IdentityDocument, WithheldIdentity
 from crypto.errors import MalformedInput
-from crypto.fields import Status
 from crypto.keys import format_fingerprint
+from crypto.statutory import MAX_EXTENSION_DAYS, Event
 from crypto.token import DEFAULT_TOKEN_PARAMS, TokenParams
 from petition.terminal import read_passphrase
 
@@ -45,6 +51,10 @@ if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 NO_TOKEN_KEY = "no token key in this keystore"  # noqa: S105  (a message)
+WITHHELD = (
+    "identity withheld (transferred without the petitioner's consent: the identity stayed "
+    "with the first bureau; work by pseudonym)"
+)
 
 
 def register(subcommands: Subcommands) -> None:
@@ -96,6 +106,9 @@ def register(subcommands: Subcommands) -> None:
     _keystore(inbox)
     _page_flags(inbox)
     flag(inbox, "--no-open", action="store_true", help="list only; do not open each petition")
+    flag(inbox, "--due", action="store_true",
+         help="the worklist: what the statutory clock asks of this bureau, nearest deadline "
+         "first, with the article and the days left or overdue (signing key only)")  # fmt: skip
     _session_flags(inbox)
     inbox.set_defaults(handler=_inbox)
 
@@ -123,20 +136,97 @@ def register(subcommands: Subcommands) -> None:
     _session_flags(intake)
     intake.set_defaults(handler=_intake)
 
-    reply = subcommands.add_parser(
-        "reply",
-        help="answer a petition and set its public status (case and signing keys)",
-        description="Encrypt a reply to the petitioner (to the reply key inside the case), sign "
-        "it and post it; the new status becomes a public log entry.",
-    )
-    reply.add_argument("petition_id", metavar="PETITION_ID")
-    _keystore(reply)
-    choices = [s.value for s in Status if s is not Status.RECEIVED]
-    flag(reply, "--status", required=True, choices=choices, help="the new public status")
-    flag(reply, "--message", help="the reply text")
-    flag(reply, "--message-file", type=Path, help="UTF-8 file with the reply text")
-    _session_flags(reply)
-    reply.set_defaults(handler=_reply)
+    for spec in EVENT_COMMANDS:
+        parser = subcommands.add_parser(spec.name, help=spec.help, description=spec.description)
+        parser.add_argument("petition_id", metavar="PETITION_ID")
+        _keystore(parser)
+        if spec.event in ROUTING:
+            flag(parser, "--to", required=True, metavar="BUREAU", help=spec.to_help)
+        if spec.event is Event.EXTENDED:
+            flag(parser, "--days", type=int, required=True, help=f"1 to {MAX_EXTENSION_DAYS} days")
+            flag(parser, "--reason", required=True, choices=[r.value for r in ExtensionReason],
+                 help="the public reason category (tell the full reason in --message)")  # fmt: skip
+        if spec.event is Event.DECIDED:
+            flag(parser, "--outcome", required=True, choices=[o.value for o in DecisionOutcome],
+                 help="the public outcome category of the written answer")  # fmt: skip
+        flag(parser, "--message", help="a message to the petitioner, sealed to them and signed")
+        flag(parser, "--message-file", type=Path, help="UTF-8 file with that message")
+        _session_flags(parser)
+        parser.set_defaults(handler=_record, event_spec=spec)
+
+
+@dataclass(frozen=True)
+class EventCommand:
+    """One bureau command: the event it records and how it is explained."""
+
+    name: str
+    event: Event
+    help: str
+    description: str
+    to_help: str = ""
+
+
+_MESSAGE = (
+    " With --message, the written notice or answer is sealed to the petitioner (case key), "
+    "signed, and its hash goes into the public entry; there is no message without an event."
+)
+EVENT_COMMANDS = (
+    EventCommand(
+        "acknowledge",
+        Event.ACKNOWLEDGED,
+        "accept the petition: the written notice of Art. 23 (signing key)",
+        "Record, signed, that the bureau took the petition up (Art. 23, within 15 days of "
+        "receipt); the 60 days of Art. 34 start." + _MESSAGE,
+    ),
+    EventCommand(
+        "not-competent",
+        Event.NOT_COMPETENT,
+        "declare the petition outside this bureau's powers, naming the competent bureau",
+        "Record, signed, that the matter is not this bureau's, and which bureau it belongs to "
+        "(Arts. 22, 23). The case stays here until it is transferred." + _MESSAGE,
+        "the competent bureau's id",
+    ),
+    EventCommand(
+        "transfer",
+        Event.TRANSFERRED,
+        "transfer the case to the competent bureau (case and signing keys)",
+        "Re-seal the case for the receiving bureau and record the transfer, signed (Art. 22). "
+        "The identity goes along only if the petitioner consented and this keystore holds the "
+        "identity key; otherwise it stays here and the receiving bureau works by pseudonym. "
+        "A transfer to the body the petitioner complains about, or to one below it, is "
+        "refused (Art. 30)." + _MESSAGE,
+        "the receiving bureau's id",
+    ),
+    EventCommand(
+        "assign",
+        Event.ASSIGNED,
+        "assign the case to a body below for handling (case and signing keys)",
+        "As transfer, for a case assigned (交办) to a body that must report back (Art. 22); "
+        "the same Art. 30 refusal and the same rule for the identity." + _MESSAGE,
+        "the bureau the case is assigned to",
+    ),
+    EventCommand(
+        "extend",
+        Event.EXTENDED,
+        "extend the 60 days of Art. 34 once, by at most 30 days, with a reason",
+        "Record, signed, an extension (Art. 34: once, at most 30 days, before the 60 days run "
+        "out). The reason category is public; tell the petitioner the reason in --message.",
+    ),
+    EventCommand(
+        "decide",
+        Event.DECIDED,
+        "record the written answer (Arts. 32, 34) and its outcome category",
+        "Record, signed, the written answer and its public outcome (supported, explained, not "
+        "supported); the petitioner's 30 days to ask for a review start (Art. 35)." + _MESSAGE,
+    ),
+    EventCommand(
+        "close",
+        Event.CLOSED,
+        "close the case (answers nothing: a deadline missed stays missed)",
+        "Record, signed, that the case is closed. Closing ends no deadline; the petitioner's "
+        "rights stay open." + _MESSAGE,
+    ),
+)
 
 
 def _keystore(parser: argparse.ArgumentParser) -> None:
@@ -222,11 +312,59 @@ def _check_page(args: argparse.Namespace) -> None:
 
 
 def _line(item: dict[str, object]) -> str:
-    return f"  #{item['cursor']:<6} {item['petition_id']}  {item['day']}  {item['status']:<11}"
+    return f"  #{item['cursor']:<6} {item['petition_id']}  {item['day']}  {item['event']:<13}"
+
+
+def _due(args: argparse.Namespace) -> int:
+    keys = _keys(args)
+    session, desk = _desk(args, keys)
+    with session:
+        items, next_cursor = desk.inbox(args.after, args.limit)
+    today = datetime.now(UTC).date()
+    rows = worklist(items, today)
+    print(f"{len(rows)} petition(s) handled by {desk.keys.bureau_id} on {today.isoformat()}, "
+          "nearest deadline first")  # fmt: skip
+    for due in rows:
+        print(f"  {due.petition_id}  {due.latest:<13} {_due_text(due)}")
+    if items:
+        print(f"Next page: --after {next_cursor}")
+    return 0
+
+
+def _due_text(due: Due) -> str:
+    clock = due.clock
+    if clock is None:
+        return f"✗ impossible history: {due.problem}"
+    deadline = clock.deadline
+    if deadline is None or clock.days_left is None:
+        return "nothing due"
+    what = DEADLINE_WORDS.get(deadline.what, deadline.what)
+    if clock.days_left < 0:
+        when = f"OVERDUE by {-clock.days_left} day(s) (was due {deadline.due.isoformat()})"
+    elif clock.days_left == 0:
+        when = f"due TODAY ({deadline.due.isoformat()})"
+    else:
+        when = f"{clock.days_left} day(s) left (due {deadline.due.isoformat()})"
+    return f"{what}, {deadline.article}: {when}"
+
+
+#: What each statutory deadline asks, in the worklist's words.
+DEADLINE_WORDS = {
+    "acknowledge": "acknowledge, forward or answer",
+    "object_not_competent": "object if not competent",
+    "decide": "decide",
+    "decide_extended": "decide (extended)",
+    "request_review": "petitioner may ask for a review",
+    "answer_review": "answer the review",
+    "request_re_review": "petitioner may ask for a re-review",
+    "answer_re_review": "answer the re-review",
+}
 
 
 def _inbox(args: argparse.Namespace) -> int:
     _check_page(args)
+    if args.due:
+        return _due(args)
     keys = _keys(args)
     if not args.no_open:
         keys.case_key()  # before any request: one line if this keystore cannot read cases
@@ -305,7 +443,7 @@ def _show(args: argparse.Namespace) -> int:
     with session:
         opened = desk.open_case(args.petition_id)
     stored, case = opened.stored, opened.case
-    print(f"Petition {stored.petition_id} ({stored.day}, status {stored.status}, "
+    print(f"Petition {stored.petition_id} ({stored.day}, latest event {stored.latest_event}, "
           f"log entry {stored.leaf_index}, {len(stored.replies)} reply/replies)")  # fmt: skip
     if case is None:
         for problem in opened.problems:
@@ -342,7 +480,10 @@ def _binding_lines(opened: OpenedCase) -> None:
         print(f"Token binding: ✗ {problem}")
 
 
-def _identity_lines(identity: IdentityDocument) -> None:
+def _identity_lines(identity: IdentityDocument | WithheldIdentity) -> None:
+    if isinstance(identity, WithheldIdentity):
+        print(f"  Identity:   {WITHHELD}")
+        return
     consent = identity.consent
     print(f"  Name:       {identity.real_name}")
     print(f"  ID:         {identity.id_number} ({identity.id_scheme})")
@@ -400,9 +541,11 @@ def _intake(args: argparse.Namespace) -> int:
     return 0
 
 
-def _who(identity: IdentityDocument | None) -> str:
+def _who(identity: IdentityDocument | WithheldIdentity | None) -> str:
     if identity is None:
         return "(identity cannot be opened)"
+    if isinstance(identity, WithheldIdentity):
+        return WITHHELD
     consent = identity.consent
     return (
         f"{identity.real_name}  contact {identity.contact or '(none)'}  "
@@ -413,10 +556,17 @@ def _who(identity: IdentityDocument | None) -> str:
 
 def _intake_one(opened: OpenedCase) -> int:
     stored = opened.stored
-    print(f"Petition {stored.petition_id} ({stored.day}, status {stored.status}, "
+    print(f"Petition {stored.petition_id} ({stored.day}, latest event {stored.latest_event}, "
           f"log entry {stored.leaf_index})")  # fmt: skip
-    print(f"  Pseudonym:  {opened.pseudonym or '(none: the identity does not open)'}")
-    if opened.binding is None:
+    none = (
+        "(none here: the identity stayed with the first bureau; the case handler sees it)"
+        if isinstance(opened.identity, WithheldIdentity)
+        else "(none: the identity does not open)"
+    )
+    print(f"  Pseudonym:  {opened.pseudonym or none}")
+    if isinstance(opened.identity, WithheldIdentity):
+        print("Token binding: nothing to check (the identity stayed with the first bureau)")
+    elif opened.binding is None:
         print("Token binding: not checked (this keystore has no case key)")
     else:
         _binding_lines(opened)
@@ -427,19 +577,40 @@ def _intake_one(opened: OpenedCase) -> int:
     return 0 if opened.ok else 1
 
 
-def _reply(args: argparse.Namespace) -> int:
-    if (args.message is None) == (args.message_file is None):
-        raise InvalidInput("give the reply with exactly one of --message or --message-file")
+def _record(args: argparse.Namespace) -> int:
+    spec: EventCommand = args.event_spec
+    if args.message is not None and args.message_file is not None:
+        raise InvalidInput("give the message with at most one of --message or --message-file")
     message = args.message
-    if message is None:
-        message = read_text_file(Path(args.message_file), "reply")
+    if args.message_file is not None:
+        message = read_text_file(Path(args.message_file), "message")
+    detail = Detail()
+    try:
+        if spec.event in ROUTING:
+            detail = Detail(to=args.to.strip().lower())
+        elif spec.event is Event.EXTENDED:
+            if not 1 <= args.days <= MAX_EXTENSION_DAYS:
+                raise InvalidInput(f"--days must be 1 to {MAX_EXTENSION_DAYS} (Art. 34)")
+            detail = Detail(days=args.days, reason=ExtensionReason(args.reason))
+        elif spec.event is Event.DECIDED:
+            detail = Detail(outcome=DecisionOutcome(args.outcome))
+    except (ValueError, MalformedInput) as exc:
+        raise InvalidInput(f"{spec.name}: {exc}") from exc
     keys = _keys(args)
-    keys.case_key()
+    if message is not None or spec.event in MOVES_THE_CASE:
+        keys.case_key()
     session, desk = _desk(args, keys)
     with session:
-        leaf_index = desk.reply(args.petition_id, args.status, message)
-    print(
-        f"Reply to {args.petition_id.strip().lower()} posted: status {args.status}, "
-        f"public log entry {leaf_index}"
-    )
+        recorded = desk.record(args.petition_id, spec.event, detail=detail, message=message)
+    entry = recorded.entry
+    said = ", with a message to the petitioner" if entry.reply_hash is not None else ""
+    print(f"{spec.event.value} recorded for {entry.petition_id} on {entry.day.isoformat()}"
+          f"{said}: public log entry {recorded.leaf_index}")  # fmt: skip
+    if recorded.identity_shared is not None:
+        if recorded.identity_shared:
+            print(f"The case and the identity went to {entry.detail.to} (the petitioner "
+                  "consented to sharing the identity on transfer)")  # fmt: skip
+        else:
+            print(f"The case went to {entry.detail.to}; the identity stayed here (no consent, "
+                  "or no identity key in this keystore): they work by pseudonym")  # fmt: skip
     return 0

@@ -25,8 +25,10 @@ from client.cli.progress import StepReporter
 from client.errors import InvalidInput
 from client.files import read_attachment_file, read_text_file
 from client.petitioner import (
+    Inclusion,
     PetitionForm,
     Progress,
+    ShownEvent,
     StatusReport,
     SubmissionResult,
     load_receipt,
@@ -39,6 +41,7 @@ from client.session import Session, pin_server
 from crypto.errors import InvalidReceiptCode
 from crypto.keys import VerifyKey, format_fingerprint
 from crypto.receipt import ReceiptSecret
+from crypto.statutory import Event, Kind
 from petition.terminal import print_qr, read_passphrase
 
 if TYPE_CHECKING:
@@ -145,9 +148,10 @@ def register_submit(subcommands: Subcommands) -> None:
     flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
          help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
     flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
-         default=None, help="whether your identity may go with the case if it is "
-         "transferred to another competent bureau; never to the body complained about "
-         "(default: no)")  # fmt: skip
+         default=None, help="if a bureau sends your case on to the body that can handle it, "
+         "may your name, ID number and contact go with it? Default: no: that body gets the "
+         "case without them and answers you through the receipt code. Either way your "
+         "identity never goes to the body you complain about (--respondent)")  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
          help="attach a file (repeatable)")  # fmt: skip
     flag(parser, "--qr-png", type=Path, metavar="FILE", help="also write the receipt QR as PNG")
@@ -314,13 +318,21 @@ def _write_qr_png(path: Path, code: str) -> None:
 def register_status(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "status",
-        help="petitioner: status and replies for a receipt code",
-        description="Show a petition's status and every reply, decrypted with the receipt code "
-        "and checked against the bureau's signature. Without CODE it is asked for without echo "
-        "(a code typed on the command line stays in the shell's history).",
+        help="petitioner: events, deadlines and replies for a receipt code",
+        description="Show every public event of a petition (each checked against its bureau's "
+        "signature and the log), the deadline the Regulations now set and what you can do when "
+        "it has passed, and every reply, decrypted with the receipt code. Without CODE it is "
+        "asked for without echo (a code typed on the command line stays in the shell's history).",
     )
     parser.add_argument(
         "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
+    )
+    flag(
+        parser,
+        "--respondent",
+        metavar="TEXT",
+        help="the body you complain about, as written in your petition: a transfer of your "
+        "case to it is flagged (Regulations Arts. 30 and 46(5)); it is not sent anywhere",
     )
     add_passphrase_file(parser, "receipt file")
     add_policy(parser)
@@ -358,31 +370,155 @@ def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | 
 def _status(args: argparse.Namespace) -> int:
     secret, _ = read_code_or_file(args)
     with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
-        report = petition_status(session, secret)
+        report = petition_status(session, secret, respondent=args.respondent or "")
     _show_status(report)
     return 0
+
+
+#: What each deadline of crypto.statutory waits for, in words.
+DEADLINE_WORDS = {
+    "acknowledge": "the written notice (taken up, forwarded, or where to take it)",
+    "object_not_competent": "the receiving body's objection that the case is not for it",
+    "decide": "the written answer",
+    "decide_extended": "the written answer (extended)",
+    "request_review": "your request for a review",
+    "answer_review": "the review opinion",
+    "request_re_review": "your request for a re-review",
+    "answer_re_review": "the re-review opinion",
+}
+
+_INCLUSION = {
+    Inclusion.PROVEN: "in the log",
+    Inclusion.PENDING: "logged after the checkpoint checked now",
+    Inclusion.UNCHECKED: "not checked against the log",
+    Inclusion.FAILED: "NOT in the log",
+}
+
+
+def describe_event(shown: ShownEvent) -> str:
+    """One line for an event: what happened, where, and its public detail."""
+    entry = shown.entry
+    at = f"{shown.bureau_name or '(not in the directory)'} ({entry.bureau_id})"
+    detail = entry.detail
+    text = f"{entry.event.value.replace('_', ' ')} at {at}"
+    if detail.to is not None:
+        to = f"{shown.to_name or '(not in the directory)'} ({detail.to})"
+        verb = "should go to" if entry.event is Event.NOT_COMPETENT else "to"
+        text += f", {verb} {to}"
+    if detail.days is not None and detail.reason is not None:
+        text += f", by {detail.days} days ({detail.reason.value.replace('_', ' ')})"
+    if detail.outcome is not None:
+        text += f": {detail.outcome.value.replace('_', ' ')}"
+    return text
 
 
 def _show_status(report: StatusReport) -> None:
     submitted = f", submitted {report.submitted_day}" if report.submitted_day else ""
     print(f"Petition {report.petition_id} to {report.bureau_name} ({report.bureau_id}){submitted}")
-    print(f"Status: {report.status}")
+    handler_id, handler_name = report.handling
+    if handler_id != report.bureau_id:
+        print(f"Now with: {handler_name or '(not in the directory)'} ({handler_id})")
     if report.receipt is not None:
         receipt = report.receipt.receipt
         print(
             f"Receipt verified: entry {receipt.index} of a log of {receipt.checkpoint.size}, "
             f"{report.receipt.witnessing.describe()}"
         )
+    print()
+    print("Events (each checked against its bureau's signature in the verified directory):")
+    for shown in report.events:
+        paired = "" if shown.reply_sequence is None else f"; reply {shown.reply_sequence + 1}"
+        mark = "  " if shown.verified else "!!"
+        print(
+            f"{mark} {shown.entry.day.isoformat()}  {describe_event(shown)}  "
+            f"[entry {shown.leaf_index}, {_INCLUSION[shown.inclusion]}{paired}]"
+        )
+        for problem in shown.problems:
+            print(f"     NOT VERIFIED: {problem.message}; this event is left out of the clock")
+        if shown.to_respondent is not None:
+            for line in transfer_warning(shown):
+                print(f"     {line}")
+    if not report.events:
+        print("   (none listed)")
+    print()
+    for line in clock_lines(report):
+        print(line)
+    print()
     if not report.replies:
         print("No reply yet.")
     for reply in report.replies:
-        print()
+        came = (
+            f", with the {reply.event.replace('_', ' ')} event (entry {reply.leaf_index})"
+            if reply.leaf_index is not None
+            else f", {reply.event.replace('_', ' ')}; no event of this petition names it"
+        )
         if reply.problem is not None:
-            print(f"Reply {reply.sequence + 1} ({reply.status}): NOT SHOWN: {reply.problem}")
+            print(f"Reply {reply.sequence + 1}{came}: NOT SHOWN: {reply.problem}")
             continue
         print(
-            f"Reply {reply.sequence + 1} ({reply.status}, {reply.day}), "
+            f"Reply {reply.sequence + 1} ({reply.day}){came}, "
             "signed by the bureau (signature verified):"
         )
         for line in (reply.message or "").splitlines() or [""]:
             print(f"  {line}")
+        print()
+
+
+_NOUN = {Event.TRANSFERRED: "transfer", Event.ASSIGNED: "assignment"}
+
+
+def transfer_warning(shown: ShownEvent) -> list[str]:
+    """Art. 30: the case went to the body the petitioner complains about."""
+    entry = shown.entry
+    lines = [
+        f"WARNING: this {_NOUN.get(entry.event, entry.event.value)} sends your case to "
+        f"{shown.to_name or entry.detail.to}"
+        f", which your petition names as the body complained about ({shown.to_respondent}).",
+        "Regulations Art. 30 and Art. 46(5) forbid passing a complaint to the body it is about.",
+    ]
+    if shown.next_level is not None:
+        above_id, above_name = shown.next_level
+        lines.append(
+            f"You can ask the next level, {above_name} ({above_id}), one level above "
+            f"{shown.bureau_name or entry.bureau_id}, to put this right."
+        )
+    else:
+        lines.append(f"The directory lists no level above {shown.bureau_name or entry.bureau_id}.")
+    return lines
+
+
+def clock_lines(report: StatusReport) -> list[str]:
+    """The statutory clock in words: the deadline, the action the law gives, Art. 19."""
+    clock = report.clock
+    if clock is None:
+        return [f"Deadlines: cannot be computed: {report.clock_problem}"]
+    lines = [f"Deadlines on {clock.today.isoformat()} (2022 Regulations on Letters and Visits):"]
+    deadline = clock.deadline
+    if deadline is not None and clock.days_left is not None:
+        words = DEADLINE_WORDS.get(deadline.what, deadline.what)
+        due = f"due {deadline.due.isoformat()} ({deadline.article})"
+        if clock.days_left > 0:
+            when = f"{clock.days_left} day{'s' if clock.days_left != 1 else ''} left"
+        elif clock.days_left == 0:
+            when = "due today"
+        else:
+            days = clock.days_overdue
+            when = f"{days} day{'s' if days != 1 else ''} past"
+        state = "OVERDUE" if clock.overdue else "Running"
+        if deadline.kind is Kind.PETITIONER_RIGHT:
+            state = "Lapsed" if clock.overdue else "Open to you"
+        lines.append(f"  {state}: {words}, {due}, {when}.")
+        lines.append(f"    {deadline.rule}")
+    elif deadline is None:
+        lines.append("  No deadline is running.")
+    if clock.action is not None:
+        action = clock.action
+        lines.append(f"  What you can do ({action.code}, {action.article}): {action.rule}")
+    if clock.parallel_petition_barred:
+        lines.append(
+            "  Art. 19: while a body is within its time limit, the same petition brought to a "
+            "higher level is not accepted; wait for the answer or for the due day to pass."
+        )
+    elif clock.action is not None and clock.action.code == "ask_next_level":
+        lines.append("  Art. 19 no longer holds the case at this level: the time limit has passed.")
+    return lines

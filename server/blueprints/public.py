@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -17,7 +18,13 @@ from crypto.errors import MalformedInput
 from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
 from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
-from server.database import PetitionRow, petition_row
+from server.database import (
+    Connection,
+    PetitionRow,
+    petition_events,
+    petition_row,
+    signed_replies,
+)
 from server.errors import ApiError
 from server.http_edge import bytes_member, fail, json_body, json_response
 from server.published_log import receipt_for
@@ -124,11 +131,13 @@ def _receipt_response(petition_id: str, receipt: bytes, status: int) -> Response
 def status(petition_id: str) -> Response:
     state = services()
     key_hash = lookup_key_hash(_lookup_key())
-    row = state.database.petition(petition_id) if len(petition_id) == 32 else None
-    # Unknown petition and wrong key look the same, so ids cannot be probed for existence.
-    if row is None or not hmac.compare_digest(row.lookup_key_hash, key_hash):
-        fail(404, "not_found", "no petition with this id and lookup key")
-    return json_response(_status_body(state, row))
+    with state.database.snapshot() as conn:
+        row = petition_row(conn, petition_id) if len(petition_id) == 32 else None
+        # Unknown petition and wrong key look the same, so ids cannot be probed for existence.
+        if row is None or not hmac.compare_digest(row.lookup_key_hash, key_hash):
+            fail(404, "not_found", "no petition with this id and lookup key")
+        body = _status_body(conn, row)
+    return json_response(body)
 
 
 @blueprint.get("/lookup")
@@ -152,7 +161,8 @@ def lookup() -> Response:
         if row is None:
             fail(404, "not_found", "no petition with this lookup key")
         receipt = receipt_for(conn, row.leaf_index, published)
-    return json_response({**_status_body(state, row), "receipt": receipt.decode("utf-8")})
+        body = _status_body(conn, row)
+    return json_response({**body, "receipt": receipt.decode("utf-8")})
 
 
 def _lookup_key() -> bytes:
@@ -162,10 +172,16 @@ def _lookup_key() -> bytes:
     return cjson.b64decode(header.strip(), field=LOOKUP_KEY_HEADER, length=HASH_LENGTH)
 
 
-def _status_body(state: Services, row: PetitionRow) -> dict[str, object]:
+def event_list(events: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
+    """A petition's events as every endpoint shows them: leaf index and entry, in log order."""
+    return [{"leaf_index": index, "entry": json.loads(leaf)} for index, leaf in events]
+
+
+def _status_body(conn: Connection, row: PetitionRow) -> dict[str, object]:
+    """What the receipt holder sees: the bureau first addressed, every event and reply."""
     return {
         "petition_id": row.petition_id,
         "bureau_id": row.bureau_id,
-        "status": row.status,
-        "replies": [json.loads(reply) for reply in state.database.replies(row.petition_id)],
+        "events": event_list(petition_events(conn, row.petition_id)),
+        "replies": [json.loads(reply) for reply in signed_replies(conn, row.petition_id)],
     }

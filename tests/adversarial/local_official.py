@@ -60,16 +60,18 @@ from harness import (
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from crypto import cjson, labels, merkle, note
+from crypto.case_event import LogEntry, sign_entry
 from crypto.checkpoint import Checkpoint
 from crypto.envelope import HEADER_LENGTH
 from crypto.errors import MalformedInput, SealedPetitionError
-from crypto.fields import Status
+from crypto.fields import envelope_hash, signed_reply_hash
 from crypto.idnumber import mod11_2_check_character, normalize_id
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, Directory, Reply
 from crypto.petition import open_case
 from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign
+from crypto.statutory import Event
 from crypto.tiles import Tile, build_tiles, bundles_for_size, parse_path, tiles_for_size
 from crypto.tlog_proof import HEADER as TLOG_PROOF_HEADER
 from crypto.tlog_proof import TlogProof
@@ -154,17 +156,31 @@ def answer_petition(server: RunningServer, filed: Filed, message: str) -> None:
     """The bureau's case handler answers: opens the case with the case key, seals, signs, posts."""
     bureau = server.bureaus[filed.bureau_id]
     _, case = open_case(filed.envelope, bureau.case, bureau.bureau_id)
+    day = datetime.now(UTC).date()
     reply = Reply(
         petition_id=filed.petition_id,
         bureau_id=bureau.bureau_id,
-        status=Status.ACCEPTED,
+        event=Event.ACKNOWLEDGED,
         sequence=0,
         ciphertext=seal_reply(message, case.reply_key, filed.petition_id, bureau.bureau_id),
-        day=datetime.now(UTC).date(),
+        day=day,
     )
-    signed = sign(SignedKind.REPLY, reply.to_json(), bureau.signing).to_json()
-    target = f"/v1/bureaus/{bureau.bureau_id}/petitions/{filed.petition_id}/replies"
-    answer, _ = server.client.signed(bureau, "POST", target, {"reply": signed})
+    wire = sign(SignedKind.REPLY, reply.to_json(), bureau.signing).encode()
+    entry = LogEntry(
+        filed.petition_id,
+        bureau.bureau_id,
+        envelope_hash(filed.envelope),
+        Event.ACKNOWLEDGED,
+        day,
+        reply_hash=signed_reply_hash(wire),
+    )
+    body = {
+        "entry": sign_entry(entry, bureau.signing).to_json(),
+        "reply": json.loads(wire),
+        "envelope": None,
+    }
+    target = f"/v1/bureaus/{bureau.bureau_id}/petitions/{filed.petition_id}/events"
+    answer, _ = server.client.signed(bureau, "POST", target, body)
     assert answer.status in {200, 201}, answer.raw
 
 
@@ -651,8 +667,9 @@ def oracles(client: Client, bundles: Sequence[BureauBundle], candidates: Sequenc
 # --- the link analysis ------------------------------------------------------------------------
 
 # What every petition to one bureau on one day shares by design (the bureau, its key ids, the
-# day, the status, the entry kind and format version): equal for two people as for one.
-SHARED_BY_DESIGN = ("bureau_id", "day", "status", "version", "kind")
+# day, the latest event and its handler, the entry kind and format version): equal for two
+# people as for one.
+SHARED_BY_DESIGN = ("bureau_id", "day", "event", "handler", "version", "kind")
 CHUNK = 32
 
 Value = tuple[str, bytes]

@@ -79,6 +79,7 @@ from client.home import ClientConfig, ClientHome
 from client.session import verify_directory
 from client.transport import RetryPolicy, Transport
 from crypto import cjson, merkle, note
+from crypto.case_event import LogEntry, sign_entry
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
 from crypto.envelope import (
@@ -94,7 +95,6 @@ from crypto.envelope import open_case as open_case_section
 from crypto.envelope import open_identity as open_identity_section
 from crypto.envelope import seal as seal_envelope
 from crypto.errors import MalformedInput, SealedPetitionError
-from crypto.fields import Status
 from crypto.idnumber import normalize_id
 from crypto.keyfile import KeyPurpose, decode_key_file, encode_key_file
 from crypto.keys import (
@@ -113,7 +113,6 @@ from crypto.objects import (
     BureauBundle,
     BureauRequest,
     Directory,
-    LogEntry,
     Reply,
 )
 from crypto.padding import IDENTITY_SECTION_SIZE, pad, pad_to, unpad, unpad_from
@@ -121,6 +120,7 @@ from crypto.petition import open_case, open_identity
 from crypto.receipt import ReceiptSecret
 from crypto.reply import open_reply, seal_reply
 from crypto.signing import SignedObject, sign
+from crypto.statutory import Event
 from crypto.tiles import decode_bundle, parse_path
 from crypto.tlog_policy import Policy
 from crypto.token import TokenKey, TokenParams
@@ -175,21 +175,7 @@ def world(fuzz_server: RunningServer) -> World:
     assert [answer.status for answer in stored] == [201, 201, 201], stored[0].raw
     first = submissions[0]
     petition_id: str = stored[0].json["petition_id"]
-    reply = Reply(
-        petition_id=petition_id,
-        bureau_id="national",
-        status=Status.ACCEPTED,
-        sequence=0,
-        ciphertext=seal_reply(
-            "已受理。", first.secret.reply_private_key().public_key(), petition_id, "national"
-        ),
-        day=datetime.now(UTC).date(),
-    )
-    signed_reply = sign(SignedKind.REPLY, reply.to_json(), bureau.signing).to_json()
-    replied, _ = client.signed(
-        bureau, "POST", f"/v1/bureaus/national/petitions/{petition_id}/replies",
-        {"reply": signed_reply},
-    )  # fmt: skip
+    replied = server.post_event(first, "national", Event.ACKNOWLEDGED, message="已受理。")
     assert replied.status == 201, replied.raw
     lookup_header = {"Petition-Lookup-Key": cjson.b64encode(first.secret.lookup_key())}
     inbox, _ = client.signed(bureau, "GET", "/v1/bureaus/national/inbox")
@@ -370,6 +356,9 @@ def steer(case: FuzzCase, steering: Steering, world: World) -> None:
         reply = body.get("reply")
         if isinstance(reply, dict) and isinstance(reply.get("body"), dict):
             steer_reply(reply, world, resign=steering is Steering.SIGNED)
+        entry = body.get("entry")
+        if isinstance(entry, dict):
+            steer_entry(entry, world, resign=steering is Steering.SIGNED)
 
 
 def steer_reply(reply: dict[str, Any], world: World, *, resign: bool) -> None:
@@ -390,6 +379,29 @@ def steer_reply(reply: dict[str, Any], world: World, *, resign: bool) -> None:
             signed = sign(SignedKind.REPLY, content, world.bureau.signing)
             reply["signature"] = cjson.b64encode(signed.signature)
             reply["signer"] = cjson.b64encode(signed.signer)
+
+
+def steer_entry(entry: dict[str, Any], world: World, *, resign: bool) -> None:
+    """Aim a generated case event at the stored petition and today; re-sign it as the bureau.
+
+    As for replies: without the bureau's signature every generated entry would stop at
+    ``invalid_signature``; re-signed, it reaches the history checks in the writer.
+    """
+    today = datetime.now(UTC).date().isoformat()
+    for name, value in (
+        ("petition_id", world.petition_id),
+        ("bureau_id", "national"),
+        ("day", today),
+        ("envelope_hash", cjson.b64encode(hashlib.sha256(world.envelope).digest())),
+    ):
+        if name in entry:
+            entry[name] = value
+    if resign:
+        with contextlib.suppress(SealedPetitionError):  # an entry that does not parse
+            parsed = LogEntry.from_json({**entry, "signature": None})
+            entry["signature"] = cjson.b64encode(
+                sign_entry(parsed, world.bureau.signing).signature or b""
+            )
 
 
 def bureau_authorization(bureau: Bureau, prepared: requests.PreparedRequest) -> str:
@@ -834,6 +846,10 @@ def hostile_proof(draw: st.DrawFn, proof: Sequence[bytes]) -> list[bytes]:
     return hashes
 
 
+#: The members of every log entry, whatever its event.
+ENTRY_MEMBERS = frozenset(
+    LogEntry("0" * 32, "national", bytes(32), Event.RECEIVED, date(2000, 1, 1)).to_json()
+)
 B64_MEMBERS = frozenset(
     {
         "body_sha256",
@@ -932,6 +948,7 @@ class Kit:
     checkpoint_wire: bytes
     receipts: list[bytes]  # a submission's and a reply's, as the server sent them
     reply_signed: dict[str, Any]
+    event_entry: dict[str, Any]  # the bureau-signed entry that reply came with
     request_body: dict[str, Any]
     leaves: list[bytes]
     inclusions: list[tuple[bytes, int, int, list[bytes], bytes]]
@@ -1052,6 +1069,7 @@ def kit(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kit]
                 answers["reply"]["receipt"].encode(),
             ],
             reply_signed=answers["petition"]["replies"][0],
+            event_entry=answers["petition"]["events"][1]["entry"],
             request_body=claim.to_json(),
             leaves=leaves,
             inclusions=inclusion_cases(leaves) + inclusion_cases(more_leaves),
@@ -1165,7 +1183,7 @@ def _naive_receipt(kit: Kit, data: bytes) -> object:
     entry = json.loads(base64.b64decode(lines[1].split(b" ")[1], validate=True))
     index = int(lines[2].split(b" ")[1])
     proof = [base64.b64decode(line, validate=True) for line in lines[3 : lines.index(b"")]]
-    return naive_object(entry, LogEntry._MEMBERS), index, proof
+    return naive_object(entry, ENTRY_MEMBERS), index, proof
 
 
 def _naive_policy(kit: Kit, data: bytes) -> object:
@@ -1509,27 +1527,30 @@ def _resigned(kind: SignedKind, key: SigningKey) -> Callable[[Any], dict[str, An
 def _reply_request_inputs(kit: Kit) -> st.SearchStrategy[bytes]:
     signing = kit.world.bureau.signing
     resigned = reshaped([kit.reply_signed["body"]]).map(_resigned(SignedKind.REPLY, signing))
+    real = {"entry": kit.event_entry, "reply": kit.reply_signed, "envelope": None}
     return st.one_of(
-        json_bytes(
-            [json.dumps({"reply": kit.reply_signed}).encode()], [{"reply": kit.reply_signed}]
+        json_bytes([json.dumps(real).encode()], [real]),
+        resigned.map(lambda signed: json.dumps({**real, "reply": signed}).encode()),
+        reshaped([kit.event_entry]).map(
+            lambda entry: json.dumps({**real, "entry": entry}).encode()
         ),
-        resigned.map(lambda signed: json.dumps({"reply": signed}).encode()),
     )
 
 
 def _reply_request(kit: Kit, data: bytes) -> object:
-    """What ``POST …/replies`` parses: the body, the signed object, the reply inside it."""
-    target = f"/v1/bureaus/national/petitions/{kit.world.petition_id}/replies"
+    """What ``POST …/events`` parses: the body, the entry, the signed object, the reply in it."""
+    target = f"/v1/bureaus/national/petitions/{kit.world.petition_id}/events"
     with _edge(kit, target, method="POST", data=data, content_type="application/json"):
-        signed = SignedObject.from_json(
-            object_member(json_body({"reply"}), "reply"), SignedKind.REPLY
-        )
-        return Reply.from_json(signed.verify(kit.world.bureau.signing.public_key()))
+        body = json_body({"entry", "reply", "envelope"})
+        entry = LogEntry.from_json(object_member(body, "entry"))
+        signed = SignedObject.from_json(object_member(body, "reply"), SignedKind.REPLY)
+        return entry, Reply.from_json(signed.verify(kit.world.bureau.signing.public_key()))
 
 
 def _naive_reply_request(kit: Kit, data: bytes) -> object:
-    body = json.loads(data)["reply"]["body"]
-    return naive_object(body, Reply._MEMBERS)
+    value = json.loads(data)
+    entry = naive_object(value["entry"], ENTRY_MEMBERS)
+    return entry, naive_object(value["reply"]["body"], Reply._MEMBERS)
 
 
 def _query(kit: Kit, text: str) -> object:
@@ -1610,8 +1631,11 @@ CLIENT_CALLS = (
     ClientCall("petition", lambda kit: kit.api.bureau_petition(kit.signer, kit.world.petition_id)),
     ClientCall(
         "reply",
-        lambda kit: kit.api.bureau_reply(
-            kit.signer, kit.world.petition_id, json.dumps(kit.reply_signed).encode()
+        lambda kit: kit.api.bureau_event(
+            kit.signer,
+            LogEntry.from_json(kit.event_entry),
+            json.dumps(kit.reply_signed).encode(),
+            None,
         ),
     ),
 )
@@ -1753,7 +1777,7 @@ PARSERS = (
     Parser(
         "objects.LogEntry.from_leaf",
         lambda kit, leaf: LogEntry.from_leaf(leaf),
-        lambda kit, leaf: naive_object(json.loads(leaf), LogEntry._MEMBERS),
+        lambda kit, leaf: naive_object(json.loads(leaf), ENTRY_MEMBERS),
         lambda kit: json_bytes(kit.leaves, [json.loads(leaf) for leaf in kit.leaves]),
         200,
     ),
@@ -1955,7 +1979,7 @@ PARSERS = (
     ),
     Parser("server: POST /v1/petitions body", _submission, _naive_submission, _submission_inputs),
     Parser(
-        "server: POST replies body",
+        "server: POST events body",
         _reply_request,
         _naive_reply_request,
         _reply_request_inputs,

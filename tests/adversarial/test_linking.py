@@ -152,7 +152,9 @@ def test_tokens_do_not_link_one_persons_petitions_across_bureaus(
 
 # Members of a log entry that are the same for many petitions by design (protocol §9.3.4):
 # the kind of entry, the bureau, the day, the format version.
-PUBLIC_MEMBERS = {"version", "status", "bureau_id", "day"}
+#: What every entry of one event at one bureau on one day shares: the event, its public detail
+#: (empty for a submission), the format version, the bureau and the day.
+PUBLIC_MEMBERS = {"version", "event", "detail", "bureau_id", "day"}
 
 
 def entry_values(entry: dict[str, object]) -> set[str]:

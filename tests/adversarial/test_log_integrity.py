@@ -57,13 +57,15 @@ from client.petitioner import (
 from client.session import NetworkOptions, Session, verify_directory
 from client.transport import Transport
 from crypto import checkpoint, merkle, note
+from crypto.case_event import LogEntry
 from crypto.errors import SealedPetitionError
-from crypto.fields import Status, envelope_hash, petition_id_for
+from crypto.fields import envelope_hash, petition_id_for
 from crypto.keys import VerifyKey
 from crypto.keystore import KdfParams, write_keystore_file
 from crypto.log_receipt import check_submission, verify_receipt
-from crypto.objects import Directory, LogEntry, default_policy
+from crypto.objects import Directory, default_policy
 from crypto.receipt import ReceiptSecret
+from crypto.statutory import Event
 from crypto.tiles import build_tiles
 from crypto.tlog_proof import TlogProof
 from petition.cli import main
@@ -160,10 +162,14 @@ class Operator:
         Receipts are not stored: the server builds each from the leaf and the published
         checkpoint, so once these are rewritten every receipt it hands out verifies.
         """
-        for table in ("log_leaves", "log_nodes"):
+        for table in ("events", "log_leaves", "log_nodes"):
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         for index, leaf in enumerate(leaves):
             append_leaf(conn, index, leaf)  # the server's own node bookkeeping
+            conn.execute(
+                "INSERT INTO events (leaf_index, petition_id) VALUES (?, ?)",
+                (index, LogEntry.from_leaf(leaf).petition_id),
+            )
         where = {LogEntry.from_leaf(leaf).petition_id: i for i, leaf in enumerate(leaves)}
         rows = conn.execute("SELECT petition_id FROM petitions").fetchall()
         for (petition_id,) in rows:
@@ -432,10 +438,13 @@ def test_an_altered_envelope_is_caught_by_the_bureau_and_the_saved_heads(
             "UPDATE petitions SET petition_id = ?, envelope_hash = ? WHERE petition_id = ?",
             (new_id, new_hash, target.petition_id),
         )
+        conn.execute(
+            "UPDATE events SET petition_id = ? WHERE petition_id = ?", (new_id, target.petition_id)
+        )
         leaves = world.operator.leaves(conn)
         index = _index(leaves, target.petition_id)
         old = LogEntry.from_leaf(leaves[index])
-        leaves[index] = LogEntry(new_id, old.bureau_id, new_hash, Status.RECEIVED, old.day).leaf()
+        leaves[index] = LogEntry(new_id, old.bureau_id, new_hash, Event.RECEIVED, old.day).leaf()
         world.operator.rebuild(conn, leaves)
 
     auditor = world.auditor_home(tmp_path, history=defence.on)

@@ -156,7 +156,7 @@ def _naive_status(petition_id: str) -> Response:
         fail(404, "not_found", "no petition with this id")
     if row.lookup_key_hash != key_hash:
         fail(403, "wrong_lookup_key", "this is not the petition's lookup key")
-    return json_response({"petition_id": row.petition_id, "status": row.status})
+    return json_response({"petition_id": row.petition_id, "event": row.event})
 
 
 @contextlib.contextmanager

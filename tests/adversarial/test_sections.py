@@ -25,7 +25,7 @@ from client.home import ClientHome
 from client.session import NetworkOptions, Session, pin_server
 from client.transport import RetryPolicy
 from crypto import cjson, labels, padding
-from crypto.document import CaseDocument
+from crypto.document import CaseDocument, IdentityDocument
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
 from crypto.petition import open_case, open_identity, seal_petition
 from crypto.receipt import ReceiptSecret
@@ -124,7 +124,7 @@ def test_identity_and_case_sections_cannot_be_recombined_across_envelopes(
             opened = desk.open_intake(petition_id)
         assert not opened.ok
         assert opened.case is None
-        assert opened.identity is not None
+        assert isinstance(opened.identity, IdentityDocument)
         assert opened.identity.id_number == VICTIM
         assert any("case section cannot be opened" in p for p in opened.problems), opened.problems
     else:

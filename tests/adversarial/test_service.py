@@ -36,10 +36,12 @@ from harness import (
 )
 
 from crypto import cjson, merkle
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import InvalidProof
 from crypto.log_receipt import VerifiedReceipt, check_submission
-from crypto.objects import Directory, LogEntry
+from crypto.objects import Directory
+from crypto.statutory import Event
 from server import store_guard
 
 SHEDDING = ("--queue-capacity", "1")
@@ -120,7 +122,7 @@ def submission_leaves(client: Client, size: int) -> dict[str, int]:
         page = client.get(f"/v1/log/entries?start={start}&end={min(start + 1000, size)}").json
         for item in page["entries"]:
             entry = LogEntry.from_leaf(cjson.b64decode(item))
-            if entry.reply_hash is None:
+            if entry.event is Event.RECEIVED:
                 counts[entry.petition_id] = counts.get(entry.petition_id, 0) + 1
     return counts
 
@@ -287,6 +289,7 @@ def forget_the_last_commit(data_dir: Path, load: Load) -> None:
     """
     newest = max(receipt.index for _, receipt in load.acknowledged)
     with database(data_dir) as conn:
+        conn.execute("DELETE FROM events WHERE leaf_index >= ?", (newest,))
         conn.execute("DELETE FROM petitions WHERE leaf_index >= ?", (newest,))
         conn.execute("DELETE FROM log_leaves WHERE leaf_index >= ?", (newest,))
         conn.execute("DELETE FROM log_nodes WHERE ((position + 1) << level) > ?", (newest,))

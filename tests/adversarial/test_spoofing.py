@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,9 +36,10 @@ from client.api import BureauSigner
 from client.bureau import BureauKeys, load_bureau
 from client.home import ClientHome
 from crypto import cjson
+from crypto.case_event import LogEntry, sign_entry
 from crypto.document import CaseDocument, IdentityDocument
 from crypto.errors import InvalidSignature, SealedPetitionError
-from crypto.fields import Status
+from crypto.fields import envelope_hash, signed_reply_hash
 from crypto.idnumber import normalize_id
 from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
@@ -47,6 +48,7 @@ from crypto.petition import open_case, open_identity, seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign, signing_message
+from crypto.statutory import Event
 from crypto.token import prehash
 from petition.cli import main
 from server.app import create_app
@@ -509,14 +511,21 @@ def test_a_signature_of_one_kind_is_not_accepted_as_another(
     headers = signer.headers("GET", inbox_target)()
     assert deployment.client.get(inbox_target, headers=headers).status == 200
     bureau_request = json.loads(cjson.b64decode(headers["Authorization"].split(" ", 1)[1]))
+    today = datetime.now(UTC).date()
     reply = Reply(
-        petition_id, BUREAU_ID, Status.ACCEPTED, 0,
+        petition_id, BUREAU_ID, Event.ACKNOWLEDGED, 0,
         seal_reply("已受理。", secret.reply_private_key().public_key(), petition_id, BUREAU_ID),
-        date.today(),
+        today,
     )  # fmt: skip
     reply_wire = sign(SignedKind.REPLY, reply.to_json(), bureau_keys.signing_key()).encode()
-    reply_target = f"/v1/bureaus/{BUREAU_ID}/petitions/{petition_id}/replies"
-    reply_body = json.dumps({"reply": json.loads(reply_wire)}).encode()
+    entry = LogEntry(petition_id, BUREAU_ID, envelope_hash(envelope), Event.ACKNOWLEDGED, today,
+                     reply_hash=signed_reply_hash(reply_wire))  # fmt: skip
+    reply_target = f"/v1/bureaus/{BUREAU_ID}/petitions/{petition_id}/events"
+    reply_body = json.dumps({
+        "entry": sign_entry(entry, bureau_keys.signing_key()).to_json(),
+        "reply": json.loads(reply_wire),
+        "envelope": None,
+    }).encode()  # fmt: skip
     posted = deployment.client.request(
         "POST", reply_target, raw=reply_body,
         headers=signer.headers("POST", reply_target, reply_body)(),

@@ -66,11 +66,13 @@ DATABASE_FILES = ("petitions.db", "petitions.db-wal", "petitions.db-shm")
 ALLOWED_COLUMNS = {
     "petitions": {
         "cursor", "petition_id", "bureau_id", "envelope", "envelope_hash",
-        "lookup_key_hash", "day", "status", "leaf_index",
+        "lookup_key_hash", "day", "event", "handler", "leaf_index",
     },
     "replies": {
-        "petition_id", "sequence", "status", "signed_reply", "reply_hash", "day", "leaf_index",
+        "petition_id", "sequence", "event", "signed_reply", "reply_hash", "day", "leaf_index",
     },
+    "events": {"leaf_index", "petition_id"},
+    "deliveries": {"petition_id", "bureau_id", "envelope", "leaf_index"},
     "log_leaves": {"leaf_index", "leaf"},
     "log_nodes": {"level", "position", "hash"},
 }  # fmt: skip
@@ -292,16 +294,14 @@ def session(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) ->
     deployment.ok(
         "bureau",
         "bureau",
-        "reply",
+        "acknowledge",
         answered,
         *flags,
-        "--status",
-        "accepted",
         "--message",
         "已受理。",
     )
     status = deployment.ok("petitioner", "status", env={"PETITION_CODE": codes[1]})
-    assert "Status: accepted" in status
+    assert "acknowledged at" in status
     deployment.ok("auditor", "audit", "log")
     deployment.ok("auditor", "audit", "receipt", codes[1])
     _raw_requests(deployment, deployment.url, record.probe, answered)
@@ -366,7 +366,7 @@ def test_a_seized_device_holds_no_trace_of_a_petition(
         deployment, body, *extra, name=name, subject=subject, contact=contact
     )
     status = deployment.ok("petitioner", "status", env={"PETITION_CODE": code})
-    assert "Status: received" in status
+    assert "received at 国家信访局 (national)" in status
     after = _device(deployment)
 
     new = sorted(str(path.relative_to(deployment.root)) for path in set(after) - set(before))
@@ -464,7 +464,7 @@ def test_ordinary_use_rewrites_no_client_file(
     code = CODE_LINE.search(out)
     assert code is not None, out
     status = _petitioner(deployment, "status", prelude=prelude, env={"PETITION_CODE": code[1]})
-    assert "Status: received" in status
+    assert "received at 国家信访局 (national)" in status
     finished = time.time_ns()
 
     after = _mtimes(home)

@@ -84,7 +84,8 @@ def test_an_altered_envelope_is_caught_by_the_bureau_and_the_store_audit(
         )
     flags = deployment.bureau_flags()
     shown = deployment.run("bureau", "bureau", "show", petition_id, *flags)
-    _one_line_error(shown, "another petition than the one asked for")
+    # The altered copy is not the petition's envelope, and no signed transfer moved one here.
+    _one_line_error(shown, "the server sent a copy no signed transfer moved to this bureau")
     inbox = deployment.run("bureau", "bureau", "inbox", *flags)
     _fails(inbox, "✗ ALTERED")
     store = deployment.run("auditor", "audit", "store", "--data", str(deployment.data))
@@ -104,7 +105,7 @@ def test_a_rewritten_log_leaf_is_caught_by_the_log_audit(
     with _database(deployment) as conn:
         (leaf,) = conn.execute("SELECT leaf FROM log_leaves WHERE leaf_index = 0").fetchone()
         entry = json.loads(leaf)
-        entry["status"] = "rejected"
+        entry["day"] = "2000-01-01"  # a backdated submission
         rewritten = cjson.encode(entry)
         conn.execute("UPDATE log_leaves SET leaf = ? WHERE leaf_index = 0", (rewritten,))
     try:

@@ -25,12 +25,12 @@ from client.errors import ClientStateError, InvalidInput
 from client.home import ClientHome
 from client.session import check_checkpoint, check_receipt, local_policy, require_log
 from crypto import checkpoint, merkle, note
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint
 from crypto.cosignature import Cosigner
 from crypto.errors import InvalidProof, InvalidSignature
-from crypto.fields import Status
 from crypto.log_receipt import build_receipt
-from crypto.objects import LogEntry
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from petition.cli import main
 
@@ -74,7 +74,7 @@ class Log:
 def _entry(number: int) -> LogEntry:
     petition_id = hashlib.sha256(b"petition %d" % number).hexdigest()[:32]
     envelope = hashlib.sha256(b"envelope %d" % number).digest()
-    return LogEntry(petition_id, "national", envelope, Status.RECEIVED, date(2026, 1, 1))
+    return LogEntry(petition_id, "national", envelope, Event.RECEIVED, date(2026, 1, 1))
 
 
 @pytest.fixture(scope="module")

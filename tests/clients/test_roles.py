@@ -120,9 +120,7 @@ def test_the_handler_works_by_pseudonym_and_never_sees_the_identity(
         assert error == f"this keystore has no identity key {ROLE_HINT}"
 
     # The handler answers: the reply key is in the case.
-    deployment.ok(
-        "bureau", "bureau", "reply", first, *handler, "--status", "accepted", "--message", "已受理"
-    )
+    deployment.ok("bureau", "bureau", "acknowledge", first, *handler, "--message", "已受理")
 
 
 def test_intake_sees_who_petitioned_under_the_pseudonym_the_handler_sees(
@@ -154,7 +152,7 @@ def test_intake_sees_who_petitioned_under_the_pseudonym_the_handler_sees(
     assert "角色一" not in one  # the case is sealed to the case key
 
     # Intake cannot read or answer the case.
-    for args in (("show", first), ("reply", first, "--status", "accepted", "--message", "x")):
+    for args in (("show", first), ("acknowledge", first, "--message", "x")):
         error = _one_line_error(deployment, "bureau", "bureau", *args, *intake)
         assert error == f"this keystore has no case key {ROLE_HINT}"
     assert (

@@ -87,11 +87,14 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     assert (saved / "现场照片.jpg").read_bytes() == photo.read_bytes()
 
     deployment.ok(
-        "bureau", "bureau", "reply", petition_id, *flags, "--status", "accepted",
+        "bureau", "bureau", "acknowledge", petition_id, *flags,
         "--message", "您的信访事项已受理。\n将于30日内答复。",
     )  # fmt: skip
     status = deployment.ok("petitioner", "status", code.lower().replace("-", " "))
-    assert "Status: accepted" in status
+    assert "acknowledged at " in status
+    assert "Running: the written answer, due " in status  # Art. 34's 60 days from the notice
+    assert "(Art. 34)" in status
+    assert "Art. 19: while a body is within its time limit" in status
     assert "signature verified" in status
     assert "您的信访事项已受理。" in status
     assert "将于30日内答复。" in status
@@ -217,4 +220,5 @@ def test_every_flag_can_come_from_the_environment(deployment: Deployment, tmp_pa
     env["PETITION_CODE"] = _code(result.stdout)
     status = deployment.run("petitioner", "status", env=env)
     assert status.returncode == 0
-    assert "Status: received" in status.stdout
+    assert "received at " in status.stdout
+    assert "Running: the written notice" in status.stdout

@@ -103,7 +103,7 @@ def test_protocol_v2_labels_are_the_documented_ones() -> None:
         "PETITION_ID": b"sealed-petition/v2/sha256/petition-id\x00",
         "KEYSTORE_AAD": b"sealed-petition/v2/keystore\x00",
     }
-    for kind in ("directory", "bureau-bundle", "reply", "bureau-request"):
+    for kind in ("directory", "bureau-bundle", "reply", "bureau-request", "case-event"):
         expected[f"sig/{kind}"] = b"sealed-petition/v2/sig/" + kind.encode() + b"\x00"
     assert names == expected
     for gone in ("ENVELOPE_INFO", "TOKEN_KEY_INFO"):

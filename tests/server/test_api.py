@@ -7,19 +7,20 @@ import re
 from datetime import date
 
 import pytest
-from harness import ID_NUMBERS, RunningServer, checkpoint_size
+from harness import ID_NUMBERS, RunningServer, case_event, checkpoint_size
 
 from crypto import cjson, merkle, note
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import InvalidProof, InvalidSignature
-from crypto.fields import Status
 from crypto.keys import SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
 from crypto.log_receipt import check_submission, verify_receipt
-from crypto.objects import Directory, LogEntry, Reply
+from crypto.objects import Directory, Reply
 from crypto.petition import check_binding, open_case, open_identity, token_from_case
-from crypto.reply import open_reply, seal_reply
-from crypto.signing import SignedObject, sign
+from crypto.reply import open_reply
+from crypto.signing import SignedObject
+from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from crypto.tlog_proof import TlogProof
 
@@ -117,11 +118,12 @@ def test_a_receipt_is_signed_by_the_log_and_proves_inclusion(server: RunningServ
     receipt = server.receipt(body["receipt"])  # signature, origin, policy, inclusion
     check_submission(receipt, petition_id=str(body["petition_id"]))
     entry = receipt.entry
-    assert (entry.petition_id, entry.bureau_id, entry.status) == (
+    assert (entry.petition_id, entry.bureau_id, entry.event) == (
         body["petition_id"],
         "national",
-        Status.RECEIVED,
+        Event.RECEIVED,
     )
+    assert entry.signature is None  # the server records a submission, unsigned
     assert abs((entry.day - date.today()).days) <= 1
     assert receipt.index < receipt.checkpoint.size
     assert receipt.checkpoint.origin == directory.log_origin
@@ -166,12 +168,14 @@ def test_status_needs_the_lookup_key_in_a_header(server: RunningServer) -> None:
         f"/v1/petitions/{petition_id}/status", headers={"Petition-Lookup-Key": lookup}
     )
     assert answer.status == 200
+    (received,) = answer.json["events"]
     assert answer.json == {
         "petition_id": petition_id,
         "bureau_id": "national",
-        "status": "received",
+        "events": [received],
         "replies": [],
     }
+    assert LogEntry.from_json(received["entry"]).event is Event.RECEIVED
     in_url = server.client.get(f"/v1/petitions/{petition_id}/status?lookup_key={lookup}")
     assert (in_url.status, in_url.error_code) == (400, "missing_lookup_key")
     wrong = server.client.get(
@@ -194,10 +198,11 @@ def test_the_lookup_key_alone_finds_the_petition_and_its_receipt(server: Running
     assert answer.json == {
         "petition_id": accepted["petition_id"],
         "bureau_id": "national",
-        "status": "received",
+        "events": answer.json["events"],
         "replies": [],
         "receipt": accepted["receipt"],
     }
+    assert [item["entry"]["event"] for item in answer.json["events"]] == ["received"]
     receipt = server.receipt(answer.json["receipt"])
     check_submission(receipt, petition_id=accepted["petition_id"])
     wrong = server.client.get(
@@ -216,7 +221,7 @@ def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningSe
     inbox, _ = server.client.signed(bureau, "GET", "/v1/bureaus/national/inbox?after=0&limit=500")
     assert inbox.status == 200, inbox.raw
     listed = {item["petition_id"]: item for item in inbox.json["petitions"]}
-    assert listed[petition_id]["status"] == "received"
+    assert listed[petition_id]["event"] == "received"
     cursors = [item["cursor"] for item in inbox.json["petitions"]]
     assert cursors == sorted(cursors)
     assert inbox.json["next_cursor"] == cursors[-1]
@@ -241,41 +246,39 @@ def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningSe
     assert token_from_case(document, bureau.token) == submission.token
 
     text = "已受理，将在三十日内答复。"
-    ciphertext = seal_reply(text, document.reply_key, petition_id, "national")
-    reply = Reply(petition_id, "national", Status.ACCEPTED, 0, ciphertext, date.today())
-    signed_reply = sign(SignedKind.REPLY, reply.to_json(), bureau.signing)
-    target = f"/v1/bureaus/national/petitions/{petition_id}/replies"
-    posted, _ = server.client.signed(bureau, "POST", target, {"reply": signed_reply.to_json()})
+    body = case_event(submission, bureau, Event.ACKNOWLEDGED, message=text)
+    target = f"/v1/bureaus/national/petitions/{petition_id}/events"
+    posted, _ = server.client.signed(bureau, "POST", target, body)
     assert posted.status == 201, posted.raw
     assert set(posted.json) == {"leaf_index", "receipt"}
-    # The bureau's receipt proves the status change: its extra line is the reply's log entry.
+    # The bureau's receipt proves the event: its extra line is the bureau-signed log entry.
     acknowledged = server.receipt(posted.json["receipt"])
     assert acknowledged.index == posted.json["leaf_index"] < acknowledged.checkpoint.size
-    assert (acknowledged.entry.petition_id, acknowledged.entry.status) == (
+    assert (acknowledged.entry.petition_id, acknowledged.entry.event) == (
         petition_id,
-        Status.ACCEPTED,
+        Event.ACKNOWLEDGED,
     )
     assert acknowledged.entry.reply_hash is not None
-    with pytest.raises(InvalidProof, match="status change"):
+    with pytest.raises(InvalidProof, match="not a submission"):
         check_submission(acknowledged)
-    again, _ = server.client.signed(bureau, "POST", target, {"reply": signed_reply.to_json()})
+    again, _ = server.client.signed(bureau, "POST", target, body)
     assert (again.status, again.json) == (200, posted.json)
 
-    # The status change is a log leaf with the reply's hash, and never the pseudonym.
+    # The event is a log leaf with the reply's hash, and never the pseudonym.
     entries = server.client.get(
         f"/v1/log/entries?start={posted.json['leaf_index']}&end={posted.json['leaf_index'] + 1}"
     ).json["entries"]
     leaf = cjson.b64decode(entries[0])
     entry = LogEntry.from_leaf(leaf)
-    assert (entry.petition_id, entry.status) == (petition_id, Status.ACCEPTED)
+    assert (entry.petition_id, entry.event) == (petition_id, Event.ACKNOWLEDGED)
     assert cjson.b64encode(submission.token).encode() not in leaf
 
-    # The petitioner sees the new status and reads the reply with the receipt code alone.
+    # The petitioner sees the event and reads the reply with the receipt code alone.
     status = server.client.get(
         f"/v1/petitions/{petition_id}/status",
         headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
     ).json
-    assert status["status"] == "accepted"
+    assert [item["entry"]["event"] for item in status["events"]] == ["received", "acknowledged"]
     (wire,) = status["replies"]
     answered = Reply.from_json(
         SignedObject.from_json(wire, SignedKind.REPLY).verify(bureau.signing.public_key())
@@ -288,7 +291,9 @@ def test_bureau_reads_its_inbox_opens_the_petition_and_replies(server: RunningSe
 
 def test_a_bureau_never_sees_another_bureaus_petitions(server: RunningServer) -> None:
     national, guangdong = server.bureaus["national"], server.bureaus["guangdong"]
-    petition_id = str(submit(server, "national")[0]["petition_id"])
+    submission = server.seal("national")
+    assert server.client.post("/v1/petitions", submission.body()).status == 201
+    petition_id = submission.petition_id
 
     inbox, _ = server.client.signed(guangdong, "GET", "/v1/bureaus/guangdong/inbox?limit=500")
     assert petition_id not in {item["petition_id"] for item in inbox.json["petitions"]}
@@ -307,12 +312,7 @@ def test_a_bureau_never_sees_another_bureaus_petitions(server: RunningServer) ->
         signer=guangdong.signing,
     )
     assert (forged.status, forged.error_code) == (401, "invalid_signature")
-    ciphertext = seal_reply("x", national.case.public_key(), petition_id, "guangdong")
-    reply = Reply(petition_id, "guangdong", Status.REJECTED, 0, ciphertext, date.today())
-    wire = sign(SignedKind.REPLY, reply.to_json(), guangdong.signing).to_json()
-    hijack, _ = server.client.signed(
-        guangdong, "POST", f"/v1/bureaus/guangdong/petitions/{petition_id}/replies", {"reply": wire}
-    )
+    hijack = server.post_event(submission, "guangdong", Event.ACKNOWLEDGED, message="x")
     assert (hijack.status, hijack.error_code) == (404, "not_found")
 
 
@@ -369,7 +369,8 @@ def test_log_proofs_and_entries_verify(server: RunningServer) -> None:
     assert merkle.root_from_leaf_hashes([merkle.leaf_hash(x) for x in leaves]) == head.root_hash
     for leaf in leaves:
         assert set(json.loads(leaf)) == {
-            "version", "petition_id", "bureau_id", "envelope_hash", "status", "day", "reply_hash"
+            "version", "petition_id", "bureau_id", "envelope_hash", "event", "detail", "day",
+            "reply_hash", "signature",
         }  # fmt: skip
 
 

@@ -99,12 +99,13 @@ def test_a_batch_interval_out_of_range_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: Path) -> None:
-    """Version 1 held per-person tokens; version 2 stored signed JSON receipts and tree heads.
-    Schema 3 keeps neither (receipts are tlog-proofs built on demand): no migration."""
+    """Version 1 held per-person tokens; version 2 stored signed JSON receipts and tree heads;
+    version 3 kept a status per petition. Schema 4 keeps the case events instead: no
+    migration."""
     server = start_server(tmp_path)
     stop_server(server)
     key = (server.data_dir / "db.key").read_text().strip()
-    for old in (1, 2):
+    for old in (1, 2, 3):
         conn = sqlcipher3.connect(str(server.data_dir / "petitions.db"), isolation_level=None)
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
         conn.execute(f"PRAGMA user_version = {old}")
@@ -114,7 +115,7 @@ def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: 
         assert "Traceback" not in result.stderr
         (line,) = [line for line in result.stderr.splitlines() if "schema version" in line]
         assert line == (
-            f"petition: error: the database has schema version {old} and this server needs 3 "
+            f"petition: error: the database has schema version {old} and this server needs 4 "
             "(there is no migration): start with a new data directory"
         )
 

@@ -17,9 +17,9 @@ def submission(number: int) -> Job:
     return Job("submit", {"op": "submit", "petition_id": f"{number:032x}"}, b"")
 
 
-def reply(petition: int, sequence: int) -> Job:
-    header = {"op": "reply", "petition_id": f"{petition:032x}", "sequence": sequence}
-    return Job("reply", header, b"")
+def event(petition: int, sequence: int) -> Job:
+    header = {"op": "event", "petition_id": f"{petition:032x}", "sequence": sequence}
+    return Job("event", header, b"")
 
 
 def test_a_batch_gets_its_leaves_in_shuffled_order_not_arrival_order() -> None:
@@ -35,10 +35,11 @@ def test_a_batch_gets_its_leaves_in_shuffled_order_not_arrival_order() -> None:
     assert integration_order(batch, random.Random(7)) is not batch  # the batch itself stays
 
 
-def test_replies_to_one_petition_keep_their_sequence_among_the_shuffled_batch() -> None:
+def test_events_of_one_petition_keep_their_order_among_the_shuffled_batch() -> None:
+    """Each event is judged on the history before it (and its reply on the next sequence)."""
     batch = [
-        reply(1, 0), submission(2), reply(1, 1), submission(3), reply(4, 0), reply(1, 2),
-        submission(5), reply(4, 1),
+        event(1, 0), submission(2), event(1, 1), submission(3), event(4, 0), event(1, 2),
+        submission(5), event(4, 1),
     ]  # fmt: skip
     moved = 0
     for seed in range(100):
@@ -47,7 +48,7 @@ def test_replies_to_one_petition_keep_their_sequence_among_the_shuffled_batch() 
             sequences = [
                 job.header["sequence"]
                 for job in order
-                if job.op == "reply" and job.header["petition_id"] == f"{petition:032x}"
+                if job.op == "event" and job.header["petition_id"] == f"{petition:032x}"
             ]
             assert sequences == sorted(sequences)
         moved += order != batch

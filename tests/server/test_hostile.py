@@ -26,11 +26,13 @@ import pytest
 from harness import Answer, Bureau, RunningServer, Submission
 
 from crypto import cjson
-from crypto.fields import Status
+from crypto.case_event import LogEntry, sign_entry
+from crypto.fields import envelope_hash, signed_reply_hash
 from crypto.keys import SigningKey
 from crypto.labels import SignedKind
 from crypto.objects import BureauRequest, Reply
 from crypto.signing import sign
+from crypto.statutory import Event
 
 SUBMIT = "/v1/petitions"
 INBOX = "/v1/bureaus/national/inbox"
@@ -55,6 +57,7 @@ class Hostile:
     fresh: Submission  # sealed for national, never stored
     stored_id: str  # a petition stored for national
     guangdong_id: str  # a petition stored for guangdong
+    stored_hash: bytes = bytes(32)  # the envelope hash of the national petition
 
     @property
     def national(self) -> Bureau:
@@ -105,25 +108,42 @@ class Hostile:
         self,
         *,
         petition_id: str | None = None,
+        reply_petition_id: str | None = None,
         bureau_id: str = "national",
         sequence: int = 0,
         day: date | None = None,
         signer: SigningKey | None = None,
         kind: SignedKind = SignedKind.REPLY,
     ) -> dict[str, Any]:
-        """A reply request body; by default a valid first reply by national to its petition."""
+        """A case event request body; by default a valid acknowledgement by national of its
+        petition, with a first reply. ``day`` dates both the entry and the reply."""
+        day = day or datetime.now(UTC).date()
+        key = signer or self.national.signing
         reply = Reply(
-            petition_id=petition_id or self.stored_id,
+            petition_id=reply_petition_id or petition_id or self.stored_id,
             bureau_id=bureau_id,
-            status=Status.ACCEPTED,
+            event=Event.ACKNOWLEDGED,
             sequence=sequence,
             ciphertext=secrets.token_bytes(64),
-            day=day or datetime.now(UTC).date(),
+            day=day,
         )
-        return {"reply": sign(kind, reply.to_json(), signer or self.national.signing).to_json()}
+        wire = sign(kind, reply.to_json(), key).encode()
+        entry = LogEntry(
+            petition_id or self.stored_id,
+            "national",
+            self.stored_hash,
+            Event.ACKNOWLEDGED,
+            day,
+            reply_hash=signed_reply_hash(wire),
+        )
+        return {
+            "entry": sign_entry(entry, key).to_json(),
+            "reply": json.loads(wire),
+            "envelope": None,
+        }
 
     def send_reply(self, body: Any, petition_id: str | None = None) -> Answer:
-        target = f"/v1/bureaus/national/petitions/{petition_id or self.stored_id}/replies"
+        target = f"/v1/bureaus/national/petitions/{petition_id or self.stored_id}/events"
         return self.signed("POST", target, body)
 
 
@@ -298,7 +318,7 @@ def chunked_reply(framing: bytes) -> Callable[[Hostile], Answer]:
     """The same on a bureau reply, correctly signed (the body hash is read from the body)."""
 
     def send(h: Hostile) -> Answer:
-        target = f"/v1/bureaus/national/petitions/{h.stored_id}/replies"
+        target = f"/v1/bureaus/national/petitions/{h.stored_id}/events"
         body = json.dumps(h.reply()).encode()
         header = authorization(h.national.signing, method="POST", target=target, data=body)
         head = request_head(
@@ -345,7 +365,7 @@ def replayed(h: Hostile) -> Answer:
 
 
 def signed_for_other_body(h: Hostile) -> Answer:
-    target = f"/v1/bureaus/national/petitions/{h.stored_id}/replies"
+    target = f"/v1/bureaus/national/petitions/{h.stored_id}/events"
     signed_body = json.dumps(h.reply()).encode()
     sent_body = json.dumps(h.reply(sequence=1)).encode()
     header = authorization(h.national.signing, method="POST", target=target, data=signed_body)
@@ -678,21 +698,24 @@ REPLY_CASES: list[Case] = [
          lambda h: h.send_reply(h.reply(kind=SignedKind.BUREAU_REQUEST)), 401,
          "invalid_signature"),
     Case("reply-names-other-petition",
-         lambda h: h.send_reply(h.reply(petition_id=h.guangdong_id)), 400, "reply_mismatch"),
+         lambda h: h.send_reply(h.reply(reply_petition_id=h.guangdong_id)), 400,
+         "reply_mismatch"),
+    Case("entry-names-other-petition",
+         lambda h: h.send_reply(h.reply(petition_id=h.guangdong_id)), 400, "schema_violation"),
     Case("reply-names-other-bureau",
          lambda h: h.send_reply(h.reply(bureau_id="guangdong")), 400, "reply_mismatch"),
     Case("reply-day-far-future",
          lambda h: h.send_reply(h.reply(day=datetime.now(UTC).date() + timedelta(days=30))),
-         400, "invalid_day"),
+         400, "wrong_day"),
     Case("reply-day-far-past", lambda h: h.send_reply(h.reply(day=date(2001, 1, 1))), 400,
-         "invalid_day"),
+         "wrong_day"),
     Case("reply-sequence-out-of-order", lambda h: h.send_reply(h.reply(sequence=3)), 409,
          "reply_out_of_order"),
     Case("reply-to-other-bureaus-petition",
          lambda h: h.send_reply(h.reply(petition_id=h.guangdong_id), h.guangdong_id), 404,
          "not_found"),
-    Case("reply-not-an-object", lambda h: h.send_reply({"reply": "accepted"}), 400,
-         "schema_violation"),
+    Case("reply-not-an-object",
+         lambda h: h.send_reply({**h.reply(), "reply": "accepted"}), 400, "schema_violation"),
     Case("reply-missing", lambda h: h.send_reply({}), 400, "schema_violation"),
 ]  # fmt: skip
 
@@ -732,11 +755,14 @@ def stored_petition(server: RunningServer, bureau_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def hostile(server: RunningServer) -> Hostile:
+    stored = server.seal("national")
+    assert server.client.post(SUBMIT, stored.body()).status == 201
     return Hostile(
         server=server,
         fresh=server.seal("national"),
-        stored_id=stored_petition(server, "national"),
+        stored_id=stored.petition_id,
         guangdong_id=stored_petition(server, "guangdong"),
+        stored_hash=envelope_hash(stored.envelope),
     )
 
 

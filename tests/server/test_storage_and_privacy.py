@@ -11,7 +11,6 @@ import re
 import secrets
 import sqlite3
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,10 @@ import sqlcipher3
 from harness import ID_NUMBERS, RunningServer, Submission, start_server, stop_server
 
 from crypto import cjson
+from crypto.case_event import Detail
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
-from crypto.fields import Status
-from crypto.labels import SignedKind
-from crypto.objects import Reply
-from crypto.reply import seal_reply
-from crypto.signing import sign
+from crypto.statutory import Event
+from crypto.transfer import reseal
 
 DB_KEY = secrets.token_bytes(32)
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) PrivacyProbe/7.3"
@@ -33,24 +30,29 @@ TIME_OF_DAY = re.compile(rb"\b\d{1,2}:\d{2}(:\d{2})?\b")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Every column the server may store, per table: ciphertext, bureau ids, hashes, days,
-# statuses, and the log's own integers and hashes. Receipts and checkpoints are not stored
-# (schema 3): receipts are built when asked, checkpoints live in log.head and public/log/. A new
-# column fails this test until someone decides it belongs here.
+# the latest case event and handler, re-sealed copies of transferred cases, and the log's own
+# integers and hashes. Receipts and checkpoints are not stored (schema 3): receipts are built when
+# asked, checkpoints live in log.head and public/log/. A new column fails this test until someone
+# decides it belongs here.
 ALLOWED_COLUMNS = {
     "petitions": {
         "cursor", "petition_id", "bureau_id", "envelope", "envelope_hash",
-        "lookup_key_hash", "day", "status", "leaf_index",
+        "lookup_key_hash", "day", "event", "handler", "leaf_index",
     },
     "replies": {
-        "petition_id", "sequence", "status", "signed_reply", "reply_hash", "day", "leaf_index",
+        "petition_id", "sequence", "event", "signed_reply", "reply_hash", "day", "leaf_index",
     },
+    "events": {"leaf_index", "petition_id"},
+    "deliveries": {"petition_id", "bureau_id", "envelope", "leaf_index"},
     "log_leaves": {"leaf_index", "leaf"},
     "log_nodes": {"level", "position", "hash"},
 }  # fmt: skip
 JSON_COLUMNS = {"signed_reply", "leaf"}
 # What every petition to one bureau on one day shares anyway (issue 14): nothing else may be.
-SHARED_COLUMNS = {"bureau_id", "day", "status"}
-SHARED_LEAF_MEMBERS = {"version", "bureau_id", "day", "status", "reply_hash"}
+SHARED_COLUMNS = {"bureau_id", "day", "event", "handler"}
+SHARED_LEAF_MEMBERS = {
+    "version", "bureau_id", "day", "event", "detail", "reply_hash", "signature",
+}  # fmt: skip
 SAME_PERSON = ID_NUMBERS[1]
 #: The two petitions of SAME_PERSON the session submits: (petition id, submission).
 SAME_PERSON_PETITIONS: list[tuple[str, Submission]] = []
@@ -78,17 +80,22 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
             )
             if submission.bureau is bureau:
                 server.client.signed(bureau, "GET", f"/v1/bureaus/national/petitions/{petition_id}")
-                ciphertext = seal_reply(
-                    "收到", submission.secret.reply_private_key().public_key(), petition_id,
-                    "national",
-                )  # fmt: skip
-                reply = Reply(petition_id, "national", Status.ANSWERED, 0, ciphertext, date.today())
-                wire = sign(SignedKind.REPLY, reply.to_json(), bureau.signing).to_json()
-                posted, _ = server.client.signed(
-                    bureau, "POST", f"/v1/bureaus/national/petitions/{petition_id}/replies",
-                    {"reply": wire},
-                )  # fmt: skip
-                assert posted.status == 201
+                posted = server.post_event(
+                    submission, "national", Event.ACKNOWLEDGED, message="收到"
+                )
+                assert posted.status == 201, posted.raw
+                if number == 1:  # one case transferred: its re-sealed copy is stored too
+                    moved = reseal(
+                        submission.envelope,
+                        bureau_id="national",
+                        case_key=bureau.case,
+                        to=server.bureaus["guangdong"].bundle().sealing_keys(),
+                    )
+                    posted = server.post_event(
+                        submission, "national", Event.TRANSFERRED,
+                        detail=Detail(to="guangdong"), envelope=moved.envelope,
+                    )  # fmt: skip
+                    assert posted.status == 201, posted.raw
         for _ in range(2):  # two petitions of one person to one bureau (see SAME_PERSON)
             same = server.seal("national", id_number=SAME_PERSON)
             answer = server.client.post("/v1/petitions", same.body(), headers=agent)
@@ -227,7 +234,8 @@ def _forms(value: bytes) -> list[bytes]:
 
 def test_two_petitions_of_one_person_share_no_stored_value(session: RunningServer) -> None:
     """Issue 14: with the database and its key, two petitions sealed from one ID number share
-    nothing but what every petition to that bureau on that day shares: bureau, day, status."""
+    nothing but what every petition to that bureau on that day shares: bureau, day, latest
+    event and handler."""
     (first_id, first), (second_id, second) = SAME_PERSON_PETITIONS
     assert first.token == second.token  # the bureau would give both one pseudonym
     rows = _rows_of(session.data_dir / "petitions.db")

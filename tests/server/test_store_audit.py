@@ -35,15 +35,13 @@ from harness import (
 )
 
 from crypto import cjson, merkle, note, tiles
+from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint
 from crypto.checkpoint import sign as sign_checkpoint
 from crypto.cosignature import Cosigner
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
-from crypto.fields import Status
-from crypto.labels import SignedKind
-from crypto.objects import LogEntry, Reply, default_policy
-from crypto.reply import seal_reply
-from crypto.signing import sign
+from crypto.objects import default_policy
+from crypto.statutory import Event
 from server.authority import current_directory, load_authority, publish
 from server.datadir import DataDirectory
 from server.store_audit import (
@@ -91,17 +89,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             if bureau_id == "guangdong":
                 unanswered = petition_id
                 continue
-            bureau = submission.bureau
-            ciphertext = seal_reply(
-                "已受理", submission.secret.reply_private_key().public_key(), petition_id,
-                bureau_id,
-            )  # fmt: skip
-            reply = Reply(petition_id, bureau_id, Status.ANSWERED, 0, ciphertext, date.today())
-            wire = sign(SignedKind.REPLY, reply.to_json(), bureau.signing).to_json()
-            answer, _ = server.client.signed(
-                bureau, "POST", f"/v1/bureaus/{bureau_id}/petitions/{petition_id}/replies",
-                {"reply": wire},
-            )  # fmt: skip
+            answer = server.post_event(submission, bureau_id, Event.ACKNOWLEDGED, message="已受理")
             assert answer.status == 201, answer.raw
             answered = petition_id
         yield Store(server, answered, unanswered)
@@ -224,7 +212,7 @@ def test_the_audit_passes_while_the_server_runs(store: Store) -> None:
     lines = _audit(store.server.data_dir)
     _assert_all_ok(lines)
     text = "\n".join(lines)
-    assert "4 submissions and 2 replies" in text
+    assert "4 submissions and 2 later case events" in text
     assert "the store reproduces the checkpoint kept in log.head (size 6)" in text
     assert (
         "public/log/checkpoint (size 6) is the store's tree at that size, signed by log.pub, and "
@@ -262,13 +250,14 @@ def test_inspect_shows_the_stored_columns_and_nothing_personal(store: Store) -> 
     result = run_petition("admin", "inspect", "--data", str(store.server.data_dir), store.answered)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for column in ("petition id", "bureau id", "day", "status", "lookup_key_hash",
+    for column in ("petition id", "bureau id", "day", "event", "handler", "lookup_key_hash",
                    "envelope", "ciphertext", "leaf index", "reply 0"):  # fmt: skip
         assert f"  {column}" in out, column
     assert "token" not in out  # protocol v2: nothing per-person is stored, so none is shown
     assert "identity and case key ids" in out
     assert store.answered in out
-    assert "status           answered" in out
+    assert "event            acknowledged" in out
+    assert "handler          national" in out
     assert f"day              {date.today().isoformat()}" in out
     assert "first 48 of " in out
     for secret in ("张三", "道路维修", "13800000000", "440300", *ID_NUMBERS):
@@ -341,7 +330,7 @@ def _rewrite_leaf(conn: Connection, store: Store) -> None:
     (leaf,) = conn.execute("SELECT leaf FROM log_leaves WHERE leaf_index = 0").fetchone()
     entry = LogEntry.from_leaf(bytes(leaf))
     forged = LogEntry(
-        entry.petition_id, entry.bureau_id, entry.envelope_hash, entry.status, date(2000, 1, 1)
+        entry.petition_id, entry.bureau_id, entry.envelope_hash, entry.event, date(2000, 1, 1)
     )
     conn.execute("UPDATE log_leaves SET leaf = ? WHERE leaf_index = 0", (forged.leaf(),))
 
@@ -357,11 +346,11 @@ def _id_in_new_column(conn: Connection, store: Store) -> None:
 
 
 def _id_in_existing_column(conn: Connection, store: Store) -> None:
-    conn.execute("UPDATE replies SET status = ?", (f"answered for {PLANTED_ID}",))
+    conn.execute("UPDATE replies SET event = ?", (f"answered for {PLANTED_ID}",))
 
 
 def _ipv4_in_a_column(conn: Connection, store: Store) -> None:
-    conn.execute("UPDATE petitions SET status = ? WHERE cursor = 2", (PLANTED_IPV4,))
+    conn.execute("UPDATE petitions SET event = ? WHERE cursor = 2", (PLANTED_IPV4,))
 
 
 def _ipv6_in_a_leaf(conn: Connection, store: Store) -> None:
@@ -379,7 +368,23 @@ def _timestamp_in_a_column(conn: Connection, store: Store) -> None:
 
 
 def _name_in_a_column(conn: Connection, store: Store) -> None:
-    conn.execute("UPDATE petitions SET status = ? WHERE cursor = 4", (PLANTED_NAME,))
+    conn.execute("UPDATE petitions SET event = ? WHERE cursor = 4", (PLANTED_NAME,))
+
+
+def _handler_moved_without_a_transfer(conn: Connection, store: Store) -> None:
+    """A petition silently moved to another bureau's inbox: no transferred leaf says so."""
+    conn.execute(
+        "UPDATE petitions SET handler = 'guangdong' WHERE petition_id = ?", (store.answered,)
+    )
+
+
+def _event_leaf_dropped(conn: Connection, store: Store) -> None:
+    """A bureau's event hidden from the petition's history (its leaf stays in the log)."""
+    conn.execute(
+        "DELETE FROM events WHERE petition_id = ? AND leaf_index = "
+        "(SELECT max(leaf_index) FROM events WHERE petition_id = ?)",
+        (store.answered, store.answered),
+    )
 
 
 def _token_column(conn: Connection, store: Store) -> None:
@@ -411,7 +416,12 @@ CASES: dict[str, tuple[Tamper, set[str]]] = {
     "a rewritten leaf": (_rewrite_leaf, {"log-intact", "log-matches-store"}),
     "an ID number in a new table": (_id_in_new_table, {"schema", "no-id-numbers"}),
     "an ID number in a new column": (_id_in_new_column, {"schema", "no-id-numbers"}),
-    "an ID number in a reply status": (_id_in_existing_column, {"no-id-numbers"}),
+    "an ID number in a reply's event": (_id_in_existing_column, {"no-id-numbers"}),
+    "a handler moved without a transfer": (
+        _handler_moved_without_a_transfer,
+        {"log-matches-store"},
+    ),
+    "an event hidden from its petition": (_event_leaf_dropped, {"log-matches-store"}),
     "an IPv4 address": (_ipv4_in_a_column, {"no-addresses"}),
     "an IPv6 address": (_ipv6_in_a_leaf, {"no-addresses", "log-intact"}),
     "a time of day": (_time_in_a_column, {"no-times"}),

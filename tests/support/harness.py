@@ -20,21 +20,25 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from crypto import cjson
+from crypto.case_event import Detail, LogEntry, sign_entry
 from crypto.checkpoint import Checkpoint, open_checkpoint
-from crypto.document import CaseDocument, IdentityDocument
+from crypto.document import CaseDocument, Consent, IdentityDocument
+from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import normalize_id
 from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
 from crypto.log_receipt import VerifiedReceipt, verify_receipt
-from crypto.objects import BureauBundle, BureauRequest, Directory
+from crypto.objects import BureauBundle, BureauRequest, Directory, Reply
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
+from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign
+from crypto.statutory import Event
 from crypto.token import TokenKey, TokenParams, generate_token_salt, prehash
 
 PETITION = [sys.executable, "-m", "petition.cli"]
@@ -99,6 +103,54 @@ class Submission:
             "envelope": cjson.b64encode(self.envelope),
             "lookup_key_hash": cjson.b64encode(self.secret.lookup_key_hash()),
         }
+
+    @property
+    def petition_id(self) -> str:
+        return petition_id_for(self.envelope)
+
+
+def utc_today() -> date:
+    """The server's day (UTC): what a case event must be dated."""
+    return datetime.now(UTC).date()
+
+
+def case_event(
+    submission: Submission,
+    bureau: Bureau,
+    event: Event,
+    *,
+    detail: Detail | None = None,
+    message: str | None = None,
+    sequence: int = 0,
+    day: date | None = None,
+    envelope: bytes | None = None,
+    signer: SigningKey | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST .../events``: the entry signed by ``bureau`` (or ``signer``), with a
+    signed reply carrying ``message`` to the petitioner, and a re-sealed ``envelope``."""
+    petition_id = submission.petition_id
+    day = day or utc_today()
+    key = signer or bureau.signing
+    wire: bytes | None = None
+    if message is not None:
+        reply_key = submission.secret.reply_private_key().public_key()
+        ciphertext = seal_reply(message, reply_key, petition_id, bureau.bureau_id)
+        reply = Reply(petition_id, bureau.bureau_id, event, sequence, ciphertext, day)
+        wire = sign(SignedKind.REPLY, reply.to_json(), key).encode()
+    entry = LogEntry(
+        petition_id,
+        bureau.bureau_id,
+        envelope_hash(submission.envelope),
+        event,
+        day,
+        detail or Detail(),
+        None if wire is None else signed_reply_hash(wire),
+    )
+    return {
+        "entry": sign_entry(entry, key).to_json(),
+        "reply": None if wire is None else json.loads(wire),
+        "envelope": None if envelope is None else cjson.b64encode(envelope),
+    }
 
 
 @dataclass
@@ -196,18 +248,30 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     log_path: Path
 
-    def seal(self, bureau_id: str, *, id_number: str = ID_NUMBERS[0], body: str = "") -> Submission:
+    def seal(
+        self,
+        bureau_id: str,
+        *,
+        id_number: str = ID_NUMBERS[0],
+        body: str = "",
+        respondent: str = "",
+        share_identity: bool = False,
+    ) -> Submission:
         bureau = self.bureaus[bureau_id]
         secret = ReceiptSecret.generate()
         identity = IdentityDocument(
-            real_name="张三", id_scheme="cn-resident", id_number=id_number, contact="13800000000"
+            real_name="张三",
+            id_scheme="cn-resident",
+            id_number=id_number,
+            contact="13800000000",
+            consent=Consent(share_identity_on_transfer=share_identity),
         )
         case = CaseDocument(
             subject="道路维修",
             body=body or f"请修路。{secrets.token_hex(8)}",
             category="infrastructure",
             region="440300",
-            respondent="",
+            respondent=respondent,
             reply_key=secret.reply_private_key().public_key(),
             id_prehash=bureau.prehash_for(id_number),
             created_day=date.today(),
@@ -217,6 +281,16 @@ class RunningServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def post_event(
+        self, submission: Submission, bureau_id: str, event: Event, **kwargs: Any
+    ) -> Answer:
+        """A bureau's case event for ``submission``, posted as a signed request."""
+        bureau = self.bureaus[bureau_id]
+        body = case_event(submission, bureau, event, **kwargs)
+        target = f"/v1/bureaus/{bureau_id}/petitions/{submission.petition_id}/events"
+        answer, _ = self.client.signed(bureau, "POST", target, body)
+        return answer
 
     def directory(self) -> Directory:
         """The served directory, checked against the authority pinned at ``admin init``."""

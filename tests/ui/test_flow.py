@@ -104,7 +104,7 @@ ZH = Words(
     code="回执码",
     show_status="查询",
     received="已收到",
-    accepted="已受理",
+    accepted="已受理（书面告知）",
     no_reply="尚无答复。",
     verified="签名已验证",
     phrase_field="口令",
@@ -138,7 +138,7 @@ EN = Words(
     code="Receipt code",
     show_status="Show status and replies",
     received="Received",
-    accepted="Accepted",
+    accepted="Taken up (written notice)",
     no_reply="No reply yet.",
     verified="signature verified",
     phrase_field="Passphrase",
@@ -351,12 +351,16 @@ def _submit_and_read_reply(
     expect(page.locator("#petition-status")).to_have_count(0)
 
     deployment.ok(
-        "bureau", "bureau", "reply", petition_id, *deployment.bureau_flags(),
-        "--status", "accepted", "--message", REPLY,
+        "bureau", "bureau", "acknowledge", petition_id, *deployment.bureau_flags(),
+        "--message", REPLY,
     )  # fmt: skip
     page.get_by_label(words.code, exact=True).fill(code)
     page.get_by_role("button", name=words.show_status).click()
     expect(page.locator("#petition-status")).to_have_text(words.accepted)
+    # The clock: Art. 34's 60 days run from the written notice; the events list both steps.
+    expect(page.locator("#deadline")).to_have_attribute("data-state", "running")
+    expect(page.locator("#events li")).to_have_count(2)
+    expect(page.locator("#events li.unverified")).to_have_count(0)
     message = page.locator(".reply .message")
     expect(message).to_contain_text("您的信访事项已受理。")
     expect(message).to_contain_text("将于30日内答复。")
@@ -439,7 +443,7 @@ def test_a_receipt_file_downloads_and_opens_with_the_cli(
     status = deployment.ok(
         "petitioner", "status", str(receipt_file), "--passphrase-file", str(passphrase_file)
     )
-    assert "Status: received" in status
+    assert "received at " in status
     assert code.encode() not in receipt_file.read_bytes()  # sealed, not a copy of the code
 
     # The same file opens on the status page (uploaded, read in memory).
