@@ -531,6 +531,7 @@ def everything_public(client: Client, copy: StolenCopy) -> dict[str, bytes]:
         "query:second": [str(size)],
         "query:after": ["0"],
         "query:limit": ["500"],
+        "query:period": ["month", "year", "all"],
         "header:Petition-Lookup-Key": [random_key],
         "path:rest": [
             path.removeprefix("tile/")

@@ -19,7 +19,7 @@ from harness import ID_NUMBERS, RunningServer, Submission, start_server, stop_se
 
 from crypto import cjson
 from crypto.case_event import Detail
-from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
+from crypto.envelope import CASE_OFFSET, HEADER_LENGTH, parse_header
 from crypto.statutory import Event
 from crypto.transfer import reseal
 
@@ -154,6 +154,13 @@ def test_no_address_user_agent_or_time_of_day_is_stored(session: RunningServer) 
     forbidden = [b"127.0.0.1", USER_AGENT.encode(), b"PrivacyProbe", b"Mozilla", b"::1"]
     for table, column, value in _decrypted_rows(session.data_dir / "petitions.db"):
         data = value if isinstance(value, bytes) else str(value).encode()
+        if column == "envelope":
+            # Sealed by the client: random bytes, which hold any 3-byte string now and then
+            # (b"::1" turned up once in CI). What can be checked is that it is nothing but an
+            # envelope: its clear header parses, and the rest is ciphertext of a bucket size.
+            assert isinstance(value, bytes), (table, column)
+            parse_header(value)
+            continue
         for needle in forbidden:
             assert needle not in data, (table, column)
         if column == "day":
