@@ -88,8 +88,8 @@ def audit_log(
     """Verify the latest checkpoint (policy, earlier checkpoints, entries); keep it."""
     log = session.log
     wires = session.home.load_checkpoints(log)
-    kept = _kept(session, wires)
-    verified, witnessing = _latest(session, max((old.size for old in kept), default=0))
+    kept = kept_checkpoints(session, wires)
+    verified, witnessing = latest_checkpoint(session, max((old.size for old in kept), default=0))
     current = verified.checkpoint
     if not witnessing.witnessed:
         raise AuditFailure(
@@ -128,7 +128,7 @@ def audit_log(
     )
 
 
-def _latest(session: Session, at_least: int) -> tuple[VerifiedCheckpoint, Witnessing]:
+def latest_checkpoint(session: Session, at_least: int) -> tuple[VerifiedCheckpoint, Witnessing]:
     """The log's latest checkpoint, verified; asked again while it is smaller than ``at_least``.
 
     The log lets caches keep its checkpoint for a second (``max-age=1``, protocol §15), so a
@@ -143,7 +143,7 @@ def _latest(session: Session, at_least: int) -> tuple[VerifiedCheckpoint, Witnes
     return verified, witnessing
 
 
-def _kept(session: Session, wires: list[bytes]) -> list[Checkpoint]:
+def kept_checkpoints(session: Session, wires: list[bytes]) -> list[Checkpoint]:
     """The kept checkpoints, each verified again with the log key.
 
     Only the log's signature is required here: the witnesses were checked when each was
@@ -286,7 +286,7 @@ def audit_receipt(
             check_submission(receipt)
         except InvalidProof as exc:
             raise AuditFailure(f"{where}: {exc.message}") from exc
-    verified, current_witnessing = _latest(session, receipt.checkpoint.size)
+    verified, current_witnessing = latest_checkpoint(session, receipt.checkpoint.size)
     current = verified.checkpoint
     if not current_witnessing.witnessed:
         raise AuditFailure(
@@ -407,7 +407,7 @@ def export_checkpoints(session: Session) -> bytes:
     """This auditor's accepted checkpoints of the directory's log, verified again, as a file."""
     log = session.log
     wires = session.home.load_checkpoints(log)
-    _kept(session, wires)
+    kept_checkpoints(session, wires)
     if not wires:
         raise ClientStateError(
             f"no checkpoint of this log is kept in {session.home.path}; run `petition audit "
@@ -479,7 +479,7 @@ def compare_checkpoints(
             )
     policy = session.policy()
     wires = session.home.load_checkpoints(log)
-    _kept(session, wires)
+    kept_checkpoints(session, wires)
     seen: dict[tuple[int, bytes], _Seen] = {}
     for wire in wires:
         _note(seen, check_checkpoint(wire, policy, origin=log.name), LOCAL_SOURCE, local=True)

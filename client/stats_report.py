@@ -31,7 +31,7 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from client.auditor import _kept, _latest
+from client.auditor import kept_checkpoints, latest_checkpoint
 from client.errors import AuditFailure, InvalidInput, ServerMisbehaved
 from client.session import Session, Witnessing
 from crypto import cjson, merkle
@@ -123,9 +123,9 @@ def fetch_verified_log(
     entries do not hash to its root, or when a checkpoint this auditor accepted before is not
     the root of a prefix of them (a shrunk or rewritten log).
     """
-    kept = _kept(session, session.home.load_checkpoints(session.log))
+    kept = kept_checkpoints(session, session.home.load_checkpoints(session.log))
     floor = max([at_least, *(old.size for old in kept)])
-    verified, witnessing = _latest(session, floor)
+    verified, witnessing = latest_checkpoint(session, floor)
     current = verified.checkpoint
     if not witnessing.witnessed:
         raise AuditFailure(
