@@ -42,6 +42,21 @@ class Submitted:
 
 
 @dataclass(frozen=True)
+class Logged:
+    """The server's answer to a request it logged: the leaf, its receipt (not yet verified)."""
+
+    leaf_index: int
+    receipt: bytes
+    first_time: bool
+
+
+def _leaf_index(value: Any) -> int:
+    if type(value) is not int or value < 0:
+        raise MalformedInput("a leaf index is a non-negative integer")
+    return value
+
+
+@dataclass(frozen=True)
 class LoggedEvent:
     """One event of a petition as the server lists it: its log index and its entry (parsed
     strictly, not yet verified: the caller checks the signature and the inclusion)."""
@@ -169,6 +184,26 @@ class ServerApi:
                 parse_events(value["events"]),
                 tuple(SignedObject.from_json(r, SignedKind.REPLY) for r in value["replies"]),
                 None if value["receipt"] is None else _receipt_text(value["receipt"]),
+            )
+        )
+        return result
+
+    def review(self, petition_id: str, lookup_key: bytes, envelope: bytes) -> Logged:
+        """Ask the next level for a review: the envelope sealed to it, with the lookup key."""
+        body = json.dumps({"envelope": cjson.b64encode(envelope)}).encode()
+        answer = self.transport.call(
+            "POST",
+            f"/v1/petitions/{petition_id}/review",
+            body=body,
+            headers={LOOKUP_KEY_HEADER: cjson.b64encode(lookup_key)},
+            accept=frozenset({200, 201}),
+        )
+        value = answer.json()
+        result: Logged = _decoding("review answer")(
+            lambda: Logged(
+                _leaf_index(value["leaf_index"]),
+                _receipt_text(value["receipt"]),
+                answer.status == 201,
             )
         )
         return result

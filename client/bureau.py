@@ -20,6 +20,7 @@ never fatal, because the petition still has to be read.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ from crypto.case_event import (
 from crypto.document import CaseDocument, IdentityDocument, WithheldIdentity
 from crypto.errors import (
     DecryptionError,
+    InvalidProof,
     MalformedInput,
     MissingKey,
     SealedPetitionError,
@@ -55,6 +57,7 @@ from crypto.fields import (
 from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey
 from crypto.keystore import read_keystore_file, write_keystore_file
 from crypto.labels import SignedKind
+from crypto.log_receipt import VerifiedReceipt, verify_receipt
 from crypto.objects import BureauBundle, Reply
 from crypto.petition import (
     check_binding,
@@ -309,6 +312,13 @@ class BureauDesk:
         first = stored.events[0][1].bureau_id
         if first == self.keys.bureau_id:
             return self.keys.bundle
+        # The copy this bureau holds came by the last event that moved the case here: a
+        # request for review is sealed by the petitioner's device for this bureau itself.
+        for _, entry in reversed(stored.events):
+            if _review_copy(entry, self.keys.bureau_id):
+                return self.keys.bundle
+            if entry.event in MOVES_THE_CASE and entry.detail.to == self.keys.bureau_id:
+                break
         return self.session.bureau(first)
 
     def open_case(self, petition_id: str) -> OpenedCase:
@@ -404,13 +414,18 @@ class BureauDesk:
             return None if bundle is None else bundle.signing_key
 
         for _, entry in stored.events:
+            if _review_copy(entry, self.keys.bureau_id):
+                return  # the petitioner's request, logged by the server at this bureau
             if entry.event in MOVES_THE_CASE and entry.detail.to == self.keys.bureau_id:
                 try:
                     verify_entry_signature(entry, key_of)
                 except SealedPetitionError:
                     continue
                 return
-        raise ServerMisbehaved("the server sent a copy no signed transfer moved to this bureau")
+        raise ServerMisbehaved(
+            "the server sent a copy that no signed transfer and no review request moved to "
+            "this bureau"
+        )
 
     def record(
         self,
@@ -505,6 +520,64 @@ class BureauDesk:
         except (KeyError, TypeError, ValueError, OverflowError) as exc:  # OverflowError: 1e400
             raise ServerMisbehaved("the server's answer to an event has no leaf index") from exc
         return Recorded(leaf_index, signed, None if copy is None else copy.identity_shared)
+
+    def check_log_proofs(self, opened: OpenedCase) -> list[LogProof]:
+        """Every ``*.tlog-proof`` attached to the case (a request for review carries the log
+        proof of the answer it contests, or of the deadline that passed), each verified with
+        the one receipt verifier under the directory's policy and checked to be an entry of
+        this petition, signed by its bureau when a bureau recorded it."""
+        if opened.case is None:
+            return []
+        directory = self.session.directory()
+        events = opened.stored.events
+        handle = events[0][1].envelope_hash if events else b""
+
+        def key_of(bureau_id: str) -> VerifyKey | None:
+            found = next((b for b in directory.bureaus if b.bureau_id == bureau_id), None)
+            return None if found is None else found.signing_key
+
+        checks = []
+        for attachment in opened.case.attachments:
+            if not attachment.name.endswith(PROOF_SUFFIX):
+                continue
+            try:
+                receipt = verify_receipt(
+                    attachment.data, directory.policy(), origin=directory.log_origin
+                )
+                entry = receipt.entry
+                if entry.petition_id != opened.stored.petition_id or not hmac.compare_digest(
+                    entry.envelope_hash, handle
+                ):
+                    raise InvalidProof("it proves an entry of another petition")
+                verify_entry_signature(entry, key_of)
+            except SealedPetitionError as exc:
+                checks.append(LogProof(attachment.name, None, exc.message))
+                continue
+            checks.append(LogProof(attachment.name, receipt, None))
+        return checks
+
+
+PROOF_SUFFIX = ".tlog-proof"
+
+
+@dataclass(frozen=True)
+class LogProof:
+    """One attached log proof: what it proves, or why it does not verify."""
+
+    name: str
+    receipt: VerifiedReceipt | None
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _review_copy(entry: LogEntry, bureau_id: str) -> bool:
+    return entry.bureau_id == bureau_id and entry.event in (
+        Event.REVIEW_REQUESTED,
+        Event.RE_REVIEW_REQUESTED,
+    )
 
 
 @dataclass(frozen=True)

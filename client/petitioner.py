@@ -24,7 +24,7 @@ from client.auditor import check_included
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
 from client.routing import names_destination
 from client.session import RECEIPT_ERRORS, Session, Witnessing, check_receipt
-from crypto import statutory
+from crypto import merkle, statutory
 from crypto.case_event import LogEntry, to_step, verify_entry_signature
 from crypto.checkpoint import Checkpoint
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
@@ -39,8 +39,8 @@ from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import EncryptionPublicKey, VerifyKey
 from crypto.keystore import open_keystore, read_keystore_file, seal_keystore, write_keystore_file
-from crypto.log_receipt import VerifiedReceipt, check_submission
-from crypto.objects import Directory, Reply
+from crypto.log_receipt import VerifiedReceipt, build_receipt, check_submission
+from crypto.objects import BureauBundle, Directory, Reply
 from crypto.padding import MAX_CONTENT_LENGTH, bucket_for
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
@@ -220,6 +220,8 @@ class StatusReport:
             entry = shown.entry
             if shown.verified and entry.event in MOVES_CASE and entry.detail.to is not None:
                 current = (entry.detail.to, shown.to_name or "")
+            elif shown.verified and entry.event in REVIEW_REQUESTS:
+                current = (entry.bureau_id, shown.bureau_name)
         return current
 
     @property
@@ -234,6 +236,8 @@ class StatusReport:
 #: The events that hand the case to another bureau (``detail.to``); ``not_competent`` only
 #: names where it should go.
 MOVES_CASE = frozenset({Event.TRANSFERRED, Event.ASSIGNED})
+#: The petitioner's requests to the next level: the case moves to the entry's bureau.
+REVIEW_REQUESTS = frozenset({Event.REVIEW_REQUESTED, Event.RE_REVIEW_REQUESTED})
 
 
 def validate_identity(id_number: str) -> NormalizedId:
@@ -677,3 +681,217 @@ def _receipt_from(secrets: dict[str, bytes], where: str) -> tuple[ReceiptSecret,
     if RECEIPT_SECRET_NAME not in secrets or RECEIPT_NAME not in secrets:
         raise InvalidInput(f"{where} is a keystore, but it holds no petition receipt")
     return ReceiptSecret(secrets[RECEIPT_SECRET_NAME]), secrets[RECEIPT_NAME]
+
+
+# -- review by the next level (Regulations Arts. 35, 36; issue 17) -----------------------------
+
+REVIEW_CATEGORY = "review"
+#: The subject of the request each event makes, as the reviewing bureau reads it.
+REVIEW_SUBJECTS = {Event.REVIEW_REQUESTED: "复查申请", Event.RE_REVIEW_REQUESTED: "复核申请"}
+DECISION_PROOF = "decision.tlog-proof"
+OVERDUE_PROOF = "overdue.tlog-proof"
+PROOF_MEDIA_TYPE = "text/plain"
+
+
+class ReviewRefused(InvalidInput):
+    """The clock does not allow a review now; nothing was sent. The message says why."""
+
+    code = "review_refused"
+
+
+@dataclass(frozen=True)
+class ReviewPlan:
+    """What a request for review would be, computed from the verified status alone.
+
+    ``contested`` is the bureau whose answer is contested (or whose deadline passed), ``to``
+    the bureau one level above it, where the request goes. ``proof`` is the event whose log
+    proof travels with the request: the written answer (``decided`` or ``reviewed``) or, for an
+    overdue case, the latest event, which shows when the clock ran out.
+    """
+
+    report: StatusReport
+    event: Event
+    contested: str
+    contested_name: str
+    to: BureauBundle
+    proof: ShownEvent
+    proof_name: str
+
+    @property
+    def subject(self) -> str:
+        return REVIEW_SUBJECTS[self.event]
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """A request the log recorded: its entry (verified by its receipt) and the new deadline."""
+
+    plan: ReviewPlan
+    leaf_index: int
+    receipt: CheckedReceipt
+    first_time: bool
+    deadline: statutory.Deadline  # answer_review or answer_re_review (Arts. 35, 36)
+
+
+def review_request(events: Sequence[ShownEvent], handler: str) -> tuple[Event, str]:
+    """Which request the next one is, and the bureau whose answer it contests (the same rule
+    as the server's): once a review was asked only a re-review remains; the contested bureau
+    is the one that answered last (``decided``; ``reviewed``), else the one handling it."""
+    verified = [shown.entry for shown in events if shown.verified]
+    asked = any(e.event in (Event.REVIEW_REQUESTED, Event.REVIEWED) for e in verified)
+    event = Event.RE_REVIEW_REQUESTED if asked else Event.REVIEW_REQUESTED
+    answered = Event.REVIEWED if asked else Event.DECIDED
+    by = [e.bureau_id for e in verified if e.event is answered]
+    return event, by[-1] if by else handler
+
+
+def review_refusal(clock: ClockStatus, event: Event, detail: str) -> str:
+    """Why the clock does not allow the request today, in one line."""
+    what = "a re-review" if event is Event.RE_REVIEW_REQUESTED else "a review"
+    deadline = clock.deadline
+    if clock.parallel_petition_barred and deadline is not None:
+        return (
+            f"not now (Regulations Art. 19): the case is still within its time limit, due "
+            f"{deadline.due.isoformat()} ({deadline.article}); the next level does not take it "
+            "up until the body handling it answers or that day has passed. Nothing was sent."
+        )
+    if clock.action is not None and clock.action.code == "final":
+        return (
+            "not possible (Regulations Art. 36): the case was re-reviewed; a request on the same "
+            "facts and reasons is not taken up again. Nothing was sent."
+        )
+    if deadline is not None and deadline.kind is statutory.Kind.PETITIONER_RIGHT:
+        return (
+            f"too late ({deadline.article}): the 30 days to ask for {what} ended on "
+            f"{deadline.due.isoformat()}; the answer stands. Nothing was sent."
+        )
+    return f"{what} cannot be asked now: {detail}. Nothing was sent."
+
+
+def plan_review(
+    session: Session, secret: ReceiptSecret, *, today: date | None = None
+) -> tuple[ReviewPlan | None, StatusReport, str | None]:
+    """The verified status and, if the clock allows a request today, what it would be.
+
+    Returns ``(None, report, reason)`` when it does not (Art. 19: the case is within its time;
+    the window lapsed; the case is final; the directory lists no level above): nothing is sent.
+    """
+    report = petition_status(session, secret, today=today)
+    if report.clock is None:
+        return None, report, f"the case's events cannot be checked: {report.clock_problem}"
+    handler, _ = report.handling
+    event, contested = review_request(report.events, handler)
+    steps = [to_step(shown.entry) for shown in report.events if shown.verified]
+    try:
+        statutory.deadlines([*steps, statutory.Step(event, report.today)])
+    except MalformedInput as exc:
+        return None, report, review_refusal(report.clock, event, exc.message)
+    directory = session.directory()
+    contested_name = _name_of(directory, contested) or contested
+    try:
+        above = directory.next_level(contested)
+    except SchemaViolation:
+        above = None
+    if above is None:
+        return None, report, f"the directory lists no level above {contested_name}: nobody to ask"
+    answered = Event.REVIEWED if event is Event.RE_REVIEW_REQUESTED else Event.DECIDED
+    decision = next(
+        (s for s in reversed(report.events) if s.verified and s.entry.event is answered), None
+    )
+    proof = decision or next(s for s in reversed(report.events) if s.verified)
+    name = DECISION_PROOF if decision is not None else OVERDUE_PROOF
+    return ReviewPlan(report, event, contested, contested_name, above, proof, name), report, None
+
+
+def log_proof(session: Session, plan: ReviewPlan) -> bytes:
+    """A tlog-proof of the plan's entry under the checkpoint the status verified.
+
+    The inclusion proof comes from the server and is checked here before the proof is built,
+    so what the reviewing bureau is handed is a proof this device has verified.
+    """
+    receipt = plan.report.receipt
+    if receipt is None:
+        raise ServerMisbehaved("the server sent no receipt with the status: nothing to prove")
+    checkpoint = receipt.receipt.checkpoint
+    index, leaf = plan.proof.leaf_index, plan.proof.entry.leaf()
+    if index >= checkpoint.size:
+        raise ServerMisbehaved(
+            f"entry {index} is not yet in the log's checkpoint of {checkpoint.size}; try again"
+        )
+    proof = session.api.inclusion_proof(index, checkpoint.size)
+    try:
+        merkle.verify_inclusion(merkle.leaf_hash(leaf), index, checkpoint.size, proof,
+                                checkpoint.root_hash)  # fmt: skip
+    except InvalidProof as exc:
+        raise ServerMisbehaved(
+            f"the server's inclusion proof does not verify: {exc.message}"
+        ) from exc
+    return build_receipt(leaf, index, proof, receipt.receipt.checkpoint_note)
+
+
+def request_review(
+    session: Session, secret: ReceiptSecret, plan: ReviewPlan, form: PetitionForm,
+    progress: Progress,
+) -> ReviewResult:  # fmt: skip
+    """Seal the request on this device to the next level, with the log proof, and post it.
+
+    The case section carries the SAME receipt code's reply key, so the review opinion reaches
+    this code; the identity is the one typed again (the device keeps none). The answer's
+    receipt must be the log's entry for exactly this request.
+    """
+    try:
+        return _request_review(session, secret, plan, form, progress)
+    finally:
+        session.transport.new_circuit()
+
+
+def _request_review(
+    session: Session, secret: ReceiptSecret, plan: ReviewPlan, form: PetitionForm,
+    progress: Progress,
+) -> ReviewResult:  # fmt: skip
+    bundle = plan.to
+    normalized = validate_identity(form.id_number)
+    progress.step("Proving from the log what you contest (inclusion proof, checked here)")
+    proof = Attachment(name=plan.proof_name, media_type=PROOF_MEDIA_TYPE,
+                       data=log_proof(session, plan))  # fmt: skip
+    form = replace(
+        form, bureau_id=bundle.bureau_id, attachments=(*form.attachments, proof),
+        respondent=form.respondent or plan.contested_name,
+    )  # fmt: skip
+    reply_key = secret.reply_private_key().public_key()
+    today = datetime.now(UTC).date()
+    identity = _identity(form, normalized)
+    _case(form, reply_key, bytes(PREHASH_LENGTH), today)  # every field before the slow step
+    progress.step("argon2")
+    pre = prehash(normalized, bundle.token_salt, bundle.token_params)
+    progress.step("seal")
+    envelope = seal_petition(identity, _case(form, reply_key, pre, today), bundle.sealing_keys())
+    progress.step("upload")
+    report = plan.report
+    try:
+        logged = session.api.review(report.petition_id, secret.lookup_key(), envelope)
+    except ServerRefused as exc:
+        if exc.server_code in ("impossible_event", "wrong_level", "no_next_level"):
+            raise ReviewRefused(f"the server refused the request: {exc}") from exc
+        raise
+    progress.step("verify")
+    try:
+        checked, witnessing = check_receipt(
+            logged.receipt, session.policy(), origin=session.log.name
+        )
+    except RECEIPT_ERRORS as exc:
+        raise ServerMisbehaved(f"the server's receipt does not verify: {exc.message}") from exc
+    entry = checked.entry
+    original = report.events[0].entry.envelope_hash if report.events else b""
+    if (
+        entry.petition_id != report.petition_id
+        or entry.event is not plan.event
+        or entry.bureau_id != bundle.bureau_id
+        or not hmac.compare_digest(entry.envelope_hash, original)
+        or checked.index != logged.leaf_index
+    ):
+        raise ServerMisbehaved("the server's receipt is not for this request")
+    steps = [to_step(shown.entry) for shown in report.events if shown.verified]
+    found = statutory.deadlines([*steps, to_step(entry)])
+    return ReviewResult(plan, logged.leaf_index, CheckedReceipt(checked, witnessing),
+                        logged.first_time, found[-1])  # fmt: skip

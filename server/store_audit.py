@@ -121,6 +121,18 @@ SHARED_COLUMNS: dict[str, frozenset[str]] = {
 }
 #: Tables whose ``envelope`` column holds an envelope addressed to the row's ``bureau_id``.
 _ENVELOPE_TABLES = ("petitions", "deliveries")
+#: The events whose leaf moves a petition to another bureau with a copy sealed for it: a
+#: transfer or assignment (to ``detail.to``) and a request for review (to the leaf's bureau).
+_COPY_EVENTS = frozenset(
+    {Event.TRANSFERRED, Event.ASSIGNED, Event.REVIEW_REQUESTED, Event.RE_REVIEW_REQUESTED}
+)
+
+
+def _moved_to(entry: LogEntry) -> str | None:
+    if entry.event in (Event.REVIEW_REQUESTED, Event.RE_REVIEW_REQUESTED):
+        return entry.bureau_id
+    return entry.detail.to
+
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 _DATABASE_FILES = frozenset({"petitions.db", "petitions.db-wal", "petitions.db-shm"})
@@ -1408,7 +1420,8 @@ class _Auditor:
         owner: dict[int, str],
     ) -> None:
         """Each re-sealed copy was moved by a transfer or assignment of its petition, to the
-        bureau its row (and its envelope's header) names."""
+        bureau its row (and its envelope's header) names, or is a petitioner's request for
+        review sealed to the bureau its review-requested leaf names."""
         for pid, bureau, leaf_index in self._rows(
             "SELECT petition_id, bureau_id, leaf_index FROM deliveries ORDER BY leaf_index",
             "deliveries",
@@ -1424,12 +1437,13 @@ class _Auditor:
                 entry is None
                 or index is None
                 or owner.get(index) != str(pid)
-                or entry.event not in (Event.TRANSFERRED, Event.ASSIGNED)
-                or entry.detail.to != bureau
+                or entry.event not in _COPY_EVENTS
+                or _moved_to(entry) != bureau
             ):
                 self._add(
                     LOG_MATCHES_STORE,
-                    f"{label} is not a transfer or assignment of it to the bureau the copy is for",
+                    f"{label} is not a transfer, assignment or review request of it to the "
+                    "bureau the copy is for",
                 )
 
     def _check_sequences(
@@ -1464,8 +1478,8 @@ class _Auditor:
             latest = events[-1].event.value if events else None
             handler = petition.bureau_id
             for entry in events:
-                if entry.event in (Event.TRANSFERRED, Event.ASSIGNED):
-                    handler = entry.detail.to
+                if entry.event in _COPY_EVENTS:
+                    handler = _moved_to(entry)
             if petition.event != latest:
                 self._add(
                     LOG_MATCHES_STORE,

@@ -51,6 +51,7 @@ import argparse
 import contextlib
 import ctypes
 import fcntl
+import hmac
 import logging
 import math
 import os
@@ -73,7 +74,7 @@ from crypto import note
 from crypto.case_event import LogEntry, to_step
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.fields import format_day
-from crypto.statutory import Event, deadlines
+from crypto.statutory import Event, Kind, Step, deadlines, status
 from server.clock import utc_today
 from server.config import ServerConfig
 from server.database import Connection, connect, ensure_schema
@@ -446,7 +447,7 @@ class Writer:
     def _dispatch(self, peer: Peer, header: dict[str, Any], blob: bytes) -> None:
         """Answer the cheap operations here; queue the durable ones for the committer."""
         op = header.get("op")
-        if op in ("submit", "event"):
+        if op in ("submit", "event", "review"):
             if self._final.is_set() or self._damaged.is_set():
                 self._send(peer, ({"result": "unavailable"}, b""))
                 return
@@ -670,7 +671,7 @@ def integration_order(batch: list[Job], rng: random.Random) -> list[Job]:
     rng.shuffle(order)
     replies: dict[str, list[Job]] = {}
     for job in batch:
-        if job.op == "event":
+        if job.op in ("event", "review"):
             replies.setdefault(str(job.header.get("petition_id")), []).append(job)
     for petition_jobs in replies.values():
         if len(petition_jobs) < 2:
@@ -699,10 +700,13 @@ class _Transaction:
                 decisions.append(self._submit(job))
             else:
                 try:
-                    decisions.append(self._event(job))
-                except (MalformedInput, KeyError, TypeError, ValueError):
+                    if job.op == "review":
+                        decisions.append(self._review(job))
+                    else:
+                        decisions.append(self._event(job))
+                except (MalformedInput, KeyError, TypeError, ValueError, AttributeError):
                     # The worker sends only what it parsed; never one job's fault for the batch.
-                    log.warning("refused a malformed event job")
+                    log.warning("refused a malformed %s job", job.op)
                     decisions.append(({"result": "malformed"}, None))
         if self._new_petitions:
             self._conn.executemany(
@@ -849,6 +853,118 @@ class _Transaction:
             (entry.event.value, new_handler, petition_id),
         )
         return {"result": "created", "leaf_index": index}, index
+
+    def _review(self, job: Job) -> Decision:
+        """A petitioner's request for review (or re-review) by the next level (protocol §15.5).
+
+        Decided here, inside the transaction, like a case event: which request it is, whose
+        answer it contests, which bureau is one level above that one, and whether the history
+        allows it today (Art. 19: not while a body is within its time). Two requests racing
+        for one petition are judged one after the other. The entry is the server's own
+        (unsigned): the petitioner asked, and the log records that it did.
+        """
+        header = job.header
+        petition_id = str(header["petition_id"])
+        key_hash = bytes.fromhex(str(header["lookup_key_hash"]))
+        target = str(header["bureau_id"])
+        parents: dict[str, str | None] = {
+            str(bureau): None if parent is None else str(parent)
+            for bureau, parent in dict(header["parents"]).items()
+        }
+        envelope = job.blob
+        petition = self._conn.execute(
+            "SELECT envelope_hash, handler, lookup_key_hash FROM petitions WHERE petition_id = ?",
+            (petition_id,),
+        ).fetchone()
+        if petition is None or not hmac.compare_digest(bytes(petition[2]), key_hash):
+            return {"result": "not_found"}, None
+        stored_hash, handler = bytes(petition[0]), str(petition[1])
+        again = self._conn.execute(
+            "SELECT leaf_index FROM deliveries WHERE petition_id = ? AND envelope = ? LIMIT 1",
+            (petition_id, envelope),
+        ).fetchone()
+        if again is not None:  # an identical retry: the same answer, nothing new
+            return {"result": "existing", "leaf_index": int(again[0])}, int(again[0])
+        entries = [
+            LogEntry.from_leaf(bytes(row[0]))
+            for row in self._conn.execute(
+                "SELECT log_leaves.leaf FROM events JOIN log_leaves "
+                "ON log_leaves.leaf_index = events.leaf_index "
+                "WHERE events.petition_id = ? ORDER BY events.leaf_index",
+                (petition_id,),
+            )
+        ]
+        event, contested = review_request(entries, handler)
+        steps = [to_step(entry) for entry in entries]
+        try:
+            deadlines([*steps, Step(event, self._day)])
+        except MalformedInput as exc:
+            message = refusal_reason(steps, self._day, event, exc.message)
+            return {"result": "impossible_event", "message": message}, None
+        expected = parents.get(contested)
+        if expected is None:
+            return {"result": "no_next_level", "contested": contested}, None
+        if target != expected:
+            return {"result": "wrong_level", "expected": expected, "contested": contested}, None
+        entry = LogEntry(petition_id, target, stored_hash, event, self._day)
+        index = self._append(entry)
+        self._conn.execute(
+            "INSERT INTO events (leaf_index, petition_id) VALUES (?, ?)", (index, petition_id)
+        )
+        self._conn.execute(
+            "INSERT INTO deliveries (petition_id, bureau_id, envelope, leaf_index) "
+            "VALUES (?, ?, ?, ?)",
+            (petition_id, target, envelope, index),
+        )
+        self._conn.execute(
+            "UPDATE petitions SET event = ?, handler = ? WHERE petition_id = ?",
+            (event.value, target, petition_id),
+        )
+        return {"result": "created", "leaf_index": index, "event": event.value}, index
+
+
+def review_request(entries: list[LogEntry], handler: str) -> tuple[Event, str]:
+    """Which request a petitioner's review is, and the bureau whose answer it contests.
+
+    A first request is a review (Art. 35) of the written answer: the bureau that recorded the
+    last ``decided``, or, with no answer and a duty overdue, the bureau handling the case. Once
+    a review was asked, a further request can only be a re-review (Art. 36): of the last
+    review opinion (``reviewed``), or, if the reviewer let its 30 days pass, of the reviewer
+    that is handling the case. The next level is the contested bureau's parent.
+    """
+    asked = any(e.event in (Event.REVIEW_REQUESTED, Event.REVIEWED) for e in entries)
+    event = Event.RE_REVIEW_REQUESTED if asked else Event.REVIEW_REQUESTED
+    answered = Event.REVIEWED if asked else Event.DECIDED
+    by = [e.bureau_id for e in entries if e.event is answered]
+    return event, by[-1] if by else handler
+
+
+def refusal_reason(steps: list[Step], today: date, event: Event, detail: str) -> str:
+    """Why a review cannot be asked today, in plain words (the articles that say so)."""
+    what = "a re-review" if event is Event.RE_REVIEW_REQUESTED else "a review"
+    try:
+        clock = status(steps, today)
+    except MalformedInput:
+        return f"{what} cannot follow the petition's history: {detail}"
+    deadline = clock.deadline
+    if clock.parallel_petition_barred and deadline is not None:
+        return (
+            f"Art. 19: the case is still within its time limit (due {deadline.due.isoformat()},"
+            f" {deadline.article}); the next level does not take up a petition while the body"
+            " handling it is within its time. Ask again once it has answered or the due day"
+            " has passed."
+        )
+    if clock.action is not None and clock.action.code == "final":
+        return (
+            "Art. 36: the case has been re-reviewed; a request on the same facts and reasons"
+            " is not taken up again."
+        )
+    if deadline is not None and deadline.kind is Kind.PETITIONER_RIGHT and clock.overdue:
+        return (
+            f"{deadline.article}: the 30 days to ask for {what} ended on"
+            f" {deadline.due.isoformat()}; the answer stands."
+        )
+    return f"{what} cannot follow the petition's history: {detail}"
 
 
 def _listen(data: DataDirectory) -> socket.socket:

@@ -21,6 +21,7 @@ from client.bureau import (
     BureauDesk,
     BureauKeys,
     Due,
+    LogProof,
     OpenedCase,
     create_bureau,
     export_role,
@@ -39,7 +40,7 @@ from client.cli.options import (
 from client.errors import InvalidInput, ServerMisbehaved
 from client.files import read_text_file, save_attachment
 from client.session import Session
-from crypto.case_event import ROUTING, DecisionOutcome, Detail, ExtensionReason
+from crypto.case_event import ROUTING, DecisionOutcome, Detail, ExtensionReason, ReviewOutcome
 from crypto.document import IdentityDocument, WithheldIdentity
 from crypto.errors import MalformedInput
 from crypto.keys import format_fingerprint
@@ -149,6 +150,10 @@ def register(subcommands: Subcommands) -> None:
         if spec.event is Event.DECIDED:
             flag(parser, "--outcome", required=True, choices=[o.value for o in DecisionOutcome],
                  help="the public outcome category of the written answer")  # fmt: skip
+        if spec.event in (Event.REVIEWED, Event.RE_REVIEWED):
+            flag(parser, "--outcome", required=True, choices=[o.value for o in ReviewOutcome],
+                 help="upheld: the answer stands; changed: it is changed or overturned "
+                 "(public)")  # fmt: skip
         flag(parser, "--message", help="a message to the petitioner, sealed to them and signed")
         flag(parser, "--message-file", type=Path, help="UTF-8 file with that message")
         _session_flags(parser)
@@ -218,6 +223,23 @@ EVENT_COMMANDS = (
         "record the written answer (Arts. 32, 34) and its outcome category",
         "Record, signed, the written answer and its public outcome (supported, explained, not "
         "supported); the petitioner's 30 days to ask for a review start (Art. 35)." + _MESSAGE,
+    ),
+    EventCommand(
+        "reviewed",
+        Event.REVIEWED,
+        "record the review opinion (复查, Art. 35) on a case asked up to this bureau",
+        "Record, signed, this bureau's review opinion on the answer of the bureau below (the "
+        "petitioner's request arrived with the log proof of that answer: see `show`), and its "
+        "public outcome (upheld or changed); the petitioner's 30 days to ask for a re-review "
+        "start (Art. 36)." + _MESSAGE,
+    ),
+    EventCommand(
+        "re-reviewed",
+        Event.RE_REVIEWED,
+        "record the re-review opinion (复核, Art. 36); after it the matter is final",
+        "Record, signed, this bureau's re-review opinion on the review of the bureau below, "
+        "and its public outcome (upheld or changed). A complaint on the same facts and "
+        "reasons is not taken up again (Art. 36)." + _MESSAGE,
     ),
     EventCommand(
         "close",
@@ -442,6 +464,7 @@ def _show(args: argparse.Namespace) -> int:
     session, desk = _desk(args, keys)
     with session:
         opened = desk.open_case(args.petition_id)
+        proofs = desk.check_log_proofs(opened)
     stored, case = opened.stored, opened.case
     print(f"Petition {stored.petition_id} ({stored.day}, latest event {stored.latest_event}, "
           f"log entry {stored.leaf_index}, {len(stored.replies)} reply/replies)")  # fmt: skip
@@ -470,7 +493,20 @@ def _show(args: argparse.Namespace) -> int:
         if args.save_attachments is not None:
             saved = save_attachment(Path(args.save_attachments), attachment)
             print(f"    saved to {saved}")
-    return 0 if opened.ok else 1
+    _proof_lines(proofs)
+    return 0 if opened.ok and all(proof.ok for proof in proofs) else 1
+
+
+def _proof_lines(proofs: list[LogProof]) -> None:
+    """A request for review carries the log proof of what it contests: say what it proves."""
+    for proof in proofs:
+        if proof.receipt is None:
+            print(f"{proof.name}: log proof: ✗ FAILED: {proof.problem}")
+            continue
+        entry = proof.receipt.entry
+        print(f"{proof.name}: log proof: verified ({entry.event.value.replace('_', ' ')} on "
+              f"{entry.day.isoformat()} by {entry.bureau_id}; log entry "
+              f"{proof.receipt.index} of {proof.receipt.checkpoint.size})")  # fmt: skip
 
 
 def _binding_lines(opened: OpenedCase) -> None:
@@ -504,7 +540,11 @@ def _intake(args: argparse.Namespace) -> int:
     session, desk = _desk(args, keys)
     with session:
         if args.petition_id is not None:
-            return _intake_one(desk.open_intake(args.petition_id))
+            opened = desk.open_intake(args.petition_id)
+            proofs = desk.check_log_proofs(opened)
+            status = _intake_one(opened)
+            _proof_lines(proofs)
+            return status if all(proof.ok for proof in proofs) else 1
         items, next_cursor = desk.inbox(args.after, args.limit)
         rows: list[tuple[str, OpenedCase | str]] = []
         for item in items:
@@ -594,6 +634,8 @@ def _record(args: argparse.Namespace) -> int:
             detail = Detail(days=args.days, reason=ExtensionReason(args.reason))
         elif spec.event is Event.DECIDED:
             detail = Detail(outcome=DecisionOutcome(args.outcome))
+        elif spec.event in (Event.REVIEWED, Event.RE_REVIEWED):
+            detail = Detail(outcome=ReviewOutcome(args.outcome))
     except (ValueError, MalformedInput) as exc:
         raise InvalidInput(f"{spec.name}: {exc}") from exc
     keys = _keys(args)

@@ -25,14 +25,19 @@ from client.cli.progress import StepReporter
 from client.errors import InvalidInput
 from client.files import read_attachment_file, read_text_file
 from client.petitioner import (
+    REVIEW_CATEGORY,
     Inclusion,
     PetitionForm,
     Progress,
+    ReviewPlan,
+    ReviewRefused,
     ShownEvent,
     StatusReport,
     SubmissionResult,
     load_receipt,
     petition_status,
+    plan_review,
+    request_review,
     save_receipt,
     submit_petition,
     validate_identity,
@@ -338,6 +343,113 @@ def register_status(subcommands: Subcommands) -> None:
     add_policy(parser)
     add_network(parser)
     parser.set_defaults(handler=_status)
+
+
+def register_review(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "review",
+        help="petitioner: ask the next level to review a decided or overdue case",
+        description="With the receipt code alone: check the case's public events, and if the "
+        "Regulations allow it today (Art. 35: within 30 days of the written answer; Art. 36: "
+        "of the review opinion; or once a body's deadline has passed, but never while it is "
+        "within its time, Art. 19), seal a request on this device to the bureau one level "
+        "above the one whose answer you contest, with the log proof of that answer (or of the "
+        "missed deadline), and send it. Nothing about the case is kept on this device, so "
+        "your name, ID number and contact are asked for again (the ID number without echo). "
+        "The answer reaches the same receipt code.",
+    )
+    parser.add_argument(
+        "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
+    )
+    flag(parser, "--name", help="your real name")
+    flag(parser, "--id-number", help="your resident ID number (asked without echo if missing)")
+    flag(parser, "--contact", help="how the bureau can reach you")
+    flag(parser, "--region", help="region the matter concerns")
+    flag(parser, "--body-file", type=Path, help="UTF-8 file with why you ask for a review")
+    flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
+         help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
+    flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
+         default=None, help="as for `petition submit` (default: no)")  # fmt: skip
+    flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
+         help="attach a file (repeatable)")  # fmt: skip
+    add_passphrase_file(parser, "receipt file")
+    add_policy(parser)
+    add_network(parser)
+    parser.set_defaults(handler=_review)
+
+
+_REVIEW_FIELDS = (
+    ("name", "Your real name"),
+    ("contact", "How the bureau can reach you (phone, address)"),
+    ("region", "Region"),
+)
+_REQUEST_WORDS = {Event.REVIEW_REQUESTED: "review", Event.RE_REVIEW_REQUESTED: "re-review"}
+
+
+def _review(args: argparse.Namespace) -> int:
+    if args.id_number is not None:
+        validate_identity(args.id_number)  # a typo is reported before anything goes out
+    secret, _ = read_code_or_file(args)
+    with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
+        plan, _, reason = plan_review(session, secret)
+        if plan is None:
+            raise ReviewRefused(f"no review can be asked now: {reason}")
+        what = _REQUEST_WORDS[plan.event]
+        to = plan.to
+        if sys.stdin.isatty():
+            print(f"A {what} of the answer of {plan.contested_name} goes to {to.name} "
+                  f"({to.bureau_id}), one level up, with {plan.proof_name}.",
+                  file=sys.stderr)  # fmt: skip
+        form = _review_form(args, plan)
+        with StepReporter() as reporter:
+            result = request_review(
+                session, secret, plan, form, Progress(step=reporter.step, upload=reporter.upload)
+            )
+    again = "" if result.first_time else " (the server already had it: not logged twice)"
+    proof = plan.proof.entry
+    print(f"Asked {to.name} ({to.bureau_id}) for a {what} of the answer of "
+          f"{plan.contested_name}{again}.")  # fmt: skip
+    print(f"  with {plan.proof_name}: the log proof of {proof.event.value.replace('_', ' ')} "
+          f"on {proof.day.isoformat()} (entry {plan.proof.leaf_index})")  # fmt: skip
+    receipt = result.receipt.receipt
+    print(f"  receipt verified: {receipt.entry.event.value.replace('_', ' ')} at "
+          f"{receipt.entry.bureau_id}, entry {result.leaf_index} of a log of "
+          f"{receipt.checkpoint.size}; {result.receipt.witnessing.describe()}")  # fmt: skip
+    deadline = result.deadline
+    print(f"  {to.name} must answer by {deadline.due.isoformat()} ({deadline.article}, "
+          f"{deadline.days} days). The answer reaches the same receipt code: "
+          "`petition status`.")  # fmt: skip
+    print("Nothing about this petition was saved on this device.")
+    return 0
+
+
+def _review_form(args: argparse.Namespace, plan: ReviewPlan) -> PetitionForm:
+    values = {name: getattr(args, name) for name, _ in _REVIEW_FIELDS}
+    for name, prompt in _REVIEW_FIELDS:
+        if values[name] is None:
+            values[name] = _ask(prompt, f"--{name}")
+    id_number = args.id_number
+    if id_number is None:
+        id_number = _ask_secret("Resident ID number (not shown)", "--id-number")
+    validate_identity(id_number)
+    if args.body_file is not None:
+        body = read_text_file(Path(args.body_file), "request text")
+    else:
+        body = _ask_text("--body-file")
+    return PetitionForm(
+        bureau_id=plan.to.bureau_id,
+        real_name=values["name"],
+        id_number=id_number,
+        contact=values["contact"],
+        subject=plan.subject,
+        body=body,
+        category=REVIEW_CATEGORY,
+        region=values["region"],
+        attachments=tuple(read_attachment_file(Path(path)) for path in args.attach),
+        respondent=plan.contested_name,
+        consent_contact=_choice(args.allow_contact, default=True),
+        consent_share_identity_on_transfer=_choice(args.share_identity_on_transfer, default=False),
+    )
 
 
 def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | None]:

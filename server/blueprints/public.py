@@ -140,6 +140,84 @@ def status(petition_id: str) -> Response:
     return json_response(body)
 
 
+@blueprint.post("/petitions/<petition_id>/review")
+def review(petition_id: str) -> Response:
+    """A request for review (or re-review) by the next level, from the receipt holder.
+
+    The lookup key proves that the sender holds the receipt code, exactly as for the status;
+    an unknown petition and a wrong key are the same 404. The envelope is a normal submission
+    envelope, sealed on the petitioner's device to the bureau one level above the one whose
+    answer is contested. Which request it is, and which bureau that must be, depend on the
+    history, so the writer decides both inside its transaction (protocol §15.5).
+    """
+    state = services()
+    key_hash = lookup_key_hash(_lookup_key())
+    body = json_body({"envelope"})
+    envelope = bytes_member(body, "envelope", max_length=MAX_ENVELOPE_LENGTH)
+    with state.database.snapshot() as conn:
+        row = petition_row(conn, petition_id) if len(petition_id) == 32 else None
+        if row is None or not hmac.compare_digest(row.lookup_key_hash, key_hash):
+            fail(404, "not_found", "no petition with this id and lookup key")
+    header = parse_header(envelope)
+    bundle = bureau_or_404(state, header.bureau_id)
+    if not (
+        hmac.compare_digest(header.identity_key_id, bundle.identity_key.key_id)
+        and hmac.compare_digest(header.case_key_id, bundle.case_key.key_id)
+    ):
+        fail(
+            409,
+            "stale_bureau_key",
+            "the envelope is sealed to keys that are not the bureau's current keys; "
+            "fetch the directory again and reseal",
+        )
+    published = state.directory()
+    parents = {place.bureau_id: place.parent for place in published.directory.places}
+    outcome, receipt = state.writer.call(
+        {
+            "op": "review",
+            "petition_id": row.petition_id,
+            "lookup_key_hash": key_hash.hex(),
+            "bureau_id": bundle.bureau_id,
+            "parents": parents,
+        },
+        envelope,
+    )
+    result = outcome.get("result")
+    if result in ("created", "existing"):
+        return json_response(
+            {"leaf_index": outcome["leaf_index"], "receipt": receipt.decode("utf-8")},
+            201 if result == "created" else 200,
+        )
+    if result == "not_found":
+        fail(404, "not_found", "no petition with this id and lookup key")
+    if result == "impossible_event":
+        message = str(outcome.get("message", ""))[:400]
+        fail(409, "impossible_event", f"no review can be asked now: {message}")
+    if result == "no_next_level":
+        contested = _bureau_name(state, str(outcome.get("contested")))
+        fail(
+            409,
+            "no_next_level",
+            f"the directory lists no level above {contested}: there is nobody to ask",
+        )
+    if result == "wrong_level":
+        expected = _bureau_name(state, str(outcome.get("expected")))
+        contested = _bureau_name(state, str(outcome.get("contested")))
+        fail(
+            400,
+            "wrong_level",
+            f"this request goes to {expected}, one level above {contested}; seal it to that bureau",
+        )
+    if result == "malformed":
+        fail(400, "malformed", "the request could not be read")
+    raise overloaded(state, result)
+
+
+def _bureau_name(state: Services, bureau_id: str) -> str:
+    bundle = state.directory().bureau(bureau_id)
+    return f"{bureau_id}" if bundle is None else f"{bundle.name} ({bureau_id})"
+
+
 @blueprint.get("/lookup")
 def lookup() -> Response:
     """The petition of a receipt code, found by the lookup key alone (protocol §15).

@@ -543,8 +543,21 @@ def everything_public(client: Client, copy: StolenCopy) -> dict[str, bytes]:
     for operation in public_operations(spec):
         bureaus = bureau_ids if "{bureau_id}" in operation.path else [bureau_ids[0]]
         if operation.body_fields:
+            # The other slots (a review request's petition id and lookup key): the row's own
+            # value where it has one by that name, else the first choice.
+            others = [slot for slot in operation.slots() if not slot.startswith("body:")]
+            unknown = [slot for slot in others if slot not in choices]
+            assert not unknown, f"teach the thief what to send to {operation.name}: {unknown}"
             stored = [
-                {f"body:{name}": cjson.b64encode(row[name]) for name in operation.body_fields}
+                {
+                    **{
+                        slot: str(row.get(slot.partition(":")[2]) or choices[slot][0])
+                        for slot in others
+                    },
+                    **{
+                        f"body:{name}": cjson.b64encode(row[name]) for name in operation.body_fields
+                    },
+                }
                 for row in rows
                 if all(isinstance(row.get(name), bytes) for name in operation.body_fields)
             ]

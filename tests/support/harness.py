@@ -256,9 +256,12 @@ class RunningServer:
         body: str = "",
         respondent: str = "",
         share_identity: bool = False,
+        secret: ReceiptSecret | None = None,
     ) -> Submission:
+        """A petition sealed for ``bureau_id``; with ``secret``, under an existing receipt code
+        (a review request: the same reply key, so the answer reaches the same code)."""
         bureau = self.bureaus[bureau_id]
-        secret = ReceiptSecret.generate()
+        secret = secret or ReceiptSecret.generate()
         identity = IdentityDocument(
             real_name="张三",
             id_scheme="cn-resident",
@@ -291,6 +294,15 @@ class RunningServer:
         target = f"/v1/bureaus/{bureau_id}/petitions/{submission.petition_id}/events"
         answer, _ = self.client.signed(bureau, "POST", target, body)
         return answer
+
+    def post_review(self, submission: Submission, request: Submission) -> Answer:
+        """``POST /v1/petitions/{id}/review`` for ``submission`` with the lookup key of its
+        receipt code and ``request``'s envelope (sealed to the next level)."""
+        return self.client.post(
+            f"/v1/petitions/{submission.petition_id}/review",
+            {"envelope": cjson.b64encode(request.envelope)},
+            headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
+        )
 
     def directory(self) -> Directory:
         """The served directory, checked against the authority pinned at ``admin init``."""
@@ -372,9 +384,29 @@ def run_petition(*args: str, env: dict[str, str] | None = None) -> subprocess.Co
     )
 
 
+#: A bureau to publish: id, name, the bureau one level up (``None`` at the top), what it covers.
+BureauPlace = tuple[str, str, str | None, str]
+#: The default deployment: two bureaus, no hierarchy stated.
+DEFAULT_BUREAUS: tuple[BureauPlace, ...] = (
+    ("national", "国家信访局", None, ""),
+    ("guangdong", "广东省信访局", None, ""),
+)
+#: Three levels (issue 17's review by the next level): national, a province, a county in it.
+THREE_LEVELS: tuple[BureauPlace, ...] = (
+    ("national", "国家信访局", None, "全国"),
+    ("guangdong", "广东省信访局", "national", "广东省"),
+    ("shenzhen-futian", "深圳市福田区信访局", "guangdong", "深圳市福田区"),
+)
+
+
 def start_server(
-    tmp: Path, *, extra: tuple[str, ...] = (), env: dict[str, str] | None = None
+    tmp: Path,
+    *,
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    bureaus: tuple[BureauPlace, ...] = DEFAULT_BUREAUS,
 ) -> RunningServer:
+    """A server with ``bureaus`` published in order (a parent before its children)."""
     data = tmp / "data"
     passphrase = tmp / "passphrase"
     passphrase.write_text(PASSPHRASE + "\n")
@@ -383,20 +415,20 @@ def start_server(
     )
     assert init.returncode == 0, init.stderr
     fingerprint = init.stdout.splitlines()[2].strip()
-    bureaus = {
-        "national": Bureau("national", "国家信访局"),
-        "guangdong": Bureau("guangdong", "广东省信访局"),
-    }
-    for bureau in bureaus.values():
+    published: dict[str, Bureau] = {}
+    for bureau_id, name, parent, covers in bureaus:
+        bureau = published[bureau_id] = Bureau(bureau_id, name)
         bundle_path = tmp / f"{bureau.bureau_id}.bundle.json"
         bundle_path.write_bytes(cjson.encode(bureau.bundle().to_json()))
+        place: tuple[str, ...] = ("--parent", parent) if parent is not None else ()
+        place += ("--covers", covers) if covers else ()
         added = run_petition(
             "admin", "add-bureau", "--data", str(data), "--passphrase-file", str(passphrase),
-            str(bundle_path),
+            *place, str(bundle_path),
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
     process, client, log_path = launch(data, tmp / "server.log", extra=extra, env=env)
-    return RunningServer(client, data, bureaus, fingerprint, process, log_path)
+    return RunningServer(client, data, published, fingerprint, process, log_path)
 
 
 def launch(
