@@ -11,8 +11,9 @@ who petitioned and derives the pseudonym; the case handler (case key) reads the 
 pseudonym and cannot see the identity. The case is then transferred to the province's bureau,
 which gets the case re-sealed for it and no identity (the petitioner did not consent to share
 it): it acknowledges and answers by pseudonym, each step a bureau-signed public log entry.
-At the end an auditor counts, from the log alone, how each bureau handled its cases, and checks
-that the server's published figures are the same.
+The petitioner, with the receipt code alone, asks the national bureau to review the province's
+answer, which it does. At the end an auditor counts, from the log alone, how each bureau handled
+its cases, and checks that the server's published figures are the same.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ PROVINCE_NAME = "广东省信访局"
 TRANSFER_TEXT = "您反映的问题属于广东省有关部门职责范围，已转送广东省信访局办理。"
 REPLY_TEXT = "您的信访事项已受理，已交省人力资源和社会保障厅督办，将于60日内书面答复。"
 ANSWER_TEXT = "经核查，施工方已于本月补发全部工资八千元。"
+REVIEW_TEXT = "补发的工资少于应发数额，加班费未计入，请求上一级复查。\n"
+REVIEW_ANSWER_TEXT = "经复查，省信访局的处理意见事实清楚，予以维持；加班费争议可申请劳动仲裁。"
 
 
 class DemoFailed(Exception):
@@ -299,6 +302,7 @@ def _story(demo: Demo) -> None:
         "encrypted, to show later that the petition was accepted.",
     )
     (root / "petitioner" / "petition.txt").write_text(PETITION_TEXT, encoding="utf-8")
+    (root / "petitioner" / "review.txt").write_text(REVIEW_TEXT, encoding="utf-8")
     (root / "petitioner" / ATTACHMENT_NAME).write_text(ATTACHMENT_TEXT, encoding="utf-8")
     out = demo.run("petitioner", "submit", "--bureau", BUREAU_ID, "--name", "张三",
                    "--id-number", DEMO_ID_NUMBER, "--contact", "手机 138 0000 0000",
@@ -378,6 +382,30 @@ def _story(demo: Demo) -> None:
         "(Given here through PETITION_CODE; typed at the prompt it is not echoed.)",
     )
     demo.env_base["PETITION_CODE"] = code
+    demo.run("petitioner", "status")
+
+    demo.step(
+        "Petitioner: not satisfied, ask the next level to review the answer (Art. 35)",
+        "With the receipt code alone the device finds the case and its public events, checks "
+        "that the Regulations allow a review today (within 30 days of the written answer; "
+        "never while a body is still within its time, Art. 19), and seals the request to the "
+        "bureau above the one that answered, with the log proof of that answer attached. "
+        "Nothing was kept on the device, so the identity is typed again.",
+    )
+    demo.run("petitioner", "review", "--name", "张三", "--id-number", DEMO_ID_NUMBER,
+             "--contact", "手机 138 0000 0000", "--region", "广东省深圳市",
+             "--body-file", "petitioner/review.txt")  # fmt: skip
+
+    demo.step(
+        "National bureau: review the province's answer",
+        "The request arrives in the national bureau's worklist with 30 days to answer "
+        "(Art. 35); its case handler checks the attached log proof of the province's "
+        "decision and records the review opinion, a public entry signed by the bureau.",
+    )
+    demo.run("handler", "bureau", "inbox", "--due", *handler)
+    demo.run("handler", "bureau", "show", petition_id, *handler)
+    demo.run("handler", "bureau", "reviewed", petition_id, *handler,
+             "--outcome", "upheld", "--message", REVIEW_ANSWER_TEXT)  # fmt: skip
     demo.run("petitioner", "status")
     del demo.env_base["PETITION_CODE"]
 

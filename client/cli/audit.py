@@ -239,7 +239,9 @@ def _log(args: argparse.Namespace) -> int:
     print(f"  consistent with {result.checkpoints_checked} checkpoint(s) seen before")
     print(
         f"  root recomputed from {result.entries_checked} entries "
-        f"({result.submissions} submissions, {result.replies} replies): matches"
+        f"({result.submissions} submissions, "
+        f"{result.entries_checked - result.submissions} later events, "
+        f"{result.replies} with a reply): matches"
     )
     return 0
 
