@@ -24,7 +24,7 @@ from client.auditor import check_included
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
 from client.routing import names_destination
 from client.session import RECEIPT_ERRORS, Session, Witnessing, check_receipt
-from crypto import merkle, statutory
+from crypto import case_event, merkle, statutory
 from crypto.case_event import LogEntry, to_step, verify_entry_signature
 from crypto.checkpoint import Checkpoint
 from crypto.document import Attachment, CaseDocument, Consent, IdentityDocument
@@ -734,15 +734,8 @@ class ReviewResult:
 
 
 def review_request(events: Sequence[ShownEvent], handler: str) -> tuple[Event, str]:
-    """Which request the next one is, and the bureau whose answer it contests (the same rule
-    as the server's): once a review was asked only a re-review remains; the contested bureau
-    is the one that answered last (``decided``; ``reviewed``), else the one handling it."""
-    verified = [shown.entry for shown in events if shown.verified]
-    asked = any(e.event in (Event.REVIEW_REQUESTED, Event.REVIEWED) for e in verified)
-    event = Event.RE_REVIEW_REQUESTED if asked else Event.REVIEW_REQUESTED
-    answered = Event.REVIEWED if asked else Event.DECIDED
-    by = [e.bureau_id for e in verified if e.event is answered]
-    return event, by[-1] if by else handler
+    """The server's rule (:func:`crypto.case_event.review_request`) over the verified events."""
+    return case_event.review_request([shown.entry for shown in events if shown.verified], handler)
 
 
 def review_refusal(clock: ClockStatus, event: Event, detail: str) -> str:

@@ -20,7 +20,7 @@ into the statutory clock's :class:`~crypto.statutory.Step`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import Enum
@@ -307,6 +307,23 @@ def verify_entry_signature(entry: LogEntry, key_of: Callable[[str], VerifyKey | 
 def same_event(a: LogEntry, b: LogEntry) -> bool:
     """Whether two entries record the same thing (the server's idempotent retry check)."""
     return hmac.compare_digest(a.leaf(), b.leaf())
+
+
+def review_request(entries: Sequence[LogEntry], handler: str) -> tuple[Event, str]:
+    """Which request the petitioner's next one to the next level is, and the bureau whose
+    answer it contests (protocol §15.5; the server and the petitioner's device both ask this).
+
+    A first request is a review (Art. 35) of the written answer: the bureau that recorded the
+    last ``decided``, or, with no answer and a duty overdue, the bureau handling the case. Once
+    a review was asked, a further request can only be a re-review (Art. 36): of the last review
+    opinion (``reviewed``), or, if the reviewer let its 30 days pass, of the reviewer that is
+    handling the case. The next level is the contested bureau's parent in the directory.
+    """
+    asked = any(e.event in (Event.REVIEW_REQUESTED, Event.REVIEWED) for e in entries)
+    event = Event.RE_REVIEW_REQUESTED if asked else Event.REVIEW_REQUESTED
+    answered = Event.REVIEWED if asked else Event.DECIDED
+    by = [e.bureau_id for e in entries if e.event is answered]
+    return event, by[-1] if by else handler
 
 
 def to_step(entry: LogEntry) -> Step:

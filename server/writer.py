@@ -71,7 +71,7 @@ from datetime import date
 from typing import Any
 
 from crypto import note
-from crypto.case_event import LogEntry, to_step
+from crypto.case_event import LogEntry, review_request, to_step
 from crypto.errors import MalformedInput, SealedPetitionError
 from crypto.fields import format_day
 from crypto.statutory import Event, Kind, Step, deadlines, status
@@ -921,22 +921,6 @@ class _Transaction:
             (event.value, target, petition_id),
         )
         return {"result": "created", "leaf_index": index, "event": event.value}, index
-
-
-def review_request(entries: list[LogEntry], handler: str) -> tuple[Event, str]:
-    """Which request a petitioner's review is, and the bureau whose answer it contests.
-
-    A first request is a review (Art. 35) of the written answer: the bureau that recorded the
-    last ``decided``, or, with no answer and a duty overdue, the bureau handling the case. Once
-    a review was asked, a further request can only be a re-review (Art. 36): of the last
-    review opinion (``reviewed``), or, if the reviewer let its 30 days pass, of the reviewer
-    that is handling the case. The next level is the contested bureau's parent.
-    """
-    asked = any(e.event in (Event.REVIEW_REQUESTED, Event.REVIEWED) for e in entries)
-    event = Event.RE_REVIEW_REQUESTED if asked else Event.REVIEW_REQUESTED
-    answered = Event.REVIEWED if asked else Event.DECIDED
-    by = [e.bureau_id for e in entries if e.event is answered]
-    return event, by[-1] if by else handler
 
 
 def refusal_reason(steps: list[Step], today: date, event: Event, detail: str) -> str:

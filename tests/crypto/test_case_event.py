@@ -17,6 +17,7 @@ from crypto.case_event import (
     ExtensionReason,
     LogEntry,
     ReviewOutcome,
+    review_request,
     sign_entry,
     to_step,
     verify_entry_signature,
@@ -153,3 +154,19 @@ def test_entries_become_the_statutory_clock_steps() -> None:
     decide = next(d for d in deadlines(steps) if d.what == "decide_extended")
     assert decide.due == date(2026, 6, 8)  # 60 + 30 days after 2026-03-09 (a Monday)
     assert decide.in_time is True
+
+
+def test_the_next_request_contests_the_last_answer_or_the_bureau_that_gave_none() -> None:
+    def at(bureau_id: str, event: Event) -> LogEntry:
+        return _entry(event, bureau_id=bureau_id)
+
+    history = [at("county", Event.RECEIVED), at("county", Event.ACKNOWLEDGED)]
+    # No answer yet: a review (once a duty is overdue) contests the bureau handling the case.
+    assert review_request(history, "county") == (Event.REVIEW_REQUESTED, "county")
+    history.append(at("county", Event.DECIDED))
+    assert review_request(history, "county") == (Event.REVIEW_REQUESTED, "county")
+    history.append(at("guangdong", Event.REVIEW_REQUESTED))
+    # The reviewer let its 30 days pass: a re-review contests the reviewer handling it.
+    assert review_request(history, "guangdong") == (Event.RE_REVIEW_REQUESTED, "guangdong")
+    history.append(at("guangdong", Event.REVIEWED))
+    assert review_request(history, "guangdong") == (Event.RE_REVIEW_REQUESTED, "guangdong")
