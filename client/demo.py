@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -368,12 +369,29 @@ def _story(demo: Demo) -> None:
     demo.run("province", "bureau", "show", petition_id, *province)
 
     demo.step(
-        "Province: acknowledge, then answer in writing",
-        "Each is a public log entry signed by the province's bureau; the 60 days of Art. 34 "
-        "run from the acknowledgement; the written answer's outcome category is public.",
+        "Province: acknowledge the case in writing (Art. 23)",
+        "A public log entry signed by the province's bureau; the notice itself travels "
+        "encrypted to the petitioner. The 60 days of Art. 34 run from here.",
     )
     demo.run("province", "bureau", "acknowledge", petition_id, *province,
              "--message", REPLY_TEXT)  # fmt: skip
+
+    later = (datetime.now(UTC).date() + timedelta(days=70)).isoformat()
+    demo.step(
+        "Petitioner: what if the province never answers? The clock 70 days from now",
+        "The same public entries, counted on a later day: the 60 days of Art. 34 have run "
+        "out, the answer is overdue, and the status names what the Regulations give the "
+        "petitioner then (the next level orders correction, Art. 45(1); petition review "
+        "takes the case there). Anyone counting the log sees the same overdue case.",
+    )
+    demo.env_base["PETITION_CODE"] = code
+    demo.run("petitioner", "status", "--on", later)
+    del demo.env_base["PETITION_CODE"]
+    demo.step(
+        "Province: the written answer, in time",
+        "The answer travels encrypted to the petitioner; its outcome category (supported, "
+        "explained, not supported) is public, in an entry signed by the bureau.",
+    )
     demo.run("province", "bureau", "decide", petition_id, *province,
              "--outcome", "supported", "--message", ANSWER_TEXT)  # fmt: skip
 

@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,7 +44,8 @@ from client.petitioner import (
     validate_identity,
 )
 from client.session import Session, pin_server
-from crypto.errors import InvalidReceiptCode
+from crypto.errors import InvalidReceiptCode, MalformedInput
+from crypto.fields import parse_day
 from crypto.keys import VerifyKey, format_fingerprint
 from crypto.receipt import ReceiptSecret
 from crypto.statutory import Event, Kind
@@ -339,6 +341,12 @@ def register_status(subcommands: Subcommands) -> None:
         help="the body you complain about, as written in your petition: a transfer of your "
         "case to it is flagged (Regulations Arts. 30 and 46(5)); it is not sent anywhere",
     )
+    parser.add_argument(
+        "--on",
+        metavar="YYYY-MM-DD",
+        help="show the deadlines as they will stand on this day if nothing else happens "
+        "(default: today, UTC), e.g. to see what you may do if no answer has come by then",
+    )
     add_passphrase_file(parser, "receipt file")
     add_policy(parser)
     add_network(parser)
@@ -480,9 +488,17 @@ def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | 
 
 
 def _status(args: argparse.Namespace) -> int:
+    on: date | None = None
+    if args.on is not None:
+        try:
+            on = parse_day(args.on, field="--on")
+        except MalformedInput as exc:
+            raise InvalidInput(exc.message) from exc
+        if on < datetime.now(UTC).date():
+            raise InvalidInput("--on: a day from today on; the clock does not look back")
     secret, _ = read_code_or_file(args)
     with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
-        report = petition_status(session, secret, respondent=args.respondent or "")
+        report = petition_status(session, secret, respondent=args.respondent or "", today=on)
     _show_status(report)
     return 0
 
