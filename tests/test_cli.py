@@ -95,3 +95,25 @@ def test_an_argument_too_long_for_a_file_name_is_one_specific_line(
     assert lines[0].startswith("petition: error: ")
     assert "internal error" not in lines[0]
     assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("status", "--on", "2027-02-30"), "--on"),
+        (("status", "--on", "2000-01-01"), "--on: a day from today on"),
+        (("audit", "stats", "--today", "yesterday"), "--today"),
+    ],
+)
+def test_a_bad_day_is_one_specific_line(
+    tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    """Days given on the command line are checked before anything is asked or sent."""
+    env = {**os.environ, "PETITION_HOME": str(tmp_path / "home")}
+    env.pop("PETITION_DEBUG", None)
+    result = _run(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("petition: error: ")
+    assert expected in lines[0]
