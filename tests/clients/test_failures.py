@@ -85,7 +85,9 @@ def test_an_altered_envelope_is_caught_by_the_bureau_and_the_store_audit(
     flags = deployment.bureau_flags()
     shown = deployment.run("bureau", "bureau", "show", petition_id, *flags)
     # The altered copy is not the petition's envelope, and no signed transfer moved one here.
-    _one_line_error(shown, "the server sent a copy that no signed transfer and no review request moved to this bureau")
+    _one_line_error(
+        shown, "the server sent a copy that no signed transfer and no review request moved to"
+    )
     inbox = deployment.run("bureau", "bureau", "inbox", *flags)
     _fails(inbox, "✗ ALTERED")
     store = deployment.run("auditor", "audit", "store", "--data", str(deployment.data))
