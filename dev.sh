@@ -66,6 +66,29 @@ golang() {
     fi
 }
 
+# The PostgreSQL back end's tests run throwaway clusters on free ports from Debian's server
+# binaries (tests/support/pg_cluster.py); dev.sh only installs them, the tests start the servers.
+postgres() {
+    local bindir
+    bindir=$(pg_config --bindir 2>/dev/null) && [ -x "$bindir/initdb" ] && return 0
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+        # The package's post-install creates a system cluster on 5432 and may start it. The
+        # tests never use it; stop it rather than leave an idle server running.
+        local clusters version name status
+        clusters=$(pg_lsclusters --no-header 2>/dev/null || true)
+        while read -r version name _ status _; do
+            case "$status" in
+                online*) pg_ctlcluster "$version" "$name" stop || true ;;
+            esac
+        done <<<"$clusters"
+    else
+        echo "dev.sh: the PostgreSQL tests need Debian's server: apt-get install postgresql" >&2
+        exit 1
+    fi
+}
+
 case "${1:-}" in
     demo)
         setup ""
@@ -76,6 +99,7 @@ case "${1:-}" in
         setup "[test]"
         browser
         golang
+        postgres
         shift
         echo "== ruff"
         "$VENV/bin/ruff" check .

@@ -17,10 +17,11 @@ from server.database import Database
 from server.datadir import DataDirectory
 from server.http_edge import register_error_handlers
 from server.ipc import WriterClient
+from server.postgres import PostgresDatabase
 from server.published import DirectoryFile
 from server.published_log import PublishedCheckpoint
-from server.services import EXTENSION_NAME, Services
-from server.tile_store import CHECKPOINT_FILE
+from server.services import EXTENSION_NAME, LogFileReader, Services
+from server.tile_store import DirectoryLogFiles
 
 # Headers on every response: nothing may be cached (except the static log under /log/) or
 # sniffed, and no response may set a cookie.
@@ -45,13 +46,24 @@ def create_app(config: ServerConfig) -> Flask:
     # that does not exist.
     app.url_map.merge_slashes = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    database: Database | PostgresDatabase
+    log_files: LogFileReader
+    if config.database_url is None:
+        database = Database(data.database_path, data.database_key())
+        directory_files = DirectoryLogFiles(data.public_log_dir)
+        log_files, read_checkpoint = directory_files, directory_files.read_checkpoint
+    else:
+        # Every front end reads the same database; /log/ is served from it too.
+        database = log_files = PostgresDatabase(config.database_url)
+        read_checkpoint = database.published_checkpoint
     app.extensions[EXTENSION_NAME] = Services(
         config=config,
         data=data,
-        database=Database(data.database_path, data.database_key()),
+        database=database,
         writer=WriterClient(data.socket_path, config.writer_timeout_seconds),
         directory_file=DirectoryFile(data.directory_path),
-        checkpoint=PublishedCheckpoint(data.public_log_dir / CHECKPOINT_FILE),
+        checkpoint=PublishedCheckpoint(read_checkpoint),
+        log_files=log_files,
         openapi=load_openapi(),
     )
     for blueprint in (

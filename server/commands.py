@@ -104,6 +104,15 @@ def register_serve(subcommands: Subcommands) -> None:
         "is waiting, so that polling the log head dates a petition only to the interval "
         "(PETITION_BATCH_INTERVAL, default 0: commit at once; see docs/operations.md)",
     )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        default=_env("DATABASE"),
+        help="keep petitions and the log in this PostgreSQL database (postgresql://user@host/db; "
+        "a password goes in ~/.pgpass, never in the URL) so that several front ends can serve "
+        "one log; default: the SQLCipher file in the data directory (PETITION_DATABASE; see "
+        "docs/operations.md)",
+    )
     _origin_argument(parser)
     parser.set_defaults(handler=_serve)
 
@@ -143,6 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         batch_linger_seconds=args.batch_linger,
         batch_interval_seconds=args.batch_interval,
         max_queue_delay_seconds=args.max_queue_delay,
+        database_url=args.database or None,
     )
     return serve(
         config,

@@ -47,11 +47,18 @@ class ServerConfig:
     witness_timeout_seconds: float = 5.0
     #: Bureau requests must be signed within this many seconds of the server's clock.
     request_window_seconds: int = 300
+    #: ``postgresql://…``: the store is that PostgreSQL database, shared with other front ends
+    #: (server/postgres.py); None: the SQLCipher file in the data directory.
+    database_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", self.data_dir.resolve())
         if self.max_body_bytes < 1024 or self.queue_capacity < 1 or self.max_batch < 1:
             raise DataDirectoryError("body limit, queue capacity and batch size must be positive")
+        if self.database_url is not None:
+            from server.postgres import check_url
+
+            check_url(self.database_url)
         if not 0 <= self.batch_interval_seconds <= MAX_BATCH_INTERVAL:
             raise DataDirectoryError(
                 f"the batch interval must be between 0 and {MAX_BATCH_INTERVAL:g} seconds"

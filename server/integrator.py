@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date
+from typing import Protocol
 
 from crypto import merkle
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign
@@ -36,8 +37,8 @@ from server.datadir import DataDirectory
 from server.errors import StorageError
 from server.merkle_store import NodeCache, StoredTree, read_leaves
 from server.published import DirectoryFile
-from server.store_guard import read_head, swap_head
-from server.tile_store import TileStore
+from server.store_guard import SignedHead, read_head, swap_head
+from server.tile_store import DirectoryLogFiles, TileFiles, TileStore
 from server.witnessing import WitnessClient, cosign_all
 
 log = logging.getLogger("sealed_petition.integrator")
@@ -48,8 +49,53 @@ WITNESS_TIMEOUT = 5.0
 WITNESS_BACKOFF = 30.0
 
 
+class LogState(Protocol):
+    """Where the log's head (the last checkpoint signed) and its published checkpoint live.
+
+    :class:`DirectoryLogState` for the SQLCipher store (``log.head`` and
+    ``public/log/checkpoint``), :class:`server.postgres.PostgresLogState` for PostgreSQL.
+    """
+
+    def read_head(self) -> SignedHead | None: ...
+
+    def swap_head(self, expected: bytes | None, new: bytes) -> None:
+        """Replace the head only if it still holds ``expected``; else :class:`ForkRefused`."""
+
+    def read_published(self) -> bytes | None: ...
+
+    def publish(self, signed: bytes, cosigned: bytes, day: date) -> None:
+        """Publish ``cosigned`` (the checkpoint ``signed`` with its cosignatures)."""
+
+
+class DirectoryLogState:
+    """``DATA/log.head`` (compare-and-swap, :func:`server.store_guard.swap_head`) and the
+    published ``DATA/public/log/checkpoint``."""
+
+    def __init__(self, data: DataDirectory, files: DirectoryLogFiles) -> None:
+        self._data = data
+        self._files = files
+        self._verifier = data.log_verifier()
+
+    def read_head(self) -> SignedHead | None:
+        return read_head(self._data.path, self._verifier)
+
+    def swap_head(self, expected: bytes | None, new: bytes) -> None:
+        swap_head(self._data.path, self._verifier, expected, new)
+
+    def read_published(self) -> bytes | None:
+        return self._files.read_checkpoint()
+
+    def publish(self, signed: bytes, cosigned: bytes, day: date) -> None:
+        self._files.write_checkpoint(cosigned, day)
+
+
 class Integrator:
-    """Signs, publishes and witnesses the log's checkpoints; builds receipts. Writer-only."""
+    """Signs, publishes and witnesses the log's checkpoints; builds receipts.
+
+    One at a time per log: the SQLCipher writer, or the elected PostgreSQL integrator
+    (:mod:`server.pg_integration`). ``state`` and ``files`` say where the head, the published
+    checkpoint and the tiles live (the data directory unless given).
+    """
 
     def __init__(
         self,
@@ -59,6 +105,8 @@ class Integrator:
         *,
         today: Callable[[], date],
         witness_timeout: float = WITNESS_TIMEOUT,
+        state: LogState | None = None,
+        files: TileFiles | None = None,
     ) -> None:
         self._data = data
         self._conn = conn
@@ -66,7 +114,12 @@ class Integrator:
         self._today = today
         self._signer = data.log_signer()
         self._verifier = self._signer.verifier()
-        self._tiles = TileStore(data.public_log_dir)
+        if state is None or files is None:
+            directory_files = DirectoryLogFiles(data.public_log_dir)
+            files = directory_files
+            state = DirectoryLogState(data, directory_files)
+        self._state = state
+        self._tiles = TileStore(files)
         self._directory = DirectoryFile(data.directory_path)
         self._witness_timeout = witness_timeout
         self._witnesses: dict[str, WitnessClient] = {}
@@ -74,7 +127,7 @@ class Integrator:
         self._skip_until: dict[str, float] = {}
         # The connection is the writer's; witness threads ask for proofs through this lock.
         self._conn_lock = threading.Lock()
-        head = read_head(data.path, self._verifier)
+        head = state.read_head()
         self._head: bytes | None = None if head is None else head.encoded
         self._size = -1 if head is None else head.tree_size
         self._published = b""
@@ -83,6 +136,11 @@ class Integrator:
     @property
     def origin(self) -> str:
         return self._verifier.name
+
+    @property
+    def signed_size(self) -> int:
+        """The size of the checkpoint signed last (-1 before the first)."""
+        return self._size
 
     # --- integration -----------------------------------------------------------------------
 
@@ -94,7 +152,7 @@ class Integrator:
         if self._head is None or self._size != size:
             self._sign(size)
         assert self._head is not None  # noqa: S101  (signed just above if it was missing)
-        published = self._tiles.read_checkpoint()
+        published = self._state.read_published()
         if published is not None and self._same_checkpoint(published, self._head):
             self._published, self._published_size = published, size
             return
@@ -121,14 +179,14 @@ class Integrator:
         with self._conn_lock:
             root = StoredTree(self._conn, size, self._nodes).subtree_root(0, size)
         signed = sign(Checkpoint(self.origin, size, root), [self._signer])
-        swap_head(self._data.path, self._verifier, self._head, signed)
+        self._state.swap_head(self._head, signed)
         self._head, self._size = signed, size
 
     def _publish(self, size: int, day: date) -> None:
         assert self._head is not None  # noqa: S101  (callers sign first)
         cosigned = self._cosign(self._head)
         try:
-            self._tiles.write_checkpoint(cosigned, day)
+            self._state.publish(self._head, cosigned, day)
         except StorageError as exc:
             log.error("could not write the published checkpoint (%s)", exc)
         self._published, self._published_size = cosigned, size

@@ -10,7 +10,7 @@ older than one another worker already served.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
 from crypto import merkle, note
 from crypto.checkpoint import Checkpoint
@@ -22,22 +22,26 @@ from server.merkle_store import StoredTree, read_leaves
 
 
 class PublishedCheckpoint:
-    """``public/log/checkpoint``, read on every use and parsed again only when it changed.
+    """The published checkpoint, read on every use and parsed again only when it changed.
 
-    The file's bytes are the test of change, not its metadata: the writer dates every file to
-    midnight and the rename alternates inode numbers, so two different checkpoints can share an
-    inode, a size and a modification time. The file is a few hundred bytes.
+    ``read`` gives its bytes: ``public/log/checkpoint`` with the SQLCipher store, the
+    ``log_head`` row with PostgreSQL. The bytes are the test of change, not a file's metadata:
+    the writer dates every file to midnight and the rename alternates inode numbers, so two
+    different checkpoints can share an inode, a size and a modification time. It is a few
+    hundred bytes.
     """
 
-    def __init__(self, path: Path) -> None:
-        self._path = path
+    def __init__(self, read: Callable[[], bytes | None]) -> None:
+        self._read = read
         self._lock = threading.Lock()
         self._current: tuple[bytes, Checkpoint] | None = None
 
     def current(self) -> tuple[bytes, Checkpoint] | None:
         try:
-            message = self._path.read_bytes()
-        except OSError:
+            message = self._read()
+        except StorageError:
+            return self._current
+        if message is None:
             return self._current
         with self._lock:
             if self._current is not None and self._current[0] == message:

@@ -7,6 +7,7 @@ there is no module-level state, so two applications in one process never share a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from flask import current_app
 
@@ -15,17 +16,28 @@ from server.database import Database
 from server.datadir import DataDirectory
 from server.http_edge import fail
 from server.ipc import WriterClient
+from server.postgres import PostgresDatabase
 from server.published import DirectoryFile, PublishedDirectory
 from server.published_log import PublishedCheckpoint
 
 EXTENSION_NAME = "sealed_petition"
 
 
+class LogFileReader(Protocol):
+    """The static log's tiles and entry bundles, by path under ``/log/`` (None: no such file).
+
+    Raises :class:`server.errors.StorageError` when the store cannot be read (503).
+    """
+
+    def read(self, path: str) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class Services:
     config: ServerConfig
     data: DataDirectory
-    database: Database
+    database: Database | PostgresDatabase
+    log_files: LogFileReader
     writer: WriterClient
     directory_file: DirectoryFile
     checkpoint: PublishedCheckpoint

@@ -83,6 +83,8 @@ from server.errors import DataDirectoryError, StorageError
 from server.integrator import Integrator
 from server.ipc import FramingError, MessageBuffer, encode_message
 from server.merkle_store import NodeCache, StoredTree, append_leaf, log_size
+from server.pg_integration import SEQUENCED, IntegratorElection, ReceiptWaiter, describe_error
+from server.postgres import PostgresConnection, is_postgres_error, open_checked_postgres
 from server.privatelog import configure_logging
 from server.store_guard import (
     ForkRefused,
@@ -271,22 +273,44 @@ class Writer:
         self._data = data
         # First the lock: two writers checking and creating the same store would race.
         self._lock = _take_lock(data, lock_wait)
+        self._url = config.database_url
+        self._integrator: Integrator | None = None
+        self._election: IntegratorElection | None = None
+        self._receipts: ReceiptWaiter | None = None
         try:
-            self._conn: Connection = _open_checked_store(data, data.log_verifier())
-            self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
+            if self._url is None:
+                self._conn: Connection = _open_checked_store(data, data.log_verifier())
+                self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
+            else:
+                self._conn = open_checked_postgres(self._url, data.log_verifier())
             self._size = log_size(self._conn)
             self._nodes = NodeCache()
             self._queue: queue.Queue[Job] = queue.Queue(maxsize=config.queue_capacity)
             self._nonces = NonceRegistry(config.request_window_seconds)
-            self._integrator = Integrator(
-                data,
-                self._conn,
-                self._nodes,
-                today=utc_today,
-                witness_timeout=config.witness_timeout_seconds,
-            )
-            self._integrator.start(self._size)
+            if self._url is None:
+                self._integrator = Integrator(
+                    data,
+                    self._conn,
+                    self._nodes,
+                    today=utc_today,
+                    witness_timeout=config.witness_timeout_seconds,
+                )
+                self._integrator.start(self._size)
+            else:
+                # Sequencing here; integration by whichever writer wins the election.
+                self._election = IntegratorElection(
+                    self._url,
+                    data,
+                    today=utc_today,
+                    witness_timeout=config.witness_timeout_seconds,
+                    on_fork=self._mark_damaged,
+                )
+                self._receipts = ReceiptWaiter(
+                    self._url, data.log_verifier(), config.writer_timeout_seconds * 0.8
+                )
         except BaseException:
+            with contextlib.suppress(Exception):
+                self._conn.close()
             os.close(self._lock)
             raise
         self._final = threading.Event()  # no new job; exit once the queue is answered
@@ -353,8 +377,13 @@ class Writer:
         outbox = self._outbox = Outbox()
         committer = threading.Thread(target=self._commit_loop, name="committer", daemon=True)
         committer.start()
-        checkpointer = Checkpointer(self._data, self._mark_damaged)
-        checkpointer.start()
+        checkpointer: Checkpointer | None = None
+        if self._url is None:
+            checkpointer = Checkpointer(self._data, self._mark_damaged)
+            checkpointer.start()
+        if self._election is not None and self._receipts is not None:
+            self._receipts.start()
+            self._election.start()
         next_parent_check = time.monotonic() + PARENT_CHECK_INTERVAL
         with selectors.DefaultSelector() as selector:
             self._selector = selector
@@ -394,7 +423,12 @@ class Writer:
                 self._selector = None
         self._final.set()
         committer.join()
-        checkpointer.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
+        if self._receipts is not None:
+            self._receipts.stop()  # answers every committed batch it still holds
+        if self._election is not None:
+            self._election.stop()
         outbox.close()
         self.close()
 
@@ -554,30 +588,38 @@ class Writer:
                 job.finish(({"result": "unavailable"}, b""))
             return
         batch = integration_order(batch, _SYSTEM_RANDOM)
-        size_before = self._size
         try:
-            transaction = _Transaction(self._conn, size_before, utc_today(), self._nodes)
-            self._conn.execute("BEGIN IMMEDIATE")
+            size_before = self._begin()
             try:
+                transaction = _Transaction(self._conn, size_before, utc_today(), self._nodes)
                 decisions = transaction.apply(batch)
+                if self._url is not None:
+                    # Delivered at COMMIT: the integrator need not wait for its next look.
+                    self._conn.execute(f"NOTIFY {SEQUENCED}")
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(Exception):
+                    self._conn.execute("ROLLBACK")
                 raise
         except Exception as exc:
             self._nodes.clear()  # it may hold nodes of the batch that was not stored
             if is_damage(exc) or is_damage(exc.__context__ or exc):
                 self._mark_damaged(exc)
+            elif self._url is not None and (
+                isinstance(exc, StorageError) or is_postgres_error(exc)
+            ):
+                log.error("a group commit of %d jobs failed (%s)", len(batch), describe_error(exc))
             else:
                 log.exception("a group commit of %d jobs failed and was rolled back", len(batch))
             for job in batch:
                 job.finish(({"result": "unavailable"}, b""))
             return
         self._size = transaction.size
+        if self._receipts is not None:
+            self._receipts.wait_for(transaction.size, decisions, _finisher(batch))
+            return
         try:
-            if transaction.size > size_before:
-                self._integrator.integrate(transaction.size)
-            outcomes = [self._answer(decision) for decision in decisions]
+            outcomes = self._integrate(size_before, transaction.size, decisions)
         except StoreRefused as exc:
             # log.head changed under us: signing on would fork the log. The batch is stored
             # but acknowledged to no one; the operator must find out who else holds the key.
@@ -592,11 +634,45 @@ class Writer:
         for job, outcome in zip(batch, outcomes, strict=True):
             job.finish(outcome)
 
-    def _answer(self, decision: Decision) -> Outcome:
-        header, index = decision
-        if index is None:
-            return header, b""
-        return header, self._integrator.receipt(index)
+    def _begin(self) -> int:
+        """Start the batch's transaction; return the log's size as committed.
+
+        SQLCipher: this writer is the only one, so the size is its own count. PostgreSQL: lock
+        the sequencing row first, so that the batches of every front end apply one after the
+        other, then read the size, which another front end may have grown (the node cache may
+        then miss its nodes, never hold wrong ones: committed nodes never change).
+        """
+        if self._url is None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            return self._size
+        if self._conn.broken:
+            self._conn.close()
+            self._conn = PostgresConnection.open(self._url, application="sealed-petition-writer")
+        self._conn.execute("BEGIN")
+        self._conn.execute("SELECT id FROM log_lock WHERE id = 1 FOR UPDATE").fetchone()
+        size = log_size(self._conn)
+        if size != self._size:
+            self._nodes.clear()
+        return int(size)
+
+    def _integrate(self, size_before: int, size: int, decisions: list[Decision]) -> list[Outcome]:
+        """SQLCipher: sign, publish and witness the batch here, then build its receipts."""
+        integrator = self._integrator
+        assert integrator is not None  # noqa: S101  (the SQLCipher writer always has one)
+        if size > size_before:
+            integrator.integrate(size)
+        outcomes: list[Outcome] = []
+        for header, index in decisions:
+            outcomes.append((header, b"" if index is None else integrator.receipt(index)))
+        return outcomes
+
+
+def _finisher(batch: list[Job]) -> Callable[[list[Outcome]], None]:
+    def finish(outcomes: list[Outcome]) -> None:
+        for job, outcome in zip(batch, outcomes, strict=True):
+            job.finish(outcome)
+
+    return finish
 
 
 _LISTENER = object()

@@ -15,9 +15,11 @@ from crypto import cjson, merkle
 from crypto.errors import MalformedInput
 from crypto.tiles import parse_path
 from server.database import Connection
+from server.errors import StorageError
 from server.http_edge import fail, json_response, query_int
 from server.merkle_store import StoredTree, log_size, read_leaves
 from server.services import services
+from server.tile_store import MAX_STATIC_FILE as MAX_STATIC_FILE  # the cap on a tile's size
 
 blueprint = Blueprint("log", __name__, url_prefix="/v1/log")
 static_blueprint = Blueprint("static_log", __name__, url_prefix="/log")
@@ -28,8 +30,6 @@ TILE_TYPE = "application/octet-stream"
 CHECKPOINT_CACHE = "public, max-age=1"
 #: A tile path names fixed content (a partial tile's width is in its path): cache it for good.
 TILE_CACHE = "public, max-age=31536000, immutable"
-#: The largest file under /log/: a full entry bundle of 256 entries of at most 64 KiB each.
-MAX_STATIC_FILE = 256 * (2 + 65535)
 
 
 @static_blueprint.get("/checkpoint")
@@ -46,17 +46,15 @@ def checkpoint() -> Response:
 def tile(rest: str) -> Response:
     path = "tile/" + rest
     try:
-        parse_path(path)  # only well-formed tile paths reach the file system
+        parse_path(path)  # only well-formed tile paths reach the storage
     except MalformedInput:
         fail(404, "not_found", "no such tile")
-    file = services().data.public_log_dir / path
     try:
-        with open(file, "rb") as handle:
-            content = handle.read(MAX_STATIC_FILE + 1)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        fail(404, "not_found", "no such tile")
-    except OSError:
+        content = services().log_files.read(path)
+    except StorageError:
         fail(503, "unavailable", "the tile cannot be read right now", 5)
+    if content is None:
+        fail(404, "not_found", "no such tile")
     response = Response(content, content_type=TILE_TYPE)
     response.headers["Cache-Control"] = TILE_CACHE
     return response

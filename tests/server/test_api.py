@@ -24,6 +24,9 @@ from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from crypto.tlog_proof import TlogProof
 
+#: Run against the SQLCipher store and against PostgreSQL (tests/server/conftest.py).
+BOTH_STORES = True
+
 
 def verified_directory(server: RunningServer) -> Directory:
     return server.directory()

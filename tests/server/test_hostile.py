@@ -34,6 +34,9 @@ from crypto.objects import BureauRequest, Reply
 from crypto.signing import sign
 from crypto.statutory import Event
 
+#: Run against the SQLCipher store and against PostgreSQL (tests/server/conftest.py).
+BOTH_STORES = True
+
 SUBMIT = "/v1/petitions"
 INBOX = "/v1/bureaus/national/inbox"
 # The token endpoint of protocol v1, gone since v2 (issue 14): it must be an unknown route.

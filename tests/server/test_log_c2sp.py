@@ -33,7 +33,7 @@ from crypto.tiles import (
     tiles_for_size,
 )
 from server.published_log import PublishedCheckpoint
-from server.tile_store import TileStore
+from server.tile_store import DirectoryLogFiles
 
 CHECKPOINT_TYPE = "text/plain; charset=utf-8"
 TILE_TYPE = "application/octet-stream"
@@ -325,8 +325,8 @@ def test_a_reader_that_missed_checkpoints_still_gets_the_newest(tmp_path: Path) 
     one checkpoint and then missed the next one or more must get the newest, even though every
     version has the same length and the same midnight mtime and the file system hands out a
     freed inode number again (ext4 alternates two numbers for a file replaced by rename)."""
-    store = TileStore(tmp_path / "public" / "log")
-    reader = PublishedCheckpoint(store.checkpoint_path)
+    store = DirectoryLogFiles(tmp_path / "public" / "log")
+    reader = PublishedCheckpoint(store.read_checkpoint)
     log = note.Signer.generate("example.org/log")
     day = datetime.now(UTC).date()
 
