@@ -286,6 +286,17 @@ class Surge:
     def serve_args(self) -> tuple[str, ...]:
         return tuple(shlex.split(self.args.serve_args))
 
+    @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL store named by ``--serve-args="--database URL"``, if any."""
+        args = self.serve_args
+        for position, argument in enumerate(args):
+            if argument == "--database" and position + 1 < len(args):
+                return args[position + 1]
+            if argument.startswith("--database="):
+                return argument.split("=", 1)[1]
+        return None
+
     def relaunch(self) -> None:
         """Start the server again on the same data directory (after a stop or a kill)."""
         command = (*harness.PETITION, "serve")
@@ -385,6 +396,7 @@ class Surge:
             self.pool,
             self.acknowledged,
             self.heads,
+            database_url=self.database_url,
         )
         print(f"{what}: {outcome.summary()} ({time.monotonic() - started:.1f} s)", flush=True)
 

@@ -42,6 +42,7 @@ from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from server.database import connect
 from server.datadir import DataDirectory
+from server.postgres import PostgresConnection
 
 ENTRIES_PAGE = 1000
 SAMPLED_PROOFS = 200
@@ -98,10 +99,15 @@ def verify_run(
     pool: list[SealedRequest],
     acknowledged: Mapping[int, bytes],
     polled_heads: Iterable[bytes] = (),
+    database_url: str | None = None,
 ) -> Verification:
-    """Check everything the module docstring promises; raise VerificationFailed if not."""
+    """Check everything the module docstring promises; raise VerificationFailed if not.
+
+    ``database_url``: the server's PostgreSQL store (``--database``) instead of its SQLCipher
+    file.
+    """
     try:
-        return _verify(base, data_dir, pool, acknowledged, polled_heads)
+        return _verify(base, data_dir, pool, acknowledged, polled_heads, database_url)
     except SealedPetitionError as exc:
         raise VerificationFailed(f"a receipt or checkpoint does not verify: {exc.message}") from exc
 
@@ -112,6 +118,7 @@ def _verify(
     pool: list[SealedRequest],
     acknowledged: Mapping[int, bytes],
     polled_heads: Iterable[bytes],
+    database_url: str | None,
 ) -> Verification:
     log = _log(data_dir)
     policy = Policy.single_log(log, (), 0)  # the log's signature; no witness is asked for
@@ -158,7 +165,7 @@ def _verify(
         if entry.petition_id != petition_id or entry.envelope_hash != receipt.entry.envelope_hash:
             raise VerificationFailed(f"log entry {receipt.index} is not petition {petition_id}")
 
-    stored = _stored(data_dir)
+    stored = _stored(data_dir, database_url)
     for petition_id, receipt in receipts.items():
         row = stored.get(petition_id)
         if row is None:
@@ -221,9 +228,13 @@ def _check_prefixes(leaves: list[bytes], heads: Mapping[int, bytes]) -> None:
         raise VerificationFailed("a checkpoint larger than the final log was handed out")
 
 
-def _stored(data_dir: Path) -> dict[str, tuple[bytes, int]]:
-    data = DataDirectory(data_dir)
-    conn = connect(data.database_path, data.database_key(), writer=False)
+def _stored(data_dir: Path, database_url: str | None) -> dict[str, tuple[bytes, int]]:
+    conn: Any
+    if database_url is not None:
+        conn = PostgresConnection.open(database_url, application="sealed-petition-bench")
+    else:
+        data = DataDirectory(data_dir)
+        conn = connect(data.database_path, data.database_key(), writer=False)
     try:
         rows = conn.execute("SELECT petition_id, envelope_hash, leaf_index FROM petitions")
         return {str(pid): (bytes(digest), int(index)) for pid, digest, index in rows}

@@ -4,13 +4,15 @@ The header is ``Authorization: SealedPetition <base64url(signed bureau-request w
 (protocol §9.3.7). The signer must be the bureau named in the path, whose signing key comes from
 the published directory; the signed method, target and body hash must be this request's; the
 timestamp must be within the configured window of the server clock; and the nonce must not
-have been seen, which the writer process checks because it is shared by every worker.
+have been seen, which the writer process checks because it is shared by every worker (and,
+with several front ends on PostgreSQL, the database too).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from flask import request
 
@@ -35,7 +37,11 @@ def request_target() -> str:
 
 
 def authenticate_bureau(
-    bureau_id: str, published: PublishedDirectory, writer: WriterClient, window_seconds: int
+    bureau_id: str,
+    published: PublishedDirectory,
+    writer: WriterClient,
+    window_seconds: int,
+    claim_nonce: Callable[[str, bytes], bool],
 ) -> BureauBundle:
     bundle = published.bureau(bureau_id)
     if bundle is None:
@@ -83,6 +89,8 @@ def authenticate_bureau(
             "stale_request",
             f"the request timestamp is not within {window_seconds} s of the server clock",
         )
-    if outcome.get("result") != "fresh":
+    # The writer's claim covers this front end; the store's covers every other one
+    # (PostgreSQL; with SQLCipher the one writer is all there is).
+    if outcome.get("result") != "fresh" or not claim_nonce(claim.bureau_id, claim.nonce):
         fail(401, "replayed_request", "this signed request was already used")
     return bundle

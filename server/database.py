@@ -230,6 +230,11 @@ class Database:
         with self.snapshot() as conn:
             return signed_replies(conn, petition_id)
 
+    def claim_nonce(self, bureau_id: str, nonce: bytes) -> bool:
+        """Always True: with this store one writer serves every worker, and it alone keeps the
+        nonces (server/writer.py). The PostgreSQL store shares them between front ends."""
+        return True
+
     def inbox(
         self, bureau_id: str, after: int, limit: int
     ) -> list[tuple[InboxItem, list[tuple[int, bytes]]]]:

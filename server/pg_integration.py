@@ -40,6 +40,7 @@ from server.postgres import (
     PostgresConnection,
     PostgresLogFiles,
     PostgresLogState,
+    integrator_session,
     is_postgres_error,
 )
 from server.published_log import receipt_for
@@ -122,6 +123,7 @@ class IntegratorElection:
                     conn.close()
 
     def _lead(self, conn: PostgresConnection) -> None:
+        integrator_session(conn)
         integrator = Integrator(
             self._data,
             conn,
@@ -171,6 +173,7 @@ class ReceiptWaiter:
         self._queue: queue.Queue[Waiting | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="receipts", daemon=True)
         self._conn: PostgresConnection | None = None
+        self._nodes = NodeCache()  # committed nodes never change: proofs mostly skip the database
 
     def start(self) -> None:
         self._thread.start()
@@ -259,7 +262,9 @@ class ReceiptWaiter:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 for header, index in waiting.answers:
-                    receipt = b"" if index is None else receipt_for(conn, index, published)
+                    receipt = (
+                        b"" if index is None else receipt_for(conn, index, published, self._nodes)
+                    )
                     outcomes.append((header, receipt))
             finally:
                 if not conn.broken:

@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from crypto import note
 from crypto.errors import SealedPetitionError
@@ -54,6 +55,9 @@ log = logging.getLogger("sealed_petition.postgres")
 
 #: How long a connection attempt may take before the request (or the writer's batch) gives up.
 CONNECT_TIMEOUT = 5
+#: Bureau-request nonces kept per bureau, and how often (1 in N claims) older ones are dropped.
+NONCES_KEPT = 100_000
+NONCE_PRUNE_EVERY = 1000
 #: The key of the advisory lock that elects the integrator (any constant; documented).
 INTEGRATOR_LOCK = 0x5E41_ED00_0000_0001 - (1 << 63)
 
@@ -130,6 +134,14 @@ CREATE TABLE log_nodes (
     PRIMARY KEY (level, position)
 );
 
+CREATE TABLE request_nonces (              -- bureau-request nonces, shared by every front end
+    seq       BIGINT GENERATED ALWAYS AS IDENTITY,  -- order only: no time is kept
+    bureau_id TEXT NOT NULL,
+    nonce     BYTEA NOT NULL,
+    PRIMARY KEY (bureau_id, nonce)
+);
+CREATE INDEX request_nonces_by_seq ON request_nonces (bureau_id, seq);
+
 CREATE TABLE log_files (                   -- the static log's tiles and entry bundles
     path    TEXT PRIMARY KEY,              -- as under /log/: tile/0/000, tile/entries/000.p/5
     content BYTEA NOT NULL
@@ -152,7 +164,8 @@ def check_url(url: str) -> str:
             "--database takes a PostgreSQL URL (postgresql://user@host/dbname); without it the "
             "server uses the SQLCipher file in the data directory"
         )
-    if parts.password is not None:
+    options = {name.lower() for name, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if parts.password is not None or "password" in options:
         raise DataDirectoryError(
             "the --database URL must not contain a password (it would be visible in the process "
             "list): put it in ~/.pgpass or the file PGPASSFILE names"
@@ -284,7 +297,10 @@ def ensure_schema(conn: PostgresConnection) -> None:
         # One transaction, and a lock that a second front end starting at the same moment
         # waits for: it then finds the tables made and checks their version.
         conn.execute("SELECT pg_advisory_xact_lock(?)", (INTEGRATOR_LOCK + 1,))
-        again = conn.execute("SELECT to_regclass('store_meta') IS NOT NULL").fetchone()[0]
+        again = conn.execute(  # the catalog, not to_regclass(): its cache may predate the lock
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = 'store_meta'"
+        ).fetchone()[0]
         if not again:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -378,6 +394,35 @@ class PostgresDatabase:
             items = [InboxItem(*row) for row in rows]
             return [(item, petition_events(conn, item.petition_id)) for item in items]
 
+    def claim_nonce(self, bureau_id: str, nonce: bytes) -> bool:
+        """Whether no front end has seen this bureau request's nonce (and claim it).
+
+        Each writer keeps the nonces of its own front end in memory; this makes a request
+        captured at one front end useless at every other. No time is stored: each bureau's
+        oldest rows past :data:`NONCES_KEPT` are dropped, far more requests than a bureau signs
+        within the ±300 s window in which a request is accepted at all.
+        """
+        psycopg = _psycopg()
+        try:
+            with self._get_pool().connection() as raw:
+                conn = PostgresConnection(raw)
+                claimed = conn.execute(
+                    "INSERT INTO request_nonces (bureau_id, nonce) VALUES (?, ?) "
+                    "ON CONFLICT DO NOTHING",
+                    (bureau_id, nonce),
+                ).rowcount
+                if claimed == 1 and secrets.randbelow(NONCE_PRUNE_EVERY) == 0:
+                    conn.execute(
+                        "DELETE FROM request_nonces WHERE bureau_id = ? AND seq <= ("
+                        "SELECT seq FROM request_nonces WHERE bureau_id = ? "
+                        "ORDER BY seq DESC OFFSET ? LIMIT 1)",
+                        (bureau_id, bureau_id, NONCES_KEPT),
+                    )
+        except psycopg.Error as exc:
+            log.error("could not check a request nonce (%s)", _reason(exc))
+            raise StorageError("the petition store cannot be reached right now") from exc
+        return bool(claimed == 1)
+
     def published_checkpoint(self) -> bytes | None:
         """The checkpoint the integrator published last (with its cosignatures)."""
         with self.snapshot() as conn:
@@ -427,13 +472,13 @@ class PostgresLogState:
 
     def swap_head(self, expected: bytes | None, new: bytes) -> None:
         if expected is None:
-            changed = self._conn.execute(
+            changed = self._durably(
                 "UPDATE log_head SET signed = ? WHERE id = 1 AND signed IS NULL", (new,)
-            ).rowcount
+            )
         else:
-            changed = self._conn.execute(
+            changed = self._durably(
                 "UPDATE log_head SET signed = ? WHERE id = 1 AND signed = ?", (new, expected)
-            ).rowcount
+            )
         if changed != 1:
             raise ForkRefused(
                 "the log head in PostgreSQL is no longer the checkpoint this integrator signed "
@@ -451,9 +496,27 @@ class PostgresLogState:
         An integrator that lost its election and wakes up late finds the head changed and
         publishes nothing, so the published checkpoint never goes back to an older one.
         """
-        self._conn.execute(
+        self._durably(
             "UPDATE log_head SET published = ? WHERE id = 1 AND signed = ?", (cosigned, signed)
         )
+
+    def _durably(self, sql: str, params: tuple[bytes, ...]) -> int:
+        """Run one update as a synchronous commit, whatever the session's default.
+
+        The integrator's session commits tiles asynchronously (:func:`integrator_session`):
+        they are derived data, rebuilt at the next start. The head and the published
+        checkpoint are promises made to the world, so their commits wait for the disk.
+        """
+        self._conn.execute("BEGIN")
+        try:
+            self._conn.execute("SET LOCAL synchronous_commit = on")
+            changed = int(self._conn.execute(sql, params).rowcount)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with suppress(Exception):
+                self._conn.execute("ROLLBACK")
+            raise
+        return changed
 
 
 class PostgresLogFiles:
@@ -526,3 +589,14 @@ def open_checked_postgres(url: str, verifier: note.Verifier) -> PostgresConnecti
         conn.close()
         raise
     return conn
+
+
+def integrator_session(conn: PostgresConnection) -> None:
+    """Make ``conn`` the integrator's: tile writes commit without waiting for the disk.
+
+    Tiles and entry bundles are derived from the durable leaves and nodes, and the next
+    integrator rewrites any that are missing (:meth:`server.tile_store.TileStore.repair`), just
+    as the SQLCipher store does not fsync its tile files. Waiting for a flush after each of a
+    batch's dozen tile writes would be most of an integration's time.
+    """
+    conn.execute("SET synchronous_commit = off")

@@ -18,7 +18,7 @@ from crypto.errors import SealedPetitionError
 from crypto.log_receipt import build_receipt
 from server.database import Connection
 from server.errors import StorageError
-from server.merkle_store import StoredTree, read_leaves
+from server.merkle_store import NodeCache, StoredTree, read_leaves
 
 
 class PublishedCheckpoint:
@@ -54,13 +54,22 @@ class PublishedCheckpoint:
             return self._current
 
 
-def receipt_for(conn: Connection, index: int, published: tuple[bytes, Checkpoint]) -> bytes:
-    """The receipt of leaf ``index`` under the published checkpoint (one read transaction)."""
+def receipt_for(
+    conn: Connection,
+    index: int,
+    published: tuple[bytes, Checkpoint],
+    nodes: NodeCache | None = None,
+) -> bytes:
+    """The receipt of leaf ``index`` under the published checkpoint (one read transaction).
+
+    ``nodes``: hashes read before, kept by a long-lived caller (committed nodes never change).
+    """
     message, checkpoint = published
     if not 0 <= index < checkpoint.size:
         raise StorageError(f"entry {index} is not in the published checkpoint yet")
     leaves = read_leaves(conn, index, index + 1)
     if len(leaves) != 1:
         raise StorageError(f"the log is missing entry {index}; it is damaged")
-    proof = merkle.inclusion_proof(StoredTree(conn, checkpoint.size), index, checkpoint.size)
+    tree = StoredTree(conn, checkpoint.size, nodes)
+    proof = merkle.inclusion_proof(tree, index, checkpoint.size)
     return build_receipt(leaves[0], index, proof, message)

@@ -47,7 +47,11 @@ def _authenticated(bureau_id: str) -> tuple[Services, BureauBundle]:
     state = services()
     bureau_or_404(state, bureau_id)
     bundle = authenticate_bureau(
-        bureau_id, state.directory(), state.writer, state.config.request_window_seconds
+        bureau_id,
+        state.directory(),
+        state.writer,
+        state.config.request_window_seconds,
+        state.database.claim_nonce,
     )
     return state, bundle
 

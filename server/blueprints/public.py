@@ -116,8 +116,15 @@ def overloaded(state: Services, result: object) -> ApiError:
             "please send the same request again shortly",
             retry_after=state.config.retry_after_seconds,
         )
+    # Not "nothing was stored": a commit whose confirmation was lost (a broken connection, a
+    # receipt that waited too long for its checkpoint) may have stored it. The retry is safe
+    # either way: the same envelope gets the same receipt.
     return ApiError(
-        503, "unavailable", "the petition store is unavailable; nothing was stored", retry_after=5
+        503,
+        "unavailable",
+        "the petition store could not confirm this right now; nothing was acknowledged: send the "
+        "same request again (it is safe)",
+        retry_after=5,
     )
 
 

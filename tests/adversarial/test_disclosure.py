@@ -625,7 +625,11 @@ def _any_bureau_may_act(bureau_id: str) -> tuple[Services, Any]:
     path_bundle = bureau_or_404(state, bureau_id)
     signer = _signer_of(request.headers.get("Authorization", "")) or bureau_id
     authenticate_bureau(
-        signer, state.directory(), state.writer, state.config.request_window_seconds
+        signer,
+        state.directory(),
+        state.writer,
+        state.config.request_window_seconds,
+        state.database.claim_nonce,
     )
     return state, path_bundle
 

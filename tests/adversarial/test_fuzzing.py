@@ -1597,7 +1597,7 @@ def _authorization_inputs(kit: Kit) -> st.SearchStrategy[str]:
 
 def _authenticate(kit: Kit, header: str) -> object:
     with _edge(kit, INBOX_TARGET, headers={"Authorization": header}):
-        return authenticate_bureau("national", kit.published, kit.writer, 300)
+        return authenticate_bureau("national", kit.published, kit.writer, 300, lambda *_: True)
 
 
 def _naive_authenticate(kit: Kit, header: str) -> object:

@@ -4,6 +4,9 @@ Submissions run in several threads while the server (master, workers and writer)
 once. After a restart on the same data directory, every petition that got a 201 is there, its
 receipt's entry is proved in the new checkpoint, that checkpoint is consistent with every
 checkpoint handed out (in a receipt) before the crash, and the server takes new petitions again.
+
+Both stores: the SQLCipher file in the data directory, and a PostgreSQL database (a fresh one in
+the suite's cluster; only the server is killed here, never PostgreSQL).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from harness import (
     RunningServer,
     Submission,
@@ -25,14 +29,21 @@ from harness import (
 from crypto import cjson, merkle
 from crypto.checkpoint import Checkpoint
 from crypto.log_receipt import VerifiedReceipt, check_submission
+from tests.server.conftest import store_options
+
+#: Run against the SQLCipher store and against PostgreSQL (tests/server/conftest.py).
+BOTH_STORES = True
 
 
 def _head(server: RunningServer) -> Checkpoint:
     return server.checkpoint()
 
 
-def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) -> None:
-    server = start_server(tmp_path)
+def test_nothing_acknowledged_is_lost_when_the_server_is_killed(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    extra = store_options(store, request)
+    server = start_server(tmp_path, extra=extra)
     acknowledged: list[tuple[Submission, VerifiedReceipt]] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -63,7 +74,7 @@ def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) 
         assert len(acknowledged) > 10
         heads_before = {r.checkpoint for _, r in acknowledged}
 
-        process, client, _ = launch(server.data_dir, server.log_path)
+        process, client, _ = launch(server.data_dir, server.log_path, extra=extra)
         server.process, server.client = process, client
         head = _head(server)
         for old in heads_before:
@@ -100,14 +111,17 @@ def test_nothing_acknowledged_is_lost_when_the_server_is_killed(tmp_path: Path) 
         stop_server(server)
 
 
-def test_a_clean_stop_and_restart_keeps_the_log(tmp_path: Path) -> None:
-    server = start_server(tmp_path)
+def test_a_clean_stop_and_restart_keeps_the_log(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    extra = store_options(store, request)
+    server = start_server(tmp_path, extra=extra)
     try:
         for _ in range(3):
             assert server.client.post("/v1/petitions", server.seal("national").body()).status == 201
         before = _head(server)
         stop_server(server)
-        process, client, _ = launch(server.data_dir, server.log_path)
+        process, client, _ = launch(server.data_dir, server.log_path, extra=extra)
         server.process, server.client = process, client
         after = _head(server)
         assert after == before  # the same checkpoint text (origin, size, root)
