@@ -9,6 +9,8 @@ dozen indexed lookups at any log size. The proof algorithms themselves are ``cry
 
 from __future__ import annotations
 
+import threading
+
 from crypto.merkle import EMPTY_ROOT, leaf_hash, node_hash
 from server.database import Connection
 from server.errors import StorageError
@@ -25,25 +27,31 @@ class NodeCache:
     inclusion proof needs is a node near that edge: the ones written in the last batches, or a
     few large left subtrees that are read once and then stay. A bounded dict in insertion order
     keeps exactly those; when it grows past ``limit`` the older half is dropped. Only the writer
-    uses one, and it must :meth:`clear` it when a transaction rolls back.
+    uses one, and it must :meth:`clear` it when a transaction rolls back. On PostgreSQL the
+    elected integrator shares the writer's: it reads only nodes below the committed size, which
+    a rollback never touches.
     """
 
     def __init__(self, limit: int = 1 << 17) -> None:
         self._limit = limit
         self._hashes: dict[tuple[int, int], bytes] = {}
+        # On PostgreSQL the committer and the integrator thread share one cache.
+        self._lock = threading.Lock()
 
     def get(self, key: tuple[int, int]) -> bytes | None:
         return self._hashes.get(key)
 
     def put(self, key: tuple[int, int], value: bytes) -> None:
-        self._hashes.pop(key, None)
-        self._hashes[key] = value
-        if len(self._hashes) > self._limit:
-            for old in list(self._hashes)[: self._limit // 2]:
-                del self._hashes[old]
+        with self._lock:
+            self._hashes.pop(key, None)
+            self._hashes[key] = value
+            if len(self._hashes) > self._limit:
+                for old in list(self._hashes)[: self._limit // 2]:
+                    del self._hashes[old]
 
     def clear(self) -> None:
-        self._hashes.clear()
+        with self._lock:
+            self._hashes.clear()
 
 
 class StoredTree:

@@ -60,12 +60,19 @@ PUBLISHED = "sealed_petition_published"
 
 
 class IntegratorElection:
-    """Runs in every PostgreSQL writer; integrates while it holds the advisory lock."""
+    """Runs in every PostgreSQL writer; integrates while it holds the advisory lock.
+
+    The leader integrates in two places, one at a time (:attr:`_mutex`): right after its own
+    writer's commit (:meth:`integrate_now`, so a single front end pays no notification round
+    trip), and in its thread, for what the other front ends sequenced (it listens for their
+    commits on a connection of its own, so waiting never holds the integrator's).
+    """
 
     def __init__(
         self,
         url: str,
         data: DataDirectory,
+        nodes: NodeCache,
         *,
         today: Callable[[], date],
         witness_timeout: float,
@@ -73,16 +80,19 @@ class IntegratorElection:
     ) -> None:
         self._url = url
         self._data = data
+        self._nodes = nodes
         self._today = today
         self._witness_timeout = witness_timeout
         self._on_fork = on_fork
         self._stopping = threading.Event()
-        self._leading = threading.Event()
+        self._mutex = threading.Lock()
+        self._integrator: Integrator | None = None
+        self._conn: PostgresConnection | None = None
         self._thread = threading.Thread(target=self._run, name="integrator", daemon=True)
 
     @property
     def leading(self) -> bool:
-        return self._leading.is_set()
+        return self._integrator is not None
 
     def start(self) -> None:
         self._thread.start()
@@ -91,9 +101,44 @@ class IntegratorElection:
         self._stopping.set()
         self._thread.join()
 
+    # --- the committer's fast path ----------------------------------------------------------
+
+    def integrate_now(
+        self, size: int, decisions: list[tuple[dict[str, Any], int | None]]
+    ) -> list[tuple[dict[str, Any], bytes]] | None:
+        """If this writer leads: integrate through ``size`` and build the batch's receipts.
+
+        None when it does not lead (or stopped leading on the way): the caller then waits for
+        the leader's checkpoint (:class:`ReceiptWaiter`). A refused compare-and-swap is
+        :class:`ForkRefused`, for the caller to stop on.
+        """
+        with self._mutex:
+            integrator, conn = self._integrator, self._conn
+            if integrator is None or conn is None:
+                return None
+            try:
+                if size > integrator.signed_size:
+                    integrator.integrate(size)
+                    conn.execute(f"NOTIFY {PUBLISHED}")
+                return [
+                    (header, b"" if index is None else integrator.receipt(index))
+                    for header, index in decisions
+                ]
+            except ForkRefused:
+                raise
+            except Exception as exc:
+                if not (isinstance(exc, StorageError | OSError) or is_postgres_error(exc)):
+                    raise
+                log.warning("integration after a commit failed (%s)", describe_error(exc))
+                self._integrator = None  # the thread notices and stands again
+                return None
+
+    # --- the election -----------------------------------------------------------------------
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             conn: PostgresConnection | None = None
+            listener: PostgresConnection | None = None
             try:
                 conn = PostgresConnection.open(self._url, application="sealed-petition-integrator")
                 won = conn.execute("SELECT pg_try_advisory_lock(?)", (INTEGRATOR_LOCK,)).fetchone()
@@ -101,48 +146,52 @@ class IntegratorElection:
                     conn.close()
                     self._stopping.wait(ELECTION_RETRY)
                     continue
-                self._leading.set()
+                listener = PostgresConnection.open(self._url, application="sealed-petition-listen")
+                listener.execute(f"LISTEN {SEQUENCED}")
                 log.warning("this front end now integrates the log")
-                self._lead(conn)
+                self._lead(conn, listener)
             except ForkRefused as exc:
                 self._on_fork(exc)
                 return
-            except (StorageError, SealedPetitionError, OSError) as exc:
+            except Exception as exc:
+                if not (
+                    isinstance(exc, StorageError | SealedPetitionError | OSError)
+                    or is_postgres_error(exc)
+                ):
+                    raise
                 log.warning("the integrator stopped (%s); it will try again", describe_error(exc))
                 self._stopping.wait(1.0)
-            except Exception as exc:
-                if not is_postgres_error(exc):
-                    raise
-                log.warning(
-                    "the integrator lost PostgreSQL (%s); it will try again", describe_error(exc)
-                )
-                self._stopping.wait(1.0)
             finally:
-                self._leading.clear()
-                if conn is not None:
-                    conn.close()
+                with self._mutex:
+                    self._integrator = self._conn = None
+                for used in (listener, conn):
+                    if used is not None:
+                        used.close()
 
-    def _lead(self, conn: PostgresConnection) -> None:
+    def _lead(self, conn: PostgresConnection, listener: PostgresConnection) -> None:
         integrator_session(conn)
         integrator = Integrator(
             self._data,
             conn,
-            NodeCache(),
+            self._nodes,
             today=self._today,
             witness_timeout=self._witness_timeout,
             state=PostgresLogState(conn, self._data.log_verifier()),
             files=PostgresLogFiles(conn),
         )
-        integrator.start(log_size(conn))
-        conn.execute(f"NOTIFY {PUBLISHED}")
-        conn.execute(f"LISTEN {SEQUENCED}")
+        with self._mutex:
+            integrator.start(log_size(conn))
+            conn.execute(f"NOTIFY {PUBLISHED}")
+            self._integrator, self._conn = integrator, conn
         while not self._stopping.is_set():
-            size = log_size(conn)
-            if size > integrator.signed_size:
-                integrator.integrate(size)
-                conn.execute(f"NOTIFY {PUBLISHED}")
-                continue
-            for _ in conn.raw.notifies(timeout=INTEGRATION_POLL, stop_after=1):
+            with self._mutex:
+                if self._integrator is not integrator:
+                    return  # the fast path failed: stand for election again
+                size = log_size(conn)
+                if size > integrator.signed_size:
+                    integrator.integrate(size)
+                    conn.execute(f"NOTIFY {PUBLISHED}")
+            for _ in listener.raw.notifies(timeout=INTEGRATION_POLL, stop_after=1):
                 pass
 
 

@@ -301,6 +301,7 @@ class Writer:
                 self._election = IntegratorElection(
                     self._url,
                     data,
+                    self._nodes,
                     today=utc_today,
                     witness_timeout=config.witness_timeout_seconds,
                     on_fork=self._mark_damaged,
@@ -615,11 +616,16 @@ class Writer:
                 job.finish(({"result": "unavailable"}, b""))
             return
         self._size = transaction.size
-        if self._receipts is not None:
-            self._receipts.wait_for(transaction.size, decisions, _finisher(batch))
-            return
         try:
-            outcomes = self._integrate(size_before, transaction.size, decisions)
+            if self._election is not None and self._receipts is not None:
+                # PostgreSQL: integrate here if this front end leads, else wait for the leader.
+                answered = self._election.integrate_now(transaction.size, decisions)
+                if answered is None:
+                    self._receipts.wait_for(transaction.size, decisions, _finisher(batch))
+                    return
+                outcomes = answered
+            else:
+                outcomes = self._integrate(size_before, transaction.size, decisions)
         except StoreRefused as exc:
             # log.head changed under us: signing on would fork the log. The batch is stored
             # but acknowledged to no one; the operator must find out who else holds the key.
