@@ -45,6 +45,8 @@ log = logging.getLogger("sealed_petition.integrator")
 
 #: How long one round of cosigning may take before the batch is answered without the late ones.
 WITNESS_TIMEOUT = 5.0
+#: The most leaves kept from the last integrations for building their receipts.
+RECENT_LEAVES = 8192
 #: After a failure a witness is left out of this many seconds of batches.
 WITNESS_BACKOFF = 30.0
 
@@ -132,6 +134,8 @@ class Integrator:
         self._size = -1 if head is None else head.tree_size
         self._published = b""
         self._published_size = 0
+        # Committed leaves never change: those just read for the tiles serve the receipts.
+        self._recent_leaves: dict[int, bytes] = {}
 
     @property
     def origin(self) -> str:
@@ -235,7 +239,8 @@ class Integrator:
         if not 0 <= index < size:
             raise StorageError(f"entry {index} is not covered by the checkpoint of size {size}")
         with self._conn_lock:
-            leaf = read_leaves(self._conn, index, index + 1)
+            recent = self._recent_leaves.get(index)
+            leaf = [recent] if recent is not None else read_leaves(self._conn, index, index + 1)
             tree = StoredTree(self._conn, size, self._nodes)
             proof = merkle.inclusion_proof(tree, index, size)
         if len(leaf) != 1:
@@ -248,7 +253,12 @@ class Integrator:
         return StoredTree(self._conn, 0, self._nodes).node(level, position)
 
     def _leaves(self, start: int, end: int) -> list[bytes]:
-        return read_leaves(self._conn, start, end)
+        """Leaves for the entry bundles; the batch's new ones are kept for its receipts."""
+        leaves = read_leaves(self._conn, start, end)
+        if len(self._recent_leaves) > RECENT_LEAVES:
+            self._recent_leaves.clear()
+        self._recent_leaves.update(zip(range(start, start + len(leaves)), leaves, strict=True))
+        return leaves
 
     def _same_checkpoint(self, published: bytes, head: bytes) -> bool:
         """Whether the published file is the head's checkpoint (cosignatures aside)."""

@@ -40,7 +40,6 @@ from server.postgres import (
     PostgresConnection,
     PostgresLogFiles,
     PostgresLogState,
-    integrator_session,
     is_postgres_error,
 )
 from server.published_log import receipt_for
@@ -169,7 +168,6 @@ class IntegratorElection:
                         used.close()
 
     def _lead(self, conn: PostgresConnection, listener: PostgresConnection) -> None:
-        integrator_session(conn)
         integrator = Integrator(
             self._data,
             conn,

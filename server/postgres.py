@@ -501,22 +501,8 @@ class PostgresLogState:
         )
 
     def _durably(self, sql: str, params: tuple[bytes, ...]) -> int:
-        """Run one update as a synchronous commit, whatever the session's default.
-
-        The integrator's session commits tiles asynchronously (:func:`integrator_session`):
-        they are derived data, rebuilt at the next start. The head and the published
-        checkpoint are promises made to the world, so their commits wait for the disk.
-        """
-        self._conn.execute("BEGIN")
-        try:
-            self._conn.execute("SET LOCAL synchronous_commit = on")
-            changed = int(self._conn.execute(sql, params).rowcount)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            with suppress(Exception):
-                self._conn.execute("ROLLBACK")
-            raise
-        return changed
+        """One update, committed on its own (the session's commits wait for the disk)."""
+        return int(self._conn.execute(sql, params).rowcount)
 
 
 class PostgresLogFiles:
@@ -524,6 +510,26 @@ class PostgresLogFiles:
 
     def __init__(self, conn: PostgresConnection) -> None:
         self._conn = conn
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction per publication, its writes pipelined, its commit not waited for.
+
+        Tiles and entry bundles are derived from the durable leaves and nodes, and the next
+        integrator rewrites any that are missing (:meth:`server.tile_store.TileStore.repair`),
+        just as the SQLCipher store does not fsync its tile files. The head and the published
+        checkpoint, written outside this, are synchronous commits.
+        """
+        self._conn.execute("BEGIN")
+        try:
+            self._conn.execute("SET LOCAL synchronous_commit = off")
+            with self._conn.raw.pipeline():
+                yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            with suppress(Exception):
+                self._conn.execute("ROLLBACK")
+            raise
 
     def exists(self, path: str) -> bool:
         row = self._conn.execute("SELECT 1 FROM log_files WHERE path = ?", (path,)).fetchone()
@@ -589,14 +595,3 @@ def open_checked_postgres(url: str, verifier: note.Verifier) -> PostgresConnecti
         conn.close()
         raise
     return conn
-
-
-def integrator_session(conn: PostgresConnection) -> None:
-    """Make ``conn`` the integrator's: tile writes commit without waiting for the disk.
-
-    Tiles and entry bundles are derived from the durable leaves and nodes, and the next
-    integrator rewrites any that are missing (:meth:`server.tile_store.TileStore.repair`), just
-    as the SQLCipher store does not fsync its tile files. Waiting for a flush after each of a
-    batch's dozen tile writes would be most of an integration's time.
-    """
-    conn.execute("SET synchronous_commit = off")

@@ -26,6 +26,7 @@ import calendar
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -78,6 +79,10 @@ class TileFiles(Protocol):
         """The file at ``path`` (at most ``MAX_STATIC_FILE + 1`` bytes), or None if absent."""
         ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Group one publication's writes (one transaction on PostgreSQL; nothing for files)."""
+        ...
+
 
 def _midnight(day: date) -> int:
     return calendar.timegm(day.timetuple())
@@ -90,6 +95,9 @@ class DirectoryLogFiles:
         self.root = root
 
     # --- tiles (TileFiles) -----------------------------------------------------------------
+
+    def batch(self) -> AbstractContextManager[None]:
+        return nullcontext()  # each file is renamed into place on its own
 
     def exists(self, path: str) -> bool:
         return self._file(path).is_file()
@@ -204,10 +212,11 @@ class TileStore:
         day: date,
     ) -> None:
         """Write every tile and entry bundle that growing from ``old_size`` changed."""
-        for tile in changed_tiles(old_size, new_size):
-            self._write_tile(tile, node, day)
-        for bundle in changed_bundles(old_size, new_size):
-            self._write_bundle(bundle, leaves, day)
+        with self.files.batch():
+            for tile in changed_tiles(old_size, new_size):
+                self._write_tile(tile, node, day)
+            for bundle in changed_bundles(old_size, new_size):
+                self._write_bundle(bundle, leaves, day)
 
     def repair(self, size: int, node: NodeReader, leaves: LeafReader, day: date) -> int:
         """Write every tile of a log of ``size`` that is missing; return how many were written.

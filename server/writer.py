@@ -82,7 +82,7 @@ from server.datadir import DataDirectory
 from server.errors import DataDirectoryError, StorageError
 from server.integrator import Integrator
 from server.ipc import FramingError, MessageBuffer, encode_message
-from server.merkle_store import NodeCache, StoredTree, append_leaf, log_size
+from server.merkle_store import LogAppender, NodeCache, StoredTree, log_size
 from server.pg_integration import SEQUENCED, IntegratorElection, ReceiptWaiter, describe_error
 from server.postgres import PostgresConnection, is_postgres_error, open_checked_postgres
 from server.privatelog import configure_logging
@@ -773,10 +773,15 @@ class _Transaction:
         self.size = size
         self._day = day
         self._nodes = nodes
+        self._log = LogAppender(conn, nodes)
         self._new_petitions: dict[str, dict[str, Any]] = {}
+        self._stored: dict[str, tuple[bytes, int]] = {}
 
     def apply(self, batch: list[Job]) -> list[Decision]:
         decisions = []
+        self._stored = self._stored_petitions(
+            [str(job.header.get("petition_id")) for job in batch if job.op == "submit"]
+        )
         for job in batch:
             if job.op == "submit":
                 decisions.append(self._submit(job))
@@ -790,6 +795,7 @@ class _Transaction:
                     # The worker sends only what it parsed; never one job's fault for the batch.
                     log.warning("refused a malformed %s job", job.op)
                     decisions.append(({"result": "malformed"}, None))
+        self._log.flush()
         if self._new_petitions:
             self._conn.executemany(
                 "INSERT INTO petitions (petition_id, bureau_id, envelope, envelope_hash, "
@@ -804,9 +810,29 @@ class _Transaction:
             )
         return decisions
 
+    def _stored_petitions(self, petition_ids: list[str]) -> dict[str, tuple[bytes, int]]:
+        """The batch's submissions already stored (lookup key hash, leaf), in one query per 200.
+
+        Nothing in a batch inserts a petition before its end, so this stays true while it runs.
+        """
+        stored: dict[str, tuple[bytes, int]] = {}
+        unique = sorted(set(petition_ids))
+        for start in range(0, len(unique), 200):
+            chunk = unique[start : start + 200]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._conn.execute(
+                # Only placeholders are formatted in: one per id.
+                "SELECT petition_id, lookup_key_hash, leaf_index FROM petitions "  # noqa: S608
+                f"WHERE petition_id IN ({marks})",
+                chunk,
+            ).fetchall()
+            for petition_id, key_hash, leaf_index in rows:
+                stored[str(petition_id)] = (bytes(key_hash), int(leaf_index))
+        return stored
+
     def _append(self, entry: LogEntry) -> int:
         index = self.size
-        append_leaf(self._conn, index, entry.leaf(), self._nodes)
+        self._log.append(index, entry.leaf())
         self.size += 1
         return index
 
@@ -819,14 +845,11 @@ class _Transaction:
             if pending["lookup_key_hash"] != lookup_key_hash:
                 return {"result": "conflict"}, None
             return {"result": "existing"}, int(pending["leaf_index"])
-        existing = self._conn.execute(
-            "SELECT lookup_key_hash, leaf_index FROM petitions WHERE petition_id = ?",
-            (petition_id,),
-        ).fetchone()
+        existing = self._stored.get(petition_id)
         if existing is not None:
-            if bytes(existing[0]) != lookup_key_hash:
+            if existing[0] != lookup_key_hash:
                 return {"result": "conflict"}, None
-            return {"result": "existing"}, int(existing[1])
+            return {"result": "existing"}, existing[1]
         envelope_hash = bytes.fromhex(header["envelope_hash"])
         bureau_id = str(header["bureau_id"])
         entry = LogEntry(petition_id, bureau_id, envelope_hash, Event.RECEIVED, self._day)
@@ -850,6 +873,7 @@ class _Transaction:
         The worker has already checked what needs no history (the bureau's signature on the
         entry and on the reply, the reply's hash, the destination, the copy's header).
         """
+        self._log.flush()  # the history below joins the leaves appended so far
         header = job.header
         leaf = str(header["leaf"]).encode("utf-8")
         entry = LogEntry.from_leaf(leaf)
@@ -945,6 +969,7 @@ class _Transaction:
         for one petition are judged one after the other. The entry is the server's own
         (unsigned): the petitioner asked, and the log records that it did.
         """
+        self._log.flush()  # the history below joins the leaves appended so far
         header = job.header
         petition_id = str(header["petition_id"])
         key_hash = bytes.fromhex(str(header["lookup_key_hash"]))

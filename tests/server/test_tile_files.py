@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import calendar
+import contextlib
 import os
 import stat
 from collections.abc import Iterator
@@ -45,6 +46,12 @@ class MemoryFiles:
         self.files: dict[str, bytes] = {}
         self.writes: list[str] = []
         self.removed: list[str] = []
+        self.batches = 0
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        self.batches += 1
+        yield
 
     def exists(self, path: str) -> bool:
         return path in self.files
