@@ -431,6 +431,15 @@ def test_two_front_ends_serve_one_log(
         assert_all_in_log(a.client, directory, [])
         # One election, never two integrators.
         assert sum(s.log_text().count(LEADER_LINE) for s in (a, b)) == 1
+        # A bureau request captured at one front end is no good at the other (T-SPOOF-4): the
+        # nonces are claimed in the shared database, not only in each front end's writer.
+        bureau = a.bureaus["national"]
+        target = "/v1/bureaus/national/inbox"
+        first, authorization = a.client.signed(bureau, "GET", target)
+        assert first.status == 200, first.raw
+        replayed = b.client.request("GET", target, headers={"Authorization": authorization})
+        assert replayed.status == 401
+        assert replayed.error_code == "replayed_request"
         for server in (a, b):
             no_traceback(server)
 
