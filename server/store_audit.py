@@ -36,15 +36,26 @@ leave ``-wal`` and ``-shm`` files behind) inside one read transaction, so the au
 consistent snapshot even while the writer commits. The files the writer writes after each commit
 (``log.head``, the tiles, then ``public/log/checkpoint``) are read just before that snapshot, the
 published checkpoint first: none of them can then describe more of the log than the snapshot
-holds, and the checkpoint is never newer than the ``log.head`` and tiles read after it. Nothing
-is printed here: the command in
-:mod:`server.commands` prints the :class:`StoreAudit`. A finding names the table, column and row
-(petition id, leaf index) but never repeats the offending value: the report is meant to be
-pasted into tickets, and a leaked ID number must not leak a second time through it.
+holds, and the checkpoint is never newer than the ``log.head`` and tiles read after it.
+
+A PostgreSQL store (``--database``, :mod:`server.postgres`) gets the same checks, read in one
+``REPEATABLE READ READ ONLY`` transaction that also holds its log: ``log_head.signed`` and
+``log_head.published`` stand for ``log.head`` and ``public/log/checkpoint``, the rows of
+``log_files`` for the files of ``public/log`` (a row keeps no time, so there is no date to
+check). ``encrypted-at-rest`` is skipped there, not passed: PostgreSQL's files are the disk's
+business (docs/operations.md), which no client can see. ``schema`` reads PostgreSQL's catalog
+and looks into every schema of the database. The data directory still provides ``log.pub``,
+``directory.json`` and its files, which are scanned as on SQLCipher.
+
+Nothing is printed here: the command in :mod:`server.commands` prints the :class:`StoreAudit`.
+A finding names the table, column and row (petition id, leaf index) but never repeats the
+offending value: the report is meant to be pasted into tickets, and a leaked ID number must not
+leak a second time through it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -53,9 +64,10 @@ import re
 import sqlite3
 import stat
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -160,15 +172,24 @@ class Finding:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check: what was looked at (with counts), and what it found."""
+    """One check: what was looked at (with counts), and what it found.
+
+    A ``skipped`` check was not made, because it does not apply to the store (``summary`` says
+    why): it neither passed nor failed.
+    """
 
     check: str
     summary: str
     findings: tuple[Finding, ...]
+    skipped: bool = False
 
     @property
     def passed(self) -> bool:
-        return not self.findings
+        return not self.skipped and not self.findings
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.findings)
 
 
 @dataclass(frozen=True)
@@ -177,6 +198,8 @@ class StoreAudit:
 
     data_dir: Path
     checks: tuple[CheckResult, ...]
+    #: None: the SQLCipher file in the data directory; "PostgreSQL": a PostgreSQL database.
+    database: str | None = None
 
     @property
     def findings(self) -> list[Finding]:
@@ -184,7 +207,12 @@ class StoreAudit:
 
     @property
     def passed(self) -> bool:
+        """No check found anything (a skipped check found nothing: it was not made)."""
         return not self.findings
+
+    @property
+    def skipped(self) -> list[CheckResult]:
+        return [check for check in self.checks if check.skipped]
 
 
 class _Findings:
@@ -494,14 +522,22 @@ def open_store(data: DataDirectory, key: bytes) -> Connection:
 # --- the audit -------------------------------------------------------------------------------
 
 
-def audit_store(path: Path, *, key_file: Path | None = None) -> StoreAudit:
+def audit_store(
+    path: Path, *, key_file: Path | None = None, database_url: str | None = None
+) -> StoreAudit:
     """Run every check on the data directory at ``path``; read-only.
+
+    With ``database_url`` the store is that PostgreSQL database (``key_file`` is then unused:
+    PostgreSQL has no database key) and the data directory provides ``log.pub``,
+    ``directory.json`` and its own files to scan (:func:`_audit_postgres`).
 
     Raises a :class:`~crypto.errors.SealedPetitionError` (not a finding) when there is nothing
     to audit: no such directory, no key, a key that does not open the database, a database file
-    that is not a database.
+    that is not a database, a PostgreSQL database that cannot be reached.
     """
     data = open_data_directory(path)
+    if database_url is not None:
+        return _audit_postgres(data, database_url)
     key = database_key(data, key_file)
     db_path = _database_path(data)
     findings = _Findings()
@@ -585,6 +621,26 @@ def _objects(conn: Connection) -> set[tuple[str, str, str]]:
 def _columns(conn: Connection, table: str) -> list[tuple[str, str, int, int]]:
     rows = conn.execute(f"PRAGMA table_info({_quote(table)})").fetchall()
     return [(str(row[1]), str(row[2]).upper(), int(row[3]), int(row[5])) for row in rows]
+
+
+def _plain(value: object) -> object:
+    """A stored value as one of the types SQLite stores (None, int, float, text, bytes).
+
+    PostgreSQL hands over its own types too (a column a careless patch added may be a
+    ``timestamptz``, ``inet``, ``jsonb``, ``numeric``, an array): each becomes the text or number
+    the detectors read, so that no type escapes them.
+    """
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return value
+    if isinstance(value, memoryview | bytearray):
+        return bytes(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
 
 
 def _as_bytes(value: object) -> bytes | None:
@@ -754,6 +810,33 @@ class _PublishedLog:
     problem: str | None = None  # of public/ or public/log itself: a symbolic link, not a folder
 
 
+@dataclass(frozen=True)
+class _LogPlaces:
+    """Where the store keeps the signed head, the published checkpoint and the tiles, as the
+    findings name them: files in the data directory, or (PostgreSQL) rows of the database."""
+
+    head: str = store_guard.HEAD_FILE
+    checkpoint: str = f"public/log/{CHECKPOINT_FILE}"
+    files: str = "public/log"
+    in_database: bool = False
+
+    @property
+    def absent(self) -> str:
+        return "is empty" if self.in_database else "is missing"
+
+    def file(self, relative: str) -> str:
+        """A tile or bundle, by its path below ``public/log`` (or in ``log_files``)."""
+        if self.in_database:
+            return f"the {self.files} row {_show_file(relative)}"
+        return _show_file(f"{self.files}/{relative}")
+
+
+_FILE_PLACES = _LogPlaces()
+_DATABASE_PLACES = _LogPlaces(
+    head="log_head.signed", checkpoint="log_head.published", files="log_files", in_database=True
+)
+
+
 def _published_root_problem(data: DataDirectory) -> str | None:
     """What is wrong with ``public`` or ``public/log`` (None: both are real folders or absent).
 
@@ -847,9 +930,11 @@ class _Auditor:
         findings: _Findings,
         kept_head: bytes | SealedPetitionError | None = None,
         published: _PublishedLog | None = None,
+        places: _LogPlaces = _FILE_PLACES,
     ) -> None:
         self._head_file = kept_head
         self._published = published or _PublishedLog(exists=False, checkpoint=None)
+        self._places = places
         self._conn = conn
         self._data = data
         self._findings = findings
@@ -956,25 +1041,37 @@ class _Auditor:
 
     # --- scanning --------------------------------------------------------------------------
 
-    def _scan_database(self) -> str:
-        tables = [
-            str(row[0])
-            for row in self._conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+    def _tables(self) -> list[tuple[str, str, str]]:
+        """Every table to scan: (its name for the rules below, its name shown, its SQL name)."""
+        return [
+            (name, _show_identifier(name, "a table"), _quote(name))
+            for name in (
+                str(row[0])
+                for row in self._conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                )
             )
         ]
+
+    def _table_rows(self, sql_name: str) -> tuple[list[str], Iterable[Sequence[Any]]] | None:
+        """A table's column names and rows, read as they are needed; None if it cannot be read."""
+        try:
+            cursor = self._conn.execute(f"SELECT * FROM {sql_name}")  # noqa: S608
+        except _DB_ERRORS:
+            return None
+        return [str(description[0]) for description in cursor.description], cursor
+
+    def _scan_database(self) -> str:
         envelopes = 0
-        for table in tables:
+        for table, shown_table, sql_name in self._tables():
             self._counts.tables.add(table)
-            try:
-                cursor = self._conn.execute(f"SELECT * FROM {_quote(table)}")  # noqa: S608
-            except _DB_ERRORS:
-                self._add(SCHEMA, f"the table {_show_identifier(table, 'a table')} cannot be read")
+            read = self._table_rows(sql_name)
+            if read is None:
+                self._add(SCHEMA, f"the table {shown_table} cannot be read")
                 continue
-            columns = [str(description[0]) for description in cursor.description]
-            shown_table = _show_identifier(table, "a table")
-            for ordinal, row in enumerate(cursor, start=1):
-                values = dict(zip(columns, row, strict=True))
+            columns, rows = read
+            for ordinal, row in enumerate(rows, start=1):
+                values = dict(zip(columns, map(_plain, row), strict=True))
                 for column, value in values.items():
                     if value is None:
                         continue
@@ -1617,27 +1714,29 @@ class _Auditor:
         return True
 
     def _kept_head(self, tree: merkle.LeafHashList, size: int) -> tuple[str, int | None]:
-        """``log.head``, the last checkpoint the log key signed, kept outside the database."""
-        kept = self._head_file
+        """``log.head`` (on PostgreSQL ``log_head.signed``), the last checkpoint the log key
+        signed, kept outside the log tables."""
+        kept, head = self._head_file, self._places.head
         if kept is None:
+            absent = f"{head} is empty" if self._places.in_database else f"there is no {head}"
             if size:
                 self._add(
                     LOG_INTACT,
-                    f"there is no log.head, yet the store holds {size:,} leaves: nothing keeps "
+                    f"{absent}, yet the store holds {size:,} leaves: nothing keeps "
                     "the last checkpoint the log key signed",
                 )
-            return "there is no log.head", None
+            return absent, None
         if isinstance(kept, SealedPetitionError):
-            self._add(LOG_INTACT, f"log.head cannot be read ({kept.code})")
+            self._add(LOG_INTACT, f"{head} cannot be read ({kept.code})")
             return "", None
-        checkpoint = self._checkpoint(kept, "log.head")
+        checkpoint = self._checkpoint(kept, head)
         if checkpoint is None:
             return "", None
-        if not self._matches_store(checkpoint, "log.head", tree, size):
+        if not self._matches_store(checkpoint, head, tree, size):
             return "", checkpoint.size
         unverified = " (its signature unchecked: no log.pub)" if self._log is None else ""
         return (
-            f"the store reproduces the checkpoint kept in log.head (size {checkpoint.size:,})"
+            f"the store reproduces the checkpoint kept in {head} (size {checkpoint.size:,})"
             f"{unverified}",
             checkpoint.size,
         )
@@ -1645,12 +1744,13 @@ class _Auditor:
     def _published_checkpoint(
         self, tree: merkle.LeafHashList, size: int, kept_size: int | None
     ) -> tuple[str, int | None]:
-        """``public/log/checkpoint``: signed by the log, the store's tree, not past log.head."""
-        where = f"public/log/{CHECKPOINT_FILE}"
+        """``public/log/checkpoint`` (on PostgreSQL ``log_head.published``): signed by the log,
+        the store's tree, not past the head."""
+        where, head = self._places.checkpoint, self._places.head
         blob = self._published.checkpoint
         if blob is None:
             if size or kept_size is not None:
-                self._add(LOG_INTACT, f"{where} is missing: the log is not published")
+                self._add(LOG_INTACT, f"{where} {self._places.absent}: the log is not published")
             return "", None
         if isinstance(blob, SealedPetitionError):
             self._add(LOG_INTACT, f"{where} cannot be read ({blob.code})")
@@ -1661,8 +1761,8 @@ class _Auditor:
         if kept_size is not None and checkpoint.size > kept_size:
             self._add(
                 LOG_INTACT,
-                f"{where} (size {checkpoint.size:,}) is larger than log.head (size "
-                f"{kept_size:,}): log.head is not the last checkpoint the log key signed",
+                f"{where} (size {checkpoint.size:,}) is larger than {head} (size "
+                f"{kept_size:,}): {head} is not the last checkpoint the log key signed",
             )
         if not self._matches_store(checkpoint, where, tree, size):
             return "", None  # its tiles cannot be the store's: not looked for
@@ -1695,7 +1795,7 @@ class _Auditor:
                 self._add(
                     LOG_INTACT,
                     f"the cosignature by witness {_show_witness(witness.name)} on "
-                    f"public/log/{CHECKPOINT_FILE} does not verify",
+                    f"{self._places.checkpoint} does not verify",
                 )
             else:
                 cosigned.add(witness.name)
@@ -1708,13 +1808,16 @@ class _Auditor:
     def _published_files(
         self, tree: merkle.LeafHashList, leaves: list[bytes], published_size: int | None
     ) -> str:
-        """Every file in ``public/log`` is the checkpoint or a tile or bundle of the store."""
-        published = self._published
+        """Every file in ``public/log`` is the checkpoint or a tile or bundle of the store (on
+        PostgreSQL: every row of ``log_files`` is a tile or bundle of the store)."""
+        published, places = self._published, self._places
         if published.problem is not None:
-            self._add(
-                LOG_INTACT,
-                f"{published.problem}: the published log holds only files the writer wrote",
+            after = (
+                ""
+                if places.in_database
+                else ": the published log holds only files the writer wrote"
             )
+            self._add(LOG_INTACT, f"{published.problem}{after}")
             return ""
         if not published.exists:
             if leaves or self._head_file is not None:
@@ -1723,33 +1826,40 @@ class _Auditor:
         present: set[str] = set()
         good: Counter[str] = Counter()
         for item in published.files:
-            shown = _show_file(f"public/log/{item.relative}")
+            shown = places.file(item.relative)
             if item.problem is not None:
                 self._add(
                     LOG_INTACT,
                     f"{shown} {item.problem}: the published log holds only files the writer wrote",
                 )
                 continue
-            if item.temporary:
+            if item.temporary and not places.in_database:
                 continue
             present.add(item.relative)
-            if item.relative == CHECKPOINT_FILE or item.vanished:
+            if item.vanished or (item.relative == CHECKPOINT_FILE and not places.in_database):
                 continue
             try:
                 resource = tiles.parse_path(item.relative)
             except MalformedInput:
-                self._add(
-                    LOG_INTACT,
-                    f"{shown} is not a tile, an entry bundle or the checkpoint: nothing else "
-                    "belongs in the published log",
-                )
+                self._add(LOG_INTACT, f"{shown} {self._stray()}")
                 continue
             if self._published_resource(resource, item, shown, tree, leaves):
                 good["tile" if isinstance(resource, tiles.Tile) else "bundle"] += 1
         needed = self._missing_resources(present, published_size)
         return (
-            f"public/log holds {good['tile']:,} tiles and {good['bundle']:,} entry bundles, each "
-            f"the store's hashes or leaves{needed}"
+            f"{places.files} holds {good['tile']:,} tiles and {good['bundle']:,} entry bundles, "
+            f"each the store's hashes or leaves{needed}"
+        )
+
+    def _stray(self) -> str:
+        if self._places.in_database:
+            return (
+                f"is not a tile or an entry bundle: nothing else belongs in {self._places.files} "
+                "(the published checkpoint is log_head.published)"
+            )
+        return (
+            "is not a tile, an entry bundle or the checkpoint: nothing else belongs in the "
+            "published log"
         )
 
     def _published_resource(
@@ -1814,14 +1924,19 @@ class _Auditor:
             self._add(
                 LOG_INTACT,
                 f"{len(missing):,} of the {len(needed):,} tiles and entry bundles that "
-                f"public/log/{CHECKPOINT_FILE} (size {size:,}) needs are missing "
+                f"{self._places.checkpoint} (size {size:,}) needs are missing "
                 f"(the first: {missing[0].path()})",
             )
             return ""
         return f", and the {len(needed):,} that the published checkpoint needs are all there"
 
     def _published_dates(self) -> str:
-        """A served file's modification time becomes its ``Last-Modified``: only a day."""
+        """A served file's modification time becomes its ``Last-Modified``: only a day.
+
+        (A row of ``log_files`` keeps no time: there is nothing to date on PostgreSQL.)
+        """
+        if self._places.in_database:
+            return ""
         files = [
             item
             for item in self._published.files
@@ -1902,6 +2017,14 @@ def _row_label(table: str, row: dict[str, object], ordinal: int, *, exclude: str
         level, position = count("level"), count("position")
         if level is not None and position is not None:
             return f"node {level}/{position}"
+    elif table == "log_files":  # PostgreSQL: the published tiles and entry bundles
+        path = None if exclude == "path" else row.get("path")
+        if isinstance(path, str) and _FILE_NAME.fullmatch(path) and _presentable(path):
+            return f"the row {path}"
+    elif table == "request_nonces":  # PostgreSQL: bureau-request nonces
+        seq = count("seq")
+        if seq is not None:
+            return f"nonce {seq}"
     return f"row {ordinal}"
 
 
@@ -1919,6 +2042,500 @@ def _data_files(root: Path) -> Iterator[Path]:
             if path.is_symlink() or not path.is_file():
                 continue
             yield path
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+#
+# `petition audit store --database postgresql://…` audits the store of server/postgres.py with
+# the same checks. Its tables are those of the SQLCipher file plus five of its own: store_meta
+# (the schema version), log_lock (the one row a sequencing transaction locks), log_head (the
+# signed head and the published checkpoint: log.head and public/log/checkpoint of a data
+# directory), request_nonces (bureau ids and the random nonces of bureau requests, shared by the
+# front ends: nothing of a petition, so they are scanned but not compared for linking values)
+# and log_files (the published tiles and entry bundles, checked by log-intact like the files of
+# public/log). Every value of every table is scanned as on SQLCipher.
+
+#: What ``encrypted-at-rest`` says on PostgreSQL, where it is not checked.
+POSTGRES_AT_REST = (
+    "not applicable: PostgreSQL's files are encrypted by the disk they are on, which no "
+    "database client can check (docs/operations.md)"
+)
+
+# PostgreSQL's own schemas are information_schema and those named pg_…; every query below that
+# looks at "every schema" leaves out those (n.nspname <> 'information_schema' AND n.nspname !~
+# '^pg_'), and looks into all others.
+
+#: Rows fetched at a time when a table is scanned.
+_SCAN_BATCH = 500
+_RELATION_KINDS = {
+    "r": "table",
+    "p": "table",
+    "v": "view",
+    "m": "materialized view",
+    "f": "foreign table",
+    "S": "sequence",
+    "i": "index",
+    "I": "index",
+}
+
+
+def _audit_postgres(data: DataDirectory, url: str) -> StoreAudit:
+    """The audit of a PostgreSQL store, in one ``REPEATABLE READ READ ONLY`` transaction.
+
+    Everything the database holds is read inside that one snapshot, the head and the published
+    log included, so no commit of a running front end can split what is compared. Nothing is
+    written: the transaction is read-only and is rolled back; a query that fails (a table that
+    was dropped or cannot be read) is undone to a savepoint so the others still run.
+    """
+    from server import postgres
+
+    postgres.check_url(url)
+    errors: type[Exception] = postgres._psycopg().Error
+    conn = postgres.PostgresConnection.open(url, application="sealed-petition-audit")
+    findings = _Findings()
+    try:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            summaries = _PostgresAuditor(conn, data, findings, errors).run()
+        finally:
+            if not conn.broken:
+                conn.execute("ROLLBACK")
+    except errors as exc:
+        raise StorageError(
+            f"cannot read the PostgreSQL database ({postgres._reason(exc)})"
+        ) from exc
+    finally:
+        conn.close()
+    summaries[ENCRYPTED_AT_REST] = POSTGRES_AT_REST
+    checks = tuple(
+        CheckResult(check, summaries[check], findings.of(check), skipped=check == ENCRYPTED_AT_REST)
+        for check in CHECK_IDS
+    )
+    return StoreAudit(data.path, checks, database="PostgreSQL")
+
+
+@dataclass(frozen=True)
+class _PgColumn:
+    """A column as PostgreSQL's catalog describes it (``format_type``, NOT NULL, …)."""
+
+    type: str
+    not_null: bool
+    identity: bool = False
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class _PgSchema:
+    """The tables of :data:`server.postgres._SCHEMA`: columns, keys and indexes."""
+
+    columns: dict[str, dict[str, _PgColumn]]  # table -> column -> definition, in order
+    constraints: frozenset[tuple[str, str, tuple[str, ...]]]  # (table, "p"|"u", columns)
+    indexes: dict[str, str]  # index name -> its table (the CREATE INDEX statements)
+
+
+# Type names as PostgreSQL's format_type() writes them, for the aliases a schema may use.
+_PG_TYPE_NAMES = {
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "int2": "smallint",
+    "bool": "boolean",
+    "varchar": "character varying",
+}
+
+
+def _split_top_level(body: str) -> list[str]:
+    """The parts of a CREATE TABLE body, split at commas outside parentheses."""
+    parts: list[str] = []
+    depth = start = 0
+    for index, char in enumerate(body):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(body[start:index])
+            start = index + 1
+    parts.append(body[start:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _column_names(text: str) -> tuple[str, ...]:
+    inside = text[text.index("(") + 1 : text.index(")")]
+    return tuple(name.strip().lower() for name in inside.split(","))
+
+
+@functools.cache
+def _expected_postgres_schema() -> _PgSchema:
+    """What :data:`server.postgres._SCHEMA` creates, read from its text: the one source of truth.
+
+    Parsed rather than executed: building it in a scratch schema would need a connection that
+    may create objects, and the audit needs only one that may read. The statements there are
+    plain DDL (a column per line, inline or table-level keys, CREATE INDEX); the audit of a
+    fresh store, which the tests run, shows that this reading matches what PostgreSQL made.
+    """
+    from server import postgres
+
+    columns: dict[str, dict[str, _PgColumn]] = {}
+    constraints: set[tuple[str, str, tuple[str, ...]]] = set()
+    indexes: dict[str, str] = {}
+    text = re.sub(r"--[^\n]*", "", postgres._SCHEMA)
+    for statement in text.split(";"):
+        words = statement.split()
+        upper = [word.upper() for word in words]
+        if upper[:2] == ["CREATE", "TABLE"]:
+            table = words[2].lower()
+            defined = columns[table] = {}
+            body = statement[statement.index("(") + 1 : statement.rindex(")")]
+            for part in _split_top_level(body):
+                tokens = part.split()
+                head = tokens[0].upper()
+                if head in ("PRIMARY", "UNIQUE"):
+                    names = _column_names(part)
+                    constraints.add((table, "p" if head == "PRIMARY" else "u", names))
+                    if head == "PRIMARY":
+                        for name in names:
+                            defined[name] = replace(defined[name], not_null=True)
+                    continue
+                if head in ("CONSTRAINT", "CHECK", "FOREIGN", "EXCLUDE"):
+                    continue
+                name, spec = tokens[0].lower(), [token.upper() for token in tokens[1:]]
+                words_of_spec = " ".join(spec)
+                key = "PRIMARY KEY" in words_of_spec
+                identity = "AS IDENTITY" in words_of_spec  # implies NOT NULL
+                kind = tokens[1].lower()
+                defined[name] = _PgColumn(
+                    _PG_TYPE_NAMES.get(kind, kind),
+                    not_null=key or identity or "NOT NULL" in words_of_spec,
+                    identity=identity,
+                    default="DEFAULT" in spec,
+                )
+                if key:
+                    constraints.add((table, "p", (name,)))
+                if "UNIQUE" in spec:
+                    constraints.add((table, "u", (name,)))
+        elif upper[:2] == ["CREATE", "INDEX"] or upper[:3] == ["CREATE", "UNIQUE", "INDEX"]:
+            name = words[upper.index("INDEX") + 1].lower()
+            indexes[name] = words[upper.index("ON") + 1].lower()
+    return _PgSchema(columns, frozenset(constraints), indexes)
+
+
+def _bytes_or_text(value: object) -> bytes | None:
+    blob = _as_bytes(value)
+    if blob is None and isinstance(value, str):
+        return value.encode("utf-8", errors="surrogatepass")
+    return blob
+
+
+class _PostgresAuditor(_Auditor):
+    """The checks on a PostgreSQL store, inside the caller's read-only transaction."""
+
+    def __init__(
+        self, conn: Any, data: DataDirectory, findings: _Findings, errors: type[Exception]
+    ) -> None:
+        super().__init__(conn, data, findings, places=_DATABASE_PLACES)
+        self._errors = errors
+        self._here = ""  # the schema the server's tables are in (its current_schema())
+
+    def run(self) -> dict[str, str]:
+        here = self._conn.execute("SELECT current_schema()").fetchone()[0]
+        self._here = "" if here is None else str(here)
+        self._head_file, self._published = self._read_log_rows()
+        return super().run()
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]] | None:
+        """All rows of a query on the store's tables; None if it fails (undone to a savepoint,
+        so the transaction, and the audit, go on)."""
+        self._conn.execute("SAVEPOINT audit_query")
+        try:
+            rows = [tuple(row) for row in self._conn.execute(sql).fetchall()]
+        except self._errors:
+            self._conn.execute("ROLLBACK TO SAVEPOINT audit_query")
+            return None
+        self._conn.execute("RELEASE SAVEPOINT audit_query")
+        return rows
+
+    def _rows(self, query: str, table: str) -> list[tuple[Any, ...]]:
+        rows = self._query(query)
+        if rows is None:
+            self._add(
+                LOG_MATCHES_STORE,
+                f"the table {table} cannot be read as server/postgres.py defines it",
+            )
+            return []
+        return rows
+
+    def _read_log_rows(self) -> tuple[bytes | SealedPetitionError | None, _PublishedLog]:
+        """``log_head`` (the signed head and the published checkpoint) and ``log_files``, in the
+        same snapshot as everything else: none of them can describe another state of the log.
+        Tiles are kept as their lengths and SHA-256 digests, computed by PostgreSQL."""
+        signed: bytes | SealedPetitionError | None
+        published: bytes | SealedPetitionError | None
+        head = self._query("SELECT signed, published FROM log_head WHERE id = 1")
+        if head is None:
+            signed = published = StorageError("the table log_head cannot be read")
+        elif not head:
+            signed = published = None
+        else:
+            signed, published = _bytes_or_text(head[0][0]), _bytes_or_text(head[0][1])
+        rows = self._query(
+            "SELECT path, length(content), sha256(content) FROM log_files ORDER BY path"
+        )
+        if rows is None:
+            problem = "the table log_files cannot be read"
+            return signed, _PublishedLog(exists=True, checkpoint=published, problem=problem)
+        files = tuple(
+            _PublishedFile(
+                str(path), length=_int(length) or 0, digest=_as_bytes(digest) or b"", midnight=True
+            )
+            for path, length, digest in rows
+        )
+        return signed, _PublishedLog(exists=True, checkpoint=published, files=files)
+
+    # --- scanning ----------------------------------------------------------------------------
+
+    def _tables(self) -> list[tuple[str, str, str]]:
+        """Every table (and materialized view) of every schema of the database but PostgreSQL's
+        own: the server's, by name, and any other, by schema and name."""
+        rows = self._conn.execute(
+            "SELECT n.nspname, c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition AND "
+            "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
+            "ORDER BY n.nspname <> current_schema(), n.nspname, c.relname"
+        ).fetchall()
+        tables = []
+        for schema, name in rows:
+            sql_name = f"{_quote(str(schema))}.{_quote(str(name))}"
+            if schema == self._here:
+                tables.append((str(name), _show_identifier(str(name), "a table"), sql_name))
+            else:
+                shown = (
+                    f"{self._shown_schema(str(schema))}.{_show_identifier(str(name), 'a table')}"
+                )
+                tables.append((f"{schema}.{name}", shown, sql_name))
+        return tables
+
+    def _table_rows(self, sql_name: str) -> tuple[list[str], Iterable[Sequence[Any]]] | None:
+        """A table through a server-side cursor, a batch at a time (envelopes add up)."""
+        raw = self._conn.raw  # the SQL is complete: no placeholders to translate
+        raw.execute("SAVEPOINT audit_scan")
+        try:
+            raw.execute(f"DECLARE audit_scan NO SCROLL CURSOR FOR SELECT * FROM {sql_name}")  # noqa: S608
+            cursor = raw.execute(f"FETCH {_SCAN_BATCH} FROM audit_scan")
+        except self._errors:
+            raw.execute("ROLLBACK TO SAVEPOINT audit_scan")
+            return None
+        columns = [str(column.name) for column in cursor.description or ()]
+        return columns, self._fetched(raw, cursor)
+
+    def _fetched(self, raw: Any, cursor: Any) -> Iterator[Sequence[Any]]:
+        while True:
+            rows = cursor.fetchall()
+            yield from rows
+            if len(rows) < _SCAN_BATCH:
+                break
+            cursor = raw.execute(f"FETCH {_SCAN_BATCH} FROM audit_scan")
+        raw.execute("CLOSE audit_scan")
+        raw.execute("RELEASE SAVEPOINT audit_scan")
+
+    def _shown_schema(self, schema: str) -> str:
+        return _show_identifier(schema, "a schema")
+
+    def _shown_object(self, schema: str, name: str, what: str) -> str:
+        shown = _show_identifier(name, f"a {what}")
+        return shown if schema == self._here else f"{self._shown_schema(schema)}.{shown}"
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def _unexpected(self, what: str, schema: str, name: str) -> None:
+        self._patterns(name, f"the name of an unexpected {what}", names=True)
+        self._patterns(schema, "the name of a schema", names=True)
+        self._add(
+            SCHEMA,
+            f"unexpected {what} {self._shown_object(schema, name, what)}: server/postgres.py "
+            "defines no such thing, and it could hold anything",
+        )
+
+    def _schema(self) -> str:
+        """The database against :data:`server.postgres._SCHEMA`, read from PostgreSQL's own
+        catalog (``pg_catalog``, which, unlike ``information_schema``, shows every object
+        whatever the auditor's privileges on it): the same tables, columns, keys and indexes in
+        the server's schema, and nothing else in any schema (no other table, view, sequence,
+        index, trigger, rule or function, no large object)."""
+        expected = _expected_postgres_schema()
+        tables, indexes = self._relations(expected)
+        for table in sorted(set(expected.columns) - tables):
+            self._add(SCHEMA, f"the table {table} is missing")
+        for index in sorted(set(expected.indexes) - indexes):
+            self._add(SCHEMA, f"the index {index} is missing")
+        self._compare_columns(expected, tables)
+        self._compare_constraints(expected, tables)
+        self._other_objects()
+        self._schema_version()
+        columns = sum(len(defined) for defined in expected.columns.values())
+        return (
+            f"{len(expected.columns)} tables with {columns} columns, "
+            f"{len(expected.constraints)} primary keys and unique constraints and "
+            f"{len(expected.indexes)} indexes, as server/postgres.py defines them (schema "
+            f"version {database.SCHEMA_VERSION}); no other table, view, sequence, index, "
+            "trigger, rule, function or large object in the database"
+        )
+
+    def _relations(self, expected: _PgSchema) -> tuple[set[str], set[str]]:
+        """Every relation in the database's own schemas; returns the expected tables and
+        indexes found, and reports any other."""
+        rows = self._conn.execute(
+            "SELECT n.nspname, c.relname, c.relkind, "
+            "EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid "
+            "AND k.contype IN ('p', 'u', 'x')), "
+            "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass "
+            "AND d.objid = c.oid AND d.deptype = 'i'), "
+            "(SELECT t.relname FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+            "WHERE i.indexrelid = c.oid) "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' "
+            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'i', 'I') "
+            "ORDER BY n.nspname, c.relname"
+        ).fetchall()
+        tables: set[str] = set()
+        indexes: set[str] = set()
+        for schema, name, kind, backs_constraint, identity, indexed in rows:
+            ours = schema == self._here
+            if kind in ("r", "p") and ours and name in expected.columns:
+                tables.add(name)
+            elif kind in ("i", "I") and backs_constraint:
+                continue  # a key's index: the keys are compared below
+            elif kind in ("i", "I") and ours and expected.indexes.get(name) == indexed:
+                indexes.add(name)
+            elif kind == "S" and identity:
+                continue  # an identity column's sequence: the columns are compared below
+            else:
+                self._unexpected(_RELATION_KINDS.get(str(kind), "object"), str(schema), str(name))
+        return tables, indexes
+
+    def _compare_columns(self, expected: _PgSchema, tables: set[str]) -> None:
+        rows = self._conn.execute(
+            "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+            "a.attidentity <> '', a.atthasdef OR a.attgenerated <> '' "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum"
+        ).fetchall()
+        have: dict[str, dict[str, _PgColumn]] = {}
+        for table, name, kind, not_null, identity, default in rows:
+            if table in tables:
+                have.setdefault(table, {})[str(name)] = _PgColumn(
+                    str(kind), bool(not_null), bool(identity), bool(default)
+                )
+        for table in sorted(tables):
+            wanted, found = expected.columns[table], have.get(table, {})
+            for name in found:
+                if name not in wanted:
+                    self._patterns(name, "the name of an unexpected column", names=True)
+                    shown = _show_identifier(name, "a column")
+                    self._add(SCHEMA, f"unexpected column {table}.{shown}: it could hold anything")
+            for name, column in wanted.items():
+                if name not in found:
+                    self._add(SCHEMA, f"the column {table}.{name} is missing")
+                elif found[name] != column:
+                    self._add(
+                        SCHEMA,
+                        f"the column {table}.{name} is defined differently "
+                        "(type, NOT NULL, identity or default)",
+                    )
+
+    def _compare_constraints(self, expected: _PgSchema, tables: set[str]) -> None:
+        rows = self._conn.execute(
+            "SELECT c.relname, k.contype, ARRAY(SELECT a.attname "
+            "FROM unnest(k.conkey) WITH ORDINALITY AS u(attnum, position) "
+            "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum "
+            "ORDER BY u.position)::text[] "
+            "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND k.contype IN ('p', 'u')"
+        ).fetchall()
+        found = {
+            (str(table), str(kind), tuple(str(name) for name in names))
+            for table, kind, names in rows
+            if table in tables
+        }
+        kinds = {"p": "primary key", "u": "unique constraint"}
+        for table, kind, names in sorted(expected.constraints - found):
+            if table in tables:
+                self._add(
+                    SCHEMA, f"the {kinds[kind]} of {table} on ({', '.join(names)}) is missing"
+                )
+        for table, kind, names in sorted(found - expected.constraints):
+            shown = ", ".join(_show_identifier(name, "a column") for name in names)
+            self._add(
+                SCHEMA,
+                f"unexpected {kinds[kind]} of {table} on ({shown}): server/postgres.py defines "
+                "no such thing",
+            )
+
+    def _other_objects(self) -> None:
+        """Triggers, rules and functions could copy rows anywhere; large objects hold anything."""
+        for what, query in (
+            (
+                "trigger",
+                "SELECT n.nspname, t.tgname FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE NOT t.tgisinternal AND "
+                "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1, 2",
+            ),
+            (
+                "rule",
+                "SELECT n.nspname, r.rulename FROM pg_rewrite r "
+                "JOIN pg_class c ON c.oid = r.ev_class "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE r.rulename <> '_RETURN' AND "
+                "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1, 2",
+            ),
+            (
+                "function",
+                "SELECT n.nspname, p.proname FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1, 2",
+            ),
+        ):
+            for schema, name in self._conn.execute(query).fetchall():
+                self._unexpected(what, str(schema), str(name))
+        (large,) = self._conn.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+        if large:
+            self._add(
+                SCHEMA,
+                f"the database holds {large:,} large object{'' if large == 1 else 's'}: "
+                "server/postgres.py stores none, and they could hold anything",
+            )
+
+    def _schema_version(self) -> None:
+        """``store_meta`` holds the schema version, and nothing else."""
+        rows = self._query("SELECT key, value FROM store_meta")
+        if rows is None:
+            self._add(SCHEMA, "store_meta cannot be read, so the schema version was not checked")
+            return
+        meta = {str(key): value for key, value in rows}
+        version = meta.pop("schema_version", None)
+        if version != str(database.SCHEMA_VERSION):
+            shown = (
+                version
+                if isinstance(version, str) and version.isdigit() and len(version) < 8
+                else "missing or not a number"
+            )
+            self._add(
+                SCHEMA,
+                f"the schema version in store_meta is {shown}, expected {database.SCHEMA_VERSION}",
+            )
+        for key in sorted(meta):
+            self._patterns(key, "the name of a key in store_meta", names=True)
+            self._add(
+                SCHEMA,
+                f"store_meta holds a key {_show_identifier(key, 'a key')} besides schema_version: "
+                "server/postgres.py writes no other, and it could hold anything",
+            )
 
 
 # --- one petition, for `petition admin inspect` ------------------------------------------------
