@@ -230,6 +230,9 @@ class Database:
         with self.snapshot() as conn:
             return signed_replies(conn, petition_id)
 
+    def check_reachable(self) -> None:
+        """Nothing to do: the writer's readiness covers the file (server/blueprints/admin.py)."""
+
     def claim_nonce(self, bureau_id: str, nonce: bytes) -> bool:
         """Always True: with this store one writer serves every worker, and it alone keeps the
         nonces (server/writer.py). The PostgreSQL store shares them between front ends."""

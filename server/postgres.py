@@ -394,6 +394,11 @@ class PostgresDatabase:
             items = [InboxItem(*row) for row in rows]
             return [(item, petition_events(conn, item.petition_id)) for item in items]
 
+    def check_reachable(self) -> None:
+        """For readiness: one trivial read, :class:`StorageError` (503) if it fails."""
+        with self.snapshot() as conn:
+            conn.execute("SELECT 1").fetchone()
+
     def claim_nonce(self, bureau_id: str, nonce: bytes) -> bool:
         """Whether no front end has seen this bureau request's nonce (and claim it).
 

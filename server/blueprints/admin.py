@@ -28,7 +28,8 @@ def readiness() -> Response:
 
     It used to report the writer's queue depth and the log size; polled, those timed petitions
     and showed the load. Now the only answers are ``{"status": "ready"}`` and a 503 error body:
-    the writer cannot be reached, is stopping, or has met a damaged store; the data directory's
+    the writer cannot be reached, is stopping, or has met a damaged store; the PostgreSQL store
+    cannot be read; the data directory's
     disk is nearly full (a commit would fail: better out of rotation first); or no directory
     has been published yet.
     """
@@ -36,6 +37,7 @@ def readiness() -> Response:
     outcome, _ = state.writer.call({"op": "status"})  # WriterUnavailable (503) if unreachable
     if outcome.get("result") != "ok":
         fail(503, "unavailable", "the petition store is not ready", retry_after=5)
+    state.database.check_reachable()  # PostgreSQL: StorageError (503) when it cannot be read
     if disk_space_low(state.data.path):
         fail(503, "unavailable", "the petition store's disk is nearly full", retry_after=5)
     state.directory()  # 503 directory_unavailable until `petition admin init` has run

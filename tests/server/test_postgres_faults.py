@@ -611,17 +611,20 @@ def test_postgresql_restarting_mid_load_means_503_then_recovery(
             probe = next(o for o in load.outcomes if o.status == 201).submission
             lookup = {"Petition-Lookup-Key": cjson.b64encode(probe.secret.lookup_key())}
 
-            def read_until_stopped() -> None:
+            def read_until_stopped(target: str) -> None:
                 while not reading.is_set():
-                    for target in ("/v1/lookup", "/log/checkpoint"):
-                        try:
-                            reads.append((target, *post(front.client.base, target, headers=lookup)))
-                        except (OSError, http.client.HTTPException) as exc:
-                            reads.append((target, 0, {}, repr(exc).encode()))
+                    try:
+                        reads.append((target, *post(front.client.base, target, headers=lookup)))
+                    except (OSError, http.client.HTTPException) as exc:
+                        reads.append((target, 0, {}, repr(exc).encode()))
                     time.sleep(0.05)
 
-            reader = threading.Thread(target=read_until_stopped, daemon=True)
-            reader.start()
+            readers = [
+                threading.Thread(target=read_until_stopped, args=(target,), daemon=True)
+                for target in ("/v1/lookup", "/log/checkpoint", "/v1/admin/readiness")
+            ]
+            for reader in readers:
+                reader.start()
             down_at = time.monotonic()
             cluster.kill()
             time.sleep(OUTAGE)
@@ -631,8 +634,9 @@ def test_postgresql_restarting_mid_load_means_503_then_recovery(
                           "acknowledging after the outage")  # fmt: skip
             outcomes = load.finish()
             reading.set()
-            reader.join(timeout=CLIENT_TIMEOUT + 10)
-            assert not reader.is_alive()
+            for reader in readers:
+                reader.join(timeout=CLIENT_TIMEOUT + 10)
+                assert not reader.is_alive()
             during = [o for o in outcomes if o.status == 503]
             with ThreadPoolExecutor(4) as pool:
                 retried = list(pool.map(lambda o: _retry(front, o), during))
@@ -644,7 +648,11 @@ def test_postgresql_restarting_mid_load_means_503_then_recovery(
             )
             assert {o.status for o in outcomes} <= {201, 503}, load.summary()
             assert during, "no submission met the outage"
-            assert ("/v1/lookup", 503) in {(target, status) for target, status, _, _ in reads}
+            seen = {(target, status) for target, status, _, _ in reads}
+            assert ("/v1/lookup", 503) in seen
+            # A load balancer takes the front end out while PostgreSQL is gone, and back after.
+            assert ("/v1/admin/readiness", 503) in seen
+            assert front.client.get("/v1/admin/readiness").status == 200
             failed = [(o.status, o.headers, o.raw) for o in during]
             failed += [(status, h, raw) for _, status, h, raw in reads if status != 200]
             for status, headers, raw in failed:
