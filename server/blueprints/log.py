@@ -14,7 +14,6 @@ from flask import Blueprint, Response
 from crypto import cjson, merkle
 from crypto.errors import MalformedInput
 from crypto.tiles import parse_path
-from server.database import Connection
 from server.errors import StorageError
 from server.http_edge import fail, json_response, query_int
 from server.merkle_store import StoredTree, log_size, read_leaves
@@ -68,8 +67,9 @@ MAX_SIZE = 2**53 - 1
 def inclusion() -> Response:
     index = query_int("index", None, 0, MAX_SIZE)
     tree_size = query_int("tree_size", None, 1, MAX_SIZE)
+    published = _published_checkpoint_size()
     with services().database.snapshot() as conn:
-        size = _published_size(conn)
+        size = min(published, log_size(conn))
         if tree_size > size or index >= tree_size:
             fail(400, "invalid_range", f"need index < tree_size <= {size}")
         proof = merkle.inclusion_proof(StoredTree(conn, size), index, tree_size)
@@ -82,8 +82,9 @@ def inclusion() -> Response:
 def consistency() -> Response:
     first = query_int("first", None, 0, MAX_SIZE)
     second = query_int("second", None, 0, MAX_SIZE)
+    published = _published_checkpoint_size()
     with services().database.snapshot() as conn:
-        size = _published_size(conn)
+        size = min(published, log_size(conn))
         if not first <= second <= size:
             fail(400, "invalid_range", f"need first <= second <= {size}")
         proof = merkle.consistency_proof(StoredTree(conn, size), first, second)
@@ -96,8 +97,9 @@ def consistency() -> Response:
 def entries() -> Response:
     start = query_int("start", None, 0, MAX_SIZE)
     end = query_int("end", None, 0, MAX_SIZE)
+    published = _published_checkpoint_size()
     with services().database.snapshot() as conn:
-        size = _published_size(conn)
+        size = min(published, log_size(conn))
         if not start < end <= size or end - start > MAX_ENTRIES:
             fail(
                 400,
@@ -108,12 +110,14 @@ def entries() -> Response:
     return json_response({"start": start, "entries": [cjson.b64encode(leaf) for leaf in leaves]})
 
 
-def _published_size(conn: Connection) -> int:
-    """The size of the published checkpoint (never more than the store holds).
+def _published_checkpoint_size() -> int:
+    """The size of the published checkpoint, read before the snapshot is opened.
 
     Entries a checkpoint does not cover yet (a batch committed but not yet integrated, or never,
-    after a refused fork) are nobody's business: the log is what its key signed.
+    after a refused fork) are nobody's business: the log is what its key signed. The caller
+    caps it at what the store holds. It is read first because on PostgreSQL it takes a pooled
+    connection of its own: read inside a snapshot, every thread could hold one connection while
+    waiting for a second.
     """
     published = services().checkpoint.current()
-    size = 0 if published is None else published[1].size
-    return min(size, log_size(conn))
+    return 0 if published is None else published[1].size
