@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,46 @@ class InboxItem:
     day: str
 
 
-class Database:
+class StoreReads:
+    """The read queries HTTP workers make, over whatever :meth:`snapshot` a store gives.
+
+    :class:`Database` (SQLCipher) and :class:`server.postgres.PostgresDatabase` differ only in
+    how they open a consistent read transaction; the queries are the same SQL.
+    """
+
+    def snapshot(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def petition(self, petition_id: str) -> PetitionRow | None:
+        with self.snapshot() as conn:
+            return petition_row(conn, petition_id)
+
+    def petition_by_lookup_key_hash(self, key_hash: bytes) -> PetitionRow | None:
+        with self.snapshot() as conn:
+            row = conn.execute(
+                "SELECT petition_id FROM petitions WHERE lookup_key_hash = ? LIMIT 1", (key_hash,)
+            ).fetchone()
+            return None if row is None else petition_row(conn, row[0])
+
+    def replies(self, petition_id: str) -> list[bytes]:
+        with self.snapshot() as conn:
+            return signed_replies(conn, petition_id)
+
+    def inbox(
+        self, bureau_id: str, after: int, limit: int
+    ) -> list[tuple[InboxItem, list[tuple[int, bytes]]]]:
+        """The petitions this bureau handles now, each with its events (one snapshot)."""
+        with self.snapshot() as conn:
+            rows = conn.execute(
+                "SELECT cursor, petition_id, event, day FROM petitions "
+                "WHERE handler = ? AND cursor > ? ORDER BY cursor LIMIT ?",
+                (bureau_id, after, limit),
+            ).fetchall()
+            items = [InboxItem(*row) for row in rows]
+            return [(item, petition_events(conn, item.petition_id)) for item in items]
+
+
+class Database(StoreReads):
     """Read access for HTTP workers: one connection per thread, opened on first use."""
 
     def __init__(self, path: Path, key: bytes) -> None:
@@ -215,21 +254,6 @@ class Database:
             with suppress(sqlcipher3.Error):
                 conn.close()
 
-    def petition(self, petition_id: str) -> PetitionRow | None:
-        with self.snapshot() as conn:
-            return petition_row(conn, petition_id)
-
-    def petition_by_lookup_key_hash(self, key_hash: bytes) -> PetitionRow | None:
-        with self.snapshot() as conn:
-            row = conn.execute(
-                "SELECT petition_id FROM petitions WHERE lookup_key_hash = ? LIMIT 1", (key_hash,)
-            ).fetchone()
-            return None if row is None else petition_row(conn, row[0])
-
-    def replies(self, petition_id: str) -> list[bytes]:
-        with self.snapshot() as conn:
-            return signed_replies(conn, petition_id)
-
     def check_reachable(self) -> None:
         """Nothing to do: the writer's readiness covers the file (server/blueprints/admin.py)."""
 
@@ -237,19 +261,6 @@ class Database:
         """Always True: with this store one writer serves every worker, and it alone keeps the
         nonces (server/writer.py). The PostgreSQL store shares them between front ends."""
         return True
-
-    def inbox(
-        self, bureau_id: str, after: int, limit: int
-    ) -> list[tuple[InboxItem, list[tuple[int, bytes]]]]:
-        """The petitions this bureau handles now, each with its events (one snapshot)."""
-        with self.snapshot() as conn:
-            rows = conn.execute(
-                "SELECT cursor, petition_id, event, day FROM petitions "
-                "WHERE handler = ? AND cursor > ? ORDER BY cursor LIMIT ?",
-                (bureau_id, after, limit),
-            ).fetchall()
-            items = [InboxItem(*row) for row in rows]
-            return [(item, petition_events(conn, item.petition_id)) for item in items]
 
 
 def petition_row(conn: Connection, petition_id: str) -> PetitionRow | None:

@@ -154,18 +154,10 @@ class LogAppender:
         self._cache.put((level, position), value)
 
     def _sibling(self, level: int, position: int) -> bytes:
-        key = (level, position)
-        found = self._pending.get(key) or self._cache.get(key)
-        if found is not None:
-            return found
-        row = self._conn.execute(
-            "SELECT hash FROM log_nodes WHERE level = ? AND position = ?", key
-        ).fetchone()
-        if row is None:
-            raise StorageError(f"the log is missing node {level}/{position}; it is damaged")
-        value = bytes(row[0])
-        self._cache.put(key, value)
-        return value
+        pending = self._pending.get((level, position))
+        if pending is not None:
+            return pending
+        return StoredTree(self._conn, 0, self._cache).node(level, position)
 
 
 def append_leaf(conn: Connection, index: int, leaf: bytes, cache: NodeCache | None = None) -> bytes:

@@ -40,6 +40,7 @@ from server.postgres import (
     PostgresConnection,
     PostgresLogFiles,
     PostgresLogState,
+    describe_postgres_error,
     is_postgres_error,
 )
 from server.published_log import receipt_for
@@ -339,10 +340,8 @@ class ReceiptWaiter:
 
 
 def describe_error(exc: BaseException) -> str:
-    """One line for the server log: the error's message or SQLSTATE, never a connection string."""
+    """One line for the server log: our error's message, or psycopg's (never a password)."""
     message = getattr(exc, "message", None)
     if isinstance(message, str):
         return message
-    sqlstate = getattr(exc, "sqlstate", None)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{sqlstate}: {first}" if sqlstate else first
+    return describe_postgres_error(exc)

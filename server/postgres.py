@@ -40,14 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from crypto import note
 from crypto.errors import SealedPetitionError
-from server.database import (
-    SCHEMA_VERSION,
-    InboxItem,
-    PetitionRow,
-    petition_events,
-    petition_row,
-    signed_replies,
-)
+from server.database import SCHEMA_VERSION, StoreReads
 from server.errors import DataDirectoryError, StorageError
 from server.store_guard import ForkRefused, SignedHead, StoreRefused, parse_head
 
@@ -244,7 +237,9 @@ class PostgresConnection:
                 url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, application_name=application
             )
         except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL ({_reason(exc)})") from exc
+            raise StorageError(
+                f"cannot connect to PostgreSQL ({describe_postgres_error(exc)})"
+            ) from exc
         return cls(raw)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
@@ -263,7 +258,7 @@ class PostgresConnection:
             self.raw.close()
 
 
-def _reason(exc: BaseException) -> str:
+def describe_postgres_error(exc: BaseException) -> str:
     """A psycopg error in one line, without the connection string (it may name a host)."""
     sqlstate = getattr(exc, "sqlstate", None)
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -316,7 +311,7 @@ def ensure_schema(conn: PostgresConnection) -> None:
         raise
 
 
-class PostgresDatabase:
+class PostgresDatabase(StoreReads):
     """Read access for HTTP workers: a small connection pool per worker process.
 
     The same interface as :class:`server.database.Database`. Each :meth:`snapshot` is one
@@ -364,35 +359,8 @@ class PostgresDatabase:
                     if not conn.broken:
                         conn.execute("COMMIT")
         except (psycopg.Error, PoolTimeout) as exc:
-            log.error("a read of the PostgreSQL store failed (%s)", _reason(exc))
+            log.error("a read of the PostgreSQL store failed (%s)", describe_postgres_error(exc))
             raise StorageError("the petition store cannot be read right now") from exc
-
-    def petition(self, petition_id: str) -> PetitionRow | None:
-        with self.snapshot() as conn:
-            return petition_row(conn, petition_id)
-
-    def petition_by_lookup_key_hash(self, key_hash: bytes) -> PetitionRow | None:
-        with self.snapshot() as conn:
-            row = conn.execute(
-                "SELECT petition_id FROM petitions WHERE lookup_key_hash = ? LIMIT 1", (key_hash,)
-            ).fetchone()
-            return None if row is None else petition_row(conn, row[0])
-
-    def replies(self, petition_id: str) -> list[bytes]:
-        with self.snapshot() as conn:
-            return signed_replies(conn, petition_id)
-
-    def inbox(
-        self, bureau_id: str, after: int, limit: int
-    ) -> list[tuple[InboxItem, list[tuple[int, bytes]]]]:
-        with self.snapshot() as conn:
-            rows = conn.execute(
-                "SELECT cursor, petition_id, event, day FROM petitions "
-                "WHERE handler = ? AND cursor > ? ORDER BY cursor LIMIT ?",
-                (bureau_id, after, limit),
-            ).fetchall()
-            items = [InboxItem(*row) for row in rows]
-            return [(item, petition_events(conn, item.petition_id)) for item in items]
 
     def check_reachable(self) -> None:
         """For readiness: one trivial read, :class:`StorageError` (503) if it fails."""
@@ -424,7 +392,7 @@ class PostgresDatabase:
                         (bureau_id, bureau_id, NONCES_KEPT),
                     )
         except psycopg.Error as exc:
-            log.error("could not check a request nonce (%s)", _reason(exc))
+            log.error("could not check a request nonce (%s)", describe_postgres_error(exc))
             raise StorageError("the petition store cannot be reached right now") from exc
         return bool(claimed == 1)
 
@@ -595,7 +563,9 @@ def open_checked_postgres(url: str, verifier: note.Verifier) -> PostgresConnecti
         refuse_other_log(head, size, root)
     except psycopg.Error as exc:
         conn.close()
-        raise StorageError(f"cannot use the PostgreSQL database ({_reason(exc)})") from exc
+        raise StorageError(
+            f"cannot use the PostgreSQL database ({describe_postgres_error(exc)})"
+        ) from exc
     except BaseException:
         conn.close()
         raise

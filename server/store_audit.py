@@ -2102,7 +2102,7 @@ def _audit_postgres(data: DataDirectory, url: str) -> StoreAudit:
                 conn.execute("ROLLBACK")
     except errors as exc:
         raise StorageError(
-            f"cannot read the PostgreSQL database ({postgres._reason(exc)})"
+            f"cannot read the PostgreSQL database ({postgres.describe_postgres_error(exc)})"
         ) from exc
     finally:
         conn.close()
