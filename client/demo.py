@@ -315,8 +315,8 @@ def _story(demo: Demo) -> None:
                    "--passphrase-file", "petitioner/passphrase")  # fmt: skip
     code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
     petition_id = _match(r"petition id ([0-9a-f]{32})", out, "petition id")
-    leftovers = [p for p in (root / "petitioner" / "home").rglob("*") if p.is_file()]
-    print(f"   the petitioner's state directory holds only: {[p.name for p in leftovers]}")
+    leftovers = sorted(p.name for p in (root / "petitioner" / "home").rglob("*") if p.is_file())
+    print(f"   the petitioner's state directory holds only: {leftovers}")
 
     demo.run("intake", "init", "--server", url, "--trust", fingerprint, show=False)
     demo.run("handler", "init", "--server", url, "--trust", fingerprint, show=False)

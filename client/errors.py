@@ -63,6 +63,12 @@ class DirectoryUntrusted(ClientError):
     code = "directory_untrusted"
 
 
+class DirectoryStale(DirectoryUntrusted):
+    """A directory too old to seal with offline: its bureaus' keys may have changed since."""
+
+    code = "directory_stale"
+
+
 class UnknownBureau(ClientError):
     code = "unknown_bureau"
 

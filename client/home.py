@@ -2,11 +2,12 @@
 
 By design it holds only public or non-identifying state: the pinned server and authority
 fingerprint, the proxy to use, the highest directory serial seen (so an old directory cannot be
-replayed), the checkpoints (signed tree heads, as cosigned notes) an auditor has accepted, and
-optionally a local trust policy (``policy``, tlog-policy text) that replaces the directory's.
-Nothing about a petition is ever
-written here unless the petitioner asks for it (``--save-receipt`` writes a passphrase-protected
-file at a path they choose). A test scans this directory after a submission to hold us to it.
+replayed), the signed directory itself as last verified (``directory.json``, so that ``petition
+seal`` can seal without the network), the checkpoints (signed tree heads, as cosigned notes) an
+auditor has accepted, and optionally a local trust policy (``policy``, tlog-policy text) that
+replaces the directory's. Nothing about a petition is ever written here unless the petitioner
+asks for it (``--save-receipt`` writes a passphrase-protected file at a path they choose). A
+test scans this directory after a submission to hold us to it.
 
 Ordinary use (``submit``, ``status``, ``ui``) rewrites nothing here: a file is written only when
 its content changes (the directory serial moves on when the authority publishes), because a
@@ -33,6 +34,7 @@ CONFIG_FORMAT = "sealed-petition-client"
 CONFIG_VERSION = 1
 CHECKPOINTS_FORMAT = "sealed-petition-audit-checkpoints"
 POLICY_NAME = "policy"
+DIRECTORY_NAME = "directory.json"
 MAX_STATE_BYTES = 64 * 1024 * 1024
 MAX_POLICY_BYTES = 64 * 1024
 _CONFIG_MEMBERS = {"authority_key", "directory_serial", "format", "proxy", "server", "version"}
@@ -110,6 +112,29 @@ class ClientHome:
     def policy_path(self) -> Path:
         """A local trust policy; when present it replaces the directory's (client/session.py)."""
         return self.path / POLICY_NAME
+
+    @property
+    def directory_path(self) -> Path:
+        """The signed directory as last verified online (client/session.py), byte for byte."""
+        return self.path / DIRECTORY_NAME
+
+    def read_directory(self) -> bytes | None:
+        """The kept directory's bytes, or None when there is none (verified by the caller)."""
+        if not self.directory_path.exists() and not self.directory_path.is_symlink():
+            return None
+        return self._read(self.directory_path, "saved directory")
+
+    def keep_directory(self, config: ClientConfig, wire: bytes) -> None:
+        """Keep a directory verified with ``config``'s authority key, for sealing offline.
+
+        Like the serial, it is kept only for the authority this home pins (a per-command
+        ``--server`` must not replace it with another deployment's), and the file is written
+        only when the bytes change: a new directory, not a new use, moves its time.
+        """
+        if not self.config_path.exists():
+            return
+        if self.load_config().authority_key == config.authority_key:
+            self._write(self.directory_path, wire, "saved directory")
 
     def read_policy(self) -> bytes | None:
         """The local policy's bytes, or None when there is none (not parsed here)."""

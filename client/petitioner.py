@@ -292,8 +292,15 @@ def submit_petition(session: Session, form: PetitionForm, progress: Progress) ->
         session.transport.new_circuit()
 
 
-def _submit(session: Session, form: PetitionForm, progress: Progress) -> SubmissionResult:
-    bundle = session.bureau(form.bureau_id)
+def seal_envelope(
+    bundle: BureauBundle, form: PetitionForm, progress: Progress
+) -> tuple[bytes, ReceiptSecret]:
+    """Everything a submission does before the network: a new receipt secret, the ID's
+    pre-hash with the bureau's salt, and the envelope sealed to the bureau's two keys.
+
+    ``petition submit`` sends the result at once; ``petition seal`` writes it to a sealed
+    petition file (client/offline.py) for someone to deliver later.
+    """
     normalized = validate_identity(form.id_number)
     secret = ReceiptSecret.generate()
     reply_key = secret.reply_private_key().public_key()
@@ -305,6 +312,12 @@ def _submit(session: Session, form: PetitionForm, progress: Progress) -> Submiss
     pre = prehash(normalized, bundle.token_salt, bundle.token_params)
     progress.step("seal")
     envelope = seal_petition(identity, _case(form, reply_key, pre, today), bundle.sealing_keys())
+    return envelope, secret
+
+
+def _submit(session: Session, form: PetitionForm, progress: Progress) -> SubmissionResult:
+    bundle = session.bureau(form.bureau_id)
+    envelope, secret = seal_envelope(bundle, form, progress)
     progress.step("upload")
     submitted = session.api.submit(envelope, secret.lookup_key_hash(), progress.upload)
     progress.step("verify")

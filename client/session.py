@@ -3,9 +3,11 @@
 ``petition init`` pins the directory authority by fingerprint. From then on every command
 fetches the directory and verifies it with the kept authority key before using any key in it;
 the log key, the bureaus' identity, case and signing keys and their token salts are trusted only
-because that signature covers them. The verified directory is kept in memory for the session:
-nothing of it is written to disk. A directory older than one already seen is refused too, so a
-server cannot roll back a bureau's key rotation.
+because that signature covers them. The verified directory is kept for the session, and its
+signed bytes in PETITION_HOME (``directory.json``, rewritten only when the authority publishes a
+new one), so that ``petition seal`` can seal later without the network; it is verified again
+whenever it is read. A directory older than one already seen is refused too, so a server
+cannot roll back a bureau's key rotation.
 
 This module is also the one place that answers "which trust policy?" (c2sp.org/tlog-policy:
 which witnesses must cosign a checkpoint before it is believed). The directory carries one; a
@@ -80,6 +82,7 @@ class Session:
         )
         self.api = ServerApi(self.transport)
         self._directory: Directory | None = None
+        self._directory_wire = b""
         self._policy: Policy | None = None
         self._policy_source = "the directory"
 
@@ -104,15 +107,22 @@ class Session:
 
     def directory(self) -> Directory:
         if self._directory is None:
-            directory = verify_directory(self.api.directory(), self.authority_key)
+            wire = self.api.directory()
+            directory = verify_directory(wire, self.authority_key)
             if directory.serial < self.config.directory_serial:
                 raise DirectoryUntrusted(
                     f"the server sent directory serial {directory.serial}, older than serial "
                     f"{self.config.directory_serial} already seen; refusing a rolled-back directory"
                 )
             self.config = self.home.record_directory_serial(self.config, directory.serial)
-            self._directory = directory
+            self.home.keep_directory(self.config, wire)
+            self._directory, self._directory_wire = directory, wire
         return self._directory
+
+    def directory_wire(self) -> bytes:
+        """The verified directory's signed bytes, exactly as the server sent them."""
+        self.directory()
+        return self._directory_wire
 
     def bureau(self, bureau_id: str) -> BureauBundle:
         directory = self.directory()
@@ -304,7 +314,8 @@ def pin_server(
                 f"the server's authority key has fingerprint {format_fingerprint(key.fingerprint)}"
                 ", not the one given with --trust; nothing was saved"
             )
-        directory = verify_directory(ServerApi(t).directory(), key)
+        wire = ServerApi(t).directory()
+        directory = verify_directory(wire, key)
     config = ClientConfig(
         server=url,
         authority_key=key.to_bytes(),
@@ -312,4 +323,5 @@ def pin_server(
         directory_serial=directory.serial,
     )
     home.save_config(config)
+    home.keep_directory(config, wire)
     return config, directory

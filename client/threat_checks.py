@@ -39,7 +39,14 @@ from client.errors import (
     ServerMisbehaved,
     ServerRefused,
 )
-from client.home import CHECKPOINTS_FORMAT, CONFIG_FORMAT, MAX_STATE_BYTES, POLICY_NAME, ClientHome
+from client.home import (
+    CHECKPOINTS_FORMAT,
+    CONFIG_FORMAT,
+    DIRECTORY_NAME,
+    MAX_STATE_BYTES,
+    POLICY_NAME,
+    ClientHome,
+)
 from client.session import Session
 from client.transport import HttpAnswer, Transport, validate_server_url
 from crypto import cjson
@@ -588,6 +595,18 @@ def _policy_problem(path: Path) -> str | None:
     return None
 
 
+def _directory_problem(path: Path) -> str | None:
+    """Why the kept directory is not just the signed, public directory, or None."""
+    try:
+        data = read_private_file(
+            path, limit=MAX_STATE_BYTES, error=ClientStateError, what="directory"
+        )
+        Directory.from_json(SignedObject.decode(data, SignedKind.DIRECTORY).body)
+    except SealedPetitionError as exc:
+        return f"is not a signed directory ({exc.message})"
+    return None
+
+
 def _config_problem(home: ClientHome, path: Path) -> str | None:
     try:
         data = read_private_file(path, limit=MAX_STATE_BYTES, error=ClientStateError, what="config")
@@ -624,13 +643,19 @@ def _home_entry_problem(home: ClientHome, path: Path, relative: str) -> str | No
         return _config_problem(home, path)
     if parent == "" and target == POLICY_NAME:
         return _policy_problem(path)
+    if parent == "" and target == DIRECTORY_NAME:
+        return _directory_problem(path)
     if parent == "audit" and _CHECKPOINTS_NAME.fullmatch(target):
         return _checkpoints_file_problem(path)
-    return "is not client state (only config.json, policy and audit/checkpoints-*.json are)"
+    return (
+        f"is not client state (only config.json, {DIRECTORY_NAME}, policy and "
+        "audit/checkpoints-*.json are)"
+    )
 
 
 def petition_home_clean(context: CheckContext) -> CheckOutcome:
-    """PETITION_HOME holds the pinned configuration, kept checkpoints and a policy, nothing else."""
+    """PETITION_HOME holds the pinned configuration, the signed directory, kept checkpoints and
+    a policy, nothing else."""
     home = home_from(context.options)
     root = home.path
     if not root.exists():
@@ -646,8 +671,8 @@ def petition_home_clean(context: CheckContext) -> CheckOutcome:
             findings.append(f"{_shown(relative)} {problem}")
     return CheckOutcome.from_findings(
         findings,
-        f"{root} holds {files} file(s): the pinned configuration, a trust policy and kept "
-        "checkpoints only, nothing about a petition",
+        f"{root} holds {files} file(s): the pinned configuration, the signed directory, a trust "
+        "policy and kept checkpoints only, nothing about a petition",
     )
 
 
@@ -734,8 +759,8 @@ CHECKS: tuple[ThreatCheck, ...] = (
     ThreatCheck(
         "device:petition-home-clean",
         ("T-DD-4",),
-        "this device's PETITION_HOME holds only the pinned configuration, a trust policy and "
-        "kept checkpoints",
+        "this device's PETITION_HOME holds only the pinned configuration, the signed directory, "
+        "a trust policy and kept checkpoints",
         "device",
         petition_home_clean,
     ),

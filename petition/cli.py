@@ -27,6 +27,7 @@ GROUP_HELP = {
     "audit": "auditor: verify the public log, a receipt, a server's data directory, or each "
     "threat of docs/threat-model.md a deployment can show",
     "bureau": "bureau reviewer: keys, inbox, reading and answering petitions",
+    "directory": "petitioner: the signed directory, carried to a device without the network",
 }
 
 Handler = Callable[[argparse.Namespace], int]

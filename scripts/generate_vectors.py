@@ -26,6 +26,11 @@ Usage::
 
     .venv/bin/python scripts/generate_vectors.py            # refuses if the file exists
     .venv/bin/python scripts/generate_vectors.py --force    # deliberately replace it
+    .venv/bin/python scripts/generate_vectors.py --add-section sealed_petition_file
+
+The last form adds one section computed only from values already frozen in the file (the
+sealed petition file of protocol §17 wraps the frozen envelope), leaving every other byte as it
+is: a full regeneration would redraw the random parts above.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from crypto import (
     merkle,
     note,
     padding,
+    sealed_file,
     statutory,
 )
 from crypto.case_event import (
@@ -71,7 +77,9 @@ from crypto.errors import (
     DecryptionError,
     InvalidIdNumber,
     InvalidReceiptCode,
+    MalformedInput,
     TokenBindingError,
+    UnsupportedVersion,
     WrongPassphrase,
 )
 from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
@@ -320,14 +328,162 @@ def invalid_codes(code: str) -> list[dict[str, str]]:
     return cases
 
 
+def sealed_file_section(sealed: bytes, petitioner: ReceiptSecret) -> dict[str, Any]:
+    """The sealed petition file (protocol §17) of the envelope section's envelope, under the
+    lookup key of the petitioner whose reply key its case carries (receipt case 1).
+
+    Deterministic given those two, so it can be added to the frozen file without regenerating
+    anything else (``--add-section sealed_petition_file``).
+    """
+    file = sealed_file.encode_sealed_file(sealed, petitioner.lookup_key_hash())
+    decoded = sealed_file.decode_sealed_file(file)
+    _expect(decoded.envelope == sealed, "sealed file round trip (envelope)")
+    _expect(decoded.lookup_key_hash == petitioner.lookup_key_hash(), "sealed file round trip")
+    header = file[: sealed_file.HEADER_LENGTH]
+    checksum = file[-sealed_file.CHECKSUM_LENGTH :]
+    _expect(file == header + sealed + checksum, "the file is its header, envelope and checksum")
+    _expect(checksum == hashlib.sha256(header + sealed).digest(), "the checksum is SHA-256")
+    _expect(petitioner.lookup_key() not in file, "the file holds no lookup key")
+    _expect(petitioner.to_bytes() not in file, "the file holds no receipt secret")
+    length_offset = len(sealed_file.INTRO_LINE) + len(petitioner.lookup_key_hash())
+    v1_envelope_version = sealed_file.HEADER_LENGTH + 3
+    last_envelope_byte = sealed_file.HEADER_LENGTH + len(sealed) - 1
+    invalid = [
+        _invalid("the intro line of another version", "unsupported_version",
+                 replace=b"sealed-petition-file/v3\n"),
+        _invalid("another intro line", "malformed", replace=b"sealed-petition-file-v2\n"),
+        _invalid("an envelope length that is no envelope's", "malformed", offset=length_offset,
+                 replace=(len(sealed) + 1).to_bytes(4, "big"), rehash=True),
+        _invalid("one byte missing at the end", "malformed", keep=len(file) - 1),
+        _invalid("the header alone", "malformed", keep=sealed_file.HEADER_LENGTH),
+        _invalid("one byte after the checksum", "malformed", append=b"\n"),
+        _invalid("one bit of the envelope changed", "malformed", offset=last_envelope_byte,
+                 replace=bytes([sealed[-1] ^ 1])),
+        _invalid("one bit of the lookup-key hash changed", "malformed", offset=24,
+                 replace=bytes([file[24] ^ 0x80])),
+        _invalid("an envelope of protocol version 1 inside, checksum recomputed",
+                 "unsupported_version", offset=v1_envelope_version, replace=b"\x01",
+                 rehash=True),
+        _invalid("an envelope with another magic inside, checksum recomputed", "malformed",
+                 offset=sealed_file.HEADER_LENGTH, replace=b"SPX", rehash=True),
+        _invalid("the envelope alone, without the file's header", "malformed", start="envelope"),
+    ]  # fmt: skip
+    errors = {"malformed": MalformedInput, "unsupported_version": UnsupportedVersion}
+    for case in invalid:
+        data = _edit(sealed if case["from"] == "envelope" else file, case)
+        try:
+            sealed_file.decode_sealed_file(data)
+        except MalformedInput as exc:
+            _expect(exc.code == case["error"], f"sealed file: {case['reason']} is {exc.code}")
+            _expect(isinstance(exc, errors[str(case["error"])]), "error class")
+        else:
+            _expect(False, f"sealed file: {case['reason']} is refused")
+    return {
+        "about": (
+            "The sealed petition file of the envelope above (envelope.envelope) under "
+            "receipt.cases[1]'s lookup-key hash: file = header || envelope || checksum, the "
+            "checksum being SHA-256(header || envelope). invalid: each case starts `from` the "
+            "file (or the envelope alone), keeps its first `keep` bytes (all if null), writes "
+            "`replace` at `offset`, then, if `recompute_checksum`, replaces the last 32 bytes "
+            "with the SHA-256 of the rest, and adds `append`; a reader MUST refuse the result "
+            "with `error`."
+        ),
+        "intro_line": sealed_file.INTRO_LINE.decode("ascii"),
+        "receipt_code": petitioner.code,
+        "lookup_key_hash": petitioner.lookup_key_hash().hex(),
+        "envelope_length": len(sealed),
+        "header": header.hex(),
+        "checksum": checksum.hex(),
+        "file_length": len(file),
+        "file_sha256": hashlib.sha256(file).hexdigest(),
+        "petition_id": decoded.petition_id,
+        "bureau_id": decoded.bureau_id,
+        "invalid": invalid,
+    }
+
+
+def _invalid(
+    reason: str,
+    error: str,
+    *,
+    start: str = "file",
+    keep: int | None = None,
+    offset: int = 0,
+    replace: bytes = b"",
+    append: bytes = b"",
+    rehash: bool = False,
+) -> dict[str, Any]:
+    """An invalid sealed petition file, as an edit of the valid one (or of its envelope)."""
+    return {
+        "reason": reason,
+        "error": error,
+        "from": start,
+        "keep": keep,
+        "offset": offset,
+        "replace": replace.hex(),
+        "append": append.hex(),
+        "recompute_checksum": rehash,
+    }
+
+
+def _edit(file: bytes, case: dict[str, Any]) -> bytes:
+    data = file if case["keep"] is None else file[: case["keep"]]
+    patch = bytes.fromhex(case["replace"])
+    data = data[: case["offset"]] + patch + data[case["offset"] + len(patch) :]
+    if case["recompute_checksum"]:
+        content = data[: -sealed_file.CHECKSUM_LENGTH]
+        data = content + hashlib.sha256(content).digest()
+    return data + bytes.fromhex(case["append"])
+
+
+ADDABLE_SECTIONS = ("sealed_petition_file",)
+
+
+def add_section(output: Path, name: str) -> int:
+    """Add one section that is computed from frozen values, leaving every other byte as is.
+
+    A full regeneration redraws the random parts (HPKE encryptions, the keystore's salt and
+    nonce), which would change vectors that other implementations may already check; a new
+    format whose vector depends only on frozen values is added this way instead.
+    """
+    text = output.read_text(encoding="utf-8")
+    vectors = json.loads(text)
+    if json.dumps(vectors, ensure_ascii=False, indent=2) + "\n" != text:
+        print(f"generate_vectors: {output} is not in this script's layout", file=sys.stderr)
+        return 1
+    if name in vectors:
+        print(f"generate_vectors: {output} already has the section {name}", file=sys.stderr)
+        return 1
+    sealed = bytes.fromhex(vectors["envelope"]["envelope"])
+    petitioner = ReceiptSecret(bytes.fromhex(vectors["receipt"]["cases"][1]["secret"]))
+    _expect(vectors["reply"]["receipt_code"] == petitioner.code, "receipt case 1 is the petitioner")
+    updated = {**vectors, name: sealed_file_section(sealed, petitioner)}
+    new_text = json.dumps(updated, ensure_ascii=False, indent=2) + "\n"
+    _expect(
+        {key: value for key, value in json.loads(new_text).items() if key != name} == vectors,
+        "every other section is unchanged",
+    )
+    output.write_text(new_text, encoding="utf-8")
+    print(f"added {name} to {output} ({len(new_text.encode('utf-8'))} bytes)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write")
     parser.add_argument(
         "--force", action="store_true", help="replace an existing file (changes frozen vectors)"
     )
+    parser.add_argument(
+        "--add-section",
+        choices=ADDABLE_SECTIONS,
+        help="add this section to the existing file, computed from its frozen values; every "
+        "other byte stays as it is",
+    )
     args = parser.parse_args()
     output: Path = args.output
+    if args.add_section is not None:
+        return add_section(output, args.add_section)
     if output.exists() and not args.force:
         print(
             f"generate_vectors: {output} exists; the vectors are frozen. "
@@ -831,6 +987,7 @@ def build() -> dict[str, Any]:
         "log_entries": log_section,
         "keystore": keystore_section,
         "log_key_file": key_file_section,
+        "sealed_petition_file": sealed_file_section(sealed, petitioner),
     }
 
 

@@ -651,8 +651,9 @@ def test_a_file_left_in_petition_home_fails_dd_4(audited: Audited, tmp_path: Pat
     report = _audit(audited, "--home", str(home), exit_status=1)
     assert report.verdicts("FAIL") == {"T-DD-4"}
     assert report.rows["T-DD-4"].failures() == [
-        "device:petition-home-clean: draft.txt is not client state (only config.json, policy "
-        "and audit/checkpoints-*.json are); receipts is a folder that is not client state"
+        "device:petition-home-clean: draft.txt is not client state (only config.json, "
+        "directory.json, policy and audit/checkpoints-*.json are); receipts is a folder that is "
+        "not client state"
     ]
 
 

@@ -51,7 +51,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "Receipt verified: entry 0 of a log of 4, witnessed by ngo",
         "witnessed by ngo (policy: the directory)",
         "verified offline",
-        "the petitioner's state directory holds only: ['config.json']",
+        "the petitioner's state directory holds only: ['config.json', 'directory.json']",
         "[intake] $ petition bureau intake",
         "[handler] $ petition bureau inbox",
         "Identity:   sealed to intake (this keystore has no identity key)",

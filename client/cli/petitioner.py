@@ -135,14 +135,8 @@ def _bureaus(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_submit(subcommands: Subcommands) -> None:
-    parser = subcommands.add_parser(
-        "submit",
-        help="petitioner: write, encrypt and submit a petition",
-        description="Encrypt a petition on this device for one bureau and submit it. Fields "
-        "not given as flags are asked for (the ID number without echo). Nothing about the "
-        "petition is kept on this device unless you ask (--save-receipt, --qr-png).",
-    )
+def add_form_flags(parser: argparse.ArgumentParser) -> None:
+    """The petition's fields (``submit`` and ``seal``); those not given are asked for."""
     flag(parser, "--bureau", required=True, metavar="ID", help="the bureau (see `bureaus`)")
     flag(parser, "--name", help="your real name")
     flag(parser, "--id-number", help="your resident ID number (asked without echo if missing)")
@@ -161,6 +155,17 @@ def register_submit(subcommands: Subcommands) -> None:
          "identity never goes to the body you complain about (--respondent)")  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
          help="attach a file (repeatable)")  # fmt: skip
+
+
+def register_submit(subcommands: Subcommands) -> None:
+    parser = subcommands.add_parser(
+        "submit",
+        help="petitioner: write, encrypt and submit a petition",
+        description="Encrypt a petition on this device for one bureau and submit it. Fields "
+        "not given as flags are asked for (the ID number without echo). Nothing about the "
+        "petition is kept on this device unless you ask (--save-receipt, --qr-png).",
+    )
+    add_form_flags(parser)
     flag(parser, "--qr-png", type=Path, metavar="FILE", help="also write the receipt QR as PNG")
     flag(parser, "--no-qr", action="store_true", help="do not draw the QR code on the terminal")
     flag(
@@ -187,7 +192,7 @@ def _submit(args: argparse.Namespace) -> int:
         bundle = session.bureau(args.bureau)  # fail before asking anything
         if sys.stdin.isatty():
             print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
-        form = _collect_form(args, bundle.bureau_id)
+        form = collect_form(args, bundle.bureau_id)
         passphrase = None
         if args.save_receipt is not None:
             passphrase = read_passphrase(
@@ -200,7 +205,7 @@ def _submit(args: argparse.Namespace) -> int:
         requests = [f"{method} {path}" for method, path in session.transport.requests]
     _show_receipt(result, bundle.name, requests, qr=not args.no_qr)
     if args.qr_png is not None:
-        _write_qr_png(Path(args.qr_png), result.code)
+        write_qr_png(Path(args.qr_png), result.code)
         print(f"QR code written to {args.qr_png} (it holds the receipt code: keep it private)")
     if args.save_receipt is not None and passphrase is not None:
         save_receipt(Path(args.save_receipt), result, passphrase)
@@ -210,7 +215,8 @@ def _submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
+def collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
+    """The form from the flags, asking on the terminal for what is missing."""
     values = {name: getattr(args, name) for name, _, _ in _FIELDS}
     # The optional respondent is asked only when the person is typing the petition anyway.
     typing = args.id_number is None or args.body_file is None or None in values.values()
@@ -304,16 +310,21 @@ def _show_receipt(
             "later fetches a witnessed receipt."
         )
     print()
+    show_code(result.code, qr=qr)
+
+
+def show_code(code: str, *, qr: bool) -> None:
+    """The receipt code, the one thing the petitioner keeps, and its QR code."""
     print("Your receipt code. It is the only way to read the bureau's reply; write it down")
     print("and keep it where nobody else can see it:")
     print()
-    print(f"    {result.code}")
+    print(f"    {code}")
     print()
     if qr:
-        print_qr(result.code)
+        print_qr(code)
 
 
-def _write_qr_png(path: Path, code: str) -> None:
+def write_qr_png(path: Path, code: str) -> None:
     image = qrcode.make(code, image_factory=PyPNGImage, border=4)
     try:
         with path.open("xb") as handle:

@@ -39,6 +39,7 @@ from crypto import (
     labels,
     merkle,
     padding,
+    sealed_file,
     statutory,
 )
 from crypto.case_event import Detail, LogEntry, sign_entry, to_step, verify_entry_signature
@@ -48,6 +49,7 @@ from crypto.errors import (
     InvalidIdNumber,
     InvalidReceiptCode,
     InvalidSignature,
+    MalformedInput,
     TokenBindingError,
     UnsupportedVersion,
     WrongPassphrase,
@@ -144,6 +146,7 @@ def test_file_is_the_frozen_v2_vector_set() -> None:
         "log_entries",
         "keystore",
         "log_key_file",
+        "sealed_petition_file",
     } <= VECTORS.keys()
     assert not (VECTORS_PATH.parent / "sealed-petition-v1.json").exists()
     assert VECTORS_PATH.stat().st_size < 200_000
@@ -736,3 +739,63 @@ def test_log_key_file() -> None:
         "version": 1,
     }
     assert SigningKey(h(KEY_FILE["key"])).public_key().to_bytes() == h(KEY_FILE["verify_key"])
+
+
+# --- sealed petition file (protocol §17) -----------------------------------------------------
+
+SEALED_FILE = VECTORS["sealed_petition_file"]
+
+
+def _sealed_file() -> bytes:
+    return h(SEALED_FILE["header"]) + h(ENVELOPE["envelope"]) + h(SEALED_FILE["checksum"])
+
+
+def test_sealed_petition_file_layout() -> None:
+    file = _sealed_file()
+    intro = SEALED_FILE["intro_line"].encode("ascii")
+    assert intro == b"sealed-petition-file/v2\n" == sealed_file.INTRO_LINE
+    petitioner = next(c for c in VECTORS["receipt"]["cases"] if c["code"] == REPLY["receipt_code"])
+    assert SEALED_FILE["receipt_code"] == petitioner["code"]
+    assert SEALED_FILE["lookup_key_hash"] == petitioner["lookup_key_hash"]
+    # Below the API: the intro line, the lookup-key hash, a big-endian length, the envelope.
+    assert file[: len(intro)] == intro
+    assert file[len(intro) : len(intro) + 32] == h(SEALED_FILE["lookup_key_hash"])
+    length = int.from_bytes(file[len(intro) + 32 : len(intro) + 36], "big")
+    assert length == SEALED_FILE["envelope_length"] == ENVELOPE["envelope_length"]
+    assert file[len(intro) + 36 : -32] == h(ENVELOPE["envelope"])
+    assert file[-32:] == hashlib.sha256(file[:-32]).digest()
+    assert len(file) == SEALED_FILE["file_length"] == sealed_file.HEADER_LENGTH + length + 32
+    assert hashlib.sha256(file).hexdigest() == SEALED_FILE["file_sha256"]
+    # Nothing in it leads back to the receipt code.
+    assert h(petitioner["lookup_key"]) not in file
+    assert h(petitioner["secret"]) not in file
+
+
+def test_sealed_petition_file_decodes_and_encodes() -> None:
+    file = _sealed_file()
+    decoded = sealed_file.decode_sealed_file(file)
+    assert decoded.envelope == h(ENVELOPE["envelope"])
+    assert decoded.lookup_key_hash == h(SEALED_FILE["lookup_key_hash"])
+    assert decoded.petition_id == SEALED_FILE["petition_id"] == ENVELOPE["petition_id"]
+    assert decoded.bureau_id == SEALED_FILE["bureau_id"] == ENVELOPE["bureau_id"]
+    assert decoded.encode() == file
+    assert sealed_file.encode_sealed_file(decoded.envelope, decoded.lookup_key_hash) == file
+    secret = ReceiptSecret.from_code(SEALED_FILE["receipt_code"])
+    assert lookup_key_hash(secret.lookup_key()) == decoded.lookup_key_hash
+
+
+@pytest.mark.parametrize("case", SEALED_FILE["invalid"], ids=lambda case: case["reason"])
+def test_invalid_sealed_petition_files(case: dict[str, Any]) -> None:
+    data = _sealed_file() if case["from"] == "file" else h(ENVELOPE["envelope"])
+    if case["keep"] is not None:
+        data = data[: case["keep"]]
+    patch = h(case["replace"])
+    data = data[: case["offset"]] + patch + data[case["offset"] + len(patch) :]
+    if case["recompute_checksum"]:
+        data = data[:-32] + hashlib.sha256(data[:-32]).digest()
+    data += h(case["append"])
+    with pytest.raises(MalformedInput) as refused:
+        sealed_file.decode_sealed_file(data)
+    assert refused.value.code == case["error"]
+    if case["error"] == "unsupported_version":
+        assert isinstance(refused.value, UnsupportedVersion)
