@@ -12,26 +12,33 @@ pseudonym and cannot see the identity. The case is then transferred to the provi
 which gets the case re-sealed for it and no identity (the petitioner did not consent to share
 it): it acknowledges and answers by pseudonym, each step a bureau-signed public log entry.
 The petitioner, with the receipt code alone, asks the national bureau to review the province's
-answer, which it does. At the end an auditor counts, from the log alone, how each bureau handled
-its cases, and checks that the server's published figures are the same.
+answer, which it does. Back in his village, with no route to the server, the petitioner seals a
+second petition on his phone and prints it as QR codes; a courier who only ran ``petition init``
+delivers it from the scanned codes, and the petitioner's code finds it and the bureau's reply.
+At the end an auditor counts, from the log alone, how each bureau handled its cases, and checks
+that the server's published figures are the same.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+
+from client.home import ClientHome
 
 # -P: the temporary folder (the working directory) must never shadow an installed package.
 PETITION = [sys.executable, "-P", "-m", "petition.cli"]
@@ -53,6 +60,11 @@ REPLY_TEXT = "您的信访事项已受理，已交省人力资源和社会保障
 ANSWER_TEXT = "经核查，施工方已于本月补发全部工资八千元。"
 REVIEW_TEXT = "补发的工资少于应发数额，加班费未计入，请求上一级复查。\n"
 REVIEW_ANSWER_TEXT = "经复查，省信访局的处理意见事实清楚，予以维持；加班费争议可申请劳动仲裁。"
+VILLAGE_SUBJECT = "山体滑坡后村道中断"
+VILLAGE_TEXT = (
+    "今年雨季山体滑坡，村里通往乡镇的道路中断已三个月，孩子无法上学。\n恳请尽快组织抢修。\n"
+)
+VILLAGE_REPLY_TEXT = "您的来信已收到并受理，已转请州交通运输局组织抢修。"
 
 
 class DemoFailed(Exception):
@@ -427,6 +439,8 @@ def _story(demo: Demo) -> None:
     demo.run("petitioner", "status")
     del demo.env_base["PETITION_CODE"]
 
+    _offline_leg(demo, url, fingerprint, handler)
+
     demo.step(
         "Auditor: verify the log, the receipt and the server's stored data",
         "The auditor pins the same authority; the checkpoints it accepts are kept to detect "
@@ -478,6 +492,66 @@ def _story(demo: Demo) -> None:
         if secret in out:
             raise DemoFailed(f"the server's record holds {secret!r}")
     print(f"   checked: neither the name, the ID number nor the pseudonym {pseudonym} is there")
+
+
+def _offline_leg(demo: Demo, url: str, fingerprint: str, handler: tuple[str, ...]) -> None:
+    """Issue 19: sealed with no route to the server, carried as QR codes, delivered by a
+    courier who only ran ``petition init``, then found by its code."""
+    root = demo.root
+    phone = root / "village" / "home"
+    shutil.copytree(root / "petitioner" / "home", phone)
+    home = ClientHome(phone)
+    closed = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    home.save_config(replace(home.load_config(), server=closed))
+    (root / "village" / "petition.txt").write_text(VILLAGE_TEXT, encoding="utf-8")
+
+    demo.step(
+        "Petitioner, back in his village, with no route to the server: seal a petition",
+        "His phone holds what his device kept (the pin and the signed directory, nothing of a "
+        f"petition), but its server is now {closed}, where nothing listens: any connection "
+        "fails the command. `petition seal` needs none: it seals with the kept directory and "
+        "writes the sealed petition as a file and as numbered QR codes to print. The receipt "
+        "code is shown on the phone only; neither the file nor the codes lead to it.",
+    )
+    demo.run("village", "bureaus", "--retries", "1", refused=True)
+    out = demo.run("village", "seal", "--bureau", BUREAU_ID, "--name", "张三",
+                   "--id-number", DEMO_ID_NUMBER, "--contact", "手机 138 0000 0000",
+                   "--subject", VILLAGE_SUBJECT, "--category", "交通", "--region", "云南省怒江州",
+                   "--body-file", "village/petition.txt", "--out", "village/petition.sealed",
+                   "--qr", "village/qr", "--no-qr")  # fmt: skip
+    code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
+    petition_id = _match(r"^([0-9a-f]{32}); `petition status`", out, "petition id")
+    leftovers = sorted(p.name for p in phone.rglob("*") if p.is_file())
+    print(f"   the phone's state directory holds only: {leftovers}")
+
+    images = sorted((root / "village" / "qr").glob("part-*.png"))
+    scanned = random.sample(images, len(images))  # any order: parts are numbered
+    if scanned == images:
+        scanned.reverse()
+    demo.step(
+        f"Courier, online later: deliver the petition from photos of its {len(images)} QR codes",
+        "Anyone who only ran `petition init`: the codes are read with zxing-cpp, in whatever "
+        "order they were scanned, checked part by part, reassembled and sent exactly as "
+        "sealed. The courier learns nothing of the petition or its code, and keeps nothing.",
+    )
+    demo.run("courier", "init", "--server", url, "--trust", fingerprint, show=False)
+    out = demo.run("courier", "deliver", "--scan",
+                   *(str(image.relative_to(root)) for image in scanned))  # fmt: skip
+    if f"petition {petition_id}, log entry " not in out:
+        raise DemoFailed(f"the courier did not deliver petition {petition_id}")
+    courier = sorted(p.name for p in (root / "courier" / "home").rglob("*") if p.is_file())
+    print(f"   the courier's state directory holds only: {courier}")
+
+    demo.step(
+        "National bureau answers; the petitioner, online anywhere, checks by code",
+        "The delivered petition is a case like any other. The petitioner needs nothing but "
+        "the code, on any device: here the one he used in town.",
+    )
+    demo.run("handler", "bureau", "acknowledge", petition_id, *handler,
+             "--message", VILLAGE_REPLY_TEXT)  # fmt: skip
+    demo.env_base["PETITION_CODE"] = code
+    demo.run("petitioner", "status")
+    del demo.env_base["PETITION_CODE"]
 
 
 def _match(pattern: str, text: str, what: str) -> str:

@@ -6,7 +6,9 @@ story of protocol v2: the petitioner submits in one request after the directory;
 the pseudonym from the identity; a case handler whose keystore has no identity key reads the case
 under the same pseudonym and is refused the identity in one line, then transfers the case to the
 province's bureau, which receives no identity and acknowledges and answers by pseudonym (issue
-17); the server holds no token and nothing else per person.
+17); the server holds no token and nothing else per person. Offline (issue 19): a phone whose
+server is a closed port seals a petition and writes its QR codes, a courier delivers it from the
+images scanned in shuffled order, and the code then finds it and the bureau's reply.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "decided at 广东省信访局 (guangdong): supported",
         "signed by the bureau (signature verified):",
         "您的信访事项已受理",
-        "root recomputed from 6 entries (1 submissions, 5 later events, 4 with a reply)",
+        "root recomputed from 8 entries (2 submissions, 6 later events, 5 with a reply)",
         "[petitioner] $ petition review",
         "Asked 国家信访局 (national) for a review of the answer of 广东省信访局.",
         "decision.tlog-proof: log proof: verified (decided on",
@@ -86,7 +88,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "广东省信访局 (guangdong)  0     1     1/1         1/1",
         "被申请复查复核最多的机构（第四十一条）： 广东省信访局 (guangdong) 1",
         "核查：所有签名均有效",
-        "MATCH: the server's figures for 6 entries",
+        "MATCH: the server's figures for 8 entries",
         "Report written to auditor/stats.html",
         "Receipt for petition",
         "What the server stores for petition",
@@ -135,6 +137,7 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     assert "FAIL" not in {verdict for _, verdict in rows}
     assert {threat for threat, verdict in rows if verdict == "PASS"} >= {"T-SPOOF-1", "T-TAMP-2"}
     assert re.search(rf"threat model: {len(THREAT_IDS)} threats, [0-9]+ PASS, 0 FAIL", audit)
+    _check_offline_leg(out)
     stored = out[out.index("What the server stores") : out.index("checked: neither")]
     assert "张三" not in stored
     assert "11010519491231002X" not in stored
@@ -143,3 +146,51 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
     assert "token" not in stored.lower()
     assert "Traceback" not in result.stderr
     assert set(Path(tempfile.gettempdir()).glob("petition-demo-*")) == before
+
+
+def _check_offline_leg(out: str) -> None:
+    """Sealed with no route to the server, carried as QR images, delivered from shuffled scans
+    by a courier who keeps nothing, then found by its code with the bureau's reply."""
+    sealing = out[
+        out.index("[village] $ petition bureaus") : out.index("[courier] $ petition init")
+    ]
+    closed = re.search(r"petition: error: cannot reach (http://127\.0\.0\.1:[0-9]+) ", sealing)
+    assert closed is not None, sealing
+    assert f"its server is now {closed.group(1)}, where nothing listens" in out
+    assert f"$ petition init --server {closed.group(1)} " not in out  # no server there, ever
+    assert "[village] $ petition seal --bureau national" in sealing
+    assert "Sealed for 国家信访局 (national) on this device, without the network\n" in sealing
+    drawn = re.search(
+        r"^\s+([0-9]+) QR codes written to village/qr; print print\.html", sealing, re.M
+    )
+    assert drawn is not None, sealing
+    total = int(drawn.group(1))
+    assert total > 1
+    found = re.search(r"^\s+([0-9a-f]{32}); `petition status` with your code", sealing, re.M)
+    assert found is not None, sealing
+    petition_id = found.group(1)
+    code = re.search(r"^\s+(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", sealing, re.M)
+    assert code is not None, sealing
+    assert "the phone's state directory holds only: ['config.json', 'directory.json']" in sealing
+
+    courier = out[
+        out.index("[courier] $ petition init") : out.index("[handler] $ petition bureau ack")
+    ]
+    assert f"deliver the petition from photos of its {total} QR codes" in out
+    scan = re.search(r"\$ petition deliver --scan ((?:village/qr/part-\S+\.png ?)+)\n", courier)
+    assert scan is not None, courier
+    images = scan.group(1).split()
+    assert len(images) == total
+    assert sorted(images) != images  # shuffled, and read all the same
+    assert f": delivered to 国家信访局 (national): petition {petition_id}, log entry 6 " in courier
+    assert "1 of 1 delivered. Nothing about these petitions was kept on this device." in courier
+    assert "the courier's state directory holds only: ['config.json', 'directory.json']" in courier
+    for secret in (code.group(1), "张三", "11010519491231002X", "山体滑坡"):
+        assert secret not in courier
+
+    answered = out[out.index("[handler] $ petition bureau ack") : out.index("Auditor: verify")]
+    assert f"acknowledged recorded for {petition_id}" in answered
+    assert f"Petition {petition_id} to 国家信访局 (national), submitted " in answered
+    assert "received at 国家信访局 (national)  [entry 6, in the log]" in answered
+    assert "acknowledged at 国家信访局 (national)  [entry 7, in the log; reply 1]" in answered
+    assert "您的来信已收到并受理，已转请州交通运输局组织抢修。" in answered.split("Reply 1")[1]

@@ -137,7 +137,8 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, Callable[[], SealedPet
     for path in args.files:
         sources.append((str(path), partial(read_sealed_file, Path(path))))
     for images in args.scan:
-        name = f"QR codes {', '.join(map(str, images))}"
+        first = images[0]
+        name = f"QR codes in {first}" + (f" and {len(images) - 1} more" if len(images) > 1 else "")
         sources.append((name, partial(_scanned, [Path(image) for image in images])))
     if not sources:
         raise InvalidInput("name a sealed petition file, or --scan the images of its QR codes")
