@@ -71,6 +71,9 @@ THREATS: tuple[Threat, ...] = (
     _stride("T-TAMP-1", "Tampering", "a stored envelope altered"),
     _stride("T-TAMP-2", "Tampering", "a log entry rewritten or a petition erased"),
     _stride("T-TAMP-3", "Tampering", "a split view: different logs shown to different people"),
+    _stride(
+        "T-TAMP-4", "Tampering", "a courier reads, drops, delays, repeats or alters a petition"
+    ),
     _stride("T-REP-1", "Repudiation", "the server denies having accepted a petition"),
     _stride("T-REP-2", "Repudiation", "an acknowledged petition lost in a crash"),
     _stride("T-REP-3", "Repudiation", "a bureau denies, backdates or hides a step of a case"),
