@@ -15,9 +15,24 @@ every test.
 from __future__ import annotations
 
 import pytest
-from adversary import Defence
+from adversary import Defence, Petition, Ran
+
+from petition.cli import main
 
 
 @pytest.fixture(params=[True, False], ids=["defence-on", "defence-off"])
 def defence(request: pytest.FixtureRequest) -> Defence:
     return Defence(on=bool(request.param))
+
+
+@pytest.fixture
+def petition(capsys: pytest.CaptureFixture[str]) -> Petition:
+    """``petition ARGS`` through the console script's entry point, its output captured."""
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Ran(code, captured.out, captured.err)
+
+    return run

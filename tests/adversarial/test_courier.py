@@ -22,10 +22,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
 
 import pytest
-from adversary import Defence
+from adversary import ERROR_PREFIX, Defence, Petition, Ran
 from deployment import BUREAU_ID, BUREAU_NAME, Deployment, deploy
 from harness import ID_NUMBERS, free_port
 
@@ -36,7 +35,6 @@ from client.session import NetworkOptions, Session
 from crypto.objects import Directory
 from crypto.receipt import ReceiptSecret
 from crypto.sealed_file import HEADER_LENGTH, SealedPetition, decode_sealed_file
-from petition.cli import main
 from tests.adversarial.local_official import identity_needles, search
 
 ID_NUMBER = ID_NUMBERS[0]
@@ -50,7 +48,6 @@ DELIVERED = re.compile(
     r"of a log of \d+; ",
     re.MULTILINE,
 )
-ERROR_PREFIX = "petition: error: "
 
 
 # --- the deployment, the petitioner's device and the courier's -----------------------------------
@@ -63,44 +60,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         yield running
     finally:
         running.stop()
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def ok(self) -> str:
-        assert self.code == 0, self.out + self.err
-        assert "Traceback" not in self.err
-        return self.out
-
-    def refused_in_one_line(self, fragment: str) -> str:
-        """Exit 1 with exactly one ``petition: error:`` line, which names ``fragment``."""
-        assert self.code == 1, self.out + self.err
-        assert "Traceback" not in self.err
-        lines = [line for line in self.err.splitlines() if line.startswith(ERROR_PREFIX)]
-        assert len(lines) == 1, self.err
-        assert fragment in lines[0], lines[0]
-        return lines[0]
-
-
-class Petition(Protocol):
-    def __call__(self, *args: str) -> Ran: ...
-
-
-@pytest.fixture
-def petition(capsys: pytest.CaptureFixture[str]) -> Petition:
-    """``petition ARGS`` through the console script's entry point, its output captured."""
-
-    def run(*args: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from adversary import Defence
+from adversary import Defence, Petition
 from deployment import BUREAU_ID, Deployment, deploy
 from flask.testing import FlaskClient
 from harness import ID_NUMBERS, PASSPHRASE, Bureau, run_petition
@@ -50,7 +50,6 @@ from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign, signing_message
 from crypto.statutory import Event
 from crypto.token import prehash
-from petition.cli import main
 from server.app import create_app
 from server.blueprints import public
 from server.config import ServerConfig
@@ -62,38 +61,6 @@ ID_NUMBER = ID_NUMBERS[2]  # the petitioner's own
 
 
 # --- running the real CLI ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-    def refused_in_one_line(self, fragment: str) -> None:
-        """Exit 1 with exactly one ``petition: error:`` line naming ``fragment``."""
-        assert self.code == 1, self.out + self.err
-        lines = [line for line in self.err.splitlines() if line.startswith("petition: error: ")]
-        assert len(lines) == 1, self.err
-        assert fragment in lines[0], self.err
-        assert "Traceback" not in self.err
-
-
-class Petition(Protocol):
-    def __call__(self, *args: str) -> Ran: ...
-
-
-@pytest.fixture
-def petition(capsys: pytest.CaptureFixture[str]) -> Petition:
-    """``petition ARGS`` through the console script's entry point, its output captured."""
-
-    def run(*args: str) -> Ran:
-        capsys.readouterr()
-        code = main(list(args))
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 # --- the deployment and what an attacker can see of it -----------------------------------------
