@@ -164,6 +164,28 @@ def add_witness(
     return updated
 
 
+def republish(
+    data: DataDirectory, authority: SigningKey, *, older_than_days: int = 1
+) -> Directory | None:
+    """Sign the current directory again, unchanged but for a new ``serial`` and today's ``day``.
+
+    Petitioners who seal offline refuse a directory more than 30 days old (``client.offline``),
+    because a bureau's keys may have changed since; an authority that publishes nothing else
+    for a month must still re-date the directory so offline sealing keeps working. Returns
+    ``None`` (nothing written) while the published one is younger than ``older_than_days``,
+    so a daily cron job re-signs only when it is due.
+    """
+    if older_than_days < 0:
+        raise AuthorityError("--if-older-than takes a number of days, 0 or more")
+    directory = current_directory(data, authority)
+    today = utc_today()
+    if (today - directory.day).days < older_than_days:
+        return None
+    updated = replace(directory, serial=directory.serial + 1, day=today)
+    publish(data, authority, updated)
+    return updated
+
+
 def current_threshold(policy: Policy) -> int:
     """How many witnesses the policy requires (0 for ``quorum none``).
 

@@ -214,6 +214,26 @@ def register_admin(subcommands: Subcommands) -> None:
     )
     witness.set_defaults(handler=_admin_add_witness)
 
+    republish = actions.add_parser(
+        "republish",
+        help="sign the directory again with today's date (offline sealing needs one at most "
+        "30 days old)",
+        description="Re-sign the current directory, unchanged but for a new serial and "
+        "today's date. Petitioners who seal without the Internet refuse a directory more than "
+        "30 days old, so publish at least monthly, e.g. from a daily cron job with "
+        "--if-older-than 7. Copy directory.json to the server afterwards, as after add-bureau.",
+    )
+    _authority_arguments(republish)
+    republish.add_argument(
+        "--if-older-than",
+        metavar="DAYS",
+        type=int,
+        default=1,
+        help="only if the published directory is at least DAYS days old (default 1: not twice "
+        "on one day)",
+    )
+    republish.set_defaults(handler=_admin_republish)
+
     inspect = actions.add_parser(
         "inspect",
         help="show every column the server stores for one petition (read-only)",
@@ -310,6 +330,29 @@ def _admin_add_witness(args: argparse.Namespace) -> int:
         f"Published directory serial {directory.serial}: {len(policy.witnesses)} witnesses, "
         f"quorum {current_threshold(policy) or 'none'}"
     )
+    return 0
+
+
+def _admin_republish(args: argparse.Namespace) -> int:
+    from petition.terminal import read_passphrase
+    from server.authority import current_directory, load_authority, republish
+    from server.datadir import DataDirectory
+
+    data = DataDirectory.for_authority(args.data)
+    keystore = args.authority_keystore or data.authority_keystore_path
+    passphrase = read_passphrase(
+        args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
+    )
+    authority = load_authority(keystore, passphrase)
+    directory = republish(data, authority, older_than_days=args.if_older_than)
+    if directory is None:
+        current = current_directory(data, authority)
+        print(
+            f"Directory serial {current.serial} is dated {current.day.isoformat()}, younger "
+            f"than {args.if_older_than} days: nothing published"
+        )
+        return 0
+    print(f"Published directory serial {directory.serial}, dated {directory.day.isoformat()}")
     return 0
 
 

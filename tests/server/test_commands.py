@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import sqlcipher3
@@ -14,7 +16,8 @@ from crypto.keyfile import read_log_key_file
 from crypto.labels import SignedKind
 from crypto.objects import Directory
 from crypto.signing import SignedObject
-from server.authority import current_threshold
+from server.authority import current_threshold, load_authority, publish
+from server.datadir import DataDirectory
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -222,3 +225,48 @@ def test_add_bureau_places_it_one_level_below_a_listed_parent(tmp_path: Path) ->
     assert above is not None
     assert above.bureau_id == "national"
     assert directory.next_level("national") is None
+
+
+def test_republish_re_dates_the_directory_and_changes_nothing_else(tmp_path: Path) -> None:
+    """Offline sealing refuses a directory over 30 days old: the authority re-signs it monthly."""
+    data = tmp_path / "data"
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    auth = ("--data", str(data), "--passphrase-file", str(passphrase))
+    assert run_petition("admin", "init", *auth).returncode == 0
+    bundle = tmp_path / "national.json"
+    bundle.write_bytes(cjson.encode(Bureau("national", "国家信访局").bundle().to_json()))
+    assert run_petition("admin", "add-bureau", *auth, str(bundle)).returncode == 0
+
+    def published() -> Directory:
+        signed = SignedObject.decode((data / "directory.json").read_bytes(), SignedKind.DIRECTORY)
+        return Directory.from_json(signed.body)
+
+    # Dated today already: a second signature the same day would only bump the serial.
+    before = (data / "directory.json").read_bytes()
+    same_day = run_petition("admin", "republish", *auth)
+    assert same_day.returncode == 0, same_day.stderr
+    assert "nothing published" in same_day.stdout
+    assert (data / "directory.json").read_bytes() == before
+
+    # Make the published directory 40 days old, as a month without changes would leave it.
+    authority = load_authority(data / "authority.keystore", PASSPHRASE)
+    old = replace(published(), day=published().day - timedelta(days=40))
+    publish(DataDirectory.for_authority(data), authority, old)
+    not_yet = run_petition("admin", "republish", *auth, "--if-older-than", "41")
+    assert not_yet.returncode == 0, not_yet.stderr
+    assert published() == old
+    done = run_petition("admin", "republish", *auth)
+    assert done.returncode == 0, done.stderr
+    fresh = published()
+    assert fresh.serial == old.serial + 1
+    assert fresh.day == old.day + timedelta(days=40)
+    assert replace(fresh, serial=old.serial, day=old.day) == old
+
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the passphrase\n")
+    line = _one_line_error(
+        run_petition("admin", "republish", "--data", str(data), "--passphrase-file", str(wrong))
+    )
+    assert "passphrase" in line
+    assert published() == fresh
