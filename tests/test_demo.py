@@ -21,7 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from petition.threats import THREAT_IDS
+
+#: Over ten seconds on its own: CI runs it (README, Tests).
+pytestmark = pytest.mark.slow
 
 
 def test_demo_tells_the_whole_story_and_cleans_up() -> None:

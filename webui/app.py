@@ -4,6 +4,10 @@ Order of the checks on every request (static files included): the ``Host`` heade
 rebinding), then the launch secret or the session cookie, then, for a POST, the CSRF token and
 ``Origin``. Only then does a view run. See webui/security.py and docs/ui.md.
 
+In kiosk mode (webui/kiosk.py) a request without a live session but with the kiosk cookie is
+not refused: the kiosk's browser gets a fresh, empty petitioner session and lands on the start
+page, which is how the next person starts after start over or the idle wipe.
+
 A POST is never answered by a page, not even a refusal or an error: the browser would keep its
 body (the petition, the ID number, the receipt code) in its session files. Refusals of a POST
 redirect (303) to ``/refused/<kind>``, a GET that explains.
@@ -26,6 +30,7 @@ from client.home import ClientHome
 from client.session import NetworkOptions
 from crypto.padding import MAX_CONTENT_LENGTH
 from webui import i18n, security
+from webui.kiosk import IdleWipe, KioskSettings
 from webui.messages import CSRF_REFUSED, HTTP_ERROR_TEXT
 from webui.state import Store, UiSession
 
@@ -34,6 +39,10 @@ MAX_REQUEST_BYTES = MAX_CONTENT_LENGTH + 2 * 1024 * 1024
 #: The body field may hold 50,000 characters of up to 4 bytes each.
 MAX_FIELD_BYTES = 512 * 1024
 EXTENSION = "petition_ui"
+#: Sent when a kiosk's browser changes hands (start over, or a session that the idle wipe
+#: ended): the browser drops its cache (back-forward cache included) and any site storage.
+#: Not "cookies": that would drop the fresh session cookie set by the same answer.
+CLEAR_SITE_DATA = '"cache", "storage"'
 
 
 class InMemoryRequest(Request):
@@ -63,10 +72,34 @@ class UiRuntime:
     store: Store = field(default_factory=Store)
     translations: dict[str, gettext.GNUTranslations] = field(default_factory=i18n.load_translations)
     port: int = 0  # set once the listening socket is bound
+    kiosk: KioskSettings | None = None  # ``--kiosk``: one petitioner after another
+    idle_wipe: IdleWipe | None = field(default=None, init=False, repr=False)
+    _started: bool = field(default=False, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kiosk is not None:
+            self.idle_wipe = IdleWipe(self.store, self.kiosk.idle_seconds)
 
     def launch_url(self) -> str:
         query = urlencode({security.LAUNCH_PARAMETER: self.secrets.launch_key})
         return f"http://127.0.0.1:{self.port}/?{query}"
+
+    def start(self) -> None:
+        """Start what runs beside the requests: a kiosk's idle timer (once)."""
+        if self.idle_wipe is not None and not self._started:
+            self._started = True
+            self.idle_wipe.start()
+
+    def close(self) -> None:
+        """Stop the idle timer and forget everything held (the end of the launch)."""
+        if self.idle_wipe is not None:
+            self.idle_wipe.stop()
+        self.store.wipe()
+
+    def touch(self) -> None:
+        """A request of this UI's own browser: a kiosk's idle time starts again."""
+        if self.idle_wipe is not None:
+            self.idle_wipe.touch()
 
 
 def runtime() -> UiRuntime:
@@ -107,7 +140,22 @@ def create_app(ui: UiRuntime) -> Flask:
     from webui.views import pages
 
     app.register_blueprint(pages)
+    ui.start()
     return app
+
+
+def set_cookie(response: Response, name: str, value: str) -> None:
+    """A cookie of this UI: script cannot read it, other sites' requests do not carry it, and
+    it lasts until the browser closes."""
+    response.set_cookie(name, value, httponly=True, samesite="Strict", path="/")
+
+
+def fresh_session(ui: UiRuntime) -> Response:
+    """Open an empty petitioner session for this browser and go to the start page."""
+    opened = ui.store.open_session()
+    response = redirect("/", code=303)
+    set_cookie(response, security.SESSION_COOKIE, opened.session_id)
+    return response
 
 
 def _check_request() -> Response | None:
@@ -115,25 +163,33 @@ def _check_request() -> Response | None:
     g.t = i18n.Translator(i18n.negotiate(request.accept_languages), ui.translations)
     if not security.host_allowed(request.headers.get("Host"), ui.port):
         return refuse("421")
+    if ui.idle_wipe is not None:
+        ui.idle_wipe.check()  # a session idle for too long is gone before it is looked up
     launch_key = request.args.get(security.LAUNCH_PARAMETER)
     if launch_key is not None:
         if request.method != "GET" or not ui.secrets.launch_key_matches(launch_key):
             return refuse("403")
         # The secret opens a session and leaves the address bar at once.
-        opened = ui.store.open_session()
-        response = redirect("/", code=303)
-        response.set_cookie(
-            security.SESSION_COOKIE,
-            opened.session_id,
-            httponly=True,
-            samesite="Strict",
-            path="/",
-        )
+        ui.touch()
+        response = fresh_session(ui)
+        if ui.kiosk is not None:
+            set_cookie(response, security.KIOSK_COOKIE, ui.secrets.kiosk_key)
         return response
     session_id = request.cookies.get(security.SESSION_COOKIE, "")
     session = ui.store.session(session_id) if session_id else None
     if session is None:
+        if ui.kiosk is not None and ui.secrets.kiosk_key_matches(
+            request.cookies.get(security.KIOSK_COOKIE, "")
+        ):
+            # The kiosk's browser, whose petitioner was wiped (start over in another tab, or
+            # the idle wipe): whatever it asked for, the next person starts afresh. A POST's
+            # body is dropped unread.
+            ui.touch()
+            response = fresh_session(ui)
+            response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+            return response
         return refuse("403")
+    ui.touch()
     g.ui_session = session
     if session.lang is not None:
         g.t = i18n.Translator(session.lang, ui.translations)
@@ -226,6 +282,7 @@ def _template_globals() -> dict[str, Any]:
         "csrf_field": security.CSRF_FIELD,
         "csrf_token": ui.secrets.csrf_token(session.session_id) if session else "",
         "switch_url": _switch_url,
+        "kiosk": ui.kiosk,
     }
 
 

@@ -4,6 +4,9 @@ Served in this process by werkzeug's threaded server: one person on their own ma
 production WSGI server is needed, and the petition's secrets stay in this one process. Never in
 debug mode and never with the reloader (either would run code a browser could influence, or
 fork copies of the secrets).
+
+``--kiosk`` runs it for one petitioner after another on a shared machine (webui/kiosk.py,
+docs/ui.md "Kiosk mode").
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import signal
 import sys
 import webbrowser
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -20,12 +24,16 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from client.cli.options import add_network, flag, home_from, network_from
 from client.errors import InvalidInput
 from webui.app import UiRuntime, create_app
+from webui.kiosk import DEFAULT_IDLE_MINUTES, MAX_IDLE_MINUTES, KioskSettings, queue_folder
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 LOOPBACK = "127.0.0.1"
 PORT_VARIABLE = "PETITION_UI_PORT"  # not PETITION_PORT, which is `petition serve`'s
+KIOSK_VARIABLE = "PETITION_UI_KIOSK"
+QUEUE_VARIABLE = "PETITION_UI_QUEUE"
+IDLE_VARIABLE = "PETITION_UI_IDLE_MINUTES"
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -56,6 +64,34 @@ def register(subcommands: Subcommands) -> None:
         help="port on 127.0.0.1 (default: any free port)",
     )
     flag(parser, "--no-browser", action="store_true", help="print the address, open no browser")
+    flag(
+        parser,
+        "--kiosk",
+        variable=KIOSK_VARIABLE,
+        action="store_true",
+        help="for a helper's shared machine: one petitioner after another; every page has "
+        '"Finish and start over", which forgets everything of the last person, and nothing is '
+        "written anywhere (no receipt file download)",
+    )
+    flag(
+        parser,
+        "--queue",
+        variable=QUEUE_VARIABLE,
+        type=Path,
+        metavar="DIR",
+        help='with --kiosk: offer "Seal for later delivery" (no Internet needed); each '
+        "petition is written to this existing folder as one sealed petition file, for "
+        "`petition deliver DIR/*` later",
+    )
+    flag(
+        parser,
+        "--idle-minutes",
+        variable=IDLE_VARIABLE,
+        type=int,
+        metavar="N",
+        help=f"with --kiosk: start over by itself after N minutes without a click (default "
+        f"{DEFAULT_IDLE_MINUTES})",
+    )
     add_network(parser)
     parser.set_defaults(handler=_ui)
 
@@ -63,9 +99,10 @@ def register(subcommands: Subcommands) -> None:
 def _ui(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InvalidInput(f"--port must be between 0 and 65535 ({PORT_VARIABLE})")
+    kiosk = _kiosk_from(args)
     home = home_from(args)
     home.load_config()  # not initialised: one line now, not an error page later
-    ui = UiRuntime(home=home, network=network_from(args))
+    ui = UiRuntime(home=home, network=network_from(args), kiosk=kiosk)
     app = create_app(ui)
     try:
         server = make_server(
@@ -78,6 +115,12 @@ def _ui(args: argparse.Namespace) -> int:
     print("Sealed Petition web interface (Ctrl+C to stop). Open this address in your browser:")
     print(f"    {url}")
     print("It holds a secret for this launch only: do not share it.", flush=True)
+    if kiosk is not None:
+        print(f"Kiosk mode: start over, or {kiosk.idle_minutes} minutes without a click, forgets "
+              "everything of the last petitioner.")  # fmt: skip
+        if kiosk.queue is not None:
+            print(f"Petitions sealed for later delivery go to {kiosk.queue}; deliver them with "
+                  f"`petition deliver {kiosk.queue}/*` when online.", flush=True)  # fmt: skip
     if not args.no_browser:
         webbrowser.open(url)
     signal.signal(signal.SIGTERM, _stop)
@@ -87,8 +130,28 @@ def _ui(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
+        ui.close()
     print("Stopped. Drafts and receipts held in memory are gone.", file=sys.stderr)
     return 0
+
+
+def _kiosk_from(args: argparse.Namespace) -> KioskSettings | None:
+    """The kiosk settings, or None; ``--queue`` and ``--idle-minutes`` need ``--kiosk``."""
+    if not args.kiosk:
+        for given, name, variable in (
+            (args.queue, "--queue", QUEUE_VARIABLE),
+            (args.idle_minutes, "--idle-minutes", IDLE_VARIABLE),
+        ):
+            if given is not None:
+                raise InvalidInput(f"{name} ({variable}) is for kiosk mode: add --kiosk")
+        return None
+    minutes = DEFAULT_IDLE_MINUTES if args.idle_minutes is None else args.idle_minutes
+    if not 1 <= minutes <= MAX_IDLE_MINUTES:
+        raise InvalidInput(
+            f"--idle-minutes must be between 1 and {MAX_IDLE_MINUTES} ({IDLE_VARIABLE})"
+        )
+    queue = queue_folder(Path(args.queue)) if args.queue is not None else None
+    return KioskSettings(queue=queue, idle_seconds=minutes * 60.0)
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:

@@ -39,6 +39,16 @@ ERROR_TEXT = {
     "client_state_invalid": N_(
         "The settings of this program on this device are damaged. Run petition init again."
     ),
+    "directory_stale": N_(
+        "The list of bureaus kept on this device is more than 30 days old, and a bureau's keys "
+        "may have changed since, so nothing can be sealed with it. Connect this device to the "
+        "Internet once and open the start page: the list is then renewed."
+    ),
+    "queue_unwritable": N_(
+        "The folder for later delivery cannot take the sealed petition (it was removed, is "
+        "full or not allowed). Nothing was sealed into it, and what you wrote is kept here. "
+        "Please tell the helper."
+    ),
     "unknown_bureau": N_("This bureau is not in the verified list of bureaus (any more)."),
     "petition_not_found": N_(
         "The server has no petition for this receipt code. Check the code for typing mistakes."

@@ -11,6 +11,10 @@
 * **CSRF.** Every form carries a token bound to the session (an HMAC of the session id under a
   per-launch key); a POST without it, or one the browser says came from another site
   (``Origin``, ``Sec-Fetch-Site``), is refused.
+* **Kiosk cookie** (``--kiosk`` only). Opening the launch URL also sets a second cookie whose
+  value is a third secret of the launch. It lets the kiosk's browser open a fresh petitioner
+  session after start over or the idle wipe without the launch secret; anything without it is
+  refused as before. It carries nothing of any petitioner.
 * **Headers.** A Content-Security-Policy that allows nothing but this origin's stylesheet and
   images (no script at all), no framing, no referrer, no caching.
 
@@ -25,6 +29,7 @@ import secrets
 from dataclasses import dataclass, field
 
 SESSION_COOKIE = "petition_ui_session"
+KIOSK_COOKIE = "petition_ui_kiosk"
 LAUNCH_PARAMETER = "key"
 CSRF_FIELD = "csrf_token"
 
@@ -47,13 +52,18 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class LaunchSecrets:
-    """The two secrets of one launch; neither is ever written anywhere."""
+    """The secrets of one launch; none is ever written anywhere by this program."""
 
     launch_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    #: The kiosk cookie's value (used only with ``--kiosk``).
+    kiosk_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     def launch_key_matches(self, candidate: str) -> bool:
         return hmac.compare_digest(candidate.encode(), self.launch_key.encode())
+
+    def kiosk_key_matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self.kiosk_key.encode())
 
     def csrf_token(self, session_id: str) -> str:
         return hmac.new(self.csrf_key, session_id.encode(), hashlib.sha256).hexdigest()

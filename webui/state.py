@@ -10,10 +10,13 @@ Every POST is answered by a redirect (docs/ui.md, "POST, then redirect"): what t
 the redirect must show (inline errors, a status report, a receipt file, the receipt code) is
 left here under a fresh one-time id that the redirect target names, and is dropped the first
 time it is taken. The data itself never travels in a URL or a cookie.
+
+In kiosk mode (webui/kiosk.py) :meth:`Store.wipe` drops everything between two petitioners.
 """
 
 from __future__ import annotations
 
+import gc
 import hmac
 import secrets
 import threading
@@ -65,6 +68,19 @@ class KeptReceipt:
 
 
 @dataclass(frozen=True)
+class KeptSealed:
+    """A petition sealed for later delivery (kiosk mode): written to the queue folder, not sent.
+
+    Only what its page shows is kept, in memory: the code never goes into the file.
+    """
+
+    sealed_id: str
+    code: str = field(repr=False)
+    petition_id: str
+    bureau_name: str
+
+
+@dataclass(frozen=True)
 class WriteNotice:
     """Inline errors for the write page after a redirect (field name -> sentence)."""
 
@@ -79,6 +95,8 @@ class ReviewNotice:
 
     draft_id: str
     error: str
+    #: The server could not be reached: a kiosk with a queue offers to seal for later.
+    unreachable: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,7 @@ class CodeView:
     """Leave to show a receipt's code once: on the first view after the submission, or after
     the petitioner asked for it again."""
 
-    receipt_id: str
+    receipt_id: str  # a kept receipt's id, or a kept sealed petition's (kiosk queue)
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,8 @@ class UiSession:
     drafts: OrderedDict[str, Draft] = field(default_factory=OrderedDict)
     receipts: OrderedDict[str, KeptReceipt] = field(default_factory=OrderedDict)
     submitted: dict[str, str] = field(default_factory=dict)  # draft id -> receipt id
+    sealed: OrderedDict[str, KeptSealed] = field(default_factory=OrderedDict)  # kiosk queue
+    queued: dict[str, str] = field(default_factory=dict)  # draft id -> sealed id
     in_flight: dict[str, threading.Event] = field(default_factory=dict)  # draft id -> done
     once: OrderedDict[str, object] = field(default_factory=OrderedDict)  # one-time results
 
@@ -149,6 +169,37 @@ class Store:
     def session(self, session_id: str) -> UiSession | None:
         with self.lock:
             return self._sessions.get(session_id)
+
+    def count(self) -> int:
+        """How many sessions are open (a kiosk's idle wipe leaves none)."""
+        with self.lock:
+            return len(self._sessions)
+
+    def wipe(self) -> None:
+        """Forget every session and everything in it: kiosk mode, between two petitioners.
+
+        Every container is emptied as well as dropped, so that a request still running with
+        a reference to an old session holds an empty shell, not the petition. Python cannot
+        overwrite memory (strings are immutable and freed memory is not cleared): this makes
+        everything unreachable and collects it now, which is as far as a Python process goes
+        (docs/ui.md, "Kiosk mode").
+        """
+        with self.lock:
+            for session in self._sessions.values():
+                session.lang = None
+                session.drafts.clear()
+                session.receipts.clear()
+                session.submitted.clear()
+                session.sealed.clear()
+                session.queued.clear()
+                session.once.clear()
+                # Wake a second click waiting on a submission; the submission itself then
+                # finds its event gone and ends quietly (Store._landed).
+                for event in session.in_flight.values():
+                    event.set()
+                session.in_flight.clear()
+            self._sessions = OrderedDict()
+        gc.collect()
 
     # -- drafts ---------------------------------------------------------------------------
 
@@ -187,7 +238,7 @@ class Store:
         """Put the draft back, untouched: the petitioner may try again."""
         with self.lock:
             session.drafts[draft.draft_id] = draft
-            session.in_flight.pop(draft.draft_id).set()
+            self._landed(session, draft.draft_id)
 
     def submission_done(
         self, session: UiSession, draft: Draft, result: SubmissionResult
@@ -199,12 +250,37 @@ class Store:
             while len(session.receipts) > MAX_RECEIPTS:
                 session.receipts.popitem(last=False)
             session.submitted[draft.draft_id] = kept.receipt_id
-            session.in_flight.pop(draft.draft_id).set()
+            self._landed(session, draft.draft_id)
             return kept
+
+    def sealing_done(self, session: UiSession, draft: Draft, kept: KeptSealed) -> None:
+        """The draft was sealed into the queue: it is gone, its sealed petition is kept."""
+        with self.lock:
+            session.sealed[kept.sealed_id] = kept
+            while len(session.sealed) > MAX_RECEIPTS:
+                session.sealed.popitem(last=False)
+            session.queued[draft.draft_id] = kept.sealed_id
+            self._landed(session, draft.draft_id)
+
+    @staticmethod
+    def _landed(session: UiSession, draft_id: str) -> None:
+        """The submission of ``draft_id`` ended: wake a second click waiting for it. (A kiosk's
+        wipe may have dropped the event meanwhile and woken everyone already.)"""
+        event = session.in_flight.pop(draft_id, None)
+        if event is not None:
+            event.set()
 
     def submitted_as(self, session: UiSession, draft_id: str) -> str | None:
         with self.lock:
             return session.submitted.get(draft_id)
+
+    def queued_as(self, session: UiSession, draft_id: str) -> str | None:
+        with self.lock:
+            return session.queued.get(draft_id)
+
+    def sealed(self, session: UiSession, sealed_id: str) -> KeptSealed | None:
+        with self.lock:
+            return session.sealed.get(sealed_id)
 
     # -- receipts -------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The pages: choose a bureau, write, review, submit, receipt, status.
+"""The pages: choose a bureau, write, review, submit, receipt, status; in kiosk mode also
+start over and seal for later delivery (webui/kiosk.py, docs/ui.md "Kiosk mode").
 
 Each view calls ``client.petitioner`` for the petition logic and only turns its results and
 failures into pages. Every POST is answered by a redirect (303), errors included: a browser
@@ -11,6 +12,8 @@ can send it again, and that body is the whole petition, the ID number or the rec
 from __future__ import annotations
 
 import base64
+import shlex
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
@@ -20,6 +23,8 @@ from qrcode.image.pure import PyPNGImage
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from client.errors import NotInitialised, ServerBusy, ServerUnreachable, UnknownBureau
+from client.offline import offline_directory, seal_offline
 from client.petitioner import (
     Progress,
     open_receipt,
@@ -30,22 +35,26 @@ from client.petitioner import (
 from client.session import Session
 from crypto.document import MAX_ATTACHMENTS
 from crypto.errors import InvalidIdNumber, SchemaViolation, SealedPetitionError, TooLarge
-from crypto.keys import format_fingerprint
+from crypto.keys import VerifyKey, format_fingerprint
 from crypto.keystore import MAX_KEYSTORE_BYTES, MIN_PASSPHRASE_CHARS
+from crypto.objects import BureauBundle, Directory
 from crypto.receipt import ReceiptSecret
 from webui import forms, timeline
-from webui.app import current_session, runtime, translator
+from webui.app import CLEAR_SITE_DATA, current_session, fresh_session, runtime, translator
 from webui.i18n import N_
+from webui.kiosk import queue_sealed
 from webui.messages import EVENT_TEXT, REPLY_PROBLEM_TEXT, describe
 from webui.state import (
     CodeView,
     Draft,
     KeptReceipt,
+    KeptSealed,
     ReceiptFile,
     ReceiptNotice,
     ReviewNotice,
     StatusAnswer,
     WriteNotice,
+    new_id,
 )
 
 pages = Blueprint("pages", __name__)
@@ -58,6 +67,10 @@ CODE_NOT_REFILLED = N_("For your safety the code is not filled in again.")
 REPLY_LOGGED = N_("Recorded in the public log with its event of %(day)s.")
 REPLY_NOT_LOGGED = N_("No event of this petition in the public log names this reply.")
 REPLY_EVENT_UNKNOWN = N_("unreadable")
+QUEUE_NO_DIRECTORY = N_(
+    "No list of bureaus is kept on this device, so nothing can be sealed without the "
+    "Internet. Connect this device to the Internet once and open the start page."
+)
 RECEIPT_FILE_NAME = "petition-receipt.keystore"
 #: The query parameter that names a one-time result (webui.state.Store.leave).
 ONCE = "once"
@@ -65,6 +78,12 @@ ONCE = "once"
 #: before protocol v2, to show that the on-disk profile test can fail. Nothing outside the tests
 #: sets it; the command line cannot.
 TEST_ANSWER_ID_ERROR_WITH_PAGE = "PETITION_UI_TEST_ANSWER_ID_ERROR_WITH_PAGE"
+#: Test-only (tests/ui/test_kiosk.py): a kiosk's start over only goes back to the start page,
+#: wiping nothing and keeping the petitioner's session, to show that the kiosk test can fail.
+#: Like the flag above, no command line or environment variable reaches it.
+TEST_START_OVER_KEEPS_THE_PETITIONER = "PETITION_UI_TEST_START_OVER_KEEPS_THE_PETITIONER"
+#: Failures that mean "no network now": a kiosk with a queue works on with the kept directory.
+OFFLINE = (ServerUnreachable, ServerBusy)
 
 
 def _open_session() -> Session:
@@ -72,11 +91,54 @@ def _open_session() -> Session:
     return Session.open(ui.home, ui.network)
 
 
-def _directory_view(session: Session) -> dict[str, Any]:
-    directory = session.directory()
+def _can_queue() -> bool:
+    """A kiosk with a queue folder: it seals petitions for later delivery."""
+    kiosk = runtime().kiosk
+    return kiosk is not None and kiosk.queue is not None
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A directory verified with the pinned authority key, and where it came from."""
+
+    directory: Directory
+    server: str
+    authority: VerifyKey
+    offline: bool  # the one kept on this device, the server being unreachable
+
+    def bureau(self, bureau_id: str) -> BureauBundle:
+        for bundle in self.directory.bureaus:
+            if bundle.bureau_id == bureau_id:
+                return bundle
+        raise UnknownBureau(f"no bureau {bureau_id!r} in the directory")
+
+
+def _find_directory() -> _Found:
+    """The directory fetched and verified now; in a kiosk with a queue whose server cannot be
+    reached, the one kept on this device instead (verified again, at most 30 days old), so
+    that a petition can still be written and sealed for later delivery."""
+    ui = runtime()
+    try:
+        with _open_session() as session:
+            directory = session.directory()
+            return _Found(directory, session.config.server, session.authority_key, False)
+    except OFFLINE as unreachable:
+        if not _can_queue():
+            raise
+        config = ui.home.load_config()
+        try:
+            kept = offline_directory(ui.home, config)
+        except NotInitialised:
+            raise unreachable from None  # no directory kept: the network is the problem
+        return _Found(kept.directory, config.server, VerifyKey(config.authority_key), True)
+
+
+def _directory_view(found: _Found) -> dict[str, Any]:
+    directory = found.directory
     return {
-        "server": session.config.server,
-        "authority": format_fingerprint(session.authority_key.fingerprint),
+        "server": found.server,
+        "authority": format_fingerprint(found.authority.fingerprint),
+        "offline": found.offline,
         "serial": directory.serial,
         "day": directory.day.isoformat(),
         "bureaus": [
@@ -95,8 +157,7 @@ def _directory_view(session: Session) -> dict[str, Any]:
 def index() -> tuple[str, int] | str:
     t = translator()
     try:
-        with _open_session() as session:
-            view = _directory_view(session)
+        view = _directory_view(_find_directory())
     except SealedPetitionError as exc:
         return render_template("index.html", error=describe(exc, t), directory=None), 503
     return render_template("index.html", error=None, directory=view)
@@ -119,8 +180,7 @@ def write() -> Response | tuple[str, int] | str:
         return redirect(url_for("pages.index"), code=303)
     t = translator()
     try:
-        with _open_session() as session:
-            bundle = session.bureau(bureau_id)
+        bundle = _find_directory().bureau(bureau_id)
     except SealedPetitionError as exc:
         return render_template("index.html", error=describe(exc, t), directory=None), 503
     draft = store.new_draft(
@@ -198,6 +258,9 @@ def _gone_draft(draft_id: str, *, show_code: bool = False) -> Response:
     receipt_id = store.submitted_as(ui_session, draft_id)
     if receipt_id is not None:
         return _to_receipt(receipt_id, show_code=show_code)
+    sealed_id = store.queued_as(ui_session, draft_id)
+    if sealed_id is not None:
+        return _to_sealed(sealed_id, show_code=show_code)
     if store.draft(ui_session, draft_id) is not None:
         return redirect(url_for("pages.review", draft_id=draft_id), code=303)
     raise NotFound
@@ -212,17 +275,19 @@ def review(draft_id: str) -> Response | tuple[str, int] | str:
     notice = store.take(ui_session, request.args.get(ONCE), ReviewNotice)
     if notice is None or notice.draft_id != draft_id:
         return _render_review(draft, None)
-    return _render_review(draft, notice.error), 503
+    return _render_review(draft, notice), 503
 
 
-def _render_review(draft: Draft, error: str | None) -> str:
+def _render_review(draft: Draft, notice: ReviewNotice | None) -> str:
     return render_template(
         "review.html",
         draft=draft,
         fields=forms.FIELDS,
         choices=forms.CHOICES,
         answer=forms.answer,
-        error=error,
+        error=notice.error if notice is not None else None,
+        can_queue=_can_queue(),
+        offer_queue=_can_queue() and notice is not None and notice.unreachable,
     )
 
 
@@ -250,13 +315,116 @@ def submit() -> Response:
         target = "id_number" if isinstance(exc, InvalidIdNumber) else "attachments"
         return _back_to_write(draft, {target: describe(exc, t)}, [])
     except SealedPetitionError as exc:
-        once = store.leave(ui_session, ReviewNotice(draft.draft_id, describe(exc, t)))
+        notice = ReviewNotice(draft.draft_id, describe(exc, t), isinstance(exc, OFFLINE))
+        once = store.leave(ui_session, notice)
         return redirect(url_for("pages.review", draft_id=draft.draft_id, once=once), 303)
     finally:
         if result is None:  # not submitted: the draft goes back, exactly as it was
             store.submission_failed(ui_session, draft)
     kept = store.submission_done(ui_session, draft, result)
     return _to_receipt(kept.receipt_id, show_code=True)
+
+
+@pages.post("/seal")
+def seal_for_later() -> Response:
+    """Kiosk with a queue: seal the draft on this device, as ``petition seal`` does, and write
+    one sealed petition file into the queue folder for the helper to deliver later. The code
+    is shown once on the page this redirects to; the file holds nothing that leads to it."""
+    ui = runtime()
+    queue = ui.kiosk.queue if ui.kiosk is not None else None
+    if queue is None:
+        raise NotFound
+    t = translator()
+    store, ui_session = ui.store, current_session()
+    draft_id = request.form.get("draft", "")
+    draft = store.take_for_submission(ui_session, draft_id)
+    if draft is None:
+        running = store.in_flight(ui_session, draft_id)
+        if running is not None:  # a second click: wait for the first, never seal twice
+            running.wait(timeout=600)
+        return _gone_draft(draft_id, show_code=True)
+    kept = None
+    try:
+        errors = forms.field_errors(draft, t)
+        if errors:
+            return _back_to_write(draft, errors, [])
+        directory = offline_directory(ui.home, ui.home.load_config())
+        sealed = seal_offline(directory, forms.petition_form(draft), Progress())
+        queue_sealed(queue, sealed.file)
+        kept = KeptSealed(new_id(), sealed.code, sealed.petition.petition_id, sealed.bureau.name)
+    except (InvalidIdNumber, SchemaViolation, TooLarge) as exc:
+        target = "id_number" if isinstance(exc, InvalidIdNumber) else "attachments"
+        return _back_to_write(draft, {target: describe(exc, t)}, [])
+    except SealedPetitionError as exc:
+        no_directory = isinstance(exc, NotInitialised)
+        text = t.gettext(QUEUE_NO_DIRECTORY) if no_directory else describe(exc, t)
+        once = store.leave(ui_session, ReviewNotice(draft.draft_id, text))
+        return redirect(url_for("pages.review", draft_id=draft.draft_id, once=once), 303)
+    finally:
+        if kept is None:  # nothing written: the draft goes back, exactly as it was
+            store.submission_failed(ui_session, draft)
+    store.sealing_done(ui_session, draft, kept)
+    return _to_sealed(kept.sealed_id, show_code=True)
+
+
+def _to_sealed(sealed_id: str, *, show_code: bool = False) -> Response:
+    arguments: dict[str, Any] = {"sealed_id": sealed_id}
+    if show_code:
+        arguments["view"] = runtime().store.leave(current_session(), CodeView(sealed_id))
+    return redirect(url_for("pages.sealed", **arguments), code=303)
+
+
+def _kept_sealed(sealed_id: str) -> KeptSealed:
+    kept = runtime().store.sealed(current_session(), sealed_id)
+    if kept is None:
+        raise NotFound
+    return kept
+
+
+@pages.get("/sealed/<sealed_id>")
+def sealed(sealed_id: str) -> str:
+    """A petition sealed for later delivery: not sent yet; its code is shown once, as on the
+    receipt page."""
+    ui = runtime()
+    kept = _kept_sealed(sealed_id)
+    view = ui.store.take(current_session(), request.args.get("view"), CodeView)
+    show_code = view is not None and view.receipt_id == sealed_id
+    return render_template(
+        "sealed.html",
+        kept=kept,
+        show_code=show_code,
+        qr=_qr_data_uri(kept.code) if show_code else "",
+        deliver_command=_deliver_command(),
+    )
+
+
+def _deliver_command() -> str:
+    """What the helper types to deliver the queue, quoted for a POSIX shell."""
+    kiosk = runtime().kiosk
+    folder = kiosk.queue if kiosk is not None else None
+    return f"petition deliver {shlex.quote(str(folder))}/*" if folder is not None else ""
+
+
+@pages.post("/sealed/<sealed_id>/show")
+def show_sealed_code(sealed_id: str) -> Response:
+    return _to_sealed(_kept_sealed(sealed_id).sealed_id, show_code=True)
+
+
+@pages.post("/start-over")
+def start_over() -> Response:
+    """Kiosk mode, between two people: forget everything of every session, open a fresh one
+    for the next person and send them to the start page. The old session id is dead, so every
+    address the last person visited answers "not found"; the browser is told to drop its
+    cache and storage."""
+    ui = runtime()
+    if ui.kiosk is None:
+        raise NotFound
+    if current_app.config.get(TEST_START_OVER_KEEPS_THE_PETITIONER):
+        return redirect(url_for("pages.index"), code=303)
+    ui.store.wipe()
+    response = fresh_session(ui)
+    response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+    return response
 
 
 def _to_receipt(receipt_id: str, *, show_code: bool = False, notice: object = None) -> Response:
@@ -316,7 +484,10 @@ def show_code(receipt_id: str) -> Response:
 @pages.post("/receipt/<receipt_id>/download")
 def download_receipt(receipt_id: str) -> Response:
     """The receipt as a passphrase-protected file, the same as ``submit --save-receipt``: made
-    now, left for one download by the GET this answer redirects to."""
+    now, left for one download by the GET this answer redirects to. Not in kiosk mode: the
+    file would stay in the kiosk's downloads for the next person."""
+    if runtime().kiosk is not None:
+        raise NotFound
     t = translator()
     kept = _kept(receipt_id)
     passphrase = request.form.get("passphrase", "")
@@ -338,6 +509,8 @@ def download_receipt(receipt_id: str) -> Response:
 
 @pages.get("/receipt/<receipt_id>/file/<file_id>")
 def receipt_file(receipt_id: str, file_id: str) -> Response:
+    if runtime().kiosk is not None:
+        raise NotFound
     made = runtime().store.take(current_session(), file_id, ReceiptFile)
     if made is None or made.receipt_id != receipt_id:
         raise NotFound

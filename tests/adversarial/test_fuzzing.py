@@ -593,6 +593,7 @@ def campaign_target(
         yield target
 
 
+@pytest.mark.slow
 @pytest.mark.threat("T-DOS-3")
 def test_generated_requests_from_the_served_openapi_document_never_crash_the_server(
     defence: Defence, world: World, monkeypatch: pytest.MonkeyPatch

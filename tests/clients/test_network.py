@@ -26,6 +26,9 @@ from client.home import ClientHome
 from client.petitioner import PetitionForm, Progress, submit_petition
 from client.session import NetworkOptions, Session
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 PETITION_ID = re.compile(r"petition id ([0-9a-f]{32})\b")
 INBOX_LINE = re.compile(r"^\s+#\d+\s+([0-9a-f]{32})\s", re.MULTILINE)
 RETRY_PREFIX = "petition: server not available ("

@@ -23,6 +23,9 @@ from harness import Answer, RunningServer, Submission, start_server, stop_server
 from crypto import cjson
 from server.gunicorn_worker import is_one_whole_request
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 
 @pytest.fixture(scope="module")
 def small_queue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:

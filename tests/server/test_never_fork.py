@@ -38,6 +38,9 @@ from crypto.checkpoint import Checkpoint, open_checkpoint, sign
 from crypto.keyfile import read_log_key_file
 from server.store_guard import HEAD_FILE, write_head
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 DB_FILES = ("petitions.db", "petitions.db-wal", "petitions.db-shm")
 PETITIONS = 3
 

@@ -65,6 +65,9 @@ from crypto.objects import Directory
 from tests.witness.conftest import RunningWitness, init_witness, start_witness, stop_witness
 from tests.witness.conftest import witness_command as witness_cli
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 #: What ``server.pg_integration`` logs (WARNING) when its writer wins the election.
 LEADER_LINE = "this front end now integrates the log"
 #: The issue's goal for a failover: the survivor publishes within this many seconds of the kill.

@@ -32,6 +32,9 @@ from crypto.checkpoint import Checkpoint
 from crypto.log_receipt import VerifiedReceipt, check_submission
 from tests.server.conftest import store_options
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 #: Run against the SQLCipher store and against PostgreSQL (tests/server/conftest.py).
 BOTH_STORES = True
 

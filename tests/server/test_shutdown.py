@@ -25,6 +25,9 @@ from crypto import cjson
 from crypto.receipt import ReceiptSecret
 from server.gunicorn_worker import refuse_new_handshakes
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 SUBMITTERS = 4
 READERS = 2
 LOAD_BEFORE_STOP = 1.0

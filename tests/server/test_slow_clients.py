@@ -23,6 +23,9 @@ from harness import RunningServer
 
 from server.gunicorn_worker import PrivateThreadWorker
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 SLOW_CONNECTIONS = 64
 HEALTHY_GETS = 40
 HEALTHY_SUBMISSIONS = 10

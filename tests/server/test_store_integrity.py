@@ -41,6 +41,9 @@ from server.services import EXTENSION_NAME, Services
 from server.store_guard import HEAD_FILE, read_head
 from server.writer import Job, Writer
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 DB_FILES = ("petitions.db", "petitions.db-wal", "petitions.db-shm")
 
 

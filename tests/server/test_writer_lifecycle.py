@@ -29,6 +29,9 @@ from server.datadir import DataDirectory
 from server.ipc import receive_message, send_message
 from server.services import EXTENSION_NAME
 
+#: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.fault
+
 
 @contextlib.contextmanager
 def writer_process(config: ServerConfig) -> Iterator[subprocess.Popen[bytes]]:

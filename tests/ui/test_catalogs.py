@@ -24,6 +24,9 @@ from crypto import document
 from webui import i18n
 from webui.forms import CHOICES, FIELDS
 
+#: Drives Debian's Chromium: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[2]
 WEBUI = ROOT / "webui"
 METHODS = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]

@@ -25,18 +25,17 @@ the client code, the browser and its profile on disk.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, quote_plus
 
 import pytest
 from deployment import BUREAU_NAME, Deployment
 from playwright.sync_api import FilePayload, Playwright, Response, expect
+from trace_scan import files_holding
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from client.home import ClientHome
@@ -45,6 +44,9 @@ from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 from webui.app import UiRuntime, create_app
 from webui.cli import LOOPBACK, QuietRequestHandler
 from webui.views import TEST_ANSWER_ID_ERROR_WITH_PAGE
+
+#: Drives Debian's Chromium: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.browser
 
 ID_NUMBER = "11010519491231002X"
 MISTYPED_ID = "110105194912310021"
@@ -89,32 +91,6 @@ def served(request: pytest.FixtureRequest, deployment: Deployment) -> Iterator[I
         yield running
     finally:
         running.stop()
-
-
-def _forms(secret: str) -> set[bytes]:
-    """The byte strings under which a browser could have written ``secret``."""
-    texts = {secret, quote(secret), quote_plus(secret), json.dumps(secret)[1:-1]}
-    texts |= {text.lower() for text in texts if "%" in text or "\\u" in text}
-    texts |= {re.sub(r"\\u([0-9a-f]{4})", lambda m: "\\u" + m[1].upper(), t) for t in texts}
-    found: set[bytes] = set()
-    for text in texts:
-        found |= {text.encode("utf-8"), text.encode("utf-16-le"), text.encode("utf-16-be")}
-    return found
-
-
-def _scan(root: Path, secrets_by_name: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Every file under ``root`` that holds a secret in any form: name -> relative paths."""
-    wanted = {name: set().union(*(_forms(s) for s in values)) for name, values in
-              secrets_by_name.items()}  # fmt: skip
-    hits: dict[str, list[str]] = {}
-    for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        data = path.read_bytes()
-        for name, needles in wanted.items():
-            if any(needle in data for needle in needles):
-                hits.setdefault(name, []).append(path.relative_to(root).as_posix())
-    return hits
 
 
 def test_an_on_disk_browser_profile_keeps_nothing_of_the_petition(
@@ -193,7 +169,7 @@ def test_an_on_disk_browser_profile_keeps_nothing_of_the_petition(
         assert answer.headers.get("cache-control") == "no-store", answer.url
     assert (profile / "Default").is_dir()  # a real profile was written to disk
 
-    hits = _scan(
+    hits = files_holding(
         profile,
         {
             "ID number": [ID_NUMBER, MISTYPED_ID],

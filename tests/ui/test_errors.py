@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from deployment import BUREAU_NAME, Deployment
 from flaky_front import Action, FlakyFront
 from harness import free_port
@@ -22,6 +23,9 @@ from playwright.sync_api import Page, expect
 
 from client.home import ClientHome
 from crypto.keys import SigningKey
+
+#: Drives Debian's Chromium: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from tests.ui.conftest import RunningUi, Watched

@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from deployment import BUREAU_NAME, Deployment
 from playwright.sync_api import FilePayload, Page, expect
+
+#: Drives Debian's Chromium: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.browser
 
 if TYPE_CHECKING:
     from tests.ui.conftest import RunningUi, Watched

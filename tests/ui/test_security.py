@@ -24,6 +24,9 @@ from deployment import Deployment
 
 from webui.security import CONTENT_SECURITY_POLICY
 
+#: Drives Debian's Chromium: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.browser
+
 if TYPE_CHECKING:
     from tests.ui.conftest import RunningUi
 

@@ -32,6 +32,9 @@ from webui import security
 from webui.app import UiRuntime, create_app
 from webui.state import StatusAnswer
 
+#: Drives Debian's Chromium: slow; CI runs it (README, Tests).
+pytestmark = pytest.mark.browser
+
 PORT = 38001
 LOG = note.Verifier("petition.example.org/log", SigningKey.generate().public_key())
 KEYS = {"national": SigningKey.generate(), "guangdong": SigningKey.generate()}
