@@ -2,6 +2,7 @@
 # The project's two entry points on a fresh machine (see README.md):
 #   ./dev.sh demo   set up the virtual environment and run `petition demo`
 #   ./dev.sh test   set up the virtual environment and run ruff, mypy and the whole test suite
+#   ./dev.sh screenshots   run the browser tests and write their screenshots to docs/screenshots/
 # Both are idempotent: a second run reuses .venv and only installs what changed.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -117,8 +118,16 @@ case "${1:-}" in
         fi
         exec "$VENV/bin/pytest" --numprocesses "$workers" --dist load "$@"
         ;;
+    screenshots)
+        # The only command that writes into the checkout: `test` leaves it clean and checks so
+        # (tests/support/clean_checkout.py). Then `git diff --stat docs/screenshots` shows them.
+        setup "[test]"
+        browser
+        shift
+        exec "$VENV/bin/pytest" -p no:xdist --update-screenshots tests/ui "$@"
+        ;;
     *)
-        echo "usage: ./dev.sh demo | ./dev.sh test [pytest arguments]" >&2
+        echo "usage: ./dev.sh demo | ./dev.sh test [pytest arguments] | ./dev.sh screenshots" >&2
         exit 2
         ;;
 esac

@@ -36,8 +36,8 @@ from bench.envelopes import SealedRequest
 from crypto import cjson, merkle, note
 from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
-from crypto.errors import SealedPetitionError
-from crypto.log_receipt import VerifiedReceipt, check_submission, verify_receipt
+from crypto.errors import InvalidProof, SealedPetitionError
+from crypto.log_receipt import VerifiedReceipt, verify_submission_receipt
 from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from server.database import connect
@@ -133,13 +133,17 @@ def _verify(
     for index, body in acknowledged.items():
         sent = pool[index]
         answer = json.loads(body)
-        # Signature, origin and inclusion of the entry in the checkpoint it carries.
-        receipt = verify_receipt(answer["receipt"].encode("utf-8"), policy, origin=log.name)
+        # Signature, origin, inclusion of the entry in the checkpoint it carries, and that the
+        # entry is this submission.
         try:
-            check_submission(
-                receipt, petition_id=sent.petition_id, envelope_hash=sent.envelope_hash
+            receipt = verify_submission_receipt(
+                answer["receipt"].encode("utf-8"),
+                policy,
+                origin=log.name,
+                petition_id=sent.petition_id,
+                envelope_hash=sent.envelope_hash,
             )
-        except SealedPetitionError as exc:
+        except InvalidProof as exc:
             raise VerificationFailed(f"request {index}: {exc.message}") from exc
         if sent.petition_id in receipts:
             raise VerificationFailed(f"petition {sent.petition_id} was acknowledged twice")

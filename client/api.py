@@ -27,8 +27,8 @@ from crypto.log_receipt import MAX_RECEIPT_LENGTH
 from crypto.merkle import HASH_SIZE
 from crypto.objects import REQUEST_NONCE_LENGTH, BureauRequest
 from crypto.signing import SignedObject, sign
+from crypto.wire import authorization_header, lookup_key_header
 
-LOOKUP_KEY_HEADER = "Petition-Lookup-Key"
 MAX_LOG_ENTRIES_PER_REQUEST = 1000
 #: A checkpoint note is three lines and at most a hundred signatures: far below this.
 MAX_CHECKPOINT_BYTES = 64 * 1024
@@ -173,9 +173,7 @@ class ServerApi:
         return result
 
     def lookup(self, lookup_key: bytes) -> PetitionStatusAnswer:
-        answer = self.transport.call(
-            "GET", "/v1/lookup", headers={LOOKUP_KEY_HEADER: cjson.b64encode(lookup_key)}
-        )
+        answer = self.transport.call("GET", "/v1/lookup", headers=lookup_key_header(lookup_key))
         value = answer.json()
         result: PetitionStatusAnswer = _decoding("status")(
             lambda: PetitionStatusAnswer(
@@ -195,7 +193,7 @@ class ServerApi:
             "POST",
             f"/v1/petitions/{petition_id}/review",
             body=body,
-            headers={LOOKUP_KEY_HEADER: cjson.b64encode(lookup_key)},
+            headers=lookup_key_header(lookup_key),
             accept=frozenset({200, 201}),
         )
         value = answer.json()
@@ -327,6 +325,6 @@ class BureauSigner:
                 nonce=secrets.token_bytes(REQUEST_NONCE_LENGTH),
             )
             wire = sign(SignedKind.BUREAU_REQUEST, claim.to_json(), self._key).encode()
-            return {"Authorization": f"SealedPetition {cjson.b64encode(wire)}"}
+            return authorization_header(wire)
 
         return build

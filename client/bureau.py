@@ -244,6 +244,11 @@ def write_bundle(path: Path, keys: BureauKeys) -> None:
             handle.write(cjson.encode(keys.bundle.to_json()) + b"\n")
     except FileExistsError:
         raise InvalidInput(f"{path} already exists; choose another --bundle path") from None
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"the folder {path.parent} does not exist; create it first, or choose another "
+            "--bundle path"
+        ) from None
     except OSError as exc:
         raise InvalidInput(f"cannot write the bundle {path}: {exc.strerror}") from exc
 

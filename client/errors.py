@@ -34,6 +34,24 @@ class ServerUnreachable(ClientError):
     code = "server_unreachable"
 
 
+class ServerNameUnknown(ServerUnreachable):
+    """The server's host name does not resolve (DNS): a typo or no network, never a surge.
+
+    A subclass of :class:`ServerUnreachable`, so that whatever works on without the network
+    (a kiosk's queue) still does; its own code, so that the person reads what to check.
+    """
+
+    code = "server_name_unknown"
+
+
+class TlsFailed(ServerUnreachable):
+    """No secure connection: the handshake or the certificate failed, or one side speaks
+    https and the other plain http. Retrying cannot help, and a network that intercepts
+    connections looks exactly like this, so it is said plainly and at once."""
+
+    code = "tls_failed"
+
+
 class ServerBusy(ClientError):
     """The server kept answering 503 (or 429) until the retries ran out."""
 
@@ -63,6 +81,16 @@ class DirectoryUntrusted(ClientError):
     code = "directory_untrusted"
 
 
+class FingerprintMismatch(DirectoryUntrusted):
+    """The server's authority key is not the one whose fingerprint the person was given.
+
+    The message never names the server's fingerprint: a person shown it would be invited to
+    copy it into ``--trust`` (or the setup page), which is exactly what an impostor wants.
+    """
+
+    code = "fingerprint_mismatch"
+
+
 class DirectoryStale(DirectoryUntrusted):
     """A directory too old to seal with offline: its bureaus' keys may have changed since."""
 
@@ -77,6 +105,16 @@ class InvalidInput(ClientError):
     """A value a person typed or a file they named cannot be used."""
 
     code = "invalid_input"
+
+
+class Cancelled(ClientError):
+    """The person stopped at a prompt (Ctrl-D, Ctrl-C, or "no" at the last question).
+
+    Not a failure of the program, but the command did not do what it was started for, so it
+    ends with one line saying what was not done, and a non-zero status for scripts.
+    """
+
+    code = "cancelled"
 
 
 class PetitionNotFound(ClientError):

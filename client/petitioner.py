@@ -18,12 +18,19 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from client.api import LoggedEvent, PetitionStatusAnswer
 from client.auditor import check_included
 from client.errors import InvalidInput, PetitionNotFound, ServerMisbehaved, ServerRefused
 from client.routing import names_destination
-from client.session import RECEIPT_ERRORS, Session, Witnessing, check_receipt
+from client.session import (
+    RECEIPT_ERRORS,
+    Session,
+    Witnessing,
+    check_receipt,
+    check_submission_receipt,
+)
 from crypto import case_event, merkle, statutory
 from crypto.case_event import LogEntry, to_step, verify_entry_signature
 from crypto.checkpoint import Checkpoint
@@ -35,11 +42,11 @@ from crypto.errors import (
     MalformedInput,
     SchemaViolation,
 )
-from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
+from crypto.fields import signed_reply_hash
 from crypto.idnumber import NormalizedId, normalize_id
 from crypto.keys import EncryptionPublicKey, VerifyKey
 from crypto.keystore import open_keystore, read_keystore_file, seal_keystore, write_keystore_file
-from crypto.log_receipt import VerifiedReceipt, build_receipt, check_submission
+from crypto.log_receipt import VerifiedReceipt, build_receipt
 from crypto.objects import BureauBundle, Directory, Reply
 from crypto.padding import MAX_CONTENT_LENGTH, bucket_for
 from crypto.petition import seal_petition
@@ -261,6 +268,41 @@ def check_form(form: PetitionForm) -> None:
     bucket_for(len(case.encode()))
 
 
+#: The form's text fields that sit in the identity section; the others are the case's.
+IDENTITY_TEXT_FIELDS = frozenset({"real_name", "id_number", "contact"})
+CASE_TEXT_FIELDS = frozenset({"subject", "body", "category", "region", "respondent"})
+# Stand-ins for the fields not yet typed when one field is checked alone: each passes its rule.
+_STAND_IN = PetitionForm(
+    bureau_id="", real_name="-", id_number="", contact="", subject="-", body="-",
+    category="-", region="-",
+)  # fmt: skip
+
+
+def check_field(name: str, value: str, attachments: tuple[Attachment, ...] = ()) -> None:
+    """One text field of the form, checked alone with exactly the rules sealing applies.
+
+    A person typing at a terminal must hear what is wrong with a field while still at it, not
+    after every field is typed. This builds the one section that carries ``name`` (the others
+    stand in with values that pass) through the same constructors :func:`check_form` uses, so
+    the limits live in crypto/document.py only. ``attachments`` count towards the size limit
+    that the body can exceed. Raises :class:`InvalidIdNumber`, :class:`SchemaViolation` or
+    :class:`TooLarge`, like :func:`check_form`.
+    """
+    if name == "id_number":
+        validate_identity(value)
+        return
+    changes: dict[str, Any] = {name: value, "attachments": attachments}  # checked by the dataclass
+    form = replace(_STAND_IN, **changes)
+    if name in IDENTITY_TEXT_FIELDS:
+        _identity(form, NormalizedId(ID_SCHEME, "-"))
+    elif name in CASE_TEXT_FIELDS:
+        reply_key = ReceiptSecret.generate().reply_private_key().public_key()
+        case = _case(form, reply_key, bytes(PREHASH_LENGTH), datetime.now(UTC).date())
+        bucket_for(len(case.encode()))
+    else:
+        raise ValueError(f"{name!r} is not a text field of the petition form")
+
+
 def attachment_from_bytes(name: str, data: bytes, media_type: str | None = None) -> Attachment:
     """An attachment handed over as bytes (a browser upload), with the CLI's limits.
 
@@ -387,14 +429,13 @@ def verify_receipt(
     checkpoint lacks only the witness quorum is still the log's word that it accepted the
     petition: it is returned with ``witnessing.witnessed`` false, never refused.
     """
-    if envelope is not None:
-        petition_id = petition_id_for(envelope)
     try:
-        receipt, witnessing = check_receipt(data, session.policy(), origin=session.log.name)
-        check_submission(
-            receipt,
+        receipt, witnessing = check_submission_receipt(
+            data,
+            session.policy(),
+            origin=session.log.name,
+            envelope=envelope,
             petition_id=petition_id,
-            envelope_hash=None if envelope is None else envelope_hash(envelope),
         )
     except RECEIPT_ERRORS as exc:
         raise ServerMisbehaved(f"the server's receipt does not verify: {exc.message}") from exc

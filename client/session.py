@@ -31,6 +31,7 @@ from client.api import ServerApi
 from client.errors import (
     ClientStateError,
     DirectoryUntrusted,
+    FingerprintMismatch,
     InvalidInput,
     ServerMisbehaved,
     UnknownBureau,
@@ -41,7 +42,7 @@ from crypto import cjson, note
 from crypto.errors import InvalidProof, InvalidSignature, MalformedInput, PolicyNotSatisfied
 from crypto.keys import ED25519_LENGTH, VerifyKey, format_fingerprint, parse_fingerprint
 from crypto.labels import SignedKind
-from crypto.log_receipt import VerifiedReceipt, verify_receipt
+from crypto.log_receipt import VerifiedReceipt, verify_receipt, verify_submission_receipt
 from crypto.objects import BureauBundle, Directory
 from crypto.signing import SignedObject
 from crypto.tlog_policy import NONE, Policy, VerifiedCheckpoint
@@ -229,6 +230,23 @@ def check_receipt(
     return _apply(policy, lambda p: verify_receipt(data, p, origin=origin))
 
 
+def check_submission_receipt(
+    data: bytes,
+    policy: Policy,
+    *,
+    origin: str,
+    envelope: bytes | None = None,
+    petition_id: str | None = None,
+) -> tuple[VerifiedReceipt, Witnessing]:
+    """:func:`check_receipt` for the receipt of one submission (``verify_submission_receipt``)."""
+    return _apply(
+        policy,
+        lambda p: verify_submission_receipt(
+            data, p, origin=origin, envelope=envelope, petition_id=petition_id
+        ),
+    )
+
+
 RECEIPT_ERRORS = (InvalidSignature, InvalidProof, MalformedInput)
 """What :func:`check_receipt` raises for a receipt that proves nothing."""
 
@@ -297,7 +315,10 @@ def verify_directory(wire: bytes, authority: VerifyKey) -> Directory:
 def pin_server(
     home: ClientHome, server: str, fingerprint_text: str, network: NetworkOptions
 ) -> tuple[ClientConfig, Directory]:
-    """Fetch the authority key, check it against the fingerprint, verify the directory, save."""
+    """Fetch the authority key, check it against the fingerprint, verify the directory, save.
+
+    Nothing is written under ``home`` unless every check passed (``petition init`` and the web
+    UI's setup page both rely on it)."""
     try:
         pinned = parse_fingerprint(fingerprint_text)
     except MalformedInput as exc:
@@ -310,9 +331,12 @@ def pin_server(
         except (MalformedInput, KeyError, TypeError) as exc:
             raise ServerMisbehaved("the server's authority key is malformed") from exc
         if not hmac.compare_digest(key.fingerprint, pinned):
-            raise DirectoryUntrusted(
-                f"the server's authority key has fingerprint {format_fingerprint(key.fingerprint)}"
-                ", not the one given with --trust; nothing was saved"
+            # Never the server's own fingerprint: shown it, a person is invited to copy it
+            # into --trust, which is all an impostor needs.
+            raise FingerprintMismatch(
+                "the server's directory authority is not the one given with --trust: stop "
+                "and check the fingerprint against the poster or whoever gave it to you (a "
+                "typing mistake, or an impostor server); nothing was saved"
             )
         wire = ServerApi(t).directory()
         directory = verify_directory(wire, key)

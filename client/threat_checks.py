@@ -1,11 +1,12 @@
 """The threat-model checks ``client`` contributes: what a live server and this device show.
 
-``petition audit threat-model --server URL`` (:mod:`petition.threat_audit`) runs these. They use
-the same layers as every other client command: :class:`~client.session.Session` with the
-authority pinned in PETITION_HOME for anything that depends on trusted keys, the typed calls of
-:mod:`client.api`, ``audit_log`` of :mod:`client.auditor`, and :mod:`client.transport` for the
-raw answers whose headers and error bodies are the point of a check. Each check asks the server
-what any client could ask; none needs a secret.
+``petition audit threat-model --server URL`` (petition/threat_audit.py) runs these, built with the
+protocol of :mod:`cli_support.threat_checks`. They use the same layers as every other client
+command: :class:`~client.session.Session` with the authority pinned in PETITION_HOME for anything
+that depends on trusted keys, the typed calls of :mod:`client.api`, ``audit_log`` of
+:mod:`client.auditor`, and :mod:`client.transport` for the raw answers whose headers and error
+bodies are the point of a check. Each check asks the server what any client could ask; none needs a
+secret.
 
 Checks that need the pinned authority (the directory, the log, the bureaus' keys) cannot run
 without ``petition init``: their rows then say so. Checks of the server's behaviour at its edge
@@ -27,7 +28,8 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from client.api import LOOKUP_KEY_HEADER, BureauSigner, ServerApi
+from cli_support.threat_checks import CheckContext, CheckOutcome, CheckProvider, ThreatCheck
+from client.api import BureauSigner, ServerApi
 from client.auditor import audit_log
 from client.cli.options import add_network, home_from, network_from
 from client.errors import (
@@ -58,8 +60,8 @@ from crypto.objects import Directory
 from crypto.privatefile import read_private_file
 from crypto.signing import SignedObject
 from crypto.tlog_policy import Policy
+from crypto.wire import LOOKUP_KEY_HEADER, lookup_key_header
 from crypto.witness_wire import parse_checkpoint_note
-from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, ThreatCheck
 
 _CONNECTION = "client.connection"
 _TRUST = "client.trusted-directory"
@@ -434,7 +436,7 @@ def status_probe_indistinguishable(context: CheckContext) -> CheckOutcome:
     unknown = secrets.token_hex(16)
     answers = {}
     for name, petition_id in (("an existing id", existing), ("an unknown id", unknown)):
-        header = {LOOKUP_KEY_HEADER: cjson.b64encode(secrets.token_bytes(32))}
+        header = lookup_key_header(secrets.token_bytes(32))
         answers[name] = _call(context, "GET", f"/v1/petitions/{petition_id}/status", headers=header)
     findings = []
     for name, answer in answers.items():

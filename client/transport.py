@@ -26,6 +26,15 @@ Why it looks the way it does:
   between requests (a person typing) does not count. At the deadline a watchdog shuts the
   transport's sockets down, which wakes a read blocked on a dripping server at once; the error
   names the server that stopped answering.
+* **Failures that retrying cannot mend fail at once.** A host name that does not resolve (DNS)
+  and a secure connection that cannot be set up (TLS: handshake, certificate, or https on one
+  side and plain http on the other) are not a surge: six tries over twenty seconds only hide
+  the cause behind "cannot reach". Each is one specific line (:class:`ServerNameUnknown`,
+  :class:`TlsFailed`) after the first try. A plain ``http://`` address whose server drops the
+  request is checked once for speaking TLS, so that "use https://" can be said.
+* **A person looking at a page** (the web UI) sets ``RetryPolicy.connect_window``: a server
+  that refuses connections is given up after that many seconds, however many tries remain,
+  and a direct connection attempt waits no longer than that either.
 """
 
 from __future__ import annotations
@@ -34,11 +43,12 @@ import json
 import os
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,8 +57,10 @@ from client.errors import (
     InvalidInput,
     ServerBusy,
     ServerMisbehaved,
+    ServerNameUnknown,
     ServerRefused,
     ServerUnreachable,
+    TlsFailed,
 )
 
 USER_AGENT = "sealed-petition"
@@ -66,6 +78,10 @@ MAX_DEADLINE = 24 * 3600.0
 #: its writer (server/config.py), so that a slow but honest "busy" answer still arrives.
 STALL_SECONDS = 40.0
 CONNECT_SECONDS = 30.0
+#: Seconds the check "does this plain-http address speak TLS?" may take: one handshake, which
+#: a TLS server answers in a round trip or two, while a plain-http server that waits for a
+#: request line would hold it until this runs out.
+TLS_PROBE_SECONDS = 1.5
 #: An upload adds ``size / this`` seconds to the deadline: a 16 MiB petition over a slow Tor
 #: circuit must not be cut off by a deadline meant for servers that stopped answering.
 UPLOAD_FLOOR_BYTES_PER_SECOND = 32 * 1024
@@ -87,6 +103,9 @@ class RetryPolicy:
     deadline: float = DEFAULT_DEADLINE
     #: Seconds one read or write may wait for a byte.
     stall: float = STALL_SECONDS
+    #: When set (the web UI): seconds after which a server that cannot be connected to is given
+    #: up, tries left or not. A command line may wait for a restarting server; a page must not.
+    connect_window: float | None = None
 
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter" for the ``attempt``-th retry (1-based)."""
@@ -169,6 +188,7 @@ class Transport:
         self._budget = self.retry.deadline
         self._spent = 0.0
         self._expired = False
+        self._probed = False  # the plain-http-to-TLS check runs once per transport
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         #: ``(method, path)`` of every request this transport made, in order, in memory only:
@@ -229,6 +249,7 @@ class Transport:
         if body:
             self._budget += len(body) / UPLOAD_FLOOR_BYTES_PER_SECOND
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             if self._remaining() <= 0:
@@ -239,13 +260,17 @@ class Transport:
             except httpx.TransportError as exc:
                 if self._expired or self._remaining() <= 0:
                     raise self._deadline_passed(attempt) from exc
+                final = self._not_transient(exc)
+                if final is not None:
+                    raise final from exc
                 reason = _describe_transport_error(exc, self.proxy)
-                if attempt >= self.retry.attempts:
+                delay = self.retry.backoff(attempt)
+                if attempt >= self.retry.attempts or self._window_closed(exc, started, delay):
                     raise ServerUnreachable(
                         f"cannot reach {self.base_url} ({reason}) after {attempt} tries; "
                         "nothing was lost, try again later"
                     ) from exc
-                self._pause(attempt, self.retry.backoff(attempt), reason)
+                self._pause(attempt, delay, reason)
                 continue
             if answer.status in accept:
                 return answer
@@ -257,10 +282,92 @@ class Transport:
                     )
                 self._pause(attempt, self._retry_delay(answer, attempt), f"HTTP {answer.status}")
                 continue
-            raise _refusal(answer)
+            refusal = _refusal(answer)
+            if isinstance(refusal, ServerMisbehaved) and self._speaks_tls():
+                # nginx, Caddy and Go answer plain http on their https port with a bare 400.
+                raise self._plain_http_to_tls()
+            raise refusal
 
     def _remaining(self) -> float:
         return self._budget - self._spent
+
+    def _connect_seconds(self) -> float:
+        """How long one connection attempt may take. Through a proxy it includes building a
+        Tor circuit, which may take long; directly, a reachable server answers at once."""
+        window = self.retry.connect_window
+        if window is None or self.proxy is not None:
+            return CONNECT_SECONDS
+        return min(CONNECT_SECONDS, window)
+
+    def _window_closed(self, exc: httpx.TransportError, started: float, delay: float) -> bool:
+        """A server that cannot be connected to, past the caller's ``connect_window``."""
+        window = self.retry.connect_window
+        if window is None or not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return False
+        return time.monotonic() - started + delay >= window
+
+    def _not_transient(self, exc: httpx.TransportError) -> ServerUnreachable | None:
+        """The failure retrying cannot mend, as its own error; None for one worth a retry."""
+        host = urlsplit(self.base_url).hostname or self.base_url
+        # Names are resolved and handshakes made while connecting; an ssl error later on is a
+        # connection dropped mid-answer, which a retry may well mend.
+        connecting = isinstance(exc, httpx.ConnectError)
+        if connecting and self.proxy is None and _caused_by(exc, socket.gaierror) is not None:
+            return ServerNameUnknown(
+                f"cannot reach {self.base_url}: the host name {host} is not known (DNS); "
+                "check the address for typing mistakes, and the network connection; nothing "
+                "was sent"
+            )
+        failed = _caused_by(exc, ssl.SSLError) if connecting else None
+        if isinstance(failed, ssl.SSLCertVerificationError):
+            return TlsFailed(
+                f"no secure connection to {self.base_url}: its certificate cannot be verified "
+                f"({failed.verify_message}); check the address, and do not go on over a network "
+                "that intercepts connections; nothing was sent"
+            )
+        if failed is not None:
+            if self.base_url.startswith("https://") and failed.reason in _NOT_TLS_REASONS:
+                return TlsFailed(
+                    f"{self.base_url} does not speak https (is it an http:// address?); "
+                    "check the address; nothing was sent"
+                )
+            return TlsFailed(
+                f"no secure connection to {self.base_url}: the TLS handshake failed "
+                f"({failed.reason or 'no reason given'}); check the address; nothing was sent"
+            )
+        plain_drop = isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError))
+        if plain_drop and self._speaks_tls():
+            return self._plain_http_to_tls()
+        return None
+
+    def _speaks_tls(self) -> bool:
+        """Whether the server of a plain ``http://`` address completes a TLS handshake: then
+        the address should have been ``https://``. Asked once per transport, only for a direct
+        connection (through a proxy the same check would need its own circuit), and never
+        trusted for anything but choosing the message: the certificate is not checked here."""
+        parts = urlsplit(self.base_url)
+        if parts.scheme != "http" or self.proxy is not None or self._probed:
+            return False
+        self._probed = True
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with (
+                socket.create_connection(
+                    (parts.hostname or "", parts.port or 80), timeout=TLS_PROBE_SECONDS
+                ) as raw,
+                context.wrap_socket(raw, server_hostname=parts.hostname),
+            ):
+                return True
+        except (OSError, ValueError):
+            return False
+
+    def _plain_http_to_tls(self) -> TlsFailed:
+        return TlsFailed(
+            f"{self.base_url} is an https server: write the address with https:// instead of "
+            "http://; nothing was sent"
+        )
 
     def _deadline_passed(self, attempts: int) -> ServerUnreachable:
         self._expired = True
@@ -345,7 +452,9 @@ class Transport:
             self.base_url + path,
             content=content,
             headers=headers,
-            timeout=httpx.Timeout(stall, connect=min(CONNECT_SECONDS, remaining), pool=remaining),
+            timeout=httpx.Timeout(
+                stall, connect=min(self._connect_seconds(), remaining), pool=remaining
+            ),
             extensions={"trace": self._record_socket},
         )
         response = self._client.send(request, stream=True)
@@ -413,6 +522,27 @@ def _refusal(answer: HttpAnswer) -> ServerRefused | ServerMisbehaved:
     # The server's message is shown to a person: keep it to one printable line.
     cleaned = "".join(c if c.isprintable() else " " for c in message)[:300]
     return ServerRefused(answer.status, code, cleaned)
+
+
+#: OpenSSL's reasons when the other side answered the handshake with something that is not TLS.
+_NOT_TLS_REASONS = frozenset(
+    {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST"}
+)
+
+_Cause = TypeVar("_Cause", bound=BaseException)
+
+
+def _caused_by(exc: BaseException, kind: type[_Cause]) -> _Cause | None:
+    """The first exception of ``kind`` in ``exc``'s chain: httpx wraps httpcore's error, which
+    wraps the socket's or the ssl module's, and only that one says what happened."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _describe_transport_error(exc: httpx.TransportError, proxy: str | None) -> str:

@@ -22,9 +22,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from crypto.errors import MalformedInput, SchemaViolation
+from crypto.errors import MalformedInput, MemberMismatch, SchemaViolation
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -76,16 +77,30 @@ def decode_object(data: bytes) -> dict[str, JsonValue]:
     return value
 
 
+def exact_members(what: str, value: Mapping[str, object], expected: AbstractSet[str]) -> None:
+    """Refuse an object whose members are not exactly ``expected``: the one such check.
+
+    Every format of the protocol is closed: a member too many is as wrong as one missing (an
+    unknown member could carry what a reader ignores but a signer meant). Missing members are
+    reported first. Raises :class:`~crypto.errors.MemberMismatch`, which names both sets.
+    """
+    missing = tuple(sorted(expected - value.keys()))
+    unknown = tuple(sorted(value.keys() - expected))
+    if missing:
+        raise MemberMismatch(
+            f"{what}: missing member(s) {', '.join(missing)}", missing=missing, unknown=unknown
+        )
+    if unknown:
+        raise MemberMismatch(
+            f"{what}: unknown member(s) {', '.join(unknown)}", missing=missing, unknown=unknown
+        )
+
+
 def require_members(what: str, value: object, expected: set[str]) -> dict[str, JsonValue]:
     """Check that ``value`` is an object with exactly the ``expected`` members, and return it."""
     if not isinstance(value, dict):
         raise SchemaViolation(f"{what}: expected a JSON object")
-    missing = expected - value.keys()
-    unknown = value.keys() - expected
-    if missing:
-        raise SchemaViolation(f"{what}: missing field(s) {', '.join(sorted(missing))}")
-    if unknown:
-        raise SchemaViolation(f"{what}: unknown field(s) {', '.join(sorted(unknown))}")
+    exact_members(what, value, expected)
     return value
 
 

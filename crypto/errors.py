@@ -34,6 +34,19 @@ class SchemaViolation(MalformedInput):
     code = "schema_violation"
 
 
+class MemberMismatch(SchemaViolation):
+    """A JSON object without exactly the expected members (:func:`crypto.cjson.exact_members`).
+
+    ``missing`` and ``unknown`` are kept apart from the message so that an edge (the HTTP
+    error body, a keystore or key file error) can phrase them its own way.
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...], unknown: tuple[str, ...]):
+        super().__init__(message)
+        self.missing = missing
+        self.unknown = unknown
+
+
 class UnsupportedVersion(MalformedInput):
     """A well-formed object of a protocol version this software does not accept (v1 since v2)."""
 

@@ -21,7 +21,7 @@ from enum import Enum
 from pathlib import Path
 
 from crypto import cjson
-from crypto.errors import KeyFileError, MalformedInput
+from crypto.errors import KeyFileError, MalformedInput, MemberMismatch
 from crypto.fields import validate_bureau_id
 from crypto.keys import SigningKey
 from crypto.privatefile import read_private_file, write_private_file
@@ -73,8 +73,10 @@ def decode_key_file(data: bytes, purpose: KeyPurpose) -> tuple[bytes, str | None
     version = body.get("version")
     if type(version) is not int or version != FORMAT_VERSION:
         raise KeyFileError(f"unsupported key file version; this program reads {FORMAT_VERSION}")
-    if set(body) != _MEMBERS:
-        raise KeyFileError(f"a key file has exactly: {', '.join(sorted(_MEMBERS))}")
+    try:
+        cjson.exact_members("key file", body, _MEMBERS)
+    except MemberMismatch as exc:
+        raise KeyFileError(f"not a usable key file: {exc.message}") from None
     if body["purpose"] != purpose.value:
         raise KeyFileError(
             f"this is a {str(body['purpose'])[:20]!r} key file, not a {purpose.value!r} one"

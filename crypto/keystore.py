@@ -54,7 +54,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from crypto import cjson
-from crypto.errors import KeystoreError, MalformedInput, WrongPassphrase
+from crypto.errors import KeystoreError, MalformedInput, MemberMismatch, WrongPassphrase
 from crypto.labels import KEYSTORE_AAD
 from crypto.privatefile import read_private_file, write_private_file
 
@@ -343,12 +343,10 @@ def _name_problem(name: object) -> str | None:
 
 
 def _require_members(obj: Mapping[str, object], expected: frozenset[str], where: str) -> None:
-    missing = sorted(expected - obj.keys())
-    extra = sorted(obj.keys() - expected)
-    if missing:
-        raise KeystoreError(f"{where} is missing member(s): {', '.join(missing)}")
-    if extra:
-        raise KeystoreError(f"{where} has unknown member(s): {', '.join(extra)}")
+    try:
+        cjson.exact_members(where, obj, expected)
+    except MemberMismatch as exc:
+        raise KeystoreError(exc.message) from None
 
 
 def _parse_document(

@@ -9,7 +9,9 @@ does not bite here. The log signs one checkpoint per batch; no receipt carries a
 its own.
 
 This is the one receipt verifier: the petitioner's client, the web UI, the auditor and the
-bureau tools all call :func:`verify_receipt`.
+bureau tools all call :func:`verify_receipt`; whoever holds the receipt of a submission and
+knows what was submitted (the petitioner's client, the benchmark's verifier, the tests) calls
+:func:`verify_submission_receipt`, which adds the one check that it is that submission's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from crypto import merkle
 from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint
 from crypto.errors import InvalidProof, MalformedInput
+from crypto.fields import envelope_hash as hash_of_envelope
+from crypto.fields import petition_id_for
 from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from crypto.tlog_proof import TlogProof, verify_proof
@@ -73,6 +77,30 @@ def verify_receipt(data: bytes, policy: Policy, *, origin: str) -> VerifiedRecei
         checkpoint_note=verified.message,
         witnesses=verified.witnesses,
     )
+
+
+def verify_submission_receipt(
+    data: bytes,
+    policy: Policy,
+    *,
+    origin: str,
+    envelope: bytes | None = None,
+    petition_id: str | None = None,
+    envelope_hash: bytes | None = None,
+) -> VerifiedReceipt:
+    """:func:`verify_receipt`, then :func:`check_submission`: the receipt of this submission.
+
+    ``envelope``, when the caller holds it, gives both the petition id and the envelope hash
+    (protocol §2.3), so that no caller derives them by hand; ``petition_id`` and
+    ``envelope_hash`` serve a caller that kept only those. Raises what :func:`verify_receipt`
+    raises, and :class:`~crypto.errors.InvalidProof` for a receipt of another entry.
+    """
+    if envelope is not None:
+        petition_id = petition_id_for(envelope)
+        envelope_hash = hash_of_envelope(envelope)
+    receipt = verify_receipt(data, policy, origin=origin)
+    check_submission(receipt, petition_id=petition_id, envelope_hash=envelope_hash)
+    return receipt
 
 
 def check_submission(

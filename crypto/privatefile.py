@@ -64,6 +64,12 @@ def write_private_file(
     )
     try:
         fd = os.open(temporary, flags, 0o600)
+    except FileNotFoundError:
+        # A missing folder is named, not created: a mistyped path must not grow a new tree.
+        raise error(
+            f"the folder {directory} does not exist; create it first, or write the {what} "
+            "file elsewhere"
+        ) from None
     except OSError as exc:
         raise error(f"cannot create a temporary file in {directory}: {_describe(exc)}") from exc
     try:

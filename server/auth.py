@@ -21,12 +21,10 @@ from crypto.errors import InvalidSignature, MalformedInput
 from crypto.labels import SignedKind
 from crypto.objects import BureauBundle, BureauRequest
 from crypto.signing import SignedObject
+from crypto.wire import AUTH_SCHEME, AUTHORIZATION_HEADER, MAX_AUTHORIZATION_LENGTH
 from server.http_edge import fail, request_body
 from server.ipc import WriterClient
 from server.published import PublishedDirectory
-
-AUTH_SCHEME = "SealedPetition"
-MAX_AUTHORIZATION_LENGTH = 4096
 
 
 def request_target() -> str:
@@ -46,7 +44,7 @@ def authenticate_bureau(
     bundle = published.bureau(bureau_id)
     if bundle is None:
         fail(404, "unknown_bureau", "there is no such bureau in the directory")
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get(AUTHORIZATION_HEADER, "")
     scheme, _, credentials = header.partition(" ")
     if scheme != AUTH_SCHEME or not credentials or len(header) > MAX_AUTHORIZATION_LENGTH:
         fail(401, "unauthenticated", f"this endpoint needs a signed request ({AUTH_SCHEME} scheme)")

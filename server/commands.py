@@ -9,122 +9,119 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from cli_support.environment import add_flag, number, whole_number
 from crypto.keys import format_fingerprint
-from petition.environment import env_text, from_environment, number, whole_number
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-
-def _env(name: str, default: Any = None) -> Any:
-    """The variable's raw text (parsed by the flag's ``type`` only if its command runs)."""
-    text = env_text(f"PETITION_{name}")
-    return default if text is None else text
-
-
-_env_int = _env_float = _env
-_whole = from_environment(whole_number)  # one line naming a bad variable
-_number = from_environment(number)
+#: One flag, one text, one variable: ``--data`` means the server's data directory everywhere.
+DATA_HELP = "the server's data directory"
+DATABASE_HELP = (
+    "the PostgreSQL database holding petitions and the log, shared by several front ends "
+    "(postgresql://user@host/db; a password goes in ~/.pgpass, never in the URL); default: the "
+    "SQLCipher file in the data directory (docs/operations.md)"
+)
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data",
-        type=Path,
-        default=_env("DATA"),
-        required=_env("DATA") is None,
-        help="the server's data directory (PETITION_DATA)",
-    )
+    add_flag(parser, "--data", type=Path, required=True, metavar="DIR", help=DATA_HELP)
 
 
 def _db_key_file_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add_flag(
+        parser,
         "--db-key-file",
         type=Path,
-        default=_env("DB_KEY_FILE"),
+        metavar="FILE",
         help="read the database key (64 hex digits, an owner-only file) from here instead of "
-        "PETITION_DB_KEY or DATA/db.key (PETITION_DB_KEY_FILE)",
+        "PETITION_DB_KEY or DATA/db.key",
     )
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    add_flag(parser, "--database", metavar="URL", help=DATABASE_HELP)
 
 
 def register_serve(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "serve",
         help="run the submission server under gunicorn",
-        description="Run the submission server. The first run creates the data directory, its "
-        "database key and the log key.",
+        description="Run the submission server: one writer process and gunicorn's HTTP workers. "
+        "The data directory must have been made by `petition admin init`, with a directory "
+        "published in it; serving never creates one.",
     )
     _data_argument(parser)
-    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
-    parser.add_argument(
-        "--port", type=_whole, default=_env_int("PORT", 8470), help="(PETITION_PORT)"
-    )
-    parser.add_argument(
+    add_flag(parser, "--host", default="127.0.0.1", help="the address to listen on")
+    add_flag(parser, "--port", type=whole_number, default=8470, help="the port to listen on")
+    add_flag(
+        parser,
         "--workers",
-        type=_whole,
-        default=_env_int("WORKERS", os.cpu_count() or 2),
-        help="HTTP worker processes (PETITION_WORKERS; default: one per core)",
+        type=whole_number,
+        default=os.cpu_count() or 2,
+        help="HTTP worker processes (default: one per core)",
     )
-    parser.add_argument(
-        "--threads", type=_whole, default=_env_int("THREADS", 8), help="threads per worker"
+    add_flag(
+        parser,
+        "--threads",
+        type=whole_number,
+        default=8,
+        help="threads per HTTP worker, each answering one request at a time",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--queue-capacity",
-        type=_whole,
-        default=_env_int("QUEUE_CAPACITY", 2048),
-        help="submissions waiting for the writer before new ones get 503 (PETITION_QUEUE_CAPACITY)",
+        type=whole_number,
+        default=2048,
+        help="submissions waiting for the writer before new ones get 503",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--max-queue-delay",
-        type=_number,
-        default=_env_float("MAX_QUEUE_DELAY", 0.5),
+        type=number,
+        default=0.5,
         help="seconds a request may wait for a free thread before new ones get 503 at once "
-        "(gunicorn only; PETITION_MAX_QUEUE_DELAY, default 0.5)",
+        "(default 0.5)",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--max-batch",
-        type=_whole,
-        default=_env_int("MAX_BATCH", 256),
-        help="the most submissions and replies in one group commit (PETITION_MAX_BATCH)",
+        type=whole_number,
+        default=256,
+        help="the most submissions and replies in one group commit",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--batch-linger",
-        type=_number,
-        default=_env_float("BATCH_LINGER", 0.0),
-        help="seconds the writer waits for more work before a group commit "
-        "(PETITION_BATCH_LINGER, default 0: commit whatever is waiting)",
+        type=number,
+        default=0.0,
+        help="seconds the writer waits for more work before a group commit (default 0: "
+        "commit whatever is waiting)",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--batch-interval",
-        type=_number,
-        default=_env_float("BATCH_INTERVAL", 0.0),
+        type=number,
+        default=0.0,
         help="start group commits only on multiples of this many seconds unless a full batch "
         "is waiting, so that polling the log head dates a petition only to the interval "
-        "(PETITION_BATCH_INTERVAL, default 0: commit at once; see docs/operations.md)",
+        "(default 0: commit at once; see docs/operations.md)",
     )
-    parser.add_argument(
-        "--database",
-        metavar="URL",
-        default=_env("DATABASE"),
-        help="keep petitions and the log in this PostgreSQL database (postgresql://user@host/db; "
-        "a password goes in ~/.pgpass, never in the URL) so that several front ends can serve "
-        "one log; default: the SQLCipher file in the data directory (PETITION_DATABASE; see "
-        "docs/operations.md)",
-    )
+    _database_argument(parser)
     _origin_argument(parser)
     parser.set_defaults(handler=_serve)
 
 
 def _origin_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    add_flag(
+        parser,
         "--log-origin",
         metavar="ORIGIN",
-        default=_env("LOG_ORIGIN"),
-        help="the log's name, used only when the data directory is created: its URL prefix "
-        "without scheme, e.g. petition.example.org/log (PETITION_LOG_ORIGIN; default "
-        "sealed-petition.invalid/log/<key id>)",
+        help="the log's name: its URL prefix without scheme, e.g. petition.example.org/log; "
+        "chosen when `petition admin init` creates the data directory (default "
+        "sealed-petition.invalid/log/<key id>), and afterwards only checked: it never changes",
     )
 
 
@@ -144,7 +141,7 @@ def _serve(args: argparse.Namespace) -> int:
             f"petition: error: --batch-interval must be between 0 and {MAX_BATCH_INTERVAL:g} "
             "seconds"
         )
-    data = DataDirectory.create_or_open(args.data, args.log_origin)
+    data = DataDirectory.for_serving(args.data, args.log_origin)
     config = ServerConfig(
         data_dir=data.path,
         queue_capacity=args.queue_capacity,
@@ -165,18 +162,42 @@ def _serve(args: argparse.Namespace) -> int:
 
 def register_admin(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
-        "admin", help="directory authority: create its key, publish bureaus"
+        "admin",
+        help="directory authority: create its key, publish bureaus",
+        description="The directory authority's commands: create the data directory and the "
+        "authority key, sign and publish the directory of bureaus and the log's witness policy. "
+        "In production they run on an offline machine with a copy of the server's log.pub "
+        "(docs/operations.md). Only `admin init` creates a data directory.",
     )
     actions = parser.add_subparsers(title="admin commands", metavar="ACTION")
 
     init = actions.add_parser(
-        "init", help="create the directory authority key and publish an empty directory"
+        "init",
+        help="create the data directory, the directory authority key and an empty directory",
+        description="Create the data directory if it does not exist (database key, log key), "
+        "then the directory authority key in a passphrase-protected keystore, and publish an "
+        "empty directory naming the log. Prints the authority fingerprint petitioners pin. "
+        "With --no-authority, only the server's data directory is created, for an authority "
+        "on another machine.",
     )
     _authority_arguments(init)
     _origin_argument(init)
+    init.add_argument(
+        "--no-authority",
+        action="store_true",
+        help="create only the server's data directory (database and log keys); the authority "
+        "key is made on another machine from a copy of log.pub and FORMAT",
+    )
     init.set_defaults(handler=_admin_init)
 
-    add = actions.add_parser("add-bureau", help="sign and publish a bureau's public bundle")
+    add = actions.add_parser(
+        "add-bureau",
+        help="sign and publish a bureau's public bundle",
+        description="Check the published directory against the authority key, add the bureau "
+        "of BUNDLE (from `petition bureau init`, checked with the bureau out of band) and "
+        "publish the directory again with the next serial. Copy directory.json to the server "
+        "afterwards if the authority works on another machine.",
+    )
     _authority_arguments(add)
     add.add_argument("bundle", type=Path, help="the bundle file from `petition bureau init`")
     add.add_argument(
@@ -254,27 +275,40 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _authority_arguments(parser: argparse.ArgumentParser) -> None:
     _data_argument(parser)
-    parser.add_argument(
+    add_flag(
+        parser,
         "--authority-keystore",
         type=Path,
-        default=_env("AUTHORITY_KEYSTORE"),
-        help="the authority keystore (PETITION_AUTHORITY_KEYSTORE; default DATA/authority.keystore;"
-        " keep it off the server in production, see docs/operations.md)",
+        metavar="FILE",
+        help="the authority keystore (default DATA/authority.keystore; keep it off the server "
+        "in production, see docs/operations.md)",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--passphrase-file",
         type=Path,
-        default=_env("PASSPHRASE_FILE"),
-        help="read the keystore passphrase from this file's first line (PETITION_PASSPHRASE_FILE)",
+        metavar="FILE",
+        # Not PETITION_PASSPHRASE_FILE: that is a petitioner's, for another secret.
+        variable="PETITION_AUTHORITY_PASSPHRASE_FILE",
+        help="read the authority keystore passphrase from this file's first line",
     )
 
 
 def _admin_init(args: argparse.Namespace) -> int:
-    from petition.terminal import print_qr, read_passphrase
+    from cli_support.terminal import print_qr, read_passphrase
     from server.authority import init_authority
     from server.datadir import DataDirectory
+    from server.errors import DataDirectoryError
 
-    data = DataDirectory.for_authority(args.data, args.log_origin)
+    if args.no_authority:
+        if DataDirectory(args.data).marker_path.is_file():
+            raise DataDirectoryError(f"{args.data} is a data directory already; nothing changed")
+        data = DataDirectory.create_or_open(args.data, args.log_origin)
+        print(f"Data directory {data.path} created, with its log key and no authority key.")
+        print(f"Copy {data.log_public_key_path} and {data.marker_path} to the authority's machine")
+        print("and run `petition admin init` there (docs/operations.md).")
+        return 0
+    data = DataDirectory.for_authority(args.data, args.log_origin, create=True)
     keystore = args.authority_keystore or data.authority_keystore_path
     passphrase = read_passphrase(
         args.passphrase_file, prompt="New passphrase for the authority keystore", confirm=True
@@ -289,7 +323,7 @@ def _admin_init(args: argparse.Namespace) -> int:
 
 
 def _admin_add_bureau(args: argparse.Namespace) -> int:
-    from petition.terminal import read_passphrase
+    from cli_support.terminal import read_passphrase
     from server.authority import add_bureau, load_authority, read_bundle
     from server.datadir import DataDirectory
 
@@ -313,7 +347,7 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
 
 
 def _admin_add_witness(args: argparse.Namespace) -> int:
-    from petition.terminal import read_passphrase
+    from cli_support.terminal import read_passphrase
     from server.authority import add_witness, current_threshold, load_authority
     from server.datadir import DataDirectory
 
@@ -334,7 +368,7 @@ def _admin_add_witness(args: argparse.Namespace) -> int:
 
 
 def _admin_republish(args: argparse.Namespace) -> int:
-    from petition.terminal import read_passphrase
+    from cli_support.terminal import read_passphrase
     from server.authority import current_directory, load_authority, republish
     from server.datadir import DataDirectory
 
@@ -360,7 +394,7 @@ EXCERPT_BYTES = 48
 
 
 def _admin_inspect(args: argparse.Namespace) -> int:
-    from server.store_audit import stored_petition
+    from server.store_inspect import stored_petition
 
     stored = stored_petition(args.data, args.petition_id, key_file=args.db_key_file)
     row = stored.row
@@ -419,14 +453,7 @@ def register_audit_store(subcommands: Subcommands) -> None:
     )
     _data_argument(parser)
     _db_key_file_argument(parser)
-    parser.add_argument(
-        "--database",
-        metavar="URL",
-        default=_env("DATABASE"),
-        help="audit this PostgreSQL database (postgresql://user@host/db, as given to petition "
-        "serve; a role that may read its tables is enough) instead of the SQLCipher file; the "
-        "data directory still provides log.pub and directory.json (PETITION_DATABASE)",
-    )
+    _database_argument(parser)
     parser.set_defaults(handler=_audit_store)
 
 

@@ -1,4 +1,4 @@
-"""The server's data directory: what is in it, creating it on first run, and opening it.
+"""The server's data directory: what is in it, creating it (``petition admin init``), opening it.
 
 Layout (all created 0700/0600)::
 
@@ -145,25 +145,61 @@ class DataDirectory:
         return data
 
     @classmethod
-    def for_authority(cls, path: Path, origin: str | None = None) -> DataDirectory:
+    def for_authority(
+        cls, path: Path, origin: str | None = None, *, create: bool = False
+    ) -> DataDirectory:
         """What ``petition admin`` needs: a data directory, or just a copy of its ``log.pub``.
 
         The authority's machine should not be the server (docs/operations.md): there, a
-        directory holding only ``log.pub`` (and later ``directory.json``) is enough. A path that
-        does not exist yet becomes a complete data directory, for the embedded default.
+        directory holding only ``log.pub`` (and later ``directory.json``) is enough. Only
+        ``create`` (``petition admin init``) turns a path that does not exist yet into a
+        complete data directory; every other command refuses it, so that a mistyped ``--data``
+        cannot grow a new log key.
         """
         data = cls(path)
         if data.log_public_key_path.is_file() and not data.marker_path.is_file():
             return data
+        if not create and not data.marker_path.is_file():
+            raise DataDirectoryError(
+                f"{data.path} is not a Sealed Petition data directory (no log.pub in it): check "
+                f"--data, or run `petition admin init --data {path}` first"
+            )
         return cls.create_or_open(path, origin)
+
+    @classmethod
+    def for_serving(cls, path: Path, origin: str | None = None) -> DataDirectory:
+        """The data directory ``petition serve`` runs on: initialised, with a directory published.
+
+        Serving never creates one (``petition admin init`` does): a server without a published
+        directory would only answer 503 until clients give up. ``origin`` (``--log-origin``)
+        is checked against the log's name, which never changes.
+        """
+        data = cls(path)
+        if not data.marker_path.is_file():
+            if data.path.exists() and (not data.path.is_dir() or any(data.path.iterdir())):
+                raise DataDirectoryError(
+                    f"{data.path} exists and is not a Sealed Petition data directory; check --data"
+                )
+            raise DataDirectoryError(
+                f"{data.path} is not a Sealed Petition data directory yet: run "
+                f"`petition admin init --data {path}` first"
+            )
+        data = cls.create_or_open(path, origin)
+        if not data.directory_path.is_file():
+            raise DataDirectoryError(
+                f"no directory is published in {data.path} (directory.json): run `petition "
+                "admin init` there, or copy directory.json from the authority's machine "
+                "(docs/operations.md)"
+            )
+        return data
 
     @classmethod
     def open_existing(cls, path: Path) -> DataDirectory:
         data = cls(path)
         if not data.marker_path.is_file():
             raise DataDirectoryError(
-                f"{data.path} is not a Sealed Petition data directory (run `petition serve` "
-                "or `petition admin init` to create one)"
+                f"{data.path} is not a Sealed Petition data directory (run `petition admin "
+                "init` to create one)"
             )
         data.check()
         return data

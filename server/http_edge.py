@@ -21,6 +21,7 @@ from crypto import cjson
 from crypto.errors import (
     InvalidSignature,
     MalformedInput,
+    MemberMismatch,
     SchemaViolation,
     SealedPetitionError,
     TooLarge,
@@ -158,12 +159,12 @@ def json_body(required: set[str]) -> dict[str, Any]:
         fail(400, "malformed_json", f"the body is not valid JSON: {quoted(str(exc), 120)}")
     if not isinstance(value, dict):
         fail(400, "malformed_json", "the body must be a JSON object")
-    missing = required - value.keys()
-    unknown = value.keys() - required
-    if missing:
-        fail(400, "schema_violation", f"missing member(s): {', '.join(sorted(missing))}")
-    if unknown:
-        names = ", ".join(quoted(name, 40) for name in sorted(unknown)[:5])
+    try:
+        cjson.exact_members("the body", value, required)
+    except MemberMismatch as exc:  # phrased for the error body: names quoted, at most five
+        if exc.missing:
+            fail(400, "schema_violation", f"missing member(s): {', '.join(exc.missing)}")
+        names = ", ".join(quoted(name, 40) for name in exc.unknown[:5])
         fail(400, "schema_violation", f"unknown member(s): {names}")
     return value
 

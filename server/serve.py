@@ -12,6 +12,10 @@ gracefully. The workers take what is already arriving, finish every request in f
 from anyone but this process only makes it drain, server/writer.py); then this process stops
 the writer and exits 0.
 
+The listening socket is bound before the writer starts and handed to gunicorn (:func:`listen`),
+so that a port in use is one line and exit status 1 at once: gunicorn alone would retry for five
+seconds, logging each try. The witness (server/witness/serving.py) listens the same way.
+
 The writer is a child of this process, and gunicorn's arbiter reaps every child it has
 (``waitpid(-1)``): the writer's exit status is therefore taken by the arbiter, with a targeted
 ``waitpid`` before gunicorn's own, and reported as it is (an exit status or a signal).
@@ -20,9 +24,11 @@ The writer is a child of this process, and gunicorn's arbiter reaps every child 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -33,6 +39,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
+from gunicorn.sock import TCP6Socket, TCPSocket
 
 from server.config import ServerConfig
 from server.errors import ServerError
@@ -45,8 +52,51 @@ log = logging.getLogger("sealed_petition.serve")
 WRITER_START_TIMEOUT = 60.0
 
 
-class _ServeArbiter(Arbiter):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's arbiter, which also reaps the writer and reports how it ended."""
+class ListenError(ServerError):
+    """The address to serve on cannot be used (a port in use, an unknown host name)."""
+
+    code = "cannot_listen"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port``, or say in one line why not."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(
+                f"cannot listen on {host}:{port}: the port is in use (another server is "
+                "running there; stop it or choose another --port)"
+            ) from None
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return sock
+
+
+class ListeningArbiter(Arbiter):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's arbiter, listening on the socket bound already by :func:`listen`."""
+
+    listener: socket.socket | None = None
+
+    def start(self) -> None:
+        if self.listener is not None:
+            kind = TCP6Socket if self.listener.family == socket.AF_INET6 else TCPSocket
+            address = self.listener.getsockname()
+            self.LISTENERS = [kind(address, self.cfg, self.log, fd=self.listener.detach())]
+            self.listener = None
+        super().start()
+
+
+class _ServeArbiter(ListeningArbiter):
+    """The server's arbiter, which also reaps the writer and reports how it ended."""
 
     writer: WriterProcess | None = None
 
@@ -62,15 +112,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
         factory: Callable[[], Flask],
         options: dict[str, Any],
         writer: WriterProcess | None = None,
+        listener: socket.socket | None = None,
     ) -> None:
         self._factory = factory
         self._options = options
         self._writer = writer
+        self._listener = listener
         super().__init__()
 
     def run(self) -> None:
         arbiter = _ServeArbiter(self)
         arbiter.writer = self._writer
+        arbiter.listener = self._listener
         try:
             arbiter.run()
         except RuntimeError as exc:  # what BaseApplication.run does
@@ -227,21 +280,29 @@ def run_gunicorn(
     threads: int,
     on_exit: Callable[[], None] | None = None,
     writer: WriterProcess | None = None,
+    listener: socket.socket | None = None,
 ) -> int:
-    """Run gunicorn's arbiter here until it stops; return its exit status."""
+    """Run gunicorn's arbiter here until it stops; return its exit status.
+
+    ``listener``, from :func:`listen`, is the socket to serve on; without one gunicorn binds
+    ``host:port`` itself.
+    """
     options = gunicorn_options(host, port, workers, threads)
     options["when_ready"] = lambda server: _announce(host, port)
     if on_exit is not None:
         options["on_exit"] = lambda server: on_exit()
     master = os.getpid()
     try:
-        _Gunicorn(factory, options, writer).run()
+        _Gunicorn(factory, options, writer, listener).run()
     except SystemExit as exc:
         if os.getpid() != master:
             # A forked worker leaving through sys.exit(): it must exit now, not return into
             # the code that started the server (which would stop the writer).
             raise
         return exc.code if isinstance(exc.code, int) else 1  # cannot bind or boot
+    finally:
+        if os.getpid() == master and listener is not None:
+            listener.close()  # still ours only if gunicorn failed before taking it
     return 0
 
 
@@ -257,8 +318,13 @@ def serve(
 
     configure_logging()
     os.umask(0o077)  # the database, its WAL and everything else: owner only
+    listener = listen(host, port)  # a port in use stops here, before the writer starts
     writer = WriterProcess(config)
-    writer.start()
+    try:
+        writer.start()
+    except BaseException:
+        listener.close()
+        raise
     master = os.getpid()
     # A dead writer can acknowledge nothing more, so waiting out the graceful timeout for the
     # workers would only keep a broken server listening: SIGQUIT is gunicorn's quick stop.
@@ -279,6 +345,7 @@ def serve(
             threads=threads,
             on_exit=writer.stop,
             writer=writer,
+            listener=listener,
         )
     finally:
         if os.getpid() == master:

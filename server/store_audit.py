@@ -1,4 +1,4 @@
-"""Auditing a server's data directory: what ``petition audit store`` and ``admin inspect`` read.
+"""Auditing a server's data directory: ``petition audit store``.
 
 The design promises that the server holds ciphertext, hashes, bureau ids, days, case events and
 the public log, and nothing per-person (README, docs/threat-model.md). The tests show it for the
@@ -47,6 +47,10 @@ business (docs/operations.md), which no client can see. ``schema`` reads Postgre
 and looks into every schema of the database. The data directory still provides ``log.pub``,
 ``directory.json`` and its files, which are scanned as on SQLCipher.
 
+The other jobs live beside it: opening the directory and the database read-only is
+:mod:`server.store_reading`, recognising personal data is :mod:`server.personal_data`, and the
+one-petition view of ``petition admin inspect`` is :mod:`server.store_inspect`.
+
 Nothing is printed here: the command in :mod:`server.commands` prints the :class:`StoreAudit`.
 A finding names the table, column and row (petition id, leaf index) but never repeats the
 offending value: the report is meant to be pasted into tickets, and a leaked ID number must not
@@ -57,7 +61,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -71,8 +74,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import sqlcipher3
-
 from crypto import merkle, note, tiles
 from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
@@ -82,9 +83,7 @@ from crypto.fields import (
     envelope_hash,
     petition_id_for,
     signed_reply_hash,
-    validate_petition_id,
 )
-from crypto.idnumber import mod11_2_check_character
 from crypto.labels import SignedKind
 from crypto.objects import Directory, Reply
 from crypto.privatefile import read_private_file
@@ -92,9 +91,24 @@ from crypto.signing import SignedObject
 from crypto.statutory import Event
 from crypto.tlog_policy import Policy
 from server import database, store_guard
-from server.database import Connection, PetitionRow
-from server.datadir import DB_KEY_BYTES, FORMAT_MARKER, DataDirectory
-from server.errors import DataDirectoryError, StorageError, UnknownPetition
+from server.database import Connection
+from server.datadir import DataDirectory
+from server.errors import DataDirectoryError, StorageError
+from server.personal_data import (
+    contains_address,
+    contains_id_number,
+    contains_name,
+    contains_time,
+    is_timestamp,
+)
+from server.store_reading import (
+    DB_ERRORS,
+    database_file,
+    database_key,
+    open_data_directory,
+    open_plain,
+    open_with_key,
+)
 
 ENCRYPTED_AT_REST = "encrypted-at-rest"
 SCHEMA = "schema"
@@ -149,7 +163,6 @@ def _moved_to(entry: LogEntry) -> str | None:
 SQLITE_HEADER = b"SQLite format 3\x00"
 _DATABASE_FILES = frozenset({"petitions.db", "petitions.db-wal", "petitions.db-shm"})
 _DATABASE_FILES |= {"petitions.db-journal"}
-_DB_ERRORS = (sqlite3.Error, sqlcipher3.Error)
 
 #: The published checkpoint, below ``public/log``: a note of a few hundred bytes per signature.
 CHECKPOINT_FILE = "checkpoint"
@@ -233,119 +246,6 @@ class _Findings:
         return tuple(Finding(check, message) for message in self._by_check[check].values())
 
 
-# --- detectors -------------------------------------------------------------------------------
-#
-# Each detector is tuned so that what the store legitimately holds (hex petition ids, base64url,
-# random hashes and tokens, canonical JSON) essentially never matches, while what a leak would
-# look like does. The comments give the false-positive reasoning, because a check that cries
-# wolf on honest data is a check operators learn to ignore.
-
-# Every 18-character window of 17 digits and a digit or X, overlapping, so that a number glued
-# to other digits (a phone number, say) is still found.
-_ID_WINDOW = re.compile(r"(?=([0-9]{17}[0-9Xx]))")
-_EARLIEST_BIRTH = date(1900, 1, 1)
-
-
-def contains_id_number(text: str) -> bool:
-    """Whether ``text`` contains a valid 18-character resident ID number (GB 11643-1999).
-
-    Valid means the MOD 11-2 check character matches *and* characters 7-14 are a birth date
-    between 1900 and today. Every real number passes both; the date test matters because the
-    store is full of hex (petition ids), where an 18-digit run with a matching check character
-    turns up about once per 50,000 positions, while one that also holds a plausible birth date
-    is some 2,000 times rarer. Fifteen-digit first-generation numbers are not looked for: they
-    have no check character, so any 15 digits would match.
-    """
-    for match in _ID_WINDOW.finditer(text):
-        candidate = match.group(1)
-        if mod11_2_check_character(candidate[:17]) != candidate[17].upper():
-            continue
-        try:
-            born = date(int(candidate[6:10]), int(candidate[10:12]), int(candidate[12:14]))
-        except ValueError:
-            continue
-        if _EARLIEST_BIRTH <= born <= date.today():
-            return True
-    return False
-
-
-# CJK Unified Ideographs and Extension A: where Chinese personal names are written.
-_CJK_RUN = re.compile("[\u4e00-\u9fff\u3400-\u4dbf]{2,}")
-
-
-def contains_name(text: str) -> bool:
-    """Whether ``text`` has a run of two or more CJK ideographs: what a Chinese name looks like.
-
-    Only ever applied to text (valid UTF-8), never to random bytes: decoded leniently, random
-    bytes yield two adjacent ideographs about once per 500,000 positions, which over a large
-    store's ciphertext and hashes would be a steady stream of false alarms.
-    """
-    return _CJK_RUN.search(text) is not None
-
-
-_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?!\.?[0-9])")
-_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f:]{2,39}(?![0-9A-Fa-f:])")
-
-
-def contains_address(text: str, *, short_ipv6: bool = True) -> bool:
-    """Whether ``text`` contains an IPv4 dotted quad or an IPv6 address.
-
-    IPv6 counts in its full form (eight groups) and, if ``short_ipv6``, compressed with ``::``.
-    Binary values are scanned without the compressed form: ``::`` next to one hex digit is three
-    bytes that random data produces about once per 10^6 positions.
-    """
-    for match in _IPV4.finditer(text):
-        try:
-            ipaddress.IPv4Address(match.group(0))
-        except ValueError:
-            continue
-        return True
-    for match in _IPV6.finditer(text):
-        candidate = match.group(0)
-        compressed = "::" in candidate
-        if compressed and not short_ipv6:
-            continue
-        if not compressed and candidate.count(":") != 7:
-            continue
-        if not any(c not in ":" for c in candidate):
-            continue  # "::" alone (the unspecified address) is punctuation far more often
-        try:
-            ipaddress.IPv6Address(candidate)
-        except ValueError:
-            continue
-        return True
-    return False
-
-
-_TIME_OF_DAY = re.compile(
-    r"(?<![0-9])(?:[01][0-9]|2[0-3]):[0-5][0-9](?![0-9])|T(?:[01][0-9]|2[0-3]):"
-)
-# A standalone run of 10 or 13 digits: Unix time in seconds or milliseconds written as text.
-# Letters count as part of the run so that hex (petition ids, hashes) never matches.
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])([0-9]{10}|[0-9]{13})(?![0-9A-Za-z])")
-_EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 and 2100-01-01, UTC
-_EPOCH_MILLISECONDS = (_EPOCH_SECONDS[0] * 1000, _EPOCH_SECONDS[1] * 1000)
-
-
-def is_timestamp(number: float) -> bool:
-    """Whether a number lies where Unix time in seconds or milliseconds does for 2000-2100.
-
-    The store's own integers (cursors, leaf indexes, tree sizes, sequences, levels) count things
-    and stay far below 946,684,800 in any real deployment.
-    """
-    low, high = _EPOCH_SECONDS
-    low_ms, high_ms = _EPOCH_MILLISECONDS
-    return low <= number <= high or low_ms <= number <= high_ms
-
-
-def contains_time(text: str) -> bool:
-    """Whether ``text`` has a time of day (``HH:MM``, ``HH:MM:SS``, ISO ``THH:``) or a
-    standalone number that reads as a Unix timestamp from 2000-2100."""
-    if _TIME_OF_DAY.search(text):
-        return True
-    return any(is_timestamp(int(match.group(1))) for match in _DIGIT_RUN.finditer(text))
-
-
 def _presentable(text: str) -> bool:
     """Whether a name or key may appear in a finding: it trips none of the detectors."""
     return not (
@@ -398,127 +298,6 @@ def _show_witness(name: str) -> str:
     return "<a witness whose name is withheld>"
 
 
-# --- opening the directory and the database, read-only ----------------------------------------
-
-
-def open_data_directory(path: Path) -> DataDirectory:
-    """The data directory at ``path``, checked without creating anything in it.
-
-    :meth:`DataDirectory.open_existing` would create ``run/``; an audit must not.
-    """
-    data = DataDirectory(path)
-    if not data.path.is_dir():
-        raise DataDirectoryError(f"{data.path} does not exist or is not a directory")
-    try:
-        marker = data.marker_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataDirectoryError(
-            f"{data.path} is not a Sealed Petition data directory (it has no FORMAT file)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataDirectoryError(f"cannot read {data.marker_path}") from exc
-    if marker != FORMAT_MARKER:
-        raise DataDirectoryError(f"{data.path} was made by an incompatible version")
-    return data
-
-
-def database_key(data: DataDirectory, key_file: Path | None = None) -> bytes:
-    """The database key as the server reads it, or from ``key_file`` (same format, owner-only).
-
-    ``key_file`` lets an auditor who was handed the key audit a copy of the directory without
-    putting the key into it or into the environment.
-    """
-    if key_file is None:
-        return data.database_key()
-    raw = read_private_file(key_file, limit=256, error=DataDirectoryError, what="database key")
-    text = raw.decode("ascii", errors="replace").strip()
-    if len(text) != 2 * DB_KEY_BYTES or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise DataDirectoryError(
-            f"the database key in {key_file} must be {2 * DB_KEY_BYTES} hexadecimal digits"
-        )
-    return bytes.fromhex(text)
-
-
-def _read_only_uri(path: Path) -> str:
-    """An SQLite URI that cannot change the directory.
-
-    With a ``-wal`` file present the server is running (or was killed): the WAL holds committed
-    transactions, so it must be read, and ``mode=ro`` reads it through the existing ``-shm``.
-    Without one, ``mode=ro`` alone would create ``-wal`` and ``-shm`` and leave them behind;
-    ``immutable=1`` reads the file as it is. (A server started during those few seconds writes
-    to a fresh WAL that this snapshot simply does not see.)
-    """
-    live = path.with_name(path.name + "-wal").exists()
-    return f"{path.as_uri()}?mode=ro" + ("" if live else "&immutable=1")
-
-
-def _open_with_key(path: Path, key: bytes) -> Connection | None:
-    """A read-only SQLCipher connection, or None if the key does not open the file.
-
-    Only "not a database" means a wrong key (or no database); a file that cannot be opened at
-    all (permissions, a lock) is reported as what it is, not as a wrong key.
-    """
-    try:
-        conn = sqlcipher3.connect(
-            _read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA busy_timeout = 10000")
-    except sqlcipher3.Error as exc:
-        raise StorageError(f"cannot open {path} read-only ({exc})") from exc
-    try:
-        # SQLCipher would otherwise print timestamped "hmac check failed" lines on a wrong key.
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlcipher3.OperationalError as exc:
-        conn.close()
-        raise StorageError(f"cannot read {path} ({exc})") from exc
-    except sqlcipher3.DatabaseError:
-        conn.close()
-        return None
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def _open_plain(path: Path) -> Connection | None:
-    """A read-only stdlib :mod:`sqlite3` connection, or None if it cannot read the file."""
-    try:
-        conn = sqlite3.connect(_read_only_uri(path), uri=True, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 10000")
-    except sqlite3.Error as exc:
-        raise StorageError(f"cannot open {path} read-only ({exc})") from exc
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        raise StorageError(f"cannot read {path} ({exc})") from exc
-    except sqlite3.DatabaseError:
-        conn.close()
-        return None
-    conn.execute("PRAGMA query_only = 1")
-    return conn
-
-
-def _database_path(data: DataDirectory) -> Path:
-    path = data.database_path
-    if not path.is_file():
-        raise StorageError(f"{data.path} holds no database ({path.name} is missing)")
-    if path.stat().st_size == 0:
-        raise StorageError(f"{path} is empty: it is not a database this server wrote")
-    return path
-
-
-def open_store(data: DataDirectory, key: bytes) -> Connection:
-    """Open the database read-only with its key, or raise :class:`StorageError`."""
-    path = _database_path(data)
-    conn = _open_with_key(path, key)
-    if conn is None:
-        raise StorageError(
-            f"cannot open {path}: the database key is wrong or the file is not a database"
-        )
-    return conn
-
-
 # --- the audit -------------------------------------------------------------------------------
 
 
@@ -539,7 +318,7 @@ def audit_store(
     if database_url is not None:
         return _audit_postgres(data, database_url)
     key = database_key(data, key_file)
-    db_path = _database_path(data)
+    db_path = database_file(data)
     findings = _Findings()
     conn, at_rest = _open_for_audit(db_path, key, findings)
     # Before the snapshot: the writer writes these only after the commit they describe, so each
@@ -555,7 +334,7 @@ def audit_store(
             summaries = _Auditor(conn, data, findings, kept_head, published).run()
         finally:
             conn.execute("ROLLBACK")
-    except _DB_ERRORS as exc:
+    except DB_ERRORS as exc:
         # A damaged page met halfway through: there is no report to give, only this.
         raise StorageError(f"cannot read {db_path}: the database is damaged ({exc})") from exc
     finally:
@@ -573,11 +352,11 @@ def _open_for_audit(path: Path, key: bytes, findings: _Findings) -> tuple[Connec
     """
     with path.open("rb") as file:
         header = file.read(len(SQLITE_HEADER))
-    plain = _open_plain(path)
+    plain = open_plain(path)
     if plain is None:
         if header == SQLITE_HEADER:
             raise StorageError(f"{path} has an SQLite header but cannot be read; it is damaged")
-        conn = _open_with_key(path, key)
+        conn = open_with_key(path, key)
         if conn is None:
             raise StorageError(
                 f"cannot open {path}: the database key is wrong or the file is not a database"
@@ -592,7 +371,7 @@ def _open_for_audit(path: Path, key: bytes, findings: _Findings) -> tuple[Connec
     findings.add(
         ENCRYPTED_AT_REST, f"{path.name} can be read without any key (Python's sqlite3 reads it)"
     )
-    keyed = _open_with_key(path, key)
+    keyed = open_with_key(path, key)
     if keyed is None:
         findings.add(ENCRYPTED_AT_REST, f"{path.name} does not open with the database key")
     else:
@@ -1057,7 +836,7 @@ class _Auditor:
         """A table's column names and rows, read as they are needed; None if it cannot be read."""
         try:
             cursor = self._conn.execute(f"SELECT * FROM {sql_name}")  # noqa: S608
-        except _DB_ERRORS:
+        except DB_ERRORS:
             return None
         return [str(description[0]) for description in cursor.description], cursor
 
@@ -1299,7 +1078,7 @@ class _Auditor:
     def _rows(self, query: str, table: str) -> list[tuple[Any, ...]]:
         try:
             return [tuple(row) for row in self._conn.execute(query).fetchall()]
-        except _DB_ERRORS:
+        except DB_ERRORS:
             self._add(
                 LOG_MATCHES_STORE,
                 f"the table {table} cannot be read as server/database.py defines it",
@@ -2536,61 +2315,3 @@ class _PostgresAuditor(_Auditor):
                 f"store_meta holds a key {_show_identifier(key, 'a key')} besides schema_version: "
                 "server/postgres.py writes no other, and it could hold anything",
             )
-
-
-# --- one petition, for `petition admin inspect` ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredReply:
-    sequence: int
-    event: str
-    day: str
-    leaf_index: int
-    signed_reply_size: int
-
-
-@dataclass(frozen=True)
-class StoredPetition:
-    """Everything the server stores about one petition: its row and its replies' rows."""
-
-    row: PetitionRow
-    header_length: int | None  # None: the envelope has no well-formed clear header
-    replies: tuple[StoredReply, ...]
-
-
-def stored_petition(
-    path: Path, petition_id: str, *, key_file: Path | None = None
-) -> StoredPetition:
-    """Read one petition's rows, read-only; raise :class:`UnknownPetition` if there is none."""
-    validate_petition_id(petition_id)
-    data = open_data_directory(path)
-    conn = open_store(data, database_key(data, key_file))
-    try:
-        conn.execute("BEGIN")
-        try:
-            row = database.petition_row(conn, petition_id)
-            replies = conn.execute(
-                "SELECT sequence, event, day, leaf_index, length(signed_reply) "
-                "FROM replies WHERE petition_id = ? ORDER BY sequence",
-                (petition_id,),
-            ).fetchall()
-        finally:
-            conn.execute("ROLLBACK")
-    except _DB_ERRORS as exc:
-        raise StorageError(f"cannot read {data.database_path} ({exc})") from exc
-    finally:
-        conn.close()
-    if row is None:
-        raise UnknownPetition(f"the store holds no petition {petition_id}")
-    return StoredPetition(
-        row, _header_length(row.envelope), tuple(StoredReply(*reply) for reply in replies)
-    )
-
-
-def _header_length(envelope: bytes) -> int | None:
-    try:
-        parse_header(envelope)
-    except MalformedInput:
-        return None
-    return HEADER_LENGTH

@@ -1,10 +1,10 @@
 """The threat-model checks ``server`` contributes: what a copy of a data directory shows.
 
-``petition audit threat-model --data DIR`` (:mod:`petition.threat_audit`) runs these. Most of
-them are the checks of ``petition audit store`` (:mod:`server.store_audit`), each mapped to the
-rows of docs/threat-model.md it is evidence for; the store audit reads the whole database, so it
-runs once per command and every check reads its result. Two checks are added here because the
-store audit does not make them:
+``petition audit threat-model --data DIR`` (petition/threat_audit.py) runs these, built with the
+protocol of :mod:`cli_support.threat_checks`. Most of them are the checks of ``petition audit
+store`` (:mod:`server.store_audit`), each mapped to the rows of docs/threat-model.md it is evidence
+for; the store audit reads the whole database, so it runs once per command and every check reads its
+result. Two checks are added here because the store audit does not make them:
 
 * ``data:no-bureau-key`` (T-ID-1, T-ID-3): no bureau key sits anywhere in the data directory:
   no token key directory or file left from protocol v1, no key file but the log's, no keystore
@@ -30,12 +30,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli_support.threat_checks import CheckContext, CheckOutcome, CheckProvider, Run, ThreatCheck
 from crypto import keystore
 from crypto.case_event import LogEntry
 from crypto.errors import SealedPetitionError
 from crypto.keyfile import FORMAT_NAME, MAX_KEY_FILE_BYTES, KeyPurpose
 from crypto.statutory import Event
-from petition.threat_audit import CheckContext, CheckOutcome, CheckProvider, Run, ThreatCheck
 from server.commands import _db_key_file_argument
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def _key_format(path: Path) -> str | None:
 
 
 def no_bureau_key(context: CheckContext) -> CheckOutcome:
-    from server.store_audit import open_data_directory
+    from server.store_reading import open_data_directory
 
     data = open_data_directory(_data_path(context))
     findings = []
@@ -227,11 +227,11 @@ def _stored_leaves(context: CheckContext) -> list[tuple[int, bytes]]:
     import sqlcipher3
 
     from server.errors import StorageError
-    from server.store_audit import (
-        _database_path,
-        _open_plain,
+    from server.store_reading import (
+        database_file,
         database_key,
         open_data_directory,
+        open_plain,
         open_store,
     )
 
@@ -239,7 +239,7 @@ def _stored_leaves(context: CheckContext) -> list[tuple[int, bytes]]:
     try:
         conn = open_store(data, database_key(data, context.db_key_file))
     except StorageError:
-        plain = _open_plain(_database_path(data))
+        plain = open_plain(database_file(data))
         if plain is None:
             raise
         conn = plain

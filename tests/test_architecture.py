@@ -1,7 +1,9 @@
 """The layering the project promises, checked on the source itself.
 
 crypto/ is pure library code: it imports nothing from the other packages, nothing about HTTP or
-storage, and never prints. server/ and client/ depend on crypto/ and never on each other.
+storage, and never prints. server/ and client/ depend on crypto/ and never on each other. What
+both sides' command lines share is cli_support/, which depends on crypto/ only. The edges (the
+``petition`` dispatcher in petition/, the web UIs) are imported by nobody: arrows only point down.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ FORBIDDEN_IN_CRYPTO = {
     "server",
     "client",
     "petition",
+    "cli_support",
     "webui",
     "flask",
     "sqlite3",
@@ -97,3 +100,33 @@ def test_the_web_ui_never_imports_the_server(path: Path) -> None:
 def test_no_other_package_imports_the_web_ui(package: str) -> None:
     for path in _sources(package):
         assert "webui" not in _imports(path), path
+
+
+#: Every package of the project (and the benchmarks), for the rules about who imports whom.
+PROJECT_PACKAGES = ["crypto", "cli_support", "server", "client", "webui", "petition"]
+
+
+@pytest.mark.parametrize("package", [*PROJECT_PACKAGES[:-1], "bench"])
+def test_the_dispatcher_is_imported_by_nobody(package: str) -> None:
+    """petition/ loads every package's commands through entry points; importing it back would
+    be a cycle no import graph shows. Only tests import it (to run the program in-process)."""
+    for path in _sources(package):
+        assert "petition" not in _imports(path), path
+
+
+@pytest.mark.parametrize("path", _sources("cli_support"), ids=lambda p: p.name)
+def test_the_shared_command_line_layer_sits_on_crypto_only(path: Path) -> None:
+    """cli_support/ is below server/ and client/: it may use crypto/ and nothing above it."""
+    assert not _imports(path) & {"server", "client", "webui", "petition", "flask", "httpx"}
+
+
+@pytest.mark.parametrize("spelling", ["Petition-Lookup-Key", "SealedPetition {", '"Authorization"'])
+def test_header_names_are_spelled_in_one_place(spelling: str) -> None:
+    """Both ends import the protocol's header names from crypto/wire.py (docs/protocol.md)."""
+    spelled = [
+        path.relative_to(ROOT).as_posix()
+        for package in ("crypto", "cli_support", "server", "client", "webui", "petition")
+        for path in _sources(package)
+        if spelling in path.read_text(encoding="utf-8") and path.name != "wire.py"
+    ]
+    assert not spelled, spelled

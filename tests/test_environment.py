@@ -1,4 +1,4 @@
-"""The one rule for ``PETITION_*`` variables (petition/environment.py), through the real program.
+"""The one rule for ``PETITION_*`` variables (cli_support/environment.py), through the real program.
 
 A variable is parsed only by the command that has the flag it stands for; a bad value for a flag
 the chosen command uses is one line naming the variable, exit 1. Before issue 15 every server

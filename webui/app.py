@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gettext
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from io import BytesIO
 from typing import IO, Any, cast
 from urllib.parse import urlencode
@@ -43,6 +43,13 @@ EXTENSION = "petition_ui"
 #: ended): the browser drops its cache (back-forward cache included) and any site storage.
 #: Not "cookies": that would drop the fresh session cookie set by the same answer.
 CLEAR_SITE_DATA = '"cache", "storage"'
+#: Seconds a page waits for a server that refuses connections before it says so (the command
+#: line's retries take 20 s and more; a person looking at a page should not wait that long).
+CONNECT_WINDOW = 4.0
+#: What a browser may open before ``petition init`` (or the setup page) pinned a server.
+SETUP_ENDPOINTS = frozenset(
+    {"pages.setup_page", "pages.setup_check", "pages.refused", "pages.start_over", "static"}
+)
 
 
 class InMemoryRequest(Request):
@@ -73,12 +80,26 @@ class UiRuntime:
     translations: dict[str, gettext.GNUTranslations] = field(default_factory=i18n.load_translations)
     port: int = 0  # set once the listening socket is bound
     kiosk: KioskSettings | None = None  # ``--kiosk``: one petitioner after another
+    #: ``petition ui`` sets it: while no server is pinned, every page leads to the setup page
+    #: (webui/setup.py). An app made without it answers as before a setup page existed.
+    first_run_setup: bool = False
     idle_wipe: IdleWipe | None = field(default=None, init=False, repr=False)
     _started: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.network.retry.connect_window is None:
+            retry = replace(self.network.retry, connect_window=CONNECT_WINDOW)
+            self.network = replace(self.network, retry=retry)
         if self.kiosk is not None:
             self.idle_wipe = IdleWipe(self.store, self.kiosk.idle_seconds)
+
+    def initialised(self) -> bool:
+        """A server is pinned (``petition init``, or the setup page)."""
+        return self.home.config_path.exists()
+
+    def needs_setup(self) -> bool:
+        """The setup page is what this launch shows: offered, and no server pinned yet."""
+        return self.first_run_setup and not self.initialised()
 
     def launch_url(self) -> str:
         query = urlencode({security.LAUNCH_PARAMETER: self.secrets.launch_key})
@@ -208,6 +229,8 @@ def _check_request() -> Response | None:
             session.lang = chosen
         rest = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
         return redirect(request.path + ("?" + urlencode(rest) if rest else ""), code=303)
+    if request.endpoint not in SETUP_ENDPOINTS and ui.needs_setup():
+        return redirect("/setup", code=303)  # first run: nothing works before a pinned server
     return None
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from client.cli.options import add_network, flag, home_from, network_from
-from client.errors import InvalidInput
+from client.errors import InvalidInput, NotInitialised
 from webui.app import UiRuntime, create_app
 from webui.kiosk import DEFAULT_IDLE_MINUTES, MAX_IDLE_MINUTES, KioskSettings, queue_folder
 
@@ -51,7 +51,8 @@ def register(subcommands: Subcommands) -> None:
         "ui",
         help="petitioner: a local web interface in your browser (127.0.0.1 only)",
         description="Serve the petitioner's web interface on 127.0.0.1 and open it in the "
-        "default browser. It uses the server pinned by `petition init`; every step (ID check, "
+        "default browser. It uses the server pinned by `petition init`, or asks for it on a "
+        "setup page when none is pinned yet; every step (ID check, "
         "encryption, receipt verification) runs in this process. The printed address "
         "holds a secret for this launch: do not share it. Stop with Ctrl+C.",
     )
@@ -101,8 +102,12 @@ def _ui(args: argparse.Namespace) -> int:
         raise InvalidInput(f"--port must be between 0 and 65535 ({PORT_VARIABLE})")
     kiosk = _kiosk_from(args)
     home = home_from(args)
-    home.load_config()  # not initialised: one line now, not an error page later
-    ui = UiRuntime(home=home, network=network_from(args), kiosk=kiosk)
+    try:
+        home.load_config()  # damaged settings: one line now, not an error page later
+        first_run = False
+    except NotInitialised:
+        first_run = True  # the browser opens the setup page (webui/setup.py)
+    ui = UiRuntime(home=home, network=network_from(args), kiosk=kiosk, first_run_setup=True)
     app = create_app(ui)
     try:
         server = make_server(
@@ -115,6 +120,9 @@ def _ui(args: argparse.Namespace) -> int:
     print("Sealed Petition web interface (Ctrl+C to stop). Open this address in your browser:")
     print(f"    {url}")
     print("It holds a secret for this launch only: do not share it.", flush=True)
+    if first_run:
+        print("No server is set up yet: the page asks for its address and fingerprint.",
+              flush=True)  # fmt: skip
     if kiosk is not None:
         print(f"Kiosk mode: start over, or {kiosk.idle_minutes} minutes without a click, forgets "
               "everything of the last petitioner.")  # fmt: skip

@@ -14,14 +14,28 @@ from webui.i18n import N_, Translator
 
 #: By exception code.
 ERROR_TEXT = {
+    # The network failures say what happened; what it cost is said by the page (CONSEQUENCE).
     "server_unreachable": N_(
-        "The petition server cannot be reached, even after several tries. Check your network "
-        "connection (or proxy) and try again. Nothing was sent, and what you wrote is kept here."
+        "The petition server cannot be reached. Check your network connection (or proxy) and "
+        "try again in a moment."
     ),
     "server_busy": N_(
-        "The petition server is overloaded and did not accept the request after several "
-        "tries. Nothing was submitted and what you wrote is kept here; please try again in a "
-        "few minutes."
+        "The petition server is overloaded and did not accept the request. Please try again in "
+        "a few minutes."
+    ),
+    "server_name_unknown": N_(
+        "The address of the petition server cannot be found: its name is unknown. Check the "
+        "address for typing mistakes, and your network connection."
+    ),
+    "tls_failed": N_(
+        "No secure connection to the petition server could be made (https and http mixed up, "
+        "or a certificate that cannot be verified, as on a network that intercepts "
+        "connections). Check the address; do not go on over a network you do not trust."
+    ),
+    "fingerprint_mismatch": N_(
+        "Stop: this server is not the one with the fingerprint you entered. Check the "
+        "fingerprint against the poster (or whoever gave it to you), character by character. "
+        "If it matches the poster, do not use this server: it may be an impostor."
     ),
     "directory_untrusted": N_(
         "The list of bureaus sent by the server is not signed by the directory authority you "
@@ -33,8 +47,7 @@ ERROR_TEXT = {
         "if this repeats, do not rely on this server."
     ),
     "not_initialised": N_(
-        "No petition server is set up on this device yet. Run petition init in a terminal "
-        "first, then start petition ui again."
+        "No petition server is set up on this device yet. Open the start page to set it up."
     ),
     "client_state_invalid": N_(
         "The settings of this program on this device are damaged. Run petition init again."
@@ -80,6 +93,18 @@ SERVER_REFUSAL_TEXT = {
     "too_large": ERROR_TEXT["too_large"],
     "unknown_bureau": ERROR_TEXT["unknown_bureau"],
     "unsupported_version": ERROR_TEXT["unsupported_version"],
+}
+#: The network failures whose sentence is followed by what the failure cost on this page.
+NETWORK_CODES = frozenset(
+    {"server_unreachable", "server_busy", "server_name_unknown", "tls_failed"}
+)
+#: What a network failure cost, by the page it happened on: nothing had been written on the
+#: start page, and a lookup is not a submission.
+CONSEQUENCE = {
+    "start": N_("Nothing was sent, and you had not written anything yet."),
+    "review": N_("Nothing was submitted: your petition is kept in this window."),
+    "status": N_("Nothing was looked up. Try again later."),
+    "setup": N_("Nothing was saved."),
 }
 SERVER_REFUSED = N_("The petition server refused the request (%(code)s). Nothing was submitted.")
 UNEXPECTED = N_("Something went wrong (%(code)s). Nothing was submitted.")
@@ -281,16 +306,25 @@ CSRF_REFUSED = (
 )
 
 
-def describe(error: SealedPetitionError, t: Translator) -> str:
-    """One sentence in the reader's language for a failure of the petition logic."""
+def describe(error: SealedPetitionError, t: Translator, page: str = "") -> str:
+    """One sentence in the reader's language for a failure of the petition logic.
+
+    ``page`` (a key of :data:`CONSEQUENCE`) adds what a network failure cost there: "what you
+    wrote is kept" is true on the review page and false on the start page.
+    """
     if isinstance(error, InvalidIdNumber):
         return t.gettext(ID_RULE_TEXT.get(error.rule, ERROR_TEXT["invalid_id_number"]))
+    code = error.code
     if isinstance(error, ServerRefused):
         known = SERVER_REFUSAL_TEXT.get(error.server_code)
-        if known is not None:
-            return t.gettext(known)
-        return t.gettext(SERVER_REFUSED, code=error.server_code)
-    known = ERROR_TEXT.get(error.code)
-    if known is not None:
-        return t.gettext(known)
-    return t.gettext(UNEXPECTED, code=error.code)
+        if known is None:
+            return t.gettext(SERVER_REFUSED, code=error.server_code)
+        code = "server_busy" if error.server_code == "rate_limited" else code
+    else:
+        known = ERROR_TEXT.get(code)
+    if known is None:
+        return t.gettext(UNEXPECTED, code=code)
+    text = t.gettext(known)
+    if code in NETWORK_CODES and page in CONSEQUENCE:
+        text = f"{text} {t.gettext(CONSEQUENCE[page])}"
+    return text

@@ -100,6 +100,16 @@ class ReviewNotice:
 
 
 @dataclass(frozen=True)
+class SetupNotice:
+    """What the setup page shows after a check that failed: the errors by field, and the
+    address and fingerprint as entered (public values, from the poster), filled in again."""
+
+    errors: dict[str, str]
+    server: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class CodeView:
     """Leave to show a receipt's code once: on the first view after the submission, or after
     the petitioner asked for it again."""

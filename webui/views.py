@@ -23,7 +23,14 @@ from qrcode.image.pure import PyPNGImage
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from client.errors import NotInitialised, ServerBusy, ServerUnreachable, UnknownBureau
+from client.errors import (
+    FingerprintMismatch,
+    InvalidInput,
+    NotInitialised,
+    ServerBusy,
+    ServerUnreachable,
+    UnknownBureau,
+)
 from client.offline import offline_directory, seal_offline
 from client.petitioner import (
     Progress,
@@ -32,14 +39,21 @@ from client.petitioner import (
     seal_receipt,
     submit_petition,
 )
-from client.session import Session
+from client.session import Session, pin_server
+from client.transport import validate_server_url
 from crypto.document import MAX_ATTACHMENTS
-from crypto.errors import InvalidIdNumber, SchemaViolation, SealedPetitionError, TooLarge
-from crypto.keys import VerifyKey, format_fingerprint
+from crypto.errors import (
+    InvalidIdNumber,
+    MalformedInput,
+    SchemaViolation,
+    SealedPetitionError,
+    TooLarge,
+)
+from crypto.keys import VerifyKey, format_fingerprint, parse_fingerprint
 from crypto.keystore import MAX_KEYSTORE_BYTES, MIN_PASSPHRASE_CHARS
 from crypto.objects import BureauBundle, Directory
 from crypto.receipt import ReceiptSecret
-from webui import forms, timeline
+from webui import forms, setup, timeline
 from webui.app import CLEAR_SITE_DATA, current_session, fresh_session, runtime, translator
 from webui.i18n import N_
 from webui.kiosk import queue_sealed
@@ -52,6 +66,7 @@ from webui.state import (
     ReceiptFile,
     ReceiptNotice,
     ReviewNotice,
+    SetupNotice,
     StatusAnswer,
     WriteNotice,
     new_id,
@@ -64,6 +79,9 @@ PASSPHRASES_DIFFER = N_("The two passphrases differ.")
 CODE_OR_FILE = N_("Enter a receipt code, or choose a saved receipt file and its passphrase.")
 ID_NOT_REFILLED = N_("For your safety the ID number is not filled in again: please type it again.")
 CODE_NOT_REFILLED = N_("For your safety the code is not filled in again.")
+FORM_ERRORS = N_(
+    "Please correct what is marked below. Everything you wrote is kept, except the ID number."
+)
 REPLY_LOGGED = N_("Recorded in the public log with its event of %(day)s.")
 REPLY_NOT_LOGGED = N_("No event of this petition in the public log names this reply.")
 REPLY_EVENT_UNKNOWN = N_("unreadable")
@@ -84,6 +102,25 @@ TEST_ANSWER_ID_ERROR_WITH_PAGE = "PETITION_UI_TEST_ANSWER_ID_ERROR_WITH_PAGE"
 TEST_START_OVER_KEEPS_THE_PETITIONER = "PETITION_UI_TEST_START_OVER_KEEPS_THE_PETITIONER"
 #: Failures that mean "no network now": a kiosk with a queue works on with the kept directory.
 OFFLINE = (ServerUnreachable, ServerBusy)
+#: The id of the review page's submit button: where its error summary leads.
+SUBMIT_BUTTON = "submit-button"
+#: The largest poster picture the setup page reads (a phone photo is a few MiB).
+MAX_QR_UPLOAD_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SummaryItem:
+    """One line of the error summary at the top of a page (the GOV.UK pattern): the error,
+    as a link to the field (``target``, an element id) where it is put right."""
+
+    text: str
+    target: str = ""
+
+
+def _summary(errors: dict[str, str], order: list[str]) -> list[SummaryItem]:
+    """The errors of a form in the order of its fields, each leading to its field."""
+    ranked = sorted(errors, key=lambda name: order.index(name) if name in order else len(order))
+    return [SummaryItem(errors[name], name) for name in ranked]
 
 
 def _open_session() -> Session:
@@ -153,13 +190,19 @@ def _directory_view(found: _Found) -> dict[str, Any]:
     }
 
 
+def _start_failed(exc: SealedPetitionError) -> tuple[str, int]:
+    """The start page when the list of bureaus cannot be had: nothing was written yet."""
+    error = describe(exc, translator(), "start")
+    summary = [SummaryItem(error, "try-again")]
+    return render_template("index.html", error=error, directory=None, summary=summary), 503
+
+
 @pages.get("/")
 def index() -> tuple[str, int] | str:
-    t = translator()
     try:
         view = _directory_view(_find_directory())
     except SealedPetitionError as exc:
-        return render_template("index.html", error=describe(exc, t), directory=None), 503
+        return _start_failed(exc)
     return render_template("index.html", error=None, directory=view)
 
 
@@ -178,11 +221,10 @@ def write() -> Response | tuple[str, int] | str:
     bureau_id = request.args.get("bureau", "")
     if not bureau_id:
         return redirect(url_for("pages.index"), code=303)
-    t = translator()
     try:
         bundle = _find_directory().bureau(bureau_id)
     except SealedPetitionError as exc:
-        return render_template("index.html", error=describe(exc, t), directory=None), 503
+        return _start_failed(exc)
     draft = store.new_draft(
         ui_session,
         bundle.bureau_id,
@@ -236,8 +278,13 @@ def _back_to_write(draft: Draft, errors: dict[str, str], problems: list[str]) ->
 
 
 def _render_write(draft: Draft, errors: dict[str, str], problems: list[str]) -> str:
+    order = [field.name for field in forms.FIELDS] + ["attachments"]
+    summary = _summary(errors, order)
+    summary += [SummaryItem(problem, "attachments") for problem in problems]
     return render_template(
         "write.html",
+        summary=summary,
+        summary_note=translator().gettext(FORM_ERRORS) if summary else "",
         draft=draft,
         identity_fields=forms.IDENTITY_FIELDS,
         case_fields=forms.CASE_FIELDS,
@@ -286,6 +333,8 @@ def _render_review(draft: Draft, notice: ReviewNotice | None) -> str:
         choices=forms.CHOICES,
         answer=forms.answer,
         error=notice.error if notice is not None else None,
+        summary=[SummaryItem(notice.error, SUBMIT_BUTTON)] if notice is not None else [],
+        submit_button=SUBMIT_BUTTON,
         can_queue=_can_queue(),
         offer_queue=_can_queue() and notice is not None and notice.unreachable,
     )
@@ -315,7 +364,7 @@ def submit() -> Response:
         target = "id_number" if isinstance(exc, InvalidIdNumber) else "attachments"
         return _back_to_write(draft, {target: describe(exc, t)}, [])
     except SealedPetitionError as exc:
-        notice = ReviewNotice(draft.draft_id, describe(exc, t), isinstance(exc, OFFLINE))
+        notice = ReviewNotice(draft.draft_id, describe(exc, t, "review"), isinstance(exc, OFFLINE))
         once = store.leave(ui_session, notice)
         return redirect(url_for("pages.review", draft_id=draft.draft_id, once=once), 303)
     finally:
@@ -357,7 +406,7 @@ def seal_for_later() -> Response:
         return _back_to_write(draft, {target: describe(exc, t)}, [])
     except SealedPetitionError as exc:
         no_directory = isinstance(exc, NotInitialised)
-        text = t.gettext(QUEUE_NO_DIRECTORY) if no_directory else describe(exc, t)
+        text = t.gettext(QUEUE_NO_DIRECTORY) if no_directory else describe(exc, t, "review")
         once = store.leave(ui_session, ReviewNotice(draft.draft_id, text))
         return redirect(url_for("pages.review", draft_id=draft.draft_id, once=once), 303)
     finally:
@@ -470,6 +519,7 @@ def receipt(receipt_id: str) -> tuple[str, int] | str:
         show_code=show_code,
         qr=_qr_data_uri(kept.result.code) if show_code else "",
         error=error,
+        summary=[SummaryItem(error, "passphrase")] if error else [],
         min_passphrase=MIN_PASSPHRASE_CHARS,
     )
     return (page, 400) if error else page
@@ -533,7 +583,9 @@ def status_form() -> tuple[str, int] | str:
     if answer is None:
         return render_template("status.html", error=None, report=None)
     if answer.report is None:
-        return render_template("status.html", error=answer.error, report=None), answer.status
+        summary = [SummaryItem(answer.error, "code")] if answer.error else []
+        page = render_template("status.html", error=answer.error, report=None, summary=summary)
+        return page, answer.status
     report = answer.report
     events = {shown.leaf_index: shown for shown in report.events}
     replies = []
@@ -596,12 +648,88 @@ def status() -> Response:
                 report = petition_status(session, secret, respondent=respondent)
                 answer = StatusAnswer(report, None)
     except SealedPetitionError as exc:
-        error = describe(exc, t)
+        error = describe(exc, t, "status")
         if code:
             error = f"{error} {t.gettext(CODE_NOT_REFILLED)}"
         answer = StatusAnswer(None, error, 400)
     once = runtime().store.leave(current_session(), answer)
     return redirect(url_for("pages.status_form", once=once), code=303)
+
+
+@pages.get("/setup")
+def setup_page() -> Response | tuple[str, int] | str:
+    """First run: the server address and the authority fingerprint (docs/ui.md "First run").
+    Once a server is pinned this page only leads to the start page: changing whom to trust is
+    for ``petition init``, deliberately, not for a form a mistaken click can send."""
+    if not runtime().needs_setup():
+        return redirect(url_for("pages.index"), code=303)
+    notice = runtime().store.take(current_session(), request.args.get(ONCE), SetupNotice)
+    if notice is None:
+        return render_template("setup.html", errors={}, server="", fingerprint="")
+    page = render_template(
+        "setup.html",
+        errors=notice.errors,
+        server=notice.server,
+        fingerprint=notice.fingerprint,
+        summary=_summary(notice.errors, list(setup.SETUP_FIELDS)),
+    )
+    return page, 400
+
+
+@pages.post("/setup")
+def setup_check() -> Response:
+    """Check the address and the fingerprint with the server, then save them, as ``petition
+    init`` does (the same function); every failure goes back to the form with nothing saved."""
+    ui = runtime()
+    if not ui.needs_setup():
+        return redirect(url_for("pages.index"), code=303)
+    t = translator()
+    server = request.form.get("server", "").strip()
+    typed = request.form.get("fingerprint", "").strip()
+    errors: dict[str, str] = {}
+    url = ""
+    if not server:
+        errors["server"] = t.gettext(setup.SERVER_MISSING)
+    else:
+        try:
+            url = validate_server_url(server)
+        except InvalidInput:
+            errors["server"] = t.gettext(setup.SERVER_INVALID)
+    from_qr = None
+    upload = request.files.get("qr")
+    if upload is not None and upload.filename:
+        try:
+            texts = setup.read_qr_upload(upload.stream.read(MAX_QR_UPLOAD_BYTES + 1))
+        except InvalidInput:
+            errors["qr"] = t.gettext(setup.QR_UNREADABLE)
+        else:
+            from_qr = setup.fingerprint_in(texts)
+            if from_qr is None:
+                errors["qr"] = t.gettext(setup.QR_NO_FINGERPRINT)
+    from_typing = None
+    if typed:
+        try:
+            from_typing = parse_fingerprint(typed)
+        except MalformedInput:
+            errors["fingerprint"] = t.gettext(setup.FINGERPRINT_MALFORMED)
+    if from_typing and from_qr and not setup.same_fingerprint(from_typing, from_qr):
+        errors["fingerprint"] = t.gettext(setup.FINGERPRINTS_DIFFER)
+    fingerprint = from_typing or from_qr
+    if fingerprint is None and not errors.get("fingerprint") and not errors.get("qr"):
+        errors["fingerprint"] = t.gettext(setup.FINGERPRINT_MISSING)
+    shown = typed if typed or from_qr is None else format_fingerprint(from_qr)
+    if not errors and fingerprint is not None:
+        try:
+            pin_server(ui.home, url, fingerprint.hex(), ui.network)
+        except FingerprintMismatch as exc:
+            errors["fingerprint" if from_typing else "qr"] = describe(exc, t, "setup")
+        except SealedPetitionError as exc:
+            errors["server"] = describe(exc, t, "setup")
+    if errors:
+        notice = SetupNotice(errors, server, shown)
+        once = ui.store.leave(current_session(), notice)
+        return redirect(url_for("pages.setup_page", once=once), code=303)
+    return redirect(url_for("pages.index"), code=303)
 
 
 @pages.get("/refused/<kind>")

@@ -98,7 +98,7 @@ def register(subcommands: Subcommands) -> None:
     )
     _server_flag(receipt)
     add_policy(receipt)
-    flag(receipt, "--offline", action="store_true",
+    flag(receipt, "--offline", action="store_true", variable="PETITION_RECEIPT_OFFLINE",
          help="do not contact the server: check the receipt against the policy alone")  # fmt: skip
     add_passphrase_file(receipt, "receipt file")
     add_network(receipt)
@@ -211,7 +211,8 @@ def register(subcommands: Subcommands) -> None:
 
 
 def _server_flag(parser: argparse.ArgumentParser) -> None:
-    flag(parser, "--server", metavar="URL", help="audit this server (default: the pinned one); "
+    flag(parser, "--server", metavar="URL", variable="PETITION_AUDIT_SERVER",
+         help="audit this server (default: the pinned one); "
          "its directory must be signed by the pinned authority")  # fmt: skip
 
 

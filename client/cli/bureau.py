@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli_support.terminal import read_passphrase
 from client.bureau import (
     MOVES_THE_CASE,
     ROLE_KEYS,
@@ -46,7 +47,6 @@ from crypto.errors import MalformedInput
 from crypto.keys import format_fingerprint
 from crypto.statutory import MAX_EXTENSION_DAYS, Event
 from crypto.token import DEFAULT_TOKEN_PARAMS, TokenParams
-from petition.terminal import read_passphrase
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -68,7 +68,8 @@ def register(subcommands: Subcommands) -> None:
         "give each role its own keystore with `petition bureau export-keys`.",
     )
     flag(init, "--id", required=True, help="bureau id: lower-case letters, digits, '-'")
-    flag(init, "--name", required=True, help="the bureau's name as petitioners will see it")
+    flag(init, "--name", required=True, variable="PETITION_BUREAU_NAME",
+         help="the bureau's name as petitioners will see it")  # fmt: skip
     _keystore(init)
     flag(init, "--bundle", type=Path, help="where to write the public bundle "
          "(default: ID.bundle.json next to the keystore)")  # fmt: skip
@@ -89,8 +90,9 @@ def register(subcommands: Subcommands) -> None:
     )
     _keystore(export)
     flag(export, "--role", required=True, choices=sorted(ROLE_KEYS), help="the role")
-    flag(export, "--out", type=Path, required=True, help="the keystore to create (mode 0600)")
-    add_passphrase_file(export, "source keystore")
+    flag(export, "--out", type=Path, required=True, variable="PETITION_EXPORT_OUT",
+         help="the keystore to create (mode 0600)")  # fmt: skip
+    add_passphrase_file(export, "keystore")
     flag(export, "--new-passphrase-file", type=Path,
          help="read the new keystore's passphrase from the first line of this file "
          "instead of asking")  # fmt: skip
@@ -116,8 +118,11 @@ def register(subcommands: Subcommands) -> None:
     show = subcommands.add_parser(
         "show",
         help="decrypt one petition: the case, the pseudonym, the identity if this keystore may",
+        description="Fetch one petition from the server and decrypt what this keystore may "
+        "open: the case (case key) with its pseudonym, the identity (identity key), and the "
+        "case events so far. Nothing is changed on the server.",
     )
-    show.add_argument("petition_id", metavar="PETITION_ID")
+    show.add_argument("petition_id", metavar="PETITION_ID", help=PETITION_ID_HELP)
     _keystore(show)
     flag(show, "--save-attachments", type=Path, metavar="DIR", help="write attachments here")
     _session_flags(show)
@@ -131,7 +136,7 @@ def register(subcommands: Subcommands) -> None:
         "the case key too, check that each case belongs to its identity. Without PETITION_ID, "
         "a page of the inbox, grouped by person.",
     )
-    intake.add_argument("petition_id", nargs="?", metavar="PETITION_ID")
+    intake.add_argument("petition_id", nargs="?", metavar="PETITION_ID", help=PETITION_ID_HELP)
     _keystore(intake)
     _page_flags(intake)
     _session_flags(intake)
@@ -139,10 +144,11 @@ def register(subcommands: Subcommands) -> None:
 
     for spec in EVENT_COMMANDS:
         parser = subcommands.add_parser(spec.name, help=spec.help, description=spec.description)
-        parser.add_argument("petition_id", metavar="PETITION_ID")
+        parser.add_argument("petition_id", metavar="PETITION_ID", help=PETITION_ID_HELP)
         _keystore(parser)
         if spec.event in ROUTING:
-            flag(parser, "--to", required=True, metavar="BUREAU", help=spec.to_help)
+            flag(parser, "--to", required=True, metavar="BUREAU", help=spec.to_help,
+                 variable=spec.to_variable)  # fmt: skip
         if spec.event is Event.EXTENDED:
             flag(parser, "--days", type=int, required=True, help=f"1 to {MAX_EXTENSION_DAYS} days")
             flag(parser, "--reason", required=True, choices=[r.value for r in ExtensionReason],
@@ -152,6 +158,7 @@ def register(subcommands: Subcommands) -> None:
                  help="the public outcome category of the written answer")  # fmt: skip
         if spec.event in (Event.REVIEWED, Event.RE_REVIEWED):
             flag(parser, "--outcome", required=True, choices=[o.value for o in ReviewOutcome],
+                 variable="PETITION_REVIEW_OUTCOME",
                  help="upheld: the answer stands; changed: it is changed or overturned "
                  "(public)")  # fmt: skip
         flag(parser, "--message", help="a message to the petitioner, sealed to them and signed")
@@ -169,8 +176,13 @@ class EventCommand:
     help: str
     description: str
     to_help: str = ""
+    #: ``--to`` names the competent bureau (the case stays) or the one that receives the case:
+    #: two meanings, two variables.
+    to_variable: str = "PETITION_TO"
 
 
+PETITION_ID_HELP = "the petition's id, 32 hex digits, as the inbox lists it"
+RECEIVING_BUREAU = "the id of the bureau that receives the case"
 _MESSAGE = (
     " With --message, the written notice or answer is sealed to the petitioner (case key), "
     "signed, and its hash goes into the public entry; there is no message without an event."
@@ -190,6 +202,7 @@ EVENT_COMMANDS = (
         "Record, signed, that the matter is not this bureau's, and which bureau it belongs to "
         "(Arts. 22, 23). The case stays here until it is transferred." + _MESSAGE,
         "the competent bureau's id",
+        "PETITION_COMPETENT_BUREAU",
     ),
     EventCommand(
         "transfer",
@@ -200,7 +213,7 @@ EVENT_COMMANDS = (
         "identity key; otherwise it stays here and the receiving bureau works by pseudonym. "
         "A transfer to the body the petitioner complains about, or to one below it, is "
         "refused (Art. 30)." + _MESSAGE,
-        "the receiving bureau's id",
+        RECEIVING_BUREAU,
     ),
     EventCommand(
         "assign",
@@ -208,7 +221,7 @@ EVENT_COMMANDS = (
         "assign the case to a body below for handling (case and signing keys)",
         "As transfer, for a case assigned (交办) to a body that must report back (Art. 22); "
         "the same Art. 30 refusal and the same rule for the identity." + _MESSAGE,
-        "the bureau the case is assigned to",
+        RECEIVING_BUREAU,
     ),
     EventCommand(
         "extend",

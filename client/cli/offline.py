@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from client.cli.options import add_home, add_network, flag, home_from, network_from, path_is_taken
-from client.cli.petitioner import add_form_flags, add_policy, collect_form, show_code, write_qr_png
+from client.cli.petitioner import add_form_flags, add_policy, show_code, write_qr_png
 from client.cli.progress import StepReporter
+from client.cli.prompts import Purpose, collect_form, remind_to_clear
 from client.errors import InvalidInput, ServerBusy, ServerUnreachable
 from client.offline import (
     DIRECTORY_MAX_AGE_DAYS,
@@ -36,6 +37,10 @@ from crypto.sealed_file import SealedPetition, decode_sealed_file
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+#: The last question before sealing, and the line if the person cancels.
+SEAL_QUESTION = "Seal it for {bureau} ({bureau_id}) now?"
+NOTHING_SEALED = "cancelled; nothing was sealed or written"
 
 
 def register_seal(subcommands: Subcommands) -> None:
@@ -81,7 +86,8 @@ def _seal(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
         print(f"Petition to {bundle.name} ({bundle.bureau_id}), sealed on this device",
               file=sys.stderr)  # fmt: skip
-    form = collect_form(args, bundle.bureau_id)
+    question = SEAL_QUESTION.format(bureau=bundle.name, bureau_id=bundle.bureau_id)
+    form = collect_form(args, bundle.bureau_id, Purpose(question, NOTHING_SEALED))
     with StepReporter() as reporter:
         sealed = seal_offline(directory, form, Progress(step=reporter.step))
     if args.qr is not None:
@@ -106,6 +112,7 @@ def _seal(args: argparse.Namespace) -> int:
     if args.qr_png is not None:
         write_qr_png(Path(args.qr_png), sealed.code)
         print(f"QR code written to {args.qr_png} (it holds the receipt code: keep it private)")
+    remind_to_clear()
     return 0
 
 

@@ -3,7 +3,7 @@
 The variable for ``--some-flag`` is ``PETITION_SOME_FLAG``; a flag on the command line wins.
 Repeatable flags (``--attach``) take a list separated by the platform's path separator. The rule
 itself (parsed only by the command that uses it, one line naming a bad variable) is
-petition/environment.py, shared with the server's commands.
+cli_support/environment.py, shared with the server's commands.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cli_support.environment import add_flag, env_name, number, whole_number
 from client.errors import InvalidInput
 from client.home import ClientHome, resolve_home
 from client.session import NetworkOptions
 from client.transport import DEFAULT_DEADLINE, MAX_DEADLINE, RetryPolicy
-from petition.environment import add_flag, env_name, number, whole_number
 
 __all__ = ["env_name", "flag", "number", "whole_number"]
 
@@ -65,11 +65,21 @@ def add_network(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: Which ``--passphrase-file`` is which: a petitioner's receipt files and a bureau's keystore are
+#: different secrets, so each has its own variable (a variable steers one flag only).
+PASSPHRASE_VARIABLES = {
+    "receipt file": "PETITION_PASSPHRASE_FILE",
+    "keystore": "PETITION_BUREAU_PASSPHRASE_FILE",
+}
+
+
 def add_passphrase_file(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--passphrase-file`` for the ``what`` passphrase (a key of :data:`PASSPHRASE_VARIABLES`)."""
     flag(
         parser,
         "--passphrase-file",
         type=Path,
+        variable=PASSPHRASE_VARIABLES[what],
         help=f"read the {what} passphrase from the first line of this file instead of asking",
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from datetime import UTC, date, datetime
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 import qrcode
 from qrcode.image.pure import PyPNGImage
 
+from cli_support.terminal import print_qr, read_passphrase
 from client.cli.options import (
     add_network,
     add_passphrase_file,
@@ -23,8 +23,14 @@ from client.cli.options import (
     readable_file,
 )
 from client.cli.progress import StepReporter
+from client.cli.prompts import (
+    REVIEW_FIELDS,
+    Purpose,
+    ask_receipt_code,
+    collect_form,
+    remind_to_clear,
+)
 from client.errors import InvalidInput
-from client.files import read_attachment_file, read_text_file
 from client.petitioner import (
     REVIEW_CATEGORY,
     Inclusion,
@@ -49,18 +55,23 @@ from crypto.fields import parse_day
 from crypto.keys import VerifyKey, format_fingerprint
 from crypto.receipt import ReceiptSecret
 from crypto.statutory import Event, Kind
-from petition.terminal import print_qr, read_passphrase
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-# Flag, prompt, and whether the answer may be empty.
-_FIELDS = (
-    ("name", "Your real name", False),
-    ("contact", "How the bureau can reach you (phone, address)", False),
-    ("subject", "Subject (one line)", False),
-    ("category", "Category", False),
-    ("region", "Region", False),
+#: Sentences of the questions and cancellations (the prompts themselves: client/cli/prompts.py).
+SEND_QUESTION = "Send it to {bureau} ({bureau_id}) now?"
+NOTHING_SENT = "cancelled; nothing was sent"
+REVIEW_QUESTION = "Send this request to {bureau} ({bureau_id}) now?"
+STATUS_CANCELLED = "cancelled"
+
+
+#: One flag on `petition submit`, `seal` and `review`, so one text (and one variable).
+SHARE_IDENTITY_HELP = (
+    "if a bureau sends your case on to the body that can handle it, may your name, ID number "
+    "and contact go with it? Default: no: that body gets the case without them and answers you "
+    "through the receipt code. Either way your identity never goes to the body you complain "
+    "about (--respondent)"
 )
 
 
@@ -111,7 +122,11 @@ def _init(args: argparse.Namespace) -> int:
 
 def register_bureaus(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
-        "bureaus", help="petitioner: list the bureaus of the verified directory"
+        "bureaus",
+        help="petitioner: list the bureaus of the verified directory",
+        description="List the bureaus a petition can go to: the id to give `petition submit "
+        "--bureau`, the name, the bureau one level up and what it covers, from the directory "
+        "signed by the authority pinned with `petition init`.",
     )
     add_network(parser)
     parser.set_defaults(handler=_bureaus)
@@ -149,10 +164,7 @@ def add_form_flags(parser: argparse.ArgumentParser) -> None:
     flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
          help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
     flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
-         default=None, help="if a bureau sends your case on to the body that can handle it, "
-         "may your name, ID number and contact go with it? Default: no: that body gets the "
-         "case without them and answers you through the receipt code. Either way your "
-         "identity never goes to the body you complain about (--respondent)")  # fmt: skip
+         default=None, help=SHARE_IDENTITY_HELP)  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
          help="attach a file (repeatable)")  # fmt: skip
 
@@ -192,7 +204,8 @@ def _submit(args: argparse.Namespace) -> int:
         bundle = session.bureau(args.bureau)  # fail before asking anything
         if sys.stdin.isatty():
             print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
-        form = collect_form(args, bundle.bureau_id)
+        question = SEND_QUESTION.format(bureau=bundle.name, bureau_id=bundle.bureau_id)
+        form = collect_form(args, bundle.bureau_id, Purpose(question, NOTHING_SENT))
         passphrase = None
         if args.save_receipt is not None:
             passphrase = read_passphrase(
@@ -212,85 +225,8 @@ def _submit(args: argparse.Namespace) -> int:
         print(f"Receipt saved, encrypted with your passphrase, in {args.save_receipt}")
     if args.qr_png is None and args.save_receipt is None:
         print("Nothing about this petition was saved on this device.")
+    remind_to_clear()
     return 0
-
-
-def collect_form(args: argparse.Namespace, bureau_id: str) -> PetitionForm:
-    """The form from the flags, asking on the terminal for what is missing."""
-    values = {name: getattr(args, name) for name, _, _ in _FIELDS}
-    # The optional respondent is asked only when the person is typing the petition anyway.
-    typing = args.id_number is None or args.body_file is None or None in values.values()
-    for name, prompt, _ in _FIELDS:
-        if values[name] is None:
-            values[name] = _ask(prompt, f"--{name}")
-    id_number = args.id_number
-    if id_number is None:
-        id_number = _ask_secret("Resident ID number (not shown)", "--id-number")
-    validate_identity(id_number)  # a typo is reported now, before the text is typed
-    respondent = args.respondent
-    if respondent is None:
-        typing = typing and sys.stdin.isatty()
-        respondent = (
-            _ask("The body you complain about (optional, Enter for none)", "") if typing else ""
-        )
-    if args.body_file is not None:
-        body = read_text_file(Path(args.body_file), "petition text")
-    else:
-        body = _ask_text("--body-file")
-    attachments = tuple(read_attachment_file(Path(path)) for path in args.attach)
-    return PetitionForm(
-        bureau_id=bureau_id,
-        real_name=values["name"],
-        id_number=id_number,
-        contact=values["contact"],
-        subject=values["subject"],
-        body=body,
-        category=values["category"],
-        region=values["region"],
-        attachments=attachments,
-        respondent=respondent,
-        consent_contact=_choice(args.allow_contact, default=True),
-        consent_share_identity_on_transfer=_choice(args.share_identity_on_transfer, default=False),
-    )
-
-
-def _choice(value: object, *, default: bool) -> bool:
-    """A yes/no flag, also from its PETITION_* variable (``1``/``true``/``yes``/``on``)."""
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _require_terminal(flag_name: str) -> None:
-    if not sys.stdin.isatty():
-        raise InvalidInput(f"{flag_name} is missing and there is no terminal to ask for it")
-
-
-def _ask(prompt: str, flag_name: str) -> str:
-    _require_terminal(flag_name)
-    return input(f"{prompt}: ").strip()
-
-
-def _ask_secret(prompt: str, flag_name: str) -> str:
-    _require_terminal(flag_name)
-    return getpass.getpass(f"{prompt}: ")
-
-
-def _ask_text(flag_name: str) -> str:
-    _require_terminal(flag_name)
-    print("Petition text; finish with a line holding only a full stop (.):", file=sys.stderr)
-    lines: list[str] = []
-    while True:
-        try:
-            line = input()
-        except EOFError:
-            break
-        if line.strip() in {".", "。"}:
-            break
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def _show_receipt(
@@ -349,6 +285,7 @@ def register_status(subcommands: Subcommands) -> None:
         parser,
         "--respondent",
         metavar="TEXT",
+        variable="PETITION_STATUS_RESPONDENT",
         help="the body you complain about, as written in your petition: a transfer of your "
         "case to it is flagged (Regulations Arts. 30 and 46(5)); it is not sent anywhere",
     )
@@ -384,11 +321,12 @@ def register_review(subcommands: Subcommands) -> None:
     flag(parser, "--id-number", help="your resident ID number (asked without echo if missing)")
     flag(parser, "--contact", help="how the bureau can reach you")
     flag(parser, "--region", help="region the matter concerns")
-    flag(parser, "--body-file", type=Path, help="UTF-8 file with why you ask for a review")
+    flag(parser, "--body-file", type=Path, variable="PETITION_REVIEW_BODY_FILE",
+         help="UTF-8 file with why you ask for a review")  # fmt: skip
     flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
          help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
     flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
-         default=None, help="as for `petition submit` (default: no)")  # fmt: skip
+         default=None, help=SHARE_IDENTITY_HELP)  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
          help="attach a file (repeatable)")  # fmt: skip
     add_passphrase_file(parser, "receipt file")
@@ -397,11 +335,6 @@ def register_review(subcommands: Subcommands) -> None:
     parser.set_defaults(handler=_review)
 
 
-_REVIEW_FIELDS = (
-    ("name", "Your real name"),
-    ("contact", "How the bureau can reach you (phone, address)"),
-    ("region", "Region"),
-)
 _REQUEST_WORDS = {Event.REVIEW_REQUESTED: "review", Event.RE_REVIEW_REQUESTED: "re-review"}
 
 
@@ -443,32 +376,12 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _review_form(args: argparse.Namespace, plan: ReviewPlan) -> PetitionForm:
-    values = {name: getattr(args, name) for name, _ in _REVIEW_FIELDS}
-    for name, prompt in _REVIEW_FIELDS:
-        if values[name] is None:
-            values[name] = _ask(prompt, f"--{name}")
-    id_number = args.id_number
-    if id_number is None:
-        id_number = _ask_secret("Resident ID number (not shown)", "--id-number")
-    validate_identity(id_number)
-    if args.body_file is not None:
-        body = read_text_file(Path(args.body_file), "request text")
-    else:
-        body = _ask_text("--body-file")
-    return PetitionForm(
-        bureau_id=plan.to.bureau_id,
-        real_name=values["name"],
-        id_number=id_number,
-        contact=values["contact"],
-        subject=plan.subject,
-        body=body,
-        category=REVIEW_CATEGORY,
-        region=values["region"],
-        attachments=tuple(read_attachment_file(Path(path)) for path in args.attach),
-        respondent=plan.contested_name,
-        consent_contact=_choice(args.allow_contact, default=True),
-        consent_share_identity_on_transfer=_choice(args.share_identity_on_transfer, default=False),
-    )
+    """The request's form: the person's fields, asked like ``submit``'s; the rest from ``plan``."""
+    question = REVIEW_QUESTION.format(bureau=plan.to.name, bureau_id=plan.to.bureau_id)
+    fixed = {"subject": plan.subject, "category": REVIEW_CATEGORY,
+             "respondent": plan.contested_name}  # fmt: skip
+    return collect_form(args, plan.to.bureau_id, Purpose(question, NOTHING_SENT),
+                        fields=REVIEW_FIELDS, fixed=fixed, text_what="request text")  # fmt: skip
 
 
 def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | None]:
@@ -480,7 +393,7 @@ def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | 
     """
     text = args.code or os.environ.get("PETITION_CODE")
     if text is None:
-        text = _ask_secret("Receipt code (not shown)", "CODE")
+        text = ask_receipt_code(STATUS_CANCELLED)
     candidate, unusable = readable_file(text)
     if candidate is not None:
         passphrase = read_passphrase(

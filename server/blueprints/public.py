@@ -18,6 +18,7 @@ from crypto.errors import MalformedInput
 from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
 from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
+from crypto.wire import LOOKUP_KEY_HEADER
 from server.database import (
     Connection,
     PetitionRow,
@@ -32,7 +33,6 @@ from server.services import Services, services
 
 blueprint = Blueprint("public", __name__, url_prefix="/v1")
 
-LOOKUP_KEY_HEADER = "Petition-Lookup-Key"
 HASH_LENGTH = 32
 
 

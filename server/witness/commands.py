@@ -1,6 +1,6 @@
 """``petition witness``: run a tlog-witness (an NGO, an observer or an auditor does).
 
-Every flag can also come from a ``PETITION_*`` environment variable (petition/environment.py);
+Every flag can also come from a ``PETITION_*`` environment variable (cli_support/environment.py);
 a flag on the command line wins.
 """
 
@@ -8,29 +8,26 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from petition.environment import env_text, from_environment, whole_number
+from cli_support.environment import add_flag, whole_number
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 DEFAULT_PORT = 8700
-_whole = from_environment(whole_number)
-
-
-def _env(name: str, default: Any = None) -> Any:
-    text = env_text(f"PETITION_{name}")
-    return default if text is None else text
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    # Not PETITION_DATA, the server's: a witness often runs beside a server it watches.
+    add_flag(
+        parser,
         "--data",
         type=Path,
-        default=_env("DATA"),
-        required=_env("DATA") is None,
-        help="the witness directory (PETITION_DATA)",
+        required=True,
+        metavar="DIR",
+        variable="PETITION_WITNESS_DATA",
+        help="the witness directory",
     )
 
 
@@ -44,7 +41,12 @@ def register(subcommands: Subcommands) -> None:
     )
     actions = parser.add_subparsers(title="witness commands", metavar="ACTION")
 
-    init = actions.add_parser("init", help="create a witness directory, key and state")
+    init = actions.add_parser(
+        "init",
+        help="create a witness directory, key and state",
+        description="Create a new witness directory with the witness's signing key (named "
+        "--name) and its empty state; print the key that logs list in their witness policy.",
+    )
     _data_argument(init)
     init.add_argument(
         "--name",
@@ -53,27 +55,56 @@ def register(subcommands: Subcommands) -> None:
     )
     init.set_defaults(handler=_init)
 
-    vkey = actions.add_parser("vkey", help="print the witness's public key (a vkey)")
+    vkey = actions.add_parser(
+        "vkey",
+        help="print the witness's public key (a vkey)",
+        description="Print the witness's public key as a signed-note vkey, for a log's "
+        "operator (`petition admin add-witness`).",
+    )
     _data_argument(vkey)
     vkey.set_defaults(handler=_vkey)
 
-    add_log = actions.add_parser("add-log", help="trust a log's key (its name is the origin)")
+    add_log = actions.add_parser(
+        "add-log",
+        help="trust a log's key (its name is the origin)",
+        description="Trust a log: from now on the witness cosigns checkpoints this key signs "
+        "under this origin, each only if it extends the last one it cosigned.",
+    )
     _data_argument(add_log)
     add_log.add_argument("vkey", metavar="VKEY", help="the log's signed-note verifier key")
     add_log.set_defaults(handler=_add_log)
 
-    logs = actions.add_parser("logs", help="list the trusted logs and their cosigned sizes")
+    logs = actions.add_parser(
+        "logs",
+        help="list the trusted logs and their cosigned sizes",
+        description="List every trusted log: its origin, the size of the latest checkpoint "
+        "the witness cosigned, and its keys.",
+    )
     _data_argument(logs)
     logs.set_defaults(handler=_logs)
 
-    serve = actions.add_parser("serve", help="answer add-checkpoint and monitoring requests")
+    serve = actions.add_parser(
+        "serve",
+        help="answer add-checkpoint and monitoring requests",
+        description="Serve the tlog-witness protocol under gunicorn: logs submit checkpoints "
+        "with consistency proofs to /add-checkpoint and get a cosignature back.",
+    )
     _data_argument(serve)
-    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="(PETITION_HOST)")
-    serve.add_argument(
+    # Not PETITION_HOST and PETITION_PORT, the submission server's: the two run side by side.
+    add_flag(
+        serve,
+        "--host",
+        default="127.0.0.1",
+        variable="PETITION_WITNESS_HOST",
+        help="the address to listen on",
+    )
+    add_flag(
+        serve,
         "--port",
-        type=_whole,
-        default=_env("PORT", DEFAULT_PORT),
-        help=f"(PETITION_PORT, default {DEFAULT_PORT})",
+        type=whole_number,
+        default=DEFAULT_PORT,
+        variable="PETITION_WITNESS_PORT",
+        help=f"the port to listen on (default {DEFAULT_PORT})",
     )
     serve.set_defaults(handler=_serve)
     parser.set_defaults(handler=lambda args: _usage(parser))

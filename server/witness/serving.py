@@ -10,14 +10,13 @@ socket, not a thread, and the witness stays reachable for the logs it serves. It
 broken HTTP (408, 431, a body beyond :data:`WORKER_BODY_LIMIT`, 503 under overload) keep their
 JSON shape; every answer of the protocol itself, including 413 up to that limit, is text.
 
-The listening socket is bound here, before gunicorn starts, so that a port in use is one line
-and exit status 1 at once (gunicorn alone would retry for five seconds, logging each try).
+The listening socket is bound before gunicorn starts, as for the submission server
+(:func:`server.serve.listen`), so that a port in use is one line and exit status 1 at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import socket
 import sys
@@ -26,13 +25,10 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from gunicorn.arbiter import Arbiter
-from gunicorn.sock import TCP6Socket, TCPSocket
 
-from server.errors import ServerError
 from server.gunicorn_worker import PrivateThreadWorker
 from server.privatelog import configure_logging
-from server.serve import gunicorn_options
+from server.serve import ListeningArbiter, gunicorn_options, listen
 from server.witness.app import MAX_BODY_BYTES, create_app
 
 #: What the worker's event loop reads at most; above the application's limit, so that a body a
@@ -45,44 +41,6 @@ class WitnessWorker(PrivateThreadWorker):
     max_body_bytes = WORKER_BODY_LIMIT
     body_budget = 4 * WORKER_BODY_LIMIT
     body_timeout = 30.0
-
-
-class ListenError(ServerError):
-    code = "cannot_listen"
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """Bind and listen on ``host:port``, or say in one line why not."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    family, _, _, _, address = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ListenError(f"cannot listen on {host}:{port}: the port is in use") from None
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    return sock
-
-
-class _Arbiter(Arbiter):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's arbiter, listening on the socket bound already by :func:`listen`."""
-
-    listener: socket.socket | None = None
-
-    def start(self) -> None:
-        if self.listener is not None:
-            kind = TCP6Socket if self.listener.family == socket.AF_INET6 else TCPSocket
-            address = self.listener.getsockname()
-            self.LISTENERS = [kind(address, self.cfg, self.log, fd=self.listener.detach())]
-            self.listener = None
-        super().start()
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
@@ -100,7 +58,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
         return create_app(self._data_dir)
 
     def run(self) -> None:
-        arbiter = _Arbiter(self)
+        arbiter = ListeningArbiter(self)
         arbiter.listener = self._listener
         arbiter.run()
 

@@ -62,7 +62,7 @@ from crypto.errors import SealedPetitionError
 from crypto.fields import envelope_hash, petition_id_for
 from crypto.keys import VerifyKey
 from crypto.keystore import KdfParams, write_keystore_file
-from crypto.log_receipt import check_submission, verify_receipt
+from crypto.log_receipt import verify_submission_receipt
 from crypto.objects import Directory, default_policy
 from crypto.receipt import ReceiptSecret
 from crypto.statutory import Event
@@ -480,8 +480,9 @@ def _proves_acceptance(wire: bytes, directory: Directory, petition_id: str) -> b
     """Does this receipt alone prove that the log accepted ``petition_id``? (Offline, with the
     directory's policy: the log's signature on the checkpoint, and the inclusion proof.)"""
     try:
-        receipt = verify_receipt(wire, directory.policy(), origin=directory.log_origin)
-        check_submission(receipt, petition_id=petition_id)
+        verify_submission_receipt(
+            wire, directory.policy(), origin=directory.log_origin, petition_id=petition_id
+        )
     except SealedPetitionError:
         return False
     return True

@@ -28,7 +28,7 @@ from harness import (
     kill_server,
     launch,
     log_checkpoint,
-    open_receipt,
+    open_submission_receipt,
     settled_checkpoint,
     start_server,
     stop_server,
@@ -39,7 +39,7 @@ from crypto import cjson, merkle
 from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import InvalidProof
-from crypto.log_receipt import VerifiedReceipt, check_submission
+from crypto.log_receipt import VerifiedReceipt
 from crypto.objects import Directory
 from crypto.statutory import Event
 from server import store_guard
@@ -245,8 +245,9 @@ def run_load_and_kill(server: RunningServer, directory: Directory, writers: int 
             except OSError:
                 return  # the server died under this request: no acknowledgement
             if answer.status == 201:
-                receipt = open_receipt(answer.json["receipt"], directory)
-                check_submission(receipt, petition_id=answer.json["petition_id"])
+                receipt = open_submission_receipt(
+                    answer.json["receipt"], directory, petition_id=answer.json["petition_id"]
+                )
                 with load.lock:
                     load.acknowledged.append((submission, receipt))
                     load.heads.append(receipt.checkpoint)

@@ -47,7 +47,7 @@ from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.signing import sign
 from crypto.token import prehash
-from server.store_audit import contains_address, contains_time, is_timestamp
+from server.personal_data import contains_address, contains_time, is_timestamp
 
 ID_NUMBER = "440524198001010013"
 CODE_LINE = re.compile(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", re.MULTILINE)

@@ -272,7 +272,7 @@ def good_file(deployment: Deployment, tmp_path_factory: pytest.TempPathFactory) 
         ("not canonical", "not in canonical form"),
         ("the auditor's own state file", "its format is not"),
         ("version 2", "version 2 is not supported"),
-        ("unknown member", "unknown field(s) extra"),
+        ("unknown member", "unknown member(s) extra"),
         ("no checkpoints", "non-empty list"),
         ("a receipt instead of a checkpoint", "checkpoint 1 is not a signed checkpoint note"),
         ("not a vkey", "a verifier key is name+keyid+key"),

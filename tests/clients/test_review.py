@@ -184,17 +184,19 @@ def test_after_the_decision_the_code_and_the_typed_identity_ask_the_next_level(
     terminal.expect("Receipt code")
     terminal.type(submission.secret.code)
     terminal.expect("goes to 广东省信访局 \\(guangdong\\)")
-    for prompt, answer in [
+    for prompt, answer in [  # the ID number first, as for `petition submit`
+        ("Resident ID number", ID_NUMBER),
         ("Your real name", "张三"),
         ("How the bureau can reach you", "13800000000"),
         ("Region", "深圳"),
-        ("Resident ID number", ID_NUMBER),
     ]:
         terminal.expect(prompt)
         terminal.type(answer)
     terminal.expect("finish with a line")
     terminal.type("县里的答复不对，请复查。")
     terminal.type(".")
+    terminal.expect("Send this request to 广东省信访局 \\(guangdong\\) now\\? \\[y/N\\]")
+    terminal.type("y")
     status = terminal.finish()
     shown = terminal.seen.decode(errors="replace")
     assert status == 0, shown

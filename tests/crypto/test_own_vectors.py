@@ -66,7 +66,7 @@ from crypto.keys import (
     parse_fingerprint,
 )
 from crypto.labels import SignedKind
-from crypto.log_receipt import check_submission, verify_receipt
+from crypto.log_receipt import verify_submission_receipt
 from crypto.objects import (
     BureauBundle,
     BureauRequest,
@@ -628,10 +628,12 @@ def test_sections_describe_one_story() -> None:
     directory = Directory.from_json(wires["directory"]["body"])
     assert directory.log_vkey.to_vkey() == LOG["log_vkey"]
     assert directory.log_policy.decode("utf-8") == LOG["log_policy"]
-    receipt = verify_receipt(
-        LOG["receipt"].encode("utf-8"), directory.policy(), origin=LOG["origin"]
+    receipt = verify_submission_receipt(
+        LOG["receipt"].encode("utf-8"),
+        directory.policy(),
+        origin=LOG["origin"],
+        envelope_hash=h(LOG["entries"][0]["envelope_hash"]),
     )
-    check_submission(receipt, envelope_hash=h(LOG["entries"][0]["envelope_hash"]))
     assert receipt.entry.leaf() == LOG["entries"][0]["leaf"].encode("utf-8")
     assert receipt.index == 0
     assert receipt.checkpoint_note == LOG["checkpoint"].encode("utf-8")

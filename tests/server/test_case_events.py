@@ -38,7 +38,7 @@ from crypto.reply import open_reply
 from crypto.signing import SignedObject
 from crypto.statutory import Event, deadlines
 from crypto.transfer import open_identity_section, reseal
-from server.store_audit import database_key, open_data_directory, open_store
+from server.store_reading import database_key, open_data_directory, open_store
 
 NAME, ID_NUMBER = "张三", "11010519491231002X"
 

@@ -270,3 +270,79 @@ def test_republish_re_dates_the_directory_and_changes_nothing_else(tmp_path: Pat
     )
     assert "passphrase" in line
     assert published() == fresh
+
+
+# --- operator guard rails (issue 20, item 5) ---------------------------------------------------
+
+
+def test_serve_refuses_an_empty_or_missing_data_directory_naming_admin_init(
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing"
+    for data in (empty, missing):
+        line = _one_line_error(run_petition("serve", "--data", str(data), "--port", "1"))
+        assert f"run `petition admin init --data {data}` first" in line, line
+    assert list(empty.iterdir()) == []
+    assert not missing.exists()
+
+
+def test_serve_refuses_a_data_directory_with_no_directory_published(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    created = run_petition("admin", "init", "--data", str(data), "--no-authority")
+    assert created.returncode == 0, created.stderr
+    assert (data / "log.pub").is_file()
+    assert not (data / "authority.keystore").exists()
+    line = _one_line_error(run_petition("serve", "--data", str(data), "--port", "1"))
+    assert "no directory is published" in line, line
+    again = _one_line_error(run_petition("admin", "init", "--data", str(data), "--no-authority"))
+    assert "already" in again
+
+
+def test_only_admin_init_creates_a_data_directory(tmp_path: Path) -> None:
+    """A mistyped --data must not grow a new data directory with new keys."""
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    bundle = tmp_path / "bundle.json"
+    bundle.write_bytes(cjson.encode(Bureau("national", "国家信访局").bundle().to_json()))
+    typo = tmp_path / "dtaa"
+    secret = ("--passphrase-file", str(passphrase))
+    commands = [
+        ("admin", "add-bureau", "--data", str(typo), *secret, str(bundle)),
+        ("admin", "add-witness", "--data", str(typo), *secret, "w", "vkey", "http://w"),
+        ("admin", "republish", "--data", str(typo), *secret),
+        ("admin", "inspect", "--data", str(typo), "0" * 32),
+        ("audit", "store", "--data", str(typo)),
+    ]
+    for command in commands:
+        line = _one_line_error(run_petition(*command))
+        assert str(typo) in line, (command, line)
+        assert not typo.exists(), command
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+    try:
+        port = server.client.base.rsplit(":", 1)[1]
+        result = run_petition("serve", "--data", str(server.data_dir), "--port", port)
+    finally:
+        stop_server(server)
+    line = _one_line_error(result)
+    assert line == f"petition: error: cannot listen on 127.0.0.1:{port}: the port is in use " \
+        "(another server is running there; stop it or choose another --port)"  # fmt: skip
+    assert result.stdout == ""
+
+
+def test_a_missing_folder_for_a_new_keystore_is_named(tmp_path: Path) -> None:
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text(PASSPHRASE + "\n")
+    keystore = tmp_path / "no-such-folder" / "bureau.keystore"
+    result = run_petition(
+        "bureau", "init", "--id", "national", "--name", "国家信访局", "--keystore", str(keystore),
+        "--passphrase-file", str(passphrase),
+        "--bundle", str(tmp_path / "national.bundle.json"),
+    )  # fmt: skip
+    line = _one_line_error(result)
+    assert f"the folder {keystore.parent} does not exist; create it first" in line, line
+    assert not keystore.parent.exists()

@@ -48,7 +48,7 @@ from harness import (
     kill_server,
     launch,
     log_checkpoint,
-    open_receipt,
+    open_submission_receipt,
     run_petition,
     start_server,
     stop_server,
@@ -59,8 +59,7 @@ from pg_fixtures import NewDatabase
 from crypto import cjson, merkle, note
 from crypto.case_event import LogEntry
 from crypto.checkpoint import Checkpoint, open_checkpoint
-from crypto.fields import envelope_hash
-from crypto.log_receipt import VerifiedReceipt, check_submission
+from crypto.log_receipt import VerifiedReceipt
 from crypto.objects import Directory
 from tests.witness.conftest import RunningWitness, init_witness, start_witness, stop_witness
 from tests.witness.conftest import witness_command as witness_cli
@@ -295,11 +294,8 @@ def acknowledged(
             continue
         body = outcome.json
         assert body["petition_id"] == outcome.submission.petition_id
-        receipt = open_receipt(body["receipt"], directory)
-        check_submission(
-            receipt,
-            petition_id=outcome.submission.petition_id,
-            envelope_hash=envelope_hash(outcome.submission.envelope),
+        receipt = open_submission_receipt(
+            body["receipt"], directory, envelope=outcome.submission.envelope
         )
         found.append((outcome.submission, receipt))
     return found

@@ -22,14 +22,14 @@ from harness import (
     Submission,
     kill_server,
     launch,
-    open_receipt,
+    open_submission_receipt,
     start_server,
     stop_server,
 )
 
 from crypto import cjson, merkle
 from crypto.checkpoint import Checkpoint
-from crypto.log_receipt import VerifiedReceipt, check_submission
+from crypto.log_receipt import VerifiedReceipt
 from tests.server.conftest import store_options
 
 #: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
@@ -63,8 +63,9 @@ def test_nothing_acknowledged_is_lost_when_the_server_is_killed(
                 # an OSError) or inside the body (IncompleteRead): not acknowledged either way.
                 return
             if answer.status == 201:
-                receipt = open_receipt(answer.json["receipt"], directory)
-                check_submission(receipt, petition_id=answer.json["petition_id"])
+                receipt = open_submission_receipt(
+                    answer.json["receipt"], directory, petition_id=answer.json["petition_id"]
+                )
                 with lock:
                     acknowledged.append((submission, receipt))
 

@@ -30,7 +30,7 @@ from crypto.document import IdentityDocument
 from crypto.petition import open_case, seal_petition
 from crypto.statutory import Event
 from crypto.transfer import open_identity_section
-from server.store_audit import database_key, open_data_directory, open_store
+from server.store_reading import database_key, open_data_directory, open_store
 
 COUNTY = "shenzhen-futian"
 

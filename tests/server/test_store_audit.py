@@ -49,15 +49,15 @@ from crypto.objects import default_policy
 from crypto.statutory import Event
 from server.authority import current_directory, load_authority, publish
 from server.datadir import DataDirectory
-from server.postgres import PostgresConnection
-from server.store_audit import (
-    CHECK_IDS,
+from server.personal_data import (
     contains_address,
     contains_id_number,
     contains_name,
     contains_time,
     is_timestamp,
 )
+from server.postgres import PostgresConnection
+from server.store_audit import CHECK_IDS
 
 PLANTED_ID = "11010519491231002X"  # a valid number (check character X), as in the brief
 PLANTED_IPV4 = "203.0.113.7"

@@ -32,9 +32,9 @@ from harness import (
 )
 
 from crypto import cjson
+from crypto.wire import LOOKUP_KEY_HEADER
 from server import store_guard
 from server.app import create_app
-from server.blueprints.public import LOOKUP_KEY_HEADER
 from server.config import ServerConfig
 from server.datadir import DataDirectory
 from server.services import EXTENSION_NAME, Services

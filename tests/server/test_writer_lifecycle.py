@@ -22,8 +22,8 @@ import pytest
 from harness import launch, start_server, stop_server
 
 from crypto import cjson
+from crypto.wire import LOOKUP_KEY_HEADER
 from server.app import create_app
-from server.blueprints.public import LOOKUP_KEY_HEADER
 from server.config import ServerConfig
 from server.datadir import DataDirectory
 from server.ipc import receive_message, send_message

@@ -32,7 +32,7 @@ from crypto.fields import envelope_hash, petition_id_for, signed_reply_hash
 from crypto.idnumber import normalize_id
 from crypto.keys import EncryptionPrivateKey, SigningKey, VerifyKey, format_fingerprint
 from crypto.labels import SignedKind
-from crypto.log_receipt import VerifiedReceipt, verify_receipt
+from crypto.log_receipt import VerifiedReceipt, verify_receipt, verify_submission_receipt
 from crypto.objects import BureauBundle, BureauRequest, Directory, Reply
 from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
@@ -364,6 +364,23 @@ def checkpoint_size(client: Client) -> int:
 def open_receipt(text: str, directory: Directory) -> VerifiedReceipt:
     """A receipt checked exactly as the clients check one: the directory's policy and origin."""
     return verify_receipt(text.encode("utf-8"), directory.policy(), origin=directory.log_origin)
+
+
+def open_submission_receipt(
+    text: str,
+    directory: Directory,
+    *,
+    petition_id: str | None = None,
+    envelope: bytes | None = None,
+) -> VerifiedReceipt:
+    """The receipt of one submission, checked as the petitioner's client checks it."""
+    return verify_submission_receipt(
+        text.encode("utf-8"),
+        directory.policy(),
+        origin=directory.log_origin,
+        petition_id=petition_id,
+        envelope=envelope,
+    )
 
 
 def free_port() -> int:

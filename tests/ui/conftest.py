@@ -126,6 +126,20 @@ def start_ui(home: Path, workdir: Path, *extra: str) -> RunningUi:
     return RunningUi(process, found.group(1), int(found.group(2)), home, tmpdir, stderr_path, lines)
 
 
+#: Where the screenshots belong in the documentation (README.md, docs/ui.md).
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where the browser tests write their screenshots: docs/screenshots/ only when asked
+    (``--update-screenshots``, ``./dev.sh screenshots``), else this test's temporary folder,
+    so that a normal run never changes tracked files (tests/support/clean_checkout.py)."""
+    if request.config.getoption("update_screenshots"):
+        return DOCS_SCREENSHOTS
+    return tmp_path / "screenshots"
+
+
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     running = deploy(tmp_path_factory.mktemp("ui-deployment"))

@@ -6,18 +6,16 @@ decrypted reply. Every form is answered by a redirect (docs/ui.md).
 
 The same story runs with JavaScript disabled and in English (chosen by the browser's
 Accept-Language). The Chinese run takes screenshots at 1280 and 320 pixels; with
-``PETITION_UPDATE_SCREENSHOTS=1`` it writes them to docs/screenshots/ (otherwise to a temporary
-folder, so that the test command leaves the checkout clean: a PNG is never byte-identical from
-one run to the next). After it, the petitioner's home and the UI's temporary directory hold no
-trace.
+``--update-screenshots`` (``./dev.sh screenshots``) it writes them to docs/screenshots/,
+otherwise to the test's temporary folder, so that the test command leaves the checkout clean: a
+PNG is never byte-identical from one run to the next (the ``screenshots`` fixture). After it,
+the petitioner's home and the UI's temporary directory hold no trace.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +31,6 @@ pytestmark = pytest.mark.browser
 if TYPE_CHECKING:
     from tests.ui.conftest import RunningUi, Watched
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = (
-    ROOT / "docs" / "screenshots"
-    if os.environ.get("PETITION_UPDATE_SCREENSHOTS") == "1"
-    else Path(tempfile.mkdtemp(prefix="petition-screenshots-"))
-)
 ID_NUMBER = "11010519491231002X"
 MISTYPED_ID = "110105194912310021"  # the check character is wrong
 CODE = re.compile(r"^1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6}$")
@@ -207,19 +199,19 @@ LOWEST_CONTRAST = """() => {
 }"""
 
 
-def _shoot(page: Page, name: str, *, enabled: bool) -> None:
+def _shoot(page: Page, name: str, *, folder: Path | None) -> None:
     """The page at 1280 and 320 pixels wide, whole; at 320 nothing may scroll sideways. Every
-    text on it has a contrast of at least 4.5:1 (WCAG AA)."""
-    if not enabled:
+    text on it has a contrast of at least 4.5:1 (WCAG AA). Nothing without a ``folder``."""
+    if folder is None:
         return
     ratio, where = page.evaluate(LOWEST_CONTRAST)
     assert ratio >= 4.5, (name, ratio, where)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for width in (1280, 320):
         page.set_viewport_size({"width": width, "height": 900})
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= width, (name, width, overflow)
-        page.screenshot(path=SCREENSHOTS / f"{name}-{width}.png", full_page=True)
+        page.screenshot(path=folder / f"{name}-{width}.png", full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -230,11 +222,12 @@ def _submit_and_read_reply(
     words: Words,
     tmp_path: Path,
     *,
-    shots: bool = False,
+    shots: Path | None = None,
     edit_attachments: bool = False,
 ) -> None:
-    """The whole story; ``shots``: also the screenshots and the bureau's view of the petition;
-    ``edit_attachments``: also attach a file too many and remove it again before reviewing."""
+    """The whole story; ``shots``: also the screenshots (into that folder) and the bureau's view
+    of the petition; ``edit_attachments``: also attach a file too many and remove it again
+    before reviewing."""
     page = watched.page
     petition = _petition()
 
@@ -242,12 +235,12 @@ def _submit_and_read_reply(
     assert page.url == ui.base + "/"  # the launch secret left the address bar at once
     expect(page.locator("html")).to_have_attribute("lang", words.html_lang)
     expect(page.get_by_text(BUREAU_NAME)).to_be_visible()
-    _shoot(page, "1-bureaus", enabled=shots)
+    _shoot(page, "1-bureaus", folder=shots)
 
     page.get_by_label(BUREAU_NAME).check()
     page.get_by_role("button", name=words.to_write).click()
     expect(page).to_have_url(re.compile(r"/write\?draft="))
-    _shoot(page, "2-write", enabled=shots)
+    _shoot(page, "2-write", folder=shots)
 
     page.get_by_label(words.name).fill(petition.name)
     page.get_by_label(words.id_number).fill(MISTYPED_ID)
@@ -286,7 +279,7 @@ def _submit_and_read_reply(
     assert MISTYPED_ID not in page.content()
     expect(page.locator(".attachments")).to_contain_text("工资条.txt")
     expect(page.locator(".attachments")).to_contain_text("现场照片.jpg")
-    _shoot(page, "3-write-error", enabled=shots)
+    _shoot(page, "3-write-error", folder=shots)
 
     if edit_attachments:
         page.get_by_label(words.add_files).set_input_files(
@@ -310,7 +303,7 @@ def _submit_and_read_reply(
     expect(page.locator("#review-consent_share_identity_on_transfer")).to_have_text(
         words.transfer_yes
     )
-    _shoot(page, "4-review", enabled=shots)
+    _shoot(page, "4-review", folder=shots)
 
     page.get_by_role("button", name=words.submit).click()
     expect(page).to_have_url(re.compile(r"/receipt/"))
@@ -321,7 +314,7 @@ def _submit_and_read_reply(
     expect(page.get_by_text(words.only_way)).to_be_visible()
     qr = page.locator("img.qr")
     assert (qr.get_attribute("src") or "").startswith("data:image/png;base64,")
-    _shoot(page, "5-receipt", enabled=shots)
+    _shoot(page, "5-receipt", folder=shots)
     # Shown once: a reload shows the receipt without the code, until it is asked for again.
     page.reload()
     expect(page.locator("#code-hidden")).to_contain_text(words.code_hidden)
@@ -331,7 +324,7 @@ def _submit_and_read_reply(
     page.get_by_role("button", name=words.show_again).click()
     expect(page.locator("#receipt-code")).to_have_text(code)
 
-    if shots:  # the bureau sees exactly what was written and attached
+    if shots is not None:  # the bureau sees exactly what was written and attached
         saved = tmp_path / "saved"
         shown = deployment.ok(
             "bureau", "bureau", "show", petition_id, *deployment.bureau_flags(),
@@ -345,7 +338,7 @@ def _submit_and_read_reply(
 
     page.get_by_role("link", name=words.status_nav).click()
     expect(page).to_have_url(ui.base + "/status")
-    _shoot(page, "6-status", enabled=shots)
+    _shoot(page, "6-status", folder=shots)
     page.get_by_label(words.code, exact=True).fill(code.lower().replace("-", " "))
     page.get_by_role("button", name=words.show_status).click()
     expect(page.locator("#petition-status")).to_have_text(words.received)
@@ -372,7 +365,7 @@ def _submit_and_read_reply(
     # The code is never put back into the page or a URL once it has been used.
     expect(page.get_by_label(words.code, exact=True)).to_have_value("")
     assert code not in page.url
-    _shoot(page, "7-status-reply", enabled=shots)
+    _shoot(page, "7-status-reply", folder=shots)
 
     # Nothing but this UI was ever asked for anything.
     assert all(url.startswith((ui.base + "/", "data:")) for url in watched.requests), (
@@ -386,11 +379,15 @@ def _home_files(home: Path) -> dict[Path, bytes]:
 
 
 def test_chinese_flow_with_screenshots_leaves_no_trace(
-    open_page: Callable[..., Watched], ui: RunningUi, deployment: Deployment, tmp_path: Path
+    open_page: Callable[..., Watched],
+    ui: RunningUi,
+    deployment: Deployment,
+    tmp_path: Path,
+    screenshots: Path,
 ) -> None:
     before = _home_files(ui.home)
     watched = open_page(locale="zh-CN")
-    _submit_and_read_reply(watched, ui, deployment, ZH, tmp_path, shots=True)
+    _submit_and_read_reply(watched, ui, deployment, ZH, tmp_path, shots=screenshots)
     assert _home_files(ui.home) == before  # no cache, draft, receipt or history file
     # Not one file opened for writing, not even a nameless temporary file for the 600 KB upload.
     assert ui.files_written() == []

@@ -293,5 +293,6 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         result = witness_command("serve", "--data", str(tmp_path / "w"), "--port", str(port))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"petition: error: cannot listen on 127.0.0.1:{port}: the port is in use"
+        f"petition: error: cannot listen on 127.0.0.1:{port}: the port is in use (another "
+        "server is running there; stop it or choose another --port)"
     ]

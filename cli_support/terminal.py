@@ -1,7 +1,8 @@
 """Terminal interaction shared by every role's subcommands: passphrases and QR codes.
 
-It lives with the dispatcher, the one layer both ``server`` and ``client`` commands may use,
-so that the two never import each other and a passphrase is asked for the same way everywhere.
+It lives in ``cli_support``, the layer below both ``server`` and ``client`` commands, so that the
+two never import each other nor the dispatcher, and a passphrase is asked for the same way
+everywhere.
 """
 
 from __future__ import annotations

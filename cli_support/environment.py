@@ -13,8 +13,8 @@ usage error naming the flag; a bad value from the environment raises
 :class:`EnvironmentValueError`, which the dispatcher (petition/cli.py) prints as one line naming
 the variable: ``PETITION_WORKERS: expected a whole number, got 'x'``.
 
-This module lives with the dispatcher because both ``server`` and ``client`` use it and must not
-import each other.
+This module lives in ``cli_support``, below both ``server`` and ``client``, because both use it,
+they must not import each other, and the dispatcher (``petition/``) is imported by nobody.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from crypto.errors import SealedPetitionError
 PREFIX = "PETITION_"
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+VARIABLE_ATTRIBUTE = "petition_variable"
 
 
 class EnvironmentValueError(SealedPetitionError):
@@ -46,6 +47,16 @@ class EnvText(str):
         instance = super().__new__(cls, text)
         instance.variable = variable
         return instance
+
+
+def flag_variable(action: argparse.Action) -> str | None:
+    """The ``PETITION_*`` variable :func:`add_flag` gave this flag, if it gave one.
+
+    Kept on the action so that a test can walk every command's parser and check that no two
+    different flags share a variable (a variable set for one command must not steer another).
+    """
+    variable = getattr(action, VARIABLE_ATTRIBUTE, None)
+    return variable if isinstance(variable, str) else None
 
 
 def env_name(flag: str) -> str:
@@ -149,6 +160,7 @@ def add_flag(
     help_text = kwargs.pop("help", "")
     kwargs["help"] = f"{help_text} ({variable})" if help_text else f"({variable})"
     added = parser.add_argument(name, required=required and raw is None, **kwargs)
+    setattr(added, VARIABLE_ATTRIBUTE, variable)
     if boolean:
         # Boolean actions take no ``type``; argparse still converts a string default with the
         # action's ``type``, so set it afterwards: "0" must not count as true.
