@@ -27,22 +27,16 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from deployment import BUREAU_NAME, Deployment
+from inprocess_ui import InProcessUi, serve_in_process
 from playwright.sync_api import FilePayload, Playwright, Response, expect
 from trace_scan import files_holding
-from werkzeug.serving import BaseWSGIServer, make_server
 
-from client.home import ClientHome
-from client.session import NetworkOptions
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
-from webui.app import UiRuntime, create_app
-from webui.cli import LOOPBACK, QuietRequestHandler
 from webui.views import TEST_ANSWER_ID_ERROR_WITH_PAGE
 
 #: Drives Debian's Chromium: slow; CI runs it (README, Tests).
@@ -53,40 +47,13 @@ MISTYPED_ID = "110105194912310021"
 CODE = re.compile(r"^1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6}$")
 
 
-@dataclass
-class InProcessUi:
-    runtime: UiRuntime
-    server: BaseWSGIServer
-    thread: threading.Thread
-    defence: bool
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.runtime.port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=20)
-
-
-def _serve(home: Path, *, defence: bool) -> InProcessUi:
-    """``petition ui`` as webui/cli.py serves it, with the test-only switch set or not."""
-    client_home = ClientHome(home)
-    client_home.load_config()
-    runtime = UiRuntime(home=client_home, network=NetworkOptions())
-    app = create_app(runtime)
-    app.config[TEST_ANSWER_ID_ERROR_WITH_PAGE] = not defence
-    server = make_server(LOOPBACK, 0, app, threaded=True, request_handler=QuietRequestHandler)
-    runtime.port = server.server_port
-    thread = threading.Thread(target=server.serve_forever, name="petition-ui", daemon=True)
-    thread.start()
-    return InProcessUi(runtime, server, thread, defence)
-
-
 @pytest.fixture(params=[True, False], ids=["defence-on", "defence-off"])
 def served(request: pytest.FixtureRequest, deployment: Deployment) -> Iterator[InProcessUi]:
-    running = _serve(deployment.homes["petitioner"], defence=bool(request.param))
+    running = serve_in_process(
+        deployment.homes["petitioner"],
+        switch=TEST_ANSWER_ID_ERROR_WITH_PAGE,
+        defence=bool(request.param),
+    )
     try:
         yield running
     finally:

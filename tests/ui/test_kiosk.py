@@ -27,7 +27,6 @@ import secrets
 import shutil
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,9 +38,9 @@ import pytest
 from deployment import BUREAU_ID, BUREAU_NAME, Deployment
 from flask.testing import FlaskClient
 from harness import free_port
+from inprocess_ui import serve_in_process
 from playwright.sync_api import Page, Playwright, Request, expect
 from trace_scan import encoded_forms, files_holding
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import TestResponse
 
 from client.home import ClientHome
@@ -53,7 +52,6 @@ from crypto.sealed_file import decode_sealed_file
 from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 from webui import security
 from webui.app import UiRuntime, create_app
-from webui.cli import LOOPBACK, QuietRequestHandler
 from webui.kiosk import KioskSettings
 from webui.views import TEST_START_OVER_KEEPS_THE_PETITIONER
 
@@ -119,39 +117,6 @@ class Petitioner:
         }
 
 
-@dataclass
-class ServedKiosk:
-    runtime: UiRuntime
-    server: BaseWSGIServer
-    thread: threading.Thread
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.runtime.port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=20)
-        self.runtime.close()
-
-
-def _serve_kiosk(home: Path, queue: Path, *, defence: bool) -> ServedKiosk:
-    """``petition ui --kiosk --queue DIR`` as webui/cli.py serves it, the test switch set or not."""
-    client_home = ClientHome(home)
-    client_home.load_config()
-    runtime = UiRuntime(
-        home=client_home, network=NetworkOptions(), kiosk=KioskSettings(queue=queue)
-    )
-    app = create_app(runtime)
-    app.config[TEST_START_OVER_KEEPS_THE_PETITIONER] = not defence
-    server = make_server(LOOPBACK, 0, app, threaded=True, request_handler=QuietRequestHandler)
-    runtime.port = server.server_port
-    thread = threading.Thread(target=server.serve_forever, name="petition-ui-kiosk", daemon=True)
-    thread.start()
-    return ServedKiosk(runtime, server, thread)
-
-
 def _write_and_submit(page: Page, person: Petitioner) -> str:
     """From the start page to the receipt; returns the code the page shows."""
     page.get_by_label(BUREAU_NAME).check()
@@ -190,7 +155,12 @@ def test_two_petitioners_in_a_row_the_second_finds_nothing_of_the_first(
     home = deployment.homes["petitioner"]
     queue = tmp_path / "queue"
     queue.mkdir(mode=0o700)
-    served = _serve_kiosk(home, queue, defence=defence)
+    served = serve_in_process(
+        home,
+        switch=TEST_START_OVER_KEEPS_THE_PETITIONER,
+        defence=defence,
+        kiosk=KioskSettings(queue=queue),
+    )
     profile = tmp_path / "profile"
     context = playwright.chromium.launch_persistent_context(
         str(profile), executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
