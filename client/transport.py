@@ -266,8 +266,9 @@ class Transport:
                 reason = _describe_transport_error(exc, self.proxy)
                 delay = self.retry.backoff(attempt)
                 if attempt >= self.retry.attempts or self._window_closed(exc, started, delay):
+                    tries = "1 try" if attempt == 1 else f"{attempt} tries"
                     raise ServerUnreachable(
-                        f"cannot reach {self.base_url} ({reason}) after {attempt} tries; "
+                        f"cannot reach {self.base_url} ({reason}) after {tries}; "
                         "nothing was lost, try again later"
                     ) from exc
                 self._pause(attempt, delay, reason)

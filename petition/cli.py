@@ -13,7 +13,10 @@ import traceback
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from crypto.errors import SealedPetitionError
+from cli_support import i18n
+from cli_support.i18n import N_, _
+from cli_support.messages import ID_RULE_TEXT
+from crypto.errors import InvalidIdNumber, SealedPetitionError
 
 COMMAND_GROUP = "sealed_petition.commands"
 DISTRIBUTION = "sealed-petition"
@@ -58,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument(
+        "--lang",
+        choices=i18n.LANGUAGES,
+        help="the language of the messages: zh (Simplified Chinese) or en (English); default: "
+        "PETITION_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG), else English",
+    )
+    parser.add_argument(
         "--verbose",
         action="store_true",
         help="on an error, also print the traceback (as PETITION_DEBUG=1 does)",
@@ -72,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                 f"subcommand {entry_point.name!r} could not be loaded ({exc}); "
                 "reinstall the package"
             ) from exc
-        group, _, _ = entry_point.name.rpartition(".")
+        group = entry_point.name.rpartition(".")[0]
         if group:
             if group not in groups:
                 groups[group] = _add_group(subcommands, group)
@@ -107,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # Read before parsing, so that even a failure while loading commands can be debugged.
     debug = os.environ.get("PETITION_DEBUG") == "1" or "--verbose" in arguments
+    # Chosen before the commands load, so that every line, even a failure to load, is in it.
+    i18n.choose(i18n.cli_language(_lang_flag(arguments)))
     try:
         parser = build_parser()
         args = parser.parse_args(arguments)
@@ -116,10 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return handler(args)
     except SealedPetitionError as exc:
-        _report(exc.message, debug)
+        _report(_message(exc), debug)
         return EXIT_FAILURE
     except KeyboardInterrupt:
-        _report("interrupted", debug)
+        _report(_(INTERRUPTED), debug)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like: not an error worth a line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -128,24 +139,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.filename is None:
             _report(_internal(exc), debug)
         else:  # a file or directory named on the command line that the system refuses
-            _report(f"cannot use {exc.filename}: {exc.strerror or type(exc).__name__}", debug)
+            reason = exc.strerror or type(exc).__name__
+            _report(_("cannot use %(file)s: %(reason)s", file=exc.filename, reason=reason), debug)
         return EXIT_FAILURE
     except Exception as exc:  # last line of defence: one line, never a traceback
         _report(_internal(exc), debug)
         return EXIT_FAILURE
 
 
+INTERRUPTED = N_("interrupted")
+#: The prefix of the one line, the same in every language: scripts, logs and the tests find a
+#: failure by it, and a helper reading a person's screen over the phone knows it at once.
+ERROR_PREFIX = "petition: error: "
+
+
+def _lang_flag(arguments: Sequence[str]) -> str | None:
+    """``--lang X`` or ``--lang=X`` before the command (read before parsing, as ``--verbose``)."""
+    for position, argument in enumerate(arguments):
+        if argument == "--lang" and position + 1 < len(arguments):
+            return arguments[position + 1]
+        if argument.startswith("--lang="):
+            return argument.split("=", 1)[1]
+        if not argument.startswith("-"):  # the command: its own options are not ours
+            return None
+    return None
+
+
+def _message(exc: SealedPetitionError) -> str:
+    """The error's sentence in the chosen language, where the catalogs know it.
+
+    Messages built by the commands (cancellations, the prompts' refusals) are already
+    translated; an ID number's mistake is told by its rule, as the web UI tells it. Other
+    errors of the client and server still carry their English sentence.
+    """
+    if isinstance(exc, InvalidIdNumber) and i18n.translator().language != "en":
+        return _(ID_RULE_TEXT.get(exc.rule, ID_RULE_TEXT["empty"]))
+    return exc.message
+
+
 def _internal(exc: BaseException) -> str:
-    return (
-        f"internal error ({type(exc).__name__}); please report it. "
-        "Set PETITION_DEBUG=1 to see the details"
+    return _(
+        "internal error (%(kind)s); please report it. Set PETITION_DEBUG=1 to see the details",
+        kind=type(exc).__name__,
     )
 
 
 def _report(message: str, debug: bool) -> None:
     if debug:
         traceback.print_exc()
-    print(f"petition: error: {message}", file=sys.stderr)
+    print(f"{ERROR_PREFIX}{message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -268,35 +268,32 @@ def describe_postgres_error(exc: BaseException) -> str:
 
 
 def ensure_schema(conn: PostgresConnection) -> None:
-    """Create the tables in an empty database; refuse one with another schema version."""
-    found = conn.execute("SELECT to_regclass('store_meta') IS NOT NULL").fetchone()[0]
-    if found:
-        row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
-        version = None if row is None else str(row[0])
-        if version != str(SCHEMA_VERSION):
-            raise StorageError(
-                f"the PostgreSQL database has schema version {version} and this server needs "
-                f"{SCHEMA_VERSION} (there is no migration): use a new database"
-            )
+    """Create the tables in an empty database; refuse one with another schema version.
+
+    Front ends may start at the same moment on one empty database: each decides under one
+    advisory lock, inside the transaction that creates the tables, so a second one waits and
+    then finds the first one's tables (and checks their version) rather than mistaking them for
+    someone else's.
+    """
+    if conn.execute("SELECT to_regclass('store_meta') IS NOT NULL").fetchone()[0]:
+        _check_schema_version(conn)
         return
-    others = conn.execute(
-        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
-    ).fetchone()[0]
-    if others:
-        raise StorageError(
-            "the PostgreSQL database already holds other tables: give the server a database of "
-            "its own (createdb)"
-        )
     conn.execute("BEGIN")
     try:
-        # One transaction, and a lock that a second front end starting at the same moment
-        # waits for: it then finds the tables made and checks their version.
         conn.execute("SELECT pg_advisory_xact_lock(?)", (INTEGRATOR_LOCK + 1,))
-        again = conn.execute(  # the catalog, not to_regclass(): its cache may predate the lock
-            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() "
-            "AND tablename = 'store_meta'"
-        ).fetchone()[0]
-        if not again:
+        tables = {  # the catalog, not to_regclass(): its cache may predate the lock
+            str(row[0])
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            ).fetchall()
+        }
+        made = "store_meta" in tables
+        if not made and tables:
+            raise StorageError(
+                "the PostgreSQL database already holds other tables: give the server a "
+                "database of its own (createdb)"
+            )
+        if not made:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
@@ -309,6 +306,18 @@ def ensure_schema(conn: PostgresConnection) -> None:
         with suppress(Exception):
             conn.execute("ROLLBACK")
         raise
+    if made:  # another front end made them while this one waited
+        _check_schema_version(conn)
+
+
+def _check_schema_version(conn: PostgresConnection) -> None:
+    row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+    version = None if row is None else str(row[0])
+    if version != str(SCHEMA_VERSION):
+        raise StorageError(
+            f"the PostgreSQL database has schema version {version} and this server needs "
+            f"{SCHEMA_VERSION} (there is no migration): use a new database"
+        )
 
 
 class PostgresDatabase(StoreReads):

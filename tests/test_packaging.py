@@ -34,5 +34,7 @@ def test_the_web_ui_ships_its_templates_styles_and_catalogs() -> None:
     webui = resources.files("webui")
     for name in ["templates/base.html", "static/style.css"]:
         assert webui.joinpath(name).is_file(), name
+    # The catalogs are shared with the command line (cli_support/i18n.py): one system.
+    catalogs = resources.files("cli_support")
     for language in ["zh_CN", "en"]:
-        assert webui.joinpath("locales", language, "LC_MESSAGES", "messages.po").is_file()
+        assert catalogs.joinpath("locales", language, "LC_MESSAGES", "messages.po").is_file()

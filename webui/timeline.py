@@ -8,16 +8,14 @@ English detail.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from cli_support.messages import article_text
 from client.petitioner import Inclusion, ShownEvent, StatusReport
 from crypto.statutory import Event, Kind
 from webui.i18n import N_, Translator
 from webui.messages import (
     ACTION_TEXT,
-    ARTICLE,
-    ARTICLE_ITEM,
     DEADLINE_RULE_TEXT,
     DEADLINE_TEXT,
     EVENT_PROBLEM_TEXT,
@@ -64,18 +62,6 @@ CLOCK_UNKNOWN = N_(
     "The time limits cannot be worked out: the verified events are not a sequence the "
     "Regulations allow. Do not rely on this server."
 )
-_ARTICLE = re.compile(r"Art\. (\d+)(?:\((\d+)\))?")
-
-
-def article_text(article: str, t: Translator) -> str:
-    """ "Art. 43; Art. 44(3)" in the reader's language, each article translated."""
-    parts = []
-    for number, item in _ARTICLE.findall(article):
-        if item:
-            parts.append(t.gettext(ARTICLE_ITEM, number=number, item=item))
-        else:
-            parts.append(t.gettext(ARTICLE, number=number))
-    return ("、" if t.language == "zh" else "; ").join(parts) or article
 
 
 def _bureau(name: str | None, bureau_id: str, t: Translator) -> str:

@@ -14,8 +14,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli_support.i18n import N_, _
 from client.cli.options import add_home, add_network, flag, home_from, network_from, path_is_taken
-from client.cli.petitioner import add_form_flags, add_policy, show_code, write_qr_png
+from client.cli.petitioner import (
+    add_form_flags,
+    add_policy,
+    show_code,
+    witnessing_text,
+    write_qr_png,
+)
 from client.cli.progress import StepReporter
 from client.cli.prompts import Purpose, collect_form, remind_to_clear
 from client.errors import InvalidInput, ServerBusy, ServerUnreachable
@@ -39,8 +46,8 @@ if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 #: The last question before sealing, and the line if the person cancels.
-SEAL_QUESTION = "Seal it for {bureau} ({bureau_id}) now?"
-NOTHING_SEALED = "cancelled; nothing was sealed or written"
+SEAL_QUESTION = N_("Seal it for %(bureau)s (%(bureau_id)s) now?")
+NOTHING_SEALED = N_("cancelled; nothing was sealed or written")
 
 
 def register_seal(subcommands: Subcommands) -> None:
@@ -77,17 +84,23 @@ def _seal(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for path in (out, args.qr_png):
         if path is not None and path_is_taken(Path(path)):
-            raise InvalidInput(f"{path} already exists; nothing was sealed")
+            raise InvalidInput(_("%(path)s already exists; nothing was sealed", path=path))
     if args.id_number is not None:
         validate_identity(args.id_number)  # a typo is reported before anything is asked
     config = home.load_config()
     directory = offline_directory(home, config, args.directory)
     bundle = directory.bureau(args.bureau)  # fail before asking anything
     if sys.stdin.isatty():
-        print(f"Petition to {bundle.name} ({bundle.bureau_id}), sealed on this device",
-              file=sys.stderr)  # fmt: skip
-    question = SEAL_QUESTION.format(bureau=bundle.name, bureau_id=bundle.bureau_id)
-    form = collect_form(args, bundle.bureau_id, Purpose(question, NOTHING_SEALED))
+        print(
+            _(
+                "Petition to %(bureau)s (%(bureau_id)s), sealed on this device",
+                bureau=bundle.name,
+                bureau_id=bundle.bureau_id,
+            ),
+            file=sys.stderr,
+        )
+    question = _(SEAL_QUESTION, bureau=bundle.name, bureau_id=bundle.bureau_id)
+    form = collect_form(args, bundle.bureau_id, Purpose(question, _(NOTHING_SEALED)))
     with StepReporter() as reporter:
         sealed = seal_offline(directory, form, Progress(step=reporter.step))
     if args.qr is not None:
@@ -96,22 +109,58 @@ def _seal(args: argparse.Namespace) -> int:
                        what="sealed petition")  # fmt: skip
     if args.qr is not None:
         drawn = write_qr_files(sealed.file, Path(args.qr))
-        print(f"{len(drawn.images)} QR codes written to {args.qr}; print {drawn.page.name} "
-              "to carry the petition on paper")  # fmt: skip
+        print(
+            _(
+                "%(count)s QR codes written to %(folder)s; print %(page)s to carry the petition "
+                "on paper",
+                count=len(drawn.images),
+                folder=args.qr,
+                page=drawn.page.name,
+            )
+        )
     found = directory.directory
-    print(f"Sealed for {bundle.name} ({bundle.bureau_id}) on this device, without the network")
-    print(f"  (directory serial {found.serial} of {found.day.isoformat()}, "
-          f"from {directory.source}).")  # fmt: skip
-    print(f"Written to {out} ({len(sealed.file)} bytes): the sealed petition, and nothing that")
-    print("leads to your receipt code. Anyone who is online can deliver it:")
+    print(
+        _(
+            "Sealed for %(bureau)s (%(bureau_id)s) on this device, without the network",
+            bureau=bundle.name,
+            bureau_id=bundle.bureau_id,
+        )
+    )
+    print(
+        "  "
+        + _(
+            "(directory serial %(serial)s of %(day)s, from %(source)s).",
+            serial=found.serial,
+            day=found.day.isoformat(),
+            source=directory.source,
+        )
+    )
+    print(
+        _(
+            "Written to %(file)s (%(length)s bytes): the sealed petition, and nothing that",
+            file=out,
+            length=len(sealed.file),
+        )
+    )
+    print(_("leads to your receipt code. Anyone who is online can deliver it:"))
     print(f"    petition deliver {out}")
-    print("Until then the bureau has nothing. Once delivered it is petition")
-    print(f"{sealed.petition.petition_id}; `petition status` with your code shows it arrived.")
+    print(_("Until then the bureau has nothing. Once delivered it is petition"))
+    print(
+        _(
+            "%(id)s; `petition status` with your code shows it arrived.",
+            id=sealed.petition.petition_id,
+        )
+    )
     print()
     show_code(sealed.code, qr=not args.no_qr)
     if args.qr_png is not None:
         write_qr_png(Path(args.qr_png), sealed.code)
-        print(f"QR code written to {args.qr_png} (it holds the receipt code: keep it private)")
+        print(
+            _(
+                "QR code written to %(file)s (it holds the receipt code: keep it private)",
+                file=args.qr_png,
+            )
+        )
     remind_to_clear()
     return 0
 
@@ -145,10 +194,13 @@ def _sources(args: argparse.Namespace) -> list[tuple[str, Callable[[], SealedPet
         sources.append((str(path), partial(read_sealed_file, Path(path))))
     for images in args.scan:
         first = images[0]
-        name = f"QR codes in {first}" + (f" and {len(images) - 1} more" if len(images) > 1 else "")
+        if len(images) > 1:
+            name = _("QR codes in %(image)s and %(count)s more", image=first, count=len(images) - 1)
+        else:
+            name = _("QR codes in %(image)s", image=first)
         sources.append((name, partial(_scanned, [Path(image) for image in images])))
     if not sources:
-        raise InvalidInput("name a sealed petition file, or --scan the images of its QR codes")
+        raise InvalidInput(_("name a sealed petition file, or --scan the images of its QR codes"))
     return sources
 
 
@@ -157,12 +209,14 @@ def _scanned(images: list[Path]) -> SealedPetition:
     try:
         return decode_sealed_file(data)
     except MalformedInput as exc:
-        raise InvalidInput(f"the QR codes hold no valid sealed petition: {exc.message}") from exc
+        raise InvalidInput(
+            _("the QR codes hold no valid sealed petition: %(reason)s", reason=exc.message)
+        ) from exc
 
 
 def _deliver(args: argparse.Namespace) -> int:
     sources = _sources(args)
-    files = [name for name, _ in sources]
+    files = [name for name, _read in sources]
     delivered = 0
     with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
         session.directory()  # a directory that does not verify stops everything, before sending
@@ -176,8 +230,13 @@ def _deliver(args: argparse.Namespace) -> int:
                     )
             except (ServerUnreachable, ServerBusy) as exc:
                 rest = files[number + 1 :]
-                untried = f"; not tried: {', '.join(map(str, rest))}" if rest else ""
-                raise type(exc)(f"{path}: not delivered: {exc.message}{untried}") from exc
+                untried = (
+                    _("; not tried: %(files)s", files=", ".join(map(str, rest))) if rest else ""
+                )
+                raise type(exc)(
+                    _("%(file)s: not delivered: %(reason)s", file=path, reason=exc.message)
+                    + untried
+                ) from exc
             except SealedPetitionError as exc:
                 about = exc.message
                 if not about.startswith(f"{path}: "):
@@ -187,17 +246,31 @@ def _deliver(args: argparse.Namespace) -> int:
             delivered += 1
             _show_delivery(path, result, session.directory())
     failed = len(files) - delivered
-    summary = f"{delivered} of {len(files)} delivered" + (f", {failed} not" if failed else "")
-    print(f"{summary}. Nothing about these petitions was kept on this device.")
+    summary = _("%(delivered)s of %(total)s delivered", delivered=delivered, total=len(files))
+    if failed:
+        summary += _(", %(failed)s not", failed=failed)
+    print(_("%(summary)s. Nothing about these petitions was kept on this device.", summary=summary))
     return 1 if failed else 0
 
 
 def _show_delivery(path: str, result: Delivery, directory: Directory) -> None:
     name = next((b.name for b in directory.bureaus if b.bureau_id == result.bureau_id), "")
-    how = "delivered" if result.first_time else "already delivered (one petition, not two)"
-    print(f"{path}: {how} to {name} ({result.bureau_id}): petition {result.petition_id}, "
-          f"log entry {result.leaf_index} of a log of {result.checkpoint_size}; "
-          f"{result.witnessing.describe()}", flush=True)  # fmt: skip
+    how = _("delivered") if result.first_time else _("already delivered (one petition, not two)")
+    print(
+        _(
+            "%(file)s: %(how)s to %(bureau)s (%(bureau_id)s): petition %(id)s, log entry "
+            "%(index)s of a log of %(size)s; %(witnessing)s",
+            file=path,
+            how=how,
+            bureau=name,
+            bureau_id=result.bureau_id,
+            id=result.petition_id,
+            index=result.leaf_index,
+            size=result.checkpoint_size,
+            witnessing=witnessing_text(result.witnessing),
+        ),
+        flush=True,
+    )
 
 
 def register_directory_export(subcommands: Subcommands) -> None:
@@ -221,7 +294,7 @@ def _directory_export(args: argparse.Namespace) -> int:
     home = home_from(args)
     out = Path(args.file)
     if path_is_taken(out):
-        raise InvalidInput(f"{out} already exists; nothing was written")
+        raise InvalidInput(_("%(path)s already exists; nothing was written", path=out))
     if args.offline:
         kept = offline_directory(home, home.load_config())
         directory, wire = kept.directory, kept.wire
@@ -229,11 +302,23 @@ def _directory_export(args: argparse.Namespace) -> int:
         with Session.open(home, network_from(args)) as session:
             directory, wire = session.directory(), session.directory_wire()
     write_private_file(out, wire, overwrite=False, error=InvalidInput, what="directory")
-    print(f"Directory serial {directory.serial} of {directory.day.isoformat()} "
-          f"({len(directory.bureaus)} bureau(s)), signed by the pinned authority, written to "
-          f"{out}.")  # fmt: skip
     print(
-        f"On a device without the network: `petition seal --directory {out} …`, until "
-        f"{DIRECTORY_MAX_AGE_DAYS} days after {directory.day.isoformat()}."
+        _(
+            "Directory serial %(serial)s of %(day)s (%(count)s bureau(s)), signed by the "
+            "pinned authority, written to %(file)s.",
+            serial=directory.serial,
+            day=directory.day.isoformat(),
+            count=len(directory.bureaus),
+            file=out,
+        )
+    )
+    print(
+        _(
+            "On a device without the network: `petition seal --directory %(file)s …`, until "
+            "%(days)s days after %(day)s.",
+            file=out,
+            days=DIRECTORY_MAX_AGE_DAYS,
+            day=directory.day.isoformat(),
+        )
     )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from datetime import UTC, date, datetime
@@ -12,6 +13,15 @@ from typing import TYPE_CHECKING
 import qrcode
 from qrcode.image.pure import PyPNGImage
 
+from cli_support.i18n import N_, _, translator
+from cli_support.messages import (
+    ACTION_TEXT,
+    DEADLINE_RULE_TEXT,
+    EVENT_TEXT,
+    OUTCOME_TEXT,
+    REASON_TEXT,
+    article_text,
+)
 from cli_support.terminal import print_qr, read_passphrase
 from client.cli.options import (
     add_network,
@@ -49,10 +59,11 @@ from client.petitioner import (
     submit_petition,
     validate_identity,
 )
-from client.session import Session, pin_server
+from client.session import Session, Witnessing, pin_server
 from crypto.errors import InvalidReceiptCode, MalformedInput
 from crypto.fields import parse_day
 from crypto.keys import VerifyKey, format_fingerprint
+from crypto.privatefile import write_private_file
 from crypto.receipt import ReceiptSecret
 from crypto.statutory import Event, Kind
 
@@ -60,10 +71,10 @@ if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 #: Sentences of the questions and cancellations (the prompts themselves: client/cli/prompts.py).
-SEND_QUESTION = "Send it to {bureau} ({bureau_id}) now?"
-NOTHING_SENT = "cancelled; nothing was sent"
-REVIEW_QUESTION = "Send this request to {bureau} ({bureau_id}) now?"
-STATUS_CANCELLED = "cancelled"
+SEND_QUESTION = N_("Send it to %(bureau)s (%(bureau_id)s) now?")
+NOTHING_SENT = N_("cancelled; nothing was sent")
+REVIEW_QUESTION = N_("Send this request to %(bureau)s (%(bureau_id)s) now?")
+STATUS_CANCELLED = N_("cancelled")
 
 
 #: One flag on `petition submit`, `seal` and `review`, so one text (and one variable).
@@ -111,12 +122,18 @@ def _init(args: argparse.Namespace) -> int:
     home = home_from(args)
     config, directory = pin_server(home, args.server, args.trust, network_from(args))
     fingerprint = format_fingerprint(VerifyKey(config.authority_key).fingerprint)
-    print(f"Pinned {config.server}")
-    print(f"  directory authority {fingerprint}")
-    print(f"  directory serial {directory.serial}, {len(directory.bureaus)} bureau(s)")
+    print(_("Pinned %(server)s", server=config.server))
+    print("  " + _("directory authority %(fingerprint)s", fingerprint=fingerprint))
+    count = len(directory.bureaus)
+    print(
+        "  "
+        + _(
+            "directory serial %(serial)s, %(count)s bureau(s)", serial=directory.serial, count=count
+        )
+    )
     if config.proxy:
-        print(f"  every connection goes through {config.proxy}")
-    print(f"Settings saved in {home.path} (no petition data is ever kept there).")
+        print("  " + _("every connection goes through %(proxy)s", proxy=config.proxy))
+    print(_("Settings saved in %(path)s (no petition data is ever kept there).", path=home.path))
     return 0
 
 
@@ -135,19 +152,33 @@ def register_bureaus(subcommands: Subcommands) -> None:
 def _bureaus(args: argparse.Namespace) -> int:
     with Session.open(home_from(args), network_from(args)) as session:
         directory = session.directory()
-        print(f"Directory serial {directory.serial} of {directory.day}, signature verified.")
+        print(
+            _(
+                "Directory serial %(serial)s of %(day)s, signature verified.",
+                serial=directory.serial,
+                day=directory.day,
+            )
+        )
         for bundle in directory.bureaus:
             identity = format_fingerprint(bundle.identity_key.key_id)[:9]
             case = format_fingerprint(bundle.case_key.key_id)[:9]
-            print(f"  {bundle.bureau_id:<20} {bundle.name}  (identity key {identity}…, "
-                  f"case key {case}…)")  # fmt: skip
+            keys = _(
+                "(identity key %(identity)s…, case key %(case)s…)", identity=identity, case=case
+            )
+            print(f"  {bundle.bureau_id:<20} {bundle.name}  {keys}")
             place = directory.place(bundle.bureau_id)
-            covers = f"covers {place.covers}" if place.covers else "coverage not stated"
-            above = f"next level up: {place.parent}" if place.parent else "top level"
-            print(f"  {'':<20} {covers}; {above}")
+            covers = _("covers %(area)s", area=place.covers) if place.covers else _(NO_COVERAGE)
+            above = _("next level up: %(id)s", id=place.parent) if place.parent else _(TOP_LEVEL)
+            print(f"  {'':<20} {covers}{_(CLAUSE_END)}{above}")
         if not directory.bureaus:
-            print("  (no bureau is published yet)")
+            print("  " + _("(no bureau is published yet)"))
     return 0
+
+
+NO_COVERAGE = N_("coverage not stated")
+TOP_LEVEL = N_("top level")
+#: Between two clauses of one line: "; " in English, a full-width semicolon in Chinese.
+CLAUSE_END = N_("; ")
 
 
 def add_form_flags(parser: argparse.ArgumentParser) -> None:
@@ -197,19 +228,26 @@ def _submit(args: argparse.Namespace) -> int:
     home = home_from(args)
     for path in (args.qr_png, args.save_receipt):
         if path is not None and path_is_taken(Path(path)):
-            raise InvalidInput(f"{path} already exists; nothing was submitted")
+            raise InvalidInput(_("%(path)s already exists; nothing was submitted", path=path))
     if args.id_number is not None:
         validate_identity(args.id_number)  # a typo is reported before anything goes out
     with Session.open(home, network_from(args), policy_file=args.policy) as session:
         bundle = session.bureau(args.bureau)  # fail before asking anything
         if sys.stdin.isatty():
-            print(f"Petition to {bundle.name} ({bundle.bureau_id})", file=sys.stderr)
-        question = SEND_QUESTION.format(bureau=bundle.name, bureau_id=bundle.bureau_id)
-        form = collect_form(args, bundle.bureau_id, Purpose(question, NOTHING_SENT))
+            print(
+                _(
+                    "Petition to %(bureau)s (%(bureau_id)s)",
+                    bureau=bundle.name,
+                    bureau_id=bundle.bureau_id,
+                ),
+                file=sys.stderr,
+            )
+        question = _(SEND_QUESTION, bureau=bundle.name, bureau_id=bundle.bureau_id)
+        form = collect_form(args, bundle.bureau_id, Purpose(question, _(NOTHING_SENT)))
         passphrase = None
         if args.save_receipt is not None:
             passphrase = read_passphrase(
-                args.passphrase_file, prompt="New passphrase for the receipt file", confirm=True
+                args.passphrase_file, prompt=_("New passphrase for the receipt file"), confirm=True
             )
         with StepReporter() as reporter:
             result = submit_petition(
@@ -219,31 +257,87 @@ def _submit(args: argparse.Namespace) -> int:
     _show_receipt(result, bundle.name, requests, qr=not args.no_qr)
     if args.qr_png is not None:
         write_qr_png(Path(args.qr_png), result.code)
-        print(f"QR code written to {args.qr_png} (it holds the receipt code: keep it private)")
+        print(
+            _(
+                "QR code written to %(file)s (it holds the receipt code: keep it private)",
+                file=args.qr_png,
+            )
+        )
     if args.save_receipt is not None and passphrase is not None:
         save_receipt(Path(args.save_receipt), result, passphrase)
-        print(f"Receipt saved, encrypted with your passphrase, in {args.save_receipt}")
+        print(
+            _("Receipt saved, encrypted with your passphrase, in %(file)s", file=args.save_receipt)
+        )
     if args.qr_png is None and args.save_receipt is None:
-        print("Nothing about this petition was saved on this device.")
+        print(_(NOTHING_SAVED))
     remind_to_clear()
     return 0
+
+
+#: What ends a label before its value: ": " in English, a full-width colon in Chinese.
+LABEL_END = N_(": ")
+NOTHING_SAVED = N_("Nothing about this petition was saved on this device.")
+
+
+def witnessing_text(witnessing: Witnessing) -> str:
+    """:meth:`Witnessing.describe` in the command line's language."""
+    if not witnessing.witnessed:
+        return _(
+            "not yet witnessed: %(missing)s of %(known)s witness cosignatures missing",
+            missing=witnessing.missing,
+            known=witnessing.known,
+        )
+    if witnessing.cosigned_by:
+        return _("witnessed by %(witnesses)s", witnesses=", ".join(witnessing.cosigned_by))
+    return _("no witness cosignature required by the policy")
 
 
 def _show_receipt(
     result: SubmissionResult, bureau_name: str, requests: list[str], *, qr: bool
 ) -> None:
-    again = "" if result.first_time else " (the server already had it: not stored twice)"
-    print(f"Submitted to {bureau_name} ({result.bureau_id}){again}.")
-    print(f"  petition id {result.petition_id}, {result.envelope_length} bytes sealed")
-    print(f"  requests sent: {', '.join(requests)}")
+    if result.first_time:
+        print(
+            _(
+                "Submitted to %(bureau)s (%(bureau_id)s).",
+                bureau=bureau_name,
+                bureau_id=result.bureau_id,
+            )
+        )
+    else:
+        print(
+            _(
+                "Submitted to %(bureau)s (%(bureau_id)s) (the server already had it: not stored "
+                "twice).",
+                bureau=bureau_name,
+                bureau_id=result.bureau_id,
+            )
+        )
     print(
-        f"  receipt verified: signed by the log, entry {result.leaf_index} "
-        f"of a log of {result.checkpoint_size}; {result.witnessing.describe()}"
+        "  "
+        + _(
+            "petition id %(id)s, %(length)s bytes sealed",
+            id=result.petition_id,
+            length=result.envelope_length,
+        )
+    )
+    print("  " + _("requests sent: %(requests)s", requests=", ".join(requests)))
+    print(
+        "  "
+        + _(
+            "receipt verified: signed by the log, entry %(index)s of a log of %(size)s; "
+            "%(witnessing)s",
+            index=result.leaf_index,
+            size=result.checkpoint_size,
+            witnessing=witnessing_text(result.witnessing),
+        )
     )
     if not result.witnessing.witnessed:
         print(
-            "  The petition was accepted: the log's signature proves it. `petition status` "
-            "later fetches a witnessed receipt."
+            "  "
+            + _(
+                "The petition was accepted: the log's signature proves it. `petition "
+                "status` later fetches a witnessed receipt."
+            )
         )
     print()
     show_code(result.code, qr=qr)
@@ -251,8 +345,8 @@ def _show_receipt(
 
 def show_code(code: str, *, qr: bool) -> None:
     """The receipt code, the one thing the petitioner keeps, and its QR code."""
-    print("Your receipt code. It is the only way to read the bureau's reply; write it down")
-    print("and keep it where nobody else can see it:")
+    print(_("Your receipt code. It is the only way to read the bureau's reply; write it down"))
+    print(_("and keep it where nobody else can see it:"))
     print()
     print(f"    {code}")
     print()
@@ -261,12 +355,14 @@ def show_code(code: str, *, qr: bool) -> None:
 
 
 def write_qr_png(path: Path, code: str) -> None:
+    """The receipt code's QR code as a PNG: mode 0600 like every file holding the code, written
+    whole or not at all, and never over an existing file."""
     image = qrcode.make(code, image_factory=PyPNGImage, border=4)
-    try:
-        with path.open("xb") as handle:
-            image.save(handle)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {path}: {exc.strerror}") from exc
+    png = io.BytesIO()
+    image.save(png)
+    write_private_file(
+        path, png.getvalue(), overwrite=False, error=InvalidInput, what="receipt QR code"
+    )
 
 
 def register_status(subcommands: Subcommands) -> None:
@@ -335,52 +431,100 @@ def register_review(subcommands: Subcommands) -> None:
     parser.set_defaults(handler=_review)
 
 
-_REQUEST_WORDS = {Event.REVIEW_REQUESTED: "review", Event.RE_REVIEW_REQUESTED: "re-review"}
+_REQUEST_WORDS = {Event.REVIEW_REQUESTED: N_("review"), Event.RE_REVIEW_REQUESTED: N_("re-review")}
 
 
 def _review(args: argparse.Namespace) -> int:
     if args.id_number is not None:
         validate_identity(args.id_number)  # a typo is reported before anything goes out
-    secret, _ = read_code_or_file(args)
+    secret = read_code_or_file(args)[0]
     with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
-        plan, _, reason = plan_review(session, secret)
+        plan, _case, reason = plan_review(session, secret)
         if plan is None:
-            raise ReviewRefused(f"no review can be asked now: {reason}")
-        what = _REQUEST_WORDS[plan.event]
+            raise ReviewRefused(_("no review can be asked now: %(reason)s", reason=reason))
+        what = _(_REQUEST_WORDS[plan.event])
         to = plan.to
         if sys.stdin.isatty():
-            print(f"A {what} of the answer of {plan.contested_name} goes to {to.name} "
-                  f"({to.bureau_id}), one level up, with {plan.proof_name}.",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                _(
+                    "A %(what)s of the answer of %(contested)s goes to %(bureau)s (%(bureau_id)s), "
+                    "one level up, with %(proof)s.",
+                    what=what,
+                    contested=plan.contested_name,
+                    bureau=to.name,
+                    bureau_id=to.bureau_id,
+                    proof=plan.proof_name,
+                ),
+                file=sys.stderr,
+            )
         form = _review_form(args, plan)
         with StepReporter() as reporter:
             result = request_review(
                 session, secret, plan, form, Progress(step=reporter.step, upload=reporter.upload)
             )
-    again = "" if result.first_time else " (the server already had it: not logged twice)"
     proof = plan.proof.entry
-    print(f"Asked {to.name} ({to.bureau_id}) for a {what} of the answer of "
-          f"{plan.contested_name}{again}.")  # fmt: skip
-    print(f"  with {plan.proof_name}: the log proof of {proof.event.value.replace('_', ' ')} "
-          f"on {proof.day.isoformat()} (entry {plan.proof.leaf_index})")  # fmt: skip
+    asked = {"bureau": to.name, "bureau_id": to.bureau_id, "what": what}
+    asked["contested"] = plan.contested_name
+    if result.first_time:
+        print(
+            _(
+                "Asked %(bureau)s (%(bureau_id)s) for a %(what)s of the answer of %(contested)s.",
+                **asked,
+            )
+        )
+    else:
+        print(
+            _(
+                "Asked %(bureau)s (%(bureau_id)s) for a %(what)s of the answer of %(contested)s "
+                "(the server already had it: not logged twice).",
+                **asked,
+            )
+        )
+    print(
+        "  "
+        + _(
+            "with %(proof)s: the log proof of %(event)s on %(day)s (entry %(index)s)",
+            proof=plan.proof_name,
+            event=event_name(proof.event.value),
+            day=proof.day.isoformat(),
+            index=plan.proof.leaf_index,
+        )
+    )
     receipt = result.receipt.receipt
-    print(f"  receipt verified: {receipt.entry.event.value.replace('_', ' ')} at "
-          f"{receipt.entry.bureau_id}, entry {result.leaf_index} of a log of "
-          f"{receipt.checkpoint.size}; {result.receipt.witnessing.describe()}")  # fmt: skip
+    print(
+        "  "
+        + _(
+            "receipt verified: %(event)s at %(bureau_id)s, entry %(index)s of a log of "
+            "%(size)s; %(witnessing)s",
+            event=event_name(receipt.entry.event.value),
+            bureau_id=receipt.entry.bureau_id,
+            index=result.leaf_index,
+            size=receipt.checkpoint.size,
+            witnessing=witnessing_text(result.receipt.witnessing),
+        )
+    )
     deadline = result.deadline
-    print(f"  {to.name} must answer by {deadline.due.isoformat()} ({deadline.article}, "
-          f"{deadline.days} days). The answer reaches the same receipt code: "
-          "`petition status`.")  # fmt: skip
-    print("Nothing about this petition was saved on this device.")
+    print(
+        "  "
+        + _(
+            "%(bureau)s must answer by %(day)s (%(article)s, %(days)s days). The answer "
+            "reaches the same receipt code: `petition status`.",
+            bureau=to.name,
+            day=deadline.due.isoformat(),
+            article=_article(deadline.article),
+            days=deadline.days,
+        )
+    )
+    print(_(NOTHING_SAVED))
     return 0
 
 
 def _review_form(args: argparse.Namespace, plan: ReviewPlan) -> PetitionForm:
     """The request's form: the person's fields, asked like ``submit``'s; the rest from ``plan``."""
-    question = REVIEW_QUESTION.format(bureau=plan.to.name, bureau_id=plan.to.bureau_id)
+    question = _(REVIEW_QUESTION, bureau=plan.to.name, bureau_id=plan.to.bureau_id)
     fixed = {"subject": plan.subject, "category": REVIEW_CATEGORY,
              "respondent": plan.contested_name}  # fmt: skip
-    return collect_form(args, plan.to.bureau_id, Purpose(question, NOTHING_SENT),
+    return collect_form(args, plan.to.bureau_id, Purpose(question, _(NOTHING_SENT)),
                         fields=REVIEW_FIELDS, fixed=fixed, text_what="request text")  # fmt: skip
 
 
@@ -393,11 +537,11 @@ def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | 
     """
     text = args.code or os.environ.get("PETITION_CODE")
     if text is None:
-        text = ask_receipt_code(STATUS_CANCELLED)
+        text = ask_receipt_code(_(STATUS_CANCELLED))
     candidate, unusable = readable_file(text)
     if candidate is not None:
         passphrase = read_passphrase(
-            args.passphrase_file, prompt="Passphrase of the receipt file", confirm=False
+            args.passphrase_file, prompt=_("Passphrase of the receipt file"), confirm=False
         )
         return load_receipt(candidate, passphrase)
     try:
@@ -420,7 +564,7 @@ def _status(args: argparse.Namespace) -> int:
             raise InvalidInput(exc.message) from exc
         if on < datetime.now(UTC).date():
             raise InvalidInput("--on: a day from today on; the clock does not look back")
-    secret, _ = read_code_or_file(args)
+    secret = read_code_or_file(args)[0]
     with Session.open(home_from(args), network_from(args), policy_file=args.policy) as session:
         report = petition_status(session, secret, respondent=args.respondent or "", today=on)
     _show_status(report)
@@ -429,87 +573,141 @@ def _status(args: argparse.Namespace) -> int:
 
 #: What each deadline of crypto.statutory waits for, in words.
 DEADLINE_WORDS = {
-    "acknowledge": "the written notice (taken up, forwarded, or where to take it)",
-    "object_not_competent": "the receiving body's objection that the case is not for it",
-    "decide": "the written answer",
-    "decide_extended": "the written answer (extended)",
-    "request_review": "your request for a review",
-    "answer_review": "the review opinion",
-    "request_re_review": "your request for a re-review",
-    "answer_re_review": "the re-review opinion",
+    "acknowledge": N_("the written notice (taken up, forwarded, or where to take it)"),
+    "object_not_competent": N_("the receiving body's objection that the case is not for it"),
+    "decide": N_("the written answer"),
+    "decide_extended": N_("the written answer (extended)"),
+    "request_review": N_("your request for a review"),
+    "answer_review": N_("the review opinion"),
+    "request_re_review": N_("your request for a re-review"),
+    "answer_re_review": N_("the re-review opinion"),
 }
 
 _INCLUSION = {
-    Inclusion.PROVEN: "in the log",
-    Inclusion.PENDING: "logged after the checkpoint checked now",
-    Inclusion.UNCHECKED: "not checked against the log",
-    Inclusion.FAILED: "NOT in the log",
+    Inclusion.PROVEN: N_("in the log"),
+    Inclusion.PENDING: N_("logged after the checkpoint checked now"),
+    Inclusion.UNCHECKED: N_("not checked against the log"),
+    Inclusion.FAILED: N_("NOT in the log"),
 }
+NOT_IN_DIRECTORY = N_("(not in the directory)")
+
+
+def _named(value: str, table: dict[str, str]) -> str:
+    """A public event, outcome or reason by its value: in English the protocol's word (what
+    scripts and the log show), in another language the web UI's name for it."""
+    if _english() or value not in table:
+        return value.replace("_", " ")
+    return _(table[value])
+
+
+def event_name(value: str) -> str:
+    return _named(value, EVENT_TEXT)
 
 
 def describe_event(shown: ShownEvent) -> str:
     """One line for an event: what happened, where, and its public detail."""
     entry = shown.entry
-    at = f"{shown.bureau_name or '(not in the directory)'} ({entry.bureau_id})"
+    at = f"{shown.bureau_name or _(NOT_IN_DIRECTORY)} ({entry.bureau_id})"
     detail = entry.detail
-    text = f"{entry.event.value.replace('_', ' ')} at {at}"
+    text = _("%(event)s at %(bureau)s", event=event_name(entry.event.value), bureau=at)
     if detail.to is not None:
-        to = f"{shown.to_name or '(not in the directory)'} ({detail.to})"
-        verb = "should go to" if entry.event is Event.NOT_COMPETENT else "to"
-        text += f", {verb} {to}"
+        to = f"{shown.to_name or _(NOT_IN_DIRECTORY)} ({detail.to})"
+        if entry.event is Event.NOT_COMPETENT:
+            text += _(", should go to %(bureau)s", bureau=to)
+        else:
+            text += _(", to %(bureau)s", bureau=to)
     if detail.days is not None and detail.reason is not None:
-        text += f", by {detail.days} days ({detail.reason.value.replace('_', ' ')})"
+        reason = _named(detail.reason.value, REASON_TEXT)
+        text += _(", by %(days)s days (%(reason)s)", days=detail.days, reason=reason)
     if detail.outcome is not None:
-        text += f": {detail.outcome.value.replace('_', ' ')}"
+        text += _(LABEL_END) + _named(detail.outcome.value, OUTCOME_TEXT)
     return text
 
 
 def _show_status(report: StatusReport) -> None:
-    submitted = f", submitted {report.submitted_day}" if report.submitted_day else ""
-    print(f"Petition {report.petition_id} to {report.bureau_name} ({report.bureau_id}){submitted}")
+    petition = _(
+        "Petition %(id)s to %(bureau)s (%(bureau_id)s)",
+        id=report.petition_id,
+        bureau=report.bureau_name,
+        bureau_id=report.bureau_id,
+    )
+    if report.submitted_day:
+        petition += _(", submitted %(day)s", day=report.submitted_day)
+    print(petition)
     handler_id, handler_name = report.handling
     if handler_id != report.bureau_id:
-        print(f"Now with: {handler_name or '(not in the directory)'} ({handler_id})")
+        print(
+            _(
+                "Now with: %(bureau)s (%(bureau_id)s)",
+                bureau=handler_name or _(NOT_IN_DIRECTORY),
+                bureau_id=handler_id,
+            )
+        )
     if report.receipt is not None:
         receipt = report.receipt.receipt
         print(
-            f"Receipt verified: entry {receipt.index} of a log of {receipt.checkpoint.size}, "
-            f"{report.receipt.witnessing.describe()}"
+            _(
+                "Receipt verified: entry %(index)s of a log of %(size)s, %(witnessing)s",
+                index=receipt.index,
+                size=receipt.checkpoint.size,
+                witnessing=witnessing_text(report.receipt.witnessing),
+            )
         )
     print()
-    print("Events (each checked against its bureau's signature in the verified directory):")
+    print(_("Events (each checked against its bureau's signature in the verified directory):"))
     for shown in report.events:
-        paired = "" if shown.reply_sequence is None else f"; reply {shown.reply_sequence + 1}"
+        inclusion = _(_INCLUSION[shown.inclusion])
+        if shown.reply_sequence is not None:
+            inclusion += _(CLAUSE_END) + _("reply %(number)s", number=shown.reply_sequence + 1)
         mark = "  " if shown.verified else "!!"
-        print(
-            f"{mark} {shown.entry.day.isoformat()}  {describe_event(shown)}  "
-            f"[entry {shown.leaf_index}, {_INCLUSION[shown.inclusion]}{paired}]"
-        )
+        where = _("[entry %(index)s, %(inclusion)s]", index=shown.leaf_index, inclusion=inclusion)
+        print(f"{mark} {shown.entry.day.isoformat()}  {describe_event(shown)}  {where}")
         for problem in shown.problems:
-            print(f"     NOT VERIFIED: {problem.message}; this event is left out of the clock")
+            print(
+                "     "
+                + _(
+                    "NOT VERIFIED: %(problem)s; this event is left out of the clock",
+                    problem=problem.message,
+                )
+            )
         if shown.to_respondent is not None:
             for line in transfer_warning(shown):
                 print(f"     {line}")
     if not report.events:
-        print("   (none listed)")
+        print("   " + _("(none listed)"))
     print()
     for line in clock_lines(report):
         print(line)
     print()
     if not report.replies:
-        print("No reply yet.")
+        print(_("No reply yet."))
     for reply in report.replies:
         came = (
-            f", with the {reply.event.replace('_', ' ')} event (entry {reply.leaf_index})"
+            _(
+                ", with the %(event)s event (entry %(index)s)",
+                event=event_name(reply.event),
+                index=reply.leaf_index,
+            )
             if reply.leaf_index is not None
-            else f", {reply.event.replace('_', ' ')}; no event of this petition names it"
+            else _(", %(event)s; no event of this petition names it", event=event_name(reply.event))
         )
         if reply.problem is not None:
-            print(f"Reply {reply.sequence + 1}{came}: NOT SHOWN: {reply.problem}")
+            print(
+                _(
+                    "Reply %(number)s%(came)s: NOT SHOWN: %(problem)s",
+                    number=reply.sequence + 1,
+                    came=came,
+                    problem=reply.problem,
+                )
+            )
             continue
         print(
-            f"Reply {reply.sequence + 1} ({reply.day}){came}, "
-            "signed by the bureau (signature verified):"
+            _(
+                "Reply %(number)s (%(day)s)%(came)s, signed by the bureau (signature verified):",
+                number=reply.sequence + 1,
+                day=reply.day,
+                came=came,
+            )
         )
         for line in (reply.message or "").splitlines() or [""]:
             print(f"  {line}")
@@ -539,38 +737,86 @@ def transfer_warning(shown: ShownEvent) -> list[str]:
     return lines
 
 
+def _english() -> bool:
+    return translator().language == "en"
+
+
+def _article(article: str) -> str:
+    """ "Art. 43; Art. 44(3)" as the protocol writes it in English, else as the web UI says it."""
+    return article if _english() else article_text(article, translator())
+
+
+def _action_rule(code: str, rule: str, what: str) -> str:
+    """What the law lets the petitioner do: the web UI's sentence for it outside English."""
+    text = ACTION_TEXT.get((code, what)) or ACTION_TEXT.get((code, ""))
+    return rule if _english() or text is None else _(text)
+
+
 def clock_lines(report: StatusReport) -> list[str]:
     """The statutory clock in words: the deadline, the action the law gives, Art. 19."""
     clock = report.clock
     if clock is None:
-        return [f"Deadlines: cannot be computed: {report.clock_problem}"]
-    lines = [f"Deadlines on {clock.today.isoformat()} (2022 Regulations on Letters and Visits):"]
+        return [_("Deadlines: cannot be computed: %(problem)s", problem=report.clock_problem)]
+    lines = [
+        _(
+            "Deadlines on %(day)s (2022 Regulations on Letters and Visits):",
+            day=clock.today.isoformat(),
+        )
+    ]
     deadline = clock.deadline
     if deadline is not None and clock.days_left is not None:
-        words = DEADLINE_WORDS.get(deadline.what, deadline.what)
-        due = f"due {deadline.due.isoformat()} ({deadline.article})"
+        words = (
+            _(DEADLINE_WORDS[deadline.what]) if deadline.what in DEADLINE_WORDS else deadline.what
+        )
+        article = _article(deadline.article)
+        due = _("due %(day)s (%(article)s)", day=deadline.due.isoformat(), article=article)
         if clock.days_left > 0:
-            when = f"{clock.days_left} day{'s' if clock.days_left != 1 else ''} left"
+            when = translator().ngettext("%(num)s day left", "%(num)s days left", clock.days_left)
         elif clock.days_left == 0:
-            when = "due today"
+            when = _("due today")
         else:
             days = clock.days_overdue
-            when = f"{days} day{'s' if days != 1 else ''} past"
-        state = "OVERDUE" if clock.overdue else "Running"
+            when = translator().ngettext("%(num)s day past", "%(num)s days past", days)
+        state = _("OVERDUE") if clock.overdue else _("Running")
         if deadline.kind is Kind.PETITIONER_RIGHT:
-            state = "Lapsed" if clock.overdue else "Open to you"
-        lines.append(f"  {state}: {words}, {due}, {when}.")
-        lines.append(f"    {deadline.rule}")
+            state = _("Lapsed") if clock.overdue else _("Open to you")
+        lines.append(
+            "  "
+            + _(
+                "%(state)s: %(what)s, %(due)s, %(when)s.",
+                state=state,
+                what=words,
+                due=due,
+                when=when,
+            )
+        )
+        rule = deadline.rule
+        if not _english() and deadline.what in DEADLINE_RULE_TEXT:
+            rule = _(DEADLINE_RULE_TEXT[deadline.what])
+        lines.append(f"    {rule}")
     elif deadline is None:
-        lines.append("  No deadline is running.")
+        lines.append("  " + _("No deadline is running."))
     if clock.action is not None:
         action = clock.action
-        lines.append(f"  What you can do ({action.code}, {action.article}): {action.rule}")
+        lines.append(
+            "  "
+            + _(
+                "What you can do (%(code)s, %(article)s): %(rule)s",
+                code=action.code,
+                article=_article(action.article),
+                rule=_action_rule(action.code, action.rule, deadline.what if deadline else ""),
+            )
+        )
     if clock.parallel_petition_barred:
         lines.append(
-            "  Art. 19: while a body is within its time limit, the same petition brought to a "
-            "higher level is not accepted; wait for the answer or for the due day to pass."
+            "  "
+            + _(
+                "Art. 19: while a body is within its time limit, the same petition brought to a "
+                "higher level is not accepted; wait for the answer or for the due day to pass."
+            )
         )
     elif clock.action is not None and clock.action.code == "ask_next_level":
-        lines.append("  Art. 19 no longer holds the case at this level: the time limit has passed.")
+        lines.append(
+            "  " + _("Art. 19 no longer holds the case at this level: the time limit has passed.")
+        )
     return lines

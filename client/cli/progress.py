@@ -11,12 +11,18 @@ import threading
 import time
 from types import TracebackType
 
+from cli_support.i18n import N_, _
+
+#: Each step in words (marked for the shared catalogs; translated where shown).
 STEP_TEXT = {
-    "argon2": "Hashing your ID number with the bureau's salt (Argon2id; a few seconds)",
-    "seal": "Encrypting your identity and your case for the bureau, each on its own",
-    "upload": "Sending the sealed petition (one request)",
-    "verify": "Checking the server's signed receipt and its log inclusion proof",
+    "argon2": N_("Hashing your ID number with the bureau's salt (Argon2id; a few seconds)"),
+    "seal": N_("Encrypting your identity and your case for the bureau, each on its own"),
+    "upload": N_("Sending the sealed petition (one request)"),
+    "verify": N_("Checking the server's signed receipt and its log inclusion proof"),
 }
+UPLOADED = N_("%(percent)s%% of %(size)s MiB")
+DONE = N_("done")
+FAILED = N_("failed")
 _SHOW_UPLOAD_FROM = 256 * 1024
 
 
@@ -44,7 +50,7 @@ class StepReporter:
         self._finish(ok=True)
         if self.quiet:
             return
-        self._current = STEP_TEXT.get(name, name)
+        self._current = _(STEP_TEXT[name]) if name in STEP_TEXT else name
         self._started = time.monotonic()
         if self.live:
             self._stop.clear()
@@ -58,8 +64,10 @@ class StepReporter:
             return
         self._stop.set()
         percent = 100 * sent // max(total, 1)
+        shown, size = f"{percent:3d}", f"{total / 1048576:.1f}"
+        uploaded = _(UPLOADED, percent=shown, size=size)
         print(
-            f"\r{self._current}… {percent:3d}% of {total / 1048576:.1f} MiB",
+            f"\r{self._current}… {uploaded}",
             end="",
             file=sys.stderr,
             flush=True,
@@ -79,6 +87,6 @@ class StepReporter:
             self._ticker = None
         if self.live:
             elapsed = time.monotonic() - self._started
-            outcome = "done" if ok else "failed"
+            outcome = _(DONE) if ok else _(FAILED)
             print(f"\r{self._current}… {outcome} ({elapsed:.1f} s)\x1b[K", file=sys.stderr)
         self._current = None

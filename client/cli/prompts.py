@@ -12,8 +12,9 @@ once. Before anything is sealed the person sees a summary and must answer "y" to
 Ctrl-D and Ctrl-C at any prompt end the command with one line (:class:`Cancelled`), never a
 traceback or an internal error; declining at the last question does the same.
 
-Every sentence a person reads is defined at the top of this module, so that item 1 of issue 20
-(the Chinese catalogs) can wrap them in gettext in one place.
+Every sentence a person reads is defined at the top of this module, marked with ``N_`` for the
+shared gettext catalogs (cli_support/i18n.py) and translated where it is shown, in the language
+the command line was started with (``--lang``, ``PETITION_LANG`` or the locale).
 """
 
 from __future__ import annotations
@@ -21,79 +22,91 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from cli_support.i18n import N_, _, translator
+from cli_support.messages import ID_RULE_TEXT
 from client.errors import Cancelled, InvalidInput
 from client.files import read_attachment_file, read_text_file
 from client.petitioner import PetitionForm, check_field, check_form
 from crypto.document import Attachment
 from crypto.errors import InvalidIdNumber, SchemaViolation, TooLarge
 
-# --- What a person reads (one place, for gettext later) ---------------------------------------
+# --- What a person reads (marked for the shared catalogs, cli_support/locales) -----------------
 
-ID_NUMBER_LABEL = "Resident ID number (18 characters; not shown as you type)"
-NAME_LABEL = "Your real name"
-CONTACT_LABEL = "How the bureau can reach you (phone, address)"
-SUBJECT_LABEL = "Subject (one line)"
-CATEGORY_LABEL = "Category"
-REGION_LABEL = "Region"
-RESPONDENT_LABEL = "The body you complain about"
-RECEIPT_CODE_LABEL = "Receipt code (not shown)"
-OPTIONAL_MARK = "(optional, Enter for none)"
-HOW_TO_CANCEL = "Ctrl-D or Ctrl-C at any question cancels; nothing is sent before you say yes."
-TRY_AGAIN = "  ✗ {reason}. Please type it again."
-NO_TERMINAL = "{flag} is missing and there is no terminal to ask for it"
-FLAG_INVALID = "{flag}: {reason}"
-TEXT_INTRO = (
+ID_NUMBER_LABEL = N_("Resident ID number (18 characters; not shown as you type)")
+NAME_LABEL = N_("Your real name")
+CONTACT_LABEL = N_("How the bureau can reach you (phone, address)")
+SUBJECT_LABEL = N_("Subject (one line)")
+CATEGORY_LABEL = N_("Category")
+REGION_LABEL = N_("Region")
+RESPONDENT_LABEL = N_("The body you complain about")
+RECEIPT_CODE_LABEL = N_("Receipt code (not shown)")
+OPTIONAL_MARK = N_("(optional, Enter for none)")
+HOW_TO_CANCEL = N_("Ctrl-D or Ctrl-C at any question cancels; nothing is sent before you say yes.")
+TRY_AGAIN = N_("✗ %(reason)s. Please type it again.")
+NO_TERMINAL = N_("%(flag)s is missing and there is no terminal to ask for it")
+TEXT_INTRO = N_(
     "The text of your petition; finish with a line holding only a full stop (.). "
     "Ctrl-D or Ctrl-C cancels."
 )
-EDITOR_INTRO = "The text of your petition opens in {editor}: write it, save, and close the editor."
-EDITOR_AGAIN = "Press Enter to open the editor again with your text (Ctrl-D cancels)."
-EDITOR_MISSING = "Cannot start the editor {editor} ({reason}); type the text here instead."
-EDITOR_FAILED = "the editor {editor} ended with status {status}"
-EDITOR_NOT_UTF8 = "The text is not UTF-8; save it as UTF-8"
-SUMMARY_TITLE = "Please check before it is sealed:"
-SUMMARY_ID_NUMBER = "checked; not shown"
-SUMMARY_NONE = "(none)"
-SUMMARY_TEXT = "{lines} line(s), {characters} characters:"
-SUMMARY_MORE_LINES = "… and {count} more line(s)"
-SUMMARY_ATTACHMENT = "{name} ({size} bytes)"
-SUMMARY_CONTACT_CONSENT = "The bureau may use your contact details"
-SUMMARY_TRANSFER_CONSENT = "Your name, ID number and contact go with a transfer"
-YES_WORD = "yes"
-NO_WORD = "no"
-ANSWER_YES_OR_NO = "  Please answer y (yes) or n (no)."
-YES_ANSWERS = frozenset({"y", "yes"})
-NO_ANSWERS = frozenset({"", "n", "no"})
-REMINDER = (
+EDITOR_INTRO = N_(
+    "The text of your petition opens in %(editor)s: write it, save, and close the editor."
+)
+EDITOR_AGAIN = N_("Press Enter to open the editor again with your text (Ctrl-D cancels).")
+EDITOR_MISSING = N_("Cannot start the editor %(editor)s (%(reason)s); type the text here instead.")
+EDITOR_FAILED = N_("the editor %(editor)s ended with status %(status)s")
+EDITOR_NOT_UTF8 = N_("The text is not UTF-8; save it as UTF-8")
+SUMMARY_TITLE = N_("Please check before it is sealed:")
+SUMMARY_ID_NUMBER = N_("checked; not shown")
+SUMMARY_NONE = N_("(none)")
+SUMMARY_TEXT = N_("%(lines)s line(s), %(characters)s characters:")
+SUMMARY_MORE_LINES = N_("… and %(count)s more line(s)")
+SUMMARY_ATTACHMENT = N_("%(name)s (%(size)s bytes)")
+SUMMARY_CONTACT_CONSENT = N_("The bureau may use your contact details")
+SUMMARY_TRANSFER_CONSENT = N_("Your name, ID number and contact go with a transfer")
+YES_WORD = N_("yes")
+NO_WORD = N_("no")
+ANSWER_YES_OR_NO = N_("Please answer y (yes) or n (no).")
+#: The answers understood in every language (the question always shows ``[y/N]``).
+YES_ANSWERS = frozenset({"y", "yes", "是"})
+NO_ANSWERS = frozenset({"", "n", "no", "否"})
+REMINDER = N_(
     "Before you leave this computer, clear this terminal (or close its window): it still shows "
     "what you typed and your receipt code."
 )
+#: The reasons of a field's rules (crypto/fields.py) in other languages than English, which
+#: shows the rule's own sentence; an ID number's mistake is told by its rule
+#: (cli_support/messages.py, the same sentences as the web UI's).
+FIELD_EMPTY = N_("Must not be empty")
+FIELD_LENGTH = N_("%(length)s characters; allowed %(minimum)s-%(maximum)s")
+FIELD_CONTROL = N_("Contains invisible control characters; please retype it")
 
 #: What the rules of a field raise (a text too large for the petition is TooLarge).
 FIELD_ERRORS = (InvalidIdNumber, SchemaViolation, TooLarge)
 
 #: The labels in the summary, by PetitionForm attribute.
 SUMMARY_LABELS = {
-    "id_number": "ID number",
-    "real_name": "Name",
-    "contact": "Contact",
-    "subject": "Subject",
-    "category": "Category",
-    "region": "Region",
-    "respondent": "Complained about",
-    "body": "Text",
-    "attachments": "Attachments",
+    "id_number": N_("ID number"),
+    "real_name": N_("Name"),
+    "contact": N_("Contact"),
+    "subject": N_("Subject"),
+    "category": N_("Category"),
+    "region": N_("Region"),
+    "respondent": N_("Complained about"),
+    "body": N_("Text"),
+    "attachments": N_("Attachments"),
 }
 SUMMARY_TEXT_LINES = 8  # lines of the text shown in the summary
 
@@ -102,8 +115,8 @@ SUMMARY_TEXT_LINES = 8  # lines of the text shown in the summary
 class Purpose:
     """What the asking is for: the question before acting and the line if it is cancelled."""
 
-    question: str  # e.g. "Send it to 国家信访局 (national) now?"
-    cancelled: str  # e.g. "cancelled; nothing was sent"
+    question: str  # e.g. "Send it to 国家信访局 (national) now?", translated
+    cancelled: str  # e.g. "cancelled; nothing was sent", translated
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,7 @@ class Field:
 
     name: str  # the PetitionForm attribute
     flag: str  # the command-line flag that gives it instead (its ``args`` attribute)
-    label: str
+    label: str  # marked with N_, translated where asked
     optional: bool = False
     secret: bool = False
 
@@ -141,7 +154,7 @@ REVIEW_FIELDS = (ID_NUMBER, NAME, CONTACT, REGION)
 def require_terminal(flag: str) -> None:
     """Refuse to wait on a pipe or a closed input for something only a person can type."""
     if not sys.stdin.isatty():
-        raise InvalidInput(NO_TERMINAL.format(flag=flag))
+        raise InvalidInput(_(NO_TERMINAL, flag=flag))
 
 
 @contextmanager
@@ -159,16 +172,35 @@ def cancellable(cancelled: str) -> Iterator[None]:
 
 
 def reason_of(exc: InvalidIdNumber | SchemaViolation | TooLarge) -> str:
-    """The rule's own sentence without the document member's name it starts with."""
+    """The rule's sentence without the document member's name it starts with.
+
+    In English the rule's own sentence (it names the very character or limit); in another
+    language the catalog's: an ID number's mistake by its rule, as the web UI says it.
+    """
     message = exc.message
     if isinstance(exc, SchemaViolation):
         message = message.split(": ", 1)[-1]
+    if translator().language == "en":
+        return message
+    if isinstance(exc, InvalidIdNumber):
+        return _(ID_RULE_TEXT.get(exc.rule, ID_RULE_TEXT["empty"]))
+    if message == "must not be empty":
+        return _(FIELD_EMPTY)
+    if (length := _LENGTH.fullmatch(message)) is not None:
+        return _(FIELD_LENGTH, **length.groupdict())
+    if "control characters" in message:
+        return _(FIELD_CONTROL)
     return message
+
+
+#: crypto/fields.py's sentence for a text of the wrong length.
+_LENGTH = re.compile(r"(?P<length>\d+) characters; allowed (?P<minimum>\d+)-(?P<maximum>\d+)")
 
 
 def ask_line(label: str, check: Callable[[str], None], *, optional: bool, cancelled: str) -> str:
     """One line, checked when entered and asked again with the reason until it passes."""
-    prompt = f"{label} {OPTIONAL_MARK}: " if optional else f"{label}: "
+    end = _(LABEL_END)
+    prompt = f"{label} {_(OPTIONAL_MARK)}{end}" if optional else f"{label}{end}"
     while True:
         with cancellable(cancelled):
             value = input(prompt).strip()
@@ -180,7 +212,7 @@ def ask_secret(label: str, check: Callable[[str], None], *, cancelled: str) -> s
     """Like :func:`ask_line` without echo; a mistake is explained but never shown back."""
     while True:
         with cancellable(cancelled):
-            value = getpass.getpass(f"{label}: ")
+            value = getpass.getpass(f"{label}{_(LABEL_END)}")
         if _passes(check, value):
             return value
 
@@ -194,17 +226,22 @@ def confirm(question: str, *, cancelled: str) -> bool:
             return True
         if answer in NO_ANSWERS:
             return False
-        print(ANSWER_YES_OR_NO, file=sys.stderr, flush=True)
+        print(f"  {_(ANSWER_YES_OR_NO)}", file=sys.stderr, flush=True)
 
 
 def _passes(check: Callable[[str], None], value: str) -> bool:
     try:
         check(value)
     except FIELD_ERRORS as exc:
-        reason = reason_of(exc).rstrip(".")
-        print(TRY_AGAIN.format(reason=reason[:1].upper() + reason[1:]), file=sys.stderr, flush=True)
+        _try_again(reason_of(exc))
         return False
     return True
+
+
+def _try_again(reason: str) -> None:
+    reason = reason.rstrip(".。")
+    line = _(TRY_AGAIN, reason=reason[:1].upper() + reason[1:])
+    print(f"  {line}", file=sys.stderr, flush=True)
 
 
 # --- The text ------------------------------------------------------------------------------------
@@ -217,9 +254,9 @@ def ask_text(check: Callable[[str], None], *, cancelled: str) -> str:
         try:
             return _text_in_editor(editor, check, cancelled=cancelled)
         except _EditorMissing as exc:
-            print(EDITOR_MISSING.format(editor=editor, reason=exc.reason), file=sys.stderr)
+            print(_(EDITOR_MISSING, editor=editor, reason=exc.reason), file=sys.stderr)
     while True:
-        print(TEXT_INTRO, file=sys.stderr, flush=True)
+        print(_(TEXT_INTRO), file=sys.stderr, flush=True)
         lines: list[str] = []
         with cancellable(cancelled):
             while (line := input()).strip() not in {".", "。"}:
@@ -242,12 +279,12 @@ def _text_in_editor(editor: str, check: Callable[[str], None], *, cancelled: str
         path = folder / "petition.txt"
         path.touch(mode=0o600)
         while True:
-            print(EDITOR_INTRO.format(editor=editor), file=sys.stderr, flush=True)
+            print(_(EDITOR_INTRO, editor=editor), file=sys.stderr, flush=True)
             text = _edit_once(editor, path, cancelled=cancelled)
             if text is not None and _passes(check, text):
                 return text
             with cancellable(cancelled):
-                input(f"{EDITOR_AGAIN} ")
+                input(f"{_(EDITOR_AGAIN)} ")
 
 
 def _edit_once(editor: str, path: Path, *, cancelled: str) -> str | None:
@@ -259,11 +296,11 @@ def _edit_once(editor: str, path: Path, *, cancelled: str) -> str | None:
     except (OSError, ValueError) as exc:  # not found, not executable, unbalanced quotes
         raise _EditorMissing(getattr(exc, "strerror", None) or str(exc)) from exc
     if status != 0:  # `:cq` in vi and the like: the person gave up
-        _fail(EDITOR_FAILED.format(editor=editor, status=status), cancelled)
+        _fail(_(EDITOR_FAILED, editor=editor, status=status), cancelled)
     try:
         return path.read_text(encoding="utf-8").rstrip()
     except UnicodeDecodeError:
-        print(TRY_AGAIN.format(reason=EDITOR_NOT_UTF8), file=sys.stderr, flush=True)
+        _try_again(_(EDITOR_NOT_UTF8))
         return None
 
 
@@ -336,7 +373,7 @@ def collect_form(
         require_terminal(missing[0].flag if missing else "--body-file")
         # Ctrl-C between two prompts (while a line is checked, say) cancels the same way.
         with cancellable(purpose.cancelled):
-            print(HOW_TO_CANCEL, file=sys.stderr, flush=True)
+            print(_(HOW_TO_CANCEL), file=sys.stderr, flush=True)
             for field in missing:
                 values[field.name] = _ask_field(field, attachments, purpose.cancelled)
             if args.body_file is None:
@@ -374,7 +411,7 @@ def _flag_value(field: Field, value: str, attachments: tuple[Attachment, ...]) -
     try:
         check_field(field.name, value, attachments)
     except FIELD_ERRORS as exc:
-        raise InvalidInput(FLAG_INVALID.format(flag=field.flag, reason=reason_of(exc))) from exc
+        raise InvalidInput(f"{field.flag}: {reason_of(exc)}") from exc
     return value
 
 
@@ -383,34 +420,50 @@ def _ask_field(field: Field, attachments: tuple[Attachment, ...], cancelled: str
         check_field(field.name, value, attachments)
 
     if field.secret:
-        return ask_secret(field.label, check, cancelled=cancelled)
-    return ask_line(field.label, check, optional=field.optional, cancelled=cancelled)
+        return ask_secret(_(field.label), check, cancelled=cancelled)
+    return ask_line(_(field.label), check, optional=field.optional, cancelled=cancelled)
 
 
 def summary_lines(form: PetitionForm) -> list[str]:
     """What will be sealed, for the person to check; the ID number is never shown."""
-    width = max(len(label) for label in SUMMARY_LABELS.values()) + 2
-    rows = [("id_number", SUMMARY_ID_NUMBER)]
+    labels = {name: _(label) + _(LABEL_END) for name, label in SUMMARY_LABELS.items()}
+    width = max(display_width(label) for label in labels.values())
+    rows = [("id_number", _(SUMMARY_ID_NUMBER))]
     for name in ("real_name", "contact", "subject", "category", "region", "respondent"):
-        rows.append((name, getattr(form, name) or SUMMARY_NONE))
+        rows.append((name, getattr(form, name) or _(SUMMARY_NONE)))
     body_lines = form.body.splitlines() or [""]
-    rows.append(("body", SUMMARY_TEXT.format(lines=len(body_lines), characters=len(form.body))))
-    lines = [SUMMARY_TITLE]
-    lines += [f"  {SUMMARY_LABELS[name] + ':':<{width}}{value}" for name, value in rows]
+    rows.append(("body", _(SUMMARY_TEXT, lines=len(body_lines), characters=len(form.body))))
+    lines = [_(SUMMARY_TITLE)]
+    lines += [f"  {pad(labels[name], width)}{value}" for name, value in rows]
     lines += [f"      {line}" for line in body_lines[:SUMMARY_TEXT_LINES]]
     if len(body_lines) > SUMMARY_TEXT_LINES:
         more = len(body_lines) - SUMMARY_TEXT_LINES
-        lines.append(f"      {SUMMARY_MORE_LINES.format(count=more)}")
+        lines.append(f"      {_(SUMMARY_MORE_LINES, count=more)}")
     attached = [
-        SUMMARY_ATTACHMENT.format(name=item.name, size=len(item.data)) for item in form.attachments
+        _(SUMMARY_ATTACHMENT, name=item.name, size=len(item.data)) for item in form.attachments
     ]
-    label = SUMMARY_LABELS["attachments"] + ":"
-    lines.append(f"  {label:<{width}}{attached[0] if attached else SUMMARY_NONE}")
-    lines += [f"  {'':<{width}}{item}" for item in attached[1:]]
-    lines.append(f"  {SUMMARY_CONTACT_CONSENT}: {YES_WORD if form.consent_contact else NO_WORD}")
+    none = _(SUMMARY_NONE)
+    lines.append(f"  {pad(labels['attachments'], width)}{attached[0] if attached else none}")
+    lines += [f"  {pad('', width)}{item}" for item in attached[1:]]
+    yes, no = _(YES_WORD), _(NO_WORD)
+    end = _(LABEL_END)
+    lines.append(f"  {_(SUMMARY_CONTACT_CONSENT)}{end}{yes if form.consent_contact else no}")
     share = form.consent_share_identity_on_transfer
-    lines.append(f"  {SUMMARY_TRANSFER_CONSENT}: {YES_WORD if share else NO_WORD}")
+    lines.append(f"  {_(SUMMARY_TRANSFER_CONSENT)}{end}{yes if share else no}")
     return lines
+
+
+#: What ends a label before its value: ": " in English, a full-width colon in Chinese.
+LABEL_END = N_(": ")
+
+
+def display_width(text: str) -> int:
+    """Columns on a terminal: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(width - display_width(text), 0)
 
 
 def show_summary(form: PetitionForm) -> None:
@@ -424,11 +477,11 @@ def ask_receipt_code(cancelled: str) -> str:
     """The receipt code without echo (a code on the command line stays in the shell history)."""
     require_terminal("CODE")
     with cancellable(cancelled):
-        return getpass.getpass(f"{RECEIPT_CODE_LABEL}: ")
+        return getpass.getpass(f"{_(RECEIPT_CODE_LABEL)}{_(LABEL_END)}")
 
 
 def remind_to_clear() -> None:
     """After a receipt code was shown on a terminal: the scrollback still holds it."""
     if sys.stdout.isatty():
         print()
-        print(REMINDER)
+        print(_(REMINDER))

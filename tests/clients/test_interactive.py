@@ -322,3 +322,101 @@ def test_a_bad_flag_is_one_line_before_anything_is_asked(deployment: Deployment)
     )
     assert result.returncode == 1
     assert result.stderr == "petition: error: --subject: must not be empty\n"
+
+
+# --- In Chinese: LANG=zh_CN.UTF-8 (issue 20, item 1) ----------------------------------------------
+
+CANCELLED_ZH = "petition: error: 已取消；没有发送任何内容"
+REPLY_NONE_ZH = "尚无答复。"
+REMINDER_ZH = (
+    "离开这台电脑之前，请清除此终端（或关闭其窗口）：上面仍显示着您输入的内容和您的回执码。"
+)
+
+
+def test_the_whole_flow_in_chinese_by_the_locale(deployment: Deployment) -> None:
+    """Every prompt, the reason of a mistyped ID number (the web UI's sentence for its rule),
+    the summary and the question in Chinese; "n" cancels with the Chinese line (the prefix
+    stays ``petition: error:``); a second run sends, in Chinese to its last line."""
+    before = checkpoint_size(deployment.client)
+    zh = _env(deployment, LANG="zh_CN.UTF-8")
+    terminal = Terminal(_submit_args(), zh)
+    terminal.expect("在任何问题处按 Ctrl-D 或 Ctrl-C 即可取消")
+    terminal.expect(re.escape("居民身份证号码（18 位；输入时不显示）："))
+    terminal.type(MISTYPED_ID)
+    terminal.expect(re.escape("✗ 最后一位校验码与前 17 位不符，可能有一位输错了。请重新输入。"))
+    terminal.expect("(?s)请重新输入。.*居民身份证号码")  # asked again, in place
+    terminal.type(ID_NUMBER)
+    for prompt, answer in [
+        ("您的真实姓名：", "周九"),
+        ("信访部门如何联系您（电话、地址） （可不填，直接按回车跳过）：", ""),
+        ("标题（一行）：", "   "),
+    ]:
+        terminal.expect(re.escape(prompt))
+        terminal.type(answer)
+    terminal.expect(re.escape("✗ 不能为空。请重新输入。"))
+    terminal.expect("(?s)不能为空.*标题（一行）：")
+    terminal.type("中文界面的请愿")
+    for prompt, answer in [
+        ("类别：", "其他"),
+        ("地区：", "河北"),
+        ("被投诉的机关或单位 （可不填，直接按回车跳过）：", ""),
+    ]:
+        terminal.expect(re.escape(prompt))
+        terminal.type(answer)
+    terminal.expect(re.escape("请输入请愿正文；输入只有一个句号（. 或 。）的一行结束。"))
+    terminal.type("第一段。")
+    terminal.type("。")  # the full-width full stop ends the text too
+    terminal.expect(re.escape("现在发送给 国家信访局（national）吗？ [y/N]"))
+    summary = terminal.shown().split("封存之前请核对：")[1]
+    for expected in ["身份证号码：", "已核验；不显示", "周九", "联系方式：", "（无）",
+                     "中文界面的请愿", "河北", "1 行，4 个字符：", "第一段。",
+                     "信访部门可以使用您的联系方式：是",
+                     "转送时附上您的姓名、身份证号码和联系方式：否"]:  # fmt: skip
+        assert expected in summary, (expected, summary)
+    assert "Please" not in terminal.shown()
+    assert "ID number" not in summary
+    mark = len(terminal.seen)
+    terminal.type("n")
+    assert terminal.finish() == 1, terminal.shown()
+    assert _lines_after(terminal, mark) == ["n", CANCELLED_ZH]
+    assert checkpoint_size(deployment.client) == before  # nothing was sent
+
+    terminal = Terminal(_submit_args(*_given()), zh)
+    terminal.expect(re.escape("请输入请愿正文"))
+    terminal.type("这一次发送。")
+    terminal.type(".")
+    terminal.expect(re.escape("吗？ [y/N]"))
+    terminal.type("是")
+    assert terminal.finish() == 0, terminal.shown()
+    shown = terminal.shown()
+    for expected in ["正在用信访部门的盐值对您的身份证号码做哈希", "正在发送封存的请愿",
+                     "已提交给 国家信访局（national）。", "回执已验证：由日志签名",
+                     "这是您的回执码。", "这台设备上没有保存这份请愿的任何内容。"]:  # fmt: skip
+        assert expected in shown, (expected, shown)
+    assert shown.rstrip().endswith(REMINDER_ZH), shown[-400:]
+    assert ID_NUMBER not in shown
+    assert checkpoint_size(deployment.client) > before
+    # The status of what was sent: the events by the web UI's Chinese names.
+    code = re.search(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", shown.replace("\r", ""), re.M)
+    assert code is not None, shown
+    status = deployment.run("petitioner", "status", env={**zh, "PETITION_CODE": code.group(1)})
+    assert status.returncode == 0, status.stderr
+    for expected in ["请愿 ", "提交给 国家信访局（national）", "事件（每一项都已用",
+                     "已收到，办理机关：国家信访局 (national)", "已在日志中",
+                     "期限（2022 年《信访工作条例》）", REPLY_NONE_ZH]:  # fmt: skip
+        assert expected in status.stdout, (expected, status.stdout)
+
+
+def test_lang_en_and_petition_lang_override_the_locale(deployment: Deployment) -> None:
+    """``--lang en`` before the command, or PETITION_LANG=en, keeps a Chinese locale English;
+    ``--lang zh`` makes the one error line Chinese (an ID number's mistake by its rule)."""
+    zh = _env(deployment, LANG="zh_CN.UTF-8")
+    args = ["submit", "--bureau", BUREAU_ID, *_given("--id-number"), "--id-number", MISTYPED_ID]
+    english = deployment.run("petitioner", "--lang", "en", *args, env=zh)
+    assert english.returncode == 1
+    assert english.stderr.startswith("petition: error: ")
+    assert "check character" in english.stderr
+    by_variable = deployment.run("petitioner", *args, env={**zh, "PETITION_LANG": "en"})
+    assert by_variable.stderr == english.stderr
+    chinese = deployment.run("petitioner", "--lang", "zh", *args, env={"LANG": "C.UTF-8"})
+    assert chinese.stderr == "petition: error: 最后一位校验码与前 17 位不符，可能有一位输错了。\n"

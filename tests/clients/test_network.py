@@ -469,7 +469,7 @@ def test_retries_from_the_environment_and_the_flag_winning_over_it(
     assert len(retry_lines(from_env)) == 1
 
     flag_wins = init(deployment, home, dead, "--retries", "1", env={"PETITION_RETRIES": "5"})
-    assert "after 1 tries" in failed_with_one_line(flag_wins)
+    assert "after 1 try;" in failed_with_one_line(flag_wins)
     assert retry_lines(flag_wins) == []
 
     out_of_range = init(deployment, home, dead, env={"PETITION_RETRIES": "0"})

@@ -64,6 +64,7 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     # One request after the directory: no token round trip, nothing else.
     assert "requests sent: GET /v1/directory, POST /v1/petitions\n" in out
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert png.stat().st_mode & 0o777 == 0o600  # it holds the receipt code
     assert receipt_file.stat().st_mode & 0o077 == 0
 
     flags = deployment.bureau_flags()
