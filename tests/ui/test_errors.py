@@ -106,6 +106,7 @@ def test_a_directory_not_signed_by_the_pinned_authority_is_refused(
 
 
 def _fill(page: Page, body: str) -> None:
+    page.get_by_label(BUREAU_NAME).check()
     page.get_by_role("button", name="向这个机构写信访件").click()
     page.get_by_label("真实姓名").fill("王五")
     page.get_by_label("居民身份证号码").fill(ID_NUMBER)
@@ -186,6 +187,7 @@ def test_without_petition_init_the_command_starts_and_opens_the_setup_page(
 
 def _to_the_write_page(page: Page, ui: RunningUi) -> None:
     page.goto(ui.launch_url)
+    page.get_by_label(BUREAU_NAME).check()
     page.get_by_role("button", name="向这个机构写信访件").click()
     expect(page).to_have_url(re.compile(r"/write\?draft="))
 

@@ -237,6 +237,10 @@ def _submit_and_read_reply(
     expect(page.get_by_text(BUREAU_NAME)).to_be_visible()
     _shoot(page, "1-bureaus", folder=shots)
 
+    # No bureau is chosen for the petitioner: the form cannot be sent until one is.
+    expect(page.get_by_label(BUREAU_NAME)).not_to_be_checked()
+    page.get_by_role("button", name=words.to_write).click()
+    expect(page).to_have_url(ui.base + "/")
     page.get_by_label(BUREAU_NAME).check()
     page.get_by_role("button", name=words.to_write).click()
     expect(page).to_have_url(re.compile(r"/write\?draft="))
@@ -415,6 +419,7 @@ def test_a_receipt_file_downloads_and_opens_with_the_cli(
     """The optional receipt file is the CLI's own format; nothing is written unless asked."""
     page = open_page(locale="zh-CN", javascript=False).page
     page.goto(ui.launch_url)
+    page.get_by_label(BUREAU_NAME).check()
     page.get_by_role("button", name=ZH.to_write).click()
     petition = _petition()
     for label, value in [

@@ -130,6 +130,7 @@ def test_a_fresh_home_is_set_up_from_a_poster_photo_and_submits_without_a_termin
     expect(page).to_have_url(re.compile(r"/$"))
 
     # And the petition, without any terminal command.
+    page.get_by_label(BUREAU_NAME).check()
     page.get_by_role("button", name="向这个机构写信访件").click()
     page.get_by_label("真实姓名").fill("赵六")
     page.get_by_label("居民身份证号码").fill(ID_NUMBER)
