@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -199,6 +200,11 @@ class Client:
                 return Answer(response.status, dict(response.headers), response.read())
         except urllib.error.HTTPError as error:
             return Answer(error.code, dict(error.headers), error.read())
+        except http.client.IncompleteRead as cut:
+            # A server killed inside the body is a connection that died, like one killed before
+            # the status line (RemoteDisconnected, an OSError): callers under fault injection
+            # catch OSError for both.
+            raise ConnectionResetError("the answer's body was cut short") from cut
 
     def get(self, target: str, **kwargs: Any) -> Answer:
         return self.request("GET", target, **kwargs)
