@@ -15,7 +15,7 @@ from babel.messages.extract import extract_from_file
 ROOT = Path(__file__).resolve().parents[2]
 
 #: The petitioner's commands, the dispatcher's one-line errors, and the shared tables.
-CLI_MODULES = (
+PETITIONER_MODULES = (
     "cli_support/i18n.py",
     "cli_support/messages.py",
     "petition/cli.py",
@@ -24,6 +24,14 @@ CLI_MODULES = (
     "client/cli/progress.py",
     "client/cli/offline.py",
 )
+#: The bureau reviewer's commands (``petition bureau …``) and the passphrase prompts.
+BUREAU_MODULES: tuple[str, ...] = ()
+#: The auditor's commands (``petition audit network|threat-model``, the statistics report).
+AUDITOR_MODULES: tuple[str, ...] = ()
+#: The operator's, the witness's, the web UI launcher's and the demo's commands.
+OPERATOR_MODULES: tuple[str, ...] = ()
+
+CLI_MODULES = PETITIONER_MODULES + BUREAU_MODULES + AUDITOR_MODULES + OPERATOR_MODULES
 
 
 def extracted_cli_messages() -> dict[str, list[str]]:
