@@ -278,26 +278,34 @@ def write_qr_files(
     return QrFiles(images=written[:-1], page=written[-1])
 
 
-def scan_image(path: Path) -> list[str]:
-    """The text of every QR code zxing-cpp finds in one PNG or JPEG image (none is an error)."""
+def scan_image(source: Path | bytes) -> list[str]:
+    """The text of every QR code zxing-cpp finds in one PNG or JPEG image (none is an error).
+
+    ``source`` is a file's path (``petition deliver --scan``) or an upload held in memory (the
+    web UI's setup page reads the poster's QR without writing it to disk): the same limits and
+    the same reader for both. Pillow's decompression-bomb warning is a refusal, not a warning.
+    """
+    name = str(source) if isinstance(source, Path) else "the picture"
     try:
-        if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise InvalidInput(f"{path} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+        size = source.stat().st_size if isinstance(source, Path) else len(source)
+        if size > MAX_IMAGE_BYTES:
+            raise InvalidInput(f"{name} is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
         with warnings.catch_warnings():
             # Pillow warns (rather than refuses) between 89 and 179 megapixels.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=IMAGE_FORMATS) as image:
+            opened = source if isinstance(source, Path) else io.BytesIO(source)
+            with Image.open(opened, formats=IMAGE_FORMATS) as image:
                 gray = image.convert("L")
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"{path} has too many pixels to be a photo of a page") from exc
+        raise InvalidInput(f"{name} has too many pixels to be a photo of a page") from exc
     except UnidentifiedImageError as exc:
-        raise InvalidInput(f"{path} is not a PNG or JPEG image") from exc
+        raise InvalidInput(f"{name} is not a PNG or JPEG image") from exc
     except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise InvalidInput(f"cannot read {name}: {exc.strerror or exc}") from exc
     found = zxingcpp.read_barcodes(gray, formats=_QR_ONLY)
     if not found:
         raise InvalidInput(
-            f"{path}: no QR code could be read; take the photo or scan again, sharp, straight "
+            f"{name}: no QR code could be read; take the photo or scan again, sharp, straight "
             "and with the whole code in it"
         )
     return [barcode.text for barcode in found]

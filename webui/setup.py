@@ -6,7 +6,8 @@ from a photo of the poster's QR code (the fingerprint text that ``petition admin
 as a QR code). The check itself is ``petition init``'s (:func:`client.session.pin_server`):
 the server's authority key must have that fingerprint and must sign the directory, and nothing
 is saved before both hold. This module only reads the form: the fingerprint in any spacing or
-case, and the QR code from the uploaded image, decoded in memory (the upload never reaches the
+case, and the poster's QR code, decoded in memory by
+:func:`client.qr_transport.scan_image` (the upload never reaches the
 disk, see webui/app.py ``InMemoryRequest``).
 
 Why the fingerprint is asked for at all, in one sentence for the page: anybody can run a server
@@ -17,20 +18,12 @@ the poster, and every page after this one checks the list of bureaus against it.
 from __future__ import annotations
 
 import hmac
-import warnings
 from collections.abc import Iterable
-from io import BytesIO
 
-import zxingcpp
-from PIL import Image, UnidentifiedImageError
-
-from client.errors import InvalidInput
-from client.qr_transport import IMAGE_FORMATS, MAX_IMAGE_BYTES
 from crypto.errors import MalformedInput
 from crypto.keys import parse_fingerprint
 from webui.i18n import N_
 
-_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 #: The form's fields, in the order of the page (and of the error summary).
 SETUP_FIELDS = ("server", "fingerprint", "qr")
 
@@ -58,30 +51,6 @@ QR_NO_FINGERPRINT = N_(
     "The QR code in this picture does not hold a fingerprint. Use the QR code printed next to "
     "the fingerprint on the poster, or type the fingerprint instead."
 )
-
-
-def read_qr_upload(data: bytes) -> list[str]:
-    """The text of every QR code in an uploaded PNG or JPEG, read in memory.
-
-    The same limits and reader as ``petition deliver --scan`` (client/qr_transport.py
-    ``scan_image``, which reads a file by its path): at most ``MAX_IMAGE_BYTES``, PNG or JPEG
-    only, Pillow's decompression-bomb warning treated as a refusal, zxing-cpp for QR codes only.
-    """
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidInput("the picture is too large")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(BytesIO(data), formats=IMAGE_FORMATS) as image:
-                gray = image.convert("L")
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise InvalidInput("the picture has too many pixels") from exc
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InvalidInput("the file is not a readable PNG or JPEG picture") from exc
-    found = zxingcpp.read_barcodes(gray, formats=_QR_ONLY)
-    if not found:
-        raise InvalidInput("no QR code could be read in the picture")
-    return [barcode.text for barcode in found]
 
 
 def fingerprint_in(texts: Iterable[str]) -> bytes | None:

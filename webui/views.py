@@ -39,6 +39,7 @@ from client.petitioner import (
     seal_receipt,
     submit_petition,
 )
+from client.qr_transport import scan_image
 from client.session import Session, pin_server
 from client.transport import validate_server_url
 from crypto.document import MAX_ATTACHMENTS
@@ -699,7 +700,7 @@ def setup_check() -> Response:
     upload = request.files.get("qr")
     if upload is not None and upload.filename:
         try:
-            texts = setup.read_qr_upload(upload.stream.read(MAX_QR_UPLOAD_BYTES + 1))
+            texts = scan_image(upload.stream.read(MAX_QR_UPLOAD_BYTES + 1))
         except InvalidInput:
             errors["qr"] = t.gettext(setup.QR_UNREADABLE)
         else:
