@@ -2,7 +2,8 @@
 
 It lives in ``cli_support``, the layer below both ``server`` and ``client`` commands, so that the
 two never import each other nor the dispatcher, and a passphrase is asked for the same way
-everywhere.
+everywhere: in the command line's language (cli_support/i18n.py), whichever role asks. Callers
+pass their ``prompt`` already translated.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import qrcode
 
+from cli_support.i18n import _
 from crypto.errors import SealedPetitionError
 
 
@@ -28,16 +30,18 @@ def read_passphrase(passphrase_file: Path | None, *, prompt: str, confirm: bool)
         try:
             text = Path(passphrase_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise TerminalError(f"cannot read the passphrase file {passphrase_file}") from exc
+            raise TerminalError(
+                _("cannot read the passphrase file %(file)s", file=passphrase_file)
+            ) from exc
         lines = text.splitlines()
         if not lines or not lines[0]:
-            raise TerminalError(f"the passphrase file {passphrase_file} is empty")
+            raise TerminalError(_("the passphrase file %(file)s is empty", file=passphrase_file))
         return lines[0]
     if not sys.stdin.isatty():
-        raise TerminalError("no terminal to ask for a passphrase; use --passphrase-file")
-    first = getpass.getpass(f"{prompt}: ")
-    if confirm and getpass.getpass("Repeat it: ") != first:
-        raise TerminalError("the two passphrases differ; nothing was written")
+        raise TerminalError(_("no terminal to ask for a passphrase; use --passphrase-file"))
+    first = getpass.getpass(prompt + _(": "))
+    if confirm and getpass.getpass(_("Repeat it") + _(": ")) != first:
+        raise TerminalError(_("the two passphrases differ; nothing was written"))
     return first
 
 

@@ -17,6 +17,11 @@ second petition on his phone and prints it as QR codes; a courier who only ran `
 delivers it from the scanned codes, and the petitioner's code finds it and the bureau's reply.
 At the end an auditor counts, from the log alone, how each bureau handled its cases, and checks
 that the server's published figures are the same.
+
+The story is told in the command line's language (``petition --lang zh demo``, PETITION_LANG or
+the locale), and every command it runs gets that language through PETITION_LANG, so that one
+person watching reads one language; what it reads back from their output (a fingerprint, a
+receipt code, a petition id, a pseudonym) it finds by its form, not by the words around it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pathlib import Path
 
 import httpx
 
+from cli_support.i18n import N_, _, translator
 from client.home import ClientHome
 
 # -P: the temporary folder (the working directory) must never shadow an installed package.
@@ -65,6 +71,12 @@ VILLAGE_TEXT = (
     "今年雨季山体滑坡，村里通往乡镇的道路中断已三个月，孩子无法上学。\n恳请尽快组织抢修。\n"
 )
 VILLAGE_REPLY_TEXT = "您的来信已收到并受理，已转请州交通运输局组织抢修。"
+
+
+#: What the demo reads from the commands' output, whatever their language (PETITION_LANG is the
+#: demo's for every command it runs): the first petition id (32 hex digits) and pseudonym.
+PETITION_ID = r"(?<![0-9a-f])([0-9a-f]{32})(?![0-9a-f])"
+PSEUDONYM = r"(?<![0-9a-f-])([0-9a-f]{4}(?:-[0-9a-f]{4}){3})(?![0-9a-f-])"
 
 
 class DemoFailed(Exception):
@@ -109,12 +121,24 @@ class Demo:
         if refused:
             error = result.stderr.strip()
             if result.returncode == 0 or "\n" in error or "Traceback" in error:
-                raise DemoFailed(f"`petition {printable}` should fail with one line: {error!r}")
+                raise DemoFailed(
+                    _(
+                        "`petition %(command)s` should fail with one line: %(error)s",
+                        command=printable,
+                        error=repr(error),
+                    )
+                )
             print(f"     {error}")
-            print(f"     (exit status {result.returncode})")
+            print("     " + _("(exit status %(status)s)", status=result.returncode))
             return error
         if result.returncode != 0:
-            raise DemoFailed(f"`petition {printable}` failed: {result.stderr.strip()}")
+            raise DemoFailed(
+                _(
+                    "`petition %(command)s` failed: %(error)s",
+                    command=printable,
+                    error=result.stderr.strip(),
+                )
+            )
         return result.stdout
 
     def start_server(self) -> str:
@@ -123,7 +147,7 @@ class Demo:
         self.server = self._background("operator", "server.log", args)
         url = f"http://127.0.0.1:{port}"
         self._wait_until_up(self.server, f"{url}/healthz", "server.log")
-        print(f"     listening on {url} (gunicorn workers + one writer process)")
+        print("     " + _("listening on %(url)s (gunicorn workers + one writer process)", url=url))
         return url
 
     def start_witness(self) -> str:
@@ -133,7 +157,7 @@ class Demo:
         url = f"http://127.0.0.1:{port}"
         # Any answer means it listens: a GET of a checkpoint it never cosigned is 404.
         self._wait_until_up(self.witness, f"{url}/{'0' * 64}/checkpoint", "witness.log")
-        print(f"     listening on {url}")
+        print("     " + _("listening on %(url)s", url=url))
         return url
 
     def _background(
@@ -161,7 +185,9 @@ class Demo:
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        raise DemoFailed(f"the process logging to {log_name} did not start within 60 s")
+        raise DemoFailed(
+            _("the process logging to %(log)s did not start within 60 s", log=log_name)
+        )
 
     def stop_servers(self) -> None:
         for process in (self.server, self.witness):
@@ -191,15 +217,17 @@ def _private_file(path: Path, text: str) -> None:
 
 def run() -> int:
     with tempfile.TemporaryDirectory(prefix="petition-demo-") as folder:
-        demo = Demo(Path(folder))
+        # Every command of the story speaks the demo's language (--lang, PETITION_LANG, locale).
+        demo = Demo(Path(folder), env_base={"PETITION_LANG": translator().language})
         try:
             _story(demo)
         except DemoFailed as exc:
-            print(f"\npetition demo: failed at step {demo.step_number}: {exc}", file=sys.stderr)
+            failed = _("failed at step %(step)s: %(reason)s", step=demo.step_number, reason=exc)
+            print(f"\npetition demo: {failed}", file=sys.stderr)
             return 1
         finally:
             demo.stop_servers()
-    print("\nDemo complete; its temporary folder has been removed.")
+    print("\n" + _("Demo complete; its temporary folder has been removed."))
     return 0
 
 
@@ -210,30 +238,37 @@ def _story(demo: Demo) -> None:
         (root / role).mkdir(mode=0o700)
     for role in roles:
         _private_file(root / role / "passphrase", PASSPHRASE + "\n")
-    print(f"Everything happens in {root}, removed at the end.")
+    print(_("Everything happens in %(folder)s, removed at the end.", folder=root))
 
     demo.step(
-        "Directory authority: create the key petitioners will pin",
-        "Its fingerprint is what a petitioner checks against a trusted source (poster, QR code).",
+        _("Directory authority: create the key petitioners will pin"),
+        _(
+            "Its fingerprint is what a petitioner checks against a trusted source "
+            "(poster, QR code)."
+        ),
     )
     out = demo.run("authority", "admin", "init", "--data", "server-data",
                    "--passphrase-file", "authority/passphrase")  # fmt: skip
-    fingerprint = _match(r"^\s*([0-9a-f]{4}(?: [0-9a-f]{4}){15})\s*$", out, "fingerprint")
+    fingerprint = _match(r"^\s*([0-9a-f]{4}(?: [0-9a-f]{4}){15})\s*$", out, N_("fingerprint"))
 
     demo.step(
-        "Bureau: create every key and the token salt in one passphrase-protected keystore",
-        "An identity key and a case key (each ML-KEM-768 + X25519), a signing key (Ed25519) "
-        "and a token key (HMAC-SHA256). The token key never leaves the bureau's keystores.",
+        _("Bureau: create every key and the token salt in one passphrase-protected keystore"),
+        _(
+            "An identity key and a case key (each ML-KEM-768 + X25519), a signing key (Ed25519) "
+            "and a token key (HMAC-SHA256). The token key never leaves the bureau's keystores."
+        ),
     )
     demo.run("bureau", "bureau", "init", "--id", BUREAU_ID, "--name", BUREAU_NAME,
              "--keystore", "bureau/national.keystore",
              "--passphrase-file", "bureau/passphrase")  # fmt: skip
 
     demo.step(
-        "Bureau: give intake and the case handler each a keystore of their own",
-        "Intake: identity, token and signing keys (who petitioned, and their pseudonym). "
-        "Case handler: case, signing and token keys (the case and the pseudonym, never the "
-        "identity). The full keystore then goes to a safe.",
+        _("Bureau: give intake and the case handler each a keystore of their own"),
+        _(
+            "Intake: identity, token and signing keys (who petitioned, and their pseudonym). "
+            "Case handler: case, signing and token keys (the case and the pseudonym, never the "
+            "identity). The full keystore then goes to a safe."
+        ),
     )
     full = ("--keystore", "bureau/national.keystore", "--passphrase-file", "bureau/passphrase")
     for role in ("intake", "handler"):
@@ -242,18 +277,22 @@ def _story(demo: Demo) -> None:
                  "--new-passphrase-file", f"{role}/passphrase")  # fmt: skip
 
     demo.step(
-        "Directory authority: publish the bureau's public bundle in the signed directory",
-        "With its place in the hierarchy: what it covers, and the bureau one level up (none "
-        "for the national bureau), where a review of its answers would go.",
+        _("Directory authority: publish the bureau's public bundle in the signed directory"),
+        _(
+            "With its place in the hierarchy: what it covers, and the bureau one level up (none "
+            "for the national bureau), where a review of its answers would go."
+        ),
     )
     demo.run("authority", "admin", "add-bureau", "--data", "server-data",
              "--passphrase-file", "authority/passphrase",
              "bureau/national.bundle.json", "--covers", "全国")  # fmt: skip
 
     demo.step(
-        "A second bureau, one level down: the province's, with its own keys",
-        "Its case handler gets a keystore of its own; the directory places it below the "
-        "national bureau, covering 广东省.",
+        _("A second bureau, one level down: the province's, with its own keys"),
+        _(
+            "Its case handler gets a keystore of its own; the directory places it below the "
+            "national bureau, covering 广东省."
+        ),
     )
     demo.run("province", "bureau", "init", "--id", PROVINCE_ID, "--name", PROVINCE_NAME,
              "--keystore", "province/guangdong.keystore",
@@ -269,50 +308,60 @@ def _story(demo: Demo) -> None:
              "--parent", BUREAU_ID, "--covers", "广东省")  # fmt: skip
 
     demo.step(
-        "Witness (an NGO): create a witness and trust this log",
-        "A witness cosigns each checkpoint only if it extends the last one it cosigned, and "
-        "keeps nothing else: a log that shows two histories cannot get both witnessed.",
+        _("Witness (an NGO): create a witness and trust this log"),
+        _(
+            "A witness cosigns each checkpoint only if it extends the last one it cosigned, and "
+            "keeps nothing else: a log that shows two histories cannot get both witnessed."
+        ),
     )
     out = demo.run("witness", "witness", "init", "--data", "witness-data",
                    "--name", "witness.ngo.example/w1")  # fmt: skip
-    witness_vkey = _match(r"^\s*(witness\.ngo\.example/w1\+[0-9a-f]{8}\+\S+)\s*$", out, "vkey")
+    witness_vkey = _match(r"^\s*(witness\.ngo\.example/w1\+[0-9a-f]{8}\+\S+)\s*$", out, N_("vkey"))
     log_vkey = (root / "server-data" / "log.pub").read_text(encoding="utf-8").strip()
-    print(f"   the log's verifier key (also in the signed directory): {log_vkey}")
+    print(
+        "   " + _("the log's verifier key (also in the signed directory): %(vkey)s", vkey=log_vkey)
+    )
     demo.run("witness", "witness", "add-log", "--data", "witness-data", log_vkey)
     witness_url = demo.start_witness()
 
     demo.step(
-        "Directory authority: require the witness's cosignature on every checkpoint",
-        "The policy (c2sp.org/tlog-policy) travels in the signed directory; clients believe a "
-        "checkpoint only with the quorum of cosignatures it names.",
+        _("Directory authority: require the witness's cosignature on every checkpoint"),
+        _(
+            "The policy (c2sp.org/tlog-policy) travels in the signed directory; clients believe a "
+            "checkpoint only with the quorum of cosignatures it names."
+        ),
     )
     demo.run("authority", "admin", "add-witness", "--data", "server-data",
              "--passphrase-file", "authority/passphrase",
              "ngo", witness_vkey, witness_url, "--quorum", "1")  # fmt: skip
 
     demo.step(
-        "Operator: start the submission server on a free local port",
-        "It holds no bureau key of any kind, and has no token endpoint. It signs one checkpoint "
-        "per batch, publishes the log as static tiles under /log/, and asks the witness to "
-        "cosign each checkpoint before it answers.",
+        _("Operator: start the submission server on a free local port"),
+        _(
+            "It holds no bureau key of any kind, and has no token endpoint. It signs one "
+            "checkpoint per batch, publishes the log as static tiles under /log/, and asks the "
+            "witness to cosign each checkpoint before it answers."
+        ),
     )
     url = demo.start_server()
 
     demo.step(
-        "Petitioner: pin the server and the authority's fingerprint, then list the bureaus",
-        "Every later command checks the directory's signature against this pin.",
+        _("Petitioner: pin the server and the authority's fingerprint, then list the bureaus"),
+        _("Every later command checks the directory's signature against this pin."),
     )
     demo.run("petitioner", "init", "--server", url, "--trust", fingerprint)
     demo.run("petitioner", "bureaus")
 
     demo.step(
-        "Petitioner: submit a petition in Chinese with an attachment, in ONE request",
-        "ID checked on the device; its Argon2id pre-hash (the bureau's public salt) computed on "
-        "the device; identity and case sealed apart; then, after the signed directory, one "
-        "request: POST /v1/petitions with the envelope and a lookup-key hash. The receipt (a "
-        "tlog-proof) is verified: the log's signature on the checkpoint, the witness's "
-        "cosignature the policy requires, and the inclusion proof. The receipt is also kept, "
-        "encrypted, to show later that the petition was accepted.",
+        _("Petitioner: submit a petition in Chinese with an attachment, in ONE request"),
+        _(
+            "ID checked on the device; its Argon2id pre-hash (the bureau's public salt) computed "
+            "on the device; identity and case sealed apart; then, after the signed directory, one "
+            "request: POST /v1/petitions with the envelope and a lookup-key hash. The receipt (a "
+            "tlog-proof) is verified: the log's signature on the checkpoint, the witness's "
+            "cosignature the policy requires, and the inclusion proof. The receipt is also kept, "
+            "encrypted, to show later that the petition was accepted."
+        ),
     )
     (root / "petitioner" / "petition.txt").write_text(PETITION_TEXT, encoding="utf-8")
     (root / "petitioner" / "review.txt").write_text(REVIEW_TEXT, encoding="utf-8")
@@ -325,10 +374,10 @@ def _story(demo: Demo) -> None:
                    "--attach", f"petitioner/{ATTACHMENT_NAME}",
                    "--save-receipt", "petitioner/receipt.sealed",
                    "--passphrase-file", "petitioner/passphrase")  # fmt: skip
-    code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
-    petition_id = _match(r"petition id ([0-9a-f]{32})", out, "petition id")
+    code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, N_("receipt code"))
+    petition_id = _match(PETITION_ID, out, N_("petition id"))
     leftovers = sorted(p.name for p in (root / "petitioner" / "home").rglob("*") if p.is_file())
-    print(f"   the petitioner's state directory holds only: {leftovers}")
+    print("   " + _("the petitioner's state directory holds only: %(files)s", files=leftovers))
 
     demo.run("intake", "init", "--server", url, "--trust", fingerprint, show=False)
     demo.run("handler", "init", "--server", url, "--trust", fingerprint, show=False)
@@ -338,30 +387,34 @@ def _story(demo: Demo) -> None:
                "--passphrase-file", "handler/passphrase")  # fmt: skip
 
     demo.step(
-        "Intake: open the identity section and derive the petitioner's pseudonym",
-        "Token = HMAC(token key, Argon2id(ID number, salt)), computed here from the ID inside "
-        "the identity section: the server never saw it, and no public service can compute it.",
+        _("Intake: open the identity section and derive the petitioner's pseudonym"),
+        _(
+            "Token = HMAC(token key, Argon2id(ID number, salt)), computed here from the ID inside "
+            "the identity section: the server never saw it, and no public service can compute it."
+        ),
     )
     out = demo.run("intake", "bureau", "intake", *intake)
-    pseudonym = _match(r"^pseudonym ([0-9a-f]{4}(?:-[0-9a-f]{4}){3})", out, "pseudonym")
+    pseudonym = _match(PSEUDONYM, out, N_("pseudonym"))
 
     demo.step(
-        "Case handler: read the case under the same pseudonym, without the identity",
-        "The handler's keystore holds the case key but not the identity key.",
+        _("Case handler: read the case under the same pseudonym, without the identity"),
+        _("The handler's keystore holds the case key but not the identity key."),
     )
     demo.run("handler", "bureau", "inbox", *handler)
     demo.run("handler", "bureau", "show", petition_id, *handler,
              "--save-attachments", "handler/attachments")  # fmt: skip
-    print("   asked for the identity, the handler's keystore refuses in one line:")
+    print("   " + _("asked for the identity, the handler's keystore refuses in one line:"))
     demo.run("handler", "bureau", "intake", petition_id, *handler, refused=True)
 
     demo.step(
-        "Case handler: transfer the case to the province's bureau, without the identity",
-        "The case is re-sealed for the receiving bureau on this machine; the identity stays "
-        "here (the petitioner did not consent, and the handler has no identity key anyway). "
-        "The transfer is a public log entry signed by this bureau; the message to the "
-        "petitioner travels encrypted with it. A transfer to the body complained about would "
-        "be refused (Art. 30).",
+        _("Case handler: transfer the case to the province's bureau, without the identity"),
+        _(
+            "The case is re-sealed for the receiving bureau on this machine; the identity stays "
+            "here (the petitioner did not consent, and the handler has no identity key anyway). "
+            "The transfer is a public log entry signed by this bureau; the message to the "
+            "petitioner travels encrypted with it. A transfer to the body complained about would "
+            "be refused (Art. 30)."
+        ),
     )
     demo.run("handler", "bureau", "transfer", petition_id, *handler, "--to", PROVINCE_ID,
              "--message", TRANSFER_TEXT)  # fmt: skip
@@ -372,65 +425,77 @@ def _story(demo: Demo) -> None:
     province_intake = ("--keystore", "province/guangdong-intake.keystore",
                        "--passphrase-file", "province/passphrase")  # fmt: skip
     demo.step(
-        "Province: intake finds no identity; the case handler works by pseudonym",
-        "The copy the province received holds a withheld identity, padded to the same size. "
-        "Its worklist shows the statutory clock: 15 days to acknowledge (Arts. 22, 23).",
+        _("Province: intake finds no identity; the case handler works by pseudonym"),
+        _(
+            "The copy the province received holds a withheld identity, padded to the same size. "
+            "Its worklist shows the statutory clock: 15 days to acknowledge (Arts. 22, 23)."
+        ),
     )
     demo.run("province", "bureau", "intake", petition_id, *province_intake)
     demo.run("province", "bureau", "inbox", "--due", *province)
     demo.run("province", "bureau", "show", petition_id, *province)
 
     demo.step(
-        "Province: acknowledge the case in writing (Art. 23)",
-        "A public log entry signed by the province's bureau; the notice itself travels "
-        "encrypted to the petitioner. The 60 days of Art. 34 run from here.",
+        _("Province: acknowledge the case in writing (Art. 23)"),
+        _(
+            "A public log entry signed by the province's bureau; the notice itself travels "
+            "encrypted to the petitioner. The 60 days of Art. 34 run from here."
+        ),
     )
     demo.run("province", "bureau", "acknowledge", petition_id, *province,
              "--message", REPLY_TEXT)  # fmt: skip
 
     later = (datetime.now(UTC).date() + timedelta(days=70)).isoformat()
     demo.step(
-        "Petitioner: what if the province never answers? The clock 70 days from now",
-        "The same public entries, counted on a later day: the 60 days of Art. 34 have run "
-        "out, the answer is overdue, and the status names what the Regulations give the "
-        "petitioner then (the next level orders correction, Art. 45(1); petition review "
-        "takes the case there). Anyone counting the log sees the same overdue case.",
+        _("Petitioner: what if the province never answers? The clock 70 days from now"),
+        _(
+            "The same public entries, counted on a later day: the 60 days of Art. 34 have run "
+            "out, the answer is overdue, and the status names what the Regulations give the "
+            "petitioner then (the next level orders correction, Art. 45(1); petition review "
+            "takes the case there). Anyone counting the log sees the same overdue case."
+        ),
     )
     demo.env_base["PETITION_CODE"] = code
     demo.run("petitioner", "status", "--on", later)
     del demo.env_base["PETITION_CODE"]
     demo.step(
-        "Province: the written answer, in time",
-        "The answer travels encrypted to the petitioner; its outcome category (supported, "
-        "explained, not supported) is public, in an entry signed by the bureau.",
+        _("Province: the written answer, in time"),
+        _(
+            "The answer travels encrypted to the petitioner; its outcome category (supported, "
+            "explained, not supported) is public, in an entry signed by the bureau."
+        ),
     )
     demo.run("province", "bureau", "decide", petition_id, *province,
              "--outcome", "supported", "--message", ANSWER_TEXT)  # fmt: skip
 
     demo.step(
-        "Petitioner: come back with the receipt code alone",
-        "(Given here through PETITION_CODE; typed at the prompt it is not echoed.)",
+        _("Petitioner: come back with the receipt code alone"),
+        _("(Given here through PETITION_CODE; typed at the prompt it is not echoed.)"),
     )
     demo.env_base["PETITION_CODE"] = code
     demo.run("petitioner", "status")
 
     demo.step(
-        "Petitioner: not satisfied, ask the next level to review the answer (Art. 35)",
-        "With the receipt code alone the device finds the case and its public events, checks "
-        "that the Regulations allow a review today (within 30 days of the written answer; "
-        "never while a body is still within its time, Art. 19), and seals the request to the "
-        "bureau above the one that answered, with the log proof of that answer attached. "
-        "Nothing was kept on the device, so the identity is typed again.",
+        _("Petitioner: not satisfied, ask the next level to review the answer (Art. 35)"),
+        _(
+            "With the receipt code alone the device finds the case and its public events, checks "
+            "that the Regulations allow a review today (within 30 days of the written answer; "
+            "never while a body is still within its time, Art. 19), and seals the request to the "
+            "bureau above the one that answered, with the log proof of that answer attached. "
+            "Nothing was kept on the device, so the identity is typed again."
+        ),
     )
     demo.run("petitioner", "review", "--name", "张三", "--id-number", DEMO_ID_NUMBER,
              "--contact", "手机 138 0000 0000", "--region", "广东省深圳市",
              "--body-file", "petitioner/review.txt")  # fmt: skip
 
     demo.step(
-        "National bureau: review the province's answer",
-        "The request arrives in the national bureau's worklist with 30 days to answer "
-        "(Art. 35); its case handler checks the attached log proof of the province's "
-        "decision and records the review opinion, a public entry signed by the bureau.",
+        _("National bureau: review the province's answer"),
+        _(
+            "The request arrives in the national bureau's worklist with 30 days to answer "
+            "(Art. 35); its case handler checks the attached log proof of the province's "
+            "decision and records the review opinion, a public entry signed by the bureau."
+        ),
     )
     demo.run("handler", "bureau", "inbox", "--due", *handler)
     demo.run("handler", "bureau", "show", petition_id, *handler)
@@ -442,9 +507,11 @@ def _story(demo: Demo) -> None:
     _offline_leg(demo, url, fingerprint, handler)
 
     demo.step(
-        "Auditor: verify the log, the receipt and the server's stored data",
-        "The auditor pins the same authority; the checkpoints it accepts are kept to detect "
-        "rewrites later, and must carry the witness's cosignature.",
+        _("Auditor: verify the log, the receipt and the server's stored data"),
+        _(
+            "The auditor pins the same authority; the checkpoints it accepts are kept to detect "
+            "rewrites later, and must carry the witness's cosignature."
+        ),
     )
     demo.run("auditor", "init", "--server", url, "--trust", fingerprint, show=False)
     demo.run("auditor", "audit", "log")
@@ -452,20 +519,24 @@ def _story(demo: Demo) -> None:
     demo.run("auditor", "audit", "store", "--data", "server-data")
 
     demo.step(
-        "Anyone: count how every bureau handled its cases, from the log alone",
-        "Received, acknowledged within 15 days, decided within 60 (+30), overdue today, "
-        "transfers, reviews: each deadline is the Regulations' own clock over the signed "
-        "entries, verified against the witnessed checkpoint. The server publishes the same "
-        "figures at /v1/stats; --compare recounts them and names any difference.",
+        _("Anyone: count how every bureau handled its cases, from the log alone"),
+        _(
+            "Received, acknowledged within 15 days, decided within 60 (+30), overdue today, "
+            "transfers, reviews: each deadline is the Regulations' own clock over the signed "
+            "entries, verified against the witnessed checkpoint. The server publishes the same "
+            "figures at /v1/stats; --compare recounts them and names any difference."
+        ),
     )
     demo.run("auditor", "audit", "stats", "--period", "all", "--lang", "zh")
     demo.run("auditor", "audit", "stats", "--period", "all", "--compare")
     demo.run("auditor", "audit", "stats", "--period", "all", "--html", "auditor/stats.html")
 
     demo.step(
-        "Petitioner, offline: the saved receipt proves the petition was accepted",
-        "Against the log's policy alone (the log key and the witness), with no server: a "
-        "receipt that a server which later denies the petition cannot explain away.",
+        _("Petitioner, offline: the saved receipt proves the petition was accepted"),
+        _(
+            "Against the log's policy alone (the log key and the witness), with no server: a "
+            "receipt that a server which later denies the petition cannot explain away."
+        ),
     )
     demo.run("petitioner", "audit", "policy", "--out", "petitioner/policy")
     demo.run("petitioner", "audit", "receipt", "petitioner/receipt.sealed", "--offline",
@@ -474,24 +545,34 @@ def _story(demo: Demo) -> None:
     demo.run("witness", "witness", "logs", "--data", "witness-data")
 
     demo.step(
-        "Auditor: check every threat of docs/threat-model.md this deployment can show",
-        "One row per threat id, in the document's order: PASS or FAIL from checks against the "
-        "live server and its data directory, NOT CHECKABLE HERE where a row is a property of "
-        "the code, shown by its adversarial tests instead.",
+        _("Auditor: check every threat of docs/threat-model.md this deployment can show"),
+        _(
+            "One row per threat id, in the document's order: PASS or FAIL from checks against the "
+            "live server and its data directory, NOT CHECKABLE HERE where a row is a property of "
+            "the code, shown by its adversarial tests instead."
+        ),
     )
     demo.run("auditor", "audit", "threat-model", "--server", url, "--data", "server-data")
 
     demo.step(
-        "What the server holds for this petition",
-        "Ciphertext, its hash, a lookup-key hash, a day, the latest event and the bureau "
-        "handling it: no name, ID, text, time, "
-        "token or any other value that is the same for two petitions of one person.",
+        _("What the server holds for this petition"),
+        _(
+            "Ciphertext, its hash, a lookup-key hash, a day, the latest event and the bureau "
+            "handling it: no name, ID, text, time, "
+            "token or any other value that is the same for two petitions of one person."
+        ),
     )
     out = demo.run("operator", "admin", "inspect", "--data", "server-data", petition_id)
     for secret in ("张三", DEMO_ID_NUMBER, pseudonym, pseudonym.replace("-", "")):
         if secret in out:
-            raise DemoFailed(f"the server's record holds {secret!r}")
-    print(f"   checked: neither the name, the ID number nor the pseudonym {pseudonym} is there")
+            raise DemoFailed(_("the server's record holds %(secret)s", secret=repr(secret)))
+    print(
+        "   "
+        + _(
+            "checked: neither the name, the ID number nor the pseudonym %(pseudonym)s is there",
+            pseudonym=pseudonym,
+        )
+    )
 
 
 def _offline_leg(demo: Demo, url: str, fingerprint: str, handler: tuple[str, ...]) -> None:
@@ -506,12 +587,15 @@ def _offline_leg(demo: Demo, url: str, fingerprint: str, handler: tuple[str, ...
     (root / "village" / "petition.txt").write_text(VILLAGE_TEXT, encoding="utf-8")
 
     demo.step(
-        "Petitioner, back in his village, with no route to the server: seal a petition",
-        "His phone holds what his device kept (the pin and the signed directory, nothing of a "
-        f"petition), but its server is now {closed}, where nothing listens: any connection "
-        "fails the command. `petition seal` needs none: it seals with the kept directory and "
-        "writes the sealed petition as a file and as numbered QR codes to print. The receipt "
-        "code is shown on the phone only; neither the file nor the codes lead to it.",
+        _("Petitioner, back in his village, with no route to the server: seal a petition"),
+        _(
+            "His phone holds what his device kept (the pin and the signed directory, nothing of "
+            "a petition), but its server is now %(closed)s, where nothing listens: any connection "
+            "fails the command. `petition seal` needs none: it seals with the kept directory and "
+            "writes the sealed petition as a file and as numbered QR codes to print. The receipt "
+            "code is shown on the phone only; neither the file nor the codes lead to it.",
+            closed=closed,
+        ),
     )
     demo.run("village", "bureaus", "--retries", "1", refused=True)
     out = demo.run("village", "seal", "--bureau", BUREAU_ID, "--name", "张三",
@@ -519,33 +603,41 @@ def _offline_leg(demo: Demo, url: str, fingerprint: str, handler: tuple[str, ...
                    "--subject", VILLAGE_SUBJECT, "--category", "交通", "--region", "云南省怒江州",
                    "--body-file", "village/petition.txt", "--out", "village/petition.sealed",
                    "--qr", "village/qr", "--no-qr")  # fmt: skip
-    code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, "receipt code")
-    petition_id = _match(r"^([0-9a-f]{32}); `petition status`", out, "petition id")
+    code = _match(r"^\s*(1[0-9A-Z]{3}(?:-[0-9A-Z]{4}){6})\s*$", out, N_("receipt code"))
+    petition_id = _match(PETITION_ID, out, N_("petition id"))
     leftovers = sorted(p.name for p in phone.rglob("*") if p.is_file())
-    print(f"   the phone's state directory holds only: {leftovers}")
+    print("   " + _("the phone's state directory holds only: %(files)s", files=leftovers))
 
     images = sorted((root / "village" / "qr").glob("part-*.png"))
     scanned = random.sample(images, len(images))  # any order: parts are numbered
     if scanned == images:
         scanned.reverse()
     demo.step(
-        f"Courier, online later: deliver the petition from photos of its {len(images)} QR codes",
-        "Anyone who only ran `petition init`: the codes are read with zxing-cpp, in whatever "
-        "order they were scanned, checked part by part, reassembled and sent exactly as "
-        "sealed. The courier learns nothing of the petition or its code, and keeps nothing.",
+        translator().ngettext(
+            "Courier, online later: deliver the petition from a photo of its %(num)s QR code",
+            "Courier, online later: deliver the petition from photos of its %(num)s QR codes",
+            len(images),
+        ),
+        _(
+            "Anyone who only ran `petition init`: the codes are read with zxing-cpp, in whatever "
+            "order they were scanned, checked part by part, reassembled and sent exactly as "
+            "sealed. The courier learns nothing of the petition or its code, and keeps nothing."
+        ),
     )
     demo.run("courier", "init", "--server", url, "--trust", fingerprint, show=False)
     out = demo.run("courier", "deliver", "--scan",
                    *(str(image.relative_to(root)) for image in scanned))  # fmt: skip
-    if f"petition {petition_id}, log entry " not in out:
-        raise DemoFailed(f"the courier did not deliver petition {petition_id}")
+    if petition_id not in out:
+        raise DemoFailed(_("the courier did not deliver petition %(id)s", id=petition_id))
     courier = sorted(p.name for p in (root / "courier" / "home").rglob("*") if p.is_file())
-    print(f"   the courier's state directory holds only: {courier}")
+    print("   " + _("the courier's state directory holds only: %(files)s", files=courier))
 
     demo.step(
-        "National bureau answers; the petitioner, online anywhere, checks by code",
-        "The delivered petition is a case like any other. The petitioner needs nothing but "
-        "the code, on any device: here the one he used in town.",
+        _("National bureau answers; the petitioner, online anywhere, checks by code"),
+        _(
+            "The delivered petition is a case like any other. The petitioner needs nothing but "
+            "the code, on any device: here the one he used in town."
+        ),
     )
     demo.run("handler", "bureau", "acknowledge", petition_id, *handler,
              "--message", VILLAGE_REPLY_TEXT)  # fmt: skip
@@ -557,5 +649,5 @@ def _offline_leg(demo: Demo, url: str, fingerprint: str, handler: tuple[str, ...
 def _match(pattern: str, text: str, what: str) -> str:
     found = re.search(pattern, text, re.MULTILINE)
     if found is None:
-        raise DemoFailed(f"no {what} in the output")
+        raise DemoFailed(_("no %(what)s in the output", what=_(what)))
     return found.group(1)

@@ -12,15 +12,16 @@ log only grew). Nothing else the server says is used. The figures are then count
 Output: a terminal table (:func:`render_table`), canonical JSON, or a self-contained HTML
 report (:func:`render_html`) with SVG charts drawn by matplotlib and embedded inline: no
 script, no external resource, a Content-Security-Policy that forbids loading any. Text is in
-Chinese or English from the gettext catalog ``client/locales/zh_CN/LC_MESSAGES/stats.po``
-(English is the message ids), compiled in memory with Babel as the web UI does. Charts use the
+Chinese or English from the catalogs every command and the web UI share (cli_support/i18n.py):
+one catalog system, so a word of the report is the word the other commands use. The caller
+passes the :class:`~cli_support.i18n.Translator` (the language the command chose), so the
+table and the report can be drawn in either language in one process. Charts use the
 WenQuanYi Micro Hei font when it is installed (``./dev.sh`` installs fonts-wqy-microhei); without
 a Chinese font they label bureaus by id and axes in English, rather than draw empty boxes.
 """
 
 from __future__ import annotations
 
-import gettext as _gettext
 import html
 import io
 import os
@@ -28,9 +29,9 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from importlib import resources
 from typing import Any
 
+from cli_support.i18n import N_, Translator
 from client.auditor import kept_checkpoints, latest_checkpoint
 from client.errors import AuditFailure, InvalidInput, ServerMisbehaved
 from client.session import Session, Witnessing
@@ -41,7 +42,6 @@ from crypto.errors import MalformedInput
 from crypto.objects import Directory
 from crypto.tiles import bundles_for_size, decode_bundle
 
-LANGUAGES = ("zh", "en")
 #: The ``lang`` attribute of the HTML report: the script matters to fonts and screen readers.
 HTML_LANG = {"zh": "zh-Hans", "en": "en"}
 CJK_FONT = "WenQuanYi Micro Hei"
@@ -50,54 +50,6 @@ TERMINAL_PROBLEMS = 20
 HTML_PROBLEMS = 1000
 #: How far the server's day may be from this machine's (UTC days; time zones and midnight).
 DAY_TOLERANCE = 1
-
-
-def N_(message: str) -> str:
-    """Mark a message for the catalog without translating it yet (tables of messages)."""
-    return message
-
-
-# -- language --------------------------------------------------------------------------------
-
-
-def choose_language(explicit: str | None, environ: Mapping[str, str]) -> str:
-    """``--lang`` if given, else the locale (``LC_ALL``, ``LC_MESSAGES``, ``LANG``): Chinese for
-    a ``zh`` locale, English otherwise (as issue 20 plans for the whole command line)."""
-    if explicit is not None:
-        if explicit not in LANGUAGES:
-            raise InvalidInput(f"--lang must be one of: {', '.join(LANGUAGES)}")
-        return explicit
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = environ.get(name, "")
-        if value:
-            return "zh" if value.lower().startswith("zh") else "en"
-    return "en"
-
-
-class Translator:
-    """One language's messages (gettext) for the table and the report."""
-
-    def __init__(self, language: str) -> None:
-        self.language = language
-        self._catalog = _load_catalog(language)
-
-    def gettext(self, message: str) -> str:
-        return self._catalog.gettext(message)
-
-
-def _load_catalog(language: str) -> _gettext.NullTranslations:
-    if language == "en":
-        return _gettext.NullTranslations()
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    source = resources.files("client").joinpath("locales", "zh_CN", "LC_MESSAGES", "stats.po")
-    with source.open("rb") as handle:
-        catalog = read_po(handle, locale="zh_Hans_CN")
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog)
-    compiled.seek(0)
-    return _gettext.GNUTranslations(compiled)
 
 
 # -- the verified log ------------------------------------------------------------------------
@@ -264,7 +216,7 @@ PROBLEM_NAMES = {
 PERIOD_NAMES = {"month": N_("month"), "year": N_("year"), "all": N_("all time")}
 
 LOG_LINE = N_(
-    "Log of %(server)s: %(size)d entries, verified against the checkpoint (%(witnessing)s)"
+    "Log of %(server)s: %(size)s entries, verified against the checkpoint (%(witnessing)s)"
 )
 COUNTED_LINE = N_(
     "Counted on %(today)s, by %(period)s; every figure of a petition is in the period of "
@@ -278,6 +230,36 @@ HOW_COUNTED = N_(
     "of the 2022 Regulations; an overdue duty is one still open after its due day. Recount it "
     "yourself: petition audit stats --json."
 )
+
+
+def witnessing_text(witnessing: Witnessing, tr: Translator) -> str:
+    """:meth:`Witnessing.describe` in ``tr``'s language: the words the other commands use."""
+    if not witnessing.witnessed:
+        return tr.gettext(
+            "not yet witnessed: %(missing)s of %(known)s witness cosignatures missing",
+            missing=witnessing.missing,
+            known=witnessing.known,
+        )
+    if witnessing.cosigned_by:
+        return tr.gettext("witnessed by %(witnesses)s", witnesses=", ".join(witnessing.cosigned_by))
+    return tr.gettext("no witness cosignature required by the policy")
+
+
+def _log_line(log: VerifiedLog, server: str, tr: Translator) -> str:
+    return tr.gettext(
+        LOG_LINE,
+        server=server,
+        size=log.checkpoint.size,
+        witnessing=witnessing_text(log.witnessing, tr),
+    )
+
+
+def _counted_line(stats: CaseStats, tr: Translator) -> str:
+    return tr.gettext(
+        COUNTED_LINE,
+        today=stats.today.isoformat(),
+        period=tr.gettext(PERIOD_NAMES[stats.period]),
+    )
 
 
 def _bureau_label(figures: Figures, tr: Translator) -> str:
@@ -309,7 +291,8 @@ def _columns(tr: Translator) -> list[tuple[str, Callable[[Figures], str]]]:
     _ = tr.gettext
     return [
         (_("Bureau"), lambda f: _bureau_label(f, tr)),
-        (_("Received"), lambda f: str(f.received)),
+        # Submitted to the bureau itself ("Received" is the event's name, and wider in Chinese).
+        (_("Received here"), lambda f: str(f.received)),
         (_("Transferred in"), lambda f: str(f.transferred_in)),
         (
             _("Acknowledged in 15 days"),
@@ -334,7 +317,7 @@ def _columns(tr: Translator) -> list[tuple[str, Callable[[Figures], str]]]:
             ),
         ),
         (
-            _("Complained about"),
+            _("Answers complained about"),
             lambda f: str(f.complained_reviews + f.complained_re_reviews),
         ),
     ]
@@ -363,18 +346,8 @@ def render_table(
     _ = tr.gettext
     lines: list[str] = []
     if log is not None:
-        lines.append(
-            _(LOG_LINE)
-            % {
-                "server": server,
-                "size": log.checkpoint.size,
-                "witnessing": log.witnessing.describe(),
-            }
-        )
-    lines.append(
-        _(COUNTED_LINE)
-        % {"today": stats.today.isoformat(), "period": _(PERIOD_NAMES[stats.period])}
-    )
+        lines.append(_log_line(log, server, tr))
+    lines.append(_counted_line(stats, tr))
     columns = _columns(tr)
     if not stats.periods:
         lines.append(_("No petition has been received yet."))
@@ -403,7 +376,13 @@ def _problem_lines(stats: CaseStats, tr: Translator) -> list[str]:
     total = sum(counts.values())
     if not total:
         return [_(ALL_CHECKS_PASSED)]
-    lines = [_("FINDINGS: %(count)d entries did not pass the auditor's checks") % {"count": total}]
+    lines = [
+        tr.ngettext(
+            "FINDINGS: %(num)s entry did not pass the auditor's checks",
+            "FINDINGS: %(num)s entries did not pass the auditor's checks",
+            total,
+        )
+    ]
     for kind, number in counts.items():
         if number:
             lines.append(f"  {_(PROBLEM_NAMES[kind])}: {number}")
@@ -413,10 +392,10 @@ def _problem_lines(stats: CaseStats, tr: Translator) -> list[str]:
             f"{problem.bureau_id or '-'} {problem.event or '-'}: {problem.message}"
         )
     if total > TERMINAL_PROBLEMS:
-        lines.append(
-            _("  ... and %(more)d more (see --json or --html)")
-            % {"more": total - TERMINAL_PROBLEMS}
+        more = tr.gettext(
+            "... and %(more)s more (see --json or --html)", more=total - TERMINAL_PROBLEMS
         )
+        lines.append("  " + more)
     return lines
 
 
@@ -572,25 +551,10 @@ def render_html(
     ]
     if log is not None:
         parts.append(
-            "<p>"
-            + e(
-                _(LOG_LINE)
-                % {
-                    "server": server,
-                    "size": log.checkpoint.size,
-                    "witnessing": log.witnessing.describe(),
-                }
-            )
-            + f"<br><code>{e(cjson.b64encode(log.checkpoint.root_hash))}</code></p>"
+            f"<p>{e(_log_line(log, server, tr))}"
+            f"<br><code>{e(cjson.b64encode(log.checkpoint.root_hash))}</code></p>"
         )
-    parts.append(
-        "<p>"
-        + e(
-            _(COUNTED_LINE)
-            % {"today": stats.today.isoformat(), "period": _(PERIOD_NAMES[stats.period])}
-        )
-        + "</p>"
-    )
+    parts.append(f"<p>{e(_counted_line(stats, tr))}</p>")
     for caption, svg in render_charts(stats, tr):
         parts.append(f"<figure>{svg}<figcaption>{e(caption)}</figcaption></figure>")
     columns = _columns(tr)

@@ -15,6 +15,10 @@ row per threat id of :data:`petition.threats.THREATS`, in the document's order:
 
 The exit status is 1 if any row fails, so the command can guard a deployment pipeline.
 
+The frame of the report (the heading, the verdicts, the reasons a row cannot be checked, the
+summary) is in the command line's language (cli_support/i18n.py); the threats' titles and the
+checks' findings are those of the catalogue and of the providers.
+
 This module knows nothing about HTTP or SQLCipher. ``client`` (the live-server and device checks)
 and ``server`` (the data-directory checks) contribute :class:`CheckProvider` objects through the
 entry-point group :data:`THREAT_CHECK_GROUP`, exactly as they contribute subcommands to
@@ -28,6 +32,7 @@ so that those flags are defined once, where the other commands of the same packa
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cli_support.environment import add_flag
+from cli_support.i18n import N_, _
 from cli_support.threat_checks import (
     NEEDS,
     THREAT_CHECK_GROUP,
@@ -71,10 +77,12 @@ __all__ = [
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-NEEDS_SERVER = "needs a server (--server URL)"
-NEEDS_DATA = "needs the data directory (--data DIR)"
-NEEDS_EITHER = "needs a server (--server URL) or the data directory (--data DIR)"
-CODE_PROPERTY = (
+# The reasons a row is NOT CHECKABLE HERE: kept as these English msgids in the rows (the
+# outcomes compare them), translated only when the report is printed (:func:`format_audit`).
+NEEDS_SERVER = N_("needs a server (--server URL)")
+NEEDS_DATA = N_("needs the data directory (--data DIR)")
+NEEDS_EITHER = N_("needs a server (--server URL) or the data directory (--data DIR)")
+CODE_PROPERTY = N_(
     "no deployment check: a property of the code, shown by the adversarial tests "
     "(docs/threat-model.md)"
 )
@@ -147,6 +155,18 @@ class Verdict(Enum):
     PASS = "PASS"  # noqa: S105  (a verdict, not a password)
     FAIL = "FAIL"
     NOT_CHECKABLE = "NOT CHECKABLE HERE"
+
+
+#: A verdict as the report prints it (the values are the English msgids).
+VERDICT_TEXT = {
+    Verdict.PASS: N_("PASS"),
+    Verdict.FAIL: N_("FAIL"),
+    Verdict.NOT_CHECKABLE: N_("NOT CHECKABLE HERE"),
+}
+#: How each check listed under a row went.
+CHECK_FAILED = N_("FAIL")
+CHECK_PASSED = N_("ok")
+CHECK_NOT_RUN = N_("not run")
 
 
 @dataclass(frozen=True)
@@ -239,29 +259,54 @@ def one_line(text: str, limit: int = MAX_DETAIL) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
+def _display_width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _display_width(text))
+
+
+def _reason_text(reason: str) -> str:
+    """A reason in the reader's language: this module's own reasons are msgids; a provider's
+    reason, joined to others with "; ", is printed as the provider wrote it."""
+    # An empty part stays empty: gettext("") is the catalog's header.
+    return _("; ").join(_(part) if part else part for part in reason.split("; "))
+
+
 def format_audit(audit: ThreatAudit, *, every_check: bool = False) -> list[str]:
     """The report: one row per threat, what failed under it, and a summary line.
 
     With ``every_check``, every check is listed under its row with what it found.
     """
     width = max((len(row.threat.id) for row in audit.rows), default=0)
-    verdict_width = max(len(verdict.value) for verdict in Verdict)
+    verdicts = {verdict: _(text) for verdict, text in VERDICT_TEXT.items()}
+    verdict_width = max(_display_width(text) for text in verdicts.values())
     indent = " " * (width + 2)
     lines = []
     for row in audit.rows:
-        lines.append(f"{row.threat.id:<{width}}  {row.verdict.value:<{verdict_width}}  "
+        lines.append(f"{row.threat.id:<{width}}  {_pad(verdicts[row.verdict], verdict_width)}  "
                      f"{row.threat.title}")  # fmt: skip
         if row.verdict is Verdict.NOT_CHECKABLE:
-            lines.append(f"{indent}{one_line(row.reason)}")
+            lines.append(f"{indent}{one_line(_reason_text(row.reason))}")
         shown = row.results if every_check else row.failures
         for result in shown:
             outcome = result.outcome
-            mark = "FAIL" if outcome.failed else ("ok" if outcome.ran else "not run")
-            lines.append(f"{indent}{mark} {result.check.check_id}: {one_line(outcome.detail)}")
+            mark = (
+                CHECK_FAILED if outcome.failed else (CHECK_PASSED if outcome.ran else CHECK_NOT_RUN)
+            )
+            detail = one_line(_reason_text(outcome.detail))
+            lines.append(f"{indent}{_(mark)} {result.check.check_id}: {detail}")
     lines.append(
-        f"threat model: {len(audit.rows)} threats, {audit.count(Verdict.PASS)} PASS, "
-        f"{audit.count(Verdict.FAIL)} FAIL, {audit.count(Verdict.NOT_CHECKABLE)} "
-        f"{Verdict.NOT_CHECKABLE.value}"
+        _(
+            "threat model: %(threats)s threats, %(passed)s PASS, %(failed)s FAIL, "
+            "%(unchecked)s NOT CHECKABLE HERE",
+            threats=len(audit.rows),
+            passed=audit.count(Verdict.PASS),
+            failed=audit.count(Verdict.FAIL),
+            unchecked=audit.count(Verdict.NOT_CHECKABLE),
+        )
     )
     return lines
 
@@ -316,14 +361,14 @@ def _threat_model(
     data = Path(args.data) if args.data else None
     with CheckContext(server=server or None, data=data, options=args) as context:
         audit = evaluate(checks, context)
-    looked_at = ", ".join(
-        (
-            f"server {server}" if server else "no server",
-            f"data directory {data}" if data else "no data directory",
-            "this device's PETITION_HOME",
+    print(
+        _(
+            "Threat model audit (%(server)s, %(data)s, this device's PETITION_HOME); rows as in "
+            "docs/threat-model.md",
+            server=_("server %(url)s", url=server) if server else _("no server"),
+            data=_("data directory %(path)s", path=data) if data else _("no data directory"),
         )
     )
-    print(f"Threat model audit ({looked_at}); rows as in docs/threat-model.md")
     for line in format_audit(audit, every_check=args.all_checks):
         print(line)
     return 1 if audit.failed else 0

@@ -2,20 +2,32 @@
 
 Every flag can also come from a ``PETITION_*`` environment variable (named next to the flag in
 ``--help``); a flag on the command line wins.
+
+What they print is in the command line's language (``--lang``, PETITION_LANG, the locale;
+cli_support/i18n.py), from the catalogs the web UI shares. What scripts and the tests read stays
+the same in every language: the ``petition: error:`` prefix, the fingerprint alone on the third
+line of ``admin init``, the ``ok``/``FAIL``/``skip`` and check ids of ``audit store``. The
+English is what it always was; the store audit's findings and rarer errors raised deeper in
+server/ are still English.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cli_support.environment import add_flag, number, whole_number
+from cli_support.i18n import N_, _, translator
 from crypto.keys import format_fingerprint
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+#: The prefix of a one-line refusal, the same in every language (petition/cli.py ERROR_PREFIX).
+ERROR_PREFIX = "petition: error: "
 
 #: One flag, one text, one variable: ``--data`` means the server's data directory everywhere.
 DATA_HELP = "the server's data directory"
@@ -125,22 +137,26 @@ def _origin_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _refuse(message: str) -> SystemExit:
+    """A flag out of range: one line, the prefix scripts look for, the message translated."""
+    return SystemExit(ERROR_PREFIX + message)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.config import MAX_BATCH_INTERVAL, ServerConfig
     from server.datadir import DataDirectory
     from server.serve import serve
 
     if args.workers < 1 or args.threads < 1 or not 0 < args.port < 65536:
-        raise SystemExit("petition: error: workers and threads must be positive, port 1-65535")
+        raise _refuse(_("workers and threads must be positive, port 1-65535"))
     if not 0 < args.max_queue_delay <= 600:
-        raise SystemExit("petition: error: --max-queue-delay must be between 0 and 600 seconds")
+        raise _refuse(_("--max-queue-delay must be between 0 and 600 seconds"))
     if not 0 <= args.batch_linger <= 1:
-        raise SystemExit("petition: error: --batch-linger must be between 0 and 1 second")
+        raise _refuse(_("--batch-linger must be between 0 and 1 second"))
     if not 0 <= args.batch_interval <= MAX_BATCH_INTERVAL:
-        raise SystemExit(
-            f"petition: error: --batch-interval must be between 0 and {MAX_BATCH_INTERVAL:g} "
-            "seconds"
-        )
+        most = format(MAX_BATCH_INTERVAL, "g")
+        raise _refuse(_("--batch-interval must be between 0 and %(most)s seconds", most=most))
+    _require_data_directory(args.data, serving=True)
     data = DataDirectory.for_serving(args.data, args.log_origin)
     config = ServerConfig(
         data_dir=data.path,
@@ -158,6 +174,76 @@ def _serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
     )
+
+
+def _require_data_directory(path: Path, *, serving: bool = False) -> None:
+    """Refuse a ``--data`` that is no data directory (yet), in the operator's language.
+
+    The operator's commonest mistakes (a new, empty or mistyped ``--data``; a server with no
+    directory published yet) are said here, where the language is known, with the same English
+    as server/datadir.py, which checks again and says every rarer problem (in English). Only
+    ``serve`` and the authority's commands come here; ``admin init`` creates the directory.
+    """
+    from server.datadir import DataDirectory
+    from server.errors import DataDirectoryError
+
+    data = DataDirectory(path)
+    if not data.marker_path.is_file():
+        if not serving and data.log_public_key_path.is_file():
+            return  # the authority's machine: a copy of log.pub is enough (for_authority)
+        if not serving:
+            raise DataDirectoryError(
+                _(
+                    "%(path)s is not a Sealed Petition data directory (no log.pub in it): "
+                    "check --data, or run `petition admin init --data %(data)s` first",
+                    path=data.path,
+                    data=path,
+                )
+            )
+        if data.path.exists() and (not data.path.is_dir() or any(data.path.iterdir())):
+            raise DataDirectoryError(
+                _(
+                    "%(path)s exists and is not a Sealed Petition data directory; check --data",
+                    path=data.path,
+                )
+            )
+        raise DataDirectoryError(
+            _(
+                "%(path)s is not a Sealed Petition data directory yet: run "
+                "`petition admin init --data %(data)s` first",
+                path=data.path,
+                data=path,
+            )
+        )
+    if serving and not data.directory_path.is_file():
+        raise DataDirectoryError(
+            _(
+                "no directory is published in %(path)s (directory.json): run `petition "
+                "admin init` there, or copy directory.json from the authority's machine "
+                "(docs/operations.md)",
+                path=data.path,
+            )
+        )
+
+
+def _require_stored_data(path: Path) -> None:
+    """What ``admin inspect`` and ``audit store`` refuse first, in the operator's language.
+
+    Both only read (server/store_reading.py checks again, and creates nothing).
+    """
+    from server.datadir import DataDirectory
+    from server.errors import DataDirectoryError
+
+    data = DataDirectory(path)
+    if not data.path.is_dir():
+        raise DataDirectoryError(_("%(path)s does not exist or is not a directory", path=data.path))
+    if not data.marker_path.exists():
+        raise DataDirectoryError(
+            _(
+                "%(path)s is not a Sealed Petition data directory (it has no FORMAT file)",
+                path=data.path,
+            )
+        )
 
 
 def register_admin(subcommands: Subcommands) -> None:
@@ -302,24 +388,43 @@ def _admin_init(args: argparse.Namespace) -> int:
 
     if args.no_authority:
         if DataDirectory(args.data).marker_path.is_file():
-            raise DataDirectoryError(f"{args.data} is a data directory already; nothing changed")
+            raise DataDirectoryError(
+                _("%(path)s is a data directory already; nothing changed", path=args.data)
+            )
         data = DataDirectory.create_or_open(args.data, args.log_origin)
-        print(f"Data directory {data.path} created, with its log key and no authority key.")
-        print(f"Copy {data.log_public_key_path} and {data.marker_path} to the authority's machine")
-        print("and run `petition admin init` there (docs/operations.md).")
+        print(
+            _(
+                "Data directory %(path)s created, with its log key and no authority key.",
+                path=data.path,
+            )
+        )
+        print(
+            _(
+                "Copy %(log_key)s and %(marker)s to the authority's machine\n"
+                "and run `petition admin init` there (docs/operations.md).",
+                log_key=data.log_public_key_path,
+                marker=data.marker_path,
+            )
+        )
         return 0
     data = DataDirectory.for_authority(args.data, args.log_origin, create=True)
     keystore = args.authority_keystore or data.authority_keystore_path
     passphrase = read_passphrase(
-        args.passphrase_file, prompt="New passphrase for the authority keystore", confirm=True
+        args.passphrase_file, prompt=_(NEW_PASSPHRASE_PROMPT), confirm=True
     )
     public = init_authority(data, keystore, passphrase)
     text = format_fingerprint(public.fingerprint)
-    print(f"Directory authority key created in {keystore}")
-    print("Petitioners pin this fingerprint with `petition init --trust`:")
+    # Three lines, the fingerprint alone on the third: scripts and the tests read it there.
+    print(_("Directory authority key created in %(keystore)s", keystore=keystore))
+    print(_("Petitioners pin this fingerprint with `petition init --trust`:"))
     print(f"  {text}")
     print_qr(text)
     return 0
+
+
+#: The questions for the authority keystore's passphrase (cli_support/terminal.py asks them).
+NEW_PASSPHRASE_PROMPT = N_("New passphrase for the authority keystore")
+PASSPHRASE_PROMPT = N_("Passphrase of the authority keystore")
 
 
 def _admin_add_bureau(args: argparse.Namespace) -> int:
@@ -327,12 +432,11 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
     from server.authority import add_bureau, load_authority, read_bundle
     from server.datadir import DataDirectory
 
+    _require_data_directory(args.data)
     data = DataDirectory.for_authority(args.data)
     bundle = read_bundle(args.bundle)
     keystore = args.authority_keystore or data.authority_keystore_path
-    passphrase = read_passphrase(
-        args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
-    )
+    passphrase = read_passphrase(args.passphrase_file, prompt=_(PASSPHRASE_PROMPT), confirm=False)
     directory = add_bureau(
         data,
         load_authority(keystore, passphrase),
@@ -342,7 +446,13 @@ def _admin_add_bureau(args: argparse.Namespace) -> int:
         covers=args.covers,
     )
     names = ", ".join(b.bureau_id for b in directory.bureaus)
-    print(f"Published directory serial {directory.serial} with bureaus: {names}")
+    print(
+        _(
+            "Published directory serial %(serial)s with bureaus: %(names)s",
+            serial=directory.serial,
+            names=names,
+        )
+    )
     return 0
 
 
@@ -351,18 +461,21 @@ def _admin_add_witness(args: argparse.Namespace) -> int:
     from server.authority import add_witness, current_threshold, load_authority
     from server.datadir import DataDirectory
 
+    _require_data_directory(args.data)
     data = DataDirectory.for_authority(args.data)
     keystore = args.authority_keystore or data.authority_keystore_path
-    passphrase = read_passphrase(
-        args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
-    )
+    passphrase = read_passphrase(args.passphrase_file, prompt=_(PASSPHRASE_PROMPT), confirm=False)
     directory = add_witness(
         data, load_authority(keystore, passphrase), args.name, args.vkey, args.url, args.quorum
     )
     policy = directory.policy()
     print(
-        f"Published directory serial {directory.serial}: {len(policy.witnesses)} witnesses, "
-        f"quorum {current_threshold(policy) or 'none'}"
+        _(
+            "Published directory serial %(serial)s: %(count)s witnesses, quorum %(quorum)s",
+            serial=directory.serial,
+            count=len(policy.witnesses),
+            quorum=current_threshold(policy) or _("none"),
+        )
     )
     return 0
 
@@ -372,67 +485,128 @@ def _admin_republish(args: argparse.Namespace) -> int:
     from server.authority import current_directory, load_authority, republish
     from server.datadir import DataDirectory
 
+    _require_data_directory(args.data)
     data = DataDirectory.for_authority(args.data)
     keystore = args.authority_keystore or data.authority_keystore_path
-    passphrase = read_passphrase(
-        args.passphrase_file, prompt="Passphrase of the authority keystore", confirm=False
-    )
+    passphrase = read_passphrase(args.passphrase_file, prompt=_(PASSPHRASE_PROMPT), confirm=False)
     authority = load_authority(keystore, passphrase)
     directory = republish(data, authority, older_than_days=args.if_older_than)
     if directory is None:
         current = current_directory(data, authority)
         print(
-            f"Directory serial {current.serial} is dated {current.day.isoformat()}, younger "
-            f"than {args.if_older_than} days: nothing published"
+            _(
+                "Directory serial %(serial)s is dated %(day)s, younger than %(days)s days: "
+                "nothing published",
+                serial=current.serial,
+                day=current.day.isoformat(),
+                days=args.if_older_than,
+            )
         )
         return 0
-    print(f"Published directory serial {directory.serial}, dated {directory.day.isoformat()}")
+    print(
+        _(
+            "Published directory serial %(serial)s, dated %(day)s",
+            serial=directory.serial,
+            day=directory.day.isoformat(),
+        )
+    )
     return 0
 
 
 EXCERPT_BYTES = 48
+#: The labels of ``admin inspect``: what a column holds. Those spelt as columns are the
+#: columns' own names, the same in every language (docs/operations.md names them so).
+INSPECT_LABELS = {
+    "petition_id": N_("petition id"),
+    "bureau_id": N_("bureau id"),
+    "day": N_("day"),
+    "event": N_("event"),
+    "handler": N_("handler"),
+    "cursor": N_("cursor"),
+    "lookup_key_hash": "lookup_key_hash",
+    "envelope_hash": "envelope_hash",
+    "envelope": N_("envelope"),
+    "ciphertext": N_("ciphertext"),
+    "leaf_index": N_("leaf index"),
+    "replies": N_("replies"),
+}
+LABEL_WIDTH = 16
+
+
+def _label(key: str) -> str:
+    """A label padded to one column on a terminal, where a Chinese character is two wide."""
+    text = _(INSPECT_LABELS[key])
+    width = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+    return text + " " * max(LABEL_WIDTH - width, 0)
+
+
+def _grouped(number: int) -> str:
+    """A byte count with thousands separators, as the English output has always shown it."""
+    return format(number, ",")
 
 
 def _admin_inspect(args: argparse.Namespace) -> int:
+    from server.errors import UnknownPetition
     from server.store_inspect import stored_petition
 
-    stored = stored_petition(args.data, args.petition_id, key_file=args.db_key_file)
+    _require_stored_data(args.data)
+    try:
+        stored = stored_petition(args.data, args.petition_id, key_file=args.db_key_file)
+    except UnknownPetition:
+        raise UnknownPetition(
+            _("the store holds no petition %(id)s", id=args.petition_id)
+        ) from None
     row = stored.row
     header = stored.header_length
     envelope = row.envelope
     if header is None:
-        layout = "no well-formed clear header"
+        layout = _("no well-formed clear header")
         sealed = envelope
     else:
         sealed = envelope[header:]
-        layout = (
-            f"a {header:,}-byte clear header (bureau id, identity and case key ids), "
-            "then ciphertext"
+        layout = _(
+            "a %(size)s-byte clear header (bureau id, identity and case key ids), then ciphertext",
+            size=_grouped(header),
         )
     excerpt = sealed[:EXCERPT_BYTES].hex()
     lines = [
-        ("petition id", row.petition_id),
-        ("bureau id", row.bureau_id),
+        ("petition_id", row.petition_id),
+        ("bureau_id", row.bureau_id),
         ("day", row.day),
         ("event", row.event),
         ("handler", row.handler),
         ("cursor", str(row.cursor)),
         ("lookup_key_hash", row.lookup_key_hash.hex()),
         ("envelope_hash", row.envelope_hash.hex()),
-        ("envelope", f"{len(envelope):,} bytes: {layout}"),
-        ("ciphertext", f"{excerpt}… (first {EXCERPT_BYTES} of {len(sealed):,} bytes)"),
-        ("leaf index", str(row.leaf_index)),
+        ("envelope", _("%(size)s bytes: %(layout)s", size=_grouped(len(envelope)), layout=layout)),
+        (
+            "ciphertext",
+            _(
+                "%(excerpt)s… (first %(shown)s of %(size)s bytes)",
+                excerpt=excerpt,
+                shown=EXCERPT_BYTES,
+                size=_grouped(len(sealed)),
+            ),
+        ),
+        ("leaf_index", str(row.leaf_index)),
         ("replies", str(len(stored.replies))),
     ]
-    print(f"What the server stores for petition {row.petition_id}")
-    print("(every column of its rows in the tables petitions and replies):")
-    for name, value in lines:
-        print(f"  {name:<16} {value}")
+    print(_("What the server stores for petition %(id)s", id=row.petition_id))
+    print(_("(every column of its rows in the tables petitions and replies):"))
+    for key, value in lines:
+        print(f"  {_label(key)} {value}")
     for reply in stored.replies:
         print(
-            f"  reply {reply.sequence:<10} event {reply.event}, day {reply.day}, "
-            f"leaf {reply.leaf_index}, "
-            f"signed reply {reply.signed_reply_size:,} bytes"
+            "  "
+            + _(
+                "reply %(sequence)s event %(event)s, day %(day)s, leaf %(leaf)s, "
+                "signed reply %(size)s bytes",
+                sequence=str(reply.sequence).ljust(10),
+                event=reply.event,
+                day=reply.day,
+                leaf=reply.leaf_index,
+                size=_grouped(reply.signed_reply_size),
+            )
         )
     return 0
 
@@ -462,8 +636,15 @@ MAX_FINDINGS_SHOWN = 20
 
 
 def _audit_store(args: argparse.Namespace) -> int:
+    """Each check on one line, then the verdict.
+
+    A line's first word (``ok``, ``FAIL``, ``skip``) and the check's id are the same in every
+    language: scripts and the threat-model audit read them. The findings are the audit's own
+    (server/store_audit.py, in English); the frame around them is in the operator's language.
+    """
     from server.store_audit import audit_store
 
+    _require_stored_data(args.data)
     audit = audit_store(args.data, key_file=args.db_key_file, database_url=args.database or None)
     for check in audit.checks:
         if check.skipped and not check.failed:
@@ -476,20 +657,35 @@ def _audit_store(args: argparse.Namespace) -> int:
             print(f"FAIL {check.check}: {finding.message}")
         hidden = len(check.findings) - MAX_FINDINGS_SHOWN
         if hidden > 0:
-            print(f"FAIL {check.check}: … and {hidden} more findings")
+            more = _("… and %(count)s more findings", count=hidden)
+            print(f"FAIL {check.check}: {more}")
     failed = [check for check in audit.checks if check.failed]
     made = len(audit.checks) - len(audit.skipped)
-    what = f"store audit of {audit.data_dir}"
-    if audit.database is not None:
-        what += f" and its {audit.database} database"
-    skipped = f"{len(audit.skipped)} not applicable, " if audit.skipped else ""
+    if audit.database is None:
+        what = _("store audit of %(path)s", path=audit.data_dir)
+    else:
+        what = _(
+            "store audit of %(path)s and its %(database)s database",
+            path=audit.data_dir,
+            database=audit.database,
+        )
+    skipped = len(audit.skipped)
     if not failed:
-        passed = f"all {made} others passed" if audit.skipped else f"all {made} checks passed"
-        print(f"{what}: {skipped}{passed}")
+        if skipped:
+            print(_(SKIPPED_PASSED, what=what, skipped=skipped, made=made))
+        else:
+            print(_(ALL_PASSED, what=what, made=made))
         return 0
-    count = len(audit.findings)
-    print(
-        f"{what}: {skipped}{len(failed)} of {made} checks failed "
-        f"({count} finding{'' if count == 1 else 's'})"
-    )
+    findings = translator().ngettext("%(num)s finding", "%(num)s findings", len(audit.findings))
+    verdict = SKIPPED_FAILED if skipped else SOME_FAILED
+    print(_(verdict, what=what, skipped=skipped, failed=len(failed), made=made, findings=findings))
     return 1
+
+
+#: The store audit's verdicts: every check passed, or some failed; some not applicable or none.
+ALL_PASSED = N_("%(what)s: all %(made)s checks passed")
+SKIPPED_PASSED = N_("%(what)s: %(skipped)s not applicable, all %(made)s others passed")
+SOME_FAILED = N_("%(what)s: %(failed)s of %(made)s checks failed (%(findings)s)")
+SKIPPED_FAILED = N_(
+    "%(what)s: %(skipped)s not applicable, %(failed)s of %(made)s checks failed (%(findings)s)"
+)

@@ -41,6 +41,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from gunicorn.sock import TCP6Socket, TCPSocket
 
+from cli_support.i18n import _
 from server.config import ServerConfig
 from server.errors import ServerError
 from server.gunicorn_worker import PrivateThreadWorker
@@ -63,8 +64,8 @@ def listen(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    family, _, _, _, address = infos[0]
+        raise _cannot_listen(host, port, exc.strerror) from None
+    family, *_unused, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,11 +75,26 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             raise ListenError(
-                f"cannot listen on {host}:{port}: the port is in use (another server is "
-                "running there; stop it or choose another --port)"
+                _(
+                    "cannot listen on %(address)s: the port is in use (another server is "
+                    "running there; stop it or choose another --port)",
+                    address=_address(host, port),
+                )
             ) from None
-        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise _cannot_listen(host, port, exc.strerror) from None
     return sock
+
+
+def _cannot_listen(host: str, port: int, reason: str | None) -> ListenError:
+    """The operator's one line (the system's reason is the system's, in English)."""
+    return ListenError(
+        _("cannot listen on %(address)s: %(reason)s", address=_address(host, port), reason=reason)
+    )
+
+
+def _address(host: str, port: int) -> str:
+    """``host:port`` as the operator typed them (no brackets added: the message names flags)."""
+    return host + ":" + str(port)
 
 
 class ListeningArbiter(Arbiter):  # type: ignore[misc]  # gunicorn is untyped
@@ -200,7 +216,9 @@ class WriterProcess:
         if line.strip() != READY_LINE.encode():
             self._process.wait(timeout=WRITER_START_TIMEOUT)
             reason = start_failure(line)
-            raise ServerError(reason or "the writer process did not start (see the message above)")
+            raise ServerError(
+                reason or _("the writer process did not start (see the message above)")
+            )
 
     def watch(self, on_death: Callable[[], None]) -> None:
         """Call ``on_death`` if the writer ends before :meth:`stop`.
@@ -355,5 +373,8 @@ def serve(
 
 def _announce(host: str, port: int) -> None:
     with contextlib.suppress(OSError):
-        sys.stdout.write(f"petition: serving on http://{host}:{port}/ (Ctrl-C to stop)\n")
+        # "petition: " is the program's name: the first word of the line in every language.
+        url = f"http://{host}:{port}/"
+        banner = _("serving on %(url)s (Ctrl-C to stop)", url=url)
+        sys.stdout.write(f"petition: {banner}\n")
         sys.stdout.flush()

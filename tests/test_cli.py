@@ -101,6 +101,21 @@ def test_an_argument_too_long_for_a_file_name_is_one_specific_line(
     assert expected in lines[0]
 
 
+@pytest.mark.parametrize("command", [("status",), ("audit", "receipt")])
+def test_a_missing_receipt_file_is_named_as_a_missing_file(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """A path that is not there is reported as a missing file, not as a code of the wrong length
+    (issue 20: "a receipt code has 18 characters; this one has 24" for a mistyped path)."""
+    env = {**os.environ, "PETITION_HOME": str(tmp_path / "home")}
+    result = _run(*command, "receipts/petition.receipt", env=env, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "petition: error: there is no receipt file receipts/petition.receipt "
+        "(and it is not a receipt code)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from cli_support.i18n import _
 from client.cli.options import add_network, flag, home_from, network_from
 from client.errors import InvalidInput, NotInitialised
 from webui.app import UiRuntime, create_app
@@ -99,7 +100,9 @@ def register(subcommands: Subcommands) -> None:
 
 def _ui(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
-        raise InvalidInput(f"--port must be between 0 and 65535 ({PORT_VARIABLE})")
+        raise InvalidInput(
+            _("--port must be between 0 and 65535 (%(variable)s)", variable=PORT_VARIABLE)
+        )
     kiosk = _kiosk_from(args)
     home = home_from(args)
     try:
@@ -114,21 +117,29 @@ def _ui(args: argparse.Namespace) -> int:
             LOOPBACK, args.port, app, threaded=True, request_handler=QuietRequestHandler
         )
     except OSError as exc:
-        raise InvalidInput(f"cannot listen on {LOOPBACK}:{args.port}: {exc.strerror}") from exc
+        raise InvalidInput(
+            _(
+                "cannot listen on %(address)s: %(reason)s",
+                address=LOOPBACK + ":" + str(args.port),
+                reason=exc.strerror,
+            )
+        ) from exc
     ui.port = server.server_port
     url = ui.launch_url()
-    print("Sealed Petition web interface (Ctrl+C to stop). Open this address in your browser:")
+    # The address alone on the second line: the tests (and a helper's script) read it there.
+    print(_("Sealed Petition web interface (Ctrl+C to stop). Open this address in your browser:"))
     print(f"    {url}")
-    print("It holds a secret for this launch only: do not share it.", flush=True)
+    print(_("It holds a secret for this launch only: do not share it."), flush=True)
     if first_run:
-        print("No server is set up yet: the page asks for its address and fingerprint.",
+        print(_("No server is set up yet: the page asks for its address and fingerprint."),
               flush=True)  # fmt: skip
     if kiosk is not None:
-        print(f"Kiosk mode: start over, or {kiosk.idle_minutes} minutes without a click, forgets "
-              "everything of the last petitioner.")  # fmt: skip
+        print(_("Kiosk mode: start over, or %(minutes)s minutes without a click, forgets "
+                "everything of the last petitioner.", minutes=kiosk.idle_minutes))  # fmt: skip
         if kiosk.queue is not None:
-            print(f"Petitions sealed for later delivery go to {kiosk.queue}; deliver them with "
-                  f"`petition deliver {kiosk.queue}/*` when online.", flush=True)  # fmt: skip
+            print(_("Petitions sealed for later delivery go to %(folder)s; deliver them with "
+                    "`petition deliver %(folder)s/*` when online.", folder=kiosk.queue),
+                  flush=True)  # fmt: skip
     if not args.no_browser:
         webbrowser.open(url)
     signal.signal(signal.SIGTERM, _stop)
@@ -139,7 +150,7 @@ def _ui(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
         ui.close()
-    print("Stopped. Drafts and receipts held in memory are gone.", file=sys.stderr)
+    print(_("Stopped. Drafts and receipts held in memory are gone."), file=sys.stderr)
     return 0
 
 
@@ -151,12 +162,22 @@ def _kiosk_from(args: argparse.Namespace) -> KioskSettings | None:
             (args.idle_minutes, "--idle-minutes", IDLE_VARIABLE),
         ):
             if given is not None:
-                raise InvalidInput(f"{name} ({variable}) is for kiosk mode: add --kiosk")
+                raise InvalidInput(
+                    _(
+                        "%(flag)s (%(variable)s) is for kiosk mode: add --kiosk",
+                        flag=name,
+                        variable=variable,
+                    )
+                )
         return None
     minutes = DEFAULT_IDLE_MINUTES if args.idle_minutes is None else args.idle_minutes
     if not 1 <= minutes <= MAX_IDLE_MINUTES:
         raise InvalidInput(
-            f"--idle-minutes must be between 1 and {MAX_IDLE_MINUTES} ({IDLE_VARIABLE})"
+            _(
+                "--idle-minutes must be between 1 and %(most)s (%(variable)s)",
+                most=MAX_IDLE_MINUTES,
+                variable=IDLE_VARIABLE,
+            )
         )
     queue = queue_folder(Path(args.queue)) if args.queue is not None else None
     return KioskSettings(queue=queue, idle_seconds=minutes * 60.0)

@@ -5,6 +5,11 @@ directory's, or a local one (``--policy FILE``, else ``PETITION_HOME/policy``). 
 receipt`` also runs offline, with a receipt file and a policy and no server. (``petition audit
 store`` inspects a data directory and comes from ``server``.) ``audit stats`` counts the public
 figures of the case lifecycle from the verified log (client/stats_report.py).
+
+What these commands print is in the command line's language (``petition --lang``,
+PETITION_LANG, the locale: cli_support/i18n.py), from the catalogs the web UI shares; an event
+is named as the web UI names it. The details of a failed check, raised deep in client/auditor.py
+and crypto/, stay in English: they are evidence to quote, not sentences to read aloud.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli_support import i18n
+from cli_support.i18n import N_, _
+from cli_support.messages import EVENT_TEXT
 from client.auditor import (
     CheckpointComparison,
     ReceiptAudit,
@@ -39,13 +47,10 @@ from client.cli.options import (
     path_is_taken,
     readable_file,
 )
-from client.cli.petitioner import add_policy, read_code_or_file
+from client.cli.petitioner import add_policy, read_code_or_file, witnessing_text
 from client.errors import InvalidInput
-from client.session import Session, local_policy
+from client.session import Session, Witnessing, local_policy
 from client.stats_report import (
-    LANGUAGES,
-    Translator,
-    choose_language,
     compare_with_server,
     count_log,
     fetch_verified_log,
@@ -200,9 +205,9 @@ def register(subcommands: Subcommands) -> None:
     )
     stats.add_argument(
         "--lang",
-        choices=LANGUAGES,
-        help="language of the table and report (default: from LC_ALL/LC_MESSAGES/LANG; "
-        "Chinese for a zh locale, English otherwise)",
+        choices=i18n.LANGUAGES,
+        help="language of the table and report (default: petition --lang, else PETITION_LANG, "
+        "else the locale: LC_ALL/LC_MESSAGES/LANG; Chinese for a zh locale, English otherwise)",
     )
     _server_flag(stats)
     add_policy(stats)
@@ -224,25 +229,71 @@ def _session(args: argparse.Namespace) -> Session:
     return Session(home, config, network_from(args), policy_file=getattr(args, "policy", None))
 
 
+#: Where the trust policy came from when no file was given (:attr:`Session.policy_source`).
+DIRECTORY_SOURCE = "the directory"
+FILE_TAKEN = N_("%(file)s already exists; choose a new file name")
+#: The verdict of one finding of ``audit compare`` (:class:`client.auditor.CheckpointFinding`).
+FINDING_VERDICTS = {
+    "SPLIT VIEW": N_("SPLIT VIEW"),
+    "FAIL": N_("FAIL"),
+    "UNTRUSTED": N_("UNTRUSTED"),
+}
+
+
+def _policy_source(source: str) -> str:
+    """The policy's origin for people: a file name as given, the directory in their language."""
+    return _("the directory") if source == DIRECTORY_SOURCE else source
+
+
+def _witnessing(witnessing: Witnessing, source: str) -> str:
+    """Who witnessed a checkpoint, and under which policy."""
+    return _(
+        "%(witnessing)s (policy: %(source)s)",
+        witnessing=witnessing_text(witnessing),
+        source=_policy_source(source),
+    )
+
+
 def _log(args: argparse.Namespace) -> int:
     with _session(args) as session:
         result = audit_log(session)
         source = session.policy_source
     growth = (
-        "first audit of this log"
+        _("first audit of this log")
         if result.previous_size is None
-        else f"grew by {result.tree_size - result.previous_size} since the largest checkpoint "
-        f"seen ({result.previous_size})"
+        else _(
+            "grew by %(growth)s since the largest checkpoint seen (%(size)s)",
+            growth=result.tree_size - result.previous_size,
+            size=result.previous_size,
+        )
     )
-    print(f"Log of {session.config.server}: {result.tree_size} entries; {growth}")
-    print("  checkpoint signed by the log key from the pinned directory")
-    print(f"  {result.witnessing.describe()} (policy: {source})")
-    print(f"  consistent with {result.checkpoints_checked} checkpoint(s) seen before")
     print(
-        f"  root recomputed from {result.entries_checked} entries "
-        f"({result.submissions} submissions, "
-        f"{result.entries_checked - result.submissions} later events, "
-        f"{result.replies} with a reply): matches"
+        _(
+            "Log of %(server)s: %(size)s entries; %(growth)s",
+            server=session.config.server,
+            size=result.tree_size,
+            growth=growth,
+        )
+    )
+    print("  " + _("checkpoint signed by the log key from the pinned directory"))
+    print("  " + _witnessing(result.witnessing, source))
+    print(
+        "  "
+        + _(
+            "consistent with %(count)s checkpoint(s) seen before",
+            count=result.checkpoints_checked,
+        )
+    )
+    print(
+        "  "
+        + _(
+            "root recomputed from %(entries)s entries (%(submissions)s submissions, %(later)s "
+            "later events, %(replies)s with a reply): matches",
+            entries=result.entries_checked,
+            submissions=result.submissions,
+            later=result.entries_checked - result.submissions,
+            replies=result.replies,
+        )
     )
     return 0
 
@@ -252,19 +303,25 @@ def _receipt_file(args: argparse.Namespace) -> tuple[bytes, str] | None:
     text = args.code or os.environ.get("PETITION_CODE")
     if text is None:
         return None
-    candidate, _ = readable_file(text)
+    candidate, _unused = readable_file(text)
     if candidate is None:
         return None
     try:
         with candidate.open("rb") as handle:
             start = handle.read(64)
     except OSError as exc:
-        raise InvalidInput(f"cannot read the receipt file {candidate}: {exc.strerror}") from exc
+        raise InvalidInput(
+            _(
+                "cannot read the receipt file %(file)s: %(reason)s",
+                file=candidate,
+                reason=exc.strerror,
+            )
+        ) from exc
     if not is_tlog_proof(start):
         return None  # a saved receipt file (a keystore): read_code_or_file opens it
     data = read_receipt_file(candidate)
     if len(data) > MAX_RECEIPT_LENGTH:
-        raise InvalidInput(f"{candidate} is larger than a receipt can be")
+        raise InvalidInput(_("%(file)s is larger than a receipt can be", file=candidate))
     return data, str(candidate)
 
 
@@ -273,6 +330,7 @@ def _receipt(args: argparse.Namespace) -> int:
     from_file = _receipt_file(args)
     secret: ReceiptSecret | None = None
     data: bytes | None
+    # ``where`` names the receipt inside the auditor's own (English) error details.
     if from_file is not None:
         data, where = from_file
     else:
@@ -283,20 +341,23 @@ def _receipt(args: argparse.Namespace) -> int:
         local = local_policy(home, args.policy)
         if local is None:
             raise InvalidInput(
-                "checking a receipt offline needs a policy: give --policy FILE (`petition audit "
-                "policy --out FILE` writes the directory's) or keep one as PETITION_HOME/policy"
+                _(
+                    "checking a receipt offline needs a policy: give --policy FILE (`petition "
+                    "audit policy --out FILE` writes the directory's) or keep one as "
+                    "PETITION_HOME/policy"
+                )
             )
         policy, source = local
         _show_receipt(audit_receipt_offline(data, policy, where=where), source)
         return 0
     if args.offline:
         raise InvalidInput(
-            "a receipt code is checked by asking the server; offline, give a receipt file"
+            _("a receipt code is checked by asking the server; offline, give a receipt file")
         )
     with _session(args) as session:
         if data is None:
             if secret is None:  # not reached: without a receipt file there is a code
-                raise InvalidInput("no receipt code or receipt file to check")
+                raise InvalidInput(_("no receipt code or receipt file to check"))
             data, where = receipt_from_code(session, secret), "the server's receipt"
         result = audit_receipt(session, data, where=where, submission=from_file is None)
         source = session.policy_source
@@ -304,31 +365,60 @@ def _receipt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _event_name(value: str) -> str:
+    """A public event as the protocol names it in English, else as the web UI says it."""
+    if i18n.translator().language == "en":
+        return value
+    return _(EVENT_TEXT[value]) if value in EVENT_TEXT else value
+
+
 def _show_receipt(result: ReceiptAudit, source: str) -> None:
     entry = result.entry
+    day = entry.day.isoformat()
     what = (
-        f"submission to bureau {entry.bureau_id} on {entry.day.isoformat()}"
+        _("submission to bureau %(bureau_id)s on %(day)s", bureau_id=entry.bureau_id, day=day)
         if entry.event.value == "received"
-        else f"{entry.event.value} at bureau {entry.bureau_id} on {entry.day.isoformat()}"
+        else _(
+            "%(event)s at bureau %(bureau_id)s on %(day)s",
+            event=_event_name(entry.event.value),
+            bureau_id=entry.bureau_id,
+            day=day,
+        )
     )
-    receipt_line = (
-        f"  entry {result.leaf_index} ({what}) is in the receipt's checkpoint of size "
-        f"{result.receipt_tree_size}, {result.receipt_witnessing.describe()} (policy: {source})"
+    receipt_line = "  " + _(
+        "entry %(index)s (%(what)s) is in the receipt's checkpoint of size %(size)s, "
+        "%(witnessing)s",
+        index=result.leaf_index,
+        what=what,
+        size=result.receipt_tree_size,
+        witnessing=_witnessing(result.receipt_witnessing, source),
     )
     if result.current_tree_size is None or result.current_witnessing is None:
-        print(f"Receipt for petition {result.petition_id}: verified offline")
+        print(_("Receipt for petition %(id)s: verified offline", id=result.petition_id))
         print(receipt_line)
-        print("  the log was not asked whether it still holds the entry (audit with the server)")
+        print(
+            "  "
+            + _("the log was not asked whether it still holds the entry (audit with the server)")
+        )
         return
-    print(f"Receipt for petition {result.petition_id}: still in the log")
+    print(_("Receipt for petition %(id)s: still in the log", id=result.petition_id))
     print(receipt_line)
     print(
-        f"  entry {result.leaf_index} is included in the current checkpoint of size "
-        f"{result.current_tree_size}, {result.current_witnessing.describe()}"
+        "  "
+        + _(
+            "entry %(index)s is included in the current checkpoint of size %(size)s, "
+            "%(witnessing)s",
+            index=result.leaf_index,
+            size=result.current_tree_size,
+            witnessing=witnessing_text(result.current_witnessing),
+        )
     )
     print(
-        f"  the current checkpoint extends the receipt's checkpoint of size "
-        f"{result.receipt_tree_size}"
+        "  "
+        + _(
+            "the current checkpoint extends the receipt's checkpoint of size %(size)s",
+            size=result.receipt_tree_size,
+        )
     )
 
 
@@ -342,32 +432,51 @@ def _write_new(out: Path | None, data: bytes) -> bool:
         with out.open("xb") as handle:
             handle.write(data)
     except OSError as exc:
-        raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+        raise InvalidInput(
+            _("cannot write %(file)s: %(reason)s", file=out, reason=exc.strerror)
+        ) from exc
     return True
+
+
+def _refuse_taken(out: Path | None) -> None:
+    """A report or file is only ever written to a new file: checked before any request."""
+    if out is not None and path_is_taken(out):
+        raise InvalidInput(_(FILE_TAKEN, file=out))
 
 
 def _export_checkpoints(args: argparse.Namespace) -> int:
     out: Path | None = args.out
-    if out is not None and path_is_taken(out):
-        raise InvalidInput(f"{out} already exists; choose a new file name")
+    _refuse_taken(out)
     with _session(args) as session:
         data = export_checkpoints(session)
     if _write_new(out, data):
-        print(f"Checkpoints of {session.config.server}'s log written to {out}")
+        print(
+            _(
+                "Checkpoints of %(server)s's log written to %(file)s",
+                server=session.config.server,
+                file=out,
+            )
+        )
     return 0
 
 
 def _policy(args: argparse.Namespace) -> int:
     out: Path | None = args.out
-    if out is not None and path_is_taken(out):
-        raise InvalidInput(f"{out} already exists; choose a new file name")
+    _refuse_taken(out)
     with _session(args) as session:
         directory = session.directory()
     if _write_new(out, directory.log_policy):
         policy = directory.policy()
         print(
-            f"Trust policy of directory serial {directory.serial} written to {out}: log "
-            f"{directory.log_origin}, {len(policy.witnesses)} witness(es), quorum {policy.quorum}"
+            _(
+                "Trust policy of directory serial %(serial)s written to %(file)s: log "
+                "%(origin)s, %(witnesses)s witness(es), quorum %(quorum)s",
+                serial=directory.serial,
+                file=out,
+                origin=directory.log_origin,
+                witnesses=len(policy.witnesses),
+                quorum=policy.quorum,
+            )
         )
     return 0
 
@@ -379,44 +488,63 @@ def _compare(args: argparse.Namespace) -> int:
         result = compare_checkpoints(session, files, save=not args.no_save)
     print(_compare_summary(result))
     for finding in result.findings:
-        print(f"{finding.verdict}: {finding.message}")
+        verdict = FINDING_VERDICTS.get(finding.verdict)
+        print(
+            _(
+                "%(verdict)s: %(finding)s",
+                verdict=_(verdict) if verdict else finding.verdict,
+                finding=finding.message,
+            )
+        )
     if result.findings:
         print(
-            f"{len(result.findings)} problem(s) found: keep these files, they hold the signed "
-            "checkpoints that prove it"
+            _(
+                "%(count)s problem(s) found: keep these files, they hold the signed checkpoints "
+                "that prove it",
+                count=len(result.findings),
+            )
         )
         return 1
     print(
-        f"OK: one history; {result.proofs_checked} consistency proof(s) from "
-        f"{session.config.server} verified"
+        _(
+            "OK: one history; %(proofs)s consistency proof(s) from %(server)s verified",
+            proofs=result.proofs_checked,
+            server=session.config.server,
+        )
     )
     if result.added:
         print(
-            f"  {result.added} checkpoint(s) from the other auditors added to this auditor's "
-            "history"
+            "  "
+            + _(
+                "%(count)s checkpoint(s) from the other auditors added to this auditor's history",
+                count=result.added,
+            )
         )
     return 0
 
 
 def _compare_summary(result: CheckpointComparison) -> str:
-    sizes = (
-        ""
-        if result.smallest is None
-        else f" (sizes {result.smallest} to {result.largest})"
-        if result.smallest != result.largest
-        else f" (size {result.smallest})"
-    )
-    return (
-        f"Compared {result.local_checkpoints + result.other_checkpoints} signed checkpoint(s)"
-        f"{sizes}: {result.local_checkpoints} kept by this auditor, "
-        f"{result.other_checkpoints} more from {result.files} file(s)"
+    if result.smallest is None:
+        sizes = ""
+    elif result.smallest != result.largest:
+        sizes = _(" (sizes %(smallest)s to %(largest)s)", smallest=result.smallest,
+                  largest=result.largest)  # fmt: skip
+    else:
+        sizes = _(" (size %(size)s)", size=result.smallest)
+    return _(
+        "Compared %(total)s signed checkpoint(s)%(sizes)s: %(local)s kept by this auditor, "
+        "%(other)s more from %(files)s file(s)",
+        total=result.local_checkpoints + result.other_checkpoints,
+        sizes=sizes,
+        local=result.local_checkpoints,
+        other=result.other_checkpoints,
+        files=result.files,
     )
 
 
 def _stats(args: argparse.Namespace) -> int:
     out: Path | None = args.html
-    if out is not None and path_is_taken(out):
-        raise InvalidInput(f"{out} already exists; choose a new file name")
+    _refuse_taken(out)
     # --today is the day this auditor takes as today: for counting, and for --compare the day
     # the server's own must be near.
     today = datetime.now(UTC).date()
@@ -425,9 +553,11 @@ def _stats(args: argparse.Namespace) -> int:
             today = parse_day(args.today, field="--today")
         except MalformedInput as exc:
             raise InvalidInput(exc.message) from exc
-    translator = Translator(choose_language(args.lang, os.environ))
+    # `audit stats --lang` is kept for the scripts that give it there; `petition --lang` is
+    # the same choice for every command.
+    translator = i18n.choose(args.lang) if args.lang else i18n.translator()
     if args.compare:
-        return _stats_compare(args, translator, today)
+        return _stats_compare(args, today)
     with _session(args) as session:
         log = fetch_verified_log(session)
         directory = session.directory()
@@ -435,7 +565,7 @@ def _stats(args: argparse.Namespace) -> int:
     stats = count_log(log, directory, args.period, today)
     if out is not None:
         write_new_file(out, render_html(stats, translator, log=log, server=server))
-        print(translator.gettext("Report written to %(file)s") % {"file": out})
+        print(_("Report written to %(file)s", file=out))
     if args.json:
         sys.stdout.write(stats.encode().decode("utf-8") + "\n")
     elif out is None:
@@ -443,8 +573,7 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stats_compare(args: argparse.Namespace, translator: Translator, local_today: date) -> int:
-    _ = translator.gettext
+def _stats_compare(args: argparse.Namespace, local_today: date) -> int:
     with _session(args) as session:
         comparison, _log, ours = compare_with_server(session, args.period, local_today)
         server = session.config.server
@@ -453,16 +582,15 @@ def _stats_compare(args: argparse.Namespace, translator: Translator, local_today
     if comparison.matches:
         print(
             _(
-                "MATCH: the server's figures for %(size)d entries on %(today)s are what its "
-                "log gives"
+                "MATCH: the server's figures for %(size)s entries on %(today)s are what its "
+                "log gives",
+                size=ours.tree_size,
+                today=ours.today.isoformat(),
             )
-            % {"size": ours.tree_size, "today": ours.today.isoformat()}
         )
         return 0
-    print(
-        _("MISMATCH: the server's figures are not what its log gives (%(server)s)")
-        % {"server": server}
-    )
+    print(_("MISMATCH: the server's figures are not what its log gives (%(server)s)",
+            server=server))  # fmt: skip
     for difference in comparison.differences:
         print(f"  {difference}")
     return 1

@@ -3,18 +3,26 @@
 ``init`` makes one keystore with every key; ``export-keys`` cuts it into an intake keystore
 (identity, token and signing keys) and a case handler's (case, signing and token keys). Each
 command uses the keys its keystore holds and names the one it lacks in a single line.
+
+What a reviewer reads is in the shared catalogs (cli_support/i18n.py): marked with ``_`` or
+``N_``, Chinese when ``--lang``, PETITION_LANG or the locale say so, English otherwise. Events
+are shown by the web UI's names (cli_support/messages.py) outside English; in English by the
+protocol's word, which scripts and the public log use. The argparse help stays English.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cli_support.i18n import N_, _, translator
+from cli_support.messages import EVENT_TEXT, article_text
 from cli_support.terminal import read_passphrase
 from client.bureau import (
     MOVES_THE_CASE,
@@ -43,7 +51,7 @@ from client.files import read_text_file, save_attachment
 from client.session import Session
 from crypto.case_event import ROUTING, DecisionOutcome, Detail, ExtensionReason, ReviewOutcome
 from crypto.document import IdentityDocument, WithheldIdentity
-from crypto.errors import MalformedInput
+from crypto.errors import MalformedInput, WrongPassphrase
 from crypto.keys import format_fingerprint
 from crypto.statutory import MAX_EXTENSION_DAYS, Event
 from crypto.token import DEFAULT_TOKEN_PARAMS, TokenParams
@@ -51,11 +59,15 @@ from crypto.token import DEFAULT_TOKEN_PARAMS, TokenParams
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
-NO_TOKEN_KEY = "no token key in this keystore"  # noqa: S105  (a message)
-WITHHELD = (
+NO_TOKEN_KEY = N_("no token key in this keystore")
+WITHHELD = N_(
     "identity withheld (transferred without the petitioner's consent: the identity stayed "
     "with the first bureau; work by pseudonym)"
 )
+#: crypto/keystore.py's sentence for a passphrase that does not open the keystore.
+WRONG_PASSPHRASE = N_("wrong passphrase, or the keystore file was altered")
+#: A label's end ("Subject: "); the web UI's and the petitioner's msgid.
+LABEL_END = N_(": ")
 
 
 def register(subcommands: Subcommands) -> None:
@@ -280,52 +292,133 @@ def _session_flags(parser: argparse.ArgumentParser) -> None:
 
 def _keys(args: argparse.Namespace) -> BureauKeys:
     passphrase = read_passphrase(
-        args.passphrase_file, prompt="Passphrase of the bureau keystore", confirm=False
+        args.passphrase_file, prompt=_("Passphrase of the bureau keystore"), confirm=False
     )
-    return load_bureau(Path(args.keystore), passphrase)
+    try:
+        return load_bureau(Path(args.keystore), passphrase)
+    except WrongPassphrase as exc:
+        if exc.message != WRONG_PASSPHRASE:
+            raise
+        # The one refusal a reviewer meets most often: said in the reviewer's language.
+        raise WrongPassphrase(_(WRONG_PASSPHRASE)) from exc
+
+
+def _english() -> bool:
+    return translator().language == "en"
+
+
+def _event(value: str) -> str:
+    """A public event by its value: in English the protocol's word (what scripts and the log
+    show), in another language the web UI's name for it."""
+    if _english() or value not in EVENT_TEXT:
+        return value
+    return _(EVENT_TEXT[value])
+
+
+def _article(article: str) -> str:
+    """ "Art. 22; Art. 23" as the protocol writes it in English, else as the web UI says it."""
+    return article if _english() else article_text(article, translator())
+
+
+def _width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` columns, so that columns line up in either language."""
+    return text + " " * max(width - _width(text), 0)
+
+
+def _field(label: str, value: str) -> str:
+    """One labelled line of a petition ("  Subject:    …"), the values aligned."""
+    return "  " + _pad(_(label) + _(LABEL_END), 12) + value
+
+
+#: The keys of a keystore (its entries), as a reviewer names them.
+KEY_NAMES = {
+    "identity-key": N_("identity key"),
+    "case-key": N_("case key"),
+    "signing-key": N_("signing key"),
+    "token-key": N_("token key"),
+}
+#: ``export-keys``: the new keystore's passphrase, and what was written, by role.
+NEW_ROLE_PASSPHRASE = {
+    "intake": N_("New passphrase for the intake keystore"),
+    "handler": N_("New passphrase for the handler keystore"),
+}
+ROLE_WRITTEN = {
+    "intake": N_(
+        "Intake keystore of %(bureau_id)s written to %(file)s: %(keys)s and the public bundle "
+        "(mode 0600)"
+    ),
+    "handler": N_(
+        "Handler keystore of %(bureau_id)s written to %(file)s: %(keys)s and the public bundle "
+        "(mode 0600)"
+    ),
+}
 
 
 def _init(args: argparse.Namespace) -> int:
     keystore = Path(args.keystore)
     bundle_path = Path(args.bundle or keystore.parent / f"{args.id}.bundle.json")
     if path_is_taken(bundle_path):
-        raise InvalidInput(f"{bundle_path} already exists; nothing was created")
+        raise InvalidInput(_("%(path)s already exists; nothing was created", path=bundle_path))
     try:
         params = TokenParams(
             memory_kib=args.argon2_memory_kib, time_cost=args.argon2_time_cost, parallelism=1
         )
     except MalformedInput as exc:
-        raise InvalidInput(f"Argon2id parameters: {exc.message}") from exc
+        raise InvalidInput(_("Argon2id parameters: %(problem)s", problem=exc.message)) from exc
     passphrase = read_passphrase(
-        args.passphrase_file, prompt="New passphrase for the bureau keystore", confirm=True
+        args.passphrase_file, prompt=_("New passphrase for the bureau keystore"), confirm=True
     )
     keys = create_bureau(args.id, args.name, keystore, passphrase, params)
     write_bundle(bundle_path, keys)
     bundle = keys.bundle
-    print(f"Bureau {bundle.bureau_id} ({bundle.name}): every key created in {keystore}")
-    print(f"  identity key {format_fingerprint(bundle.identity_key.key_id)}")
-    print(f"  case key     {format_fingerprint(bundle.case_key.key_id)}")
-    print(f"  signing key  {format_fingerprint(bundle.signing_key.fingerprint)}")
-    print("  token key and token salt (the token key never leaves the bureau's keystores)")
-    print(f"Public bundle written to {bundle_path}. Next:")
-    print(f"  the directory authority publishes it: petition admin add-bureau {bundle_path}")
-    print("  each role gets its own keys: petition bureau export-keys --role intake|handler")
+    print(
+        _(
+            "Bureau %(bureau_id)s (%(name)s): every key created in %(file)s",
+            bureau_id=bundle.bureau_id,
+            name=bundle.name,
+            file=keystore,
+        )
+    )
+    fingerprints = (
+        (KEY_NAMES["identity-key"], format_fingerprint(bundle.identity_key.key_id)),
+        (KEY_NAMES["case-key"], format_fingerprint(bundle.case_key.key_id)),
+        (KEY_NAMES["signing-key"], format_fingerprint(bundle.signing_key.fingerprint)),
+    )
+    for name, fingerprint in fingerprints:
+        print(f"  {_pad(_(name), 12)} {fingerprint}")
+    print("  " + _("token key and token salt (the token key never leaves the bureau's keystores)"))
+    print(_("Public bundle written to %(file)s. Next:", file=bundle_path))
+    print(
+        "  "
+        + _(
+            "the directory authority publishes it: petition admin add-bureau %(file)s",
+            file=bundle_path,
+        )
+    )
+    print(
+        "  " + _("each role gets its own keys: petition bureau export-keys --role intake|handler")
+    )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if path_is_taken(out):
-        raise InvalidInput(f"{out} already exists; nothing was written")
+        raise InvalidInput(_("%(path)s already exists; nothing was written", path=out))
     keys = _keys(args)
     passphrase = read_passphrase(
-        args.new_passphrase_file, prompt=f"New passphrase for the {args.role} keystore",
-        confirm=True,
-    )  # fmt: skip
+        args.new_passphrase_file, prompt=_(NEW_ROLE_PASSPHRASE[args.role]), confirm=True
+    )
     entries = export_role(keys, args.role, out, passphrase)
-    names = ", ".join(entry.removesuffix("-key") for entry in entries)
-    print(f"{args.role.capitalize()} keystore of {keys.bureau_id} written to {out}: "
-          f"{names} keys and the public bundle (mode 0600)")  # fmt: skip
+    names = ("、" if translator().language == "zh" else ", ").join(
+        _(KEY_NAMES[entry]) if entry in KEY_NAMES else entry for entry in entries
+    )
+    print(_(ROLE_WRITTEN[args.role], bureau_id=keys.bureau_id, file=out, keys=names))
     return 0
 
 
@@ -335,7 +428,10 @@ def _desk(args: argparse.Namespace, keys: BureauKeys) -> tuple[Session, BureauDe
     desk = BureauDesk(session, keys)
     if desk.published_bundle_differs():
         print(
-            f"warning: the directory lists other keys for {keys.bureau_id} than this keystore",
+            _(
+                "warning: the directory lists other keys for %(bureau_id)s than this keystore",
+                bureau_id=keys.bureau_id,
+            ),
             file=sys.stderr,
         )
     return session, desk
@@ -343,11 +439,16 @@ def _desk(args: argparse.Namespace, keys: BureauKeys) -> tuple[Session, BureauDe
 
 def _check_page(args: argparse.Namespace) -> None:
     if not 1 <= args.limit <= 500 or args.after < 0:
-        raise InvalidInput("--limit must be 1-500 and --after at least 0")
+        raise InvalidInput(_("--limit must be 1-500 and --after at least 0"))
 
 
 def _line(item: dict[str, object]) -> str:
-    return f"  #{item['cursor']:<6} {item['petition_id']}  {item['day']}  {item['event']:<13}"
+    event = _pad(_event(str(item["event"])), 13)
+    return f"  #{item['cursor']:<6} {item['petition_id']}  {item['day']}  {event}"
+
+
+def _next_page(cursor: object) -> None:
+    print(_("Next page: --after %(cursor)s", cursor=cursor))
 
 
 def _due(args: argparse.Namespace) -> int:
@@ -357,43 +458,68 @@ def _due(args: argparse.Namespace) -> int:
         items, next_cursor = desk.inbox(args.after, args.limit)
     today = datetime.now(UTC).date()
     rows = worklist(items, today)
-    print(f"{len(rows)} petition(s) handled by {desk.keys.bureau_id} on {today.isoformat()}, "
-          "nearest deadline first")  # fmt: skip
+    print(
+        translator().ngettext(
+            "%(num)s petition handled by %(bureau_id)s on %(day)s, nearest deadline first",
+            "%(num)s petition(s) handled by %(bureau_id)s on %(day)s, nearest deadline first",
+            len(rows),
+            bureau_id=desk.keys.bureau_id,
+            day=today.isoformat(),
+        )
+    )
     for due in rows:
-        print(f"  {due.petition_id}  {due.latest:<13} {_due_text(due)}")
+        print(f"  {due.petition_id}  {_pad(_event(due.latest), 13)} {_due_text(due)}")
     if items:
-        print(f"Next page: --after {next_cursor}")
+        _next_page(next_cursor)
     return 0
 
 
 def _due_text(due: Due) -> str:
     clock = due.clock
     if clock is None:
-        return f"✗ impossible history: {due.problem}"
+        return _("✗ impossible history: %(problem)s", problem=due.problem)
     deadline = clock.deadline
     if deadline is None or clock.days_left is None:
-        return "nothing due"
-    what = DEADLINE_WORDS.get(deadline.what, deadline.what)
+        return _("nothing due")
+    what = _(DEADLINE_WORDS[deadline.what]) if deadline.what in DEADLINE_WORDS else deadline.what
+    day = deadline.due.isoformat()
     if clock.days_left < 0:
-        when = f"OVERDUE by {-clock.days_left} day(s) (was due {deadline.due.isoformat()})"
+        when = translator().ngettext(
+            "OVERDUE by %(num)s day (was due %(day)s)",
+            "OVERDUE by %(num)s day(s) (was due %(day)s)",
+            -clock.days_left,
+            day=day,
+        )
     elif clock.days_left == 0:
-        when = f"due TODAY ({deadline.due.isoformat()})"
+        when = _("due TODAY (%(day)s)", day=day)
     else:
-        when = f"{clock.days_left} day(s) left (due {deadline.due.isoformat()})"
-    return f"{what}, {deadline.article}: {when}"
+        when = translator().ngettext(
+            "%(num)s day left (due %(day)s)",
+            "%(num)s day(s) left (due %(day)s)",
+            clock.days_left,
+            day=day,
+        )
+    return _(
+        "%(what)s, %(article)s: %(when)s", what=what, article=_article(deadline.article), when=when
+    )
 
 
 #: What each statutory deadline asks, in the worklist's words.
 DEADLINE_WORDS = {
-    "acknowledge": "acknowledge, forward or answer",
-    "object_not_competent": "object if not competent",
-    "decide": "decide",
-    "decide_extended": "decide (extended)",
-    "request_review": "petitioner may ask for a review",
-    "answer_review": "answer the review",
-    "request_re_review": "petitioner may ask for a re-review",
-    "answer_re_review": "answer the re-review",
+    "acknowledge": N_("acknowledge, forward or answer"),
+    "object_not_competent": N_("object if not competent"),
+    "decide": N_("decide"),
+    "decide_extended": N_("decide (extended)"),
+    "request_review": N_("petitioner may ask for a review"),
+    "answer_review": N_("answer the review"),
+    "request_re_review": N_("petitioner may ask for a re-review"),
+    "answer_re_review": N_("answer the re-review"),
 }
+
+
+def _altered(exc: ServerMisbehaved) -> str:
+    """One altered record, marked in its row: it must not hide the others."""
+    return _("✗ ALTERED  %(problem)s", problem=exc.message)
 
 
 def _inbox(args: argparse.Namespace) -> int:
@@ -414,11 +540,19 @@ def _inbox(args: argparse.Namespace) -> int:
             try:
                 rows.append((_line(item), desk.open_case(str(item["petition_id"]))))
             except ServerMisbehaved as exc:  # one altered record must not hide the others
-                rows.append((_line(item), f"✗ ALTERED  {exc.message}"))
-    print(f"{len(items)} petition(s) for {desk.keys.bureau_id} after cursor {args.after}")
+                rows.append((_line(item), _altered(exc)))
+    print(
+        translator().ngettext(
+            "%(num)s petition for %(bureau_id)s after cursor %(after)s",
+            "%(num)s petition(s) for %(bureau_id)s after cursor %(after)s",
+            len(items),
+            bureau_id=desk.keys.bureau_id,
+            after=args.after,
+        )
+    )
     if not args.no_open and desk.keys.token is None:
-        print(f"  (pseudonyms not shown: {NO_TOKEN_KEY})")
-    counts = Counter(row.pseudonym for _, row in rows if isinstance(row, OpenedCase))
+        print("  " + _("(pseudonyms not shown: %(reason)s)", reason=_(NO_TOKEN_KEY)))
+    counts = Counter(row.pseudonym for _line_, row in rows if isinstance(row, OpenedCase))
     flagged = 0
     for line, row in rows:
         if isinstance(row, str):
@@ -426,16 +560,26 @@ def _inbox(args: argparse.Namespace) -> int:
             print(f"{line}  {row}" if row else line)
             continue
         flagged += not row.ok
-        subject = row.case.subject if row.case is not None else "(cannot be opened)"
+        subject = row.case.subject if row.case is not None else _("(cannot be opened)")
         print(f"{line}  {_binding_mark(row)}  {_pseudonym(row, counts)}{subject}")
     _same_person(rows, counts)
     if items:
-        print(f"Next page: --after {next_cursor}")
+        _next_page(next_cursor)
     if not args.no_open and desk.keys.identity is None and rows:
-        print("Token binding not checked (·): this keystore has no identity key; intake checks "
-              "it (`petition bureau intake`)")  # fmt: skip
+        print(
+            _(
+                "Token binding not checked (·): this keystore has no identity key; intake "
+                "checks it (`petition bureau intake`)"
+            )
+        )
     if flagged:
-        print(f"{flagged} petition(s) FAILED a check (marked ✗): see `petition bureau show`")
+        print(
+            translator().ngettext(
+                "%(num)s petition FAILED a check (marked ✗): see `petition bureau show`",
+                "%(num)s petition(s) FAILED a check (marked ✗): see `petition bureau show`",
+                flagged,
+            )
+        )
         return 1
     return 0
 
@@ -444,31 +588,48 @@ def _pseudonym(opened: OpenedCase, counts: Counter[str | None]) -> str:
     if opened.pseudonym is None:
         return ""
     several = counts[opened.pseudonym]
-    return (
-        f"pseudonym {opened.pseudonym}" + (f" ({several} petitions)" if several > 1 else "") + "  "
-    )
+    if several > 1:
+        return (
+            translator().ngettext(
+                "pseudonym %(name)s (%(num)s petition)",
+                "pseudonym %(name)s (%(num)s petitions)",
+                several,
+                name=opened.pseudonym,
+            )
+            + "  "
+        )
+    return _("pseudonym %(name)s", name=opened.pseudonym) + "  "
 
 
 def _same_person(rows: list[tuple[str, OpenedCase | str]], counts: Counter[str | None]) -> None:
     repeated = [name for name, count in counts.items() if name is not None and count > 1]
     if not repeated:
         return
-    print("Several petitions from one person (same pseudonym) in this page:")
+    print(_("Several petitions from one person (same pseudonym) in this page:"))
     for name in repeated:
         cursors = [
             line.split()[0] for line, row in rows
             if isinstance(row, OpenedCase) and row.pseudonym == name
         ]  # fmt: skip
-        print(f"  pseudonym {name}: {len(cursors)} petitions ({', '.join(cursors)})")
+        print(
+            "  "
+            + translator().ngettext(
+                "pseudonym %(name)s: %(num)s petition (%(cursors)s)",
+                "pseudonym %(name)s: %(num)s petitions (%(cursors)s)",
+                len(cursors),
+                name=name,
+                cursors=", ".join(cursors),
+            )
+        )
 
 
 def _binding_mark(opened: OpenedCase) -> str:
     """An envelope that cannot be opened is not a token problem: say which check failed."""
     if opened.case is None and opened.identity is None:
-        return "✗ UNOPENABLE"
+        return _("✗ UNOPENABLE")
     if opened.binding is None:
-        return "· token"
-    return "✓ token" if opened.binding else "✗ TOKEN"
+        return _("· token")
+    return _("✓ token") if opened.binding else _("✗ TOKEN")
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -479,33 +640,50 @@ def _show(args: argparse.Namespace) -> int:
         opened = desk.open_case(args.petition_id)
         proofs = desk.check_log_proofs(opened)
     stored, case = opened.stored, opened.case
-    print(f"Petition {stored.petition_id} ({stored.day}, latest event {stored.latest_event}, "
-          f"log entry {stored.leaf_index}, {len(stored.replies)} reply/replies)")  # fmt: skip
+    print(
+        translator().ngettext(
+            "Petition %(id)s (%(day)s, latest event %(event)s, log entry %(index)s, %(num)s reply)",
+            "Petition %(id)s (%(day)s, latest event %(event)s, log entry %(index)s, "
+            "%(num)s reply/replies)",
+            len(stored.replies),
+            id=stored.petition_id,
+            day=stored.day,
+            event=_event(stored.latest_event),
+            index=stored.leaf_index,
+        )
+    )
     if case is None:
         for problem in opened.problems:
             print(f"✗ {problem}")
         return 1
-    print(f"  Pseudonym:  {opened.pseudonym or '(' + NO_TOKEN_KEY + ')'}")
+    no_token = _("(%(reason)s)", reason=_(NO_TOKEN_KEY))
+    print(_field(N_("Pseudonym"), opened.pseudonym or no_token))
     if desk.keys.identity is None:
-        print("  Identity:   sealed to intake (this keystore has no identity key)")
+        print(_field(N_("Identity"), _("sealed to intake (this keystore has no identity key)")))
     else:
         _binding_lines(opened)
         if opened.identity is not None:
             _identity_lines(opened.identity)
-    print(f"  Category:   {case.category}")
-    print(f"  Region:     {case.region}")
-    print(f"  Respondent: {case.respondent or '(none named)'}")
-    print(f"  Written:    {case.created_day}")
-    print(f"  Subject:    {case.subject}")
-    print("  Text:")
+    print(_field(N_("Category"), case.category))
+    print(_field(N_("Region"), case.region))
+    print(_field(N_("Respondent"), case.respondent or _("(none named)")))
+    print(_field(N_("Written"), str(case.created_day)))
+    print(_field(N_("Subject"), case.subject))
+    print("  " + _("Text") + _(LABEL_END).rstrip())
     for line in case.body.splitlines() or [""]:
         print(f"    {line}")
     for attachment in case.attachments:
-        print(f"  Attachment: {attachment.name} ({attachment.media_type}, "
-              f"{len(attachment.data)} bytes)")  # fmt: skip
+        about = translator().ngettext(
+            "%(name)s (%(type)s, %(num)s byte)",
+            "%(name)s (%(type)s, %(num)s bytes)",
+            len(attachment.data),
+            name=attachment.name,
+            type=attachment.media_type,
+        )
+        print(_field(N_("Attachment"), about))
         if args.save_attachments is not None:
             saved = save_attachment(Path(args.save_attachments), attachment)
-            print(f"    saved to {saved}")
+            print("    " + _("saved to %(file)s", file=saved))
     _proof_lines(proofs)
     return 0 if opened.ok and all(proof.ok for proof in proofs) else 1
 
@@ -514,35 +692,54 @@ def _proof_lines(proofs: list[LogProof]) -> None:
     """A request for review carries the log proof of what it contests: say what it proves."""
     for proof in proofs:
         if proof.receipt is None:
-            print(f"{proof.name}: log proof: ✗ FAILED: {proof.problem}")
+            print(
+                _(
+                    "%(name)s: log proof: ✗ FAILED: %(problem)s",
+                    name=proof.name,
+                    problem=proof.problem,
+                )
+            )
             continue
         entry = proof.receipt.entry
-        print(f"{proof.name}: log proof: verified ({entry.event.value.replace('_', ' ')} on "
-              f"{entry.day.isoformat()} by {entry.bureau_id}; log entry "
-              f"{proof.receipt.index} of {proof.receipt.checkpoint.size})")  # fmt: skip
+        print(
+            _(
+                "%(name)s: log proof: verified (%(event)s on %(day)s by %(bureau_id)s; log entry "
+                "%(index)s of %(size)s)",
+                name=proof.name,
+                event=_event(entry.event.value).replace("_", " "),
+                day=entry.day.isoformat(),
+                bureau_id=entry.bureau_id,
+                index=proof.receipt.index,
+                size=proof.receipt.checkpoint.size,
+            )
+        )
 
 
 def _binding_lines(opened: OpenedCase) -> None:
     if opened.binding:
-        print("Token binding: ✓ the case's pseudonym is derived from the ID number inside")
+        print(_("Token binding: ✓ the case's pseudonym is derived from the ID number inside"))
     for problem in opened.problems:
-        print(f"Token binding: ✗ {problem}")
+        print(_("Token binding: ✗ %(problem)s", problem=problem))
 
 
 def _identity_lines(identity: IdentityDocument | WithheldIdentity) -> None:
     if isinstance(identity, WithheldIdentity):
-        print(f"  Identity:   {WITHHELD}")
+        print(_field(N_("Identity"), _(WITHHELD)))
         return
     consent = identity.consent
-    print(f"  Name:       {identity.real_name}")
-    print(f"  ID:         {identity.id_number} ({identity.id_scheme})")
-    print(f"  Contact:    {identity.contact}")
-    print(f"  Consent:    contact {_yes(consent.contact)}, identity sent along on transfer "
-          f"{_yes(consent.share_identity_on_transfer)}")  # fmt: skip
+    print(_field(N_("Name"), identity.real_name))
+    print(_field(N_("ID"), f"{identity.id_number} ({identity.id_scheme})"))
+    print(_field(N_("Contact"), identity.contact))
+    consented = _(
+        "contact %(contact)s, identity sent along on transfer %(share)s",
+        contact=_yes(consent.contact),
+        share=_yes(consent.share_identity_on_transfer),
+    )
+    print(_field(N_("Consent"), consented))
 
 
 def _yes(value: bool) -> str:
-    return "yes" if value else "no"
+    return _("yes") if value else _("no")
 
 
 def _intake(args: argparse.Namespace) -> int:
@@ -564,7 +761,7 @@ def _intake(args: argparse.Namespace) -> int:
             try:
                 rows.append((_line(item), desk.open_intake(str(item["petition_id"]))))
             except ServerMisbehaved as exc:
-                rows.append((_line(item), f"✗ ALTERED  {exc.message}"))
+                rows.append((_line(item), _altered(exc)))
     people: dict[str | None, list[tuple[str, OpenedCase]]] = {}
     flagged = 0
     for line, row in rows:
@@ -575,65 +772,98 @@ def _intake(args: argparse.Namespace) -> int:
             flagged += not row.ok
             people.setdefault(row.pseudonym, []).append((line, row))
     persons = len([name for name in people if name is not None])
-    print(f"{len(items)} petition(s) for {desk.keys.bureau_id} after cursor {args.after}, from "
-          f"{persons} person(s) (pseudonym derived from each ID number)")  # fmt: skip
+    print(
+        translator().ngettext(
+            "%(num)s petition for %(bureau_id)s after cursor %(after)s, from %(persons)s "
+            "person(s) (pseudonym derived from each ID number)",
+            "%(num)s petition(s) for %(bureau_id)s after cursor %(after)s, from %(persons)s "
+            "person(s) (pseudonym derived from each ID number)",
+            len(items),
+            bureau_id=desk.keys.bureau_id,
+            after=args.after,
+            persons=persons,
+        )
+    )
     for name, petitions in people.items():
-        print(f"pseudonym {name or '(none: the identity does not open)'} "
-              f"({len(petitions)} petition(s))")  # fmt: skip
+        # The group's heading keeps its English "petition(s)" in both forms: its msgid differs
+        # from the inbox's "pseudonym … (N petitions)", which the catalogs key by the singular.
+        print(
+            translator().ngettext(
+                "pseudonym %(name)s (%(num)s petition(s))",
+                "pseudonym %(name)s (%(num)s petition(s))",
+                len(petitions),
+                name=name or _("(none: the identity does not open)"),
+            )
+        )
         for line, row in petitions:
             print(f"{line}  {_binding_mark(row)}  {_who(row.identity)}")
             for problem in row.problems:
                 print(f"      ✗ {problem}")
     if items:
-        print(f"Next page: --after {next_cursor}")
+        _next_page(next_cursor)
     if desk.keys.case is None and rows:
-        print("Token binding not checked (·): this keystore has no case key")
+        print(_("Token binding not checked (·): this keystore has no case key"))
     if flagged:
-        print(f"{flagged} petition(s) FAILED a check (marked ✗)")
+        print(
+            translator().ngettext(
+                "%(num)s petition FAILED a check (marked ✗)",
+                "%(num)s petition(s) FAILED a check (marked ✗)",
+                flagged,
+            )
+        )
         return 1
     return 0
 
 
 def _who(identity: IdentityDocument | WithheldIdentity | None) -> str:
     if identity is None:
-        return "(identity cannot be opened)"
+        return _("(identity cannot be opened)")
     if isinstance(identity, WithheldIdentity):
-        return WITHHELD
+        return _(WITHHELD)
     consent = identity.consent
-    return (
-        f"{identity.real_name}  contact {identity.contact or '(none)'}  "
-        f"(may contact: {_yes(consent.contact)}; identity on transfer: "
-        f"{_yes(consent.share_identity_on_transfer)})"
+    return _(
+        "%(name)s  contact %(contact)s  (may contact: %(may)s; identity on transfer: %(share)s)",
+        name=identity.real_name,
+        contact=identity.contact or _("(none)"),
+        may=_yes(consent.contact),
+        share=_yes(consent.share_identity_on_transfer),
     )
 
 
 def _intake_one(opened: OpenedCase) -> int:
     stored = opened.stored
-    print(f"Petition {stored.petition_id} ({stored.day}, latest event {stored.latest_event}, "
-          f"log entry {stored.leaf_index})")  # fmt: skip
-    none = (
-        "(none here: the identity stayed with the first bureau; the case handler sees it)"
-        if isinstance(opened.identity, WithheldIdentity)
-        else "(none: the identity does not open)"
+    print(
+        _(
+            "Petition %(id)s (%(day)s, latest event %(event)s, log entry %(index)s)",
+            id=stored.petition_id,
+            day=stored.day,
+            event=_event(stored.latest_event),
+            index=stored.leaf_index,
+        )
     )
-    print(f"  Pseudonym:  {opened.pseudonym or none}")
+    none = (
+        _("(none here: the identity stayed with the first bureau; the case handler sees it)")
+        if isinstance(opened.identity, WithheldIdentity)
+        else _("(none: the identity does not open)")
+    )
+    print(_field(N_("Pseudonym"), opened.pseudonym or none))
     if isinstance(opened.identity, WithheldIdentity):
-        print("Token binding: nothing to check (the identity stayed with the first bureau)")
+        print(_("Token binding: nothing to check (the identity stayed with the first bureau)"))
     elif opened.binding is None:
-        print("Token binding: not checked (this keystore has no case key)")
+        print(_("Token binding: not checked (this keystore has no case key)"))
     else:
         _binding_lines(opened)
     if opened.identity is not None:
         _identity_lines(opened.identity)
     if opened.case is not None:
-        print(f"  Subject:    {opened.case.subject}")
+        print(_field(N_("Subject"), opened.case.subject))
     return 0 if opened.ok else 1
 
 
 def _record(args: argparse.Namespace) -> int:
     spec: EventCommand = args.event_spec
     if args.message is not None and args.message_file is not None:
-        raise InvalidInput("give the message with at most one of --message or --message-file")
+        raise InvalidInput(_("give the message with at most one of --message or --message-file"))
     message = args.message
     if args.message_file is not None:
         message = read_text_file(Path(args.message_file), "message")
@@ -643,7 +873,9 @@ def _record(args: argparse.Namespace) -> int:
             detail = Detail(to=args.to.strip().lower())
         elif spec.event is Event.EXTENDED:
             if not 1 <= args.days <= MAX_EXTENSION_DAYS:
-                raise InvalidInput(f"--days must be 1 to {MAX_EXTENSION_DAYS} (Art. 34)")
+                raise InvalidInput(
+                    _("--days must be 1 to %(max)s (Art. 34)", max=MAX_EXTENSION_DAYS)
+                )
             detail = Detail(days=args.days, reason=ExtensionReason(args.reason))
         elif spec.event is Event.DECIDED:
             detail = Detail(outcome=DecisionOutcome(args.outcome))
@@ -658,14 +890,38 @@ def _record(args: argparse.Namespace) -> int:
     with session:
         recorded = desk.record(args.petition_id, spec.event, detail=detail, message=message)
     entry = recorded.entry
-    said = ", with a message to the petitioner" if entry.reply_hash is not None else ""
-    print(f"{spec.event.value} recorded for {entry.petition_id} on {entry.day.isoformat()}"
-          f"{said}: public log entry {recorded.leaf_index}")  # fmt: skip
+    recorded_text = (
+        N_(
+            "%(event)s recorded for %(id)s on %(day)s, with a message to the petitioner: "
+            "public log entry %(index)s"
+        )
+        if entry.reply_hash is not None
+        else N_("%(event)s recorded for %(id)s on %(day)s: public log entry %(index)s")
+    )
+    print(
+        _(
+            recorded_text,
+            event=_event(spec.event.value),
+            id=entry.petition_id,
+            day=entry.day.isoformat(),
+            index=recorded.leaf_index,
+        )
+    )
     if recorded.identity_shared is not None:
         if recorded.identity_shared:
-            print(f"The case and the identity went to {entry.detail.to} (the petitioner "
-                  "consented to sharing the identity on transfer)")  # fmt: skip
+            print(
+                _(
+                    "The case and the identity went to %(bureau)s (the petitioner consented to "
+                    "sharing the identity on transfer)",
+                    bureau=entry.detail.to,
+                )
+            )
         else:
-            print(f"The case went to {entry.detail.to}; the identity stayed here (no consent, "
-                  "or no identity key in this keystore): they work by pseudonym")  # fmt: skip
+            print(
+                _(
+                    "The case went to %(bureau)s; the identity stayed here (no consent, or no "
+                    "identity key in this keystore): they work by pseudonym",
+                    bureau=entry.detail.to,
+                )
+            )
     return 0

@@ -547,12 +547,28 @@ def read_code_or_file(args: argparse.Namespace) -> tuple[ReceiptSecret, bytes | 
     try:
         return ReceiptSecret.from_code(text), None
     except InvalidReceiptCode as exc:
+        shown = text if len(text) <= 60 else f"{text[:40]}…({len(text)} characters)"
+        if unusable is None and looks_like_a_path(text):
+            # A code has no "/" and no ".": this was meant as a file, and is not there.
+            raise InvalidInput(
+                _("there is no receipt file %(path)s (and it is not a receipt code)", path=shown)
+            ) from exc
         if unusable is None:
             raise
-        shown = text if len(text) <= 60 else f"{text[:40]}…({len(text)} characters)"
         raise InvalidInput(
-            f"{shown} is neither a receipt code ({exc.message}) nor a receipt file ({unusable})"
+            _(
+                "%(text)s is neither a receipt code (%(code_problem)s) nor a receipt file "
+                "(%(file_problem)s)",
+                text=shown,
+                code_problem=exc.message,
+                file_problem=unusable,
+            )
         ) from exc
+
+
+def looks_like_a_path(text: str) -> bool:
+    """Whether ``text`` can only be a file name: receipt codes are letters, digits and dashes."""
+    return any(separator in text for separator in ("/", os.sep, "."))
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """``petition witness``: run a tlog-witness (an NGO, an observer or an auditor does).
 
 Every flag can also come from a ``PETITION_*`` environment variable (cli_support/environment.py);
-a flag on the command line wins.
+a flag on the command line wins. What they print is in the command line's language
+(cli_support/i18n.py), but for what scripts copy: a vkey, alone on its line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cli_support.environment import add_flag, whole_number
+from cli_support.i18n import _
 
 if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -119,9 +121,9 @@ def _init(args: argparse.Namespace) -> int:
     from server.witness.store import WitnessDirectory
 
     directory = WitnessDirectory.create(args.data, args.name)
-    print(f"Witness created in {directory.path}")
-    print("Logs list this key (with the witness's URL) in their witness policy:")
-    print(f"  {directory.verifier().to_vkey()}")
+    print(_("Witness created in %(path)s", path=directory.path))
+    print(_("Logs list this key (with the witness's URL) in their witness policy:"))
+    print(f"  {directory.verifier().to_vkey()}")  # alone on its line: scripts copy it from here
     return 0
 
 
@@ -141,9 +143,17 @@ def _add_log(args: argparse.Namespace) -> int:
     try:
         verifier = Verifier.from_vkey(args.vkey)
     except MalformedInput as exc:
-        raise MalformedInput(f"the log key is not a signed-note vkey: {exc.message}") from None
+        raise MalformedInput(
+            _("the log key is not a signed-note vkey: %(reason)s", reason=exc.message)
+        ) from None
     directory.store().add_log(verifier)
-    print(f"Trusting the log {verifier.name} (key {verifier.key_id:08x})")
+    print(
+        _(
+            "Trusting the log %(origin)s (key %(key_id)s)",
+            origin=verifier.name,
+            key_id=format(verifier.key_id, "08x"),
+        )
+    )
     return 0
 
 
@@ -152,10 +162,13 @@ def _logs(args: argparse.Namespace) -> int:
 
     logs = WitnessDirectory.open(args.data).store().logs()
     if not logs:
-        print("No log is trusted yet (`petition witness add-log`).")
+        print(_("No log is trusted yet (`petition witness add-log`)."))
     for trusted in logs:
-        size = "nothing cosigned yet" if trusted.latest_size is None else trusted.latest_size
-        print(f"{trusted.origin}  cosigned size: {size}")
+        if trusted.latest_size is None:
+            size = _("cosigned size: nothing cosigned yet")
+        else:
+            size = _("cosigned size: %(size)s", size=trusted.latest_size)
+        print(f"{trusted.origin}  {size}")
         for verifier in trusted.verifiers:
             print(f"  {verifier.to_vkey()}")
     return 0
@@ -166,14 +179,15 @@ def _serve(args: argparse.Namespace) -> int:
     from server.witness.store import WitnessDirectory
 
     if not 0 < args.port < 65536:
-        raise SystemExit("petition: error: the port must be 1-65535")
+        raise SystemExit("petition: error: " + _("the port must be 1-65535"))
     directory = WitnessDirectory.open(args.data)  # refused in one line before gunicorn starts
     name = directory.cosigner().name
     host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}/"
+    listening = _("listening on %(url)s (add-checkpoint; SIGTERM or Ctrl-C to stop)", url=url)
     return serve(
         directory.path,
         host=args.host,
         port=args.port,
-        announce=f"petition witness {name}: listening on http://{host}:{args.port}/ "
-        "(add-checkpoint; SIGTERM or Ctrl-C to stop)",
+        announce=f"petition witness {name}: {listening}",
     )

@@ -363,7 +363,7 @@ def test_the_whole_flow_in_chinese_by_the_locale(deployment: Deployment) -> None
     ]:
         terminal.expect(re.escape(prompt))
         terminal.type(answer)
-    terminal.expect(re.escape("请输入请愿正文；输入只有一个句号（. 或 。）的一行结束。"))
+    terminal.expect(re.escape("请输入信访件正文；输入只有一个句号（. 或 。）的一行结束。"))
     terminal.type("第一段。")
     terminal.type("。")  # the full-width full stop ends the text too
     terminal.expect(re.escape("现在发送给 国家信访局（national）吗？ [y/N]"))
@@ -382,16 +382,16 @@ def test_the_whole_flow_in_chinese_by_the_locale(deployment: Deployment) -> None
     assert checkpoint_size(deployment.client) == before  # nothing was sent
 
     terminal = Terminal(_submit_args(*_given()), zh)
-    terminal.expect(re.escape("请输入请愿正文"))
+    terminal.expect(re.escape("请输入信访件正文"))
     terminal.type("这一次发送。")
     terminal.type(".")
     terminal.expect(re.escape("吗？ [y/N]"))
     terminal.type("是")
     assert terminal.finish() == 0, terminal.shown()
     shown = terminal.shown()
-    for expected in ["正在用信访部门的盐值对您的身份证号码做哈希", "正在发送封存的请愿",
+    for expected in ["正在用信访部门的盐值对您的身份证号码做哈希", "正在发送封存的信访件",
                      "已提交给 国家信访局（national）。", "回执已验证：由日志签名",
-                     "这是您的回执码。", "这台设备上没有保存这份请愿的任何内容。"]:  # fmt: skip
+                     "这是您的回执码。", "这台设备上没有保存这份信访件的任何内容。"]:  # fmt: skip
         assert expected in shown, (expected, shown)
     assert shown.rstrip().endswith(REMINDER_ZH), shown[-400:]
     assert ID_NUMBER not in shown
@@ -401,7 +401,7 @@ def test_the_whole_flow_in_chinese_by_the_locale(deployment: Deployment) -> None
     assert code is not None, shown
     status = deployment.run("petitioner", "status", env={**zh, "PETITION_CODE": code.group(1)})
     assert status.returncode == 0, status.stderr
-    for expected in ["请愿 ", "提交给 国家信访局（national）", "事件（每一项都已用",
+    for expected in ["信访件 ", "提交给 国家信访局（national）", "事件（每一项都已用",
                      "已收到，办理机关：国家信访局 (national)", "已在日志中",
                      "期限（2022 年《信访工作条例》）", REPLY_NONE_ZH]:  # fmt: skip
         assert expected in status.stdout, (expected, status.stdout)

@@ -25,11 +25,17 @@ PETITIONER_MODULES = (
     "client/cli/offline.py",
 )
 #: The bureau reviewer's commands (``petition bureau …``) and the passphrase prompts.
-BUREAU_MODULES: tuple[str, ...] = ()
+BUREAU_MODULES: tuple[str, ...] = ("client/cli/bureau.py", "cli_support/terminal.py")
 #: The auditor's commands (``petition audit network|threat-model``, the statistics report).
-AUDITOR_MODULES: tuple[str, ...] = ()
+AUDITOR_MODULES = ("client/cli/audit.py", "petition/threat_audit.py", "client/stats_report.py")
 #: The operator's, the witness's, the web UI launcher's and the demo's commands.
-OPERATOR_MODULES: tuple[str, ...] = ()
+OPERATOR_MODULES = (
+    "server/commands.py",
+    "server/serve.py",
+    "server/witness/commands.py",
+    "webui/cli.py",
+    "client/demo.py",
+)
 
 CLI_MODULES = PETITIONER_MODULES + BUREAU_MODULES + AUDITOR_MODULES + OPERATOR_MODULES
 

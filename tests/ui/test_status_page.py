@@ -124,7 +124,7 @@ def test_the_status_page_shows_events_deadline_action_and_the_transfer_warning_i
     assert "其上级机关应责令改正，您可以向上一级机关提出" in page
     assert "第十九条不再限制您向上一级机关提出" in page
     assert "警告：此次转送把您的事项交给了广东省信访局" in page
-    assert "目录中没有国家信访局的上一级机关" in page
+    assert "名录中没有国家信访局的上一级机关" in page
     assert "目前办理机关" in page
 
 
