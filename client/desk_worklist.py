@@ -329,12 +329,24 @@ class Worklist:
             gone = [pid for pid in self._numbers if pid not in petition_ids]
             batch = len(gone) > _INCREMENTAL_LIMIT
             for petition_id in gone:
-                number = self._numbers.pop(petition_id)
-                old = self._live(number)
-                self._index_facts(number, old.facts, add=False)
-                self._place(number, old, None, batch=batch)
-                del self._steps[number], self._leaves[number]
+                self._drop(petition_id, batch=batch)
             return len(gone)
+
+    def remove(self, petition_id: str) -> bool:
+        """Drop one petition at once (the desk just transferred or assigned it away), without
+        waiting for the next full read of the inbox; False if it was not here."""
+        with self._lock:
+            if petition_id not in self._numbers:
+                return False
+            self._drop(petition_id, batch=False)
+            return True
+
+    def _drop(self, petition_id: str, *, batch: bool) -> None:
+        number = self._numbers.pop(petition_id)
+        old = self._live(number)
+        self._index_facts(number, old.facts, add=False)
+        self._place(number, old, None, batch=batch)
+        del self._steps[number], self._leaves[number]
 
     # -- reads -------------------------------------------------------------------------------
 

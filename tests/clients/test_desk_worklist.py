@@ -232,6 +232,11 @@ def test_numbers_are_stable_in_inbox_order() -> None:
     worklist.add_inbox_items([_item(_ago(2))])
     assert _numbers(worklist.page(WorklistQuery()).items) == [2, 3, 5]
     assert worklist.counts().total == 3
+    # One petition transferred away from the desk leaves at once, as after a full re-read.
+    assert worklist.remove(worklist.by_number(3).petition_id)
+    assert not worklist.remove("0" * 32)
+    assert _numbers(worklist.page(WorklistQuery()).items) == [2, 5]
+    assert worklist.counts().total == 2
 
 
 def test_a_refresh_replaces_the_events_and_moves_the_item() -> None:

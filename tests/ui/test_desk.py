@@ -13,34 +13,32 @@ the desk's defences are those of ``petition ui``.
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import signal
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
-from harness import (
-    ID_NUMBERS,
-    PASSPHRASE,
-    PETITION,
-    RunningServer,
-    start_server,
-    stop_server,
-)
+from harness import ID_NUMBERS
 from playwright.sync_api import Page
 
-from client.bureau import ROLE_KEYS, BureauKeys
 from client.home import ClientHome
 from client.petitioner import petition_status
-from client.session import NetworkOptions, Session, pin_server
-from crypto.keystore import write_keystore_file
-from crypto.receipt import ReceiptSecret
+from client.session import NetworkOptions, Session
+from tests.ui.desk_support import (
+    CONTACT,
+    NAME,
+    RunningDesk,
+    World,
+    act,
+    build_world,
+    confirm,
+    short_numbers,
+    start_desk,
+    stop_world,
+)
 from webui.security import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
@@ -49,139 +47,23 @@ if TYPE_CHECKING:
 #: Drives Debian's Chromium: slow; CI runs it (README, Tests).
 pytestmark = pytest.mark.browser
 
-URL_LINE = re.compile(r"^\s*(http://127\.0\.0\.1:(\d+)/\?key=[A-Za-z0-9_-]+)\s*$")
-START_TIMEOUT = 60.0
-AUDIT_HOOK = Path(__file__).resolve().parent / "audit_hook"  # records every file opened to write
-NAME = "张三"  # the harness seals every identity with this name
-CONTACT = "13800000000"
 ANSWER = "经核查，道路已安排维修，预计下月完工。"
 REFUSED_TEXT = "这段说明在被拒绝后仍应保留。"
-ALL_KEYS = ("identity-key", "case-key", "signing-key", "token-key")
-
-
-@dataclass
-class Filed:
-    petition_id: str
-    secret: ReceiptSecret = field(repr=False)
-
-
-@dataclass
-class World:
-    server: RunningServer
-    root: Path
-    petitioner: Path  # PETITION_HOME of the petitioners
-    bureau: Path  # PETITION_HOME of national's staff
-    full: Path  # national's keystore with every key
-    handler: Path  # national's case handler keystore
-    intake: Path  # national's intake keystore
-    passphrase: Path
-    filed: list[Filed]
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    root = tmp_path_factory.mktemp("desk")
-    server = start_server(root)
+    # Six petitions from three people; the fourth complains about guangdong.
+    people = [ID_NUMBERS[0], ID_NUMBERS[0], ID_NUMBERS[1], ID_NUMBERS[1], ID_NUMBERS[2],
+              ID_NUMBERS[2]]  # fmt: skip
+    petitions = [
+        (id_number, "广东省信访局" if i == 3 else "") for i, id_number in enumerate(people)
+    ]
+    built = build_world(tmp_path_factory.mktemp("desk"), petitions)
     try:
-        homes = {}
-        for role in ("petitioner", "bureau"):
-            homes[role] = root / role
-            pin_server(ClientHome(homes[role]), server.client.base,
-                       server.authority_fingerprint, NetworkOptions())  # fmt: skip
-        national = server.bureaus["national"]
-        keys = BureauKeys(national.bundle(), national.identity, national.case,
-                          national.signing, national.token)  # fmt: skip
-        full, handler = root / "national.keystore", root / "handler.keystore"
-        intake = root / "intake.keystore"
-        write_keystore_file(full, keys.secrets(ALL_KEYS), PASSPHRASE)
-        write_keystore_file(handler, keys.secrets(ROLE_KEYS["handler"]), PASSPHRASE)
-        write_keystore_file(intake, keys.secrets(ROLE_KEYS["intake"]), PASSPHRASE)
-        # Six petitions from three people; the fourth complains about guangdong.
-        filed = []
-        for number, id_number in enumerate(
-            [ID_NUMBERS[0], ID_NUMBERS[0], ID_NUMBERS[1], ID_NUMBERS[1], ID_NUMBERS[2],
-             ID_NUMBERS[2]]
-        ):  # fmt: skip
-            respondent = "广东省信访局" if number == 3 else ""
-            submission = server.seal("national", id_number=id_number, respondent=respondent)
-            answer = server.client.post("/v1/petitions", submission.body())
-            assert answer.status == 201, answer.raw
-            filed.append(Filed(submission.petition_id, submission.secret))
-        yield World(server, root, homes["petitioner"], homes["bureau"], full, handler, intake,
-                    root / "passphrase", filed)  # fmt: skip
+        yield built
     finally:
-        stop_server(server)
-
-
-@dataclass
-class RunningDesk:
-    process: subprocess.Popen[str]
-    launch_url: str
-    port: int
-    stderr_path: Path
-    tmpdir: Path  # the process's TMPDIR: must stay empty
-
-    def files_written(self) -> list[str]:
-        """Every file the process opened for writing (tests/ui/audit_hook/sitecustomize.py)."""
-        log = self.stderr_path.parent / "writes.log"
-        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def launch_key(self) -> str:
-        return urlsplit(self.launch_url).query.removeprefix("key=")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def start_desk(world: World, keystore: Path, workdir: Path) -> RunningDesk:
-    """``petition bureau ui --no-browser``; returns once it printed its address."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    stderr_path = workdir / "desk.stderr"
-    tmpdir = workdir / "tmp"
-    tmpdir.mkdir()
-    env = {
-        **os.environ,
-        "TMPDIR": str(tmpdir),
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(AUDIT_HOOK), os.environ.get("PYTHONPATH")])
-        ),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PETITION_TEST_WRITE_LOG": str(workdir / "writes.log"),
-    }
-    env.pop("PETITION_DEBUG", None)
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(  # noqa: S603
-            [*PETITION, "bureau", "ui", "--no-browser", "--home", str(world.bureau),
-             "--keystore", str(keystore), "--passphrase-file", str(world.passphrase)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=workdir,
-        )  # fmt: skip
-    watchdog = threading.Timer(START_TIMEOUT, process.kill)
-    watchdog.start()
-    try:
-        assert process.stdout is not None
-        while True:
-            line = process.stdout.readline()
-            if not line:
-                raise AssertionError(f"petition bureau ui exited: {stderr_path.read_text()}")
-            found = URL_LINE.match(line)
-            if found:
-                break
-    finally:
-        watchdog.cancel()
-    return RunningDesk(process, found.group(1), int(found.group(2)), stderr_path, tmpdir)
+        stop_world(built)
 
 
 @pytest.fixture(scope="module")
@@ -193,44 +75,6 @@ def desk(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run
         running.stop()
 
 
-def _numbers(page: Page, desk: RunningDesk) -> dict[str, int]:
-    """The desk's short number of each petition id, read from the worklist."""
-    page.goto(desk.base + "/")
-    rows = page.locator("tr[data-petition]")
-    found = {}
-    for i in range(rows.count()):
-        row = rows.nth(i)
-        number = int((row.get_attribute("id") or "").removeprefix("row-"))
-        found[row.get_attribute("data-petition") or ""] = number
-    return found
-
-
-def _act(page: Page, desk: RunningDesk, number: int, action: str, **fields: str) -> Page:
-    """Fill one action's form on the case page and go to its confirm page."""
-    page.goto(f"{desk.base}/case/{number}")
-    page.locator(f"#action-{action} summary").click()  # each action's form is folded away
-    form = page.locator(f"#action-{action} form")
-    if "to" in fields:
-        form.locator("select[name=to]").select_option(fields["to"])
-    if "days" in fields:
-        form.locator("input[name=days]").fill(fields["days"])
-    if "reason" in fields:
-        form.locator("select[name=reason]").select_option(fields["reason"])
-    if "outcome" in fields:
-        form.locator("select[name=outcome]").select_option(fields["outcome"])
-    if "message" in fields:
-        form.locator("textarea[name=message]").fill(fields["message"])
-    form.locator("button[type=submit]").click()
-    return page
-
-
-def _confirm(page: Page) -> str:
-    page.locator("#confirm").click()
-    page.wait_for_url(re.compile(r"/(case/\d+)?\?once="))
-    assert page.locator("#result-1").count() == 1, page.locator("main").inner_text()[:600]
-    return page.locator("#result-1").inner_text()
-
-
 def test_a_reviewer_works_the_worklist(
     world: World, desk: RunningDesk, open_page: Callable[..., Watched], screenshots: Path
 ) -> None:
@@ -240,7 +84,7 @@ def test_a_reviewer_works_the_worklist(
     assert page.url == desk.base + "/"  # the secret left the address bar at once
     assert page.locator("html").get_attribute("lang") == "zh-Hans"
     assert page.locator("#count-total").inner_text() == "6"
-    numbers = _numbers(page, desk)
+    numbers = short_numbers(page, desk)
     assert len(numbers) == 6
     n = [numbers[f.petition_id] for f in world.filed]
 
@@ -259,28 +103,30 @@ def test_a_reviewer_works_the_worklist(
     page.screenshot(path=str(screenshots / "desk-case.png"), full_page=True)
     assert "1" in page.locator("#reveals").inner_text()
 
+    acknowledged = {}
     for index in (0, 1, 4):
-        _act(page, desk, n[index], "acknowledge")
+        act(page, desk, n[index], "acknowledge")
         assert page.locator("#public-event").inner_text() == "已受理（书面告知）"
-        assert "已受理" in _confirm(page)
+        acknowledged[index] = confirm(page)
+        assert "已受理" in acknowledged[index]
 
-    _act(page, desk, n[1], "extend", days="15", reason="complex_facts")
+    act(page, desk, n[1], "extend", days="15", reason="complex_facts")
     assert "15" in page.locator(".public-detail").inner_text()
-    _confirm(page)
+    confirm(page)
 
-    _act(page, desk, n[2], "transfer", to="guangdong")
+    act(page, desk, n[2], "transfer", to="guangdong")
     assert page.locator("#confirm-consent").get_attribute("data-consent") == "no"
-    _confirm(page)
+    confirm(page)
     assert page.locator("#result-2").count() == 1
 
     # Art. 30: the body complained about is refused on the form, the typed text kept.
-    _act(page, desk, n[3], "transfer", to="guangdong", message=REFUSED_TEXT)
+    act(page, desk, n[3], "transfer", to="guangdong", message=REFUSED_TEXT)
     page.wait_for_url(re.compile(r"/case/\d+\?once="))
     assert "第三十条" in page.locator("#action-error").inner_text()
     assert page.locator("#transfer-message").input_value() == REFUSED_TEXT
 
     # A decision without its answer is refused, and nothing typed is lost.
-    _act(page, desk, n[4], "decide", outcome="supported")
+    act(page, desk, n[4], "decide", outcome="supported")
     assert page.locator("#action-error").count() == 1
     assert page.locator("#decide-outcome").input_value() == "supported"
     page.locator("#decide-message").fill(ANSWER)
@@ -289,7 +135,7 @@ def test_a_reviewer_works_the_worklist(
     page.screenshot(path=str(screenshots / "desk-confirm.png"), full_page=True)
     assert ANSWER not in page.locator("#public-entry").inner_text()
     assert page.locator("#public-message").inner_text() != ""
-    _confirm(page)
+    confirm(page)
 
     page.goto(desk.base + "/")
     page.screenshot(path=str(screenshots / "desk-worklist.png"), full_page=True)
@@ -316,6 +162,9 @@ def test_a_reviewer_works_the_worklist(
         for filed, events in zip(world.filed, expected, strict=True):
             report = petition_status(session, filed.secret)
             assert [shown.entry.event.value for shown in report.events] == events
+        for index, result in acknowledged.items():  # entries are numbered from 1, as people do
+            report = petition_status(session, world.filed[index].secret)
+            assert f"公开日志第 {report.events[1].leaf_index + 1} 条" in result
         decided = petition_status(session, world.filed[4].secret)
         assert [reply.message for reply in decided.replies] == [ANSWER]
         assert petition_status(session, world.filed[3].secret).replies == ()
@@ -335,14 +184,14 @@ def test_a_handler_never_sees_a_name_or_an_id_number(
         page: Page = open_page(locale="zh-CN", javascript=False, width=320).page
         page.goto(running.launch_url)
         pages = [page.content()]
-        numbers = _numbers(page, running)
+        numbers = short_numbers(page, running)
         pages.append(page.content())
         for number in sorted(numbers.values()):
             page.goto(f"{running.base}/case/{number}")
             pages.append(page.content())
             assert page.locator("#show-identity").count() == 0
             assert page.locator("#identity-sealed").count() == 1
-        _act(page, running, min(numbers.values()), "close")
+        act(page, running, min(numbers.values()), "close")
         pages.append(page.content())
         page.goto(running.base + "/?lang=en")
         pages.append(page.content())
@@ -361,7 +210,7 @@ def test_intake_sees_the_identity_on_request_and_no_case(
         page: Page = open_page(locale="en-US").page
         page.goto(running.launch_url)
         assert page.locator("html").get_attribute("lang") == "en"
-        number = min(_numbers(page, running).values())
+        number = min(short_numbers(page, running).values())
         page.goto(f"{running.base}/case/{number}")
         assert NAME not in page.content()
         assert page.locator("#subject").count() == 0  # no case key: no case

@@ -212,6 +212,12 @@ class DeskState:
         self.worklist.set_events(petition_id, stored.events)
         self._wake.set()
 
+    def moved_away(self, petition_id: str) -> None:
+        """After a transfer or an assignment: the petition is no longer this bureau's to work,
+        so it leaves the worklist now (the next inbox read would drop it too)."""
+        self.worklist.remove(petition_id)
+        self._wake.set()
+
     def _note_facts(self, opened: OpenedCase) -> None:
         case = opened.case
         if case is None:  # does not open: known as opened, with nothing to filter by

@@ -117,6 +117,16 @@ ACTIONS: dict[str, ActionSpec] = {
             ),
         ),
         ActionSpec(
+            "assign",
+            Event.ASSIGNED,
+            N_("Assign"),
+            N_(
+                "Assign the case to a body below, which handles it and reports back (Art. 22). "
+                "As for a transfer, the case is sealed again for it, and the body the "
+                "petitioner complains about, or one below it, is refused (Art. 30)."
+            ),
+        ),
+        ActionSpec(
             "extend",
             Event.EXTENDED,
             N_("Extend"),
@@ -419,7 +429,7 @@ def case(number: int) -> str:
         others = [other for other in desk.worklist.same_person(pseudonym) if other.number != number]
     events = [
         {
-            "index": index,
+            "index": index + 1,  # read by people: the first entry is entry 1
             "day": t.day(entry.day.isoformat()),
             "event": _event_text(t, entry.event.value),
             "bureau": _bureau_name(directory, entry.bureau_id),
@@ -444,7 +454,7 @@ def case(number: int) -> str:
                 event=_event_text(t, entry.event.value),
                 day=t.day(entry.day.isoformat()),
                 bureau=_bureau_name(directory, entry.bureau_id),
-                index=proof.receipt.index,
+                index=proof.receipt.index + 1,
                 size=proof.receipt.checkpoint.size,
             ),
         })  # fmt: skip
@@ -583,7 +593,7 @@ def prepare(number: int) -> Response:
         return _back_to_form(number, typed, _ask(TOO_LONG, max=MAX_MESSAGE_CHARS))
     if (message is not None or spec.event in MOVES_THE_CASE) and (desk.desk.keys.case is None):
         return _back_to_form(number, typed, _ask(NO_CASE_KEY))
-    if spec.event is Event.TRANSFERRED and detail.to is not None:
+    if spec.event in MOVES_THE_CASE and detail.to is not None:
         refusal = _art30(item.petition_id, detail.to)
         if refusal is not None:
             return _back_to_form(number, typed, refusal)
@@ -618,7 +628,8 @@ def confirm_page(number: int, pending_id: str) -> Response | str:
     directory = _directory()
     spec = ACTIONS[pending.typed.action]
     consent: bool | None = None
-    if pending.event is Event.TRANSFERRED:
+    moves = pending.event in MOVES_THE_CASE  # a transfer or an assignment
+    if moves:
         consent = _consent_on_transfer(state().open_case(pending.petition_id))
     return render_template(
         "confirm.html",
@@ -629,7 +640,7 @@ def confirm_page(number: int, pending_id: str) -> Response | str:
         details=_detail_lines(t, directory, pending.detail),
         day=t.day(today().isoformat()),
         bureau=_bureau_name(directory, state().desk.keys.bureau_id),
-        transfer=pending.event is Event.TRANSFERRED,
+        transfer=moves,
         consent=consent,
     )
 
@@ -652,10 +663,13 @@ def confirm(number: int, pending_id: str) -> Response:
         session.pending.pop(pending_id, None)
         return _back_to_form(number, pending.typed, _failure(exc, pending))
     session.pending.pop(pending_id, None)
-    desk.refresh(pending.petition_id)
+    if pending.event in MOVES_THE_CASE:
+        desk.moved_away(pending.petition_id)
+    else:
+        desk.refresh(pending.petition_id)
     event = _event_text(translator(), pending.event.value)
     said = RECORDED if recorded.entry.reply_hash is None else RECORDED_WITH_MESSAGE
-    results = [_ask(said, event=event, index=recorded.leaf_index)]
+    results = [_ask(said, event=event, index=recorded.leaf_index + 1)]  # entry 1 is the first
     if recorded.identity_shared is not None and pending.detail.to is not None:
         went = IDENTITY_WENT if recorded.identity_shared else IDENTITY_STAYED
         results.append(_ask(went, bureau=_bureau_name(_directory(), pending.detail.to)))
