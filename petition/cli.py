@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
+import unicodedata
 from collections.abc import Callable, Sequence
 from importlib import metadata
+from typing import Any, cast
 
 from cli_support import i18n
 from cli_support.i18n import N_, _
@@ -26,11 +29,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
+#: What each role's command group is for (``petition audit --help`` and the list of commands);
+#: marked here, translated when the parser is built, after the language is chosen.
 GROUP_HELP = {
-    "audit": "auditor: verify the public log, a receipt, a server's data directory, or each "
-    "threat of docs/threat-model.md a deployment can show",
-    "bureau": "bureau reviewer: keys, inbox, reading and answering petitions",
-    "directory": "petitioner: the signed directory, carried to a device without the network",
+    "audit": N_(
+        "auditor: verify the public log, a receipt, a server's data directory, or each "
+        "threat of docs/threat-model.md a deployment can show"
+    ),
+    "bureau": N_("bureau reviewer: keys, inbox, reading and answering petitions"),
+    "directory": N_("petitioner: the signed directory, carried to a device without the network"),
 }
 
 Handler = Callable[[argparse.Namespace], int]
@@ -52,9 +59,15 @@ def version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    """Every command's parser, its help in the language chosen before (:func:`main`).
+
+    The help texts are translated here and in each command's register function, so the
+    language must be chosen first; argparse's own words ("usage:", "options:", "show this help
+    message and exit") stay English, as argparse writes them.
+    """
+    parser = PetitionParser(
         prog="petition",
-        description=(
+        description=_(
             "Sealed Petition: end-to-end encrypted, pseudonymous petitions with a public, "
             "append-only log. Subcommands are grouped by role: petitioner, bureau, admin, audit."
         ),
@@ -63,15 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lang",
         choices=i18n.LANGUAGES,
-        help="the language of the messages: zh (Simplified Chinese) or en (English); default: "
-        "PETITION_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG), else English",
+        help=_(
+            "the language of the messages: zh (Simplified Chinese) or en (English); default: "
+            "PETITION_LANG, else the locale (LC_ALL, LC_MESSAGES, LANG), else English"
+        ),
     )
     parser.add_argument(
         "--verbose",
         action="store_true",
-        help="on an error, also print the traceback (as PETITION_DEBUG=1 does)",
+        help=_("on an error, also print the traceback (as PETITION_DEBUG=1 does)"),
     )
-    subcommands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
+    # Typed as the register functions take it: each command's parser is a PetitionParser, which
+    # is an ArgumentParser (argparse makes subparsers of their parent's class).
+    subcommands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(title=_("subcommands"), metavar="COMMAND"),
+    )
     groups: dict[str, argparse._SubParsersAction[argparse.ArgumentParser]] = {}
     for entry_point in sorted(metadata.entry_points(group=COMMAND_GROUP), key=lambda ep: ep.name):
         try:
@@ -91,6 +111,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: A run of whitespace, as argparse collapses it (ASCII only: an ideographic space is text).
+WHITESPACE = re.compile(r"\s+", re.ASCII)
+#: Chinese punctuation that must not begin a line, and brackets that must not end one.
+NO_LINE_START = frozenset("，。、；：？！）》」』”’")
+NO_LINE_END = frozenset("（《「『“‘")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout, with Chinese text measured by the columns it takes.
+
+    argparse wraps help by characters (textwrap), but a Chinese character takes two columns
+    of a terminal: a Chinese line would run past the terminal's edge and be broken there, out
+    of its indentation. A text without such characters is left to argparse, so the English
+    help stays exactly as argparse has always written it.
+    """
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        if not any(_is_wide(character) for character in text):
+            return super()._split_lines(text, width)
+        return wrap_columns(WHITESPACE.sub(" ", text).strip(), width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if not any(_is_wide(character) for character in text):
+            return super()._fill_text(text, width, indent)
+        lines = wrap_columns(WHITESPACE.sub(" ", text).strip(), width - len(indent))
+        return "\n".join(indent + line for line in lines)
+
+
+class PetitionParser(argparse.ArgumentParser):
+    """``petition``'s parser, and each command's: argparse makes subparsers of their parent's
+    class, so every help of every command is laid out by :class:`HelpFormatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _is_wide(character: str) -> bool:
+    return unicodedata.east_asian_width(character) in ("W", "F")
+
+
+def _columns(text: str) -> int:
+    return sum(2 if _is_wide(character) else 1 for character in text)
+
+
+def wrap_columns(text: str, width: int) -> list[str]:
+    """``text`` (its whitespace single spaces, as argparse leaves it) in lines of at most
+    ``width`` terminal columns.
+
+    A line may break at a space or next to a Chinese character, as Chinese is written: not
+    before a comma or a closing bracket, not after an opening one. A word or a run of
+    punctuation wider than a line is kept whole on a line of its own.
+    """
+    pieces: list[str] = []
+    for character in text:
+        previous = pieces[-1][-1] if pieces else " "
+        narrow = character != " " and not _is_wide(character)
+        if narrow and previous != " " and not _is_wide(previous):
+            pieces[-1] += character  # the rest of a word
+        else:
+            pieces.append(character)  # a space, a Chinese character, or a word's first letter
+    lines: list[str] = []
+    line: list[str] = []
+    for piece in pieces:
+        if piece == " " and not line:
+            continue  # no line begins with a space
+        fits = _columns("".join(line) + piece) <= width
+        if line and piece != " " and not fits and piece[0] not in NO_LINE_START:
+            carried = [line.pop()] if len(line) > 1 and line[-1] in NO_LINE_END else []
+            lines.append("".join(line).rstrip())
+            line = carried
+        line.append(piece)
+    if line:
+        lines.append("".join(line).rstrip())
+    return lines
+
+
 def _add_group(
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser], name: str
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
@@ -100,10 +197,10 @@ def _add_group(
     checks come from ``client`` and the data-directory check from ``server``, which must not
     import each other.
     """
-    summary = GROUP_HELP.get(name, f"{name} commands")
+    summary = _(GROUP_HELP[name]) if name in GROUP_HELP else _("%(group)s commands", group=name)
     parser = subcommands.add_parser(name, help=summary, description=summary)
     parser.set_defaults(handler=lambda _args: _usage(parser))
-    return parser.add_subparsers(title="commands", metavar="COMMAND")
+    return parser.add_subparsers(title=_("commands"), metavar="COMMAND")
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -153,14 +250,25 @@ INTERRUPTED = N_("interrupted")
 ERROR_PREFIX = "petition: error: "
 
 
+#: What argparse takes for ``--lang`` before the command: the name or an unambiguous prefix of it
+#: (``--l``: no other option of ``petition`` itself starts so).
+LANG_SPELLINGS = ("--l", "--la", "--lan", "--lang")
+
+
 def _lang_flag(arguments: Sequence[str]) -> str | None:
-    """``--lang X`` or ``--lang=X`` before the command (read before parsing, as ``--verbose``)."""
+    """``--lang X`` or ``--lang=X`` before the command, as argparse will read it.
+
+    Read before parsing, because the parser's help texts are built in the chosen language.
+    A value argparse will refuse (``--lang fr``) chooses nothing here and stays argparse's
+    usage error; after the command, or after ``--``, ``--lang`` is not ``petition``'s.
+    """
     for position, argument in enumerate(arguments):
-        if argument == "--lang" and position + 1 < len(arguments):
-            return arguments[position + 1]
-        if argument.startswith("--lang="):
-            return argument.split("=", 1)[1]
-        if not argument.startswith("-"):  # the command: its own options are not ours
+        name, equals, value = argument.partition("=")
+        if name in LANG_SPELLINGS:
+            if equals:
+                return value
+            return arguments[position + 1] if position + 1 < len(arguments) else None
+        if argument == "--" or not argument.startswith("-"):  # the command's own options follow
             return None
     return None
 

@@ -316,6 +316,7 @@ def register(subcommands: Subcommands) -> None:
 
     The providers are loaded here because they add flags. A broken provider must not take every
     other ``petition`` command down with it, so its error is reported when this command runs.
+    The help is translated here too: ``petition`` builds its parser after choosing the language.
     """
     try:
         providers = load_providers()
@@ -324,27 +325,29 @@ def register(subcommands: Subcommands) -> None:
         providers, checks = [], exc
     parser = subcommands.add_parser(
         "threat-model",
-        help="check every threat of docs/threat-model.md that a server or data directory shows",
-        description="Run every check that can be made against a live server (--server), a "
-        "server's data directory (--data) and this device's own client state, and print one "
-        "row per threat id of docs/threat-model.md: PASS, FAIL, or NOT CHECKABLE HERE with the "
-        "reason. Server checks trust the authority pinned in PETITION_HOME (`petition init`) "
-        "and, like `petition audit log`, save the verified checkpoint there. Read-only on the "
-        "data directory. Exit status 1 if any row fails, 0 otherwise.",
+        help=_("check every threat of docs/threat-model.md that a server or data directory shows"),
+        description=_(
+            "Run every check that can be made against a live server (--server), a server's "
+            "data directory (--data) and this device's own client state, and print one row per "
+            "threat id of docs/threat-model.md: PASS, FAIL, or NOT CHECKABLE HERE with the "
+            "reason. Server checks trust the authority pinned in PETITION_HOME (`petition "
+            "init`) and, like `petition audit log`, save the verified checkpoint there. "
+            "Read-only on the data directory. Exit status 1 if any row fails, 0 otherwise."
+        ),
     )
     add_flag(
         parser,
         "--server",
         metavar="URL",
         variable="PETITION_THREAT_MODEL_SERVER",
-        help="check this live server; its directory must be signed by the pinned authority",
+        help=_("check this live server; its directory must be signed by the pinned authority"),
     )
     # The same flag as `petition serve --data`, so the same words; read-only here.
-    add_flag(parser, "--data", metavar="DIR", type=Path, help="the server's data directory")
+    add_flag(parser, "--data", metavar="DIR", type=Path, help=_("the server's data directory"))
     parser.add_argument(
         "--all-checks",
         action="store_true",
-        help="list every check under its row with what it found, not only the failing ones",
+        help=_("list every check under its row with what it found, not only the failing ones"),
     )
     for provider in providers:
         if provider.add_arguments is not None:

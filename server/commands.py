@@ -4,11 +4,13 @@ Every flag can also come from a ``PETITION_*`` environment variable (named next 
 ``--help``); a flag on the command line wins.
 
 What they print is in the command line's language (``--lang``, PETITION_LANG, the locale;
-cli_support/i18n.py), from the catalogs the web UI shares. What scripts and the tests read stays
-the same in every language: the ``petition: error:`` prefix, the fingerprint alone on the third
-line of ``admin init``, the ``ok``/``FAIL``/``skip`` and check ids of ``audit store``. The
-English is what it always was; the store audit's findings and rarer errors raised deeper in
-server/ are still English.
+cli_support/i18n.py), from the catalogs the web UI shares; so is ``--help``, whose texts are
+translated when ``petition`` builds its parser, after choosing the language (a help text kept
+in a constant is marked with ``N_`` and translated where it is given). What scripts and the
+tests read stays the same in every language: the ``petition: error:`` prefix, the fingerprint
+alone on the third line of ``admin init``, the ``ok``/``FAIL``/``skip`` and check ids of
+``audit store``. The English is what it always was; the store audit's findings and rarer errors
+raised deeper in server/ are still English.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ if TYPE_CHECKING:
 ERROR_PREFIX = "petition: error: "
 
 #: One flag, one text, one variable: ``--data`` means the server's data directory everywhere.
-DATA_HELP = "the server's data directory"
-DATABASE_HELP = (
+DATA_HELP = N_("the server's data directory")
+DATABASE_HELP = N_(
     "the PostgreSQL database holding petitions and the log, shared by several front ends "
     "(postgresql://user@host/db; a password goes in ~/.pgpass, never in the URL); default: the "
     "SQLCipher file in the data directory (docs/operations.md)"
@@ -39,7 +41,7 @@ DATABASE_HELP = (
 
 
 def _data_argument(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "--data", type=Path, required=True, metavar="DIR", help=DATA_HELP)
+    add_flag(parser, "--data", type=Path, required=True, metavar="DIR", help=_(DATA_HELP))
 
 
 def _db_key_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -48,78 +50,88 @@ def _db_key_file_argument(parser: argparse.ArgumentParser) -> None:
         "--db-key-file",
         type=Path,
         metavar="FILE",
-        help="read the database key (64 hex digits, an owner-only file) from here instead of "
-        "PETITION_DB_KEY or DATA/db.key",
+        help=_(
+            "read the database key (64 hex digits, an owner-only file) from here instead of "
+            "PETITION_DB_KEY or DATA/db.key"
+        ),
     )
 
 
 def _database_argument(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "--database", metavar="URL", help=DATABASE_HELP)
+    add_flag(parser, "--database", metavar="URL", help=_(DATABASE_HELP))
 
 
 def register_serve(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "serve",
-        help="run the submission server under gunicorn",
-        description="Run the submission server: one writer process and gunicorn's HTTP workers. "
-        "The data directory must have been made by `petition admin init`, with a directory "
-        "published in it; serving never creates one.",
+        help=_("run the submission server under gunicorn"),
+        description=_(
+            "Run the submission server: one writer process and gunicorn's HTTP workers. "
+            "The data directory must have been made by `petition admin init`, with a directory "
+            "published in it; serving never creates one."
+        ),
     )
     _data_argument(parser)
-    add_flag(parser, "--host", default="127.0.0.1", help="the address to listen on")
-    add_flag(parser, "--port", type=whole_number, default=8470, help="the port to listen on")
+    add_flag(parser, "--host", default="127.0.0.1", help=_("the address to listen on"))
+    add_flag(parser, "--port", type=whole_number, default=8470, help=_("the port to listen on"))
     add_flag(
         parser,
         "--workers",
         type=whole_number,
         default=os.cpu_count() or 2,
-        help="HTTP worker processes (default: one per core)",
+        help=_("HTTP worker processes (default: one per core)"),
     )
     add_flag(
         parser,
         "--threads",
         type=whole_number,
         default=8,
-        help="threads per HTTP worker, each answering one request at a time",
+        help=_("threads per HTTP worker, each answering one request at a time"),
     )
     add_flag(
         parser,
         "--queue-capacity",
         type=whole_number,
         default=2048,
-        help="submissions waiting for the writer before new ones get 503",
+        help=_("submissions waiting for the writer before new ones get 503"),
     )
     add_flag(
         parser,
         "--max-queue-delay",
         type=number,
         default=0.5,
-        help="seconds a request may wait for a free thread before new ones get 503 at once "
-        "(default 0.5)",
+        help=_(
+            "seconds a request may wait for a free thread before new ones get 503 at once "
+            "(default 0.5)"
+        ),
     )
     add_flag(
         parser,
         "--max-batch",
         type=whole_number,
         default=256,
-        help="the most submissions and replies in one group commit",
+        help=_("the most submissions and replies in one group commit"),
     )
     add_flag(
         parser,
         "--batch-linger",
         type=number,
         default=0.0,
-        help="seconds the writer waits for more work before a group commit (default 0: "
-        "commit whatever is waiting)",
+        help=_(
+            "seconds the writer waits for more work before a group commit (default 0: "
+            "commit whatever is waiting)"
+        ),
     )
     add_flag(
         parser,
         "--batch-interval",
         type=number,
         default=0.0,
-        help="start group commits only on multiples of this many seconds unless a full batch "
-        "is waiting, so that polling the log head dates a petition only to the interval "
-        "(default 0: commit at once; see docs/operations.md)",
+        help=_(
+            "start group commits only on multiples of this many seconds unless a full batch "
+            "is waiting, so that polling the log head dates a petition only to the interval "
+            "(default 0: commit at once; see docs/operations.md)"
+        ),
     )
     _database_argument(parser)
     _origin_argument(parser)
@@ -131,9 +143,11 @@ def _origin_argument(parser: argparse.ArgumentParser) -> None:
         parser,
         "--log-origin",
         metavar="ORIGIN",
-        help="the log's name: its URL prefix without scheme, e.g. petition.example.org/log; "
-        "chosen when `petition admin init` creates the data directory (default "
-        "sealed-petition.invalid/log/<key id>), and afterwards only checked: it never changes",
+        help=_(
+            "the log's name: its URL prefix without scheme, e.g. petition.example.org/log; "
+            "chosen when `petition admin init` creates the data directory (default "
+            "sealed-petition.invalid/log/<key id>), and afterwards only checked: it never changes"
+        ),
     )
 
 
@@ -249,86 +263,104 @@ def _require_stored_data(path: Path) -> None:
 def register_admin(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "admin",
-        help="directory authority: create its key, publish bureaus",
-        description="The directory authority's commands: create the data directory and the "
-        "authority key, sign and publish the directory of bureaus and the log's witness policy. "
-        "In production they run on an offline machine with a copy of the server's log.pub "
-        "(docs/operations.md). Only `admin init` creates a data directory.",
+        help=_("directory authority: create its key, publish bureaus"),
+        description=_(
+            "The directory authority's commands: create the data directory and the "
+            "authority key, sign and publish the directory of bureaus and the log's witness "
+            "policy. In production they run on an offline machine with a copy of the server's "
+            "log.pub (docs/operations.md). Only `admin init` creates a data directory."
+        ),
     )
-    actions = parser.add_subparsers(title="admin commands", metavar="ACTION")
+    actions = parser.add_subparsers(title=_("admin commands"), metavar="ACTION")
 
     init = actions.add_parser(
         "init",
-        help="create the data directory, the directory authority key and an empty directory",
-        description="Create the data directory if it does not exist (database key, log key), "
-        "then the directory authority key in a passphrase-protected keystore, and publish an "
-        "empty directory naming the log. Prints the authority fingerprint petitioners pin. "
-        "With --no-authority, only the server's data directory is created, for an authority "
-        "on another machine.",
+        help=_("create the data directory, the directory authority key and an empty directory"),
+        description=_(
+            "Create the data directory if it does not exist (database key, log key), "
+            "then the directory authority key in a passphrase-protected keystore, and publish an "
+            "empty directory naming the log. Prints the authority fingerprint petitioners pin. "
+            "With --no-authority, only the server's data directory is created, for an authority "
+            "on another machine."
+        ),
     )
     _authority_arguments(init)
     _origin_argument(init)
     init.add_argument(
         "--no-authority",
         action="store_true",
-        help="create only the server's data directory (database and log keys); the authority "
-        "key is made on another machine from a copy of log.pub and FORMAT",
+        help=_(
+            "create only the server's data directory (database and log keys); the authority "
+            "key is made on another machine from a copy of log.pub and FORMAT"
+        ),
     )
     init.set_defaults(handler=_admin_init)
 
     add = actions.add_parser(
         "add-bureau",
-        help="sign and publish a bureau's public bundle",
-        description="Check the published directory against the authority key, add the bureau "
-        "of BUNDLE (from `petition bureau init`, checked with the bureau out of band) and "
-        "publish the directory again with the next serial. Copy directory.json to the server "
-        "afterwards if the authority works on another machine.",
+        help=_("sign and publish a bureau's public bundle"),
+        description=_(
+            "Check the published directory against the authority key, add the bureau "
+            "of BUNDLE (from `petition bureau init`, checked with the bureau out of band) and "
+            "publish the directory again with the next serial. Copy directory.json to the server "
+            "afterwards if the authority works on another machine."
+        ),
     )
     _authority_arguments(add)
-    add.add_argument("bundle", type=Path, help="the bundle file from `petition bureau init`")
+    add.add_argument("bundle", type=Path, help=_("the bundle file from `petition bureau init`"))
     add.add_argument(
-        "--replace", action="store_true", help="replace the keys of a bureau already listed"
+        "--replace", action="store_true", help=_("replace the keys of a bureau already listed")
     )
     add.add_argument(
         "--parent",
         metavar="ID",
-        help="the bureau one level up, already in the directory: where reviews of this "
-        "bureau's answers go (Regulations Arts. 35, 36); none for the top level",
+        help=_(
+            "the bureau one level up, already in the directory: where reviews of this "
+            "bureau's answers go (Regulations Arts. 35, 36); none for the top level"
+        ),
     )
     add.add_argument(
         "--covers",
         metavar="TEXT",
-        help="the region or body this bureau covers, e.g. 广东省 (at most 200 characters)",
+        help=_("the region or body this bureau covers, e.g. 广东省 (at most 200 characters)"),
     )
     add.set_defaults(handler=_admin_add_bureau)
 
     witness = actions.add_parser(
         "add-witness",
-        help="name a witness in the directory's log policy (the server will ask it to cosign)",
-        description="Add a witness to the log policy the directory publishes: the server "
-        "submits every new checkpoint to it, and clients accept a checkpoint once QUORUM "
-        "witnesses cosigned it.",
+        help=_("name a witness in the directory's log policy (the server will ask it to cosign)"),
+        description=_(
+            "Add a witness to the log policy the directory publishes: the server "
+            "submits every new checkpoint to it, and clients accept a checkpoint once QUORUM "
+            "witnesses cosigned it."
+        ),
     )
     _authority_arguments(witness)
-    witness.add_argument("name", metavar="NAME", help="a short name for the witness")
-    witness.add_argument("vkey", metavar="VKEY", help="its key, as `petition witness vkey` prints")
-    witness.add_argument("url", metavar="URL", help="its submission URL prefix (http://…)")
+    witness.add_argument("name", metavar="NAME", help=_("a short name for the witness"))
+    witness.add_argument(
+        "vkey", metavar="VKEY", help=_("its key, as `petition witness vkey` prints")
+    )
+    witness.add_argument("url", metavar="URL", help=_("its submission URL prefix (http://…)"))
     witness.add_argument(
         "--quorum",
         type=int,
         default=None,
-        help="how many witnesses must cosign a checkpoint (default: unchanged; 0 = none)",
+        help=_("how many witnesses must cosign a checkpoint (default: unchanged; 0 = none)"),
     )
     witness.set_defaults(handler=_admin_add_witness)
 
     republish = actions.add_parser(
         "republish",
-        help="sign the directory again with today's date (offline sealing needs one at most "
-        "30 days old)",
-        description="Re-sign the current directory, unchanged but for a new serial and "
-        "today's date. Petitioners who seal without the Internet refuse a directory more than "
-        "30 days old, so publish at least monthly, e.g. from a daily cron job with "
-        "--if-older-than 7. Copy directory.json to the server afterwards, as after add-bureau.",
+        help=_(
+            "sign the directory again with today's date (offline sealing needs one at most "
+            "30 days old)"
+        ),
+        description=_(
+            "Re-sign the current directory, unchanged but for a new serial and "
+            "today's date. Petitioners who seal without the Internet refuse a directory more than "
+            "30 days old, so publish at least monthly, e.g. from a daily cron job with "
+            "--if-older-than 7. Copy directory.json to the server afterwards, as after add-bureau."
+        ),
     )
     _authority_arguments(republish)
     republish.add_argument(
@@ -336,20 +368,24 @@ def register_admin(subcommands: Subcommands) -> None:
         metavar="DAYS",
         type=int,
         default=1,
-        help="only if the published directory is at least DAYS days old (default 1: not twice "
-        "on one day)",
+        help=_(
+            "only if the published directory is at least DAYS days old (default 1: not twice "
+            "on one day)"
+        ),
     )
     republish.set_defaults(handler=_admin_republish)
 
     inspect = actions.add_parser(
         "inspect",
-        help="show every column the server stores for one petition (read-only)",
-        description="Show what the server stores for one petition, column by column: "
-        "ciphertext, hashes, day, latest event, handler and log positions. Nothing is changed.",
+        help=_("show every column the server stores for one petition (read-only)"),
+        description=_(
+            "Show what the server stores for one petition, column by column: "
+            "ciphertext, hashes, day, latest event, handler and log positions. Nothing is changed."
+        ),
     )
     _data_argument(inspect)
     _db_key_file_argument(inspect)
-    inspect.add_argument("petition_id", metavar="PETITION_ID", help="32 lower-case hex digits")
+    inspect.add_argument("petition_id", metavar="PETITION_ID", help=_("32 lower-case hex digits"))
     inspect.set_defaults(handler=_admin_inspect)
     parser.set_defaults(handler=lambda args: _usage(parser))
 
@@ -366,8 +402,10 @@ def _authority_arguments(parser: argparse.ArgumentParser) -> None:
         "--authority-keystore",
         type=Path,
         metavar="FILE",
-        help="the authority keystore (default DATA/authority.keystore; keep it off the server "
-        "in production, see docs/operations.md)",
+        help=_(
+            "the authority keystore (default DATA/authority.keystore; keep it off the server "
+            "in production, see docs/operations.md)"
+        ),
     )
     add_flag(
         parser,
@@ -376,7 +414,7 @@ def _authority_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         # Not PETITION_PASSPHRASE_FILE: that is a petitioner's, for another secret.
         variable="PETITION_AUTHORITY_PASSPHRASE_FILE",
-        help="read the authority keystore passphrase from this file's first line",
+        help=_("read the authority keystore passphrase from this file's first line"),
     )
 
 
@@ -470,10 +508,11 @@ def _admin_add_witness(args: argparse.Namespace) -> int:
     )
     policy = directory.policy()
     print(
-        _(
-            "Published directory serial %(serial)s: %(count)s witnesses, quorum %(quorum)s",
+        translator().ngettext(
+            "Published directory serial %(serial)s: %(num)s witness, quorum %(quorum)s",
+            "Published directory serial %(serial)s: %(num)s witnesses, quorum %(quorum)s",
+            len(policy.witnesses),
             serial=directory.serial,
-            count=len(policy.witnesses),
             quorum=current_threshold(policy) or _("none"),
         )
     )
@@ -615,15 +654,18 @@ def register_audit_store(subcommands: Subcommands) -> None:
     """``petition audit store``: registered into the ``audit`` group (petition/cli.py)."""
     parser = subcommands.add_parser(
         "store",
-        help="check a server's data directory: encrypted, no personal data, log matches store",
-        description="Check a server's data directory, read-only (also while the server runs): "
-        "the database is encrypted at rest and has the expected schema; no stored value but "
-        "bureau, day, latest event and handler is shared by two petitions; no table or file holds "
-        "a valid ID number, a name, an IP address or a time of day; every log leaf matches "
-        "exactly one stored petition or reply; the log matches the checkpoint its key signed "
-        "(log.head), the published checkpoint and every published tile. With --database, the "
-        "same checks on a PostgreSQL store (encryption at rest, the disk's business there, is "
-        "reported as skipped). Exit status 0 if no check fails, 1 otherwise.",
+        help=_("check a server's data directory: encrypted, no personal data, log matches store"),
+        description=_(
+            "Check a server's data directory, read-only (also while the server runs): "
+            "the database is encrypted at rest and has the expected schema; no stored value "
+            "but bureau, day, latest event and handler is shared by two petitions; no table or "
+            "file holds a valid ID number, a name, an IP address or a time of day; every log "
+            "leaf matches exactly one stored petition or reply; the log matches the checkpoint "
+            "its key signed (log.head), the published checkpoint and every published tile. With "
+            "--database, the same checks on a PostgreSQL store (encryption at rest, the disk's "
+            "business there, is reported as skipped). Exit status 0 if no check fails, 1 "
+            "otherwise."
+        ),
     )
     _data_argument(parser)
     _db_key_file_argument(parser)

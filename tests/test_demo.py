@@ -54,8 +54,8 @@ def test_demo_tells_the_whole_story_and_cleans_up() -> None:
         "Receipt saved, encrypted with your passphrase, in petitioner/receipt.sealed",
         "[witness] $ petition witness serve --data witness-data",
         "$ petition admin add-witness",
-        "receipt verified: signed by the log, entry 0 of a log of 1; witnessed by ngo",
-        "Receipt verified: entry 0 of a log of 4, witnessed by ngo",
+        "receipt verified: signed by the log, entry 1 of a log of 1; witnessed by ngo",
+        "Receipt verified: entry 1 of a log of 4, witnessed by ngo",
         "witnessed by ngo (policy: the directory)",
         "verified offline",
         "the petitioner's state directory holds only: ['config.json', 'directory.json']",
@@ -187,7 +187,7 @@ def _check_offline_leg(out: str) -> None:
     images = scan.group(1).split()
     assert len(images) == total
     assert sorted(images) != images  # shuffled, and read all the same
-    assert f": delivered to 国家信访局 (national): petition {petition_id}, log entry 6 " in courier
+    assert f": delivered to 国家信访局 (national): petition {petition_id}, log entry 7 " in courier
     assert "1 of 1 delivered. Nothing about these petitions was kept on this device." in courier
     assert "the courier's state directory holds only: ['config.json', 'directory.json']" in courier
     for secret in (code.group(1), "张三", "11010519491231002X", "山体滑坡"):
@@ -196,6 +196,6 @@ def _check_offline_leg(out: str) -> None:
     answered = out[out.index("[handler] $ petition bureau ack") : out.index("Auditor: verify")]
     assert f"acknowledged recorded for {petition_id}" in answered
     assert f"Petition {petition_id} to 国家信访局 (national), submitted " in answered
-    assert "received at 国家信访局 (national)  [entry 6, in the log]" in answered
-    assert "acknowledged at 国家信访局 (national)  [entry 7, in the log; reply 1]" in answered
+    assert "received at 国家信访局 (national)  [entry 7, in the log]" in answered
+    assert "acknowledged at 国家信访局 (national)  [entry 8, in the log; reply 1]" in answered
     assert "您的来信已收到并受理，已转请州交通运输局组织抢修。" in answered.split("Reply 1")[1]

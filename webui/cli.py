@@ -48,14 +48,17 @@ class QuietRequestHandler(WSGIRequestHandler):
 
 
 def register(subcommands: Subcommands) -> None:
+    """Add ``petition ui``; its help is translated here, ``petition`` having chosen the language."""
     parser = subcommands.add_parser(
         "ui",
-        help="petitioner: a local web interface in your browser (127.0.0.1 only)",
-        description="Serve the petitioner's web interface on 127.0.0.1 and open it in the "
-        "default browser. It uses the server pinned by `petition init`, or asks for it on a "
-        "setup page when none is pinned yet; every step (ID check, "
-        "encryption, receipt verification) runs in this process. The printed address "
-        "holds a secret for this launch: do not share it. Stop with Ctrl+C.",
+        help=_("petitioner: a local web interface in your browser (127.0.0.1 only)"),
+        description=_(
+            "Serve the petitioner's web interface on 127.0.0.1 and open it in the default "
+            "browser. It uses the server pinned by `petition init`, or asks for it on a setup "
+            "page when none is pinned yet; every step (ID check, encryption, receipt "
+            "verification) runs in this process. The printed address holds a secret for this "
+            "launch: do not share it. Stop with Ctrl+C."
+        ),
     )
     flag(
         parser,
@@ -63,17 +66,19 @@ def register(subcommands: Subcommands) -> None:
         variable=PORT_VARIABLE,
         type=int,
         default=0,
-        help="port on 127.0.0.1 (default: any free port)",
+        help=_("port on 127.0.0.1 (default: any free port)"),
     )
-    flag(parser, "--no-browser", action="store_true", help="print the address, open no browser")
+    flag(parser, "--no-browser", action="store_true", help=_("print the address, open no browser"))
     flag(
         parser,
         "--kiosk",
         variable=KIOSK_VARIABLE,
         action="store_true",
-        help="for a helper's shared machine: one petitioner after another; every page has "
-        '"Finish and start over", which forgets everything of the last person, and nothing is '
-        "written anywhere (no receipt file download)",
+        help=_(
+            "for a helper's shared machine: one petitioner after another; every page has "
+            '"Finish and start over", which forgets everything of the last person, and nothing '
+            "is written anywhere (no receipt file download)"
+        ),
     )
     flag(
         parser,
@@ -81,9 +86,11 @@ def register(subcommands: Subcommands) -> None:
         variable=QUEUE_VARIABLE,
         type=Path,
         metavar="DIR",
-        help='with --kiosk: offer "Seal for later delivery" (no Internet needed); each '
-        "petition is written to this existing folder as one sealed petition file, for "
-        "`petition deliver DIR/*` later",
+        help=_(
+            'with --kiosk: offer "Seal for later delivery" (no Internet needed); each petition '
+            "is written to this existing folder as one sealed petition file, for `petition "
+            "deliver DIR/*` later"
+        ),
     )
     flag(
         parser,
@@ -91,8 +98,11 @@ def register(subcommands: Subcommands) -> None:
         variable=IDLE_VARIABLE,
         type=int,
         metavar="N",
-        help=f"with --kiosk: start over by itself after N minutes without a click (default "
-        f"{DEFAULT_IDLE_MINUTES})",
+        help=_(
+            "with --kiosk: start over by itself after N minutes without a click (default "
+            "%(minutes)s)",
+            minutes=DEFAULT_IDLE_MINUTES,
+        ),
     )
     add_network(parser)
     parser.set_defaults(handler=_ui)

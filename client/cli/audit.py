@@ -8,8 +8,10 @@ figures of the case lifecycle from the verified log (client/stats_report.py).
 
 What these commands print is in the command line's language (``petition --lang``,
 PETITION_LANG, the locale: cli_support/i18n.py), from the catalogs the web UI shares; an event
-is named as the web UI names it. The details of a failed check, raised deep in client/auditor.py
-and crypto/, stay in English: they are evidence to quote, not sentences to read aloud.
+is named as the web UI names it. So is their ``--help``: :func:`register` translates it, as
+``petition`` builds its parser after choosing the language. The details of a failed check,
+raised deep in client/auditor.py and crypto/, stay in English: they are evidence to quote, not
+sentences to read aloud.
 """
 
 from __future__ import annotations
@@ -70,14 +72,21 @@ if TYPE_CHECKING:
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
+#: ``--out`` of ``export-checkpoints`` and ``policy``.
+OUT_HELP = N_("write to FILE (a new file) instead of stdout")
+
+
 def register(subcommands: Subcommands) -> None:
+    """Add the auditor's commands; their help is translated here, the language being chosen."""
     log = subcommands.add_parser(
         "log",
-        help="verify the log: witnessed checkpoint, consistency with earlier ones, root",
-        description="Fetch the log's latest checkpoint and check it against the trust policy "
-        "(the log key the pinned directory vouches for, and the witnesses' cosignatures the "
-        "policy requires), prove it consistent with every checkpoint this auditor accepted "
-        "before (kept under PETITION_HOME), and recompute its root from all entries.",
+        help=_("verify the log: witnessed checkpoint, consistency with earlier ones, root"),
+        description=_(
+            "Fetch the log's latest checkpoint and check it against the trust policy (the log "
+            "key the pinned directory vouches for, and the witnesses' cosignatures the policy "
+            "requires), prove it consistent with every checkpoint this auditor accepted before "
+            "(kept under PETITION_HOME), and recompute its root from all entries."
+        ),
     )
     _server_flag(log)
     add_policy(log)
@@ -86,65 +95,75 @@ def register(subcommands: Subcommands) -> None:
 
     receipt = subcommands.add_parser(
         "receipt",
-        help="verify a receipt, offline or against the log as it is now",
-        description="Check a receipt: a receipt file (FILE.tlog-proof, c2sp.org/tlog-proof), a "
-        "saved receipt file (--save-receipt) or a receipt code. The receipt is verified against "
-        "the trust policy: the log signed a checkpoint holding the entry, cosigned by the "
-        "witnesses the policy requires. Offline (--offline, or when no server is pinned) "
-        "nothing else is asked; the policy is --policy FILE or PETITION_HOME/policy. With the "
-        "server, the current checkpoint must also extend the receipt's and still include the "
-        "entry.",
+        help=_("verify a receipt, offline or against the log as it is now"),
+        description=_(
+            "Check a receipt: a receipt file (FILE.tlog-proof, c2sp.org/tlog-proof), a saved "
+            "receipt file (--save-receipt) or a receipt code. The receipt is verified against "
+            "the trust policy: the log signed a checkpoint holding the entry, cosigned by the "
+            "witnesses the policy requires. Offline (--offline, or when no server is pinned) "
+            "nothing else is asked; the policy is --policy FILE or PETITION_HOME/policy. With "
+            "the server, the current checkpoint must also extend the receipt's and still "
+            "include the entry."
+        ),
     )
     receipt.add_argument(
         "code",
         nargs="?",
         metavar="CODE_OR_FILE",
-        help=f"a receipt file ({FILE_SUFFIX}), a saved receipt file, or a receipt code",
+        help=_(
+            "a receipt file (%(suffix)s), a saved receipt file, or a receipt code",
+            suffix=FILE_SUFFIX,
+        ),
     )
     _server_flag(receipt)
     add_policy(receipt)
     flag(receipt, "--offline", action="store_true", variable="PETITION_RECEIPT_OFFLINE",
-         help="do not contact the server: check the receipt against the policy alone")  # fmt: skip
+         help=_("do not contact the server: check the receipt against the policy "
+                "alone"))  # fmt: skip
     add_passphrase_file(receipt, "receipt file")
     add_network(receipt)
     receipt.set_defaults(handler=_receipt)
 
     export = subcommands.add_parser(
         "export-checkpoints",
-        help="write the checkpoints this auditor accepted, for other auditors to compare",
-        description="Write every checkpoint this auditor accepted (kept under PETITION_HOME by "
-        "`audit log`) for the log the pinned directory names, exactly as the log signed them "
-        "and the witnesses cosigned them, as a checkpoint file (docs/protocol.md §12.7). The "
-        "checkpoints are public: send the file to other auditors, who check it with `petition "
-        "audit compare`.",
+        help=_("write the checkpoints this auditor accepted, for other auditors to compare"),
+        description=_(
+            "Write every checkpoint this auditor accepted (kept under PETITION_HOME by `audit "
+            "log`) for the log the pinned directory names, exactly as the log signed them and "
+            "the witnesses cosigned them, as a checkpoint file (docs/protocol.md §12.7). The "
+            "checkpoints are public: send the file to other auditors, who check it with "
+            "`petition audit compare`."
+        ),
     )
-    export.add_argument(
-        "--out", type=Path, metavar="FILE", help="write to FILE (a new file) instead of stdout"
-    )
+    export.add_argument("--out", type=Path, metavar="FILE", help=_(OUT_HELP))
     _server_flag(export)
     add_network(export)
     export.set_defaults(handler=_export_checkpoints)
 
     compare = subcommands.add_parser(
         "compare",
-        help="compare the checkpoints this auditor accepted with other auditors' files",
-        description="Verify every checkpoint in the given checkpoint files with the log key "
-        "the pinned directory names, then compare them with the checkpoints this auditor "
-        "accepted: two of the same size with different roots are a SPLIT VIEW (both are signed "
-        "by the log key: proof that the log showed different histories); checkpoints of "
-        "different sizes must be proven consistent by the server (FAIL otherwise); one whose "
-        "signature does not verify is reported (UNTRUSTED) and ignored. Exit status 1 if "
-        "anything is found. When nothing is, the other auditors' checkpoints join this "
-        "auditor's history, so later `audit log` runs prove the server consistent with them "
-        "too (unless --no-save).",
+        help=_("compare the checkpoints this auditor accepted with other auditors' files"),
+        description=_(
+            "Verify every checkpoint in the given checkpoint files with the log key the pinned "
+            "directory names, then compare them with the checkpoints this auditor accepted: two "
+            "of the same size with different roots are a SPLIT VIEW (both are signed by the log "
+            "key: proof that the log showed different histories); checkpoints of different "
+            "sizes must be proven consistent by the server (FAIL otherwise); one whose "
+            "signature does not verify is reported (UNTRUSTED) and ignored. Exit status 1 if "
+            "anything is found. When nothing is, the other auditors' checkpoints join this "
+            "auditor's history, so later `audit log` runs prove the server consistent with "
+            "them too (unless --no-save)."
+        ),
     )
     compare.add_argument(
-        "files", nargs="+", type=Path, metavar="FILE", help="checkpoint file of another auditor"
+        "files", nargs="+", type=Path, metavar="FILE", help=_("checkpoint file of another auditor")
     )
     compare.add_argument(
         "--no-save",
         action="store_true",
-        help="only compare; do not add the other auditors' checkpoints to this auditor's history",
+        help=_(
+            "only compare; do not add the other auditors' checkpoints to this auditor's history"
+        ),
     )
     _server_flag(compare)
     add_policy(compare)
@@ -153,61 +172,72 @@ def register(subcommands: Subcommands) -> None:
 
     policy = subcommands.add_parser(
         "policy",
-        help="write the directory's trust policy, to check receipts offline",
-        description="Write the trust policy (c2sp.org/tlog-policy: the log key, the witnesses "
-        "and the quorum) of the directory the pinned authority signed. With it, `petition "
-        "audit receipt FILE --policy POLICY` checks a receipt on a machine without network; "
-        "saved as PETITION_HOME/policy (mode 600) it replaces the directory's policy for every "
-        "command, and may then require other or more witnesses (never another log).",
+        help=_("write the directory's trust policy, to check receipts offline"),
+        description=_(
+            "Write the trust policy (c2sp.org/tlog-policy: the log key, the witnesses and the "
+            "quorum) of the directory the pinned authority signed. With it, `petition audit "
+            "receipt FILE --policy POLICY` checks a receipt on a machine without network; saved "
+            "as PETITION_HOME/policy (mode 600) it replaces the directory's policy for every "
+            "command, and may then require other or more witnesses (never another log)."
+        ),
     )
-    policy.add_argument(
-        "--out", type=Path, metavar="FILE", help="write to FILE (a new file) instead of stdout"
-    )
+    policy.add_argument("--out", type=Path, metavar="FILE", help=_(OUT_HELP))
     _server_flag(policy)
     add_network(policy)
     policy.set_defaults(handler=_policy)
 
     stats = subcommands.add_parser(
         "stats",
-        help="count, from the verified log alone, how each bureau handles petitions",
-        description="Fetch every entry of the log as entry bundles, check them against the "
-        "latest checkpoint (signed by the log key from the pinned directory, witnessed as the "
-        "policy requires, extending every checkpoint this auditor accepted), and count per "
-        "bureau and period: petitions received, acknowledged within 15 days, decided within "
-        "60 (+30) days, overdue now, median days to answer, transfers, not-competent "
-        "refusals, reviews and their outcomes, and the bureaus reviewed most often (Art. 41). "
-        "Entries whose bureau signature fails, days that go backwards along the log and "
-        "histories the statutory clock refuses are counted and listed. Output: a table, "
-        "canonical JSON (--json), or a self-contained HTML report with charts (--html FILE). "
-        "--compare fetches the server's own figures (GET /v1/stats) and checks that they are "
-        "what its log gives (exit status 1 if not).",
+        help=_("count, from the verified log alone, how each bureau handles petitions"),
+        description=_(
+            "Fetch every entry of the log as entry bundles, check them against the latest "
+            "checkpoint (signed by the log key from the pinned directory, witnessed as the "
+            "policy requires, extending every checkpoint this auditor accepted), and count per "
+            "bureau and period: petitions received, acknowledged within 15 days, decided within "
+            "60 (+30) days, overdue now, median days to answer, transfers, not-competent "
+            "refusals, reviews and their outcomes, and the bureaus reviewed most often (Art. "
+            "41). Entries whose bureau signature fails, days that go backwards along the log "
+            "and histories the statutory clock refuses are counted and listed. Output: a "
+            "table, canonical JSON (--json), or a self-contained HTML report with charts "
+            "(--html FILE). --compare fetches the server's own figures (GET /v1/stats) and "
+            "checks that they are what its log gives (exit status 1 if not)."
+        ),
     )
     stats.add_argument(
         "--period",
         choices=PERIODS,
         default=DEFAULT_PERIOD,
-        help=f"count per month, per year, or over all time (default: {DEFAULT_PERIOD}); a "
-        "petition's figures are in the period of the day it was received",
+        help=_(
+            "count per month, per year, or over all time (default: %(period)s); a petition's "
+            "figures are in the period of the day it was received",
+            period=DEFAULT_PERIOD,
+        ),
     )
-    stats.add_argument("--json", action="store_true", help="print the canonical JSON form")
+    stats.add_argument("--json", action="store_true", help=_("print the canonical JSON form"))
     stats.add_argument(
-        "--html", type=Path, metavar="FILE", help="write a self-contained HTML report (a new file)"
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help=_("write a self-contained HTML report (a new file)"),
     )
     stats.add_argument(
         "--today",
         metavar="YYYY-MM-DD",
-        help="count overdue cases as of this day (default: today, UTC)",
+        help=_("count overdue cases as of this day (default: today, UTC)"),
     )
     stats.add_argument(
         "--compare",
         action="store_true",
-        help="check that the server's published figures (GET /v1/stats) match the log",
+        help=_("check that the server's published figures (GET /v1/stats) match the log"),
     )
     stats.add_argument(
         "--lang",
         choices=i18n.LANGUAGES,
-        help="language of the table and report (default: petition --lang, else PETITION_LANG, "
-        "else the locale: LC_ALL/LC_MESSAGES/LANG; Chinese for a zh locale, English otherwise)",
+        help=_(
+            "language of the table and report (default: petition --lang, else PETITION_LANG, "
+            "else the locale: LC_ALL/LC_MESSAGES/LANG; Chinese for a zh locale, English "
+            "otherwise)"
+        ),
     )
     _server_flag(stats)
     add_policy(stats)
@@ -217,8 +247,8 @@ def register(subcommands: Subcommands) -> None:
 
 def _server_flag(parser: argparse.ArgumentParser) -> None:
     flag(parser, "--server", metavar="URL", variable="PETITION_AUDIT_SERVER",
-         help="audit this server (default: the pinned one); "
-         "its directory must be signed by the pinned authority")  # fmt: skip
+         help=_("audit this server (default: the pinned one); "
+                "its directory must be signed by the pinned authority"))  # fmt: skip
 
 
 def _session(args: argparse.Namespace) -> Session:
@@ -386,9 +416,10 @@ def _show_receipt(result: ReceiptAudit, source: str) -> None:
         )
     )
     receipt_line = "  " + _(
-        "entry %(index)s (%(what)s) is in the receipt's checkpoint of size %(size)s, "
-        "%(witnessing)s",
-        index=result.leaf_index,
+        "entry %(index)s (leaf index %(leaf)s, %(what)s) is in the receipt's checkpoint of "
+        "size %(size)s, %(witnessing)s",
+        index=result.leaf_index + 1,  # entries are counted from 1, as everywhere people read them
+        leaf=result.leaf_index,  # the protocol's 0-based index, for whoever checks the tiles
         what=what,
         size=result.receipt_tree_size,
         witnessing=_witnessing(result.receipt_witnessing, source),
@@ -408,7 +439,7 @@ def _show_receipt(result: ReceiptAudit, source: str) -> None:
         + _(
             "entry %(index)s is included in the current checkpoint of size %(size)s, "
             "%(witnessing)s",
-            index=result.leaf_index,
+            index=result.leaf_index + 1,
             size=result.current_tree_size,
             witnessing=witnessing_text(result.current_witnessing),
         )

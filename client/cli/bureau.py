@@ -7,7 +7,10 @@ command uses the keys its keystore holds and names the one it lacks in a single 
 What a reviewer reads is in the shared catalogs (cli_support/i18n.py): marked with ``_`` or
 ``N_``, Chinese when ``--lang``, PETITION_LANG or the locale say so, English otherwise. Events
 are shown by the web UI's names (cli_support/messages.py) outside English; in English by the
-protocol's word, which scripts and the public log use. The argparse help stays English.
+protocol's word, which scripts and the public log use. The argparse help (every ``help=`` and
+``description=``) is translated when :func:`register` runs, which ``petition`` does after choosing
+the language, so ``petition --lang zh bureau show --help`` is Chinese too. A log entry is numbered
+from 1 for people (the leaf index + 1), as the web UI and the petitioner's commands number it.
 """
 
 from __future__ import annotations
@@ -71,117 +74,146 @@ LABEL_END = N_(": ")
 
 
 def register(subcommands: Subcommands) -> None:
+    """Add the bureau's commands; their help is translated here, the language being chosen."""
     init = subcommands.add_parser(
         "init",
-        help="create the bureau's keys and token salt, and its public bundle",
-        description="Generate the identity and case encryption keys, the signing key, the "
-        "token key and the token salt into one new passphrase-protected keystore, and write "
-        "the public bundle for the directory authority (`petition admin add-bureau`). Then "
-        "give each role its own keystore with `petition bureau export-keys`.",
+        help=_("create the bureau's keys and token salt, and its public bundle"),
+        description=_(
+            "Generate the identity and case encryption keys, the signing key, the token key and "
+            "the token salt into one new passphrase-protected keystore, and write the public "
+            "bundle for the directory authority (`petition admin add-bureau`). Then give each "
+            "role its own keystore with `petition bureau export-keys`."
+        ),
     )
-    flag(init, "--id", required=True, help="bureau id: lower-case letters, digits, '-'")
+    flag(init, "--id", required=True, help=_("bureau id: lower-case letters, digits, '-'"))
     flag(init, "--name", required=True, variable="PETITION_BUREAU_NAME",
-         help="the bureau's name as petitioners will see it")  # fmt: skip
+         help=_("the bureau's name as petitioners will see it"))  # fmt: skip
     _keystore(init)
-    flag(init, "--bundle", type=Path, help="where to write the public bundle "
-         "(default: ID.bundle.json next to the keystore)")  # fmt: skip
+    flag(init, "--bundle", type=Path, help=_("where to write the public bundle "
+         "(default: ID.bundle.json next to the keystore)"))  # fmt: skip
     flag(init, "--argon2-memory-kib", type=int, default=DEFAULT_TOKEN_PARAMS.memory_kib,
-         help="Argon2id memory petitioners' devices spend per petition")  # fmt: skip
+         help=_("Argon2id memory petitioners' devices spend per petition"))  # fmt: skip
     flag(init, "--argon2-time-cost", type=int, default=DEFAULT_TOKEN_PARAMS.time_cost,
-         help="Argon2id passes per petition")  # fmt: skip
+         help=_("Argon2id passes per petition"))  # fmt: skip
     add_passphrase_file(init, "keystore")
     init.set_defaults(handler=_init)
 
     export = subcommands.add_parser(
         "export-keys",
-        help="write a keystore with only the keys one role needs",
-        description="Write a new keystore, under a new passphrase, holding only what one role "
-        "needs. intake: the identity, token and signing keys (who petitioned, and their "
-        "pseudonym). handler: the case, signing and token keys (the case and the pseudonym, "
-        "never the identity). Both also hold the public bundle.",
+        help=_("write a keystore with only the keys one role needs"),
+        description=_(
+            "Write a new keystore, under a new passphrase, holding only what one role needs. "
+            "intake: the identity, token and signing keys (who petitioned, and their "
+            "pseudonym). handler: the case, signing and token keys (the case and the pseudonym, "
+            "never the identity). Both also hold the public bundle."
+        ),
     )
     _keystore(export)
-    flag(export, "--role", required=True, choices=sorted(ROLE_KEYS), help="the role")
+    flag(export, "--role", required=True, choices=sorted(ROLE_KEYS), help=_("the role"))
     flag(export, "--out", type=Path, required=True, variable="PETITION_EXPORT_OUT",
-         help="the keystore to create (mode 0600)")  # fmt: skip
+         help=_("the keystore to create (mode 0600)"))  # fmt: skip
     add_passphrase_file(export, "keystore")
     flag(export, "--new-passphrase-file", type=Path,
-         help="read the new keystore's passphrase from the first line of this file "
-         "instead of asking")  # fmt: skip
+         help=_("read the new keystore's passphrase from the first line of this file "
+                "instead of asking"))  # fmt: skip
     export.set_defaults(handler=_export)
 
     inbox = subcommands.add_parser(
         "inbox",
-        help="list petitions: case, pseudonym, checks (case key)",
-        description="List the bureau's petitions. Unless --no-open, each case section is "
-        "decrypted on this machine (case key), shown with the petitioner's pseudonym (token "
-        "key) so that one person's petitions are seen together, and, when the keystore also "
-        "holds the identity key, given the binding check.",
+        help=_("list petitions: case, pseudonym, checks (case key)"),
+        description=_(
+            "List the bureau's petitions. Unless --no-open, each case section is decrypted on "
+            "this machine (case key), shown with the petitioner's pseudonym (token key) so that "
+            "one person's petitions are seen together, and, when the keystore also holds the "
+            "identity key, given the binding check."
+        ),
     )
     _keystore(inbox)
     _page_flags(inbox)
-    flag(inbox, "--no-open", action="store_true", help="list only; do not open each petition")
+    flag(inbox, "--no-open", action="store_true",
+         help=_("list only; do not open each petition"))  # fmt: skip
     flag(inbox, "--due", action="store_true",
-         help="the worklist: what the statutory clock asks of this bureau, nearest deadline "
-         "first, with the article and the days left or overdue (signing key only)")  # fmt: skip
+         help=_("the worklist: what the statutory clock asks of this bureau, nearest deadline "
+                "first, with the article and the days left or overdue (signing key "
+                "only)"))  # fmt: skip
     _session_flags(inbox)
     inbox.set_defaults(handler=_inbox)
 
     show = subcommands.add_parser(
         "show",
-        help="decrypt one petition: the case, the pseudonym, the identity if this keystore may",
-        description="Fetch one petition from the server and decrypt what this keystore may "
-        "open: the case (case key) with its pseudonym, the identity (identity key), and the "
-        "case events so far. Nothing is changed on the server.",
+        help=_("decrypt one petition: the case, the pseudonym, the identity if this keystore may"),
+        description=_(
+            "Fetch one petition from the server and decrypt what this keystore may open: the "
+            "case (case key) with its pseudonym, the identity (identity key), and the case "
+            "events so far. Nothing is changed on the server."
+        ),
     )
-    show.add_argument("petition_id", metavar="PETITION_ID", help=PETITION_ID_HELP)
+    show.add_argument("petition_id", metavar="PETITION_ID", help=_(PETITION_ID_HELP))
     _keystore(show)
-    flag(show, "--save-attachments", type=Path, metavar="DIR", help="write attachments here")
+    flag(show, "--save-attachments", type=Path, metavar="DIR",
+         help=_("write attachments here"))  # fmt: skip
     _session_flags(show)
     show.set_defaults(handler=_show)
 
     intake = subcommands.add_parser(
         "intake",
-        help="who petitioned: identities and their pseudonyms (identity and token keys)",
-        description="Open the identity sections (identity key) and derive each petitioner's "
-        "pseudonym from the ID number (token key): the same pseudonym case handlers see. With "
-        "the case key too, check that each case belongs to its identity. Without PETITION_ID, "
-        "a page of the inbox, grouped by person.",
+        help=_("who petitioned: identities and their pseudonyms (identity and token keys)"),
+        description=_(
+            "Open the identity sections (identity key) and derive each petitioner's pseudonym "
+            "from the ID number (token key): the same pseudonym case handlers see. With the "
+            "case key too, check that each case belongs to its identity. Without PETITION_ID, "
+            "a page of the inbox, grouped by person."
+        ),
     )
-    intake.add_argument("petition_id", nargs="?", metavar="PETITION_ID", help=PETITION_ID_HELP)
+    intake.add_argument("petition_id", nargs="?", metavar="PETITION_ID", help=_(PETITION_ID_HELP))
     _keystore(intake)
     _page_flags(intake)
     _session_flags(intake)
     intake.set_defaults(handler=_intake)
 
     for spec in EVENT_COMMANDS:
-        parser = subcommands.add_parser(spec.name, help=spec.help, description=spec.description)
-        parser.add_argument("petition_id", metavar="PETITION_ID", help=PETITION_ID_HELP)
+        parser = subcommands.add_parser(
+            spec.name, help=_(spec.help), description=_event_description(spec)
+        )
+        parser.add_argument("petition_id", metavar="PETITION_ID", help=_(PETITION_ID_HELP))
         _keystore(parser)
         if spec.event in ROUTING:
-            flag(parser, "--to", required=True, metavar="BUREAU", help=spec.to_help,
+            flag(parser, "--to", required=True, metavar="BUREAU", help=_(spec.to_help),
                  variable=spec.to_variable)  # fmt: skip
         if spec.event is Event.EXTENDED:
-            flag(parser, "--days", type=int, required=True, help=f"1 to {MAX_EXTENSION_DAYS} days")
+            flag(parser, "--days", type=int, required=True,
+                 help=_("1 to %(max)s days", max=MAX_EXTENSION_DAYS))  # fmt: skip
             flag(parser, "--reason", required=True, choices=[r.value for r in ExtensionReason],
-                 help="the public reason category (tell the full reason in --message)")  # fmt: skip
+                 help=_("the public reason category (tell the full reason in "
+                        "--message)"))  # fmt: skip
         if spec.event is Event.DECIDED:
             flag(parser, "--outcome", required=True, choices=[o.value for o in DecisionOutcome],
-                 help="the public outcome category of the written answer")  # fmt: skip
+                 help=_("the public outcome category of the written answer"))  # fmt: skip
         if spec.event in (Event.REVIEWED, Event.RE_REVIEWED):
             flag(parser, "--outcome", required=True, choices=[o.value for o in ReviewOutcome],
                  variable="PETITION_REVIEW_OUTCOME",
-                 help="upheld: the answer stands; changed: it is changed or overturned "
-                 "(public)")  # fmt: skip
-        flag(parser, "--message", help="a message to the petitioner, sealed to them and signed")
-        flag(parser, "--message-file", type=Path, help="UTF-8 file with that message")
+                 help=_("upheld: the answer stands; changed: it is changed or overturned "
+                        "(public)"))  # fmt: skip
+        flag(parser, "--message",
+             help=_("a message to the petitioner, sealed to them and signed"))  # fmt: skip
+        flag(parser, "--message-file", type=Path, help=_("UTF-8 file with that message"))
         _session_flags(parser)
         parser.set_defaults(handler=_record, event_spec=spec)
 
 
+def _event_description(spec: EventCommand) -> str:
+    """An event command's description, and what ``--message`` does where it may carry one."""
+    description = _(spec.description)
+    return description + _(WITH_MESSAGE) if spec.with_message else description
+
+
 @dataclass(frozen=True)
 class EventCommand:
-    """One bureau command: the event it records and how it is explained."""
+    """One bureau command: the event it records and how it is explained.
+
+    The texts are msgids (marked with ``N_``), translated by :func:`register` when the parser
+    is built: the module is imported before the language is chosen.
+    """
 
     name: str
     event: Event
@@ -191,11 +223,15 @@ class EventCommand:
     #: ``--to`` names the competent bureau (the case stays) or the one that receives the case:
     #: two meanings, two variables.
     to_variable: str = "PETITION_TO"
+    #: Whether the description ends with :data:`WITH_MESSAGE` (every event but an extension,
+    #: whose reason goes in ``--message`` anyway).
+    with_message: bool = True
 
 
-PETITION_ID_HELP = "the petition's id, 32 hex digits, as the inbox lists it"
-RECEIVING_BUREAU = "the id of the bureau that receives the case"
-_MESSAGE = (
+PETITION_ID_HELP = N_("the petition's id, 32 hex digits, as the inbox lists it")
+RECEIVING_BUREAU = N_("the id of the bureau that receives the case")
+#: Appended to an event command's description (its leading space joins two English sentences).
+WITH_MESSAGE = N_(
     " With --message, the written notice or answer is sealed to the petitioner (case key), "
     "signed, and its hash goes into the public entry; there is no message without an event."
 )
@@ -203,86 +239,106 @@ EVENT_COMMANDS = (
     EventCommand(
         "acknowledge",
         Event.ACKNOWLEDGED,
-        "accept the petition: the written notice of Art. 23 (signing key)",
-        "Record, signed, that the bureau took the petition up (Art. 23, within 15 days of "
-        "receipt); the 60 days of Art. 34 start." + _MESSAGE,
+        N_("accept the petition: the written notice of Art. 23 (signing key)"),
+        N_(
+            "Record, signed, that the bureau took the petition up (Art. 23, within 15 days of "
+            "receipt); the 60 days of Art. 34 start."
+        ),
     ),
     EventCommand(
         "not-competent",
         Event.NOT_COMPETENT,
-        "declare the petition outside this bureau's powers, naming the competent bureau",
-        "Record, signed, that the matter is not this bureau's, and which bureau it belongs to "
-        "(Arts. 22, 23). The case stays here until it is transferred." + _MESSAGE,
-        "the competent bureau's id",
+        N_("declare the petition outside this bureau's powers, naming the competent bureau"),
+        N_(
+            "Record, signed, that the matter is not this bureau's, and which bureau it belongs "
+            "to (Arts. 22, 23). The case stays here until it is transferred."
+        ),
+        N_("the competent bureau's id"),
         "PETITION_COMPETENT_BUREAU",
     ),
     EventCommand(
         "transfer",
         Event.TRANSFERRED,
-        "transfer the case to the competent bureau (case and signing keys)",
-        "Re-seal the case for the receiving bureau and record the transfer, signed (Art. 22). "
-        "The identity goes along only if the petitioner consented and this keystore holds the "
-        "identity key; otherwise it stays here and the receiving bureau works by pseudonym. "
-        "A transfer to the body the petitioner complains about, or to one below it, is "
-        "refused (Art. 30)." + _MESSAGE,
+        N_("transfer the case to the competent bureau (case and signing keys)"),
+        N_(
+            "Re-seal the case for the receiving bureau and record the transfer, signed (Art. "
+            "22). The identity goes along only if the petitioner consented and this keystore "
+            "holds the identity key; otherwise it stays here and the receiving bureau works by "
+            "pseudonym. A transfer to the body the petitioner complains about, or to one below "
+            "it, is refused (Art. 30)."
+        ),
         RECEIVING_BUREAU,
     ),
     EventCommand(
         "assign",
         Event.ASSIGNED,
-        "assign the case to a body below for handling (case and signing keys)",
-        "As transfer, for a case assigned (交办) to a body that must report back (Art. 22); "
-        "the same Art. 30 refusal and the same rule for the identity." + _MESSAGE,
+        N_("assign the case to a body below for handling (case and signing keys)"),
+        N_(
+            "As transfer, for a case assigned (交办) to a body that must report back (Art. 22); "
+            "the same Art. 30 refusal and the same rule for the identity."
+        ),
         RECEIVING_BUREAU,
     ),
     EventCommand(
         "extend",
         Event.EXTENDED,
-        "extend the 60 days of Art. 34 once, by at most 30 days, with a reason",
-        "Record, signed, an extension (Art. 34: once, at most 30 days, before the 60 days run "
-        "out). The reason category is public; tell the petitioner the reason in --message.",
+        N_("extend the 60 days of Art. 34 once, by at most 30 days, with a reason"),
+        N_(
+            "Record, signed, an extension (Art. 34: once, at most 30 days, before the 60 days "
+            "run out). The reason category is public; tell the petitioner the reason in "
+            "--message."
+        ),
+        with_message=False,
     ),
     EventCommand(
         "decide",
         Event.DECIDED,
-        "record the written answer (Arts. 32, 34) and its outcome category",
-        "Record, signed, the written answer and its public outcome (supported, explained, not "
-        "supported); the petitioner's 30 days to ask for a review start (Art. 35)." + _MESSAGE,
+        N_("record the written answer (Arts. 32, 34) and its outcome category"),
+        N_(
+            "Record, signed, the written answer and its public outcome (supported, explained, "
+            "not supported); the petitioner's 30 days to ask for a review start (Art. 35)."
+        ),
     ),
     EventCommand(
         "reviewed",
         Event.REVIEWED,
-        "record the review opinion (复查, Art. 35) on a case asked up to this bureau",
-        "Record, signed, this bureau's review opinion on the answer of the bureau below (the "
-        "petitioner's request arrived with the log proof of that answer: see `show`), and its "
-        "public outcome (upheld or changed); the petitioner's 30 days to ask for a re-review "
-        "start (Art. 36)." + _MESSAGE,
+        N_("record the review opinion (复查, Art. 35) on a case asked up to this bureau"),
+        N_(
+            "Record, signed, this bureau's review opinion on the answer of the bureau below "
+            "(the petitioner's request arrived with the log proof of that answer: see `show`), "
+            "and its public outcome (upheld or changed); the petitioner's 30 days to ask for a "
+            "re-review start (Art. 36)."
+        ),
     ),
     EventCommand(
         "re-reviewed",
         Event.RE_REVIEWED,
-        "record the re-review opinion (复核, Art. 36); after it the matter is final",
-        "Record, signed, this bureau's re-review opinion on the review of the bureau below, "
-        "and its public outcome (upheld or changed). A complaint on the same facts and "
-        "reasons is not taken up again (Art. 36)." + _MESSAGE,
+        N_("record the re-review opinion (复核, Art. 36); after it the matter is final"),
+        N_(
+            "Record, signed, this bureau's re-review opinion on the review of the bureau below, "
+            "and its public outcome (upheld or changed). A complaint on the same facts and "
+            "reasons is not taken up again (Art. 36)."
+        ),
     ),
     EventCommand(
         "close",
         Event.CLOSED,
-        "close the case (answers nothing: a deadline missed stays missed)",
-        "Record, signed, that the case is closed. Closing ends no deadline; the petitioner's "
-        "rights stay open." + _MESSAGE,
+        N_("close the case (answers nothing: a deadline missed stays missed)"),
+        N_(
+            "Record, signed, that the case is closed. Closing ends no deadline; the "
+            "petitioner's rights stay open."
+        ),
     ),
 )
 
 
 def _keystore(parser: argparse.ArgumentParser) -> None:
-    flag(parser, "--keystore", type=Path, required=True, help="the bureau's keystore file")
+    flag(parser, "--keystore", type=Path, required=True, help=_("the bureau's keystore file"))
 
 
 def _page_flags(parser: argparse.ArgumentParser) -> None:
-    flag(parser, "--after", type=int, default=0, help="start after this cursor")
-    flag(parser, "--limit", type=int, default=50, help="how many petitions (1-500)")
+    flag(parser, "--after", type=int, default=0, help=_("start after this cursor"))
+    flag(parser, "--limit", type=int, default=50, help=_("how many petitions (1-500)"))
 
 
 def _session_flags(parser: argparse.ArgumentParser) -> None:
@@ -649,7 +705,7 @@ def _show(args: argparse.Namespace) -> int:
             id=stored.petition_id,
             day=stored.day,
             event=_event(stored.latest_event),
-            index=stored.leaf_index,
+            index=stored.leaf_index + 1,
         )
     )
     if case is None:
@@ -709,7 +765,7 @@ def _proof_lines(proofs: list[LogProof]) -> None:
                 event=_event(entry.event.value).replace("_", " "),
                 day=entry.day.isoformat(),
                 bureau_id=entry.bureau_id,
-                index=proof.receipt.index,
+                index=proof.receipt.index + 1,
                 size=proof.receipt.checkpoint.size,
             )
         )
@@ -838,7 +894,7 @@ def _intake_one(opened: OpenedCase) -> int:
             id=stored.petition_id,
             day=stored.day,
             event=_event(stored.latest_event),
-            index=stored.leaf_index,
+            index=stored.leaf_index + 1,
         )
     )
     none = (
@@ -904,7 +960,7 @@ def _record(args: argparse.Namespace) -> int:
             event=_event(spec.event.value),
             id=entry.petition_id,
             day=entry.day.isoformat(),
-            index=recorded.leaf_index,
+            index=recorded.leaf_index + 1,
         )
     )
     if recorded.identity_shared is not None:

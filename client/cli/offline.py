@@ -53,28 +53,33 @@ NOTHING_SEALED = N_("cancelled; nothing was sealed or written")
 def register_seal(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "seal",
-        help="petitioner: write and encrypt a petition without the network, for anyone to "
-        "deliver later",
-        description="Everything `petition submit` does before sending, on this device and "
-        "without the network: the petition is sealed for one bureau with the directory kept "
-        "by the last online command (or --directory FILE) and written to a sealed petition "
-        "file. You get the receipt code now; the file holds nothing that leads to it. Anyone "
-        "who is online later can deliver the file (`petition deliver FILE`); `petition status` "
-        "with the code then shows it arrived.",
+        help=_(
+            "petitioner: write and encrypt a petition without the network, for anyone to "
+            "deliver later"
+        ),
+        description=_(
+            "Everything `petition submit` does before sending, on this device and "
+            "without the network: the petition is sealed for one bureau with the directory kept "
+            "by the last online command (or --directory FILE) and written to a sealed petition "
+            "file. You get the receipt code now; the file holds nothing that leads to it. Anyone "
+            "who is online later can deliver the file (`petition deliver FILE`); `petition status` "
+            "with the code then shows it arrived."
+        ),
     )
     add_form_flags(parser)
     flag(parser, "--out", required=True, type=Path, metavar="FILE",
-         help="the sealed petition file to write (refused if it exists)")  # fmt: skip
+         help=_("the sealed petition file to write (refused if it exists)"))  # fmt: skip
     flag(parser, "--directory", type=Path, metavar="FILE",
-         help="seal with this directory (written by `petition directory export`) instead of "
-         "the one kept in PETITION_HOME; it must be signed by the pinned authority and at most "
-         f"{DIRECTORY_MAX_AGE_DAYS} days old")  # fmt: skip
+         help=_("seal with this directory (written by `petition directory export`) instead of "
+                "the one kept in PETITION_HOME; it must be signed by the pinned authority and at "
+                "most %(days)s days old", days=DIRECTORY_MAX_AGE_DAYS))  # fmt: skip
     flag(parser, "--qr", type=Path, metavar="DIR",
-         help="also write the sealed petition as numbered QR codes into this new or empty "
-         "folder: one PNG per part and print.html, one printable page (it holds nothing that "
-         "leads to your receipt code; `petition deliver --scan` reads them back)")  # fmt: skip
-    flag(parser, "--qr-png", type=Path, metavar="FILE", help="also write the receipt QR as PNG")
-    flag(parser, "--no-qr", action="store_true", help="do not draw the QR code on the terminal")
+         help=_("also write the sealed petition as numbered QR codes into this new or empty "
+                "folder: one PNG per part and print.html, one printable page (it holds nothing "
+                "that leads to your receipt code; `petition deliver --scan` reads them "
+                "back)"))  # fmt: skip
+    flag(parser, "--qr-png", type=Path, metavar="FILE", help=_("also write the receipt QR as PNG"))
+    flag(parser, "--no-qr", action="store_true", help=_("do not draw the QR code on the terminal"))
     add_home(parser)
     parser.set_defaults(handler=_seal)
 
@@ -168,19 +173,21 @@ def _seal(args: argparse.Namespace) -> int:
 def register_deliver(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "deliver",
-        help="anyone: deliver sealed petition files (from `petition seal`) to the server",
-        description="Send each sealed petition file to the pinned server exactly as it was "
-        "sealed, and verify each receipt against the log. Only `petition init` is needed: "
-        "nothing of the petitioner is read or asked for, and nothing is kept or written on "
-        "this device. Delivering a file again is harmless: it stays one petition. A file that "
-        "cannot be delivered is reported on one line and the others are still delivered.",
+        help=_("anyone: deliver sealed petition files (from `petition seal`) to the server"),
+        description=_(
+            "Send each sealed petition file to the pinned server exactly as it was "
+            "sealed, and verify each receipt against the log. Only `petition init` is needed: "
+            "nothing of the petitioner is read or asked for, and nothing is kept or written on "
+            "this device. Delivering a file again is harmless: it stays one petition. A file that "
+            "cannot be delivered is reported on one line and the others are still delivered."
+        ),
     )
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE",
-                        help="sealed petition files")  # fmt: skip
+                        help=_("sealed petition files"))  # fmt: skip
     flag(parser, "--scan", nargs="+", action="append", type=Path, default=[], metavar="IMAGE",
-         help="one sealed petition carried as QR codes: photos or scans (PNG or JPEG) of all "
-         "its parts, in any order, several codes to an image or one; repeat --scan for each "
-         "petition")  # fmt: skip
+         help=_("one sealed petition carried as QR codes: photos or scans (PNG or JPEG) of "
+                "all its parts, in any order, several codes to an image or one; repeat --scan "
+                "for each petition"))  # fmt: skip
     add_policy(parser)
     add_network(parser)
     parser.set_defaults(handler=_deliver)
@@ -265,7 +272,7 @@ def _show_delivery(path: str, result: Delivery, directory: Directory) -> None:
             bureau=name,
             bureau_id=result.bureau_id,
             id=result.petition_id,
-            index=result.leaf_index,
+            index=result.leaf_index + 1,  # numbered from 1 for people, as the web UI shows it
             size=result.checkpoint_size,
             witnessing=witnessing_text(result.witnessing),
         ),
@@ -276,16 +283,19 @@ def _show_delivery(path: str, result: Delivery, directory: Directory) -> None:
 def register_directory_export(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "export",
-        help="write the verified directory to a file, to seal on a device without the network",
-        description="Write the directory, signed by the pinned authority, exactly as the "
-        "server serves it, so that a device without the network can seal petitions with it "
-        "(`petition seal --directory FILE`). It is public: it holds the bureaus' keys and "
-        "the log's, nothing about anyone. By default it is fetched and verified now; with "
-        "--offline the one kept in PETITION_HOME by the last online command is written.",
+        help=_("write the verified directory to a file, to seal on a device without the network"),
+        description=_(
+            "Write the directory, signed by the pinned authority, exactly as the "
+            "server serves it, so that a device without the network can seal petitions with it "
+            "(`petition seal --directory FILE`). It is public: it holds the bureaus' keys and "
+            "the log's, nothing about anyone. By default it is fetched and verified now; with "
+            "--offline the one kept in PETITION_HOME by the last online command is written."
+        ),
     )
-    parser.add_argument("file", type=Path, metavar="FILE", help="the file to write")
+    parser.add_argument("file", type=Path, metavar="FILE", help=_("the file to write"))
     flag(parser, "--offline", action="store_true",
-         help="write the directory kept in PETITION_HOME, without asking the server")  # fmt: skip
+         help=_("write the directory kept in PETITION_HOME, without asking the "
+                "server"))  # fmt: skip
     add_network(parser)
     parser.set_defaults(handler=_directory_export)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cli_support.environment import add_flag, env_name, number, whole_number
+from cli_support.i18n import N_, _
 from client.errors import InvalidInput
 from client.home import ClientHome, resolve_home
 from client.session import NetworkOptions
@@ -36,23 +37,24 @@ def flag(
 
 
 def add_home(parser: argparse.ArgumentParser) -> None:
-    flag(parser, "--home", type=Path, help="client state directory (default: the platform's)")
+    flag(parser, "--home", type=Path, help=_("client state directory (default: the platform's)"))
 
 
 def add_network(parser: argparse.ArgumentParser) -> None:
     add_home(parser)
+    default_deadline = f"{DEFAULT_DEADLINE:g}"  # not in _(): the extractor reads its arguments
     flag(
         parser,
         "--proxy",
         metavar="socks5h://HOST:PORT",
-        help="send all traffic through this SOCKS proxy, e.g. Tor at socks5h://127.0.0.1:9050",
+        help=_("send all traffic through this SOCKS proxy, e.g. Tor at socks5h://127.0.0.1:9050"),
     )
     flag(
         parser,
         "--retries",
         type=whole_number,
         default=DEFAULT_RETRIES,
-        help="tries per request when the server is busy or unreachable",
+        help=_("tries per request when the server is busy or unreachable"),
     )
     flag(
         parser,
@@ -60,8 +62,11 @@ def add_network(parser: argparse.ArgumentParser) -> None:
         type=number,
         default=DEFAULT_DEADLINE,
         metavar="SECONDS",
-        help="give up when the server has not finished answering after this many seconds in "
-        f"all, retries included (default {DEFAULT_DEADLINE:g}; an upload adds time for its size)",
+        help=_(
+            "give up when the server has not finished answering after this many seconds in "
+            "all, retries included (default %(seconds)s; an upload adds time for its size)",
+            seconds=default_deadline,
+        ),
     )
 
 
@@ -70,6 +75,15 @@ def add_network(parser: argparse.ArgumentParser) -> None:
 PASSPHRASE_VARIABLES = {
     "receipt file": "PETITION_PASSPHRASE_FILE",
     "keystore": "PETITION_BUREAU_PASSPHRASE_FILE",
+}
+#: The flag's help for each secret, whole sentences so that each language can word its own.
+PASSPHRASE_HELP = {
+    "receipt file": N_(
+        "read the receipt file passphrase from the first line of this file instead of asking"
+    ),
+    "keystore": N_(
+        "read the keystore passphrase from the first line of this file instead of asking"
+    ),
 }
 
 
@@ -80,7 +94,7 @@ def add_passphrase_file(parser: argparse.ArgumentParser, what: str) -> None:
         "--passphrase-file",
         type=Path,
         variable=PASSPHRASE_VARIABLES[what],
-        help=f"read the {what} passphrase from the first line of this file instead of asking",
+        help=_(PASSPHRASE_HELP[what]),
     )
 
 

@@ -78,7 +78,7 @@ STATUS_CANCELLED = N_("cancelled")
 
 
 #: One flag on `petition submit`, `seal` and `review`, so one text (and one variable).
-SHARE_IDENTITY_HELP = (
+SHARE_IDENTITY_HELP = N_(
     "if a bureau sends your case on to the body that can handle it, may your name, ID number "
     "and contact go with it? Default: no: that body gets the case without them and answers you "
     "through the receipt code. Either way your identity never goes to the body you complain "
@@ -93,26 +93,30 @@ def add_policy(parser: argparse.ArgumentParser) -> None:
         "--policy",
         type=Path,
         metavar="FILE",
-        help="check the log's checkpoints against this tlog-policy (which witnesses must "
-        "cosign) instead of PETITION_HOME/policy or the directory's; it must name the "
-        "directory's log",
+        help=_(
+            "check the log's checkpoints against this tlog-policy (which witnesses must "
+            "cosign) instead of PETITION_HOME/policy or the directory's; it must name the "
+            "directory's log"
+        ),
     )
 
 
 def register_init(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "init",
-        help="petitioner: pin the server and its directory authority",
-        description="Pin a server and the fingerprint of its directory authority. Every later "
-        "command verifies the directory against this authority and stops if it does not match.",
+        help=_("petitioner: pin the server and its directory authority"),
+        description=_(
+            "Pin a server and the fingerprint of its directory authority. Every later "
+            "command verifies the directory against this authority and stops if it does not match."
+        ),
     )
-    flag(parser, "--server", required=True, metavar="URL", help="the submission server")
+    flag(parser, "--server", required=True, metavar="URL", help=_("the submission server"))
     flag(
         parser,
         "--trust",
         required=True,
         metavar="FINGERPRINT",
-        help="the authority fingerprint, from a source you trust (64 hex digits)",
+        help=_("the authority fingerprint, from a source you trust (64 hex digits)"),
     )
     add_network(parser)
     parser.set_defaults(handler=_init)
@@ -140,10 +144,12 @@ def _init(args: argparse.Namespace) -> int:
 def register_bureaus(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "bureaus",
-        help="petitioner: list the bureaus of the verified directory",
-        description="List the bureaus a petition can go to: the id to give `petition submit "
-        "--bureau`, the name, the bureau one level up and what it covers, from the directory "
-        "signed by the authority pinned with `petition init`.",
+        help=_("petitioner: list the bureaus of the verified directory"),
+        description=_(
+            "List the bureaus a petition can go to: the id to give `petition submit "
+            "--bureau`, the name, the bureau one level up and what it covers, from the directory "
+            "signed by the authority pinned with `petition init`."
+        ),
     )
     add_network(parser)
     parser.set_defaults(handler=_bureaus)
@@ -183,40 +189,42 @@ CLAUSE_END = N_("; ")
 
 def add_form_flags(parser: argparse.ArgumentParser) -> None:
     """The petition's fields (``submit`` and ``seal``); those not given are asked for."""
-    flag(parser, "--bureau", required=True, metavar="ID", help="the bureau (see `bureaus`)")
-    flag(parser, "--name", help="your real name")
-    flag(parser, "--id-number", help="your resident ID number (asked without echo if missing)")
-    flag(parser, "--contact", help="how the bureau can reach you")
-    flag(parser, "--subject", help="one-line subject")
-    flag(parser, "--body-file", type=Path, help="UTF-8 file with the petition's text")
-    flag(parser, "--category", help="category of the matter")
-    flag(parser, "--region", help="region the matter concerns")
-    flag(parser, "--respondent", help="the body complained about (optional)")
+    flag(parser, "--bureau", required=True, metavar="ID", help=_("the bureau (see `bureaus`)"))
+    flag(parser, "--name", help=_("your real name"))
+    flag(parser, "--id-number", help=_("your resident ID number (asked without echo if missing)"))
+    flag(parser, "--contact", help=_("how the bureau can reach you"))
+    flag(parser, "--subject", help=_("one-line subject"))
+    flag(parser, "--body-file", type=Path, help=_("UTF-8 file with the petition's text"))
+    flag(parser, "--category", help=_("category of the matter"))
+    flag(parser, "--region", help=_("region the matter concerns"))
+    flag(parser, "--respondent", help=_("the body complained about (optional)"))
     flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
-         help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
+         help=_("whether the bureau may use your contact details (default: allow)"))  # fmt: skip
     flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
-         default=None, help=SHARE_IDENTITY_HELP)  # fmt: skip
+         default=None, help=_(SHARE_IDENTITY_HELP))  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
-         help="attach a file (repeatable)")  # fmt: skip
+         help=_("attach a file (repeatable)"))  # fmt: skip
 
 
 def register_submit(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "submit",
-        help="petitioner: write, encrypt and submit a petition",
-        description="Encrypt a petition on this device for one bureau and submit it. Fields "
-        "not given as flags are asked for (the ID number without echo). Nothing about the "
-        "petition is kept on this device unless you ask (--save-receipt, --qr-png).",
+        help=_("petitioner: write, encrypt and submit a petition"),
+        description=_(
+            "Encrypt a petition on this device for one bureau and submit it. Fields "
+            "not given as flags are asked for (the ID number without echo). Nothing about the "
+            "petition is kept on this device unless you ask (--save-receipt, --qr-png)."
+        ),
     )
     add_form_flags(parser)
-    flag(parser, "--qr-png", type=Path, metavar="FILE", help="also write the receipt QR as PNG")
-    flag(parser, "--no-qr", action="store_true", help="do not draw the QR code on the terminal")
+    flag(parser, "--qr-png", type=Path, metavar="FILE", help=_("also write the receipt QR as PNG"))
+    flag(parser, "--no-qr", action="store_true", help=_("do not draw the QR code on the terminal"))
     flag(
         parser,
         "--save-receipt",
         type=Path,
         metavar="FILE",
-        help="keep the receipt in a passphrase-protected file",
+        help=_("keep the receipt in a passphrase-protected file"),
     )
     add_passphrase_file(parser, "receipt file")
     add_policy(parser)
@@ -326,7 +334,7 @@ def _show_receipt(
         + _(
             "receipt verified: signed by the log, entry %(index)s of a log of %(size)s; "
             "%(witnessing)s",
-            index=result.leaf_index,
+            index=result.leaf_index + 1,  # numbered from 1 for people, as the web UI shows it
             size=result.checkpoint_size,
             witnessing=witnessing_text(result.witnessing),
         )
@@ -368,28 +376,35 @@ def write_qr_png(path: Path, code: str) -> None:
 def register_status(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "status",
-        help="petitioner: events, deadlines and replies for a receipt code",
-        description="Show every public event of a petition (each checked against its bureau's "
-        "signature and the log), the deadline the Regulations now set and what you can do when "
-        "it has passed, and every reply, decrypted with the receipt code. Without CODE it is "
-        "asked for without echo (a code typed on the command line stays in the shell's history).",
+        help=_("petitioner: events, deadlines and replies for a receipt code"),
+        description=_(
+            "Show every public event of a petition (each checked against its bureau's "
+            "signature and the log), the deadline the Regulations now set and what you can do "
+            "when it has passed, and every reply, decrypted with the receipt code. Without CODE "
+            "it is asked for without echo (a code typed on the command line stays in the shell's "
+            "history)."
+        ),
     )
     parser.add_argument(
-        "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
+        "code", nargs="?", metavar="CODE_OR_FILE", help=_("receipt code, or a saved receipt file")
     )
     flag(
         parser,
         "--respondent",
         metavar="TEXT",
         variable="PETITION_STATUS_RESPONDENT",
-        help="the body you complain about, as written in your petition: a transfer of your "
-        "case to it is flagged (Regulations Arts. 30 and 46(5)); it is not sent anywhere",
+        help=_(
+            "the body you complain about, as written in your petition: a transfer of your "
+            "case to it is flagged (Regulations Arts. 30 and 46(5)); it is not sent anywhere"
+        ),
     )
     parser.add_argument(
         "--on",
         metavar="YYYY-MM-DD",
-        help="show the deadlines as they will stand on this day if nothing else happens "
-        "(default: today, UTC), e.g. to see what you may do if no answer has come by then",
+        help=_(
+            "show the deadlines as they will stand on this day if nothing else happens "
+            "(default: today, UTC), e.g. to see what you may do if no answer has come by then"
+        ),
     )
     add_passphrase_file(parser, "receipt file")
     add_policy(parser)
@@ -400,31 +415,33 @@ def register_status(subcommands: Subcommands) -> None:
 def register_review(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "review",
-        help="petitioner: ask the next level to review a decided or overdue case",
-        description="With the receipt code alone: check the case's public events, and if the "
-        "Regulations allow it today (Art. 35: within 30 days of the written answer; Art. 36: "
-        "of the review opinion; or once a body's deadline has passed, but never while it is "
-        "within its time, Art. 19), seal a request on this device to the bureau one level "
-        "above the one whose answer you contest, with the log proof of that answer (or of the "
-        "missed deadline), and send it. Nothing about the case is kept on this device, so "
-        "your name, ID number and contact are asked for again (the ID number without echo). "
-        "The answer reaches the same receipt code.",
+        help=_("petitioner: ask the next level to review a decided or overdue case"),
+        description=_(
+            "With the receipt code alone: check the case's public events, and if the "
+            "Regulations allow it today (Art. 35: within 30 days of the written answer; Art. 36: "
+            "of the review opinion; or once a body's deadline has passed, but never while it is "
+            "within its time, Art. 19), seal a request on this device to the bureau one level "
+            "above the one whose answer you contest, with the log proof of that answer (or of the "
+            "missed deadline), and send it. Nothing about the case is kept on this device, so "
+            "your name, ID number and contact are asked for again (the ID number without echo). "
+            "The answer reaches the same receipt code."
+        ),
     )
     parser.add_argument(
-        "code", nargs="?", metavar="CODE_OR_FILE", help="receipt code, or a saved receipt file"
+        "code", nargs="?", metavar="CODE_OR_FILE", help=_("receipt code, or a saved receipt file")
     )
-    flag(parser, "--name", help="your real name")
-    flag(parser, "--id-number", help="your resident ID number (asked without echo if missing)")
-    flag(parser, "--contact", help="how the bureau can reach you")
-    flag(parser, "--region", help="region the matter concerns")
+    flag(parser, "--name", help=_("your real name"))
+    flag(parser, "--id-number", help=_("your resident ID number (asked without echo if missing)"))
+    flag(parser, "--contact", help=_("how the bureau can reach you"))
+    flag(parser, "--region", help=_("region the matter concerns"))
     flag(parser, "--body-file", type=Path, variable="PETITION_REVIEW_BODY_FILE",
-         help="UTF-8 file with why you ask for a review")  # fmt: skip
+         help=_("UTF-8 file with why you ask for a review"))  # fmt: skip
     flag(parser, "--allow-contact", action=argparse.BooleanOptionalAction, default=None,
-         help="whether the bureau may use your contact details (default: allow)")  # fmt: skip
+         help=_("whether the bureau may use your contact details (default: allow)"))  # fmt: skip
     flag(parser, "--share-identity-on-transfer", action=argparse.BooleanOptionalAction,
-         default=None, help=SHARE_IDENTITY_HELP)  # fmt: skip
+         default=None, help=_(SHARE_IDENTITY_HELP))  # fmt: skip
     flag(parser, "--attach", action="append", type=Path, default=[], metavar="FILE",
-         help="attach a file (repeatable)")  # fmt: skip
+         help=_("attach a file (repeatable)"))  # fmt: skip
     add_passphrase_file(parser, "receipt file")
     add_policy(parser)
     add_network(parser)
@@ -487,7 +504,7 @@ def _review(args: argparse.Namespace) -> int:
             proof=plan.proof_name,
             event=event_name(proof.event.value),
             day=proof.day.isoformat(),
-            index=plan.proof.leaf_index,
+            index=plan.proof.leaf_index + 1,
         )
     )
     receipt = result.receipt.receipt
@@ -498,7 +515,7 @@ def _review(args: argparse.Namespace) -> int:
             "%(size)s; %(witnessing)s",
             event=event_name(receipt.entry.event.value),
             bureau_id=receipt.entry.bureau_id,
-            index=result.leaf_index,
+            index=result.leaf_index + 1,
             size=receipt.checkpoint.size,
             witnessing=witnessing_text(result.receipt.witnessing),
         )
@@ -664,7 +681,7 @@ def _show_status(report: StatusReport) -> None:
         print(
             _(
                 "Receipt verified: entry %(index)s of a log of %(size)s, %(witnessing)s",
-                index=receipt.index,
+                index=receipt.index + 1,
                 size=receipt.checkpoint.size,
                 witnessing=witnessing_text(report.receipt.witnessing),
             )
@@ -676,7 +693,8 @@ def _show_status(report: StatusReport) -> None:
         if shown.reply_sequence is not None:
             inclusion += _(CLAUSE_END) + _("reply %(number)s", number=shown.reply_sequence + 1)
         mark = "  " if shown.verified else "!!"
-        where = _("[entry %(index)s, %(inclusion)s]", index=shown.leaf_index, inclusion=inclusion)
+        number = shown.leaf_index + 1
+        where = _("[entry %(index)s, %(inclusion)s]", index=number, inclusion=inclusion)
         print(f"{mark} {shown.entry.day.isoformat()}  {describe_event(shown)}  {where}")
         for problem in shown.problems:
             print(
@@ -702,7 +720,7 @@ def _show_status(report: StatusReport) -> None:
             _(
                 ", with the %(event)s event (entry %(index)s)",
                 event=event_name(reply.event),
-                index=reply.leaf_index,
+                index=reply.leaf_index + 1,
             )
             if reply.leaf_index is not None
             else _(", %(event)s; no event of this petition names it", event=event_name(reply.event))

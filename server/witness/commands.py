@@ -2,7 +2,8 @@
 
 Every flag can also come from a ``PETITION_*`` environment variable (cli_support/environment.py);
 a flag on the command line wins. What they print is in the command line's language
-(cli_support/i18n.py), but for what scripts copy: a vkey, alone on its line.
+(cli_support/i18n.py), ``--help`` included, but for what scripts copy: a vkey, alone on its
+line.
 """
 
 from __future__ import annotations
@@ -29,67 +30,79 @@ def _data_argument(parser: argparse.ArgumentParser) -> None:
         required=True,
         metavar="DIR",
         variable="PETITION_WITNESS_DATA",
-        help="the witness directory",
+        help=_("the witness directory"),
     )
 
 
 def register(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "witness",
-        help="run a transparency-log witness that cosigns the log's checkpoints",
-        description="A witness (c2sp.org/tlog-witness) checks that each checkpoint a log "
-        "submits extends the last one it cosigned, and cosigns only then: a log that shows "
-        "different histories to different people is caught by the witnesses it needs.",
+        help=_("run a transparency-log witness that cosigns the log's checkpoints"),
+        description=_(
+            "A witness (c2sp.org/tlog-witness) checks that each checkpoint a log "
+            "submits extends the last one it cosigned, and cosigns only then: a log that shows "
+            "different histories to different people is caught by the witnesses it needs."
+        ),
     )
-    actions = parser.add_subparsers(title="witness commands", metavar="ACTION")
+    actions = parser.add_subparsers(title=_("witness commands"), metavar="ACTION")
 
     init = actions.add_parser(
         "init",
-        help="create a witness directory, key and state",
-        description="Create a new witness directory with the witness's signing key (named "
-        "--name) and its empty state; print the key that logs list in their witness policy.",
+        help=_("create a witness directory, key and state"),
+        description=_(
+            "Create a new witness directory with the witness's signing key (named "
+            "--name) and its empty state; print the key that logs list in their witness policy."
+        ),
     )
     _data_argument(init)
     init.add_argument(
         "--name",
         required=True,
-        help="the witness's key name, a schema-less URL such as witness.example.org/w1",
+        help=_("the witness's key name, a schema-less URL such as witness.example.org/w1"),
     )
     init.set_defaults(handler=_init)
 
     vkey = actions.add_parser(
         "vkey",
-        help="print the witness's public key (a vkey)",
-        description="Print the witness's public key as a signed-note vkey, for a log's "
-        "operator (`petition admin add-witness`).",
+        help=_("print the witness's public key (a vkey)"),
+        description=_(
+            "Print the witness's public key as a signed-note vkey, for a log's "
+            "operator (`petition admin add-witness`)."
+        ),
     )
     _data_argument(vkey)
     vkey.set_defaults(handler=_vkey)
 
     add_log = actions.add_parser(
         "add-log",
-        help="trust a log's key (its name is the origin)",
-        description="Trust a log: from now on the witness cosigns checkpoints this key signs "
-        "under this origin, each only if it extends the last one it cosigned.",
+        help=_("trust a log's key (its name is the origin)"),
+        description=_(
+            "Trust a log: from now on the witness cosigns checkpoints this key signs "
+            "under this origin, each only if it extends the last one it cosigned."
+        ),
     )
     _data_argument(add_log)
-    add_log.add_argument("vkey", metavar="VKEY", help="the log's signed-note verifier key")
+    add_log.add_argument("vkey", metavar="VKEY", help=_("the log's signed-note verifier key"))
     add_log.set_defaults(handler=_add_log)
 
     logs = actions.add_parser(
         "logs",
-        help="list the trusted logs and their cosigned sizes",
-        description="List every trusted log: its origin, the size of the latest checkpoint "
-        "the witness cosigned, and its keys.",
+        help=_("list the trusted logs and their cosigned sizes"),
+        description=_(
+            "List every trusted log: its origin, the size of the latest checkpoint "
+            "the witness cosigned, and its keys."
+        ),
     )
     _data_argument(logs)
     logs.set_defaults(handler=_logs)
 
     serve = actions.add_parser(
         "serve",
-        help="answer add-checkpoint and monitoring requests",
-        description="Serve the tlog-witness protocol under gunicorn: logs submit checkpoints "
-        "with consistency proofs to /add-checkpoint and get a cosignature back.",
+        help=_("answer add-checkpoint and monitoring requests"),
+        description=_(
+            "Serve the tlog-witness protocol under gunicorn: logs submit checkpoints "
+            "with consistency proofs to /add-checkpoint and get a cosignature back."
+        ),
     )
     _data_argument(serve)
     # Not PETITION_HOST and PETITION_PORT, the submission server's: the two run side by side.
@@ -98,7 +111,7 @@ def register(subcommands: Subcommands) -> None:
         "--host",
         default="127.0.0.1",
         variable="PETITION_WITNESS_HOST",
-        help="the address to listen on",
+        help=_("the address to listen on"),
     )
     add_flag(
         serve,
@@ -106,7 +119,7 @@ def register(subcommands: Subcommands) -> None:
         type=whole_number,
         default=DEFAULT_PORT,
         variable="PETITION_WITNESS_PORT",
-        help=f"the port to listen on (default {DEFAULT_PORT})",
+        help=_("the port to listen on (default %(port)s)", port=DEFAULT_PORT),
     )
     serve.set_defaults(handler=_serve)
     parser.set_defaults(handler=lambda args: _usage(parser))

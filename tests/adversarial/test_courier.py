@@ -225,7 +225,7 @@ def test_a_courier_learns_nothing_from_the_file_the_qr_sheet_or_delivering_it(
     carried = decode_sealed_file(sealed.file)
     assert (how, petition_id) == ("delivered", carried.petition_id)
     assert carried.bureau_id == BUREAU_ID
-    assert 0 <= index < tree_size(deployment)
+    assert 1 <= index <= tree_size(deployment)  # an entry number, counted from 1
     assert petition_id.encode() in b"".join(public_log(deployment).values())
 
 

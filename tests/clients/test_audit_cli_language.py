@@ -53,7 +53,7 @@ def test_audit_log_and_receipt_in_chinese(deployment: Deployment, code: str) -> 
     receipt = deployment.ok("auditor", "--lang", "zh", "audit", "receipt", code)
     assert re.search(r"信访件 [0-9a-f]{32} 的回执：仍在日志中", receipt), receipt
     assert "当前检查点是回执所附检查点（共 " in receipt
-    assert re.search(r"第 0 条记录（[0-9-]+ 提交给信访部门 national）", receipt), receipt
+    assert re.search(r"第 1 条记录（叶索引 0，[0-9-]+ 提交给信访部门 national）", receipt), receipt
 
 
 def test_the_same_commands_in_english_under_a_chinese_locale(

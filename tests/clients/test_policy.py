@@ -251,7 +251,7 @@ def test_a_witnessed_receipt_verifies_offline_with_a_policy_file(
     assert ran.code == 0, ran.err
     entry = _entry(2)
     assert f"Receipt for petition {entry.petition_id}: verified offline" in ran.out
-    assert "entry 2 (submission to bureau national on 2026-01-01)" in ran.out
+    assert "entry 3 (leaf index 2, submission to bureau national on 2026-01-01)" in ran.out
     assert f"checkpoint of size {len(log.leaves)}, witnessed by witness-a, witness-b" in ran.out
     assert f"(policy: {policy})" in ran.out
     assert not petition.home.exists(), "an offline check writes nothing"

@@ -367,6 +367,6 @@ def test_the_cli_shows_the_warning_flags_and_replies_with_their_event(
     assert "The directory lists no level above 国家信访局." in out
     assert "!! 2026-03-06  decided at 广东省信访局 (guangdong): supported" in out
     assert "NOT VERIFIED: its signature does not verify" in out
-    assert "Reply 1 (2026-03-05), with the acknowledged event (entry 5)" in out
+    assert "Reply 1 (2026-03-05), with the acknowledged event (entry 6)" in out
     assert "Running: the written answer, due 2026-05-04 (Art. 34)" in out
     assert "Art. 19: while a body is within its time limit" in out

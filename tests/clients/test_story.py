@@ -105,7 +105,7 @@ def test_submit_read_reply_and_audit(deployment: Deployment, tmp_path: Path) -> 
     )  # fmt: skip
     assert "您的信访事项已受理。" in from_file
     # Verified against the checkpoint the server publishes now (the reply may already be in it).
-    assert re.search(r"Receipt verified: entry 0 of a log of [12], no witness", from_file)
+    assert re.search(r"Receipt verified: entry 1 of a log of [12], no witness", from_file)
 
     audit = deployment.ok("auditor", "audit", "log")
     assert "root recomputed from" in audit

@@ -168,7 +168,7 @@ def submitted(witnessed: Witnessed, tmp_path_factory: pytest.TempPathFactory) ->
 
 def test_a_petition_is_accepted_and_said_to_be_not_yet_witnessed(submitted: Submitted) -> None:
     out = submitted.out
-    assert "receipt verified: signed by the log, entry 0 of a log of 1; not yet witnessed: " in out
+    assert "receipt verified: signed by the log, entry 1 of a log of 1; not yet witnessed: " in out
     assert "1 of 2 witness cosignatures missing" in out
     assert "The petition was accepted: the log's signature proves it." in out
 
@@ -178,11 +178,11 @@ def test_status_verifies_its_receipt_under_the_policy_in_force(
 ) -> None:
     deployment = witnessed.deployment
     status = deployment.ok("petitioner", "status", submitted.code)
-    assert "Receipt verified: entry 0 of a log of 1, not yet witnessed: 1 of 2" in status
+    assert "Receipt verified: entry 1 of a log of 1, not yet witnessed: 1 of 2" in status
 
     one = witnessed.policy_file(tmp_path / "w1.policy", 1)
     trusting_w1 = deployment.ok("petitioner", "status", submitted.code, "--policy", str(one))
-    assert "Receipt verified: entry 0 of a log of 1, witnessed by w1" in trusting_w1
+    assert "Receipt verified: entry 1 of a log of 1, witnessed by w1" in trusting_w1
 
     # The same policy kept in PETITION_HOME applies to every command without the flag.
     kept = deployment.homes["petitioner"] / "policy"

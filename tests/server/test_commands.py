@@ -168,7 +168,7 @@ def test_add_witness_names_it_in_the_directory_policy(tmp_path: Path) -> None:
         "--quorum", "1",
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
-    assert "1 witnesses, quorum 1" in added.stdout
+    assert "1 witness, quorum 1" in added.stdout
     again = _one_line_error(
         run_petition("admin", "add-witness", *auth, "w1", second.verifier().to_vkey(),
                      "http://127.0.0.1:2")

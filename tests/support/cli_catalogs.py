@@ -23,6 +23,8 @@ PETITIONER_MODULES = (
     "client/cli/prompts.py",
     "client/cli/progress.py",
     "client/cli/offline.py",
+    "client/cli/options.py",
+    "client/cli/demo.py",
 )
 #: The bureau reviewer's commands (``petition bureau …``) and the passphrase prompts.
 BUREAU_MODULES: tuple[str, ...] = ("client/cli/bureau.py", "cli_support/terminal.py")
