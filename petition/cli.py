@@ -18,7 +18,14 @@ from typing import Any, cast
 
 from cli_support import i18n
 from cli_support.i18n import N_, _
-from cli_support.messages import ID_RULE_TEXT
+from cli_support.messages import (
+    ERROR_TEXT,
+    GENERIC_CODES,
+    ID_RULE_TEXT,
+    PLAIN_CODES,
+    SERVER_ERROR_TEXT,
+)
+from client.errors import ServerRefused
 from crypto.errors import InvalidIdNumber, SealedPetitionError
 
 COMMAND_GROUP = "sealed_petition.commands"
@@ -273,16 +280,59 @@ def _lang_flag(arguments: Sequence[str]) -> str | None:
     return None
 
 
-def _message(exc: SealedPetitionError) -> str:
-    """The error's sentence in the chosen language, where the catalogs know it.
+#: The packages whose errors are told by their code: the library under the commands, which
+#: words its sentences in English. A command (client.cli, petition, cli_support, server's and
+#: the web UI's launchers) words its own errors in the person's language already.
+LIBRARY_PACKAGES = ("client.", "crypto.")
+COMMAND_PACKAGES = ("client.cli.",)
 
-    Messages built by the commands (cancellations, the prompts' refusals) are already
-    translated; an ID number's mistake is told by its rule, as the web UI tells it. Other
-    errors of the client and server still carry their English sentence.
+
+def _message(exc: SealedPetitionError) -> str:
+    """The error's sentence in the chosen language.
+
+    In English it is the error's own sentence, always (scripts and the tests match on it). In
+    another language, an error raised in the library (a module of ``client`` or ``crypto``
+    other than the commands of ``client.cli``; a server's refusal is raised there too) is told
+    by its stable code: an ID number's mistake by its rule (as the web UI tells it), a server's
+    refusal by the server's code (SERVER_ERROR_TEXT, else "the server refused"), anything
+    else by ERROR_TEXT. One rule for the detail: the sentence is followed by the error's own
+    English sentence in parentheses, which names what the person needs to act on (the file,
+    the server address, the size, the bureau), except for the codes of PLAIN_CODES, whose
+    every raising site says fixed words the sentence already says. The error's own sentence
+    stands alone for a generic code (GENERIC_CODES: used for too many things to have one
+    sentence), for a code not in the table, and for an error a command raised: a command words
+    its errors in the person's language itself.
     """
-    if isinstance(exc, InvalidIdNumber) and i18n.translator().language != "en":
-        return _(ID_RULE_TEXT.get(exc.rule, ID_RULE_TEXT["empty"]))
-    return exc.message
+    if i18n.translator().language == "en" or not _raised_in_library(exc):
+        return exc.message
+    if isinstance(exc, InvalidIdNumber):
+        return _(ID_RULE_TEXT.get(exc.rule, ERROR_TEXT[exc.code]))
+    sentence: str | None = None
+    if isinstance(exc, ServerRefused):
+        sentence = SERVER_ERROR_TEXT.get(exc.server_code)
+    if sentence is None and exc.code not in GENERIC_CODES:
+        sentence = ERROR_TEXT.get(exc.code)
+    if sentence is None:
+        return exc.message
+    if exc.code in PLAIN_CODES:
+        return _(sentence)
+    return f"{_(sentence)} ({exc.message})"
+
+
+def _raised_in_library(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised in a module of :data:`LIBRARY_PACKAGES` (not a command's).
+
+    The innermost frame of its traceback is where it was raised, even when a command caught it
+    and raised it on unchanged. An error never raised (built by a caller) counts as the
+    library's: it carries the library's English sentence.
+    """
+    frame = exc.__traceback__
+    if frame is None:
+        return True
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    module = str(frame.tb_frame.f_globals.get("__name__", ""))
+    return module.startswith(LIBRARY_PACKAGES) and not module.startswith(COMMAND_PACKAGES)
 
 
 def _internal(exc: BaseException) -> str:

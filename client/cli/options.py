@@ -106,10 +106,13 @@ def home_from(args: argparse.Namespace) -> ClientHome:
 def network_from(args: argparse.Namespace) -> NetworkOptions:
     retries = int(getattr(args, "retries", DEFAULT_RETRIES))
     if not 1 <= retries <= 100:
-        raise InvalidInput("--retries must be between 1 and 100")
+        raise InvalidInput(_("--retries must be between 1 and 100"))
     deadline = float(getattr(args, "deadline", DEFAULT_DEADLINE))
     if not 0 < deadline <= MAX_DEADLINE:
-        raise InvalidInput(f"--deadline must be more than 0 and at most {MAX_DEADLINE:g} seconds")
+        most = f"{MAX_DEADLINE:g}"  # not in _(): the extractor reads its arguments
+        raise InvalidInput(
+            _("--deadline must be more than 0 and at most %(seconds)s seconds", seconds=most)
+        )
     return NetworkOptions(
         proxy=getattr(args, "proxy", None) or None,
         retry=RetryPolicy(attempts=retries, deadline=deadline),
@@ -126,7 +129,9 @@ def path_is_taken(path: Path) -> bool:
     try:
         return path.is_symlink() or path.exists()
     except OSError as exc:
-        raise InvalidInput(f"cannot use {path}: {exc.strerror}") from exc
+        raise InvalidInput(
+            _("cannot use %(file)s: %(reason)s", file=path, reason=exc.strerror)
+        ) from exc
 
 
 def readable_file(text: str) -> tuple[Path | None, str | None]:
@@ -146,9 +151,14 @@ def readable_file(text: str) -> tuple[Path | None, str | None]:
 
 
 def _announce_retry(attempt: int, delay: float, reason: str) -> None:
-    print(
-        f"petition: server not available ({reason}); trying again in {delay:.1f} s "
-        f"(try {attempt + 1})",
-        file=sys.stderr,
-        flush=True,
+    """One line on each retry, so that a wait is never silent. The reason is the transport's
+    (``HTTP 503``, ``connection refused``); the ``petition:`` prefix is the same in every
+    language, like the error line's."""
+    seconds = f"{delay:.1f}"  # not in _(): the extractor reads its arguments
+    notice = _(
+        "server not available (%(reason)s); trying again in %(seconds)s s (try %(attempt)s)",
+        reason=reason,
+        seconds=seconds,
+        attempt=attempt + 1,
     )
+    print(f"petition: {notice}", file=sys.stderr, flush=True)

@@ -62,7 +62,7 @@ from client.petitioner import (
 from client.session import Session, Witnessing, pin_server
 from crypto.errors import InvalidReceiptCode, MalformedInput
 from crypto.fields import parse_day
-from crypto.keys import VerifyKey, format_fingerprint
+from crypto.keys import VerifyKey, format_fingerprint, parse_fingerprint
 from crypto.privatefile import write_private_file
 from crypto.receipt import ReceiptSecret
 from crypto.statutory import Event, Kind
@@ -124,6 +124,12 @@ def register_init(subcommands: Subcommands) -> None:
 
 def _init(args: argparse.Namespace) -> int:
     home = home_from(args)
+    try:
+        parse_fingerprint(args.trust)  # a typo is told as such, before any connection
+    except MalformedInput as exc:
+        raise InvalidInput(
+            _("--trust: a fingerprint is 64 hexadecimal characters (spaces allowed)")
+        ) from exc
     config, directory = pin_server(home, args.server, args.trust, network_from(args))
     fingerprint = format_fingerprint(VerifyKey(config.authority_key).fingerprint)
     print(_("Pinned %(server)s", server=config.server))

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from cli_support.i18n import _
 from client.bureau import BureauDesk, OpenedCase
 from client.desk_worklist import CaseFacts, Worklist, sync
 from client.session import Session
@@ -259,7 +260,7 @@ class DeskState:
                 # One line for the terminal (never a value of a petition); the page says it too.
                 code = exc.code if isinstance(exc, SealedPetitionError) else type(exc).__name__
                 self.sync_problem = code
-                print(f"petition bureau ui: the inbox could not be read ({code})",
+                print(_("petition bureau ui: the inbox could not be read (%(code)s)", code=code),
                       file=sys.stderr, flush=True)  # fmt: skip
                 self._wake.wait(SYNC_INTERVAL)
                 self._wake.clear()
@@ -277,5 +278,6 @@ class DeskState:
             except SealedPetitionError as exc:
                 # An altered or unopenable record stays in the list, without facts.
                 self.worklist.set_facts(petition_id, CaseFacts("", "", None, ""))
-                print(f"petition bureau ui: a petition could not be opened ({exc.code})",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                failed = _("petition bureau ui: a petition could not be opened (%(code)s)",
+                           code=exc.code)  # fmt: skip
+                print(failed, file=sys.stderr, flush=True)
