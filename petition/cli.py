@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import traceback
-import unicodedata
 from collections.abc import Callable, Sequence
 from importlib import metadata
-from typing import Any, cast
+from typing import cast
 
 from cli_support import i18n
 from cli_support.i18n import N_, _
@@ -27,6 +25,7 @@ from cli_support.messages import (
 )
 from client.errors import ServerRefused
 from crypto.errors import InvalidIdNumber, SealedPetitionError
+from petition.parser import VERSION_HELP, PetitionParser
 
 COMMAND_GROUP = "sealed_petition.commands"
 DISTRIBUTION = "sealed-petition"
@@ -69,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Every command's parser, its help in the language chosen before (:func:`main`).
 
     The help texts are translated here and in each command's register function, so the
-    language must be chosen first; argparse's own words ("usage:", "options:", "show this help
-    message and exit") stay English, as argparse writes them.
+    language must be chosen first; argparse's own words and usage errors are told in it too
+    (petition/parser.py).
     """
     parser = PetitionParser(
         prog="petition",
@@ -79,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
             "append-only log. Subcommands are grouped by role: petitioner, bureau, admin, audit."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version()}", help=_(VERSION_HELP)
+    )
     parser.add_argument(
         "--lang",
         choices=i18n.LANGUAGES,
@@ -116,83 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             register(subcommands)
     return parser
-
-
-#: A run of whitespace, as argparse collapses it (ASCII only: an ideographic space is text).
-WHITESPACE = re.compile(r"\s+", re.ASCII)
-#: Chinese punctuation that must not begin a line, and brackets that must not end one.
-NO_LINE_START = frozenset("，。、；：？！）》」』”’")
-NO_LINE_END = frozenset("（《「『“‘")
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's help layout, with Chinese text measured by the columns it takes.
-
-    argparse wraps help by characters (textwrap), but a Chinese character takes two columns
-    of a terminal: a Chinese line would run past the terminal's edge and be broken there, out
-    of its indentation. A text without such characters is left to argparse, so the English
-    help stays exactly as argparse has always written it.
-    """
-
-    def _split_lines(self, text: str, width: int) -> list[str]:
-        if not any(_is_wide(character) for character in text):
-            return super()._split_lines(text, width)
-        return wrap_columns(WHITESPACE.sub(" ", text).strip(), width)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        if not any(_is_wide(character) for character in text):
-            return super()._fill_text(text, width, indent)
-        lines = wrap_columns(WHITESPACE.sub(" ", text).strip(), width - len(indent))
-        return "\n".join(indent + line for line in lines)
-
-
-class PetitionParser(argparse.ArgumentParser):
-    """``petition``'s parser, and each command's: argparse makes subparsers of their parent's
-    class, so every help of every command is laid out by :class:`HelpFormatter`."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
-
-
-def _is_wide(character: str) -> bool:
-    return unicodedata.east_asian_width(character) in ("W", "F")
-
-
-def _columns(text: str) -> int:
-    return sum(2 if _is_wide(character) else 1 for character in text)
-
-
-def wrap_columns(text: str, width: int) -> list[str]:
-    """``text`` (its whitespace single spaces, as argparse leaves it) in lines of at most
-    ``width`` terminal columns.
-
-    A line may break at a space or next to a Chinese character, as Chinese is written: not
-    before a comma or a closing bracket, not after an opening one. A word or a run of
-    punctuation wider than a line is kept whole on a line of its own.
-    """
-    pieces: list[str] = []
-    for character in text:
-        previous = pieces[-1][-1] if pieces else " "
-        narrow = character != " " and not _is_wide(character)
-        if narrow and previous != " " and not _is_wide(previous):
-            pieces[-1] += character  # the rest of a word
-        else:
-            pieces.append(character)  # a space, a Chinese character, or a word's first letter
-    lines: list[str] = []
-    line: list[str] = []
-    for piece in pieces:
-        if piece == " " and not line:
-            continue  # no line begins with a space
-        fits = _columns("".join(line) + piece) <= width
-        if line and piece != " " and not fits and piece[0] not in NO_LINE_START:
-            carried = [line.pop()] if len(line) > 1 and line[-1] in NO_LINE_END else []
-            lines.append("".join(line).rstrip())
-            line = carried
-        line.append(piece)
-    if line:
-        lines.append("".join(line).rstrip())
-    return lines
 
 
 def _add_group(

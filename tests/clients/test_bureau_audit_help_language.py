@@ -5,8 +5,8 @@ bureau transfer --help`` (or sets PETITION_LANG=zh) and must get the commands' d
 their flags' help from the shared catalogs (cli_support/locales), like every other line those
 commands print; ``--lang en`` and the suite's C locale keep the English of old, byte for byte.
 What is not prose stays as typed: the usage line, flag names, metavars, choices, and the
-``PETITION_*`` variable after each flag. (argparse's own words, "usage:" and "options:", are
-argparse's and stay English.)
+``PETITION_*`` variable after each flag. argparse's own words ("usage:", "options") are in the
+chosen language too (petition/parser.py).
 
 The texts are read from the modules' source, where they are given to argparse, so a text added
 later is checked without being listed here; the commands run the real ``petition`` program.
@@ -129,6 +129,13 @@ def test_the_texts_are_found() -> None:
     assert len(HELP_TEXTS) > 80
 
 
+def _usage(help_text: str, word: str) -> list[str]:
+    """The usage block's words after ``word`` ("usage: " or "用法："), however it is wrapped."""
+    block = help_text.split("\n\n")[0]
+    assert block.startswith(word), block
+    return block.removeprefix(word).split()
+
+
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_the_help_is_in_the_chosen_language(command: tuple[str, ...]) -> None:
     english, chinese = _help("--lang", "en", *command), _help("--lang", "zh", *command)
@@ -142,8 +149,9 @@ def test_the_help_is_in_the_chosen_language(command: tuple[str, ...]) -> None:
         assert zh.gettext(text).strip() in chinese, text
     description = chinese.split("\n\n")[1]
     assert CJK.search(description), description
-    # What is not prose is the same in both: the usage line, and each flag's variable.
-    assert chinese.split("\n\n")[0] == english.split("\n\n")[0]
+    # What is not prose is the same in both: the usage (after its word, which argparse indents
+    # by), and each flag's variable.
+    assert _usage(chinese, "用法：") == _usage(english, "usage: ")
     for variable in re.findall(r"\((PETITION_\w+)\)", english):
         assert f"({variable})" in chinese
 

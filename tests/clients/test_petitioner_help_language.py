@@ -27,7 +27,8 @@ import pytest
 from harness import run_petition
 
 from cli_support.i18n import load_translation
-from petition.cli import NO_LINE_START, HelpFormatter, _lang_flag, wrap_columns
+from petition.cli import _lang_flag
+from petition.parser import NO_LINE_START, HelpFormatter, wrap_columns
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = (
@@ -130,8 +131,13 @@ def test_the_help_is_in_the_chosen_language(command: tuple[str, ...]) -> None:
     for text in shown:
         assert not _whole(text, chinese), text
         assert _whole(zh.gettext(text), chinese), text
-    # What is not prose is the same in both: the usage line, and each flag's variable.
-    assert chinese.splitlines()[0] == english.splitlines()[0]
+    # What is not prose is the same in both: the usage line after its word, and each flag's
+    # variable. argparse's own words are in the chosen language too.
+    assert chinese.splitlines()[0].removeprefix("用法：") == english.splitlines()[0].removeprefix(
+        "usage: "
+    )
+    assert re.search(r"^  -h, --help +显示本帮助信息并退出$", chinese, re.MULTILINE), chinese
+    assert "选项:" in chinese.splitlines()
     for variable in re.findall(r"\((PETITION_\w+)\)", english):
         assert f"({variable})" in chinese
 
@@ -170,6 +176,32 @@ def test_a_language_argparse_refuses_is_still_a_usage_error() -> None:
     assert result.returncode == 2
     assert "argument --lang: invalid choice: 'fr'" in result.stderr
     assert not result.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "english", "chinese"),
+    [
+        (("bureau", "show"), "the following arguments are required: PETITION_ID, --keystore",
+         "缺少必需的参数：PETITION_ID, --keystore"),
+        (("bureau", "export-keys", "--role", "x"),
+         "argument --role: invalid choice: 'x' (choose from 'handler', 'intake')",
+         "参数 --role：无效的选项值：'x'（可选：'handler', 'intake'）"),
+        (("bureaus", "--nope"), "unrecognized arguments: --nope", "无法识别的参数：--nope"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else "",
+)  # fmt: skip
+def test_argparse_usage_errors_are_in_the_chosen_language(
+    arguments: tuple[str, ...], english: str, chinese: str
+) -> None:
+    """The usage line and the error line, with the ASCII ``PROG: error:`` prefix in both; the
+    English exactly argparse's."""
+    for language, sentence, usage in (("en", english, "usage: "), ("zh", chinese, "用法：")):
+        result = run_petition("--lang", language, *arguments)
+        assert result.returncode == 2
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith(usage + "petition")
+        assert lines[-1].endswith(": error: " + sentence), result.stderr
+        assert lines[-1].startswith("petition")
 
 
 @pytest.mark.parametrize(

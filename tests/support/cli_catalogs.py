@@ -19,6 +19,7 @@ PETITIONER_MODULES = (
     "cli_support/i18n.py",
     "cli_support/messages.py",
     "petition/cli.py",
+    "petition/parser.py",
     "client/cli/petitioner.py",
     "client/cli/prompts.py",
     "client/cli/progress.py",
