@@ -3,7 +3,8 @@
 Served in this process by werkzeug's threaded server: one person on their own machine, so no
 production WSGI server is needed, and the petition's secrets stay in this one process. Never in
 debug mode and never with the reloader (either would run code a browser could influence, or
-fork copies of the secrets).
+fork copies of the secrets). :func:`check_port`, :func:`listen` and :func:`serve` are also how
+``petition bureau ui`` (webui/desk/cli.py) serves the reviewer's desk.
 
 ``--kiosk`` runs it for one petitioner after another on a shared machine (webui/kiosk.py,
 docs/ui.md "Kiosk mode").
@@ -15,11 +16,13 @@ import argparse
 import signal
 import sys
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from flask import Flask
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from cli_support.i18n import _
 from client.cli.options import add_network, flag, home_from, network_from
@@ -60,14 +63,7 @@ def register(subcommands: Subcommands) -> None:
             "launch: do not share it. Stop with Ctrl+C."
         ),
     )
-    flag(
-        parser,
-        "--port",
-        variable=PORT_VARIABLE,
-        type=int,
-        default=0,
-        help=_("port on 127.0.0.1 (default: any free port)"),
-    )
+    add_port(parser, PORT_VARIABLE, _("port on 127.0.0.1 (default: any free port)"))
     flag(parser, "--no-browser", action="store_true", help=_("print the address, open no browser"))
     flag(
         parser,
@@ -109,10 +105,7 @@ def register(subcommands: Subcommands) -> None:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        raise InvalidInput(
-            _("--port must be between 0 and 65535 (%(variable)s)", variable=PORT_VARIABLE)
-        )
+    check_port(args.port, PORT_VARIABLE)
     kiosk = _kiosk_from(args)
     home = home_from(args)
     try:
@@ -121,19 +114,7 @@ def _ui(args: argparse.Namespace) -> int:
     except NotInitialised:
         first_run = True  # the browser opens the setup page (webui/setup.py)
     ui = UiRuntime(home=home, network=network_from(args), kiosk=kiosk, first_run_setup=True)
-    app = create_app(ui)
-    try:
-        server = make_server(
-            LOOPBACK, args.port, app, threaded=True, request_handler=QuietRequestHandler
-        )
-    except OSError as exc:
-        raise InvalidInput(
-            _(
-                "cannot listen on %(address)s: %(reason)s",
-                address=LOOPBACK + ":" + str(args.port),
-                reason=exc.strerror,
-            )
-        ) from exc
+    server = listen(create_app(ui), args.port)
     ui.port = server.server_port
     url = ui.launch_url()
     # The address alone on the second line: the tests (and a helper's script) read it there.
@@ -150,16 +131,7 @@ def _ui(args: argparse.Namespace) -> int:
             print(_("Petitions sealed for later delivery go to %(folder)s; deliver them with "
                     "`petition deliver %(folder)s/*` when online.", folder=kiosk.queue),
                   flush=True)  # fmt: skip
-    if not args.no_browser:
-        webbrowser.open(url)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        ui.close()
+    serve(server, url, open_browser=not args.no_browser, stop=ui.close)
     print(_("Stopped. Drafts and receipts held in memory are gone."), file=sys.stderr)
     return 0
 
@@ -191,6 +163,60 @@ def _kiosk_from(args: argparse.Namespace) -> KioskSettings | None:
         )
     queue = queue_folder(Path(args.queue)) if args.queue is not None else None
     return KioskSettings(queue=queue, idle_seconds=minutes * 60.0)
+
+
+def add_port(parser: argparse.ArgumentParser, variable: str, help_text: str) -> None:
+    """``--port`` (0: any free port), also from ``variable``; :func:`check_port` checks it.
+    The help comes from the caller, in its command's language."""
+    flag(parser, "--port", variable=variable, type=int, default=0, help=help_text)
+
+
+def check_port(port: int, variable: str) -> None:
+    """A ``--port`` a socket can bind (0: any free port), checked before anything is asked."""
+    if not 0 <= port <= 65535:
+        raise InvalidInput(
+            _("--port must be between 0 and 65535 (%(variable)s)", variable=variable)
+        )
+
+
+def listen(app: Flask, port: int) -> BaseWSGIServer:
+    """Bind ``app`` on 127.0.0.1 (loopback only: docs/ui.md) with werkzeug's threaded server
+    and no request log; a port in use is one line for the person, not a traceback."""
+    try:
+        return make_server(LOOPBACK, port, app, threaded=True, request_handler=QuietRequestHandler)
+    except OSError as exc:
+        raise InvalidInput(
+            _(
+                "cannot listen on %(address)s: %(reason)s",
+                address=LOOPBACK + ":" + str(port),
+                reason=exc.strerror,
+            )
+        ) from exc
+
+
+def serve(
+    server: BaseWSGIServer,
+    url: str,
+    *,
+    open_browser: bool,
+    stop: Callable[[], None],
+    start: Callable[[], None] | None = None,
+) -> None:
+    """Open the browser (unless told not to), run ``start``, then serve until Ctrl+C or
+    SIGTERM; then close the socket and ``stop`` (which forgets what the launch held in memory),
+    whatever ended the serving. The caller prints its own lines before and after."""
+    if open_browser:
+        webbrowser.open(url)
+    if start is not None:
+        start()
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        stop()
 
 
 def _stop(_signum: int, _frame: FrameType | None) -> None:

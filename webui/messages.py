@@ -12,6 +12,7 @@ from cli_support.messages import ACTION_TEXT as ACTION_TEXT
 from cli_support.messages import ARTICLE as ARTICLE
 from cli_support.messages import ARTICLE_ITEM as ARTICLE_ITEM
 from cli_support.messages import DEADLINE_RULE_TEXT as DEADLINE_RULE_TEXT
+from cli_support.messages import ERROR_TEXT as CLI_ERROR_TEXT
 from cli_support.messages import EVENT_TEXT as EVENT_TEXT
 from cli_support.messages import ID_RULE_TEXT as ID_RULE_TEXT
 from cli_support.messages import OUTCOME_TEXT as OUTCOME_TEXT
@@ -20,31 +21,23 @@ from client.errors import ServerRefused
 from crypto.errors import InvalidIdNumber, SealedPetitionError
 from webui.i18n import N_, Translator
 
-#: By exception code.
+#: The codes whose sentence is the command line's, word for word (cli_support/messages.py
+#: holds it; same msgid, one translation). The network failures among them say what happened;
+#: what it cost is said by the page (CONSEQUENCE).
+SHARED_ERROR_CODES = (
+    "server_unreachable",
+    "server_busy",
+    "server_name_unknown",
+    "tls_failed",
+    "fingerprint_mismatch",
+    "petition_not_found",
+    "invalid_receipt_code",
+    "invalid_id_number",
+)
+#: By exception code: the shared sentences, then those worded for a page (which say what to
+#: do on the page, not which command to run).
 ERROR_TEXT = {
-    # The network failures say what happened; what it cost is said by the page (CONSEQUENCE).
-    "server_unreachable": N_(
-        "The petition server cannot be reached. Check your network connection (or proxy) and "
-        "try again in a moment."
-    ),
-    "server_busy": N_(
-        "The petition server is overloaded and did not accept the request. Please try again in "
-        "a few minutes."
-    ),
-    "server_name_unknown": N_(
-        "The address of the petition server cannot be found: its name is unknown. Check the "
-        "address for typing mistakes, and your network connection."
-    ),
-    "tls_failed": N_(
-        "No secure connection to the petition server could be made (https and http mixed up, "
-        "or a certificate that cannot be verified, as on a network that intercepts "
-        "connections). Check the address; do not go on over a network you do not trust."
-    ),
-    "fingerprint_mismatch": N_(
-        "Stop: this server is not the one with the fingerprint you entered. Check the "
-        "fingerprint against the poster (or whoever gave it to you), character by character. "
-        "If it matches the poster, do not use this server: it may be an impostor."
-    ),
+    **{code: CLI_ERROR_TEXT[code] for code in SHARED_ERROR_CODES},
     "directory_untrusted": N_(
         "The list of bureaus sent by the server is not signed by the directory authority you "
         "trusted with petition init. It may have been tampered with, so nothing was sent."
@@ -71,13 +64,6 @@ ERROR_TEXT = {
         "Please tell the helper."
     ),
     "unknown_bureau": N_("This bureau is not in the verified list of bureaus (any more)."),
-    "petition_not_found": N_(
-        "The server has no petition for this receipt code. Check the code for typing mistakes."
-    ),
-    "invalid_receipt_code": N_(
-        "This receipt code is not valid: it has 28 letters and digits in groups of four, and "
-        "one of them is probably mistyped."
-    ),
     "wrong_passphrase": N_(
         "The passphrase does not open this receipt file (or the file was changed)."
     ),
@@ -89,7 +75,6 @@ ERROR_TEXT = {
     "too_large": N_("The petition with its attachments is larger than the 16 MiB limit."),
     "invalid_input": N_("An attachment cannot be used (its name or size is not allowed)."),
     "schema_violation": N_("A field is not filled in correctly."),
-    "invalid_id_number": N_("The ID number is not valid."),
 }
 
 #: By the server's error code, for :class:`ServerRefused`.

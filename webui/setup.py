@@ -8,7 +8,7 @@ the server's authority key must have that fingerprint and must sign the director
 is saved before both hold. This module only reads the form: the fingerprint in any spacing or
 case, and the poster's QR code, decoded in memory by
 :func:`client.qr_transport.scan_image` (the upload never reaches the
-disk, see webui/app.py ``InMemoryRequest``).
+disk, see webui/guard.py ``InMemoryRequest``).
 
 Why the fingerprint is asked for at all, in one sentence for the page: anybody can run a server
 that looks like the real one; only the real one holds the authority key with the fingerprint on

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from deployment import BUREAU_ID, Deployment
-from harness import run_petition
+from help_language import HELP_ARGUMENTS, help_output, marked
 
 from cli_support.i18n import load_translation
 
@@ -37,7 +37,6 @@ MODULES = (
 #: The functions that give argparse its texts, and the table of the event commands.
 HELP_FUNCTIONS = {"register", "_keystore", "_page_flags", "_server_flag", "_event_description"}
 HELP_TABLES = {"EVENT_COMMANDS"}
-HELP_ARGUMENTS = ("help", "description", "title")
 COMMANDS = [
     ("bureau", "init"),
     ("bureau", "export-keys"),
@@ -65,18 +64,6 @@ COMMANDS = [
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def _marked(call: ast.Call, constants: dict[str, str]) -> str | None:
-    """The text of ``_("…")``, ``N_("…")`` or ``_(CONSTANT)``; None for anything else."""
-    if not (isinstance(call.func, ast.Name) and call.func.id in ("_", "N_") and call.args):
-        return None
-    argument = call.args[0]
-    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-        return argument.value
-    if isinstance(argument, ast.Name):
-        return constants.get(argument.id)
-    return None
-
-
 def _help_texts() -> set[str]:
     """Every text these modules give argparse (a filled-in one, with ``%(name)s``, left out)."""
     texts: set[str] = set()
@@ -88,7 +75,7 @@ def _help_texts() -> set[str]:
             if isinstance(statement, ast.Assign)
             and isinstance(statement.targets[0], ast.Name)
             and isinstance(statement.value, ast.Call)
-            and (text := _marked(statement.value, {})) is not None
+            and (text := marked(statement.value, {})) is not None
         }
         for statement in tree.body:
             named = isinstance(statement, ast.FunctionDef) and statement.name in HELP_FUNCTIONS
@@ -105,7 +92,7 @@ def _help_texts() -> set[str]:
                     assert not isinstance(value, (ast.Constant, ast.JoinedStr)), (
                         f"{module}:{value.lineno}: a help text not marked for the catalogs"
                     )
-                if isinstance(node, ast.Call) and (text := _marked(node, constants)):
+                if isinstance(node, ast.Call) and (text := marked(node, constants)):
                     texts.add(text)
     return {text for text in texts if "%(" not in text}
 
@@ -113,11 +100,7 @@ def _help_texts() -> set[str]:
 HELP_TEXTS = _help_texts()
 
 
-def _help(*arguments: str, env: dict[str, str] | None = None) -> str:
-    # A wide terminal: argparse then wraps no line, so each text is shown whole.
-    result = run_petition(*arguments, "--help", env={"COLUMNS": "3000", **(env or {})})
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+_help = help_output
 
 
 def test_the_texts_are_found() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from harness import run_petition
+from help_language import HELP_ARGUMENTS, help_output, marked
 
 from cli_support.i18n import load_translation
 from petition.cli import _lang_flag
@@ -52,21 +53,6 @@ COMMANDS = [
     ("demo",),
 ]
 CJK = re.compile(r"[\u4e00-\u9fff]")
-HELP_ARGUMENTS = ("help", "description", "title")
-
-
-def _marked(value: ast.expr, constants: dict[str, str]) -> str | None:
-    """The text of ``_("…")``, ``N_("…")`` or ``_(CONSTANT)``; None for anything else."""
-    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.args):
-        return None
-    if value.func.id not in ("_", "N_"):
-        return None
-    argument = value.args[0]
-    if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-        return argument.value
-    if isinstance(argument, ast.Name):
-        return constants.get(argument.id)
-    return None
 
 
 def _help_texts() -> set[str]:
@@ -85,16 +71,16 @@ def _help_texts() -> set[str]:
             ):
                 continue
             name, value = statement.targets[0].id, statement.value
-            text = _marked(value, {})
+            text = marked(value, {})
             if text is not None:
                 constants[name] = text
             if name.endswith("_HELP") and isinstance(value, ast.Dict):
-                texts.update(text for item in value.values if (text := _marked(item, {})))
+                texts.update(text for item in value.values if (text := marked(item, {})))
         for node in ast.walk(tree):
             if isinstance(node, ast.keyword) and node.arg in HELP_ARGUMENTS:
                 if isinstance(node.value, ast.Constant):  # a title or help left unmarked
                     raise AssertionError(f"{module}:{node.value.lineno}: not marked")
-                text = _marked(node.value, constants)
+                text = marked(node.value, constants)
                 if text is not None:
                     texts.add(text)
     return {text for text in texts if "%(" not in text}
@@ -112,11 +98,7 @@ def _whole(text: str, shown: str) -> bool:
     return re.search(pattern, shown, re.MULTILINE) is not None
 
 
-def _help(*arguments: str, env: dict[str, str] | None = None) -> str:
-    # A wide terminal: argparse then wraps no line, so each text is shown whole.
-    result = run_petition(*arguments, "--help", env={"COLUMNS": "3000", **(env or {})})
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+_help = help_output
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda command: " ".join(command) or "petition")

@@ -9,20 +9,17 @@ browser context (its own cookies), so tests do not see each other's sessions.
 
 from __future__ import annotations
 
-import os
-import re
-import signal
-import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import ClassVar
 
 import pytest
 from deployment import Deployment, deploy
-from harness import PETITION
+from local_app import LocalApp, launch
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from webui.security import SESSION_COOKIE
 
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium's own connections fail on a closed network
@@ -37,93 +34,32 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-AUDIT_HOOK = Path(__file__).resolve().parent / "audit_hook"  # records every file opened to write
-URL_LINE = re.compile(r"^\s*(http://127\.0\.0\.1:(\d+)/\?key=[A-Za-z0-9_-]+)\s*$")
-START_TIMEOUT = 60.0
 
 
 @dataclass
-class RunningUi:
+class RunningUi(LocalApp):
     """One ``petition ui`` process and what it printed."""
 
-    process: subprocess.Popen[str]
-    launch_url: str
-    port: int
+    SESSION_COOKIE: ClassVar[str] = SESSION_COOKIE
+
     home: Path
-    tmpdir: Path  # the process's TMPDIR: must stay empty (nothing spooled to disk)
-    stderr_path: Path
     stdout_lines: list[str] = field(default_factory=list)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def launch_key(self) -> str:
-        return urlsplit(self.launch_url).query.removeprefix("key=")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def files_written(self) -> list[str]:
-        """Every file the process opened for writing so far (see audit_hook/sitecustomize.py)."""
-        log = self.stderr_path.parent / "writes.log"
-        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
 
 
 def start_ui(home: Path, workdir: Path, *extra: str) -> RunningUi:
     """``petition ui --no-browser`` for ``home``; returns once it printed its address."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    tmpdir = workdir / "tmp"
-    tmpdir.mkdir()
-    stderr_path = workdir / "ui.stderr"
-    env = {
-        **os.environ,
-        "TMPDIR": str(tmpdir),
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(AUDIT_HOOK), os.environ.get("PYTHONPATH")])
-        ),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PETITION_TEST_WRITE_LOG": str(workdir / "writes.log"),
-    }
-    env.pop("PETITION_DEBUG", None)
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(  # noqa: S603
-            [*PETITION, "ui", "--no-browser", "--home", str(home), *extra],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            env=env,
-            cwd=workdir,
-        )
-    watchdog = threading.Timer(START_TIMEOUT, process.kill)
-    watchdog.start()
-    lines: list[str] = []
-    try:
-        assert process.stdout is not None
-        while True:
-            line = process.stdout.readline()
-            if not line:
-                raise AssertionError(f"petition ui exited: {stderr_path.read_text()}")
-            lines.append(line)
-            found = URL_LINE.match(line)
-            if found:
-                break
-    finally:
-        watchdog.cancel()
-    lines.append(process.stdout.readline())  # the warning after the address
-    return RunningUi(process, found.group(1), int(found.group(2)), home, tmpdir, stderr_path, lines)
+    launched = launch(["ui"], ["--home", str(home), *extra], workdir, "ui.stderr")
+    assert launched.process.stdout is not None
+    launched.stdout_lines.append(launched.process.stdout.readline())  # the warning after it
+    return RunningUi(
+        launched.process,
+        launched.launch_url,
+        launched.port,
+        launched.stderr_path,
+        launched.tmpdir,
+        home=home,
+        stdout_lines=launched.stdout_lines,
+    )
 
 
 #: Where the screenshots belong in the documentation (README.md, docs/ui.md).

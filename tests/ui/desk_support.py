@@ -5,22 +5,22 @@ confirm it).
 
 Kept apart from the tests (tests/ui/test_desk.py, tests/ui/test_desk_worklist_clearing.py) so
 that each test module builds its own deployment with these steps and nothing is copied; the
-module-scoped fixtures stay in the test modules.
+module-scoped fixtures stay in the test modules (:func:`running_world`, and a
+:class:`RunningDesk` is a context manager that stops it). Starting, stopping and raw requests
+are those of ``petition ui``'s tests (tests/support/local_app.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import ClassVar
 
-from harness import PASSPHRASE, PETITION, RunningServer, start_server, stop_server
+from harness import PASSPHRASE, RunningServer, start_server, stop_server
+from local_app import LocalApp, launch
 from playwright.sync_api import Page
 
 from client.bureau import ROLE_KEYS, BureauKeys
@@ -28,10 +28,8 @@ from client.home import ClientHome
 from client.session import NetworkOptions, pin_server
 from crypto.keystore import write_keystore_file
 from crypto.receipt import ReceiptSecret
+from webui.desk.app import SESSION_COOKIE as DESK_SESSION_COOKIE
 
-URL_LINE = re.compile(r"^\s*(http://127\.0\.0\.1:(\d+)/\?key=[A-Za-z0-9_-]+)\s*$")
-START_TIMEOUT = 60.0
-AUDIT_HOOK = Path(__file__).resolve().parent / "audit_hook"  # records every file opened to write
 NAME = "张三"  # the harness seals every identity with this name
 CONTACT = "13800000000"
 ALL_KEYS = ("identity-key", "case-key", "signing-key", "token-key")
@@ -91,75 +89,36 @@ def stop_world(world: World) -> None:
     stop_server(world.server)
 
 
+@contextmanager
+def running_world(root: Path, petitions: Sequence[tuple[str, str]]) -> Iterator[World]:
+    """:func:`build_world`, stopped when the block ends (a test module's fixture)."""
+    built = build_world(root, petitions)
+    try:
+        yield built
+    finally:
+        stop_world(built)
+
+
 @dataclass
-class RunningDesk:
-    process: subprocess.Popen[str]
-    launch_url: str
-    port: int
-    stderr_path: Path
-    tmpdir: Path  # the process's TMPDIR: must stay empty
+class RunningDesk(LocalApp):
+    """One ``petition bureau ui`` process (started, watched and stopped as ``petition ui``)."""
 
-    def files_written(self) -> list[str]:
-        """Every file the process opened for writing (tests/ui/audit_hook/sitecustomize.py)."""
-        log = self.stderr_path.parent / "writes.log"
-        return log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def launch_key(self) -> str:
-        return urlsplit(self.launch_url).query.removeprefix("key=")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+    SESSION_COOKIE: ClassVar[str] = DESK_SESSION_COOKIE
 
 
 def start_desk(world: World, keystore: Path, workdir: Path) -> RunningDesk:
     """``petition bureau ui --no-browser``; returns once it printed its address."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    stderr_path = workdir / "desk.stderr"
-    tmpdir = workdir / "tmp"
-    tmpdir.mkdir()
-    env = {
-        **os.environ,
-        "TMPDIR": str(tmpdir),
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(AUDIT_HOOK), os.environ.get("PYTHONPATH")])
-        ),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PETITION_TEST_WRITE_LOG": str(workdir / "writes.log"),
-    }
-    env.pop("PETITION_DEBUG", None)
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(  # noqa: S603
-            [*PETITION, "bureau", "ui", "--no-browser", "--home", str(world.bureau),
-             "--keystore", str(keystore), "--passphrase-file", str(world.passphrase)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=workdir,
-        )  # fmt: skip
-    watchdog = threading.Timer(START_TIMEOUT, process.kill)
-    watchdog.start()
-    try:
-        assert process.stdout is not None
-        while True:
-            line = process.stdout.readline()
-            if not line:
-                raise AssertionError(f"petition bureau ui exited: {stderr_path.read_text()}")
-            found = URL_LINE.match(line)
-            if found:
-                break
-    finally:
-        watchdog.cancel()
-    return RunningDesk(process, found.group(1), int(found.group(2)), stderr_path, tmpdir)
+    launched = launch(
+        ["bureau", "ui"],
+        ["--home", str(world.bureau), "--keystore", str(keystore),
+         "--passphrase-file", str(world.passphrase)],
+        workdir,
+        "desk.stderr",
+    )  # fmt: skip
+    return RunningDesk(
+        launched.process, launched.launch_url, launched.port, launched.stderr_path,
+        launched.tmpdir,
+    )  # fmt: skip
 
 
 def short_numbers(page: Page, desk: RunningDesk) -> dict[str, int]:

@@ -10,17 +10,12 @@ may hold no words outside a gettext call.
 from __future__ import annotations
 
 import configparser
-import re
-import unicodedata
 from fnmatch import fnmatch
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
-from babel.messages.pofile import read_po
 from cli_catalogs import extracted_cli_messages
+from webui_catalogs import catalog, extract_messages, translation_problems, words_outside_gettext
 
 from crypto import document
 from webui import i18n
@@ -31,28 +26,12 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 WEBUI = ROOT / "webui"
-METHODS = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")]
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-CJK = re.compile(r"[\u4e00-\u9fff]")
 #: Messages that are the same in every language (units after a number).
 UNTRANSLATED = {"%(kib)s KiB", "%(mib)s MiB"}
-#: Attributes a person reads or hears (a screen reader speaks ``alt`` and ``aria-label``).
-READ_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label", "aria-description"}
 
 
 def _extracted() -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(str(WEBUI), METHODS):
-        messages = message if isinstance(message, tuple) else (message,)
-        for text in messages:
-            if text:
-                found.setdefault(text, []).append(f"{filename}:{lineno}")
-    return found
-
-
-def _catalog(language: str) -> Catalog:
-    with i18n.catalog_path(language).open("rb") as source:
-        return read_po(source, locale=i18n.BABEL_LOCALES[language])
+    return extract_messages(WEBUI)
 
 
 def test_the_code_and_templates_use_messages() -> None:
@@ -65,18 +44,7 @@ def test_the_code_and_templates_use_messages() -> None:
 
 @pytest.mark.parametrize("language", i18n.LANGUAGES)
 def test_every_message_is_translated(language: str) -> None:
-    catalog = _catalog(language)
-    problems = []
-    for message, places in _extracted().items():
-        entry = catalog.get(message)
-        if entry is None or not entry.string or entry.fuzzy:
-            problems.append(f"{message!r} ({places[0]}): missing or untranslated")
-            continue
-        translated = entry.string if isinstance(entry.string, str) else entry.string[0]
-        if set(PLACEHOLDER.findall(translated)) != set(PLACEHOLDER.findall(message)):
-            problems.append(f"{message!r}: placeholders differ in {translated!r}")
-        if language == "zh" and message not in UNTRANSLATED and not CJK.search(translated):
-            problems.append(f"{message!r}: not translated into Chinese ({translated!r})")
+    problems = translation_problems(language, _extracted(), UNTRANSLATED)
     assert not problems, "\n".join(problems)
 
 
@@ -84,10 +52,10 @@ def test_every_message_is_translated(language: str) -> None:
 def test_no_catalog_entry_is_left_over(language: str) -> None:
     used = set(_extracted()) | set(extracted_cli_messages())  # one catalog for both interfaces
     # A plural entry's id is its (singular, plural) pair.
-    ids = [entry.id for entry in _catalog(language) if entry.id]
+    ids = [entry.id for entry in catalog(language) if entry.id]
     stale = [i for i in ids if (i[0] if isinstance(i, tuple) else i) not in used]
     assert not stale
-    assert not list(_catalog(language).obsolete)
+    assert not list(catalog(language).obsolete)
 
 
 def test_the_catalogs_compile_and_differ() -> None:
@@ -96,33 +64,11 @@ def test_the_catalogs_compile_and_differ() -> None:
     assert translations["en"].gettext("Encrypt and submit") == "Encrypt and submit"
 
 
-class _Text(HTMLParser):
-    """The words of a template once every Jinja construct is removed."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.words: list[str] = []
-
-    def handle_data(self, data: str) -> None:
-        self.words.append(data)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.words += [value or "" for name, value in attrs if name in READ_ATTRIBUTES]
-
-
-def _has_letters(text: str) -> bool:
-    return any(unicodedata.category(character).startswith("L") for character in text)
-
-
 @pytest.mark.parametrize(
     "template", sorted((WEBUI / "templates").glob("*.html")), ids=lambda path: path.name
 )
 def test_templates_hold_no_words_outside_gettext(template: Path) -> None:
-    source = template.read_text(encoding="utf-8")
-    bare = re.sub(r"{{.*?}}|{%.*?%}|{#.*?#}", "", source, flags=re.DOTALL)
-    parser = _Text()
-    parser.feed(bare)
-    words = [text.strip() for text in parser.words if _has_letters(text)]
+    words = words_outside_gettext(template)
     assert not words, words
 
 

@@ -12,16 +12,15 @@ the desk's defences are those of ``petition ui``.
 
 from __future__ import annotations
 
-import http.client
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import pytest
 from harness import ID_NUMBERS
+from local_app import http_request as _request
 from playwright.sync_api import Page
 
 from client.home import ClientHome
@@ -30,19 +29,17 @@ from client.session import NetworkOptions, Session
 from tests.ui.desk_support import (
     CONTACT,
     NAME,
-    RunningDesk,
-    World,
     act,
-    build_world,
     confirm,
+    running_world,
     short_numbers,
     start_desk,
-    stop_world,
 )
 from webui.security import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
     from tests.ui.conftest import Watched
+    from tests.ui.desk_support import RunningDesk, World
 
 #: Drives Debian's Chromium: slow; CI runs it (README, Tests).
 pytestmark = pytest.mark.browser
@@ -59,20 +56,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     petitions = [
         (id_number, "广东省信访局" if i == 3 else "") for i, id_number in enumerate(people)
     ]
-    built = build_world(tmp_path_factory.mktemp("desk"), petitions)
-    try:
+    with running_world(tmp_path_factory.mktemp("desk"), petitions) as built:
         yield built
-    finally:
-        stop_world(built)
 
 
 @pytest.fixture(scope="module")
 def desk(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDesk]:
-    running = start_desk(world, world.full, tmp_path_factory.mktemp("desk-full"))
-    try:
+    with start_desk(world, world.full, tmp_path_factory.mktemp("desk-full")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_a_reviewer_works_the_worklist(
@@ -223,38 +214,6 @@ def test_intake_sees_the_identity_on_request_and_no_case(
 
 
 # --- the defences of petition ui, over raw HTTP ---------------------------------------------
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: str
-
-
-def _request(
-    desk: RunningDesk,
-    method: str,
-    target: str,
-    *,
-    host: str | None = None,
-    cookie: str | None = None,
-    form: dict[str, str] | None = None,
-) -> Answer:
-    connection = http.client.HTTPConnection("127.0.0.1", desk.port, timeout=30)
-    try:
-        headers = {"Host": host or f"127.0.0.1:{desk.port}"}
-        if cookie is not None:
-            headers["Cookie"] = f"petition_desk_session={cookie}"
-        body = None
-        if form is not None:
-            body = urlencode(form).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection.request(method, target, body=body, headers=headers)
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read().decode("utf-8"))
-    finally:
-        connection.close()
 
 
 def test_the_desk_has_the_defences_of_petition_ui(desk: RunningDesk) -> None:

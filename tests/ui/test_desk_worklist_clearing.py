@@ -36,19 +36,11 @@ from client.petitioner import petition_status
 from client.session import NetworkOptions, Session
 from crypto.case_event import LogEntry
 from crypto.statutory import Event
-from tests.ui.desk_support import (
-    RunningDesk,
-    World,
-    act,
-    build_world,
-    confirm,
-    short_numbers,
-    start_desk,
-    stop_world,
-)
+from tests.ui.desk_support import act, confirm, running_world, short_numbers, start_desk
 
 if TYPE_CHECKING:
     from tests.ui.conftest import Watched
+    from tests.ui.desk_support import RunningDesk, World
 
 #: Drives Debian's Chromium for about a minute.
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -80,20 +72,14 @@ def _answer(position: int) -> str:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     people = [ID_NUMBERS[i % 3] for i in range(PETITIONS + len(COMBINATIONS))]
-    built = build_world(tmp_path_factory.mktemp("clearing"), [(p, "") for p in people])
-    try:
+    with running_world(tmp_path_factory.mktemp("clearing"), [(p, "") for p in people]) as built:
         yield built
-    finally:
-        stop_world(built)
 
 
 @pytest.fixture(scope="module")
 def desk(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDesk]:
-    running = start_desk(world, world.full, tmp_path_factory.mktemp("clearing-desk"))
-    try:
+    with start_desk(world, world.full, tmp_path_factory.mktemp("clearing-desk")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _entry_number(result: str) -> int:

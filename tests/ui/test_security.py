@@ -8,19 +8,19 @@ a redirect (303), never by a page: a browser keeps the body of a POST answered b
 
 from __future__ import annotations
 
-import http.client
 import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from deployment import Deployment
+from local_app import Answer
+from local_app import http_request as _request
 
 from webui.security import CONTENT_SECURITY_POLICY
 
@@ -36,39 +36,6 @@ EXPECTED_CSP = (
 )
 URL = re.compile(r"""(?:https?:)?//[^\s"'<>)]+""", re.IGNORECASE)
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: http.client.HTTPMessage
-    body: str
-
-
-def _request(
-    ui: RunningUi,
-    method: str,
-    target: str,
-    *,
-    host: str | None = None,
-    cookie: str | None = None,
-    form: dict[str, str] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Answer:
-    connection = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=30)
-    try:
-        all_headers = {"Host": host or f"127.0.0.1:{ui.port}", **(headers or {})}
-        if cookie is not None:
-            all_headers["Cookie"] = f"petition_ui_session={cookie}"
-        body = None
-        if form is not None:
-            body = urlencode(form).encode()
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-        connection.request(method, target, body=body, headers=all_headers)
-        response = connection.getresponse()
-        return Answer(response.status, response.headers, response.read().decode("utf-8"))
-    finally:
-        connection.close()
 
 
 def _refused(answer: Answer, kind: str) -> None:

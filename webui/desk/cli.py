@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import argparse
 import gc
-import signal
 import sys
-import webbrowser
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
-
-from werkzeug.serving import make_server
 
 from cli_support.i18n import _
 from cli_support.terminal import read_passphrase
 from client.bureau import BureauDesk, load_bureau
 from client.cli.options import add_network, add_passphrase_file, flag, home_from, network_from
 from client.desk_worklist import Worklist
-from client.errors import InvalidInput
 from client.session import Session
-from webui.cli import LOOPBACK, QuietRequestHandler
+from webui.cli import add_port, check_port, listen, serve
 from webui.desk.app import create_desk_app
 from webui.desk.state import DeskState, today
 
@@ -51,24 +45,14 @@ def register(subcommands: Subcommands) -> None:
     )
     flag(parser, "--keystore", type=Path, required=True, help="the bureau's keystore file")
     add_passphrase_file(parser, "keystore")
-    flag(
-        parser,
-        "--port",
-        variable=PORT_VARIABLE,
-        type=int,
-        default=0,
-        help="port on 127.0.0.1 (default: any free port)",
-    )
+    add_port(parser, PORT_VARIABLE, "port on 127.0.0.1 (default: any free port)")
     flag(parser, "--no-browser", action="store_true", help="print the address, open no browser")
     add_network(parser)
     parser.set_defaults(handler=_desk_ui)
 
 
 def _desk_ui(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        raise InvalidInput(
-            _("--port must be between 0 and 65535 (%(variable)s)", variable=PORT_VARIABLE)
-        )
+    check_port(args.port, PORT_VARIABLE)
     passphrase = read_passphrase(
         args.passphrase_file, prompt=_("Passphrase of the bureau keystore"), confirm=False
     )
@@ -88,16 +72,7 @@ def _desk_ui(args: argparse.Namespace) -> int:
         # stops; moved out of the collector's sight, a full collection no longer pauses every
         # request for ~120 ms (bench/desk_worklist.py measured the pauses).
         gc.freeze()
-        app = create_desk_app(state)
-        try:
-            server = make_server(
-                LOOPBACK, args.port, app, threaded=True, request_handler=QuietRequestHandler
-            )
-        except OSError as exc:
-            address = f"{LOOPBACK}:{args.port}"
-            raise InvalidInput(
-                _("cannot listen on %(address)s: %(reason)s", address=address, reason=exc.strerror)
-            ) from exc
+        server = listen(create_desk_app(state), args.port)
     except BaseException:
         session.close()
         raise
@@ -109,21 +84,7 @@ def _desk_ui(args: argparse.Namespace) -> int:
             count=len(state.worklist)))  # fmt: skip
     print(f"    {url}")
     print(_("It holds a secret for this launch only: do not share it."), flush=True)
-    if not args.no_browser:
-        webbrowser.open(url)
-    state.start()
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        state.stop()
+    serve(server, url, open_browser=not args.no_browser, start=state.start, stop=state.stop)
     print(_("Stopped. The keys and every decrypted case held in memory are gone."),
           file=sys.stderr)  # fmt: skip
     return 0
-
-
-def _stop(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
