@@ -101,8 +101,17 @@ def register_serve(subcommands: Subcommands) -> None:
         type=number,
         default=0.5,
         help=_(
-            "seconds a request may wait for a free thread before new ones get 503 at once "
-            "(default 0.5)"
+            "seconds a request may wait for a free thread, or a submission for the writer, "
+            "before new ones get 503 at once (default 0.5)"
+        ),
+    )
+    add_flag(
+        parser,
+        "--no-submission-lane",
+        action="store_true",
+        help=_(
+            "answer every submission from a worker thread, not from the event loop "
+            "(slower in a surge; for comparison, see docs/performance.md)"
         ),
     )
     add_flag(
@@ -179,6 +188,7 @@ def _serve(args: argparse.Namespace) -> int:
         batch_linger_seconds=args.batch_linger,
         batch_interval_seconds=args.batch_interval,
         max_queue_delay_seconds=args.max_queue_delay,
+        submission_lane=not args.no_submission_lane,
         database_url=args.database or None,
     )
     return serve(

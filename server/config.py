@@ -39,6 +39,9 @@ class ServerConfig:
     batch_interval_seconds: float = 0.0
     #: How long a request may wait for a free HTTP thread; past that, new ones get 503 at once.
     max_queue_delay_seconds: float = 0.5
+    #: Whether ordinary submissions are answered from each worker's event loop rather than a
+    #: thread (server/submission_lane.py).
+    submission_lane: bool = True
     #: How long an HTTP worker waits for the writer before answering 503.
     writer_timeout_seconds: float = 30.0
     #: The Retry-After advice sent with 503 and 429.

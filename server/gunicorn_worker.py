@@ -51,7 +51,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import io
-import json
 import re
 import selectors
 import socket
@@ -65,6 +64,10 @@ from gunicorn import http as gunicorn_http
 from gunicorn import util
 from gunicorn.http.unreader import SocketUnreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from server.raw_http import error_bytes, response_bytes
+from server.services import EXTENSION_NAME, Services
+from server.submission_lane import SubmissionLane, Taken
 
 _CLIENT_ERRORS: list[tuple[type[BaseException], int, str, str]] = [
     (gunicorn_http.errors.LimitRequestLine, 414, "uri_too_long", "the request line is too long"),
@@ -87,15 +90,6 @@ _NOT_CLIENT_ERRORS = (
     gunicorn_http.errors.InvalidResponseHeaderName,
     gunicorn_http.errors.ConfigurationProblem,
 )
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    408: "Request Timeout",
-    413: "Content Too Large",
-    414: "URI Too Long",
-    431: "Request Header Fields Too Large",
-    503: "Service Unavailable",
-}
 #: How long a refused connection is kept to read what the client still sends before closing it
 #: (closing with unread data would reset the connection and could destroy the answer in transit).
 LINGER_SECONDS = 2.0
@@ -114,31 +108,6 @@ LARGE_BODY = 1024 * 1024
 #: supervisor does not take a busy server for a dead one and restart it mid-surge.
 LIVENESS_REQUEST = b"GET /healthz HTTP/1.1\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-def response_bytes(status: int, body: bytes, *, close: bool, extra: str = "") -> bytes:
-    """A whole JSON response with the headers every answer of ours carries (server/app.py)."""
-    head = (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-        f"{extra}"
-        f"Connection: {'close' if close else 'keep-alive'}\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-store\r\n"
-        "X-Content-Type-Options: nosniff\r\n"
-        "Referrer-Policy: no-referrer\r\n"
-        "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
-        "\r\n"
-    )
-    return head.encode("ascii") + body
-
-
-def error_bytes(
-    status: int, code: str, message: str, retry_after: int | None = None, *, close: bool = True
-) -> bytes:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    advice = "" if retry_after is None else f"Retry-After: {retry_after}\r\n"
-    return response_bytes(status, body, close=close, extra=advice)
 
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,10})[ \t]*(?=\r\n|$)")
@@ -407,6 +376,8 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
     send_timeout: float = 30.0
     #: Seconds a stopping worker keeps accepting (see the module docstring).
     accept_grace: float = 1.0
+    #: Ordinary submissions are answered by the event loop (server/submission_lane.py).
+    submission_lane: bool = True
 
     def init_process(self) -> None:
         # The event loop, which reads requests and sheds load, competes for the GIL with busy
@@ -421,6 +392,8 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         self._budget_waiting: collections.deque[Any] = collections.deque()
         self._trim = _malloc_trim()
         self._stop_at: float | None = None  # when to stop accepting, once asked to stop
+        self._lane: SubmissionLane | None = None
+        self._lane_checked = False  # whether the application has been asked for its services
         self._stopping = False
         message = (
             "the server is taking in more than it can handle right now; nothing was stored, "
@@ -605,6 +578,14 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         data = reading.buffer  # handed on as it is: a copy would double a large body
         conn.sealed_petition_reserved = reading.reserved
         conn.sealed_petition_continued = reading.continued
+        lane = self._submission_lane()
+        if lane is not None:
+            taken = lane.take(conn, data, now)
+            if taken is Taken.YES:
+                return
+            if taken is Taken.CONGESTED:
+                self._shed(conn, data)
+                return
         waiting = self._waiting
         while waiting and waiting[0][1].started:
             waiting.popleft()
@@ -621,6 +602,81 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         conn.sealed_petition_ticket = ticket
         waiting.append((now, ticket))
         super().enqueue_req(conn)
+
+    def _submission_lane(self) -> SubmissionLane | None:
+        """The lane, made on first use: the application (and its services) is loaded by then.
+
+        None when switched off, and for an application without a writer (a witness server).
+        """
+        if not self._lane_checked:
+            self._lane_checked = True
+            extensions = getattr(self.wsgi, "extensions", {})
+            found = extensions.get(EXTENSION_NAME) if self.submission_lane else None
+            if isinstance(found, Services):
+                # A submission waits for its batch's tick as a matter of course: only waiting
+                # past that, plus the queue delay, means the writer is falling behind.
+                max_wait = self.max_queue_delay + found.config.batch_interval_seconds
+                self._lane = SubmissionLane(
+                    found, self.poller, self._lane_answer, max_wait=max_wait
+                )
+        return self._lane
+
+    def _lane_answer(self, conn: Any, answer: bytes, keep_alive: bool) -> None:
+        """Write the lane's answer; then keep the connection for its next request, or close."""
+        if not keep_alive:
+            self._refuse(conn, answer)
+            return
+        self._release(conn)
+        try:
+            sent = conn.sock.send(answer)
+        except OSError:
+            self._drop(conn)
+            return
+        if sent < len(answer):
+            # The client has not read earlier answers: finish this one without blocking.
+            deadline = time.monotonic() + self.send_timeout
+            self.poller.register(
+                conn.sock,
+                selectors.EVENT_WRITE,
+                partial(self._on_answer_writable, conn, memoryview(answer)[sent:], deadline),
+            )
+            return
+        self._keep(conn)
+
+    def _on_answer_writable(
+        self, conn: Any, rest: memoryview, deadline: float, sock: socket.socket
+    ) -> None:
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(sock)
+        try:
+            sent = sock.send(rest)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            self._drop(conn)
+            return
+        if sent == len(rest):
+            self._keep(conn)
+        elif time.monotonic() > deadline:
+            self._drop(conn)
+        else:
+            self.poller.register(
+                sock,
+                selectors.EVENT_WRITE,
+                partial(self._on_answer_writable, conn, rest[sent:], deadline),
+            )
+
+    def _keep(self, conn: Any) -> None:
+        """Wait on the connection for its next request, as gunicorn does after an answer."""
+        conn.set_timeout()
+        self.keepalived_conns.append(conn)
+        try:
+            self.poller.register(
+                conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
+            )
+        except (OSError, ValueError, KeyError):
+            self.keepalived_conns.remove(conn)
+            self._drop(conn)
 
     def _shed(self, conn: Any, data: bytearray) -> None:
         """Answer 503 from the event loop, without handing the request to a thread.
@@ -641,11 +697,7 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         except OSError:
             self._drop(conn)
             return
-        conn.set_timeout()
-        self.keepalived_conns.append(conn)
-        self.poller.register(
-            conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn)
-        )
+        self._keep(conn)
 
     def _stop_reading(self, conn: Any) -> None:
         self._reading.pop(conn, None)
@@ -732,6 +784,8 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         if now < self._next_sweep:
             return
         self._next_sweep = now + 0.2
+        if self._lane is not None:
+            self._lane.sweep(now)
         expired = [conn for conn, reading in self._reading.items() if reading.deadline < now]
         for conn in expired:
             reading = self._reading.get(conn)

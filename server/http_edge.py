@@ -29,6 +29,7 @@ from crypto.errors import (
     UntrustedKey,
 )
 from server.errors import ApiError, StorageError, WriterUnavailable
+from server.raw_http import error_body
 
 log = logging.getLogger("sealed_petition.http")
 
@@ -46,9 +47,8 @@ _HTTP_CODES = {
 def error_response(
     status: int, code: str, message: str, retry_after: int | None = None
 ) -> Response:
-    one_line = " ".join(message.split())  # messages are one line, whatever they quote
     response = Response(
-        json.dumps({"error": {"code": code, "message": one_line}}),
+        error_body(code, message),
         status=status,
         mimetype="application/json",
     )
@@ -149,7 +149,12 @@ def json_body(required: set[str]) -> dict[str, Any]:
     """The request's JSON object, with exactly the ``required`` members."""
     if request.mimetype != "application/json":
         fail(415, "unsupported_media_type", "send the body as application/json")
-    data = request_body()
+    return json_object(request_body(), required)
+
+
+def json_object(data: bytes, required: set[str]) -> dict[str, Any]:
+    """``data`` as a strict JSON object with exactly the ``required`` members (no Flask here:
+    the submission lane of server/submission_lane.py checks bodies with it too)."""
     try:
         text = data.decode("utf-8")  # RFC 8259: JSON between systems is UTF-8, nothing else
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)

@@ -1,7 +1,9 @@
 """Messages between HTTP workers and the writer process, over a Unix socket.
 
 A worker thread keeps one connection to the writer and sends one request at a time on it, each
-answered by one response. A message is::
+answered by one response. A worker's submission lane (:mod:`server.submission_lane`) keeps one
+connection with many submissions outstanding: each of its requests carries a ``tag`` (an
+integer) that the writer repeats in the answer. A message is::
 
     uint32 header length || header (JSON object, UTF-8) || uint32 blob length || blob
 

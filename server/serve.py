@@ -348,6 +348,7 @@ def serve(
     # workers would only keep a broken server listening: SIGQUIT is gunicorn's quick stop.
     writer.watch(lambda: os.kill(master, signal.SIGQUIT))
     PrivateThreadWorker.max_queue_delay = config.max_queue_delay_seconds
+    PrivateThreadWorker.submission_lane = config.submission_lane
     PrivateThreadWorker.retry_after = config.retry_after_seconds
     PrivateThreadWorker.max_body_bytes = config.max_body_bytes
     # One of the largest bodies at a time per worker (smaller ones alongside): each is decoded

@@ -118,7 +118,11 @@ LOCK_WAIT = 3.0
 
 
 class Peer:
-    """One worker thread's connection: at most one message outstanding at a time.
+    """One worker's connection: a thread's (one message at a time) or a submission lane's.
+
+    A lane (:mod:`server.submission_lane`) keeps many submissions outstanding on one connection;
+    its messages carry a ``tag`` that the answer repeats, since answers come back in commit
+    order, not in the order they were sent.
 
     Only the I/O thread touches the socket: it reads, writes answers, and closes. The committer
     hands its answers over (:class:`Outbox`) and never closes anything, so a descriptor can
@@ -132,7 +136,6 @@ class Peer:
         self.buffer = MessageBuffer()
         self.output = bytearray()
         self.closed = False
-        self.outstanding = False
         self.writing = False  # registered for EVENT_WRITE: an answer did not fit the buffer
 
 
@@ -178,9 +181,18 @@ class Job:
     outbox: Outbox | None = None
 
     def finish(self, outcome: Outcome) -> None:
+        outcome = tagged(outcome, self.header)
         self.outcome = outcome
         if self.peer is not None and self.outbox is not None:
             self.outbox.put(self.peer, outcome)
+
+
+def tagged(outcome: Outcome, request: dict[str, Any]) -> Outcome:
+    """The answer, carrying the request's ``tag`` when it had one (see :class:`Peer`)."""
+    tag = request.get("tag")
+    if tag is None:
+        return outcome
+    return {**outcome[0], "tag": tag}, outcome[1]
 
 
 #: The WAL is copied into the database file this often, by a thread of its own.
@@ -484,24 +496,24 @@ class Writer:
         op = header.get("op")
         if op in ("submit", "event", "review"):
             if self._final.is_set() or self._damaged.is_set():
-                self._send(peer, ({"result": "unavailable"}, b""))
+                self._send(peer, tagged(({"result": "unavailable"}, b""), header))
                 return
             job = Job(op, header, blob, peer, outbox=self._outbox)
             try:
                 self._queue.put_nowait(job)
             except queue.Full:
-                self._send(peer, ({"result": "busy"}, b""))
+                self._send(peer, tagged(({"result": "busy"}, b""), header))
             return
         if op == "status":
             # Readiness only: queue depth and log size stay inside the writer (docs/operations.md).
-            self._send(peer, ({"result": self._state()}, b""))
+            self._send(peer, tagged(({"result": self._state()}, b""), header))
         elif op == "nonce":
             result = self._nonces.claim(
                 str(header["bureau_id"]), str(header["nonce"]), int(header["timestamp"])
             )
-            self._send(peer, ({"result": result}, b""))
+            self._send(peer, tagged(({"result": result}, b""), header))
         else:
-            self._send(peer, ({"result": "unknown_op"}, b""))
+            self._send(peer, tagged(({"result": "unknown_op"}, b""), header))
 
     def _deliver(self) -> None:
         assert self._outbox is not None  # noqa: S101  (only called from serve)

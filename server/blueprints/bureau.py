@@ -30,11 +30,12 @@ from crypto.objects import BureauBundle, Reply
 from crypto.signing import SignedObject
 from crypto.statutory import Event
 from server.auth import authenticate_bureau
-from server.blueprints.public import bureau_or_404, event_list, overloaded
+from server.blueprints.public import event_list
 from server.database import copy_for, petition_events, petition_row, signed_replies
 from server.http_edge import bytes_member, fail, json_body, json_response, object_member, query_int
 from server.published import PublishedDirectory
 from server.services import Services, services
+from server.submission import bureau_or_404, overloaded
 
 blueprint = Blueprint("bureau", __name__, url_prefix="/v1/bureaus/<bureau_id>")
 
@@ -45,7 +46,7 @@ MOVES_THE_CASE = frozenset({Event.TRANSFERRED, Event.ASSIGNED})
 
 def _authenticated(bureau_id: str) -> tuple[Services, BureauBundle]:
     state = services()
-    bureau_or_404(state, bureau_id)
+    bureau_or_404(state.directory(), bureau_id)
     bundle = authenticate_bureau(
         bureau_id,
         state.directory(),
@@ -178,7 +179,7 @@ def event(bureau_id: str, petition_id: str) -> Response:
         )
     if result == "malformed":
         fail(400, "malformed", "the event could not be read")
-    raise overloaded(state, result)
+    raise overloaded(state.config.retry_after_seconds, result)
 
 
 def _checked_reply(value: object, entry: LogEntry, bundle: BureauBundle) -> bytes:

@@ -14,9 +14,6 @@ from flask import Blueprint, Response, request
 
 from crypto import cjson
 from crypto.envelope import MAX_ENVELOPE_LENGTH, parse_header
-from crypto.errors import MalformedInput
-from crypto.fields import envelope_hash, petition_id_for, validate_bureau_id
-from crypto.objects import BureauBundle
 from crypto.receipt import lookup_key_hash
 from crypto.wire import LOOKUP_KEY_HEADER
 from server.database import (
@@ -26,25 +23,20 @@ from server.database import (
     petition_row,
     signed_replies,
 )
-from server.errors import ApiError
 from server.http_edge import bytes_member, fail, json_body, json_response
 from server.published_log import receipt_for
 from server.services import Services, services
+from server.submission import (
+    HASH_LENGTH,
+    SUBMISSION_MEMBERS,
+    bureau_or_404,
+    overloaded,
+    sealed_to_current_keys,
+    submission_answer,
+    submission_job,
+)
 
 blueprint = Blueprint("public", __name__, url_prefix="/v1")
-
-HASH_LENGTH = 32
-
-
-def bureau_or_404(state: Services, bureau_id: str) -> BureauBundle:
-    try:
-        validate_bureau_id(bureau_id)
-    except MalformedInput:
-        fail(404, "unknown_bureau", "there is no such bureau in the directory")
-    bundle = state.directory().bureau(bureau_id)
-    if bundle is None:
-        fail(404, "unknown_bureau", "there is no such bureau in the directory")
-    return bundle
 
 
 @blueprint.get("/directory")
@@ -63,75 +55,15 @@ def authority() -> Response:
 
 @blueprint.post("/petitions")
 def submit() -> Response:
+    """A submission that the worker's submission lane did not take (server/submission_lane.py):
+    judged and answered by the same functions as the lane's."""
     state = services()
-    body = json_body({"envelope", "lookup_key_hash"})
-    envelope = bytes_member(body, "envelope", max_length=MAX_ENVELOPE_LENGTH)
-    lookup_hash = bytes_member(body, "lookup_key_hash", length=HASH_LENGTH)
-    # The bureau is named only inside the envelope's fixed-width header, so the request's size
-    # depends on the padding bucket alone. A version 1 envelope raises UnsupportedVersion (400).
-    header = parse_header(envelope)
-    bundle = bureau_or_404(state, header.bureau_id)
-    if not (
-        hmac.compare_digest(header.identity_key_id, bundle.identity_key.key_id)
-        and hmac.compare_digest(header.case_key_id, bundle.case_key.key_id)
-    ):
-        fail(
-            409,
-            "stale_bureau_key",
-            "the envelope is sealed to keys that are not the bureau's current keys; "
-            "fetch the directory again and reseal",
-        )
-    bureau_id = bundle.bureau_id
-    petition_id = petition_id_for(envelope)
-    # No read here to spot a resubmission: the writer checks every petition id against the
-    # database inside its transaction anyway, and a second read per submission was a fifth of
-    # a worker's time in a surge (docs/performance.md).
-    outcome, receipt = state.writer.call(
-        {
-            "op": "submit",
-            "petition_id": petition_id,
-            "bureau_id": bureau_id,
-            "envelope_hash": envelope_hash(envelope).hex(),
-            "lookup_key_hash": lookup_hash.hex(),
-        },
-        envelope,
+    job = submission_job(json_body(set(SUBMISSION_MEMBERS)), state.directory)
+    outcome, receipt = state.writer.call(job.header, job.envelope)
+    status, body = submission_answer(
+        job.petition_id, outcome, receipt, state.config.retry_after_seconds
     )
-    result = outcome.get("result")
-    if result == "created":
-        return _receipt_response(petition_id, receipt, 201)
-    if result == "existing":
-        return _receipt_response(petition_id, receipt, 200)
-    if result == "conflict":
-        fail(409, "conflict", "this envelope was already submitted with another receipt")
-    raise overloaded(state, result)
-
-
-def overloaded(state: Services, result: object) -> ApiError:
-    """The 503 for a job the writer did not take (``busy``) or could not store."""
-    if result == "busy":
-        return ApiError(
-            503,
-            "busy",
-            "the server is taking in more than it can store right now; nothing was stored, "
-            "please send the same request again shortly",
-            retry_after=state.config.retry_after_seconds,
-        )
-    # Not "nothing was stored": a commit whose confirmation was lost (a broken connection, a
-    # receipt that waited too long for its checkpoint) may have stored it. The retry is safe
-    # either way: the same envelope gets the same receipt.
-    return ApiError(
-        503,
-        "unavailable",
-        "the petition store could not confirm this right now; nothing was acknowledged: send the "
-        "same request again (it is safe)",
-        retry_after=5,
-    )
-
-
-def _receipt_response(petition_id: str, receipt: bytes, status: int) -> Response:
-    return json_response(
-        {"petition_id": petition_id, "receipt": receipt.decode("utf-8")}, status=status
-    )
+    return Response(body, status=status, mimetype="application/json")
 
 
 @blueprint.get("/petitions/<petition_id>/status")
@@ -166,18 +98,9 @@ def review(petition_id: str) -> Response:
         if row is None or not hmac.compare_digest(row.lookup_key_hash, key_hash):
             fail(404, "not_found", "no petition with this id and lookup key")
     header = parse_header(envelope)
-    bundle = bureau_or_404(state, header.bureau_id)
-    if not (
-        hmac.compare_digest(header.identity_key_id, bundle.identity_key.key_id)
-        and hmac.compare_digest(header.case_key_id, bundle.case_key.key_id)
-    ):
-        fail(
-            409,
-            "stale_bureau_key",
-            "the envelope is sealed to keys that are not the bureau's current keys; "
-            "fetch the directory again and reseal",
-        )
     published = state.directory()
+    bundle = bureau_or_404(published, header.bureau_id)
+    sealed_to_current_keys(header, bundle)
     parents = {place.bureau_id: place.parent for place in published.directory.places}
     outcome, receipt = state.writer.call(
         {
@@ -217,7 +140,7 @@ def review(petition_id: str) -> Response:
         )
     if result == "malformed":
         fail(400, "malformed", "the request could not be read")
-    raise overloaded(state, result)
+    raise overloaded(state.config.retry_after_seconds, result)
 
 
 def _bureau_name(state: Services, bureau_id: str) -> str:

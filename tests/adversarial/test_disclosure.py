@@ -69,9 +69,9 @@ from crypto.tlog_proof import TlogProof
 from server import app as server_app
 from server.auth import authenticate_bureau
 from server.blueprints import bureau as bureau_routes
-from server.blueprints.public import bureau_or_404
 from server.config import ServerConfig
 from server.services import Services, services
+from server.submission import bureau_or_404
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 ATTACK_BUREAU = "guangdong"  # ADV-BUREAU: holds its own keys, wants national's petitions
@@ -622,7 +622,7 @@ def _any_bureau_may_act(bureau_id: str) -> tuple[Services, Any]:
     """The server's authentication without "the signer must be the bureau in the path": the
     signature is verified as its signer's, and the request then acts on the path's bureau."""
     state = services()
-    path_bundle = bureau_or_404(state, bureau_id)
+    path_bundle = bureau_or_404(state.directory(), bureau_id)
     signer = _signer_of(request.headers.get("Authorization", "")) or bureau_id
     authenticate_bureau(
         signer,

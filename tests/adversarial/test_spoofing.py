@@ -50,8 +50,8 @@ from crypto.reply import seal_reply
 from crypto.signing import SignedObject, sign, signing_message
 from crypto.statutory import Event
 from crypto.token import prehash
+from server import submission
 from server.app import create_app
-from server.blueprints import public
 from server.config import ServerConfig
 from server.datadir import DataDirectory
 from server.services import EXTENSION_NAME
@@ -722,7 +722,7 @@ def test_a_captured_envelope_cannot_be_followed_or_counted_twice(
         send = over_http(deployment)
         data = deployment.data
     else:
-        monkeypatch.setattr(public, "petition_id_for", lambda _envelope: secrets.token_hex(16))
+        monkeypatch.setattr(submission, "petition_id_for", lambda _envelope: secrets.token_hex(16))
         in_process: InProcessServer = request.getfixturevalue("in_process")
         send = in_process_send(in_process)
         data = in_process.data

@@ -3,8 +3,10 @@
 The writer is stalled the way a slow disk would stall it: another connection holds the
 database's write lock, so the writer's commit waits. With a queue of one, the first submission
 is being committed, the second waits in the queue, and the rest must be refused immediately.
-With a deep writer queue instead, the worker's threads all end up waiting on the writer, and
-what arrives after the queue delay must be refused by the worker's event loop.
+With a deep writer queue instead, the worker's threads all end up waiting on the writer (with
+the submission lane switched off), and what arrives after the queue delay must be refused by the
+worker's event loop; with the lane, submissions wait on the writer without any thread, and past
+the same delay new ones are refused by the event loop just as promptly.
 """
 
 from __future__ import annotations
@@ -99,11 +101,14 @@ def test_a_full_queue_sheds_load_with_503_and_keeps_serving(small_queue: Running
 
 @pytest.fixture(scope="module")
 def one_thread(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One worker with two threads, which sheds what waits more than 0.2 s for a thread."""
+    """One worker with two threads, which sheds what waits more than 0.2 s for a thread.
+
+    Submissions go to the threads (``--no-submission-lane``), so that two of them fill both.
+    """
     server = start_server(
         tmp_path_factory.mktemp("front-door"),
         extra=("--workers", "1", "--threads", "2", "--max-queue-delay", "0.2",
-               "--queue-capacity", "100000"),
+               "--queue-capacity", "100000", "--no-submission-lane"),
     )  # fmt: skip
     try:
         yield server
@@ -178,6 +183,69 @@ def test_requests_that_would_wait_too_long_for_a_thread_get_a_prompt_503(
     for thread in threads:
         thread.join(timeout=30)
     assert [answers[i].status for i in range(3)] == [201, 201, 201]
+    for submission in refused:
+        lookup = server.client.get(
+            "/v1/lookup",
+            headers={"Petition-Lookup-Key": cjson.b64encode(submission.secret.lookup_key())},
+        )
+        assert lookup.status == 404  # refused means not stored
+        assert server.client.post("/v1/petitions", submission.body()).status == 201
+
+
+@pytest.fixture(scope="module")
+def lane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One worker with two threads and the submission lane, shedding past 0.2 s of waiting."""
+    server = start_server(
+        tmp_path_factory.mktemp("lane"),
+        extra=("--workers", "1", "--threads", "2", "--max-queue-delay", "0.2",
+               "--queue-capacity", "100000"),
+    )  # fmt: skip
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def test_submissions_waiting_on_a_stalled_writer_hold_no_thread_and_the_excess_gets_503(
+    lane: RunningServer,
+) -> None:
+    """Six submissions wait on a stalled writer in a worker with two threads.
+
+    With the lane none of them holds a thread, so the worker's other requests are still
+    answered; once the oldest has waited past the delay, new submissions are refused at once
+    with 503 and Retry-After on a connection that stays open; and every waiting submission is
+    stored when the writer can commit again, every refused one not.
+    """
+    server = lane
+    waiting = [server.seal("national") for _ in range(6)]
+    answers: dict[int, Answer] = {}
+
+    def send(position: int) -> None:
+        answers[position] = server.client.post("/v1/petitions", waiting[position].body())
+
+    lock = _lock_database(server.data_dir)
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(waiting))]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # longer than the queue delay
+    assert server.client.get("/v1/directory").status == 200  # a thread was free for it
+    refused = [server.seal("national") for _ in range(2)]
+    port = int(server.client.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for submission in refused:
+            started = time.monotonic()
+            status, headers, body = _exchange(sock, _post(server, submission))
+            assert time.monotonic() - started < 0.5
+            assert status == 503
+            assert json.loads(body)["error"]["code"] == "busy"
+            assert int(headers["retry-after"]) >= 1
+            assert headers["connection"] == "keep-alive"
+    assert not answers  # still waiting: nothing was acknowledged early
+    lock.execute("ROLLBACK")
+    lock.close()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [answers[i].status for i in range(len(waiting))] == [201] * len(waiting)
     for submission in refused:
         lookup = server.client.get(
             "/v1/lookup",

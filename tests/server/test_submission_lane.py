@@ -1,0 +1,160 @@
+"""The submission lane: ordinary submissions answered by a worker's event loop.
+
+What the lane takes is decided by :func:`plain_submission` (anything unusual goes to a thread and
+the Flask route, whose answers the hostile-request suite checks). On a real server, the lane's
+answers must be the route's answers: the same status, headers and body for a new petition and
+for one sent again, on a connection that stays open for the next request.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+from harness import RunningServer, Submission, start_server, stop_server
+
+from server.submission_lane import MAX_LANE_BODY, plain_submission
+
+BODY = b'{"envelope":"AAAA","lookup_key_hash":"AAAA"}'
+
+
+def _request(head: str, body: bytes = BODY) -> bytes:
+    return head.replace("\n", "\r\n").encode() + b"\r\n" + body
+
+
+PLAIN = "POST /v1/petitions HTTP/1.1\nHost: x\nContent-Type: application/json\nContent-Length: 44\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "keep_alive"),
+    [
+        (_request(PLAIN), True),
+        (_request(PLAIN + "Connection: close\n"), False),
+        (_request(PLAIN + "Connection: Keep-Alive\n"), True),
+        (_request(PLAIN.replace("application/json", "application/json; charset=utf-8")), True),
+        (_request(PLAIN.replace("Content-Type: ", "content-type:")), True),
+    ],
+)
+def test_an_ordinary_submission_is_the_lanes(data: bytes, keep_alive: bool) -> None:
+    taken = plain_submission(data)
+    assert taken is not None
+    assert (taken.body, taken.keep_alive) == (BODY, keep_alive)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _request(PLAIN.replace("POST /v1/petitions ", "POST /v1/petitions/ ")),
+        _request(PLAIN.replace("HTTP/1.1", "HTTP/1.0")),
+        _request(PLAIN.replace("POST", "post")),
+        _request(PLAIN.replace("application/json", "text/plain")),
+        _request(PLAIN.replace("application/json", "application/json; charset=latin-1")),
+        _request(PLAIN + "Content-Type: application/json\n"),  # two types
+        _request(PLAIN + "Content-Length: 44\n"),  # two lengths
+        _request(PLAIN.replace("Content-Length: 44", "Content-Length: +44")),
+        _request(PLAIN.replace("Content-Length: 44", "Content-Length: 43")),  # one byte more
+        _request(PLAIN.replace("Content-Length: 44\n", "")),
+        _request(PLAIN + "Transfer-Encoding: chunked\n"),
+        _request(PLAIN + "Connection: upgrade\n"),
+        _request(PLAIN + "Upgrade: h2c\n"),
+        _request(PLAIN + "X-Folded: a\n continued\n"),  # obsolete line folding
+        _request(PLAIN + "X-Bad Name: a\n"),
+        _request(PLAIN + "X-Latin: caf\xe9\n".encode("latin-1").decode("latin-1")),
+        _request(PLAIN + "X-Nul: a\0b\n"),
+        _request(PLAIN + "".join(f"X-{n}: {n}\n" for n in range(40))),  # many headers
+        _request(PLAIN.replace("44", str(MAX_LANE_BODY + 1)), b"x" * (MAX_LANE_BODY + 1)),
+        _request(PLAIN) + b"GET /healthz HTTP/1.1\r\n\r\n",  # pipelined
+    ],
+)
+def test_anything_unusual_goes_to_a_thread(data: bytes) -> None:
+    assert plain_submission(data) is None
+
+
+@pytest.fixture(scope="module", params=["lane", "threads"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    extra = ("--workers", "1") + (("--no-submission-lane",) if request.param == "threads" else ())
+    running = start_server(tmp_path_factory.mktemp(request.param), extra=extra)
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+def _exchange(sock: socket.socket, data: bytes) -> tuple[str, dict[str, str], bytes]:
+    sock.sendall(data)
+    reader = sock.makefile("rb")
+    status_line = reader.readline().decode("ascii").rstrip("\r\n")
+    headers: dict[str, str] = {}
+    while (line := reader.readline().rstrip(b"\r\n")) != b"":
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = reader.read(int(headers["content-length"]))
+    reader.close()
+    return status_line, headers, body
+
+
+def _post(server: RunningServer, submission: Submission) -> bytes:
+    body = json.dumps(submission.body()).encode()
+    return (
+        f"POST /v1/petitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+#: What every answer carries, from the lane or from Flask (server/app.py, server/raw_http.py).
+EXPECTED_HEADERS = {
+    "connection": "keep-alive",
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
+def test_submissions_on_one_kept_connection_get_the_routes_answers(server: RunningServer) -> None:
+    """New petitions get 201, the same envelope again 200 with the same receipt, on one
+    connection that then still serves other requests; with and without the lane alike."""
+    submissions = [server.seal("national") for _ in range(3)]
+    port = int(server.client.base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        first: list[dict[str, str]] = []
+        for submission in submissions:
+            status, headers, body = _exchange(sock, _post(server, submission))
+            assert status.startswith("HTTP/1.1 201 ")  # the reason phrase means nothing
+            for name, value in EXPECTED_HEADERS.items():
+                assert headers[name] == value, name
+            assert "set-cookie" not in headers
+            answer = json.loads(body)
+            assert set(answer) == {"petition_id", "receipt"}
+            assert answer["petition_id"] == submission.petition_id
+            first.append(answer)
+        status, _, body = _exchange(sock, _post(server, submissions[0]))
+        assert status.startswith("HTTP/1.1 200 ")
+        again = json.loads(body)
+        status, _, body = _exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (status[:12], json.loads(body)) == ("HTTP/1.1 200", {"status": "ok"})
+    indices = [server.receipt(answer["receipt"]).index for answer in first]
+    assert len(set(indices)) == len(submissions)  # each verifies, at a leaf of its own
+    # The same envelope again: the same petition and leaf (under the newest checkpoint).
+    assert again["petition_id"] == first[0]["petition_id"]
+    assert server.receipt(again["receipt"]).index == indices[0]
+
+
+def test_a_refused_submission_is_answered_by_the_route(server: RunningServer) -> None:
+    """A submission the checks refuse is not the lane's: its answer is the route's JSON 4xx."""
+    port = int(server.client.base.rsplit(":", 1)[1])
+    body = b'{"envelope":"AAAA","lookup_key_hash":"AAAA"}'
+    data = (
+        "POST /v1/petitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        status, headers, answer = _exchange(sock, data)
+    assert status.startswith("HTTP/1.1 400 ")
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["error"]["code"] in {"malformed", "schema_violation", "bad_request"}
