@@ -97,6 +97,22 @@ class MessageBuffer:
         return header, blob
 
 
+def send_without_blocking(sock: socket.socket, output: bytearray) -> bool:
+    """Send what ``output`` holds until the socket would block; True once all of it is sent.
+
+    What was sent is removed from ``output``. Raises :class:`OSError` when the peer is gone.
+    Used by both ends' event loops (the writer's I/O thread, a worker's submission lane),
+    which own their sockets and never block on one.
+    """
+    try:
+        while output:
+            sent = sock.send(output)
+            del output[:sent]
+    except (BlockingIOError, InterruptedError):
+        pass
+    return not output
+
+
 def _read_exactly(sock: socket.socket, length: int) -> bytes:
     chunks: list[bytes] = []
     remaining = length

@@ -46,7 +46,13 @@ from typing import Any
 
 from crypto.errors import SealedPetitionError
 from server.errors import ApiError
-from server.ipc import FramingError, MessageBuffer, encode_message, not_acknowledged
+from server.ipc import (
+    FramingError,
+    MessageBuffer,
+    encode_message,
+    not_acknowledged,
+    send_without_blocking,
+)
 from server.raw_http import error_bytes, response_bytes
 from server.services import Services
 from server.submission import check_submission, submission_answer
@@ -239,11 +245,7 @@ class SubmissionLane:
         if self._sock is None:
             return
         try:
-            while self._unsent:
-                sent = self._sock.send(self._unsent)
-                del self._unsent[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
+            send_without_blocking(self._sock, self._unsent)
         except OSError:
             self._lost()
             return

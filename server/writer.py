@@ -81,7 +81,7 @@ from server.database import Connection, connect, ensure_schema
 from server.datadir import DataDirectory
 from server.errors import DataDirectoryError, StorageError
 from server.integrator import Integrator
-from server.ipc import FramingError, MessageBuffer, encode_message
+from server.ipc import FramingError, MessageBuffer, encode_message, send_without_blocking
 from server.merkle_store import LogAppender, NodeCache, StoredTree, log_size
 from server.pg_integration import SEQUENCED, IntegratorElection, ReceiptWaiter, describe_error
 from server.postgres import PostgresConnection, is_postgres_error, open_checked_postgres
@@ -528,11 +528,7 @@ class Writer:
 
     def _flush(self, peer: Peer) -> None:
         try:
-            while peer.output:
-                sent = peer.sock.send(peer.output)
-                del peer.output[:sent]
-        except (BlockingIOError, InterruptedError):
-            pass
+            send_without_blocking(peer.sock, peer.output)
         except OSError:
             self._drop(peer)
             return

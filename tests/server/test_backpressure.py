@@ -20,7 +20,16 @@ from pathlib import Path
 
 import pytest
 import sqlcipher3
-from harness import Answer, RunningServer, Submission, start_server, stop_server
+from harness import (
+    Answer,
+    RunningServer,
+    Submission,
+    exchange,
+    server_port,
+    start_server,
+    stop_server,
+    submission_request,
+)
 
 from crypto import cjson
 from server.gunicorn_worker import is_one_whole_request
@@ -116,27 +125,21 @@ def one_thread(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
         stop_server(server)
 
 
-def _exchange(sock: socket.socket, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """One request on a kept-alive connection; the answer's status, headers and body."""
-    sock.sendall(request)
-    reader = sock.makefile("rb")
-    status = int(reader.readline().split()[1])
-    headers: dict[str, str] = {}
-    while (line := reader.readline().rstrip(b"\r\n")) != b"":
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = reader.read(int(headers["content-length"]))
-    reader.close()
-    return status, headers, body
-
-
-def _post(server: RunningServer, submission: Submission) -> bytes:
-    body = json.dumps(submission.body()).encode()
-    host = server.client.base.removeprefix("http://")
-    return (
-        f"POST /v1/petitions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+def _refused_at_once(server: RunningServer, refused: list[Submission]) -> None:
+    """Each of ``refused`` gets 503 busy with Retry-After within 0.5 s, on one kept connection,
+    and the same connection then still answers liveness."""
+    with socket.create_connection(("127.0.0.1", server_port(server)), timeout=10) as sock:
+        for submission in refused:
+            started = time.monotonic()
+            status, headers, body = exchange(sock, submission_request(submission))
+            assert time.monotonic() - started < 0.5
+            assert status.split()[1] == "503"
+            assert json.loads(body)["error"]["code"] == "busy"
+            assert int(headers["retry-after"]) >= 1
+            assert headers["connection"] == "keep-alive"
+            assert headers["content-security-policy"].startswith("default-src 'none'")
+        status, _, body = exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (status.split()[1], json.loads(body)) == ("200", {"status": "ok"})
 
 
 def test_requests_that_would_wait_too_long_for_a_thread_get_a_prompt_503(
@@ -163,20 +166,7 @@ def test_requests_that_would_wait_too_long_for_a_thread_get_a_prompt_503(
         time.sleep(0.1)  # two take the threads, the third waits for one
     time.sleep(0.4)  # longer than the queue delay
     refused = [server.seal("national") for _ in range(2)]
-    port = int(server.client.base.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        for submission in refused:
-            started = time.monotonic()
-            status, headers, body = _exchange(sock, _post(server, submission))
-            assert time.monotonic() - started < 0.5
-            assert status == 503
-            assert json.loads(body)["error"]["code"] == "busy"
-            assert int(headers["retry-after"]) >= 1
-            assert headers["connection"] == "keep-alive"
-            assert headers["content-security-policy"].startswith("default-src 'none'")
-        host = server.client.base.removeprefix("http://")
-        status, _, body = _exchange(sock, f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-        assert (status, json.loads(body)) == (200, {"status": "ok"})
+    _refused_at_once(server, refused)
     assert not answers  # the three are still waiting: nothing was acknowledged early
     lock.execute("ROLLBACK")
     lock.close()
@@ -230,16 +220,7 @@ def test_submissions_waiting_on_a_stalled_writer_hold_no_thread_and_the_excess_g
     time.sleep(0.5)  # longer than the queue delay
     assert server.client.get("/v1/directory").status == 200  # a thread was free for it
     refused = [server.seal("national") for _ in range(2)]
-    port = int(server.client.base.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        for submission in refused:
-            started = time.monotonic()
-            status, headers, body = _exchange(sock, _post(server, submission))
-            assert time.monotonic() - started < 0.5
-            assert status == 503
-            assert json.loads(body)["error"]["code"] == "busy"
-            assert int(headers["retry-after"]) >= 1
-            assert headers["connection"] == "keep-alive"
+    _refused_at_once(server, refused)
     assert not answers  # still waiting: nothing was acknowledged early
     lock.execute("ROLLBACK")
     lock.close()

@@ -13,7 +13,14 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from harness import RunningServer, Submission, start_server, stop_server
+from harness import (
+    RunningServer,
+    exchange,
+    server_port,
+    start_server,
+    stop_server,
+    submission_request,
+)
 
 from server.submission_lane import MAX_LANE_BODY, plain_submission
 
@@ -84,27 +91,6 @@ def server(
         stop_server(running)
 
 
-def _exchange(sock: socket.socket, data: bytes) -> tuple[str, dict[str, str], bytes]:
-    sock.sendall(data)
-    reader = sock.makefile("rb")
-    status_line = reader.readline().decode("ascii").rstrip("\r\n")
-    headers: dict[str, str] = {}
-    while (line := reader.readline().rstrip(b"\r\n")) != b"":
-        name, _, value = line.decode("latin-1").partition(":")
-        headers[name.strip().lower()] = value.strip()
-    body = reader.read(int(headers["content-length"]))
-    reader.close()
-    return status_line, headers, body
-
-
-def _post(server: RunningServer, submission: Submission) -> bytes:
-    body = json.dumps(submission.body()).encode()
-    return (
-        f"POST /v1/petitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
 #: What every answer carries, from the lane or from Flask (server/app.py, server/raw_http.py).
 EXPECTED_HEADERS = {
     "connection": "keep-alive",
@@ -120,11 +106,11 @@ def test_submissions_on_one_kept_connection_get_the_routes_answers(server: Runni
     """New petitions get 201, the same envelope again 200 with the same receipt, on one
     connection that then still serves other requests; with and without the lane alike."""
     submissions = [server.seal("national") for _ in range(3)]
-    port = int(server.client.base.rsplit(":", 1)[1])
+    port = server_port(server)
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         first: list[dict[str, str]] = []
         for submission in submissions:
-            status, headers, body = _exchange(sock, _post(server, submission))
+            status, headers, body = exchange(sock, submission_request(submission))
             assert status.startswith("HTTP/1.1 201 ")  # the reason phrase means nothing
             for name, value in EXPECTED_HEADERS.items():
                 assert headers[name] == value, name
@@ -133,10 +119,10 @@ def test_submissions_on_one_kept_connection_get_the_routes_answers(server: Runni
             assert set(answer) == {"petition_id", "receipt"}
             assert answer["petition_id"] == submission.petition_id
             first.append(answer)
-        status, _, body = _exchange(sock, _post(server, submissions[0]))
+        status, _, body = exchange(sock, submission_request(submissions[0]))
         assert status.startswith("HTTP/1.1 200 ")
         again = json.loads(body)
-        status, _, body = _exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert (status[:12], json.loads(body)) == ("HTTP/1.1 200", {"status": "ok"})
     indices = [server.receipt(answer["receipt"]).index for answer in first]
     assert len(set(indices)) == len(submissions)  # each verifies, at a leaf of its own
@@ -147,14 +133,14 @@ def test_submissions_on_one_kept_connection_get_the_routes_answers(server: Runni
 
 def test_a_refused_submission_is_answered_by_the_route(server: RunningServer) -> None:
     """A submission the checks refuse is not the lane's: its answer is the route's JSON 4xx."""
-    port = int(server.client.base.rsplit(":", 1)[1])
+    port = server_port(server)
     body = b'{"envelope":"AAAA","lookup_key_hash":"AAAA"}'
     data = (
         "POST /v1/petitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        status, headers, answer = _exchange(sock, data)
+        status, headers, answer = exchange(sock, data)
     assert status.startswith("HTTP/1.1 400 ")
     assert headers["content-type"] == "application/json"
     assert json.loads(answer)["error"]["code"] in {"malformed", "schema_violation", "bad_request"}

@@ -389,6 +389,34 @@ def open_submission_receipt(
     )
 
 
+def exchange(sock: socket.socket, data: bytes) -> tuple[str, dict[str, str], bytes]:
+    """One raw request on a kept-alive connection: the status line, headers (lower-case names)
+    and body of its answer. For tests that must control the bytes and keep the connection."""
+    sock.sendall(data)
+    reader = sock.makefile("rb")
+    status_line = reader.readline().decode("ascii").rstrip("\r\n")
+    headers: dict[str, str] = {}
+    while (line := reader.readline().rstrip(b"\r\n")) != b"":
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = reader.read(int(headers["content-length"]))
+    reader.close()
+    return status_line, headers, body
+
+
+def submission_request(submission: Submission) -> bytes:
+    """``POST /v1/petitions`` for ``submission`` as raw bytes, with plain headers."""
+    body = json.dumps(submission.body()).encode()
+    return (
+        "POST /v1/petitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def server_port(server: RunningServer) -> int:
+    return int(server.client.base.rsplit(":", 1)[1])
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
