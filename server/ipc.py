@@ -63,24 +63,31 @@ class MessageBuffer:
     """Bytes received so far on one connection, cut into messages as they complete.
 
     The writer's I/O thread reads whatever is available on a readable connection and never
-    blocks on a slow peer, so a message can arrive in pieces.
+    blocks on a slow peer, so a message can arrive in pieces; and a submission lane sends many
+    messages back to back, so one read can hold a hundred. Messages are taken from a read
+    position, and the consumed bytes are dropped once per read rather than once per message
+    (dropping them per message moved the rest of a 1 MiB read a hundred times).
     """
 
     def __init__(self) -> None:
         self._data = bytearray()
+        self._start = 0  # where the next message begins in ``_data``
 
     def feed(self, data: bytes) -> None:
+        if self._start:
+            del self._data[: self._start]
+            self._start = 0
         self._data += data
 
     def take(self) -> tuple[dict[str, Any], bytes] | None:
         """The next complete message, or None until more bytes arrive."""
-        data = self._data
-        if len(data) < _LENGTH.size:
+        data, start = self._data, self._start
+        if len(data) - start < _LENGTH.size:
             return None
-        header_length = _LENGTH.unpack_from(data)[0]
+        header_length = _LENGTH.unpack_from(data, start)[0]
         if header_length > MAX_HEADER:
             raise FramingError("header too long")
-        blob_at = _LENGTH.size + header_length
+        blob_at = start + _LENGTH.size + header_length
         if len(data) < blob_at + _LENGTH.size:
             return None
         blob_length = _LENGTH.unpack_from(data, blob_at)[0]
@@ -89,11 +96,11 @@ class MessageBuffer:
         end = blob_at + _LENGTH.size + blob_length
         if len(data) < end:
             return None
-        header = json.loads(bytes(data[_LENGTH.size : blob_at]))
+        header = json.loads(bytes(data[start + _LENGTH.size : blob_at]))
         if not isinstance(header, dict):
             raise FramingError("header is not an object")
         blob = bytes(data[blob_at + _LENGTH.size : end])
-        del data[:end]
+        self._start = end
         return header, blob
 
 
