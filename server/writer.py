@@ -148,10 +148,11 @@ class Outbox:
         self.wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
 
-    def put(self, peer: Peer, outcome: Outcome) -> None:
+    def put(self, peer: Peer, outcome: Outcome, *, wake: bool = True) -> None:
+        """Hand over an answer; ``wake=False`` when more follow at once (see finish_all)."""
         self._answers.append((peer, outcome))
-        with contextlib.suppress(BlockingIOError, InterruptedError):
-            self._wake_writer.send(b"\0")  # a full pipe already means "wake up"
+        if wake:
+            self.wake()
 
     def take(self) -> list[tuple[Peer, Outcome]]:
         with contextlib.suppress(BlockingIOError, InterruptedError):
@@ -164,7 +165,7 @@ class Outbox:
 
     def wake(self) -> None:
         with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
-            self._wake_writer.send(b"\0")
+            self._wake_writer.send(b"\0")  # a full pipe already means "wake up"
 
     def close(self) -> None:
         self.wake_reader.close()
@@ -180,11 +181,21 @@ class Job:
     outcome: Outcome = ({"result": "unavailable"}, b"")
     outbox: Outbox | None = None
 
-    def finish(self, outcome: Outcome) -> None:
+    def finish(self, outcome: Outcome, *, wake: bool = True) -> None:
         outcome = tagged(outcome, self.header)
         self.outcome = outcome
         if self.peer is not None and self.outbox is not None:
-            self.outbox.put(self.peer, outcome)
+            self.outbox.put(self.peer, outcome, wake=wake)
+
+
+def finish_all(batch: list[Job], outcomes: list[Outcome]) -> None:
+    """Answer a batch's jobs, waking the I/O thread once for all of them (not once per job:
+    a batch of sixty answers was sixty wake-ups and sixty sends to the same lane)."""
+    for job, outcome in zip(batch, outcomes, strict=True):
+        job.finish(outcome, wake=False)
+    outboxes = {id(job.outbox): job.outbox for job in batch if job.outbox is not None}
+    for outbox in outboxes.values():
+        outbox.wake()
 
 
 def tagged(outcome: Outcome, request: dict[str, Any]) -> Outcome:
@@ -516,9 +527,15 @@ class Writer:
             self._send(peer, tagged(({"result": "unknown_op"}, b""), header))
 
     def _deliver(self) -> None:
+        """Send the committer's answers, with one send per connection for all it has."""
         assert self._outbox is not None  # noqa: S101  (only called from serve)
+        touched: dict[int, Peer] = {}
         for peer, outcome in self._outbox.take():
-            self._send(peer, outcome)
+            if not peer.closed:  # else the worker went away; it sends the job again if it cares
+                peer.output += encode_message(*outcome)
+                touched[id(peer)] = peer
+        for peer in touched.values():
+            self._flush(peer)
 
     def _send(self, peer: Peer, outcome: Outcome) -> None:
         if peer.closed:
@@ -645,8 +662,7 @@ class Writer:
             else:
                 log.error("a committed batch could not be integrated (%s)", exc)
             outcomes = [({"result": "unavailable"}, b"") for _ in batch]
-        for job, outcome in zip(batch, outcomes, strict=True):
-            job.finish(outcome)
+        finish_all(batch, outcomes)
 
     def _begin(self) -> int:
         """Start the batch's transaction; return the log's size as committed.
@@ -683,8 +699,7 @@ class Writer:
 
 def _finisher(batch: list[Job]) -> Callable[[list[Outcome]], None]:
     def finish(outcomes: list[Outcome]) -> None:
-        for job, outcome in zip(batch, outcomes, strict=True):
-            job.finish(outcome)
+        finish_all(batch, outcomes)
 
     return finish
 
