@@ -107,6 +107,16 @@ def register_serve(subcommands: Subcommands) -> None:
     )
     add_flag(
         parser,
+        "--writer-timeout",
+        type=number,
+        default=30.0,
+        help=_(
+            "seconds a request waits for the writer's answer before it gets 503 (not "
+            "acknowledged: sending it again is safe); more than --batch-interval (default 30)"
+        ),
+    )
+    add_flag(
+        parser,
         "--no-submission-lane",
         action="store_true",
         help=_(
@@ -179,6 +189,10 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.batch_interval <= MAX_BATCH_INTERVAL:
         most = format(MAX_BATCH_INTERVAL, "g")
         raise _refuse(_("--batch-interval must be between 0 and %(most)s seconds", most=most))
+    if not args.batch_interval < args.writer_timeout <= 600:
+        raise _refuse(
+            _("--writer-timeout must be more than --batch-interval and at most 600 seconds")
+        )
     _require_data_directory(args.data, serving=True)
     data = DataDirectory.for_serving(args.data, args.log_origin)
     config = ServerConfig(
@@ -189,6 +203,7 @@ def _serve(args: argparse.Namespace) -> int:
         batch_interval_seconds=args.batch_interval,
         max_queue_delay_seconds=args.max_queue_delay,
         submission_lane=not args.no_submission_lane,
+        writer_timeout_seconds=args.writer_timeout,
         database_url=args.database or None,
     )
     return serve(

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlcipher3
 from harness import PASSPHRASE, Bureau, free_port, run_petition, start_server, stop_server
 
@@ -99,6 +100,19 @@ def test_a_batch_interval_out_of_range_is_one_line(tmp_path: Path) -> None:
         )  # fmt: skip
         line = _one_line_error(result)
         assert "--batch-interval must be between 0 and 10 seconds" in line
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--writer-timeout", "0"), ("--writer-timeout", "601"),
+     ("--writer-timeout", "5", "--batch-interval", "5")],
+)  # fmt: skip
+def test_a_writer_timeout_out_of_range_is_one_line(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    result = run_petition(
+        "serve", "--data", str(tmp_path / "data"), "--port", str(free_port()), *flags
+    )
+    line = _one_line_error(result)
+    assert "--writer-timeout must be more than --batch-interval and at most 600 seconds" in line
 
 
 def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: Path) -> None:

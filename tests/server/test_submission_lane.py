@@ -9,17 +9,25 @@ for one sent again, on a connection that stays open for the next request.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from harness import (
+    Answer,
     RunningServer,
+    checkpoint_size,
     exchange,
     server_port,
     start_server,
     stop_server,
     submission_request,
+    writer_of,
 )
 
 from server.submission_lane import MAX_LANE_BODY, plain_submission
@@ -144,3 +152,49 @@ def test_a_refused_submission_is_answered_by_the_route(server: RunningServer) ->
     assert status.startswith("HTTP/1.1 400 ")
     assert headers["content-type"] == "application/json"
     assert json.loads(answer)["error"]["code"] in {"malformed", "schema_violation", "bad_request"}
+
+
+def test_a_writer_that_does_not_answer_in_time_gets_503_unavailable_and_the_retry_is_safe(
+    tmp_path: Path,
+) -> None:
+    """Submissions waiting on the lane when the writer stops answering (SIGSTOP) are told the
+    truth once ``--writer-timeout`` has passed: 503 ``unavailable``, not acknowledged, may or
+    may not be stored. The writer's late answers are not mistaken for anyone else's; after
+    SIGCONT, sending the same envelopes again returns each petition once."""
+    server = start_server(tmp_path, extra=("--workers", "1", "--writer-timeout", "1"))
+    try:
+        submissions = [server.seal("national") for _ in range(3)]
+        writer = writer_of(server.process.pid)
+        answers: dict[int, Answer] = {}
+
+        def send(position: int) -> None:
+            answers[position] = server.client.post("/v1/petitions", submissions[position].body())
+
+        os.kill(writer, signal.SIGSTOP)
+        try:
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(len(submissions))]
+            started = time.monotonic()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(writer, signal.SIGCONT)
+        assert 1.0 <= waited < 10
+        for answer in answers.values():
+            assert answer.status == 503
+            assert answer.error_code == "unavailable"
+            assert int(answer.headers["Retry-After"]) == 5
+            assert answer.json["error"]["message"].startswith("not acknowledged")
+        ids = set()
+        for submission in submissions:
+            again = server.client.post("/v1/petitions", submission.body())
+            assert again.status in (200, 201), again.raw  # 200: it had been stored after all
+            assert server.client.post("/v1/petitions", submission.body()).status == 200
+            ids.add(again.json["petition_id"])
+            assert server.receipt(again.json["receipt"]).index >= 0
+        assert len(ids) == len(submissions)
+        assert checkpoint_size(server.client) == len(submissions)  # each stored once
+    finally:
+        stop_server(server)

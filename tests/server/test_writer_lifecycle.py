@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import launch, start_server, stop_server
+from harness import launch, start_server, stop_server, writer_of
 
 from crypto import cjson
 from crypto.wire import LOOKUP_KEY_HEADER
@@ -192,19 +192,6 @@ def test_a_stalled_writer_is_not_reported_as_nothing_stored(tmp_path: Path) -> N
         again = client.post("/v1/petitions", json=submission.body())
         assert again.status_code == 200  # it had been stored: here is its receipt
         client.application.extensions[EXTENSION_NAME].writer.close()
-
-
-def writer_of(master: int) -> int:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-            if parent == master and b"server.writer" in command:
-                return int(entry.name)
-    raise AssertionError("no writer process found")
 
 
 def alive(pid: int) -> bool:

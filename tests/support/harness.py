@@ -417,6 +417,20 @@ def server_port(server: RunningServer) -> int:
     return int(server.client.base.rsplit(":", 1)[1])
 
 
+def writer_of(master: int) -> int:
+    """The pid of the writer process that ``petition serve`` (pid ``master``) started."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+            if parent == master and b"server.writer" in command:
+                return int(entry.name)
+    raise AssertionError("no writer process found")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
