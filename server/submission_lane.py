@@ -44,7 +44,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.errors import SealedPetitionError
 from server.errors import ApiError
 from server.ipc import (
     FramingError,
@@ -173,8 +172,10 @@ class SubmissionLane:
             return Taken.CONGESTED
         try:
             job = check_submission(submission.body, self._services.directory)
-        except (SealedPetitionError, ValueError):
-            return Taken.NO  # refused: the route gives the refusal its answer
+        except Exception:  # a refusal, or a bug: the route answers either
+            # The route gives a refusal its 4xx, and a bug its logged 500, from a thread; an
+            # exception here would end the worker's event loop, and every connection with it.
+            return Taken.NO
         if self._sock is None and not self._connect():
             return Taken.NO  # the route says the writer is unreachable, as before
         tag = self._next_tag
