@@ -43,6 +43,7 @@ from crypto.envelope import envelope_length
 from crypto.receipt import ReceiptSecret, lookup_key_hash
 from server import app as server_app
 from server.config import ServerConfig
+from server.database import PAGE_MAC
 from server.http_edge import fail, json_response
 from server.services import services
 from tests.adversarial.local_official import start_server_with, tree_size
@@ -82,6 +83,7 @@ def _stored_lengths(server: RunningServer, petition_ids: list[str]) -> list[int]
     conn = sqlcipher3.connect(f"file:{server.data_dir / 'petitions.db'}?mode=ro", uri=True)
     try:
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         return [
             conn.execute(
                 "SELECT length(envelope) FROM petitions WHERE petition_id = ?", (petition_id,)
@@ -421,7 +423,7 @@ RECOVERED = 0.9
 # Everything else is as shipped.
 _NO_SHUFFLE = """
 import random
-random.SystemRandom.shuffle = lambda self, x: None
+random.SystemRandom.randbytes = lambda self, n: bytes(n)  # equal keys: arrival order
 """
 
 
