@@ -14,13 +14,23 @@ Only the writer process writes (:mod:`server.writer`). HTTP workers hold one rea
 connection per thread; WAL mode lets them read a consistent snapshot while the writer commits.
 Connections are opened with a raw 256-bit key (``x'…'``), which skips SQLCipher's passphrase
 KDF: opening costs microseconds instead of ~100 ms, so no request ever waits on it.
+
+Every page is encrypted with AES-256-CBC and authenticated with an HMAC, as SQLCipher 4 always
+does. The one setting changed from SQLCipher 4's defaults is that HMAC: stores made since
+2026-12-07 use HMAC-SHA256 (:data:`PAGE_MAC`) where the default is HMAC-SHA512. Both are
+full-length HMACs under a 256-bit key, so neither is the weaker authenticator; SHA-256 is the
+one processors accelerate (SHA extensions), and the page MACs were the largest single cost of a
+surge commit (docs/performance.md). Stores made before keep SQLCipher's default and still open:
+SQLCipher cannot say which HMAC a file uses, so :func:`keyed` tries :data:`PAGE_MAC` first and
+then each of :data:`EARLIER_PAGE_MACS`; only one of them verifies the first page under the
+right key, and a wrong key fails them all.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +43,41 @@ from server.errors import StorageError
 log = logging.getLogger("sealed_petition.database")
 
 Connection = Any  # sqlcipher3 ships no type information
+
+#: The page HMAC of every store this version creates (``PRAGMA cipher_hmac_algorithm``).
+PAGE_MAC = "HMAC_SHA256"
+#: The page HMACs of stores made by earlier versions (SQLCipher 4's default), still opened.
+EARLIER_PAGE_MACS = ("HMAC_SHA512",)
+
+
+def keyed(open_connection: Callable[[], Connection], key: bytes) -> Connection | None:
+    """A connection from ``open_connection`` that ``key`` opens, or None if the key fails.
+
+    Each page MAC this version knows is tried in turn (:data:`PAGE_MAC` first, which is also the
+    one a new, empty file gets); a file the key opens under none of them is a wrong key, or not
+    a database. Errors other than that one (a file that cannot be opened at all) propagate.
+    """
+    for page_mac in (PAGE_MAC, *EARLIER_PAGE_MACS):
+        conn = open_connection()
+        try:
+            # SQLCipher's own log lines carry a time of day, and it would print a "hmac check
+            # failed" line for every MAC tried; the caller's one-line error says it all.
+            conn.execute("PRAGMA cipher_log_level = NONE")
+            conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            conn.execute(f"PRAGMA cipher_hmac_algorithm = {page_mac}")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlcipher3.OperationalError:
+            conn.close()
+            raise
+        except sqlcipher3.DatabaseError:
+            conn.close()
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    return None
+
 
 #: 2 since protocol v2 dropped the ``token`` column; 3 since receipts became tlog-proofs built on
 #: demand (no ``receipt`` column, no ``tree_heads`` table: checkpoints live outside the store).
@@ -105,16 +150,19 @@ def connect(path: Path, key: bytes, *, writer: bool) -> Connection:
     ``isolation_level=None`` leaves transactions to the caller (explicit BEGIN/COMMIT), which
     is what group commit needs.
     """
+
+    def open_connection() -> Connection:
+        return sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+
     try:
-        conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
-        # SQLCipher's own log lines carry a time of day; our one-line error says it all.
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        opened = keyed(open_connection, key)
     except sqlcipher3.DatabaseError as exc:
         raise StorageError(
             f"cannot open {path}: the database key is wrong or the file is damaged"
         ) from exc
+    if opened is None:
+        raise StorageError(f"cannot open {path}: the database key is wrong or the file is damaged")
+    conn = opened
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 10000")
     if writer:

@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlcipher3
 
 from crypto.privatefile import read_private_file
-from server.database import Connection
+from server.database import Connection, keyed
 from server.datadir import DB_KEY_BYTES, FORMAT_MARKER, DataDirectory
 from server.errors import DataDirectoryError, StorageError
 
@@ -80,23 +80,21 @@ def open_with_key(path: Path, key: bytes) -> Connection | None:
     Only "not a database" means a wrong key (or no database); a file that cannot be opened at
     all (permissions, a lock) is reported as what it is, not as a wrong key.
     """
+    uri = read_only_uri(path)
+
+    def open_connection() -> Connection:
+        try:
+            conn = sqlcipher3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+        except sqlcipher3.Error as exc:
+            raise StorageError(f"cannot open {path} read-only ({exc})") from exc
+        return conn
+
     try:
-        conn = sqlcipher3.connect(
-            read_only_uri(path), uri=True, isolation_level=None, check_same_thread=False
-        )
-        conn.execute("PRAGMA busy_timeout = 10000")
+        conn = keyed(open_connection, key)
     except sqlcipher3.Error as exc:
-        raise StorageError(f"cannot open {path} read-only ({exc})") from exc
-    try:
-        # SQLCipher would otherwise print timestamped "hmac check failed" lines on a wrong key.
-        conn.execute("PRAGMA cipher_log_level = NONE")
-        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlcipher3.OperationalError as exc:
-        conn.close()
         raise StorageError(f"cannot read {path} ({exc})") from exc
-    except sqlcipher3.DatabaseError:
-        conn.close()
+    if conn is None:
         return None
     conn.execute("PRAGMA query_only = 1")
     return conn

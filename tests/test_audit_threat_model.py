@@ -50,6 +50,7 @@ from petition.threat_audit import (
     load_checks,
 )
 from petition.threats import THREAT_IDS, Threat
+from server.database import PAGE_MAC
 from server.store_audit import CHECK_IDS
 from server.threat_checks import STORE_CHECKS
 
@@ -275,6 +276,7 @@ def _open(data: Path) -> Connection:
     key = (data / "db.key").read_text().strip()
     conn = sqlcipher3.connect(str(data / "petitions.db"), isolation_level=None)
     conn.execute(f"PRAGMA key = \"x'{key}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     return conn
 
 

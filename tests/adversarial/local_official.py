@@ -76,6 +76,7 @@ from crypto.tiles import Tile, build_tiles, bundles_for_size, parse_path, tiles_
 from crypto.tlog_proof import HEADER as TLOG_PROOF_HEADER
 from crypto.tlog_proof import TlogProof
 from crypto.token import TokenKey, TokenParams, prehash
+from server.database import PAGE_MAC
 
 ID_SCHEME = "cn-resident"
 
@@ -262,6 +263,7 @@ def steal(data_dir: Path, destination: Path) -> StolenCopy:
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         names = [
             row[0]
             for row in conn.execute(

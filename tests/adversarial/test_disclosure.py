@@ -70,6 +70,7 @@ from server import app as server_app
 from server.auth import authenticate_bureau
 from server.blueprints import bureau as bureau_routes
 from server.config import ServerConfig
+from server.database import PAGE_MAC
 from server.services import Services, services
 from server.submission import bureau_or_404
 
@@ -205,6 +206,7 @@ def _database_values(database: Path, key: bytes) -> Iterator[tuple[str, bytes]]:
     conn = sqlcipher3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         tables = [
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]

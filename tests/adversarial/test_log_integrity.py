@@ -70,6 +70,7 @@ from crypto.tiles import build_tiles
 from crypto.tlog_proof import TlogProof
 from petition.cli import main
 from server import store_guard
+from server.database import PAGE_MAC
 from server.datadir import DataDirectory
 from server.merkle_store import append_leaf
 
@@ -97,6 +98,7 @@ class Operator:
         key = (self.data / "db.key").read_text().strip()
         conn = sqlcipher3.connect(str(self.data / "petitions.db"), isolation_level=None)
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         conn.execute("PRAGMA busy_timeout = 10000")
         try:
             yield conn

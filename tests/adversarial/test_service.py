@@ -43,6 +43,7 @@ from crypto.log_receipt import VerifiedReceipt
 from crypto.objects import Directory
 from crypto.statutory import Event
 from server import store_guard
+from server.database import PAGE_MAC
 
 SHEDDING = ("--queue-capacity", "1")
 # Effectively unbounded for this flood: every submission is queued (by the writer and at the
@@ -91,6 +92,7 @@ def database(data_dir: Path, *, exclusive: bool = False) -> Iterator[Any]:
     try:
         conn.execute("PRAGMA cipher_log_level = NONE")
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE")
         try:

@@ -47,6 +47,7 @@ from crypto.petition import seal_petition
 from crypto.receipt import ReceiptSecret
 from crypto.signing import sign
 from crypto.token import prehash
+from server.database import PAGE_MAC
 from server.personal_data import contains_address, contains_time, is_timestamp
 
 ID_NUMBER = "440524198001010013"
@@ -504,6 +505,7 @@ def _database_findings(database: Path, key: bytes) -> Iterator[tuple[str, bytes,
     conn = sqlcipher3.connect(f"file:{database}?mode=ro", uri=True)
     try:
         conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         tables = [
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]
@@ -635,6 +637,7 @@ def _columns(data: Path) -> dict[str, set[str]]:
     conn = sqlcipher3.connect(str(data / "petitions.db"))
     try:
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         tables = [
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         ]
@@ -680,6 +683,7 @@ def test_the_store_holds_only_the_documented_columns(
         key = (copy / "db.key").read_text().strip()
         conn = sqlcipher3.connect(str(copy / "petitions.db"), isolation_level=None)
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         conn.execute("ALTER TABLE petitions ADD COLUMN client_ip TEXT")
         conn.execute("UPDATE petitions SET client_ip = ?", (session.probe.forwarded_address,))
         conn.close()

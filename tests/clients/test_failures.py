@@ -23,6 +23,7 @@ from deployment import BUREAU_ID, Deployment
 
 from crypto import cjson
 from crypto.receipt import ReceiptSecret
+from server.database import PAGE_MAC
 
 ID_NUMBER = "110101199003071751"
 
@@ -47,6 +48,7 @@ def _database(deployment: Deployment) -> Iterator[Any]:
     key = (deployment.data / "db.key").read_text().strip()
     conn = sqlcipher3.connect(str(deployment.data / "petitions.db"), isolation_level=None)
     conn.execute(f"PRAGMA key = \"x'{key}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     conn.execute("PRAGMA busy_timeout = 10000")
     try:
         yield conn

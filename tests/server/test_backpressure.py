@@ -32,6 +32,7 @@ from harness import (
 )
 
 from crypto import cjson
+from server.database import PAGE_MAC
 from server.gunicorn_worker import is_one_whole_request
 
 #: Kills, stops or starves real processes: slow; CI runs it (README, Tests).
@@ -51,6 +52,7 @@ def _lock_database(data_dir: Path) -> sqlcipher3.Connection:
     key = (data_dir / "db.key").read_text().strip()
     conn = sqlcipher3.connect(str(data_dir / "petitions.db"), isolation_level=None)
     conn.execute(f"PRAGMA key = \"x'{key}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     conn.execute("BEGIN EXCLUSIVE")
     return conn
 

@@ -18,6 +18,7 @@ from crypto.labels import SignedKind
 from crypto.objects import Directory
 from crypto.signing import SignedObject
 from server.authority import current_threshold, load_authority, publish
+from server.database import PAGE_MAC
 from server.datadir import DataDirectory
 
 
@@ -125,6 +126,7 @@ def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: 
     for old in (1, 2, 3):
         conn = sqlcipher3.connect(str(server.data_dir / "petitions.db"), isolation_level=None)
         conn.execute(f"PRAGMA key = \"x'{key}'\"")
+        conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
         conn.execute(f"PRAGMA user_version = {old}")
         conn.close()
         result = run_petition("serve", "--data", str(server.data_dir), "--port", str(free_port()))

@@ -22,6 +22,7 @@ from crypto.case_event import Detail
 from crypto.envelope import CASE_OFFSET, HEADER_LENGTH, parse_header
 from crypto.statutory import Event
 from crypto.transfer import reseal
+from server.database import PAGE_MAC
 
 DB_KEY = secrets.token_bytes(32)
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) PrivacyProbe/7.3"
@@ -114,6 +115,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
 def _decrypted_rows(database: Path) -> Iterator[tuple[str, str, object]]:
     conn = sqlcipher3.connect(str(database))
     conn.execute(f"PRAGMA key = \"x'{DB_KEY.hex()}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     for table in tables:
         cursor = conn.execute(f"SELECT * FROM {table}")  # noqa: S608  (names from the schema)
@@ -132,10 +134,12 @@ def test_the_database_is_encrypted_and_needs_its_key(session: RunningServer) -> 
         sqlite3.connect(database).execute("SELECT count(*) FROM sqlite_master").fetchone()
     wrong = sqlcipher3.connect(str(database))
     wrong.execute(f"PRAGMA key = \"x'{secrets.token_bytes(32).hex()}'\"")
+    wrong.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     with pytest.raises(sqlcipher3.DatabaseError):
         wrong.execute("SELECT count(*) FROM sqlite_master").fetchone()
     right = sqlcipher3.connect(str(database))
     right.execute(f"PRAGMA key = \"x'{DB_KEY.hex()}'\"")
+    right.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     assert right.execute("SELECT count(*) FROM petitions").fetchone()[0] == 8
     assert (database.stat().st_mode & 0o077) == 0
 
@@ -143,6 +147,7 @@ def test_the_database_is_encrypted_and_needs_its_key(session: RunningServer) -> 
 def test_only_the_allowed_columns_exist(session: RunningServer) -> None:
     conn = sqlcipher3.connect(str(session.data_dir / "petitions.db"))
     conn.execute(f"PRAGMA key = \"x'{DB_KEY.hex()}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == set(ALLOWED_COLUMNS)
     for table, allowed in ALLOWED_COLUMNS.items():
@@ -219,6 +224,7 @@ def test_no_bureau_key_is_in_the_data_directory(session: RunningServer) -> None:
 def _rows_of(database: Path) -> dict[str, list[dict[str, object]]]:
     conn = sqlcipher3.connect(str(database))
     conn.execute(f"PRAGMA key = \"x'{DB_KEY.hex()}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
     rows: dict[str, list[dict[str, object]]] = {}
     for table in tables:

@@ -48,6 +48,7 @@ from crypto.envelope import CASE_OFFSET, HEADER_LENGTH
 from crypto.objects import default_policy
 from crypto.statutory import Event
 from server.authority import current_directory, load_authority, publish
+from server.database import PAGE_MAC
 from server.datadir import DataDirectory
 from server.personal_data import (
     contains_address,
@@ -337,6 +338,7 @@ def _open(data: Path) -> Connection:
     key = (data / "db.key").read_text().strip()
     conn = sqlcipher3.connect(str(data / "petitions.db"), isolation_level=None)
     conn.execute(f"PRAGMA key = \"x'{key}'\"")
+    conn.execute(f"PRAGMA cipher_hmac_algorithm = {PAGE_MAC}")
     return conn
 
 
