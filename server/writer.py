@@ -211,14 +211,6 @@ CHECKPOINT_INTERVAL = 1.0
 #: SQLite's own checkpoint on commit, kept only as a backstop should that thread fail: far
 #: above what a second of surge writes (about 4 MiB here; docs/performance.md).
 BACKSTOP_CHECKPOINT_PAGES = 16384
-#: The writer's page cache, in KiB (SQLite's default is 2 MiB). Every submission inserts into
-#: indexes whose keys are random by design (petition id, lookup-key hash, events by petition),
-#: so in a store of more than a few thousand petitions each insert lands on its own index page.
-#: A page not in the cache is read back, decrypted and its MAC checked before the insert: a
-#: fifth of a batch's time in a store of 60,000-90,000 petitions with the default cache. 64 MiB
-#: holds those indexes for about 200,000 petitions (docs/performance.md); only the writer's
-#: connection gets it.
-WRITER_CACHE_KIB = 64 * 1024
 
 
 class Checkpointer:
@@ -312,7 +304,6 @@ class Writer:
             if self._url is None:
                 self._conn: Connection = _open_checked_store(data, data.log_verifier())
                 self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
-                self._conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             else:
                 self._conn = open_checked_postgres(self._url, data.log_verifier())
             self._size = log_size(self._conn)
