@@ -220,15 +220,20 @@ class LogAudit:
     def _match(self, entries: dict[int, LogEntry]) -> tuple[int, int]:
         """Leaves against rows, both ways; returns the (submissions, later events) matched.
 
-        Every leaf is claimed by exactly one ``events`` row; the petition row, each reply and
-        each re-sealed copy name a leaf of their own petition that says what they say. Receipts
-        are not stored (they are built on demand from the leaf and the latest checkpoint), so a
-        leaf that matches its rows is all a receipt needs.
+        Every leaf is claimed by exactly one row: a submission by its petition row, each later
+        event by one ``events`` row. The petition row, each reply and each re-sealed copy name
+        a leaf of their own petition that says what they say. Receipts are not stored (they are
+        built on demand from the leaf and the latest checkpoint), so a leaf that matches its
+        rows is all a receipt needs.
         """
         petitions = self._petitions()
         by_id = {petition.petition_id: petition for petition in petitions}
         owner: dict[int, str] = {}
         claimed: Counter[int] = Counter()
+        for petition in petitions:
+            if petition.leaf_index is not None:
+                claimed[petition.leaf_index] += 1
+                owner.setdefault(petition.leaf_index, petition.petition_id)
         for index, pid in self._rows(
             "SELECT leaf_index, petition_id FROM events ORDER BY leaf_index", "events"
         ):
@@ -237,7 +242,7 @@ class LogAudit:
                 self._add(LOG_MATCHES_STORE, "events holds a row that names no leaf")
                 continue
             claimed[position] += 1
-            owner[position] = str(pid)
+            owner.setdefault(position, str(pid))
             self._match_event(position, by_id.get(str(pid)), entries.get(position))
         for petition in petitions:
             self._match_petition(petition, entries, owner)
@@ -257,6 +262,12 @@ class LogAudit:
             return
         if petition is None:
             self._add(LOG_MATCHES_STORE, f"leaf {shown} is an event of no stored petition")
+            return
+        if entry.event is Event.RECEIVED:
+            self._add(
+                LOG_MATCHES_STORE,
+                f"events names leaf {shown}, a submission (its petition row names it)",
+            )
             return
         differ = _differences(
             ("petition id", entry.petition_id, petition.petition_id),
@@ -436,7 +447,7 @@ class LogAudit:
                 )
 
     def _match_leaves(self, entries: dict[int, LogEntry], claimed: Counter[int]) -> tuple[int, int]:
-        """Every leaf is claimed by exactly one events row; returns (submissions, later events)."""
+        """Every leaf is claimed by exactly one row; returns (submissions, later events)."""
         submissions = later = 0
         for index, entry in sorted(entries.items()):
             is_submission = entry.event is Event.RECEIVED

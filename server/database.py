@@ -84,9 +84,16 @@ def keyed(open_connection: Callable[[], Connection], key: bytes) -> Connection |
 #: 4 since issue 17: a petition's state is its list of case events (``status`` became the latest
 #: ``event`` and its current ``handler``; ``events`` lists each petition's leaves), and a case
 #: transferred or assigned to another bureau is stored again, re-sealed for it (``deliveries``).
-#: There is no migration: a version 1 database held per-person tokens, and nothing but test
-#: deployments ever held versions 2 and 3.
-SCHEMA_VERSION = 4
+#: 5 since issue 18: ``events`` lists only the leaves after a petition's ``received`` one, which
+#: ``petitions.leaf_index`` already names (one index insert less per submission).
+#: Version 4 migrates in place (:func:`ensure_schema`); there is no migration from earlier ones:
+#: a version 1 database held per-person tokens, and nothing but test deployments ever held
+#: versions 2 and 3.
+SCHEMA_VERSION = 5
+#: The one earlier version that :func:`ensure_schema` brings up to date.
+MIGRATES_FROM = 4
+#: Version 4 to 5: a ``received`` leaf is claimed by its petition row alone.
+MIGRATION_SQL = "DELETE FROM events WHERE leaf_index IN (SELECT leaf_index FROM petitions)"
 
 _SCHEMA = """
 CREATE TABLE petitions (
@@ -116,7 +123,9 @@ CREATE TABLE replies (
     PRIMARY KEY (petition_id, sequence)
 ) WITHOUT ROWID;
 
-CREATE TABLE events (                     -- which petition each log leaf belongs to
+-- Which petition each later leaf belongs to: a petition's ``received`` leaf is its row's
+-- ``leaf_index``, and every other leaf of the log is one row here.
+CREATE TABLE events (
     leaf_index  INTEGER PRIMARY KEY,
     petition_id TEXT NOT NULL REFERENCES petitions (petition_id)
 );
@@ -175,20 +184,25 @@ def connect(path: Path, key: bytes, *, writer: bool) -> Connection:
 
 
 def ensure_schema(conn: Connection) -> None:
+    """Create the tables in a new store, or bring a version 4 store up to date, in one
+    transaction each: a store is at one version or the other, never between."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return
-    if version != 0:
+    if version not in (0, MIGRATES_FROM):
         raise StorageError(
             f"the database has schema version {version} and this server needs {SCHEMA_VERSION} "
-            "(there is no migration): start with a new data directory"
+            f"(only version {MIGRATES_FROM} migrates): start with a new data directory"
         )
     conn.execute("BEGIN IMMEDIATE")
     try:
-        # Statement by statement: executescript() would commit on its own.
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        if version == MIGRATES_FROM:
+            conn.execute(MIGRATION_SQL)
+        else:
+            # Statement by statement: executescript() would commit on its own.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
@@ -334,12 +348,17 @@ def signed_replies(conn: Connection, petition_id: str) -> list[bytes]:
 
 
 def petition_events(conn: Connection, petition_id: str) -> list[tuple[int, bytes]]:
-    """The petition's log leaves, in log order: (leaf index, leaf bytes)."""
+    """The petition's log leaves, in log order: (leaf index, leaf bytes).
+
+    Its ``received`` leaf is the one its row names; the later ones are its ``events`` rows.
+    The writer judges each new event against this same list (server/writer.py).
+    """
     rows = conn.execute(
-        "SELECT events.leaf_index, log_leaves.leaf FROM events "
-        "JOIN log_leaves ON log_leaves.leaf_index = events.leaf_index "
-        "WHERE events.petition_id = ? ORDER BY events.leaf_index",
-        (petition_id,),
+        "SELECT leaf_index, leaf FROM log_leaves WHERE leaf_index IN ("
+        "SELECT leaf_index FROM petitions WHERE petition_id = ? "
+        "UNION ALL SELECT leaf_index FROM events WHERE petition_id = ?) "
+        "ORDER BY leaf_index",
+        (petition_id, petition_id),
     ).fetchall()
     return [(int(row[0]), bytes(row[1])) for row in rows]
 

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from crypto import note
 from crypto.errors import SealedPetitionError
-from server.database import SCHEMA_VERSION, StoreReads
+from server.database import MIGRATES_FROM, MIGRATION_SQL, SCHEMA_VERSION, StoreReads
 from server.errors import DataDirectoryError, StorageError
 from server.store_guard import ForkRefused, SignedHead, StoreRefused, parse_head
 
@@ -276,6 +276,7 @@ def ensure_schema(conn: PostgresConnection) -> None:
     someone else's.
     """
     if conn.execute("SELECT to_regclass('store_meta') IS NOT NULL").fetchone()[0]:
+        _migrate(conn)
         _check_schema_version(conn)
         return
     conn.execute("BEGIN")
@@ -310,13 +311,39 @@ def ensure_schema(conn: PostgresConnection) -> None:
         _check_schema_version(conn)
 
 
+def _migrate(conn: PostgresConnection) -> None:
+    """Bring a version 4 store up to date, in one transaction under the schema lock.
+
+    Front ends starting together on an old database take turns: the first migrates, the
+    others find version 5. Front ends of the old version must be stopped first: one still
+    running would go on adding the rows that version 5 no longer keeps (docs/operations.md).
+    """
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (INTEGRATOR_LOCK + 1,))
+        row = conn.execute(
+            "SELECT value FROM store_meta WHERE key = 'schema_version' FOR UPDATE"
+        ).fetchone()
+        if row is not None and str(row[0]) == str(MIGRATES_FROM):
+            conn.execute(MIGRATION_SQL)
+            conn.execute(
+                "UPDATE store_meta SET value = ? WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION),),
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        with suppress(Exception):
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _check_schema_version(conn: PostgresConnection) -> None:
     row = conn.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
     version = None if row is None else str(row[0])
     if version != str(SCHEMA_VERSION):
         raise StorageError(
             f"the PostgreSQL database has schema version {version} and this server needs "
-            f"{SCHEMA_VERSION} (there is no migration): use a new database"
+            f"{SCHEMA_VERSION} (only version {MIGRATES_FROM} migrates): use a new database"
         )
 
 

@@ -77,7 +77,7 @@ from crypto.fields import format_day
 from crypto.statutory import Event, Kind, Step, deadlines, status
 from server.clock import utc_today
 from server.config import ServerConfig
-from server.database import Connection, connect, ensure_schema
+from server.database import Connection, connect, ensure_schema, petition_events
 from server.datadir import DataDirectory
 from server.errors import DataDirectoryError, StorageError
 from server.integrator import Integrator
@@ -838,10 +838,6 @@ class _Transaction:
                 ":lookup_key_hash, :day, :event, :bureau_id, :leaf_index)",
                 self._new_petitions.values(),
             )
-            self._conn.executemany(
-                "INSERT INTO events (leaf_index, petition_id) VALUES (:leaf_index, :petition_id)",
-                self._new_petitions.values(),
-            )
         return decisions
 
     def _stored_petitions(self, petition_ids: list[str]) -> dict[str, tuple[bytes, int]]:
@@ -928,15 +924,7 @@ class _Transaction:
         )
         if not had_it:
             return {"result": "not_found"}, None
-        history = [
-            (int(row[0]), bytes(row[1]))
-            for row in self._conn.execute(
-                "SELECT events.leaf_index, log_leaves.leaf FROM events JOIN log_leaves "
-                "ON log_leaves.leaf_index = events.leaf_index "
-                "WHERE events.petition_id = ? ORDER BY events.leaf_index",
-                (petition_id,),
-            )
-        ]
+        history = petition_events(self._conn, petition_id)
         for index, stored_leaf in history:
             if stored_leaf == leaf:  # an identical retry: the same answer, nothing new
                 return {"result": "existing", "leaf_index": index}, index
@@ -1026,15 +1014,7 @@ class _Transaction:
         ).fetchone()
         if again is not None:  # an identical retry: the same answer, nothing new
             return {"result": "existing", "leaf_index": int(again[0])}, int(again[0])
-        entries = [
-            LogEntry.from_leaf(bytes(row[0]))
-            for row in self._conn.execute(
-                "SELECT log_leaves.leaf FROM events JOIN log_leaves "
-                "ON log_leaves.leaf_index = events.leaf_index "
-                "WHERE events.petition_id = ? ORDER BY events.leaf_index",
-                (petition_id,),
-            )
-        ]
+        entries = [LogEntry.from_leaf(leaf) for _, leaf in petition_events(self._conn, petition_id)]
         event, contested = review_request(entries, handler)
         steps = [to_step(entry) for entry in entries]
         try:

@@ -168,10 +168,12 @@ class Operator:
             conn.execute(f"DELETE FROM {table}")  # noqa: S608
         for index, leaf in enumerate(leaves):
             append_leaf(conn, index, leaf)  # the server's own node bookkeeping
-            conn.execute(
-                "INSERT INTO events (leaf_index, petition_id) VALUES (?, ?)",
-                (index, LogEntry.from_leaf(leaf).petition_id),
-            )
+            entry = LogEntry.from_leaf(leaf)
+            if entry.event is not Event.RECEIVED:  # a submission's row names its own leaf
+                conn.execute(
+                    "INSERT INTO events (leaf_index, petition_id) VALUES (?, ?)",
+                    (index, entry.petition_id),
+                )
         where = {LogEntry.from_leaf(leaf).petition_id: i for i, leaf in enumerate(leaves)}
         rows = conn.execute("SELECT petition_id FROM petitions").fetchall()
         for (petition_id,) in rows:

@@ -119,7 +119,7 @@ def test_a_writer_timeout_out_of_range_is_one_line(tmp_path: Path, flags: tuple[
 def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: Path) -> None:
     """Version 1 held per-person tokens; version 2 stored signed JSON receipts and tree heads;
     version 3 kept a status per petition. Schema 4 keeps the case events instead: no
-    migration."""
+    migration from any of them (version 4 migrates to 5: tests/server/test_store_audit.py)."""
     server = start_server(tmp_path)
     stop_server(server)
     key = (server.data_dir / "db.key").read_text().strip()
@@ -134,8 +134,8 @@ def test_a_database_of_an_older_schema_is_refused_with_one_clear_line(tmp_path: 
         assert "Traceback" not in result.stderr
         (line,) = [line for line in result.stderr.splitlines() if "schema version" in line]
         assert line == (
-            f"petition: error: the database has schema version {old} and this server needs 4 "
-            "(there is no migration): start with a new data directory"
+            f"petition: error: the database has schema version {old} and this server needs 5 "
+            "(only version 4 migrates): start with a new data directory"
         )
 
 

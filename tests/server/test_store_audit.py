@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from harness import (
     PASSPHRASE,
     RunningServer,
     free_port,
+    launch,
     run_petition,
     start_server,
     stop_server,
@@ -57,7 +59,7 @@ from server.personal_data import (
     contains_time,
     is_timestamp,
 )
-from server.postgres import PostgresConnection
+from server.postgres import PostgresConnection, ensure_schema
 from server.store_audit import CHECK_IDS
 
 PLANTED_ID = "11010519491231002X"  # a valid number (check character X), as in the brief
@@ -417,6 +419,15 @@ def _event_leaf_dropped(conn: Connection, store: Store) -> None:
     )
 
 
+def _submission_claimed_twice(conn: Connection, store: Store) -> None:
+    """A received leaf in ``events`` as well as in its petition row (what version 4 kept)."""
+    conn.execute(
+        "INSERT INTO events (leaf_index, petition_id) "
+        "SELECT leaf_index, petition_id FROM petitions WHERE petition_id = ?",
+        (store.unanswered,),
+    )
+
+
 def _token_column(conn: Connection, store: Store) -> None:
     """What protocol v1 stored: one value per person, shared by that person's petitions."""
     conn.execute("ALTER TABLE petitions ADD COLUMN token BLOB")
@@ -452,6 +463,7 @@ CASES: dict[str, tuple[Tamper, set[str]]] = {
         {"log-matches-store"},
     ),
     "an event hidden from its petition": (_event_leaf_dropped, {"log-matches-store"}),
+    "a submission claimed twice": (_submission_claimed_twice, {"log-matches-store"}),
     "an IPv4 address": (_ipv4_in_a_column, {"no-addresses"}),
     "an IPv6 address": (_ipv6_in_a_leaf, {"no-addresses", "log-intact"}),
     "a time of day": (_time_in_a_column, {"no-times"}),
@@ -837,6 +849,45 @@ def test_a_log_past_one_full_tile_is_audited_with_its_partials_superseded(
 
 # --- the same audit on a PostgreSQL store (--database) -------------------------------------------
 #
+def _as_version_4(conn: Connection) -> None:
+    """What schema version 4 kept: every leaf in ``events``, the received ones too."""
+    conn.execute(
+        "INSERT INTO events (leaf_index, petition_id) SELECT leaf_index, petition_id FROM petitions"
+    )
+
+
+def test_a_version_4_store_is_migrated_when_the_server_starts(
+    store: Store, stopped: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    conn = _open(copy)
+    _as_version_4(conn)
+    conn.execute("PRAGMA user_version = 4")
+    conn.close()
+    before = _audit(copy)
+    assert _failed(before) >= {"schema", "log-matches-store"}, "\n".join(before)
+    process, client, log_path = launch(copy, tmp_path / "server.log")
+    server = replace(store.server, client=client, data_dir=copy, process=process, log_path=log_path)
+    try:
+        posted = client.post("/v1/petitions", server.seal("guangdong").body())
+        assert posted.status == 201, posted.raw
+    finally:
+        stop_server(server)
+    conn = _open(copy)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
+        (received_in_events,) = conn.execute(
+            "SELECT count(*) FROM events WHERE leaf_index IN (SELECT leaf_index FROM petitions)"
+        ).fetchone()
+        assert received_in_events == 0
+    finally:
+        conn.close()
+    lines = _audit(copy)
+    _assert_all_ok(lines)
+    assert "5 submissions and 2 later case events" in "\n".join(lines)
+
+
 # The same server and petitions on PostgreSQL: the audit reads the tables, log_head and log_files
 # in one read-only snapshot, and the data directory only for log.pub, directory.json and the
 # files it scans. Damaged copies are databases made from the stopped one (CREATE DATABASE …
@@ -1008,6 +1059,7 @@ PG_CASES: dict[str, tuple[PgTamper, set[str]]] = {
     "a name": (_name_in_a_column, {"no-names", "log-matches-store"}),
     "a lookup key hash in two petitions": (_shared_lookup_key_hash, {"no-linking-values"}),
     "a petition whose leaf is missing": (_pg_leaf_missing, {"log-matches-store"}),
+    "a submission claimed twice": (_submission_claimed_twice, {"log-matches-store"}),
     "a changed tile in log_files": (_pg_changed_tile, {"log-intact"}),
     "a table in another schema": (_pg_table_in_another_schema, {"schema", "no-id-numbers"}),
     "a trigger": (_pg_trigger, {"schema"}),
@@ -1015,16 +1067,25 @@ PG_CASES: dict[str, tuple[PgTamper, set[str]]] = {
 }
 
 
+@contextmanager
+def _pg_copy(store: PgStore, suffix: str) -> Iterator[str]:
+    """A copy of the stopped store's database (CREATE DATABASE … TEMPLATE), dropped after."""
+    name = f"{store.url.rsplit('/', 1)[1]}_copy_{suffix}"
+    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+    source = store.url.rsplit("/", 1)[1]
+    with psycopg.connect(store.cluster.url, autocommit=True) as admin:
+        admin.execute(statement.format(sql.Identifier(name), sql.Identifier(source)))
+    try:
+        yield store.cluster.database_url(name)
+    finally:
+        with psycopg.connect(store.cluster.url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+
+
 @pytest.mark.parametrize("case", list(PG_CASES))
 def test_a_damaged_postgresql_store_fails_its_check(case: str, pg_stopped: PgStore) -> None:
     tamper, expected = PG_CASES[case]
-    name = f"{pg_stopped.url.rsplit('/', 1)[1]}_copy_{list(PG_CASES).index(case)}"
-    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
-    source = pg_stopped.url.rsplit("/", 1)[1]
-    with psycopg.connect(pg_stopped.cluster.url, autocommit=True) as admin:
-        admin.execute(statement.format(sql.Identifier(name), sql.Identifier(source)))
-    url = pg_stopped.cluster.database_url(name)
-    try:
+    with _pg_copy(pg_stopped, str(list(PG_CASES).index(case))) as url:
         conn = PostgresConnection(psycopg.connect(url, autocommit=True))
         try:
             messages = tamper(conn, pg_stopped.store) or []
@@ -1034,6 +1095,24 @@ def test_a_damaged_postgresql_store_fails_its_check(case: str, pg_stopped: PgSto
         assert _failed(lines) == expected, "\n".join(lines)
         for message in messages:
             assert f"FAIL {message}" in lines, "\n".join(lines)
-    finally:
-        with psycopg.connect(pg_stopped.cluster.url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+
+
+def test_a_version_4_postgresql_store_is_migrated_by_the_first_front_end(
+    pg_stopped: PgStore,
+) -> None:
+    with _pg_copy(pg_stopped, "version_4") as url:
+        conn = PostgresConnection(psycopg.connect(url, autocommit=True))
+        try:
+            _as_version_4(conn)
+            conn.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+            before = _pg_audit(pg_stopped, url)
+            assert _failed(before) == {"schema", "log-matches-store"}, "\n".join(before)
+            ensure_schema(conn)  # what each front end does as it starts
+            ensure_schema(conn)  # a second one finds version 5
+            (version,) = conn.execute(
+                "SELECT value FROM store_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            assert version == "5"
+        finally:
+            conn.close()
+        _assert_all_ok(_pg_audit(pg_stopped, url), postgres=True)
