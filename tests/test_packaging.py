@@ -16,6 +16,7 @@ def test_every_runtime_dependency_is_declared() -> None:
     assert {
         "cryptography",
         "argon2-cffi",
+        "pybase64",
         "flask",
         "gunicorn",
         "sqlcipher3",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import string
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto import cjson, labels
@@ -63,10 +67,43 @@ def test_unencodable_values_are_refused() -> None:
             cjson.encode(value)
 
 
-@pytest.mark.parametrize("text", ["AA=", "A", "AB", "+/", "AAF"])
+@pytest.mark.parametrize("text", ["AA=", "A", "AB", "+/", "AAF", "AA+A", "AA/A", "AA A", "AAA\n"])
 def test_base64url_is_strict(text: str) -> None:
     with pytest.raises(MalformedInput):
         cjson.b64decode(text)
+
+
+def _standard_library_b64decode(text: str) -> bytes | None:
+    """Canonical unpadded base64url as the standard library decides it: decode leniently
+    (it skips characters outside the alphabet), then demand that re-encoding gives ``text``."""
+    if "=" in text or not text.isascii():
+        return None
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return data if base64.urlsafe_b64encode(data).rstrip(b"=").decode() == text else None
+
+
+BASE64URL_AND_NEAR_MISSES = string.ascii_letters + string.digits + "-_+/= \n\t.!é\x00"
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=BASE64URL_AND_NEAR_MISSES, max_size=14))
+def test_base64url_decoding_agrees_with_the_standard_library(text: str) -> None:
+    """The SIMD decoder and the tail check accept exactly what the slow, obvious rule does."""
+    try:
+        decoded: bytes | None = cjson.b64decode(text)
+    except MalformedInput:
+        decoded = None
+    assert decoded == _standard_library_b64decode(text)
+
+
+@given(st.binary(max_size=9000))
+def test_base64url_round_trips_any_bytes(data: bytes) -> None:
+    text = cjson.b64encode(data)
+    assert text == base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    assert cjson.b64decode(text) == data
 
 
 def test_base64url_length_check() -> None:
