@@ -627,13 +627,25 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             self._refuse(conn, answer)
             return
         self._release(conn)
+        self._answer_and_keep(conn, answer)
+
+    def _answer_and_keep(self, conn: Any, answer: bytes) -> None:
+        """Send ``answer`` from the event loop, then wait for the connection's next request.
+
+        A client that has not read its earlier answers may have no room for this one, or for
+        any of it (the send raises ``BlockingIOError``): the rest is sent as room appears, for
+        ``send_timeout`` at most, while the loop serves everyone else. Dropping it instead
+        would leave an acknowledged petition unanswered; keeping the connection after a part
+        would run the next answer into it.
+        """
         try:
             sent = conn.sock.send(answer)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
         except OSError:
             self._drop(conn)
             return
         if sent < len(answer):
-            # The client has not read earlier answers: finish this one without blocking.
             deadline = time.monotonic() + self.send_timeout
             self.poller.register(
                 conn.sock,
@@ -692,12 +704,7 @@ class PrivateThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         self._release(conn)
         # Liveness stays true in a surge: this worker is alive, its event loop answered.
         answer = self._alive if data.startswith(LIVENESS_REQUEST) else self._shed_and_keep
-        try:
-            conn.sock.send(answer)
-        except OSError:
-            self._drop(conn)
-            return
-        self._keep(conn)
+        self._answer_and_keep(conn, answer)
 
     def _stop_reading(self, conn: Any) -> None:
         self._reading.pop(conn, None)

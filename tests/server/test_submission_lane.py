@@ -198,3 +198,96 @@ def test_a_writer_that_does_not_answer_in_time_gets_503_unavailable_and_the_retr
         assert checkpoint_size(server.client) == len(submissions)  # each stored once
     finally:
         stop_server(server)
+
+
+def _server_end_queues(server_port: int, client_port: int) -> tuple[int, int]:
+    """The send and receive queues, in bytes, of the server's end of one loopback connection
+    (Linux's /proc/net/tcp and tcp6: ``tx_queue:rx_queue`` in hexadecimal)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1].rsplit(":", 1)[1], fields[2].rsplit(":", 1)[1]
+            if (int(local, 16), int(remote, 16)) == (server_port, client_port):
+                sending, receiving = fields[4].split(":")
+                return int(sending, 16), int(receiving, 16)
+    raise AssertionError(f"no connection from port {client_port} to port {server_port}")
+
+
+def _queued_answers(buffer: bytearray) -> list[tuple[str, bytes]]:
+    """Take every whole HTTP answer off the front of ``buffer``: (status line, body)."""
+    answers = []
+    while (end := buffer.find(b"\r\n\r\n")) >= 0:
+        head = bytes(buffer[:end]).decode("latin-1").split("\r\n")
+        fields = dict(line.lower().split(": ", 1) for line in head[1:])
+        length = int(fields["content-length"])
+        if len(buffer) < end + 4 + length:
+            break
+        answers.append((head[0], bytes(buffer[end + 4 : end + 4 + length])))
+        del buffer[: end + 4 + length]
+    return answers
+
+
+@pytest.mark.slow
+def test_a_client_that_stops_reading_gets_every_answer_later_and_holds_up_no_one(
+    tmp_path: Path,
+) -> None:
+    """A client that sends and does not read fills its receive buffer, then the worker's send
+    buffer, until the lane's answer no longer fits, in part or at all. The worker must finish
+    it from its event loop as room appears (``_answer_and_keep``), neither blocking on it nor
+    dropping it; meanwhile it reads no more of that connection and serves everyone else. When
+    the client reads again, every request it sent has its answer, whole and in order.
+
+    Each request is sent once the worker has read the one before (its receive queue is
+    empty), so that every read finds one whole request: the lane's, not a thread's."""
+    server = start_server(tmp_path, extra=("--workers", "1"))
+    try:
+        submission = server.seal("national")
+        assert server.client.post("/v1/petitions", submission.body()).status == 201
+        request = submission_request(submission)
+        port = server_port(server)
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # full after a few answers
+        slow.settimeout(10)
+        slow.connect(("127.0.0.1", port))
+        client_port = slow.getsockname()[1]
+        sent = 0
+        deadline = time.monotonic() + 90
+        stalled = False
+        while not stalled and time.monotonic() < deadline:
+            slow.sendall(request)
+            sent += 1
+            waiting = time.monotonic()
+            while time.monotonic() < deadline:
+                sending, unread = _server_end_queues(port, client_port)
+                if not unread:
+                    break  # read: send the next one
+                # Unread for a second with answers queued: the worker has stopped reading, and
+                # an answer waits for room (a worker merely slow to read has nothing queued).
+                if time.monotonic() - waiting > 1.0 and sending:
+                    stalled = True
+                    break
+                time.sleep(0.0005)
+        assert stalled, f"the worker kept reading after {sent} answers nobody read"
+        # Meanwhile the worker serves others.
+        started = time.monotonic()
+        assert server.client.get("/healthz").status == 200
+        other = server.client.post("/v1/petitions", server.seal("national").body())
+        assert other.status == 201, other.raw
+        assert time.monotonic() - started < 5
+        # The slow client reads again, well within the worker's 30 s send timeout.
+        received = bytearray()
+        answers: list[tuple[str, bytes]] = []
+        slow.settimeout(20)
+        while len(answers) < sent:
+            chunk = slow.recv(1 << 16)
+            assert chunk, f"the server closed the connection after {len(answers)} answers"
+            received.extend(chunk)
+            answers.extend(_queued_answers(received))
+        slow.close()
+        assert len(answers) == sent
+        for status, body in answers:
+            assert status.startswith("HTTP/1.1 200 "), status
+            assert json.loads(body)["petition_id"] == submission.petition_id
+        assert not received  # nothing after the last whole answer
+    finally:
+        stop_server(server)
