@@ -279,9 +279,7 @@ def ensure_schema(conn: PostgresConnection) -> None:
         _migrate(conn)
         _check_schema_version(conn)
         return
-    conn.execute("BEGIN")
-    try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (INTEGRATOR_LOCK + 1,))
+    with _under_schema_lock(conn):
         tables = {  # the catalog, not to_regclass(): its cache may predate the lock
             str(row[0])
             for row in conn.execute(
@@ -302,11 +300,6 @@ def ensure_schema(conn: PostgresConnection) -> None:
                 "INSERT INTO store_meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        with suppress(Exception):
-            conn.execute("ROLLBACK")
-        raise
     if made:  # another front end made them while this one waited
         _check_schema_version(conn)
 
@@ -318,9 +311,7 @@ def _migrate(conn: PostgresConnection) -> None:
     others find version 5. Front ends of the old version must be stopped first: one still
     running would go on adding the rows that version 5 no longer keeps (docs/operations.md).
     """
-    conn.execute("BEGIN")
-    try:
-        conn.execute("SELECT pg_advisory_xact_lock(?)", (INTEGRATOR_LOCK + 1,))
+    with _under_schema_lock(conn):
         row = conn.execute(
             "SELECT value FROM store_meta WHERE key = 'schema_version' FOR UPDATE"
         ).fetchone()
@@ -330,6 +321,16 @@ def _migrate(conn: PostgresConnection) -> None:
                 "UPDATE store_meta SET value = ? WHERE key = 'schema_version'",
                 (str(SCHEMA_VERSION),),
             )
+
+
+@contextmanager
+def _under_schema_lock(conn: PostgresConnection) -> Iterator[None]:
+    """One transaction holding the schema's advisory lock: committed if the body returns,
+    rolled back if it raises. Front ends starting together take their turns here."""
+    conn.execute("BEGIN")
+    try:
+        conn.execute("SELECT pg_advisory_xact_lock(?)", (INTEGRATOR_LOCK + 1,))
+        yield
         conn.execute("COMMIT")
     except BaseException:
         with suppress(Exception):

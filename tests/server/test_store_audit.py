@@ -344,6 +344,13 @@ def _open(data: Path) -> Connection:
     return conn
 
 
+def _open_copy(stopped: Path, tmp_path: Path) -> tuple[Path, Connection]:
+    """A copy of the stopped data directory, and its database opened for tampering."""
+    copy = tmp_path / "data"
+    shutil.copytree(stopped, copy)
+    return copy, _open(copy)
+
+
 def _alter_envelope(conn: Connection, store: Store) -> None:
     (envelope,) = conn.execute(
         "SELECT envelope FROM petitions WHERE petition_id = ?", (store.unanswered,)
@@ -483,9 +490,7 @@ def test_a_damaged_store_fails_its_check(
     case: str, store: Store, stopped: Path, tmp_path: Path
 ) -> None:
     tamper, expected = CASES[case]
-    copy = tmp_path / "data"
-    shutil.copytree(stopped, copy)
-    conn = _open(copy)
+    copy, conn = _open_copy(stopped, tmp_path)
     tamper(conn, store)
     conn.close()
     lines = _audit(copy)
@@ -495,9 +500,7 @@ def test_a_damaged_store_fails_its_check(
 def test_an_id_number_is_reported_by_place_not_by_value(
     store: Store, stopped: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "data"
-    shutil.copytree(stopped, copy)
-    conn = _open(copy)
+    copy, conn = _open_copy(stopped, tmp_path)
     _id_in_new_column(conn, store)
     (petition_id,) = conn.execute("SELECT petition_id FROM petitions WHERE cursor = 3").fetchone()
     conn.close()
@@ -512,9 +515,7 @@ def test_an_id_number_is_reported_by_place_not_by_value(
 def test_a_linking_value_is_reported_by_place_not_by_value(
     store: Store, stopped: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "data"
-    shutil.copytree(stopped, copy)
-    conn = _open(copy)
+    copy, conn = _open_copy(stopped, tmp_path)
     _shared_lookup_key_hash(conn, store)
     first, second = (
         row[0] for row in conn.execute("SELECT petition_id FROM petitions WHERE cursor IN (1, 2)")
@@ -859,9 +860,7 @@ def _as_version_4(conn: Connection) -> None:
 def test_a_version_4_store_is_migrated_when_the_server_starts(
     store: Store, stopped: Path, tmp_path: Path
 ) -> None:
-    copy = tmp_path / "data"
-    shutil.copytree(stopped, copy)
-    conn = _open(copy)
+    copy, conn = _open_copy(stopped, tmp_path)
     (submitted,) = conn.execute("SELECT count(*) FROM petitions").fetchone()
     (later,) = conn.execute("SELECT count(*) FROM events").fetchone()
     _as_version_4(conn)
